@@ -1,0 +1,193 @@
+//! The one public error type.
+//!
+//! Every fallible floe call returns [`Error`]. Variants are structured (paths, versions,
+//! field names) so callers can match on them; none carries a bare `String` as its only
+//! content except where the text *is* the information (a parse message from a codec).
+
+use std::path::PathBuf;
+
+/// Result alias used across floe.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What a concurrent commit did that made ours unsafe to rebase.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Conflict {
+    /// The version that landed first.
+    pub version: u64,
+    /// Its snapshot operation (`append`, `overwrite`, …) or `"metadata"` for a
+    /// schema/spec/property change.
+    pub operation: String,
+    /// Why the two cannot both hold.
+    pub reason: String,
+}
+
+impl std::fmt::Display for Conflict {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "v{} ({}): {}", self.version, self.operation, self.reason)
+    }
+}
+
+/// Every error floe reports.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// Another commit landed first and ours could not be rebased (or the retry policy
+    /// ran out). Nothing of this transaction is visible in the table.
+    #[error(
+        "concurrent modification: transaction based on v{base_version} lost the race for v{attempted_version}{}",
+        fmt_conflicts(conflicting, *retries_exhausted)
+    )]
+    ConcurrentModification {
+        /// The version the transaction started from.
+        base_version: u64,
+        /// The last version it tried to create.
+        attempted_version: u64,
+        /// The commits that made it unsafe (empty when the retry budget ran out).
+        conflicting: Vec<Conflict>,
+        /// True when the commit was still rebaseable but the retry policy was exhausted.
+        retries_exhausted: bool,
+    },
+
+    /// Arrow data does not fit the table schema.
+    #[error("schema mismatch at {field}: {reason}")]
+    SchemaMismatch {
+        /// Column name (dotted path for nested fields), or `<batch>` for the whole batch.
+        field: String,
+        /// What is wrong.
+        reason: String,
+    },
+
+    /// A required field holds nulls.
+    #[error("required field {field} contains {null_count} null value(s)")]
+    NullInRequiredField {
+        /// Column name.
+        field: String,
+        /// How many nulls were found.
+        null_count: usize,
+    },
+
+    /// No table at this location.
+    #[error("no table at {path}")]
+    TableNotFound {
+        /// The table root that was opened.
+        path: PathBuf,
+    },
+
+    /// `create` found a table already there.
+    #[error("a table already exists at {path}")]
+    TableExists {
+        /// The table root.
+        path: PathBuf,
+    },
+
+    /// A metadata, manifest-list or manifest file could not be decoded.
+    #[error("corrupt metadata in {path}: {reason}")]
+    CorruptMetadata {
+        /// The file.
+        path: PathBuf,
+        /// What was wrong with it.
+        reason: String,
+    },
+
+    /// A newer metadata version belongs to a different table.
+    #[error("table uuid changed in {path}: expected {expected}, found {found}")]
+    TableUuidChanged {
+        /// The metadata file with the foreign uuid.
+        path: PathBuf,
+        /// The uuid the handle was opened with.
+        expected: String,
+        /// The uuid found.
+        found: String,
+    },
+
+    /// The table uses a feature floe does not implement (yet).
+    #[error("unsupported: {what}")]
+    Unsupported {
+        /// The feature.
+        what: String,
+    },
+
+    /// A path recorded in metadata (or given by a caller) lies outside the table root.
+    #[error("path {path} escapes the table root {root}")]
+    PathEscapesTable {
+        /// The offending path.
+        path: String,
+        /// The table root.
+        root: PathBuf,
+    },
+
+    /// A snapshot, version or timestamp asked for does not exist.
+    #[error("not found: {what}")]
+    NotFound {
+        /// What was asked for.
+        what: String,
+    },
+
+    /// A caller argument is invalid (empty column list, unknown column, …).
+    #[error("invalid argument: {0}")]
+    InvalidArgument(String),
+
+    /// The commit point may or may not have been reached and re-reading could not tell.
+    #[error("commit outcome unknown for v{version} (commit id {commit_id}): {source}")]
+    CommitStateUnknown {
+        /// The version file that may have been created.
+        version: u64,
+        /// The commit id stored in the snapshot summary.
+        commit_id: String,
+        /// The I/O error that made the outcome ambiguous.
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// File-system error.
+    #[error("I/O error on {path}: {source}")]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// Parquet encode/decode error.
+    #[error("parquet error on {path}: {source}")]
+    Parquet {
+        /// The data file.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: parquet::errors::ParquetError,
+    },
+
+    /// Arrow compute error while preparing or reading batches.
+    #[error("arrow error: {0}")]
+    Arrow(#[from] arrow_schema::ArrowError),
+}
+
+fn fmt_conflicts(conflicts: &[Conflict], exhausted: bool) -> String {
+    if exhausted {
+        return ": retry policy exhausted".to_string();
+    }
+    if conflicts.is_empty() {
+        return String::new();
+    }
+    let parts: Vec<String> = conflicts.iter().map(|c| c.to_string()).collect();
+    format!("; conflicts with {}", parts.join(", "))
+}
+
+impl Error {
+    /// Wraps an I/O error with the path it happened on.
+    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io { path: path.into(), source }
+    }
+
+    /// A corrupt-metadata error for `path`.
+    pub(crate) fn corrupt(path: impl Into<PathBuf>, reason: impl std::fmt::Display) -> Self {
+        Error::CorruptMetadata { path: path.into(), reason: reason.to_string() }
+    }
+
+    /// True for [`Error::ConcurrentModification`].
+    pub fn is_concurrent_modification(&self) -> bool {
+        matches!(self, Error::ConcurrentModification { .. })
+    }
+}

@@ -1,0 +1,285 @@
+//! Table metadata JSON (`metadata/v<N>.metadata.json`), per the Iceberg v2 spec.
+//!
+//! Promises: decoding rejects anything that is not format-version 2 with a typed
+//! error; unknown top-level keys written by other engines are kept and written back
+//! unchanged; every key third-party readers were measured to need is always written
+//! (see ICEBERG-NOTES.md trap 5).
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::types::Schema;
+use crate::error::{Error, Result};
+
+/// Summary key floe stores its commit id under (resolves ambiguous commits).
+pub const COMMIT_ID_KEY: &str = "floe.commit-id";
+
+/// A partition field (`source-id`, `field-id`, `name`, `transform`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct PartitionField {
+    /// Source column id.
+    pub source_id: i32,
+    /// Partition field id (1000 and up).
+    pub field_id: i32,
+    /// Partition field name.
+    pub name: String,
+    /// Transform (`identity`, `bucket[N]`, `day`, …).
+    pub transform: String,
+}
+
+/// A partition spec.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct PartitionSpec {
+    /// Spec id.
+    pub spec_id: i32,
+    /// Fields (empty = unpartitioned).
+    #[serde(default)]
+    pub fields: Vec<PartitionField>,
+}
+
+impl PartitionSpec {
+    /// The unpartitioned spec, id 0.
+    pub fn unpartitioned() -> Self {
+        PartitionSpec { spec_id: 0, fields: Vec::new() }
+    }
+}
+
+/// A sort order (floe writes only the unsorted order, id 0, but keeps others').
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct SortOrder {
+    /// Order id.
+    pub order_id: i32,
+    /// Sort fields, kept as JSON.
+    #[serde(default)]
+    pub fields: Vec<Value>,
+}
+
+/// A snapshot of the table.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct Snapshot {
+    /// Snapshot id (random positive 63-bit).
+    pub snapshot_id: i64,
+    /// Parent snapshot id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent_snapshot_id: Option<i64>,
+    /// Data sequence number assigned to this snapshot's new files.
+    #[serde(default)]
+    pub sequence_number: i64,
+    /// Commit time, ms since the epoch.
+    pub timestamp_ms: i64,
+    /// Absolute location of the manifest list.
+    pub manifest_list: String,
+    /// Operation and counters; always has `operation`.
+    #[serde(default)]
+    pub summary: BTreeMap<String, String>,
+    /// Schema id current when the snapshot was written.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schema_id: Option<i32>,
+}
+
+impl Snapshot {
+    /// The summary's `operation` (`append`, `overwrite`, `replace`, `delete`).
+    pub fn operation(&self) -> &str {
+        self.summary.get("operation").map(String::as_str).unwrap_or("unknown")
+    }
+
+    /// The floe commit id, if a floe writer made this snapshot.
+    pub fn commit_id(&self) -> Option<&str> {
+        self.summary.get(COMMIT_ID_KEY).map(String::as_str)
+    }
+
+    /// A summary counter as a number.
+    pub fn summary_i64(&self, key: &str) -> Option<i64> {
+        self.summary.get(key).and_then(|v| v.parse().ok())
+    }
+}
+
+/// `snapshot-log` entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct SnapshotLogEntry {
+    /// When the snapshot became current.
+    pub timestamp_ms: i64,
+    /// The snapshot.
+    pub snapshot_id: i64,
+}
+
+/// `metadata-log` entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct MetadataLogEntry {
+    /// When that metadata file was replaced.
+    pub timestamp_ms: i64,
+    /// Absolute location of the previous metadata file.
+    pub metadata_file: String,
+}
+
+/// A named reference (`main`, branches, tags).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct SnapshotRef {
+    /// The snapshot it points at.
+    pub snapshot_id: i64,
+    /// `branch` or `tag`.
+    #[serde(rename = "type")]
+    pub ref_type: String,
+    /// Other keys (retention settings), kept as written.
+    #[serde(flatten)]
+    pub extra: BTreeMap<String, Value>,
+}
+
+/// Table metadata, format version 2.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct TableMetadata {
+    /// Always 2.
+    pub format_version: u8,
+    /// Table identity; must never change between versions.
+    pub table_uuid: String,
+    /// Absolute table location (`file:///...`).
+    pub location: String,
+    /// Highest sequence number assigned.
+    pub last_sequence_number: i64,
+    /// Last change, ms since the epoch.
+    pub last_updated_ms: i64,
+    /// Highest field id ever assigned.
+    pub last_column_id: i32,
+    /// All schemas.
+    pub schemas: Vec<Schema>,
+    /// Current schema id.
+    pub current_schema_id: i32,
+    /// All partition specs.
+    pub partition_specs: Vec<PartitionSpec>,
+    /// Default spec id.
+    pub default_spec_id: i32,
+    /// Highest partition field id ever assigned.
+    pub last_partition_id: i32,
+    /// Table properties.
+    #[serde(default)]
+    pub properties: BTreeMap<String, String>,
+    /// Current snapshot (`-1` / absent = empty table).
+    #[serde(default, deserialize_with = "de_snapshot_id", serialize_with = "ser_snapshot_id")]
+    pub current_snapshot_id: Option<i64>,
+    /// Retained snapshots.
+    #[serde(default)]
+    pub snapshots: Vec<Snapshot>,
+    /// History of the current snapshot.
+    #[serde(default)]
+    pub snapshot_log: Vec<SnapshotLogEntry>,
+    /// Previous metadata files.
+    #[serde(default)]
+    pub metadata_log: Vec<MetadataLogEntry>,
+    /// Sort orders.
+    pub sort_orders: Vec<SortOrder>,
+    /// Default sort order id.
+    pub default_sort_order_id: i32,
+    /// References; `main` is the current snapshot.
+    #[serde(default)]
+    pub refs: BTreeMap<String, SnapshotRef>,
+    /// Keys floe does not interpret (statistics, partition-statistics, engine extras),
+    /// written back unchanged.
+    #[serde(flatten)]
+    pub extra: BTreeMap<String, Value>,
+}
+
+fn de_snapshot_id<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Option<i64>, D::Error> {
+    let v: Option<i64> = Option::deserialize(d)?;
+    Ok(v.filter(|id| *id != -1))
+}
+
+fn ser_snapshot_id<S: serde::Serializer>(v: &Option<i64>, s: S) -> std::result::Result<S::Ok, S::Error> {
+    // Java and datashard write -1 for "no snapshot"; some readers reject null.
+    s.serialize_i64(v.unwrap_or(-1))
+}
+
+impl TableMetadata {
+    /// Decodes and validates a metadata file's bytes.
+    pub fn from_json_bytes(path: &Path, bytes: &[u8]) -> Result<TableMetadata> {
+        // Read the version first so v1/v3 tables get "unsupported", not a parse error.
+        let raw: Value = serde_json::from_slice(bytes).map_err(|e| Error::corrupt(path, e))?;
+        let version = raw.get("format-version").and_then(Value::as_u64);
+        match version {
+            Some(2) => {}
+            Some(v) => {
+                return Err(Error::Unsupported { what: format!("Iceberg format-version {v} (floe reads and writes v2) in {}", path.display()) });
+            }
+            None => return Err(Error::corrupt(path, "missing format-version")),
+        }
+        let md: TableMetadata = serde_json::from_value(raw).map_err(|e| Error::corrupt(path, e))?;
+        md.validate().map_err(|reason| Error::corrupt(path, reason))?;
+        Ok(md)
+    }
+
+    /// Compact JSON bytes (compact keeps commit cost low; readers do not care).
+    pub fn to_json_bytes(&self) -> Vec<u8> {
+        // Serializing plain data into a Vec cannot fail.
+        serde_json::to_vec(self).unwrap_or_default()
+    }
+
+    fn validate(&self) -> std::result::Result<(), String> {
+        if self.schemas.iter().all(|s| s.schema_id != self.current_schema_id) {
+            return Err(format!("current-schema-id {} names no schema", self.current_schema_id));
+        }
+        if self.partition_specs.iter().all(|s| s.spec_id != self.default_spec_id) {
+            return Err(format!("default-spec-id {} names no spec", self.default_spec_id));
+        }
+        if let Some(id) = self.current_snapshot_id
+            && self.snapshot(id).is_none()
+        {
+            return Err(format!("current-snapshot-id {id} names no snapshot"));
+        }
+        let mut seen = HashMap::new();
+        for s in &self.snapshots {
+            if seen.insert(s.snapshot_id, ()).is_some() {
+                return Err(format!("snapshot id {} appears twice", s.snapshot_id));
+            }
+            if !s.summary.contains_key("operation") {
+                return Err(format!("snapshot {} has no summary operation", s.snapshot_id));
+            }
+        }
+        Ok(())
+    }
+
+    /// The current schema.
+    pub fn current_schema(&self) -> &Schema {
+        // validate() guarantees it exists; fall back to the first for safety.
+        self.schema(self.current_schema_id).unwrap_or(&self.schemas[0])
+    }
+
+    /// A schema by id.
+    pub fn schema(&self, id: i32) -> Option<&Schema> {
+        self.schemas.iter().find(|s| s.schema_id == id)
+    }
+
+    /// The default partition spec.
+    pub fn default_spec(&self) -> Option<&PartitionSpec> {
+        self.partition_specs.iter().find(|s| s.spec_id == self.default_spec_id)
+    }
+
+    /// A snapshot by id.
+    pub fn snapshot(&self, id: i64) -> Option<&Snapshot> {
+        self.snapshots.iter().find(|s| s.snapshot_id == id)
+    }
+
+    /// The current snapshot.
+    pub fn current_snapshot(&self) -> Option<&Snapshot> {
+        self.current_snapshot_id.and_then(|id| self.snapshot(id))
+    }
+
+    /// A property parsed as a number, or `default`.
+    pub fn property_i64(&self, key: &str, default: i64) -> i64 {
+        self.properties.get(key).and_then(|v| v.parse().ok()).unwrap_or(default)
+    }
+
+    /// A property parsed as a boolean, or `default`.
+    pub fn property_bool(&self, key: &str, default: bool) -> bool {
+        self.properties.get(key).and_then(|v| v.parse().ok()).unwrap_or(default)
+    }
+}

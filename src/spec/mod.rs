@@ -1,0 +1,8 @@
+//! The Iceberg v2 format: types and schemas, table metadata JSON, manifest and
+//! manifest-list Avro codecs, single-value encodings. Pure data and codecs: nothing in
+//! here touches the file system.
+
+pub mod manifest;
+pub mod metadata;
+pub mod types;
+pub mod values;
