@@ -50,9 +50,18 @@ JSON value forms (stable across readers, so outputs can be compared):
   * binary / fixed -> lowercase hex; uuid -> canonical "8-4-4-4-12" lowercase
     (also when a reader hands a uuid column back as 16 raw bytes);
   * list -> JSON array; struct -> object; map -> array of [key, value] pairs
-    sorted by key; timedelta (DuckDB interval) -> str(timedelta).
-  "schema" entries are [field_id, name, iceberg_type_string, required] for the
-  current schema (top-level fields only).
+    sorted by key; anything else (e.g. a DuckDB interval) -> str(value).
+  "snapshot_id" is the current snapshot id (null for a table without one); for
+  duckdb-read it is the one the scanned metadata file names as current.
+  "schema" entries are [field_id, name, type_string, required] for the current
+  schema's top-level fields; type_string is the Iceberg JSON primitive ("long",
+  "decimal(10, 2)", "fixed[3]", ...) or list<E> / map<K, V> /
+  struct<name: T, ...> with " not null" marking required nested members.
+  duckdb-read gives "columns": [[name, duckdb_type], ...] instead (DuckDB does
+  not expose field ids).
+
+Exit status: 0 = success (one JSON document on stdout), 1 = failure (message on
+stderr, stdout empty), 2 = bad command line.
 
 Newest metadata file (when --metadata is not given): read
 metadata/version-hint.text if it names an existing v<N>.metadata.json, then
@@ -187,6 +196,34 @@ def _rows_doc(columns: Sequence[str], raw_rows: List[Dict[str, Any]],
     return {"rows": rows, "count": len(rows)}
 
 
+def _type_str(t: Any) -> str:
+    """Type string for a type in Iceberg's metadata-JSON form (as both pyiceberg
+    and datashard can give it): primitives verbatim ("long", "decimal(10, 2)",
+    "fixed[3]"), nested types as list<E>, map<K, V>, struct<name: T, ...> with
+    " not null" after a required struct field / list element / map value."""
+    if isinstance(t, str):
+        return t
+    if not isinstance(t, dict):
+        return str(t)
+    nn = lambda req: " not null" if req else ""  # noqa: E731
+    kind = t.get("type")
+    if kind == "list":
+        return f"list<{_type_str(t.get('element'))}{nn(t.get('element-required'))}>"
+    if kind == "map":
+        return f"map<{_type_str(t.get('key'))}, {_type_str(t.get('value'))}{nn(t.get('value-required'))}>"
+    if kind == "struct":
+        inner = ", ".join(f"{f.get('name')}: {_type_str(f.get('type'))}{nn(f.get('required'))}"
+                          for f in t.get("fields", []))
+        return f"struct<{inner}>"
+    return json.dumps(t, sort_keys=True)
+
+
+def _schema_doc(fields: Sequence[Dict[str, Any]]) -> List[List[Any]]:
+    """[[field_id, name, type_str, required], ...] from Iceberg-JSON schema fields."""
+    return [[int(f["id"]), str(f["name"]), _type_str(f["type"]), bool(f.get("required", False))]
+            for f in fields]
+
+
 # --------------------------------------------------------------------------- metadata discovery
 
 _V_RE = re.compile(r"^v(\d+)\.metadata\.json$")
@@ -257,11 +294,12 @@ def cmd_pyiceberg_read(args: argparse.Namespace) -> Dict[str, Any]:
 
     mfile = _metadata_arg(args.table_dir, args.metadata)
     table = StaticTable.from_metadata(str(mfile))
-    schema = table.schema()
-    fields = [[f.field_id, f.name, str(f.field_type), bool(f.required)] for f in schema.fields]
-    types = {f.name: str(f.field_type) for f in schema.fields}
+    # The schema in Iceberg's JSON form, so its type strings match datashard-read's.
+    schema_json = json.loads(table.schema().model_dump_json(by_alias=True))
+    fields = _schema_doc(schema_json["fields"])
+    types = {f[1]: f[2] for f in fields}
     arrow = table.scan().to_arrow()
-    columns = [f.name for f in schema.fields]
+    columns = [f[1] for f in fields]
     snap = table.current_snapshot()
     doc: Dict[str, Any] = {
         "reader": "pyiceberg",
@@ -306,18 +344,22 @@ def _duckdb_scan(metadata_file: Path) -> Dict[str, Any]:
                 "extension_directory": ext_dir,
                 "autoinstall_known_extensions": False,
                 "autoload_known_extensions": False,
-                "enable_progress_bar": False,
                 "threads": 2,
             },
         )
         try:
+            con.execute("SET enable_progress_bar = false")
             # avro first: the iceberg extension reads manifests through it.
             con.execute(f"LOAD '{avro}'")
             con.execute(f"LOAD '{iceberg}'")
+            # Session time zone UTC: TIMESTAMPTZ values come back in UTC (and the
+            # Arrow path below needs no pytz, which fetchall() would).
+            con.execute("SET TimeZone = 'UTC'")
             rel = con.sql("SELECT * FROM iceberg_scan(?)", params=[str(metadata_file)])
             columns = list(rel.columns)
             col_types = [str(t) for t in rel.types]
-            raw = [dict(zip(columns, r)) for r in rel.fetchall()]
+            # Through Arrow, like the pyiceberg path, so both convert values alike.
+            raw = rel.to_arrow_table().to_pylist()
         finally:
             con.close()
     types = {c: ("uuid" if t.upper() == "UUID" else t) for c, t in zip(columns, col_types)}
@@ -408,8 +450,7 @@ def _ds_current(table: Any) -> Tuple[Optional[str], Optional[int]]:
 
 def _ds_schema_doc(table: Any) -> List[List[Any]]:
     schema = table._get_current_schema()
-    return [[int(f["id"]), f["name"], f["type"] if isinstance(f["type"], str) else json.dumps(f["type"]),
-             bool(f.get("required", False))] for f in (schema.fields if schema else [])]
+    return _schema_doc(schema.fields if schema else [])
 
 
 def _ds_commit_records(table: Any, records: List[Dict[str, Any]]) -> None:

@@ -9,6 +9,7 @@
 # Idempotent: a stamp file inside the venv records a hash of requirements.txt
 # (and the python version); if it matches, nothing is installed again.
 # All progress messages go to stderr so that stdout is only the python path.
+# Concurrent runs are serialised with flock(1) on "<venv>.lock".
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -19,6 +20,14 @@ req="$here/requirements.txt"
 stamp="$venv/.floe-interop-stamp"
 
 log() { echo "interop/setup.sh: $*" >&2; }
+
+# Serialise concurrent runs (parallel tests may all call this script): the
+# first one builds the venv, the others wait and then find the stamp matching.
+mkdir -p "$(dirname "$venv")"
+if command -v flock >/dev/null 2>&1; then
+    exec 9>"$venv.lock"
+    flock 9
+fi
 
 # The stamp key: requirements content + the interpreter version the venv was made from.
 want="$( { cat "$req"; "$base_python" -c 'import sys; print(sys.version)'; } | sha256sum | cut -d' ' -f1)"
@@ -33,7 +42,6 @@ fi
 if [[ ! -x "$py" ]] || ! "$py" -c 'import sys' 2>/dev/null; then
     log "creating venv at $venv"
     rm -rf "$venv"
-    mkdir -p "$(dirname "$venv")"
     "$base_python" -m venv "$venv"
 fi
 

@@ -208,7 +208,9 @@ impl TableMetadata {
         match version {
             Some(2) => {}
             Some(v) => {
-                return Err(Error::Unsupported { what: format!("Iceberg format-version {v} (floe reads and writes v2) in {}", path.display()) });
+                return Err(Error::Unsupported {
+                    what: format!("Iceberg format-version {v} (floe reads and writes v2) in {}", path.display()),
+                });
             }
             None => return Err(Error::corrupt(path, "missing format-version")),
         }

@@ -2,6 +2,7 @@
 //! manifest-list Avro codecs, single-value encodings. Pure data and codecs: nothing in
 //! here touches the file system.
 
+mod avro;
 pub mod manifest;
 pub mod metadata;
 pub mod types;

@@ -216,7 +216,9 @@ impl Type {
     fn to_json(&self) -> Value {
         match self {
             Type::Primitive(p) => Value::String(p.to_string().replace(", ", ",")),
-            Type::Struct(s) => json!({"type": "struct", "fields": s.fields.iter().map(NestedField::to_json).collect::<Vec<_>>()}),
+            Type::Struct(s) => {
+                json!({"type": "struct", "fields": s.fields.iter().map(NestedField::to_json).collect::<Vec<_>>()})
+            }
             Type::List(l) => json!({
                 "type": "list",
                 "element-id": l.element_id,
@@ -475,7 +477,9 @@ impl Schema {
                 Type::Primitive(_) => Vec::new(),
                 Type::Struct(s) => map_fields(&s.fields),
                 Type::List(l) => vec![nested_entry(l.element_id, "element", &l.element)],
-                Type::Map(m) => vec![nested_entry(m.key_id, "key", &m.key), nested_entry(m.value_id, "value", &m.value)],
+                Type::Map(m) => {
+                    vec![nested_entry(m.key_id, "key", &m.key), nested_entry(m.value_id, "value", &m.value)]
+                }
             }
         }
         fn nested_entry(id: i32, name: &str, t: &Type) -> Value {
@@ -741,7 +745,11 @@ mod tests {
         fields.push(NestedField::optional(
             102,
             "l",
-            Type::List(ListType { element_id: 103, element_required: true, element: Box::new(PrimitiveType::Long.into()) }),
+            Type::List(ListType {
+                element_id: 103,
+                element_required: true,
+                element: Box::new(PrimitiveType::Long.into()),
+            }),
         ));
         fields.push(NestedField::optional(
             104,
@@ -778,11 +786,7 @@ mod tests {
     fn from_arrow_assigns_ids() {
         let arrow = ArrowSchema::new(vec![
             Field::new("id", DataType::Int64, false),
-            Field::new(
-                "tags",
-                DataType::List(Arc::new(Field::new("item", DataType::Utf8, true))),
-                true,
-            ),
+            Field::new("tags", DataType::List(Arc::new(Field::new("item", DataType::Utf8, true))), true),
             Field::new("name", DataType::Utf8, true),
         ]);
         let s = Schema::from_arrow(&arrow).unwrap();

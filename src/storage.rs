@@ -1,0 +1,280 @@
+//! The file-system contract floe's commit protocol stands on.
+//!
+//! [`Storage`] is everything the table, transaction and scan layers may do to files.
+//! Its contract, which every implementation must keep (the conformance tests in
+//! `tests/storage.rs` check it against [`LocalStorage`]):
+//!
+//! * **Write-once.** [`Storage::write_new`] creates a file that did not exist and fails
+//!   with `AlreadyExists` otherwise; no method overwrites a file except
+//!   [`Storage::replace_advisory`], which is only for the advisory version hint.
+//! * **Exclusive publish.** [`Storage::publish_exclusive`] makes a complete file appear
+//!   at its final name atomically, or fails with `AlreadyExists` if the name is taken.
+//!   Readers never see a partial file under the final name. On the local file system
+//!   this is temp file + fsync + `link(2)` (never `rename`, which overwrites).
+//! * **Durability.** With `durable = true` a file's bytes are on stable storage before
+//!   the call returns, and after `publish_exclusive` / [`Storage::sync_dir`] so is the
+//!   directory entry.
+//! * **Confinement.** Writes and deletes are refused (`PermissionDenied`) for paths
+//!   outside the root given at construction, lexically and after resolving symlinks
+//!   of the parent directory.
+//!
+//! Paths are absolute. Reads may go anywhere (a table may reference files it did not
+//! write); the table layer decides what it trusts.
+
+use std::fmt::Debug;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Component, Path, PathBuf};
+use std::time::SystemTime;
+
+/// One directory entry from [`Storage::list`].
+#[derive(Debug, Clone)]
+pub struct ListEntry {
+    /// File name (not the full path).
+    pub name: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// Last modification time, when the platform reports it.
+    pub modified: Option<SystemTime>,
+    /// True for directories.
+    pub is_dir: bool,
+}
+
+/// A held advisory lock; released on drop (and by the kernel if the process dies).
+pub struct LockGuard {
+    _file: Option<File>,
+}
+
+impl Debug for LockGuard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LockGuard")
+    }
+}
+
+impl LockGuard {
+    /// A guard that holds nothing (storage without locks).
+    pub fn none() -> Self {
+        LockGuard { _file: None }
+    }
+}
+
+/// The operations floe performs on files. See the module docs for the contract.
+pub trait Storage: Send + Sync + Debug {
+    /// The whole file.
+    fn read(&self, path: &Path) -> io::Result<Vec<u8>>;
+    /// Whether a file exists.
+    fn exists(&self, path: &Path) -> io::Result<bool>;
+    /// Creates `path` with `bytes`; `AlreadyExists` if it exists. Fsynced if `durable`.
+    fn write_new(&self, path: &Path, bytes: &[u8], durable: bool) -> io::Result<()>;
+    /// Atomically creates `path` holding `bytes`, or fails with `AlreadyExists`.
+    /// When `durable`, the file and its directory entry are synced before returning.
+    fn publish_exclusive(&self, path: &Path, bytes: &[u8], durable: bool) -> io::Result<()>;
+    /// Replaces `path` atomically (temp + rename). Only for advisory files.
+    fn replace_advisory(&self, path: &Path, bytes: &[u8]) -> io::Result<()>;
+    /// Fsyncs a directory so entries created in it survive a power cut.
+    fn sync_dir(&self, dir: &Path) -> io::Result<()>;
+    /// Creates a directory and its parents.
+    fn create_dir_all(&self, dir: &Path) -> io::Result<()>;
+    /// Entries of a directory (`NotFound` if it does not exist).
+    fn list(&self, dir: &Path) -> io::Result<Vec<ListEntry>>;
+    /// Deletes a file.
+    fn delete(&self, path: &Path) -> io::Result<()>;
+    /// Tries to take an exclusive advisory lock on `path` (created if needed);
+    /// `Ok(None)` when another holder has it.
+    fn try_lock_exclusive(&self, path: &Path) -> io::Result<Option<LockGuard>>;
+}
+
+/// The local file system, confined to one root directory.
+#[derive(Debug, Clone)]
+pub struct LocalStorage {
+    root: PathBuf,
+}
+
+impl LocalStorage {
+    /// Storage whose writes and deletes are confined to `root` (absolute).
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        LocalStorage { root: root.into() }
+    }
+
+    /// The confinement root.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn check_confined(&self, path: &Path) -> io::Result<()> {
+        if is_within(&self.root, path) {
+            // Also refuse a parent directory that is a symlink leading elsewhere.
+            if let Some(parent) = path.parent()
+                && let Ok(real_parent) = fs::canonicalize(parent)
+                && let Ok(real_root) = fs::canonicalize(&self.root)
+                && !real_parent.starts_with(&real_root)
+            {
+                return Err(escape_error(path, &self.root));
+            }
+            Ok(())
+        } else {
+            Err(escape_error(path, &self.root))
+        }
+    }
+}
+
+fn escape_error(path: &Path, root: &Path) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::PermissionDenied,
+        format!("{} is outside the table root {}", path.display(), root.display()),
+    )
+}
+
+/// True when `path` is lexically inside `root` (no `..` components, absolute, prefix).
+pub fn is_within(root: &Path, path: &Path) -> bool {
+    path.is_absolute()
+        && !path.components().any(|c| matches!(c, Component::ParentDir | Component::CurDir))
+        && path.starts_with(root)
+        && path != root
+}
+
+fn temp_name(path: &Path) -> PathBuf {
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
+    path.with_file_name(format!(".{name}.{}.tmp", uuid::Uuid::new_v4().simple()))
+}
+
+fn write_file(path: &Path, bytes: &[u8], durable: bool) -> io::Result<()> {
+    let mut f = OpenOptions::new().write(true).create_new(true).open(path)?;
+    f.write_all(bytes)?;
+    if durable {
+        f.sync_all()?;
+    }
+    Ok(())
+}
+
+impl Storage for LocalStorage {
+    fn read(&self, path: &Path) -> io::Result<Vec<u8>> {
+        fs::read(path)
+    }
+
+    fn exists(&self, path: &Path) -> io::Result<bool> {
+        path.try_exists()
+    }
+
+    fn write_new(&self, path: &Path, bytes: &[u8], durable: bool) -> io::Result<()> {
+        self.check_confined(path)?;
+        let res = write_file(path, bytes, durable);
+        if res.is_err() {
+            // Do not leave a partial file under a name someone may trust; a failure
+            // with AlreadyExists created nothing of ours.
+            if !matches!(&res, Err(e) if e.kind() == io::ErrorKind::AlreadyExists) {
+                let _ = fs::remove_file(path);
+            }
+        }
+        res
+    }
+
+    fn publish_exclusive(&self, path: &Path, bytes: &[u8], durable: bool) -> io::Result<()> {
+        self.check_confined(path)?;
+        let tmp = temp_name(path);
+        if let Err(e) = write_file(&tmp, bytes, durable) {
+            let _ = fs::remove_file(&tmp);
+            return Err(e);
+        }
+        // link(2) fails with EEXIST instead of replacing: this is the commit point.
+        let linked = fs::hard_link(&tmp, path);
+        let _ = fs::remove_file(&tmp);
+        linked?;
+        if durable && let Some(dir) = path.parent() {
+            sync_directory(dir)?;
+        }
+        Ok(())
+    }
+
+    fn replace_advisory(&self, path: &Path, bytes: &[u8]) -> io::Result<()> {
+        self.check_confined(path)?;
+        let tmp = temp_name(path);
+        if let Err(e) = write_file(&tmp, bytes, false) {
+            let _ = fs::remove_file(&tmp);
+            return Err(e);
+        }
+        let res = fs::rename(&tmp, path);
+        if res.is_err() {
+            let _ = fs::remove_file(&tmp);
+        }
+        res
+    }
+
+    fn sync_dir(&self, dir: &Path) -> io::Result<()> {
+        sync_directory(dir)
+    }
+
+    fn create_dir_all(&self, dir: &Path) -> io::Result<()> {
+        if dir != self.root {
+            self.check_confined(dir)?;
+        }
+        fs::create_dir_all(dir)
+    }
+
+    fn list(&self, dir: &Path) -> io::Result<Vec<ListEntry>> {
+        let mut out = Vec::new();
+        for entry in fs::read_dir(dir)? {
+            let entry = entry?;
+            let Ok(name) = entry.file_name().into_string() else { continue };
+            // A file may vanish between readdir and stat (a concurrent cleanup).
+            let Ok(meta) = entry.metadata() else { continue };
+            out.push(ListEntry { name, size: meta.len(), modified: meta.modified().ok(), is_dir: meta.is_dir() });
+        }
+        Ok(out)
+    }
+
+    fn delete(&self, path: &Path) -> io::Result<()> {
+        self.check_confined(path)?;
+        fs::remove_file(path)
+    }
+
+    fn try_lock_exclusive(&self, path: &Path) -> io::Result<Option<LockGuard>> {
+        self.check_confined(path)?;
+        let open = || OpenOptions::new().read(true).write(true).create(true).truncate(false).open(path);
+        let file = match open() {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                if let Some(dir) = path.parent() {
+                    fs::create_dir_all(dir)?;
+                }
+                open()?
+            }
+            Err(e) => return Err(e),
+        };
+        match file.try_lock() {
+            Ok(()) => Ok(Some(LockGuard { _file: Some(file) })),
+            Err(fs::TryLockError::WouldBlock) => Ok(None),
+            Err(fs::TryLockError::Error(e)) => Err(e),
+        }
+    }
+}
+
+fn sync_directory(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn confinement_is_lexical_and_real() {
+        let root = Path::new("/t/table");
+        assert!(is_within(root, Path::new("/t/table/data/x.parquet")));
+        assert!(!is_within(root, Path::new("/t/table/../other/x")));
+        assert!(!is_within(root, Path::new("/t/tablex/x")));
+        assert!(!is_within(root, Path::new("data/x")));
+        assert!(!is_within(root, root));
+    }
+
+    #[test]
+    fn symlinked_parent_escaping_root_is_refused() {
+        let outside = tempfile::tempdir().unwrap();
+        let root = tempfile::tempdir().unwrap();
+        std::os::unix::fs::symlink(outside.path(), root.path().join("evil")).unwrap();
+        let s = LocalStorage::new(root.path());
+        let err = s.write_new(&root.path().join("evil/x"), b"x", false).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::PermissionDenied);
+        assert!(!outside.path().join("x").exists());
+    }
+}

@@ -1,0 +1,864 @@
+//! Transactions: staged changes, the commit loop, conflict rules and retry policy.
+//!
+//! A [`Transaction`] is pinned to the version it started from (its base). Staging
+//! writes data files and, at commit, one manifest for them; neither is visible until
+//! the commit point. The commit point is the exclusive creation of
+//! `v<L+1>.metadata.json` for the newest version `L`. On a lost race the staged data
+//! files and manifest are reused and only the manifest list and metadata are rebuilt
+//! on the new base, if the conflict rules (DESIGN.md §3) say the transaction still
+//! holds; otherwise the caller gets [`Error::ConcurrentModification`] and every file
+//! the transaction wrote is deleted (or left as an unreferenced orphan if deletion
+//! fails). Promises:
+//!
+//! * `commit` returns `Ok` only if the version it reports holds this transaction's
+//!   snapshot, exactly once; an I/O error after the commit point may have been reached
+//!   is resolved by re-reading the version and comparing the commit id in the
+//!   snapshot summary.
+//! * Correctness never depends on the advisory lock; the lock only queues committers
+//!   so contention costs waiting instead of wasted writes.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use arrow_array::RecordBatch;
+use rand::Rng;
+
+use crate::error::{Conflict, Error, Result};
+use crate::location::path_to_uri;
+use crate::spec::manifest::{
+    DataFile, EntryStatus, ManifestContent, ManifestEntry, ManifestFile, ManifestWriteContext, read_manifest,
+    write_manifest, write_manifest_list,
+};
+use crate::spec::metadata::{COMMIT_ID_KEY, MetadataLogEntry, Snapshot, SnapshotLogEntry, SnapshotRef, TableMetadata};
+use crate::stats::Outcome;
+use crate::storage::LockGuard;
+use crate::table::{
+    Table, TableState, find_latest_version, load_manifest_list, load_version, now_ms, properties, read_path,
+};
+use crate::write::{DataFileWriter, conform_batch};
+
+/// How a transaction retries after losing the race for a version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Attempts to create a version file, the first included (1 = never retry, and
+    /// never rebase: compare-and-commit).
+    pub max_attempts: u32,
+    /// First backoff delay (doubles each retry, with full jitter).
+    pub base_delay: Duration,
+    /// Cap on one backoff delay.
+    pub max_delay: Duration,
+    /// Total time a commit may spend retrying before giving up.
+    pub total_budget: Duration,
+    /// How long to wait for the advisory commit lock before committing without it.
+    pub lock_timeout: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            max_attempts: 100,
+            base_delay: Duration::from_millis(1),
+            max_delay: Duration::from_millis(200),
+            total_budget: Duration::from_secs(60),
+            lock_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// No retry and no rebase: the commit succeeds only if no other commit landed
+    /// since the transaction began (compare-and-commit).
+    pub fn none() -> Self {
+        RetryPolicy { max_attempts: 1, ..RetryPolicy::default() }
+    }
+
+    /// Sets the attempt limit.
+    pub fn with_max_attempts(mut self, n: u32) -> Self {
+        self.max_attempts = n.max(1);
+        self
+    }
+
+    /// Sets the total time budget.
+    pub fn with_total_budget(mut self, d: Duration) -> Self {
+        self.total_budget = d;
+        self
+    }
+
+    /// Sets the backoff delays.
+    pub fn with_delays(mut self, base: Duration, max: Duration) -> Self {
+        self.base_delay = base;
+        self.max_delay = max.max(base);
+        self
+    }
+
+    /// Full-jitter exponential backoff before retry number `retry` (1-based).
+    fn backoff(&self, retry: u32) -> Duration {
+        let exp = self.base_delay.saturating_mul(1u32 << retry.min(16));
+        let cap = exp.min(self.max_delay);
+        let nanos = cap.as_nanos().min(u64::MAX as u128) as u64;
+        if nanos == 0 {
+            return Duration::ZERO;
+        }
+        Duration::from_nanos(rand::rng().random_range(nanos / 4..=nanos))
+    }
+}
+
+/// What a successful commit did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CommitReport {
+    /// The version created (`v<N>.metadata.json`).
+    pub version: u64,
+    /// The new snapshot.
+    pub snapshot_id: i64,
+    /// Its sequence number.
+    pub sequence_number: i64,
+    /// The commit id stored in the snapshot summary (`floe.commit-id`).
+    pub commit_id: String,
+    /// Version-file creation attempts (1 = no race lost).
+    pub attempts: u32,
+    /// Races lost before succeeding (each was rebased).
+    pub conflicts: u32,
+    /// Data files added.
+    pub added_files: usize,
+    /// Rows added.
+    pub added_records: i64,
+    /// Time from `commit()` to the version being durable.
+    pub elapsed: Duration,
+}
+
+/// A set of staged changes pinned to a base version.
+pub struct Transaction {
+    table: Table,
+    base: TableState,
+    commit_id: uuid::Uuid,
+    snapshot_id: i64,
+    retry: RetryPolicy,
+    writer: Option<DataFileWriter>,
+    data_files: Vec<DataFile>,
+    /// Data files and our manifest: live once committed, deleted if not.
+    created: Vec<PathBuf>,
+    /// Manifest lists and merged manifests of attempts that lost a race: never live.
+    attempt_garbage: Vec<PathBuf>,
+    /// Our manifest and the sequence number it was written for.
+    our_manifest: Option<(i64, ManifestFile)>,
+    manifests_written: u32,
+    committed: bool,
+}
+
+impl std::fmt::Debug for Transaction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Transaction")
+            .field("base_version", &self.base.version)
+            .field("commit_id", &self.commit_id)
+            .field("snapshot_id", &self.snapshot_id)
+            .field("staged_files", &self.data_files.len())
+            .finish()
+    }
+}
+
+impl Transaction {
+    pub(crate) fn new(table: Table, base: TableState) -> Transaction {
+        let retry = table.inner.options.retry;
+        let commit_id = uuid::Uuid::new_v4();
+        Transaction {
+            snapshot_id: new_snapshot_id(),
+            table,
+            base,
+            commit_id,
+            retry,
+            writer: None,
+            data_files: Vec::new(),
+            created: Vec::new(),
+            attempt_garbage: Vec::new(),
+            our_manifest: None,
+            manifests_written: 0,
+            committed: false,
+        }
+    }
+
+    /// The version this transaction is based on.
+    pub fn base_version(&self) -> u64 {
+        self.base.version
+    }
+
+    /// The commit id that will be stored in the snapshot summary.
+    pub fn commit_id(&self) -> String {
+        self.commit_id.to_string()
+    }
+
+    /// Overrides the retry policy for this transaction.
+    pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
+        self
+    }
+
+    /// Stages a batch. Checks it against the base schema (typed errors, nothing
+    /// written on a bad batch) and writes it to this transaction's data file(s).
+    pub fn append(&mut self, batch: &RecordBatch) -> Result<()> {
+        if self.table.inner.read_only {
+            return Err(read_only_error());
+        }
+        let metadata = &self.base.metadata;
+        if metadata.default_spec().is_some_and(|s| !s.fields.is_empty()) {
+            return Err(Error::Unsupported {
+                what: "appending to a partitioned table (partitioned writes are not implemented yet)".into(),
+            });
+        }
+        let schema = metadata.current_schema();
+        let conformed = conform_batch(schema, batch)?;
+        if conformed.num_rows() == 0 {
+            return Ok(());
+        }
+        if self.writer.is_none() {
+            let mut opts = self.table.inner.options.write.clone();
+            opts.durable = self.table.inner.options.durability.is_durable();
+            if let Some(target) = metadata.properties.get(properties::TARGET_FILE_SIZE).and_then(|v| v.parse().ok()) {
+                opts.target_file_size_bytes = target;
+            }
+            let dir = self.table.location().data_dir();
+            self.writer = Some(DataFileWriter::new(&dir, &self.commit_id.simple().to_string(), schema, opts));
+        }
+        if let Some(w) = self.writer.as_mut() {
+            let res = w.write(&conformed);
+            self.created = w.created_paths().to_vec();
+            res?;
+        }
+        Ok(())
+    }
+
+    /// Commits, rebasing over concurrent commits when that is safe, under the retry
+    /// policy.
+    pub fn commit(mut self) -> Result<CommitReport> {
+        let res = self.commit_inner();
+        if res.is_ok() {
+            self.committed = true;
+        }
+        res
+    }
+
+    /// Commits only if no other commit landed since the transaction began.
+    pub fn commit_if_current(self) -> Result<CommitReport> {
+        self.with_retry(RetryPolicy::none()).commit()
+    }
+
+    /// Discards the transaction and deletes the files it staged.
+    pub fn abort(self) {
+        // Drop does the cleanup.
+    }
+
+    fn commit_inner(&mut self) -> Result<CommitReport> {
+        let started = Instant::now();
+        if self.table.inner.read_only {
+            return Err(read_only_error());
+        }
+        let table = self.table.clone();
+        let durable = table.inner.options.durability.is_durable();
+        if let Some(w) = self.writer.take() {
+            let res = w.finish();
+            match res {
+                Ok(files) => self.data_files.extend(files),
+                Err(e) => return Err(e),
+            }
+        }
+        let added_records: i64 = self.data_files.iter().map(|f| f.record_count).sum();
+        let added_size: i64 = self.data_files.iter().map(|f| f.file_size_in_bytes).sum();
+
+        let mut attempts: u32 = 0;
+        let mut lost: u32 = 0;
+        let mut lineage_base = self.base.clone();
+        let mut force_list = false;
+        loop {
+            attempts += 1;
+            let guard = self.acquire_lock(started);
+            let latest = self.latest_state(&lineage_base, force_list)?;
+            if latest.version != self.base.version {
+                if self.retry.max_attempts <= 1 {
+                    drop(guard);
+                    return Err(self.fail_conflict(
+                        &latest,
+                        attempts,
+                        lost,
+                        describe_landed(&table, &self.base, &latest),
+                        false,
+                    ));
+                }
+                let conflicts = check_append_conflicts(&self.base, &latest);
+                if !conflicts.is_empty() {
+                    drop(guard);
+                    return Err(self.fail_conflict(&latest, attempts, lost, conflicts, false));
+                }
+            }
+            let next_version = latest.version + 1;
+            let built = self.build_metadata(&latest, attempts, added_records, added_size, durable)?;
+            let path = table.location().version_file(next_version);
+            let outcome = table.storage().publish_exclusive(&path, &built.metadata.to_json_bytes(), durable);
+            let mut hole = false;
+            let landed = match outcome {
+                Ok(()) => {
+                    hole = !self.check_not_a_hole(next_version, &path);
+                    !hole
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => false,
+                Err(e) => self.resolve_ambiguous(next_version, e)?,
+            };
+            if landed {
+                drop(guard);
+                let state =
+                    TableState { version: next_version, metadata: Arc::new(built.metadata), metadata_path: path };
+                self.after_commit(&latest, &state, built.manifests.clone());
+                let elapsed = started.elapsed();
+                table.inner.stats.record(attempts as u64, lost as u64, Outcome::Committed, elapsed);
+                let snapshot = state.metadata.current_snapshot_id.unwrap_or(self.snapshot_id);
+                return Ok(CommitReport {
+                    version: next_version,
+                    snapshot_id: snapshot,
+                    sequence_number: state.metadata.last_sequence_number,
+                    commit_id: self.commit_id.to_string(),
+                    attempts,
+                    conflicts: lost,
+                    added_files: self.data_files.len(),
+                    added_records,
+                    elapsed,
+                });
+            }
+            // Lost the race for next_version: the manifest list of this attempt is
+            // garbage; everything else is reused.
+            drop(guard);
+            self.attempt_garbage.push(built.manifest_list_path);
+            self.attempt_garbage.extend(built.extra_files);
+            lost += 1;
+            force_list = hole;
+            lineage_base = latest;
+            if attempts >= self.retry.max_attempts || started.elapsed() >= self.retry.total_budget {
+                let latest = self.latest_state(&lineage_base, force_list)?;
+                let exhausted = self.retry.max_attempts > 1;
+                let conflicts = if exhausted { Vec::new() } else { describe_landed(&table, &self.base, &latest) };
+                return Err(self.fail_conflict(&latest, attempts, lost, conflicts, exhausted));
+            }
+            std::thread::sleep(self.retry.backoff(lost));
+        }
+    }
+
+    /// The manifest of our data files for sequence number `seq`. Written once and
+    /// reused by every attempt that gets the same sequence number; rewritten (it is
+    /// small) when a rebase moves it. Entries carry explicit sequence numbers rather
+    /// than inheriting them: datashard's manifest compaction turns inherited added
+    /// entries into existing entries with null sequence numbers, which DuckDB
+    /// rejects (interop/NOTES.md).
+    fn our_manifest(&mut self, seq: i64, durable: bool) -> Result<Option<ManifestFile>> {
+        if self.data_files.is_empty() {
+            return Ok(None);
+        }
+        if let Some((cached_seq, m)) = &self.our_manifest
+            && *cached_seq == seq
+        {
+            return Ok(Some(m.clone()));
+        }
+        if let Some((_, old)) = self.our_manifest.take()
+            && let Ok(p) = self.table.location().confined_path(&old.manifest_path)
+        {
+            self.created.retain(|c| c != &p);
+            self.attempt_garbage.push(p);
+        }
+        let m = self.write_our_manifest(seq, durable)?;
+        self.our_manifest = Some((seq, m.clone()));
+        Ok(Some(m))
+    }
+
+    fn next_manifest_path(&mut self) -> PathBuf {
+        let k = self.manifests_written;
+        self.manifests_written += 1;
+        self.table.location().metadata_dir().join(format!("{}-m{k}.avro", self.commit_id))
+    }
+
+    fn write_our_manifest(&mut self, seq: i64, durable: bool) -> Result<ManifestFile> {
+        let md = &self.base.metadata;
+        let spec = md.default_spec().cloned().unwrap_or_else(crate::spec::metadata::PartitionSpec::unpartitioned);
+        let entries: Vec<ManifestEntry> = self
+            .data_files
+            .iter()
+            .map(|f| ManifestEntry {
+                status: EntryStatus::Added,
+                snapshot_id: Some(self.snapshot_id),
+                sequence_number: Some(seq),
+                file_sequence_number: Some(seq),
+                data_file: f.clone(),
+            })
+            .collect();
+        let ctx = ManifestWriteContext { schema: md.current_schema(), spec: &spec, content: ManifestContent::Data };
+        let bytes = write_manifest(&ctx, &entries)?;
+        let path = self.next_manifest_path();
+        self.table.storage().write_new(&path, &bytes, durable).map_err(|e| Error::io(&path, e))?;
+        self.created.push(path.clone());
+        Ok(ManifestFile {
+            manifest_path: path_to_uri(&path),
+            manifest_length: bytes.len() as i64,
+            partition_spec_id: spec.spec_id,
+            content: ManifestContent::Data,
+            sequence_number: seq,
+            min_sequence_number: seq,
+            added_snapshot_id: self.snapshot_id,
+            added_files_count: self.data_files.len() as i32,
+            existing_files_count: 0,
+            deleted_files_count: 0,
+            added_rows_count: self.data_files.iter().map(|f| f.record_count).sum(),
+            existing_rows_count: 0,
+            deleted_rows_count: 0,
+            partitions: if spec.fields.is_empty() { Some(Vec::new()) } else { None },
+            key_metadata: None,
+        })
+    }
+
+    /// Waits for the advisory lock up to the policy's lock timeout, then goes on
+    /// without it (correctness does not need it).
+    fn acquire_lock(&self, started: Instant) -> Option<LockGuard> {
+        if !self.table.inner.options.advisory_lock {
+            return None;
+        }
+        let path = self.table.location().lock_file();
+        let mut sleep = Duration::from_micros(50);
+        let deadline = self.retry.lock_timeout.min(self.retry.total_budget);
+        loop {
+            match self.table.storage().try_lock_exclusive(&path) {
+                Ok(Some(g)) => return Some(g),
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::debug!("advisory lock unavailable ({e}); committing without it");
+                    return None;
+                }
+            }
+            if started.elapsed() >= deadline {
+                tracing::warn!("advisory lock not acquired within {:?}; committing without it", deadline);
+                return None;
+            }
+            std::thread::sleep(sleep);
+            sleep = (sleep * 2).min(Duration::from_millis(2));
+        }
+    }
+
+    /// The newest version at or after `known`, loaded.
+    fn latest_state(&self, known: &TableState, force_list: bool) -> Result<TableState> {
+        let table = &self.table;
+        let latest = find_latest_version(table.storage(), table.location(), known.version, force_list)?
+            .ok_or_else(|| Error::TableNotFound { path: table.path().to_path_buf() })?;
+        if latest == known.version {
+            return Ok(known.clone());
+        }
+        let cached = table.state();
+        let state =
+            if cached.version == latest { cached } else { load_version(table.storage(), table.location(), latest)? };
+        table.check_uuid(&self.base, &state)?;
+        table.install(state.clone());
+        Ok(state)
+    }
+
+    fn build_metadata(
+        &mut self,
+        latest: &TableState,
+        attempt: u32,
+        added_records: i64,
+        added_size: i64,
+        durable: bool,
+    ) -> Result<Built> {
+        let table = self.table.clone();
+        let md = &latest.metadata;
+        if md.snapshot(self.snapshot_id).is_some() {
+            return Err(Error::corrupt(
+                &latest.metadata_path,
+                format!("snapshot id {} already exists", self.snapshot_id),
+            ));
+        }
+        let sequence_number = md.last_sequence_number + 1;
+        let parent = md.current_snapshot();
+        let mut manifests: Vec<ManifestFile> = Vec::new();
+        if let Some(m) = self.our_manifest(sequence_number, durable)? {
+            manifests.push(m);
+        }
+        let parent_manifests = match parent {
+            Some(p) => cached_manifest_list(&table, p)?,
+            None => Arc::new(Vec::new()),
+        };
+        let mut extra_files = Vec::new();
+        let merge_path = self.next_manifest_path();
+        let merged = maybe_merge(&table, md, &parent_manifests, self.snapshot_id, &merge_path, durable)?;
+        match merged {
+            Some((merged_list, new_file)) => {
+                manifests.extend(merged_list);
+                extra_files.push(new_file);
+            }
+            None => manifests.extend(parent_manifests.iter().cloned()),
+        }
+
+        // Strictly increasing: datashard detects concurrent commits by comparing
+        // last-updated-ms and current-snapshot-id.
+        let now = now_ms().max(md.last_updated_ms + 1);
+        let summary = self.summary(parent, &manifests, added_records, added_size);
+        let list_path = table
+            .location()
+            .metadata_dir()
+            .join(format!("snap-{}-{}-{}.avro", self.snapshot_id, attempt, self.commit_id));
+        let list_bytes =
+            write_manifest_list(self.snapshot_id, parent.map(|p| p.snapshot_id), sequence_number, &manifests)?;
+        table.storage().write_new(&list_path, &list_bytes, durable).map_err(|e| Error::io(&list_path, e))?;
+
+        let snapshot = Snapshot {
+            snapshot_id: self.snapshot_id,
+            parent_snapshot_id: parent.map(|p| p.snapshot_id),
+            sequence_number,
+            timestamp_ms: now,
+            manifest_list: path_to_uri(&list_path),
+            summary,
+            schema_id: Some(md.current_schema_id),
+        };
+        let mut new_md: TableMetadata = (**md).clone();
+        new_md.last_sequence_number = sequence_number;
+        new_md.last_updated_ms = now;
+        new_md.current_snapshot_id = Some(self.snapshot_id);
+        new_md.snapshots.push(snapshot);
+        new_md.snapshot_log.push(SnapshotLogEntry { timestamp_ms: now, snapshot_id: self.snapshot_id });
+        new_md.refs.insert(
+            "main".into(),
+            SnapshotRef { snapshot_id: self.snapshot_id, ref_type: "branch".into(), extra: BTreeMap::new() },
+        );
+        if latest.version > 0 {
+            new_md.metadata_log.push(MetadataLogEntry {
+                timestamp_ms: md.last_updated_ms,
+                metadata_file: path_to_uri(&latest.metadata_path),
+            });
+        }
+        let max_prev = md.property_i64(properties::PREVIOUS_VERSIONS_MAX, 100).max(1) as usize;
+        let mut dropped_metadata = Vec::new();
+        if new_md.metadata_log.len() > max_prev {
+            let excess = new_md.metadata_log.len() - max_prev;
+            dropped_metadata.extend(new_md.metadata_log.drain(..excess).map(|e| e.metadata_file));
+        }
+        retain_snapshots(&mut new_md);
+        Ok(Built {
+            metadata: new_md,
+            manifest_list_path: list_path,
+            extra_files,
+            manifests: Arc::new(manifests),
+            dropped_metadata,
+        })
+    }
+
+    fn summary(
+        &self,
+        parent: Option<&Snapshot>,
+        manifests: &[ManifestFile],
+        added_records: i64,
+        added_size: i64,
+    ) -> BTreeMap<String, String> {
+        let mut s = BTreeMap::new();
+        s.insert("operation".to_string(), "append".to_string());
+        s.insert(COMMIT_ID_KEY.to_string(), self.commit_id.to_string());
+        s.insert("added-data-files".into(), self.data_files.len().to_string());
+        s.insert("added-records".into(), added_records.to_string());
+        s.insert("added-files-size".into(), added_size.to_string());
+        s.insert("changed-partition-count".into(), if self.data_files.is_empty() { "0" } else { "1" }.to_string());
+        let data = manifests.iter().filter(|m| m.content == ManifestContent::Data);
+        let (files, records) = data.fold((0i64, 0i64), |(f, r), m| {
+            (
+                f + m.added_files_count as i64 + m.existing_files_count as i64,
+                r + m.added_rows_count + m.existing_rows_count,
+            )
+        });
+        s.insert("total-data-files".into(), files.to_string());
+        s.insert("total-records".into(), records.to_string());
+        if let Some(prev) = parent.map_or(Some(0), |p| p.summary_i64("total-files-size")) {
+            s.insert("total-files-size".into(), (prev + added_size).to_string());
+        }
+        for key in ["total-delete-files", "total-position-deletes", "total-equality-deletes"] {
+            let prev = parent.map_or(Some(0), |p| p.summary_i64(key));
+            if let Some(v) = prev {
+                s.insert(key.into(), v.to_string());
+            }
+        }
+        s
+    }
+
+    /// After a successful link, make sure `v<N>` did not fill a hole left by the
+    /// deletion of an old metadata file (possible only for a writer whose view is
+    /// more than `previous-versions-max` versions old and whose hint was unusable):
+    /// if `v<N+1>` exists and was not built on our snapshot, our file is not in the
+    /// table's lineage. Withdraw it and report a lost race.
+    fn check_not_a_hole(&self, version: u64, path: &std::path::Path) -> bool {
+        let table = &self.table;
+        let next = table.location().version_file(version + 1);
+        match table.storage().exists(&next) {
+            Ok(false) => true,
+            Ok(true) => {
+                // Someone may simply have committed on top of us already.
+                let built_on_us = load_version(table.storage(), table.location(), version + 1)
+                    .map(|s| {
+                        s.metadata.snapshot(self.snapshot_id).is_some()
+                            || s.metadata.metadata_log.iter().any(|e| e.metadata_file == path_to_uri(path))
+                    })
+                    .unwrap_or(true);
+                if built_on_us {
+                    return true;
+                }
+                tracing::warn!("v{version} was re-created after cleanup; withdrawing it");
+                let _ = table.storage().delete(path);
+                false
+            }
+            // Cannot tell; the link succeeded and holes need a view 100+ versions old.
+            Err(_) => true,
+        }
+    }
+
+    /// The link failed with an error that is not EEXIST: it may or may not have
+    /// happened. Re-read the version and compare commit ids.
+    fn resolve_ambiguous(&self, version: u64, err: std::io::Error) -> Result<bool> {
+        let table = &self.table;
+        let path = table.location().version_file(version);
+        match table.storage().exists(&path) {
+            Ok(false) => Err(Error::io(&path, err)),
+            Ok(true) => match load_version(table.storage(), table.location(), version) {
+                Ok(state) => {
+                    let ours = state
+                        .metadata
+                        .current_snapshot()
+                        .and_then(|s| s.commit_id())
+                        .is_some_and(|id| id == self.commit_id.to_string());
+                    if ours {
+                        // It landed; durability of the directory entry is retried.
+                        let _ = table.storage().sync_dir(&table.location().metadata_dir());
+                    }
+                    Ok(ours)
+                }
+                Err(_) => {
+                    Err(Error::CommitStateUnknown { version, commit_id: self.commit_id.to_string(), source: err })
+                }
+            },
+            Err(_) => Err(Error::CommitStateUnknown { version, commit_id: self.commit_id.to_string(), source: err }),
+        }
+    }
+
+    fn after_commit(&mut self, previous: &TableState, state: &TableState, manifests: Arc<Vec<ManifestFile>>) {
+        let table = self.table.clone();
+        // Data files and our manifest are live now; lost attempts' files are not.
+        self.created.clear();
+        for g in self.attempt_garbage.drain(..) {
+            let _ = table.storage().delete(&g);
+        }
+        let hint = table.location().hint_file();
+        if let Err(e) = table.storage().replace_advisory(&hint, state.version.to_string().as_bytes()) {
+            tracing::debug!("could not update the version hint: {e}");
+        }
+        if state.metadata.property_bool(properties::DELETE_AFTER_COMMIT, false) {
+            let keep: std::collections::HashSet<&str> =
+                state.metadata.metadata_log.iter().map(|e| e.metadata_file.as_str()).collect();
+            for entry in &previous.metadata.metadata_log {
+                if keep.contains(entry.metadata_file.as_str()) {
+                    continue;
+                }
+                if let Ok(p) = table.location().confined_path(&entry.metadata_file) {
+                    let _ = table.storage().delete(&p);
+                }
+            }
+        }
+        if let Some(snap) = state.metadata.current_snapshot() {
+            *crate::table::lock(&table.inner.manifest_cache) = Some((snap.snapshot_id, manifests));
+        }
+        table.install(state.clone());
+    }
+
+    fn fail_conflict(
+        &mut self,
+        latest: &TableState,
+        attempts: u32,
+        lost: u32,
+        conflicting: Vec<Conflict>,
+        exhausted: bool,
+    ) -> Error {
+        let outcome = if exhausted { Outcome::Exhausted } else { Outcome::Conflict };
+        self.table.inner.stats.record(attempts as u64, lost as u64, outcome, Duration::ZERO);
+        Error::ConcurrentModification {
+            base_version: self.base.version,
+            attempted_version: latest.version + 1,
+            conflicting,
+            retries_exhausted: exhausted,
+        }
+    }
+}
+
+impl Drop for Transaction {
+    fn drop(&mut self) {
+        for p in self.attempt_garbage.drain(..) {
+            let _ = self.table.storage().delete(&p);
+        }
+        if self.committed {
+            return;
+        }
+        if let Some(w) = self.writer.take() {
+            for p in w.abort() {
+                if !self.created.contains(&p) {
+                    self.created.push(p);
+                }
+            }
+        }
+        for p in self.created.drain(..) {
+            let _ = self.table.storage().delete(&p);
+        }
+    }
+}
+
+struct Built {
+    metadata: TableMetadata,
+    manifest_list_path: PathBuf,
+    extra_files: Vec<PathBuf>,
+    manifests: Arc<Vec<ManifestFile>>,
+    #[allow(dead_code)]
+    dropped_metadata: Vec<String>,
+}
+
+fn read_only_error() -> Error {
+    Error::Unsupported {
+        what: "committing to a table opened from a catalog-style metadata file (no v<N> version sequence)".into(),
+    }
+}
+
+/// A random positive 63-bit snapshot id.
+fn new_snapshot_id() -> i64 {
+    let (hi, lo) = uuid::Uuid::new_v4().as_u64_pair();
+    ((hi ^ lo) & (i64::MAX as u64)).max(1) as i64
+}
+
+/// DESIGN.md §3, the append row: an append rebases over anything except a schema
+/// change that no longer accepts its files, or a partition spec change.
+fn check_append_conflicts(base: &TableState, latest: &TableState) -> Vec<Conflict> {
+    let mut out = Vec::new();
+    let (b, l) = (&base.metadata, &latest.metadata);
+    if l.current_schema_id != b.current_schema_id && !l.current_schema().accepts_files_of(b.current_schema()) {
+        out.push(Conflict {
+            version: latest.version,
+            operation: "schema change".into(),
+            reason: format!(
+                "schema {} no longer accepts files written with schema {}",
+                l.current_schema_id, b.current_schema_id
+            ),
+        });
+    }
+    if l.default_spec_id != b.default_spec_id {
+        out.push(Conflict {
+            version: latest.version,
+            operation: "partition spec change".into(),
+            reason: format!("default spec changed from {} to {}", b.default_spec_id, l.default_spec_id),
+        });
+    }
+    out
+}
+
+/// What landed between `base` and `latest`, for a compare-and-commit error.
+fn describe_landed(table: &Table, base: &TableState, latest: &TableState) -> Vec<Conflict> {
+    let mut out = Vec::new();
+    let first = base.version + 1;
+    let last = latest.version;
+    for v in first..=last.min(first + 31) {
+        let op = if v == latest.version {
+            Some(latest.clone())
+        } else {
+            load_version(table.storage(), table.location(), v).ok()
+        }
+        .and_then(|s| s.metadata.current_snapshot().map(|sn| sn.operation().to_string()))
+        .unwrap_or_else(|| "metadata".into());
+        out.push(Conflict { version: v, operation: op, reason: "committed after this transaction began".into() });
+    }
+    out
+}
+
+/// Keeps the newest `floe.commit.retain-snapshots` snapshots (0 = all), plus any
+/// snapshot a ref points at. Expired snapshots' files are left for maintenance.
+fn retain_snapshots(md: &mut TableMetadata) {
+    let keep = md.property_i64(properties::RETAIN_SNAPSHOTS, 0);
+    if keep <= 0 || md.snapshots.len() as i64 <= keep {
+        return;
+    }
+    let mut by_age: Vec<(i64, i64)> = md.snapshots.iter().map(|s| (s.sequence_number, s.snapshot_id)).collect();
+    by_age.sort();
+    let cut = by_age.len() - keep as usize;
+    let referenced: std::collections::HashSet<i64> = md.refs.values().map(|r| r.snapshot_id).collect();
+    let expired: std::collections::HashSet<i64> =
+        by_age[..cut].iter().map(|(_, id)| *id).filter(|id| !referenced.contains(id)).collect();
+    md.snapshots.retain(|s| !expired.contains(&s.snapshot_id));
+    md.snapshot_log.retain(|e| !expired.contains(&e.snapshot_id));
+}
+
+/// The parent snapshot's manifests, from the handle's cache when it is the one we
+/// committed last (the common single-writer case reads nothing).
+fn cached_manifest_list(table: &Table, snapshot: &Snapshot) -> Result<Arc<Vec<ManifestFile>>> {
+    if let Some((id, list)) = crate::table::lock(&table.inner.manifest_cache).as_ref()
+        && *id == snapshot.snapshot_id
+    {
+        return Ok(list.clone());
+    }
+    let list = Arc::new(load_manifest_list(table.storage(), table.location(), snapshot)?);
+    *crate::table::lock(&table.inner.manifest_cache) = Some((snapshot.snapshot_id, list.clone()));
+    Ok(list)
+}
+
+/// Commit-time manifest merging: once the parent has `commit.manifest.min-count-to-merge`
+/// manifests, fold the small data manifests of the default spec into one, so the
+/// manifest list (rewritten on every commit) stays bounded.
+fn maybe_merge(
+    table: &Table,
+    md: &TableMetadata,
+    parent: &[ManifestFile],
+    snapshot_id: i64,
+    path: &std::path::Path,
+    durable: bool,
+) -> Result<Option<(Vec<ManifestFile>, PathBuf)>> {
+    if !md.property_bool(properties::MANIFEST_MERGE_ENABLED, true) {
+        return Ok(None);
+    }
+    let min_count = md.property_i64(properties::MANIFEST_MIN_COUNT_TO_MERGE, 100).max(2) as usize;
+    let target = md.property_i64(properties::MANIFEST_TARGET_SIZE, 8 * 1024 * 1024);
+    let Some(spec) = md.default_spec() else { return Ok(None) };
+    let (small, rest): (Vec<&ManifestFile>, Vec<&ManifestFile>) = parent.iter().partition(|m| {
+        m.content == ManifestContent::Data && m.partition_spec_id == spec.spec_id && m.manifest_length < target
+    });
+    if small.len() < min_count {
+        return Ok(None);
+    }
+    let mut entries = Vec::new();
+    for m in &small {
+        let path = read_path(table.location(), &m.manifest_path);
+        let bytes = table.storage().read(&path).map_err(|e| Error::io(&path, e))?;
+        let manifest = read_manifest(&path, &bytes, Some(m))?;
+        for mut e in manifest.entries {
+            if e.status == EntryStatus::Deleted {
+                continue;
+            }
+            e.status = EntryStatus::Existing;
+            entries.push(e);
+        }
+    }
+    let schema = md.current_schema();
+    let ctx = ManifestWriteContext { schema, spec, content: ManifestContent::Data };
+    let bytes = write_manifest(&ctx, &entries)?;
+    table.storage().write_new(path, &bytes, durable).map_err(|e| Error::io(path, e))?;
+    let min_seq = entries.iter().filter_map(|e| e.sequence_number).min().unwrap_or(0);
+    let merged = ManifestFile {
+        manifest_path: path_to_uri(&path),
+        manifest_length: bytes.len() as i64,
+        partition_spec_id: spec.spec_id,
+        content: ManifestContent::Data,
+        sequence_number: md.last_sequence_number + 1,
+        min_sequence_number: min_seq,
+        added_snapshot_id: snapshot_id,
+        added_files_count: 0,
+        existing_files_count: entries.len() as i32,
+        deleted_files_count: 0,
+        added_rows_count: 0,
+        existing_rows_count: entries.iter().map(|e| e.data_file.record_count).sum(),
+        deleted_rows_count: 0,
+        partitions: if spec.fields.is_empty() { Some(Vec::new()) } else { None },
+        key_metadata: None,
+    };
+    let mut out = vec![merged];
+    out.extend(rest.into_iter().cloned());
+    Ok(Some((out, path.to_path_buf())))
+}
