@@ -1585,9 +1585,9 @@ mod tests {
         let out = read_one(&path, &evolved, None);
         let m = out.column(0).as_map();
         assert_eq!(m.keys().as_string::<i32>().iter().collect::<Vec<_>>(), vec![Some("k1"), Some("k2"), Some("k3")]);
-        assert_eq!(m.is_null(1), true);
+        assert!(m.is_null(1));
         let point = out.column(1).as_struct();
-        assert_eq!(point.is_null(2), true, "the struct's own nulls survive");
+        assert!(point.is_null(2), "the struct's own nulls survive");
         // Parquet stores no child value under a null struct, so row 2 reads back null.
         assert_eq!(point.column(0).as_string::<i32>().iter().collect::<Vec<_>>(), vec![Some("p"), None, None]);
         assert_eq!(point.column(1).null_count(), 3);

@@ -292,6 +292,10 @@ impl Transaction {
             }
             let next_version = latest.version + 1;
             let built = self.build_metadata(&latest, attempts, added_records, added_size, durable)?;
+            // Until the commit point is passed, this attempt's files are garbage;
+            // whatever way we leave (error or lost race), Drop deletes them.
+            self.attempt_garbage.push(built.manifest_list_path.clone());
+            self.attempt_garbage.extend(built.extra_files.iter().cloned());
             let path = table.location().version_file(next_version);
             let outcome = table.storage().publish_exclusive(&path, &built.metadata.to_json_bytes(), durable);
             let mut hole = false;
@@ -305,6 +309,7 @@ impl Transaction {
             };
             if landed {
                 drop(guard);
+                self.attempt_garbage.retain(|p| p != &built.manifest_list_path && !built.extra_files.contains(p));
                 let state =
                     TableState { version: next_version, metadata: Arc::new(built.metadata), metadata_path: path };
                 self.after_commit(&latest, &state, built.manifests.clone());
@@ -326,8 +331,6 @@ impl Transaction {
             // Lost the race for next_version: the manifest list of this attempt is
             // garbage; everything else is reused.
             drop(guard);
-            self.attempt_garbage.push(built.manifest_list_path);
-            self.attempt_garbage.extend(built.extra_files);
             lost += 1;
             force_list = hole;
             lineage_base = latest;
@@ -644,8 +647,18 @@ impl Transaction {
         for g in self.attempt_garbage.drain(..) {
             let _ = table.storage().delete(&g);
         }
+        // The hint only ever moves forward (datashard does the same): readers that
+        // trust it (pyiceberg, DuckDB) should not be sent back to an older version by
+        // a slow writer. Correctness never depends on it.
         let hint = table.location().hint_file();
-        if let Err(e) = table.storage().replace_advisory(&hint, state.version.to_string().as_bytes()) {
+        let current_hint = table
+            .storage()
+            .read(&hint)
+            .ok()
+            .and_then(|b| std::str::from_utf8(&b).ok().and_then(|s| s.trim().parse::<u64>().ok()));
+        if current_hint.is_none_or(|h| h < state.version)
+            && let Err(e) = table.storage().replace_advisory(&hint, state.version.to_string().as_bytes())
+        {
             tracing::debug!("could not update the version hint: {e}");
         }
         if state.metadata.property_bool(properties::DELETE_AFTER_COMMIT, false) {

@@ -2182,6 +2182,7 @@ mod tests {
                 for flip in [0x01u8, 0x80, 0xff] {
                     let mut m = file.clone();
                     m[pos] ^= flip;
+                    let t0 = std::time::Instant::now();
                     let ok = if is_list {
                         let r = read_manifest_list(Path::new(PATH), &m);
                         r.is_ok() || is_corrupt(&r)
@@ -2190,6 +2191,7 @@ mod tests {
                         r.is_ok() || is_corrupt(&r)
                     };
                     assert!(ok, "flip {flip:#x} at {pos}");
+                    if t0.elapsed().as_millis() > 5 { eprintln!("SLOW {is_list} {pos} {flip:#x} {:?}", t0.elapsed()); }
                 }
             }
             // The magic and the final sync marker are always checked.

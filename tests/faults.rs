@@ -1,0 +1,163 @@
+//! Storage faults around the commit point: an error before the link leaves nothing
+//! visible and reports failure; an error after the link (the ambiguous case) is
+//! resolved by re-reading the version and comparing commit ids, and reported as Ok.
+
+mod common;
+
+use std::io;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use common::{batch, ids, relaxed, schema};
+use floe::storage::{ListEntry, LocalStorage, LockGuard, Storage};
+use floe::{Error, Table};
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Fault {
+    None,
+    /// Fail the next version publish before anything is created.
+    BeforeLink,
+    /// Create the version, then report an I/O error (lost acknowledgement).
+    AfterLink,
+    /// Fail every write of a manifest list.
+    ManifestList,
+}
+
+#[derive(Debug)]
+struct Faulty {
+    inner: LocalStorage,
+    fault: std::sync::Mutex<Fault>,
+    publishes: AtomicU32,
+}
+
+impl Faulty {
+    fn new(root: &Path) -> Arc<Faulty> {
+        Arc::new(Faulty {
+            inner: LocalStorage::new(root),
+            fault: std::sync::Mutex::new(Fault::None),
+            publishes: AtomicU32::new(0),
+        })
+    }
+    fn set(&self, f: Fault) {
+        *self.fault.lock().unwrap() = f;
+    }
+    fn get(&self) -> Fault {
+        *self.fault.lock().unwrap()
+    }
+}
+
+fn eio() -> io::Error {
+    io::Error::other("injected EIO")
+}
+
+impl Storage for Faulty {
+    fn read(&self, path: &Path) -> io::Result<Vec<u8>> {
+        self.inner.read(path)
+    }
+    fn exists(&self, path: &Path) -> io::Result<bool> {
+        self.inner.exists(path)
+    }
+    fn write_new(&self, path: &Path, bytes: &[u8], durable: bool) -> io::Result<()> {
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        if self.get() == Fault::ManifestList && name.starts_with("snap-") {
+            return Err(eio());
+        }
+        self.inner.write_new(path, bytes, durable)
+    }
+    fn publish_exclusive(&self, path: &Path, bytes: &[u8], durable: bool) -> io::Result<()> {
+        self.publishes.fetch_add(1, Ordering::SeqCst);
+        match self.get() {
+            Fault::BeforeLink => {
+                self.set(Fault::None);
+                Err(eio())
+            }
+            Fault::AfterLink => {
+                self.set(Fault::None);
+                self.inner.publish_exclusive(path, bytes, durable)?;
+                Err(eio())
+            }
+            _ => self.inner.publish_exclusive(path, bytes, durable),
+        }
+    }
+    fn replace_advisory(&self, path: &Path, bytes: &[u8]) -> io::Result<()> {
+        self.inner.replace_advisory(path, bytes)
+    }
+    fn sync_dir(&self, dir: &Path) -> io::Result<()> {
+        self.inner.sync_dir(dir)
+    }
+    fn create_dir_all(&self, dir: &Path) -> io::Result<()> {
+        self.inner.create_dir_all(dir)
+    }
+    fn list(&self, dir: &Path) -> io::Result<Vec<ListEntry>> {
+        self.inner.list(dir)
+    }
+    fn delete(&self, path: &Path) -> io::Result<()> {
+        self.inner.delete(path)
+    }
+    fn try_lock_exclusive(&self, path: &Path) -> io::Result<Option<LockGuard>> {
+        self.inner.try_lock_exclusive(path)
+    }
+}
+
+fn setup() -> (tempfile::TempDir, Table, Arc<Faulty>) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t");
+    Table::create_with(&path, schema(), relaxed()).unwrap();
+    let real = std::fs::canonicalize(&path).unwrap();
+    let storage = Faulty::new(&real);
+    let table = Table::open_with(&path, relaxed().storage(storage.clone())).unwrap();
+    table.append(&[batch(0, 2)]).unwrap();
+    (dir, table, storage)
+}
+
+#[test]
+fn an_error_before_the_commit_point_is_a_failure_and_leaves_nothing() {
+    let (_dir, table, storage) = setup();
+    storage.set(Fault::BeforeLink);
+    let err = table.append(&[batch(10, 2)]).unwrap_err();
+    assert!(matches!(err, Error::Io { .. }), "{err:?}");
+    let fresh = Table::open(table.path()).unwrap();
+    assert_eq!(fresh.version(), 2);
+    assert_eq!(ids(&fresh), vec![0, 1]);
+    // The failed transaction's data files, manifest and manifest list were cleaned up.
+    let data = std::fs::read_dir(table.path().join("data")).unwrap().count();
+    assert_eq!(data, fresh.scan().plan().unwrap().files.len());
+    let lists = std::fs::read_dir(table.path().join("metadata"))
+        .unwrap()
+        .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().starts_with("snap-"))
+        .count();
+    assert_eq!(lists, 1, "only the committed snapshot's manifest list remains");
+    // And the table keeps working.
+    table.append(&[batch(10, 2)]).unwrap();
+    assert_eq!(ids(&Table::open(table.path()).unwrap()), vec![0, 1, 10, 11]);
+}
+
+#[test]
+fn an_error_after_the_commit_point_is_resolved_as_committed() {
+    let (_dir, table, storage) = setup();
+    storage.set(Fault::AfterLink);
+    let report = table.append(&[batch(10, 2)]).expect("the commit landed, so it must be reported Ok");
+    assert_eq!(report.version, 3);
+    let fresh = Table::open(table.path()).unwrap();
+    assert_eq!(fresh.version(), 3);
+    assert_eq!(fresh.current_snapshot().unwrap().commit_id(), Some(report.commit_id.as_str()));
+    assert_eq!(ids(&fresh), vec![0, 1, 10, 11], "present exactly once");
+    // Its data files were not mistaken for garbage.
+    fresh.scan().to_batches().unwrap();
+}
+
+#[test]
+fn a_failed_manifest_list_write_fails_cleanly() {
+    let (_dir, table, storage) = setup();
+    storage.set(Fault::ManifestList);
+    let before = storage.publishes.load(Ordering::SeqCst);
+    let err = table.append(&[batch(10, 2)]).unwrap_err();
+    assert!(matches!(err, Error::Io { .. }), "{err:?}");
+    assert_eq!(storage.publishes.load(Ordering::SeqCst), before, "no version attempted");
+    storage.set(Fault::None);
+    let fresh = Table::open(table.path()).unwrap();
+    assert_eq!(ids(&fresh), vec![0, 1]);
+    let data = std::fs::read_dir(table.path().join("data")).unwrap().count();
+    assert_eq!(data, fresh.scan().plan().unwrap().files.len());
+}
