@@ -64,10 +64,7 @@ fn main() -> BoxResult<()> {
     let scratch = Scratch::new(cfg.keep)?;
     let mut report = Report::new(cfg.quick, machine_description(&scratch.root));
     println!("{}", report.header);
-    for name in FIGURES
-        .iter()
-        .filter(|n| cfg.only.as_deref().is_none_or(|o| o == **n))
-    {
+    for name in FIGURES.iter().filter(|n| cfg.only.as_deref().is_none_or(|o| o == **n)) {
         println!("\n== {name} ==");
         match *name {
             "latency" => single_writer(&cfg, &scratch, &mut report, Durability::Durable)?,
@@ -77,6 +74,7 @@ fn main() -> BoxResult<()> {
             _ => bulk(&cfg, &scratch, &mut report)?,
         }
     }
+    report.header.push_str(&format!("\n- load average at the end: {}", load_average()));
     let summary = report.markdown();
     println!("\n{summary}");
     let out = target_dir().join("bench-summary.md");
@@ -97,11 +95,7 @@ struct Config {
 
 impl Config {
     fn parse(args: &[String]) -> BoxResult<Config> {
-        let mut cfg = Config {
-            quick: false,
-            only: None,
-            keep: false,
-        };
+        let mut cfg = Config { quick: false, only: None, keep: false };
         let mut it = args.iter();
         while let Some(a) = it.next() {
             match a.as_str() {
@@ -136,15 +130,9 @@ struct Scratch {
 
 impl Scratch {
     fn new(keep: bool) -> io::Result<Scratch> {
-        let root = target_dir()
-            .join("bench-commit")
-            .join(format!("run-{}", std::process::id()));
+        let root = target_dir().join("bench-commit").join(format!("run-{}", std::process::id()));
         fs::create_dir_all(&root)?;
-        Ok(Scratch {
-            root,
-            keep,
-            counter: std::cell::Cell::new(0),
-        })
+        Ok(Scratch { root, keep, counter: std::cell::Cell::new(0) })
     }
 
     /// A new, empty directory named after `what`.
@@ -173,34 +161,32 @@ fn machine_description(dir: &Path) -> String {
     let first_line = |path: &str, key: &str| -> String {
         let text = fs::read_to_string(path).unwrap_or_default();
         let line = text.lines().find(|l| l.starts_with(key)).unwrap_or("?");
-        line.split_once(':')
-            .map_or(line, |(_, v)| v)
-            .trim()
-            .to_string()
+        line.split_once(':').map_or(line, |(_, v)| v).trim().to_string()
     };
     let nproc = std::thread::available_parallelism().map_or(0, |n| n.get());
     let kernel = fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
-    let df = Command::new("df")
-        .arg("-T")
-        .arg(dir)
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned());
-    let fs_line = df
-        .ok()
-        .and_then(|s| s.lines().nth(1).map(str::to_string))
-        .unwrap_or_default();
+    let df = Command::new("df").arg("-T").arg(dir).output().map(|o| String::from_utf8_lossy(&o.stdout).into_owned());
+    let fs_line = df.ok().and_then(|s| s.lines().nth(1).map(str::to_string)).unwrap_or_default();
     let cols: Vec<&str> = fs_line.split_whitespace().collect();
     let fs_desc = match cols.as_slice() {
         [dev, ty, .., mount] => format!("{ty} ({dev} mounted on {mount}; `df -T`)"),
         _ => "unknown".into(),
     };
     format!(
-        "- machine: {nproc} CPUs ({}), {} RAM, Linux {}\n- filesystem of the scratch dirs ({}): {fs_desc}",
+        "- machine: {nproc} CPUs ({}), {} RAM, Linux {}\n- filesystem of the scratch dirs ({}): {fs_desc}\n\
+         - load average at the start: {}",
         first_line("/proc/cpuinfo", "model name"),
         first_line("/proc/meminfo", "MemTotal"),
         kernel.trim(),
         dir.display(),
+        load_average(),
     )
+}
+
+/// `/proc/loadavg`'s 1/5/15-minute figures: other work on the machine skews timings.
+fn load_average() -> String {
+    let text = fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    text.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
 }
 
 // ---------------------------------------------------------------------------------------
@@ -241,10 +227,7 @@ struct Target {
 }
 
 fn target(text: impl Into<String>, met: bool) -> Option<Target> {
-    Some(Target {
-        text: text.into(),
-        met,
-    })
+    Some(Target { text: text.into(), met })
 }
 
 struct Row {
@@ -264,17 +247,11 @@ struct Report {
 impl Report {
     fn new(quick: bool, machine: String) -> Report {
         let mode = if quick { "quick (`--quick`)" } else { "full" };
-        Report {
-            header: format!("{machine}\n- mode: {mode}"),
-            rows: Vec::new(),
-        }
+        Report { header: format!("{machine}\n- mode: {mode}"), rows: Vec::new() }
     }
 
     fn add(&mut self, row: Row) {
-        let verdict = row
-            .target
-            .as_ref()
-            .map_or(String::new(), |t| format!("  [{}: {}]", t.text, pass(t)));
+        let verdict = row.target.as_ref().map_or(String::new(), |t| format!("  [{}: {}]", t.text, pass(t)));
         println!(
             "{:<10} {:<44} floe {:>14}  baseline {:>14}  ratio {:>7}{verdict}",
             row.figure, row.metric, row.floe, row.baseline, row.ratio
@@ -283,14 +260,7 @@ impl Report {
     }
 
     /// A latency row: floe against baseline, ratio floe/baseline.
-    fn latency(
-        &mut self,
-        figure: &'static str,
-        metric: &str,
-        floe: Duration,
-        base: Duration,
-        t: Option<Target>,
-    ) {
+    fn latency(&mut self, figure: &'static str, metric: &str, floe: Duration, base: Duration, t: Option<Target>) {
         self.add(Row {
             figure,
             metric: metric.into(),
@@ -302,42 +272,19 @@ impl Report {
     }
 
     /// A row of plain values (no ratio).
-    fn values(
-        &mut self,
-        figure: &'static str,
-        metric: &str,
-        floe: String,
-        base: String,
-        t: Option<Target>,
-    ) {
-        self.add(Row {
-            figure,
-            metric: metric.into(),
-            floe,
-            baseline: base,
-            ratio: "–".into(),
-            target: t,
-        });
+    fn values(&mut self, figure: &'static str, metric: &str, floe: String, base: String, t: Option<Target>) {
+        self.add(Row { figure, metric: metric.into(), floe, baseline: base, ratio: "–".into(), target: t });
     }
 
     fn markdown(&self) -> String {
         let mut s = String::new();
         let _ = writeln!(s, "{}\n", self.header);
-        let _ = writeln!(
-            s,
-            "| figure | metric | floe | baseline | floe / baseline | target | |"
-        );
+        let _ = writeln!(s, "| figure | metric | floe | baseline | floe / baseline | target | |");
         let _ = writeln!(s, "|---|---|---:|---:|---:|---|---|");
         for r in &self.rows {
-            let (t, v) = r
-                .target
-                .as_ref()
-                .map_or(("–".to_string(), ""), |t| (t.text.clone(), pass(t)));
-            let _ = writeln!(
-                s,
-                "| {} | {} | {} | {} | {} | {t} | {v} |",
-                r.figure, r.metric, r.floe, r.baseline, r.ratio
-            );
+            let (t, v) = r.target.as_ref().map_or(("–".to_string(), ""), |t| (t.text.clone(), pass(t)));
+            let _ =
+                writeln!(s, "| {} | {} | {} | {} | {} | {t} | {v} |", r.figure, r.metric, r.floe, r.baseline, r.ratio);
         }
         s
     }
@@ -372,16 +319,8 @@ fn make_batch(arrow: &SchemaRef, start: i64, len: usize) -> RecordBatch {
     let ids: Vec<i64> = (start..start + len as i64).collect();
     let hashes: Vec<u64> = ids.iter().map(|&i| splitmix64(i as u64)).collect();
     let names = StringArray::from_iter_values(hashes.iter().map(|h| format!("{h:016x}")));
-    let values = Float64Array::from_iter_values(
-        hashes
-            .iter()
-            .map(|h| (h >> 11) as f64 / (1u64 << 53) as f64),
-    );
-    let columns: Vec<Arc<dyn Array>> = vec![
-        Arc::new(Int64Array::from(ids)),
-        Arc::new(names),
-        Arc::new(values),
-    ];
+    let values = Float64Array::from_iter_values(hashes.iter().map(|h| (h >> 11) as f64 / (1u64 << 53) as f64));
+    let columns: Vec<Arc<dyn Array>> = vec![Arc::new(Int64Array::from(ids)), Arc::new(names), Arc::new(values)];
     RecordBatch::try_new(arrow.clone(), columns).expect("columns match the schema")
 }
 
@@ -440,10 +379,7 @@ impl FloeCommitter {
     }
 
     fn open(dir: &Path, durability: Durability) -> BoxResult<FloeCommitter> {
-        Ok(FloeCommitter::from_table(Table::open_with(
-            dir,
-            table_options(durability),
-        )?))
+        Ok(FloeCommitter::from_table(Table::open_with(dir, table_options(durability))?))
     }
 
     fn from_table(table: Table) -> FloeCommitter {
@@ -457,10 +393,7 @@ impl Committer for FloeCommitter {
         let batch = make_batch(&self.arrow, i, 1);
         let started = Instant::now();
         let report = self.table.append(&[batch]).map_err(|e| e.to_string())?;
-        Ok(Commit {
-            latency: started.elapsed(),
-            attempts: report.attempts,
-        })
+        Ok(Commit { latency: started.elapsed(), attempts: report.attempts })
     }
 }
 
@@ -478,15 +411,8 @@ impl RawCommitter {
     fn new(dir: &Path, durability: Durability) -> io::Result<RawCommitter> {
         let dir = dir.join("metadata");
         fs::create_dir_all(&dir)?;
-        let payload = (0..RAW_PAYLOAD_BYTES)
-            .map(|i| b'a' + (i % 26) as u8)
-            .collect();
-        Ok(RawCommitter {
-            dir,
-            next: 1,
-            durable: durability == Durability::Durable,
-            payload,
-        })
+        let payload = (0..RAW_PAYLOAD_BYTES).map(|i| b'a' + (i % 26) as u8).collect();
+        Ok(RawCommitter { dir, next: 1, durable: durability == Durability::Durable, payload })
     }
 
     fn commit_io(&mut self, i: i64) -> io::Result<u32> {
@@ -520,19 +446,12 @@ impl Committer for RawCommitter {
     fn commit(&mut self, i: i64) -> Result<Commit, String> {
         let started = Instant::now();
         let attempts = self.commit_io(i).map_err(|e| e.to_string())?;
-        Ok(Commit {
-            latency: started.elapsed(),
-            attempts,
-        })
+        Ok(Commit { latency: started.elapsed(), attempts })
     }
 }
 
 /// `n` commits on each committer, alternating which goes first, so drift hits both.
-fn interleaved(
-    a: &mut dyn Committer,
-    b: &mut dyn Committer,
-    n: usize,
-) -> BoxResult<(Vec<Duration>, Vec<Duration>)> {
+fn interleaved(a: &mut dyn Committer, b: &mut dyn Committer, n: usize) -> BoxResult<(Vec<Duration>, Vec<Duration>)> {
     let (mut la, mut lb) = (Vec::with_capacity(n), Vec::with_capacity(n));
     for i in 0..n {
         let id = i as i64;
@@ -551,12 +470,7 @@ fn interleaved(
 // Figures 1 and 2: single-writer latency
 // ---------------------------------------------------------------------------------------
 
-fn single_writer(
-    _cfg: &Config,
-    scratch: &Scratch,
-    report: &mut Report,
-    durability: Durability,
-) -> BoxResult<()> {
+fn single_writer(_cfg: &Config, scratch: &Scratch, report: &mut Report, durability: Durability) -> BoxResult<()> {
     const N: usize = 200;
     let (figure, target_ms) = match durability {
         Durability::Durable => ("1 durable", 3.0),
@@ -567,44 +481,13 @@ fn single_writer(
     let mut raw = RawCommitter::new(&raw_dir, durability)?;
     let (lf, lr) = interleaved(&mut floe, &mut raw, N)?;
     let p50 = median(&lf);
-    let t = target(
-        format!("p50 ≤ {target_ms} ms"),
-        p50.as_secs_f64() * 1e3 <= target_ms,
-    );
-    report.latency(
-        figure,
-        &format!("append p50 ({N} single-row)"),
-        p50,
-        median(&lr),
-        t,
-    );
-    report.latency(
-        figure,
-        "append p90",
-        percentile(&lf, 0.9),
-        percentile(&lr, 0.9),
-        None,
-    );
-    report.latency(
-        figure,
-        "append p99",
-        percentile(&lf, 0.99),
-        percentile(&lr, 0.99),
-        None,
-    );
+    let t = target(format!("p50 ≤ {target_ms} ms"), p50.as_secs_f64() * 1e3 <= target_ms);
+    report.latency(figure, &format!("append p50 ({N} single-row)"), p50, median(&lr), t);
+    report.latency(figure, "append p90", percentile(&lf, 0.9), percentile(&lr, 0.9), None);
+    report.latency(figure, "append p99", percentile(&lf, 0.99), percentile(&lr, 0.99), None);
     let stats = floe.table.commit_stats();
-    let detail = format!(
-        "{} commit() p50 / {} lost races",
-        fmt_ms(stats.latency_p50),
-        stats.conflicts
-    );
-    report.values(
-        figure,
-        "of which commit() (CommitStats)",
-        detail,
-        "–".into(),
-        None,
-    );
+    let detail = format!("{} commit() p50 / {} lost races", fmt_ms(stats.latency_p50), stats.conflicts);
+    report.values(figure, "of which commit() (CommitStats)", detail, "–".into(), None);
     scratch.discard(&floe_dir);
     scratch.discard(&raw_dir);
     Ok(())
@@ -636,10 +519,7 @@ impl ChildArgs {
             other => return Err(format!("--child floe|raw, got {other:?}").into()),
         };
         let value = |flag: &str| -> BoxResult<&String> {
-            let i = args
-                .iter()
-                .position(|a| a == flag)
-                .ok_or(format!("child needs {flag}"))?;
+            let i = args.iter().position(|a| a == flag).ok_or(format!("child needs {flag}"))?;
             Ok(args.get(i + 1).ok_or(format!("{flag} needs a value"))?)
         };
         Ok(ChildArgs {
@@ -653,32 +533,16 @@ impl ChildArgs {
 
     fn command(&self) -> io::Result<Command> {
         let mut cmd = Command::new(std::env::current_exe()?);
-        let kind = if self.kind == Kind::Floe {
-            "floe"
-        } else {
-            "raw"
-        };
-        cmd.args([
-            "--child",
-            kind,
-            "--n",
-            &self.n.to_string(),
-            "--id",
-            &self.id.to_string(),
-        ]);
-        cmd.arg("--table")
-            .arg(&self.table)
-            .arg("--start-file")
-            .arg(&self.start_file);
+        let kind = if self.kind == Kind::Floe { "floe" } else { "raw" };
+        cmd.args(["--child", kind, "--n", &self.n.to_string(), "--id", &self.id.to_string()]);
+        cmd.arg("--table").arg(&self.table).arg("--start-file").arg(&self.start_file);
         cmd.stdout(Stdio::piped()).stderr(Stdio::inherit());
         Ok(cmd)
     }
 }
 
 fn epoch_nanos() -> u128 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos())
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos())
 }
 
 /// A child: open, say `ready`, wait for the start file, commit `n` rows, then report
@@ -695,9 +559,7 @@ fn child_main(args: &ChildArgs) -> BoxResult<()> {
         std::thread::sleep(Duration::from_micros(200));
     }
     let first = (args.id * args.n) as i64;
-    let results: Vec<_> = (first..first + args.n as i64)
-        .map(|i| committer.commit(i))
-        .collect();
+    let results: Vec<_> = (first..first + args.n as i64).map(|i| committer.commit(i)).collect();
     let end = epoch_nanos();
     for r in results {
         match r {
@@ -730,8 +592,7 @@ impl SwarmResult {
                 self.lost_races += attempts.parse::<u64>()? - 1;
             }
             (Some("err"), msg, rest) => {
-                self.failures
-                    .push([msg.unwrap_or(""), rest.unwrap_or("")].join(" "));
+                self.failures.push([msg.unwrap_or(""), rest.unwrap_or("")].join(" "));
             }
             (Some("end"), Some(ns), None) => return Ok(Some(ns.parse()?)),
             _ => return Err(format!("unexpected child output {line:?}").into()),
@@ -745,13 +606,7 @@ fn swarm(kind: Kind, dir: &Path, procs: usize, n: usize) -> BoxResult<SwarmResul
     let start_file = dir.join("start");
     let mut children: Vec<(Child, BufReader<std::process::ChildStdout>)> = Vec::new();
     for id in 0..procs {
-        let args = ChildArgs {
-            kind,
-            table: dir.to_path_buf(),
-            n,
-            id,
-            start_file: start_file.clone(),
-        };
+        let args = ChildArgs { kind, table: dir.to_path_buf(), n, id, start_file: start_file.clone() };
         let mut child = args.command()?.spawn()?;
         let stdout = child.stdout.take().ok_or("child without stdout")?;
         children.push((child, BufReader::new(stdout)));
@@ -788,11 +643,7 @@ fn verify_floe(dir: &Path, expected: usize) -> BoxResult<(usize, usize)> {
     let mut seen = vec![0u32; expected];
     let mut extra = 0;
     for batch in table.scan().to_batches()? {
-        let ids = batch
-            .column(0)
-            .as_any()
-            .downcast_ref::<Int64Array>()
-            .ok_or("id column is not Int64")?;
+        let ids = batch.column(0).as_any().downcast_ref::<Int64Array>().ok_or("id column is not Int64")?;
         for id in ids.values() {
             match seen.get_mut(*id as usize) {
                 Some(c) => *c += 1,
@@ -801,11 +652,7 @@ fn verify_floe(dir: &Path, expected: usize) -> BoxResult<(usize, usize)> {
         }
     }
     let lost = seen.iter().filter(|c| **c == 0).count();
-    let dup = seen
-        .iter()
-        .map(|c| c.saturating_sub(1) as usize)
-        .sum::<usize>()
-        + extra;
+    let dup = seen.iter().map(|c| c.saturating_sub(1) as usize).sum::<usize>() + extra;
     Ok((lost, dup))
 }
 
@@ -815,18 +662,10 @@ fn verify_raw(dir: &Path, expected: usize) -> BoxResult<(usize, usize)> {
         .filter_map(|e| e.ok())
         .filter(|e| e.file_name().to_string_lossy().starts_with('v'))
         .count();
-    Ok((
-        expected.saturating_sub(versions),
-        versions.saturating_sub(expected),
-    ))
+    Ok((expected.saturating_sub(versions), versions.saturating_sub(expected)))
 }
 
-fn run_swarm(
-    kind: Kind,
-    scratch: &Scratch,
-    procs: usize,
-    n: usize,
-) -> BoxResult<(SwarmResult, (usize, usize))> {
+fn run_swarm(kind: Kind, scratch: &Scratch, procs: usize, n: usize) -> BoxResult<(SwarmResult, (usize, usize))> {
     let dir = scratch.fresh(&format!("swarm-{kind:?}-{procs}").to_lowercase())?;
     if kind == Kind::Floe {
         Table::create_with(&dir, bench_schema(), table_options(Durability::Durable))?;
@@ -846,15 +685,7 @@ fn concurrent(cfg: &Config, scratch: &Scratch, report: &mut Report) -> BoxResult
     for &procs in counts {
         let (floe, (lost, dup)) = run_swarm(Kind::Floe, scratch, procs, N)?;
         let (raw, (raw_lost, raw_dup)) = run_swarm(Kind::Raw, scratch, procs, N)?;
-        report_swarm(
-            report,
-            procs,
-            N,
-            &floe,
-            &raw,
-            (lost, dup),
-            (raw_lost, raw_dup),
-        );
+        report_swarm(report, procs, N, &floe, &raw, (lost, dup), (raw_lost, raw_dup));
     }
     Ok(())
 }
@@ -878,66 +709,22 @@ fn report_swarm(
         floe: format!("{cps:.0}"),
         baseline: format!("{raw_cps:.0}"),
         ratio: format!("{:.2}×", ratio(cps, raw_cps)),
-        target: if gate {
-            target("≥ 200 commits/s", cps >= 200.0)
-        } else {
-            None
-        },
+        target: if gate { target("≥ 200 commits/s", cps >= 200.0) } else { None },
     });
     let failures = |r: &SwarmResult| r.failures.len().to_string();
-    let t = gate.then(|| Target {
-        text: "0 failures".into(),
-        met: floe.failures.is_empty(),
-    });
-    report.values(
-        FIG,
-        &label("failures (any Err)"),
-        failures(floe),
-        failures(raw),
-        t,
-    );
+    let t = gate.then(|| Target { text: "0 failures".into(), met: floe.failures.is_empty() });
+    report.values(FIG, &label("failures (any Err)"), failures(floe), failures(raw), t);
     for f in floe.failures.iter().take(3) {
         println!("    floe failure: {f}");
     }
     let fmt_v = |(lost, dup): (usize, usize)| format!("{lost} lost / {dup} dup");
-    let t = gate.then(|| Target {
-        text: "0 lost, 0 dup".into(),
-        met: verified == (0, 0),
-    });
-    report.values(
-        FIG,
-        &label("rows lost / duplicated (scan)"),
-        fmt_v(verified),
-        fmt_v(raw_verified),
-        t,
-    );
-    report.latency(
-        FIG,
-        &label("commit p50"),
-        median(&floe.latencies),
-        median(&raw.latencies),
-        None,
-    );
+    let t = gate.then(|| Target { text: "0 lost, 0 dup".into(), met: verified == (0, 0) });
+    report.values(FIG, &label("rows lost / duplicated (scan)"), fmt_v(verified), fmt_v(raw_verified), t);
+    report.latency(FIG, &label("commit p50"), median(&floe.latencies), median(&raw.latencies), None);
     let p99 = percentile(&floe.latencies, 0.99);
-    let t = if gate {
-        target("p99 ≤ 100 ms", p99 <= Duration::from_millis(100))
-    } else {
-        None
-    };
-    report.latency(
-        FIG,
-        &label("commit p99"),
-        p99,
-        percentile(&raw.latencies, 0.99),
-        t,
-    );
-    report.values(
-        FIG,
-        &label("lost races (retries)"),
-        floe.lost_races.to_string(),
-        raw.lost_races.to_string(),
-        None,
-    );
+    let t = if gate { target("p99 ≤ 100 ms", p99 <= Duration::from_millis(100)) } else { None };
+    report.latency(FIG, &label("commit p99"), p99, percentile(&raw.latencies, 0.99), t);
+    report.values(FIG, &label("lost races (retries)"), floe.lost_races.to_string(), raw.lost_races.to_string(), None);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -948,27 +735,16 @@ fn history(cfg: &Config, scratch: &Scratch, report: &mut Report) -> BoxResult<()
     const FIG: &str = "4 history";
     const WINDOW: usize = 20;
     let n = if cfg.quick { 300 } else { 2000 };
-    let (floe_dir, raw_dir) = (
-        scratch.fresh("history-floe")?,
-        scratch.fresh("history-raw")?,
-    );
+    let (floe_dir, raw_dir) = (scratch.fresh("history-floe")?, scratch.fresh("history-raw")?);
     let mut floe = FloeCommitter::create(&floe_dir, Durability::Durable)?;
     let mut raw = RawCommitter::new(&raw_dir, Durability::Durable)?;
     let (lf, lr) = interleaved(&mut floe, &mut raw, n)?;
     let (early, late) = (median(&lf[..WINDOW]), median(&lf[n - WINDOW..]));
     let (raw_early, raw_late) = (median(&lr[..WINDOW]), median(&lr[n - WINDOW..]));
     report.latency(FIG, "append p50, appends #1–#20", early, raw_early, None);
-    report.latency(
-        FIG,
-        &format!("append p50, appends #{}–#{n}", n - WINDOW + 1),
-        late,
-        raw_late,
-        None,
-    );
-    let (r, raw_r) = (
-        ratio(late.as_secs_f64(), early.as_secs_f64()),
-        ratio(raw_late.as_secs_f64(), raw_early.as_secs_f64()),
-    );
+    report.latency(FIG, &format!("append p50, appends #{}–#{n}", n - WINDOW + 1), late, raw_late, None);
+    let (r, raw_r) =
+        (ratio(late.as_secs_f64(), early.as_secs_f64()), ratio(raw_late.as_secs_f64(), raw_early.as_secs_f64()));
     report.add(Row {
         figure: FIG,
         metric: format!("late / early p50 (#{n} vs #10)"),
@@ -977,23 +753,11 @@ fn history(cfg: &Config, scratch: &Scratch, report: &mut Report) -> BoxResult<()
         ratio: "–".into(),
         target: target("≤ 1.3×", r <= 1.3),
     });
-    report.latency(
-        FIG,
-        &format!("append p99 over all {n}"),
-        percentile(&lf, 0.99),
-        percentile(&lr, 0.99),
-        None,
-    );
+    report.latency(FIG, &format!("append p99 over all {n}"), percentile(&lf, 0.99), percentile(&lr, 0.99), None);
     let (bytes, files) = dir_bytes(&floe_dir.join("metadata"))?;
     let (raw_bytes, raw_files) = dir_bytes(&raw_dir.join("metadata"))?;
     let fmt_b = |b: u64, f: usize| format!("{:.2} MiB in {f} files", b as f64 / (1024.0 * 1024.0));
-    report.values(
-        FIG,
-        "metadata/ on disk at the end",
-        fmt_b(bytes, files),
-        fmt_b(raw_bytes, raw_files),
-        None,
-    );
+    report.values(FIG, "metadata/ on disk at the end", fmt_b(bytes, files), fmt_b(raw_bytes, raw_files), None);
     let newest = fs::metadata(floe.table.metadata_path())?.len();
     report.values(
         FIG,
@@ -1018,10 +782,7 @@ fn raw_writer_properties(schema: &Schema, opts: &WriteOptions) -> WriterProperti
         .set_max_row_group_row_count(Some(opts.row_group_size.max(1)))
         .set_max_row_group_bytes(Some(ROW_GROUP_MAX_BYTES))
         .set_statistics_enabled(EnabledStatistics::Page)
-        .set_key_value_metadata(Some(vec![KeyValue::new(
-            ICEBERG_SCHEMA_KEY.to_string(),
-            schema.to_json().to_string(),
-        )]))
+        .set_key_value_metadata(Some(vec![KeyValue::new(ICEBERG_SCHEMA_KEY.to_string(), schema.to_json().to_string())]))
         .build()
 }
 
@@ -1037,9 +798,8 @@ fn raw_write(path: &Path, batches: &[RecordBatch], props: &WriterProperties) -> 
 }
 
 fn raw_read(path: &Path) -> BoxResult<Vec<RecordBatch>> {
-    let reader = ParquetRecordBatchReaderBuilder::try_new(File::open(path)?)?
-        .with_batch_size(READ_BATCH_ROWS)
-        .build()?;
+    let reader =
+        ParquetRecordBatchReaderBuilder::try_new(File::open(path)?)?.with_batch_size(READ_BATCH_ROWS).build()?;
     Ok(reader.collect::<Result<Vec<_>, _>>()?)
 }
 
@@ -1069,11 +829,7 @@ fn bulk_rep(
     let rows = row_count(data);
     let (floe_dir, raw_dir) = (scratch.fresh("bulk-floe")?, scratch.fresh("bulk-raw")?);
     let raw_path = raw_dir.join("data.parquet");
-    let table = Table::create_with(
-        &floe_dir,
-        bench_schema(),
-        table_options(Durability::Durable),
-    )?;
+    let table = Table::create_with(&floe_dir, bench_schema(), table_options(Durability::Durable))?;
     let floe_write = || timed(|| Ok(table.append(data)?)).map(|(d, _)| d);
     let raw_write = || timed(|| raw_write(&raw_path, data, props)).map(|(d, _)| d);
     if floe_first {
@@ -1089,25 +845,11 @@ fn bulk_rep(
         }
         Ok(d)
     };
-    times.floe_scan_1.push(check(
-        "floe scan",
-        timed(|| Ok(table.scan().threads(1).to_batches()?))?,
-    )?);
-    times
-        .raw_scan
-        .push(check("raw read", timed(|| raw_read(&raw_path))?)?);
-    times.floe_scan_default.push(check(
-        "floe scan",
-        timed(|| Ok(table.scan().to_batches()?))?,
-    )?);
-    let sizes = (
-        dir_bytes(&floe_dir.join("data"))?.0,
-        fs::metadata(&raw_path)?.len(),
-    );
-    println!(
-        "    rep done: data file {} B (floe) vs {} B (raw)",
-        sizes.0, sizes.1
-    );
+    times.floe_scan_1.push(check("floe scan", timed(|| Ok(table.scan().threads(1).to_batches()?))?)?);
+    times.raw_scan.push(check("raw read", timed(|| raw_read(&raw_path))?)?);
+    times.floe_scan_default.push(check("floe scan", timed(|| Ok(table.scan().to_batches()?))?)?);
+    let sizes = (dir_bytes(&floe_dir.join("data"))?.0, fs::metadata(&raw_path)?.len());
+    println!("    rep done: data file {} B (floe) vs {} B (raw)", sizes.0, sizes.1);
     scratch.discard(&floe_dir);
     scratch.discard(&raw_dir);
     Ok(())
@@ -1136,10 +878,8 @@ fn bulk(cfg: &Config, scratch: &Scratch, report: &mut Report) -> BoxResult<()> {
         target: target("≤ 1.1×", wr <= 1.1),
     });
     let raw_scan = median(&times.raw_scan);
-    for (what, samples) in [
-        ("scan threads(1)", &times.floe_scan_1),
-        ("scan default threads", &times.floe_scan_default),
-    ] {
+    for (what, samples) in [("scan threads(1)", &times.floe_scan_1), ("scan default threads", &times.floe_scan_default)]
+    {
         let d = median(samples);
         let r = ratio(d.as_secs_f64(), raw_scan.as_secs_f64());
         report.add(Row {

@@ -1032,11 +1032,8 @@ mod tests {
             NestedField::optional(1, "i", PrimitiveType::String),
             NestedField::optional(4, "s", PrimitiveType::Long),
             NestedField::optional(3, "d", PrimitiveType::Decimal { precision: 10, scale: 3 }),
-            NestedField::optional(2, "f", PrimitiveType::Float.clone()).clone(),
-        ]
-        .into_iter()
-        .take(3)
-        {
+            NestedField::optional(3, "d", PrimitiveType::Decimal { precision: 4, scale: 2 }),
+        ] {
             let name = bad.name.clone();
             match open_data_file(&path, &schema(vec![bad]), None, &ReadOptions::default()) {
                 Err(Error::SchemaMismatch { field, .. }) => assert_eq!(field, name),
