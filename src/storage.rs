@@ -66,9 +66,23 @@ pub trait Storage: Send + Sync + Debug {
     fn exists(&self, path: &Path) -> io::Result<bool>;
     /// Creates `path` with `bytes`; `AlreadyExists` if it exists. Fsynced if `durable`.
     fn write_new(&self, path: &Path, bytes: &[u8], durable: bool) -> io::Result<()>;
+    /// Writes `bytes` to a new temporary file beside `final_path` (fsynced when
+    /// `durable`) and returns its path: the first half of an exclusive publish.
+    fn write_temp(&self, final_path: &Path, bytes: &[u8], durable: bool) -> io::Result<PathBuf>;
+    /// Atomically gives the complete file `temp` the name `final_path`, failing with
+    /// `AlreadyExists` if the name is taken; `temp` is removed either way. The new
+    /// directory entry is durable only after [`Storage::sync_dir`].
+    fn link_temp(&self, temp: &Path, final_path: &Path) -> io::Result<()>;
     /// Atomically creates `path` holding `bytes`, or fails with `AlreadyExists`.
     /// When `durable`, the file and its directory entry are synced before returning.
-    fn publish_exclusive(&self, path: &Path, bytes: &[u8], durable: bool) -> io::Result<()>;
+    fn publish_exclusive(&self, path: &Path, bytes: &[u8], durable: bool) -> io::Result<()> {
+        let temp = self.write_temp(path, bytes, durable)?;
+        self.link_temp(&temp, path)?;
+        if durable && let Some(dir) = path.parent() {
+            self.sync_dir(dir)?;
+        }
+        Ok(())
+    }
     /// Replaces `path` atomically (temp + rename). Only for advisory files.
     fn replace_advisory(&self, path: &Path, bytes: &[u8]) -> io::Result<()>;
     /// Fsyncs a directory so entries created in it survive a power cut.
@@ -82,6 +96,8 @@ pub trait Storage: Send + Sync + Debug {
     /// Tries to take an exclusive advisory lock on `path` (created if needed);
     /// `Ok(None)` when another holder has it.
     fn try_lock_exclusive(&self, path: &Path) -> io::Result<Option<LockGuard>>;
+    /// Takes an exclusive advisory lock on `path`, blocking until it is free.
+    fn lock_exclusive(&self, path: &Path) -> io::Result<LockGuard>;
 }
 
 /// The local file system, confined to one root directory.
@@ -169,21 +185,22 @@ impl Storage for LocalStorage {
         res
     }
 
-    fn publish_exclusive(&self, path: &Path, bytes: &[u8], durable: bool) -> io::Result<()> {
-        self.check_confined(path)?;
-        let tmp = temp_name(path);
+    fn write_temp(&self, final_path: &Path, bytes: &[u8], durable: bool) -> io::Result<PathBuf> {
+        self.check_confined(final_path)?;
+        let tmp = temp_name(final_path);
         if let Err(e) = write_file(&tmp, bytes, durable) {
             let _ = fs::remove_file(&tmp);
             return Err(e);
         }
+        Ok(tmp)
+    }
+
+    fn link_temp(&self, temp: &Path, final_path: &Path) -> io::Result<()> {
+        self.check_confined(final_path)?;
         // link(2) fails with EEXIST instead of replacing: this is the commit point.
-        let linked = fs::hard_link(&tmp, path);
-        let _ = fs::remove_file(&tmp);
-        linked?;
-        if durable && let Some(dir) = path.parent() {
-            sync_directory(dir)?;
-        }
-        Ok(())
+        let linked = fs::hard_link(temp, final_path);
+        let _ = fs::remove_file(temp);
+        linked
     }
 
     fn replace_advisory(&self, path: &Path, bytes: &[u8]) -> io::Result<()> {
@@ -228,7 +245,24 @@ impl Storage for LocalStorage {
         fs::remove_file(path)
     }
 
+    fn lock_exclusive(&self, path: &Path) -> io::Result<LockGuard> {
+        let file = self.open_lock_file(path)?;
+        file.lock()?;
+        Ok(LockGuard { _file: Some(file) })
+    }
+
     fn try_lock_exclusive(&self, path: &Path) -> io::Result<Option<LockGuard>> {
+        let file = self.open_lock_file(path)?;
+        match file.try_lock() {
+            Ok(()) => Ok(Some(LockGuard { _file: Some(file) })),
+            Err(fs::TryLockError::WouldBlock) => Ok(None),
+            Err(fs::TryLockError::Error(e)) => Err(e),
+        }
+    }
+}
+
+impl LocalStorage {
+    fn open_lock_file(&self, path: &Path) -> io::Result<File> {
         self.check_confined(path)?;
         let open = || OpenOptions::new().read(true).write(true).create(true).truncate(false).open(path);
         let file = match open() {
@@ -241,11 +275,7 @@ impl Storage for LocalStorage {
             }
             Err(e) => return Err(e),
         };
-        match file.try_lock() {
-            Ok(()) => Ok(Some(LockGuard { _file: Some(file) })),
-            Err(fs::TryLockError::WouldBlock) => Ok(None),
-            Err(fs::TryLockError::Error(e)) => Err(e),
-        }
+        Ok(file)
     }
 }
 

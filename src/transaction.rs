@@ -291,13 +291,14 @@ impl Transaction {
                 }
             }
             let next_version = latest.version + 1;
-            let built = self.build_metadata(&latest, attempts, added_records, added_size, durable)?;
-            // Until the commit point is passed, this attempt's files are garbage;
-            // whatever way we leave (error or lost race), Drop deletes them.
-            self.attempt_garbage.push(built.manifest_list_path.clone());
-            self.attempt_garbage.extend(built.extra_files.iter().cloned());
+            let built = self.build_metadata(&latest, attempts, added_records, added_size)?;
             let path = table.location().version_file(next_version);
-            let outcome = table.storage().publish_exclusive(&path, &built.metadata.to_json_bytes(), durable);
+            // Every file of this attempt (manifests, manifest list, metadata temp)
+            // is written and fsynced in parallel: on a journaling file system the
+            // fsyncs share a journal commit, which keeps the time spent holding the
+            // commit lock close to one fsync.
+            let temp = self.write_attempt_files(&built, &path, durable)?;
+            let outcome = table.storage().link_temp(&temp, &path);
             let mut hole = false;
             let landed = match outcome {
                 Ok(()) => {
@@ -308,8 +309,15 @@ impl Transaction {
                 Err(e) => self.resolve_ambiguous(next_version, e)?,
             };
             if landed {
+                // Later committers may build on our version before our directory
+                // fsync: their own directory fsync persists our entry too, and none
+                // of us acknowledges before fsyncing. So the lock can go now.
                 drop(guard);
-                self.attempt_garbage.retain(|p| p != &built.manifest_list_path && !built.extra_files.contains(p));
+                if durable {
+                    self.sync_metadata_dir();
+                }
+                let live: Vec<&PathBuf> = built.writes.iter().map(|(p, _)| p).collect();
+                self.attempt_garbage.retain(|p| !live.contains(&p));
                 let state =
                     TableState { version: next_version, metadata: Arc::new(built.metadata), metadata_path: path };
                 self.after_commit(&latest, &state, built.manifests.clone());
@@ -349,8 +357,8 @@ impl Transaction {
     /// small) when a rebase moves it. Entries carry explicit sequence numbers rather
     /// than inheriting them: datashard's manifest compaction turns inherited added
     /// entries into existing entries with null sequence numbers, which DuckDB
-    /// rejects (interop/NOTES.md).
-    fn our_manifest(&mut self, seq: i64, durable: bool) -> Result<Option<ManifestFile>> {
+    /// rejects (interop/NOTES.md). A new manifest is added to `writes`.
+    fn our_manifest(&mut self, seq: i64, writes: &mut Vec<(PathBuf, Vec<u8>)>) -> Result<Option<ManifestFile>> {
         if self.data_files.is_empty() {
             return Ok(None);
         }
@@ -365,7 +373,10 @@ impl Transaction {
             self.created.retain(|c| c != &p);
             self.attempt_garbage.push(p);
         }
-        let m = self.write_our_manifest(seq, durable)?;
+        let (m, path, bytes) = self.encode_our_manifest(seq)?;
+        // Ours for the rest of the transaction: deleted by Drop unless committed.
+        self.created.push(path.clone());
+        writes.push((path, bytes));
         self.our_manifest = Some((seq, m.clone()));
         Ok(Some(m))
     }
@@ -376,7 +387,7 @@ impl Transaction {
         self.table.location().metadata_dir().join(format!("{}-m{k}.avro", self.commit_id))
     }
 
-    fn write_our_manifest(&mut self, seq: i64, durable: bool) -> Result<ManifestFile> {
+    fn encode_our_manifest(&mut self, seq: i64) -> Result<(ManifestFile, PathBuf, Vec<u8>)> {
         let md = &self.base.metadata;
         let spec = md.default_spec().cloned().unwrap_or_else(crate::spec::metadata::PartitionSpec::unpartitioned);
         let entries: Vec<ManifestEntry> = self
@@ -393,9 +404,7 @@ impl Transaction {
         let ctx = ManifestWriteContext { schema: md.current_schema(), spec: &spec, content: ManifestContent::Data };
         let bytes = write_manifest(&ctx, &entries)?;
         let path = self.next_manifest_path();
-        self.table.storage().write_new(&path, &bytes, durable).map_err(|e| Error::io(&path, e))?;
-        self.created.push(path.clone());
-        Ok(ManifestFile {
+        let m = ManifestFile {
             manifest_path: path_to_uri(&path),
             manifest_length: bytes.len() as i64,
             partition_spec_id: spec.spec_id,
@@ -411,7 +420,66 @@ impl Transaction {
             deleted_rows_count: 0,
             partitions: if spec.fields.is_empty() { Some(Vec::new()) } else { None },
             key_metadata: None,
+        };
+        Ok((m, path, bytes))
+    }
+
+    /// Writes this attempt's files and the metadata temp file, fsynced when durable,
+    /// in parallel. Returns the temp file to link. Every path is registered for
+    /// cleanup before it is written.
+    fn write_attempt_files(&mut self, built: &Built, version_path: &std::path::Path, durable: bool) -> Result<PathBuf> {
+        for (p, _) in &built.writes {
+            if !self.created.contains(p) {
+                self.attempt_garbage.push(p.clone());
+            }
+        }
+        let storage = self.table.storage();
+        let metadata_bytes = built.metadata.to_json_bytes();
+        let write_one = |(p, b): &(PathBuf, Vec<u8>)| storage.write_new(p, b, durable).map_err(|e| Error::io(p, e));
+        let temp_of =
+            || storage.write_temp(version_path, &metadata_bytes, durable).map_err(|e| Error::io(version_path, e));
+        if !durable || built.writes.is_empty() {
+            for w in &built.writes {
+                write_one(w)?;
+            }
+            return temp_of();
+        }
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = built.writes.iter().map(|w| scope.spawn(move || write_one(w))).collect();
+            let temp = temp_of();
+            let mut first_err = None;
+            for h in handles {
+                let res =
+                    h.join().unwrap_or_else(|_| Err(Error::InvalidArgument("file writer thread panicked".into())));
+                if let Err(e) = res {
+                    first_err.get_or_insert(e);
+                }
+            }
+            match (temp, first_err) {
+                (Ok(t), None) => Ok(t),
+                (Ok(t), Some(e)) => {
+                    let _ = storage.delete(&t);
+                    Err(e)
+                }
+                (Err(e), _) => Err(e),
+            }
         })
+    }
+
+    /// Makes the new version's directory entry durable. The version is already
+    /// visible to everyone, so a failure here cannot un-commit it; it is retried
+    /// once and otherwise logged.
+    fn sync_metadata_dir(&self) {
+        let dir = self.table.location().metadata_dir();
+        if let Err(e) = self.table.storage().sync_dir(&dir) {
+            tracing::warn!("fsync of {} failed ({e}); retrying", dir.display());
+            if let Err(e) = self.table.storage().sync_dir(&dir) {
+                tracing::error!(
+                    "fsync of {} failed twice ({e}); the commit is visible but may not survive a power cut",
+                    dir.display()
+                );
+            }
+        }
     }
 
     /// Waits for the advisory lock up to the policy's lock timeout, then goes on
@@ -421,23 +489,37 @@ impl Transaction {
             return None;
         }
         let path = self.table.location().lock_file();
-        let mut sleep = Duration::from_micros(50);
-        let deadline = self.retry.lock_timeout.min(self.retry.total_budget);
-        loop {
-            match self.table.storage().try_lock_exclusive(&path) {
-                Ok(Some(g)) => return Some(g),
-                Ok(None) => {}
-                Err(e) => {
-                    tracing::debug!("advisory lock unavailable ({e}); committing without it");
-                    return None;
-                }
-            }
-            if started.elapsed() >= deadline {
-                tracing::warn!("advisory lock not acquired within {:?}; committing without it", deadline);
+        match self.table.storage().try_lock_exclusive(&path) {
+            Ok(Some(g)) => return Some(g),
+            Ok(None) => {}
+            Err(e) => {
+                tracing::debug!("advisory lock unavailable ({e}); committing without it");
                 return None;
             }
-            std::thread::sleep(sleep);
-            sleep = (sleep * 2).min(Duration::from_millis(2));
+        }
+        // Contended: wait in a blocking flock so the kernel hands the lock over the
+        // moment it is released (polling would leave it idle between polls), on a
+        // helper thread so the wait can time out. A helper that gets the lock after
+        // we gave up finds the channel closed and releases it at once.
+        let wait = self.retry.lock_timeout.min(self.retry.total_budget).saturating_sub(started.elapsed());
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        let storage = self.table.inner.storage.clone();
+        let spawned = std::thread::Builder::new().name("floe-commit-lock".into()).spawn(move || {
+            let _ = tx.send(storage.lock_exclusive(&path));
+        });
+        if spawned.is_err() {
+            return None;
+        }
+        match rx.recv_timeout(wait) {
+            Ok(Ok(g)) => Some(g),
+            Ok(Err(e)) => {
+                tracing::debug!("advisory lock failed ({e}); committing without it");
+                None
+            }
+            Err(_) => {
+                tracing::warn!("advisory lock not acquired within {wait:?}; committing without it");
+                None
+            }
         }
     }
 
@@ -463,7 +545,6 @@ impl Transaction {
         attempt: u32,
         added_records: i64,
         added_size: i64,
-        durable: bool,
     ) -> Result<Built> {
         let table = self.table.clone();
         let md = &latest.metadata;
@@ -475,27 +556,24 @@ impl Transaction {
         }
         let sequence_number = md.last_sequence_number + 1;
         let parent = md.current_snapshot();
+        let mut writes: Vec<(PathBuf, Vec<u8>)> = Vec::new();
         let mut manifests: Vec<ManifestFile> = Vec::new();
-        if let Some(m) = self.our_manifest(sequence_number, durable)? {
+        if let Some(m) = self.our_manifest(sequence_number, &mut writes)? {
             manifests.push(m);
         }
         let parent_manifests = match parent {
             Some(p) => cached_manifest_list(&table, p)?,
             None => Arc::new(Vec::new()),
         };
-        let mut extra_files = Vec::new();
         let merge_path = self.next_manifest_path();
-        let merged = maybe_merge(&table, md, &parent_manifests, self.snapshot_id, &merge_path, durable)?;
-        match merged {
-            Some((merged_list, new_file)) => {
+        match maybe_merge(&table, md, &parent_manifests, self.snapshot_id, &merge_path)? {
+            Some((merged_list, bytes)) => {
                 manifests.extend(merged_list);
-                extra_files.push(new_file);
+                writes.push((merge_path, bytes));
             }
             None => manifests.extend(parent_manifests.iter().cloned()),
         }
 
-        // Strictly increasing: datashard detects concurrent commits by comparing
-        // last-updated-ms and current-snapshot-id.
         let now = now_ms().max(md.last_updated_ms + 1);
         let summary = self.summary(parent, &manifests, added_records, added_size);
         let list_path = table
@@ -504,7 +582,7 @@ impl Transaction {
             .join(format!("snap-{}-{}-{}.avro", self.snapshot_id, attempt, self.commit_id));
         let list_bytes =
             write_manifest_list(self.snapshot_id, parent.map(|p| p.snapshot_id), sequence_number, &manifests)?;
-        table.storage().write_new(&list_path, &list_bytes, durable).map_err(|e| Error::io(&list_path, e))?;
+        writes.push((list_path.clone(), list_bytes));
 
         let snapshot = Snapshot {
             snapshot_id: self.snapshot_id,
@@ -532,19 +610,12 @@ impl Transaction {
             });
         }
         let max_prev = md.property_i64(properties::PREVIOUS_VERSIONS_MAX, 100).max(1) as usize;
-        let mut dropped_metadata = Vec::new();
         if new_md.metadata_log.len() > max_prev {
             let excess = new_md.metadata_log.len() - max_prev;
-            dropped_metadata.extend(new_md.metadata_log.drain(..excess).map(|e| e.metadata_file));
+            new_md.metadata_log.drain(..excess);
         }
         retain_snapshots(&mut new_md);
-        Ok(Built {
-            metadata: new_md,
-            manifest_list_path: list_path,
-            extra_files,
-            manifests: Arc::new(manifests),
-            dropped_metadata,
-        })
+        Ok(Built { metadata: new_md, writes, manifests: Arc::new(manifests) })
     }
 
     fn summary(
@@ -719,13 +790,12 @@ impl Drop for Transaction {
     }
 }
 
+/// One attempt's new metadata and the files it needs written before the link.
 struct Built {
     metadata: TableMetadata,
-    manifest_list_path: PathBuf,
-    extra_files: Vec<PathBuf>,
+    /// Manifests and the manifest list to write, in any order.
+    writes: Vec<(PathBuf, Vec<u8>)>,
     manifests: Arc<Vec<ManifestFile>>,
-    #[allow(dead_code)]
-    dropped_metadata: Vec<String>,
 }
 
 fn read_only_error() -> Error {
@@ -822,8 +892,7 @@ fn maybe_merge(
     parent: &[ManifestFile],
     snapshot_id: i64,
     path: &std::path::Path,
-    durable: bool,
-) -> Result<Option<(Vec<ManifestFile>, PathBuf)>> {
+) -> Result<Option<(Vec<ManifestFile>, Vec<u8>)>> {
     if !md.property_bool(properties::MANIFEST_MERGE_ENABLED, true) {
         return Ok(None);
     }
@@ -852,7 +921,6 @@ fn maybe_merge(
     let schema = md.current_schema();
     let ctx = ManifestWriteContext { schema, spec, content: ManifestContent::Data };
     let bytes = write_manifest(&ctx, &entries)?;
-    table.storage().write_new(path, &bytes, durable).map_err(|e| Error::io(path, e))?;
     let min_seq = entries.iter().filter_map(|e| e.sequence_number).min().unwrap_or(0);
     let merged = ManifestFile {
         manifest_path: path_to_uri(&path),
@@ -873,5 +941,5 @@ fn maybe_merge(
     };
     let mut out = vec![merged];
     out.extend(rest.into_iter().cloned());
-    Ok(Some((out, path.to_path_buf())))
+    Ok(Some((out, bytes)))
 }

@@ -65,19 +65,23 @@ impl Storage for Faulty {
         }
         self.inner.write_new(path, bytes, durable)
     }
-    fn publish_exclusive(&self, path: &Path, bytes: &[u8], durable: bool) -> io::Result<()> {
+    fn write_temp(&self, final_path: &Path, bytes: &[u8], durable: bool) -> io::Result<std::path::PathBuf> {
+        self.inner.write_temp(final_path, bytes, durable)
+    }
+    fn link_temp(&self, temp: &Path, final_path: &Path) -> io::Result<()> {
         self.publishes.fetch_add(1, Ordering::SeqCst);
         match self.get() {
             Fault::BeforeLink => {
                 self.set(Fault::None);
+                let _ = std::fs::remove_file(temp);
                 Err(eio())
             }
             Fault::AfterLink => {
                 self.set(Fault::None);
-                self.inner.publish_exclusive(path, bytes, durable)?;
+                self.inner.link_temp(temp, final_path)?;
                 Err(eio())
             }
-            _ => self.inner.publish_exclusive(path, bytes, durable),
+            _ => self.inner.link_temp(temp, final_path),
         }
     }
     fn replace_advisory(&self, path: &Path, bytes: &[u8]) -> io::Result<()> {
@@ -97,6 +101,9 @@ impl Storage for Faulty {
     }
     fn try_lock_exclusive(&self, path: &Path) -> io::Result<Option<LockGuard>> {
         self.inner.try_lock_exclusive(path)
+    }
+    fn lock_exclusive(&self, path: &Path) -> io::Result<LockGuard> {
+        self.inner.lock_exclusive(path)
     }
 }
 
