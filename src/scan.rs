@@ -229,7 +229,9 @@ impl Scan {
     fn live_files(&self, snapshot: &Snapshot) -> Result<Vec<DataFile>> {
         let table = &self.table;
         let manifests = load_manifest_list(table.storage(), table.location(), snapshot)?;
-        let mut files = Vec::new();
+        // (data sequence number, file): sorted below so rows come back oldest commit
+        // first, whatever order the manifest list has (newest manifest first).
+        let mut files: Vec<(i64, DataFile)> = Vec::new();
         for m in &manifests {
             let path = read_path(table.location(), &m.manifest_path);
             let bytes = table.storage().read(&path).map_err(|e| Error::io(&path, e))?;
@@ -251,10 +253,11 @@ impl Scan {
                         what: "tables with row-level delete files (merge-on-read)".into(),
                     });
                 }
-                files.push(e.data_file);
+                files.push((e.sequence_number.unwrap_or(m.sequence_number), e.data_file));
             }
         }
-        Ok(files)
+        files.sort_by_key(|(seq, _)| *seq);
+        Ok(files.into_iter().map(|(_, f)| f).collect())
     }
 }
 

@@ -444,7 +444,7 @@ impl Table {
         Transaction::new(self.clone(), self.state())
     }
 
-    /// Appends batches in one transaction (refreshing first).
+    /// Appends batches in one transaction (rebased onto the newest version at commit).
     pub fn append(&self, batches: &[RecordBatch]) -> Result<CommitReport> {
         let mut tx = self.new_transaction();
         for b in batches {
