@@ -9,5 +9,8 @@ FLOE_VENV_PYTHON="$(bash interop/setup.sh | tail -n 1)"
 export FLOE_VENV_PYTHON
 echo "python: $FLOE_VENV_PYTHON"
 
+echo "== cargo build (benches must compile too)"
+cargo build --locked --benches --examples
+
 echo "== cargo test"
-cargo test --all-targets --locked -- --test-threads="${FLOE_TEST_THREADS:-2}"
+cargo test --locked -- --test-threads="${FLOE_TEST_THREADS:-2}"

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use common::{batch, ids, relaxed, schema};
 use floe::storage::{ListEntry, LocalStorage, LockGuard, Storage};
-use floe::{Error, Table};
+use floe::{Error, RetryPolicy, Table};
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Fault {
@@ -22,6 +22,10 @@ enum Fault {
     AfterLink,
     /// Fail every write of a manifest list.
     ManifestList,
+    /// Report every version as taken (a writer that always loses the race).
+    AlwaysTaken,
+    /// Report the next version as taken once.
+    TakenOnce,
 }
 
 #[derive(Debug)]
@@ -80,6 +84,15 @@ impl Storage for Faulty {
                 self.set(Fault::None);
                 self.inner.link_temp(temp, final_path)?;
                 Err(eio())
+            }
+            Fault::AlwaysTaken => {
+                let _ = std::fs::remove_file(temp);
+                Err(io::Error::from(io::ErrorKind::AlreadyExists))
+            }
+            Fault::TakenOnce => {
+                self.set(Fault::None);
+                let _ = std::fs::remove_file(temp);
+                Err(io::Error::from(io::ErrorKind::AlreadyExists))
             }
             _ => self.inner.link_temp(temp, final_path),
         }
@@ -167,4 +180,65 @@ fn a_failed_manifest_list_write_fails_cleanly() {
     assert_eq!(ids(&fresh), vec![0, 1]);
     let data = std::fs::read_dir(table.path().join("data")).unwrap().count();
     assert_eq!(data, fresh.scan().plan().unwrap().files.len());
+}
+
+#[test]
+fn a_lost_race_is_retried_and_counted() {
+    let (_dir, table, storage) = setup();
+    storage.set(Fault::TakenOnce);
+    let report = table.append(&[batch(10, 1)]).unwrap();
+    assert_eq!(report.attempts, 2);
+    assert_eq!(report.conflicts, 1);
+    let stats = table.commit_stats();
+    assert_eq!(stats.retries_succeeded, 1);
+    assert_eq!(stats.conflicts, 1);
+    assert!(stats.conflict_rate() > 0.0);
+    assert_eq!(ids(&Table::open(table.path()).unwrap()), vec![0, 1, 10]);
+}
+
+#[test]
+fn an_exhausted_retry_policy_is_a_concurrent_modification_and_leaves_nothing() {
+    let (_dir, table, storage) = setup();
+    storage.set(Fault::AlwaysTaken);
+    let policy = RetryPolicy::default()
+        .with_max_attempts(4)
+        .with_delays(std::time::Duration::from_millis(1), std::time::Duration::from_millis(4));
+    let mut tx = table.new_transaction().with_retry(policy);
+    tx.append(&batch(10, 1)).unwrap();
+    let started = std::time::Instant::now();
+    match tx.commit().unwrap_err() {
+        Error::ConcurrentModification { retries_exhausted, base_version, .. } => {
+            assert!(retries_exhausted);
+            assert_eq!(base_version, 2);
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    let stats = table.commit_stats();
+    assert_eq!(stats.retries_exhausted, 1);
+    assert_eq!(stats.attempts, 1 + 4, "one earlier commit plus four attempts");
+    storage.set(Fault::None);
+    let fresh = Table::open(table.path()).unwrap();
+    assert_eq!(ids(&fresh), vec![0, 1]);
+    let data = std::fs::read_dir(table.path().join("data")).unwrap().count();
+    assert_eq!(data, fresh.scan().plan().unwrap().files.len(), "staged files removed");
+    let meta: Vec<String> = std::fs::read_dir(table.path().join("metadata"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".avro"))
+        .collect();
+    assert_eq!(meta.len(), 2, "only the committed manifest and list remain: {meta:?}");
+}
+
+#[test]
+fn a_time_budget_bounds_the_retries() {
+    let (_dir, table, storage) = setup();
+    storage.set(Fault::AlwaysTaken);
+    let policy =
+        RetryPolicy::default().with_max_attempts(1_000_000).with_total_budget(std::time::Duration::from_millis(200));
+    let mut tx = table.new_transaction().with_retry(policy);
+    tx.append(&batch(10, 1)).unwrap();
+    let started = std::time::Instant::now();
+    assert!(tx.commit().unwrap_err().is_concurrent_modification());
+    assert!(started.elapsed() < std::time::Duration::from_secs(3));
 }
