@@ -154,20 +154,12 @@ impl ContainerWriter {
         put_long(&mut out, 0);
         let sync: [u8; 16] = rand::random();
         out.extend_from_slice(&sync);
-        ContainerWriter {
-            out,
-            sync,
-            block: Vec::new(),
-            count: 0,
-        }
+        ContainerWriter { out, sync, block: Vec::new(), count: 0 }
     }
 
     /// Appends one object; `encode` writes its binary encoding. On error the writer
     /// must be dropped (the block may hold a partial object).
-    pub(crate) fn append<E>(
-        &mut self,
-        encode: impl FnOnce(&mut Vec<u8>) -> Result<(), E>,
-    ) -> Result<(), E> {
+    pub(crate) fn append<E>(&mut self, encode: impl FnOnce(&mut Vec<u8>) -> Result<(), E>) -> Result<(), E> {
         encode(&mut self.block)?;
         self.count += 1;
         if self.block.len() >= BLOCK_TARGET_BYTES {
@@ -227,10 +219,7 @@ impl<'a> Cursor<'a> {
         let mut acc: u64 = 0;
         let mut shift = 0u32;
         loop {
-            let b = *self
-                .buf
-                .get(self.pos)
-                .ok_or("unexpected end of file in a varint")?;
+            let b = *self.buf.get(self.pos).ok_or("unexpected end of file in a varint")?;
             self.pos += 1;
             // The 10th byte may only carry the single remaining bit of a 64-bit value.
             if shift == 63 && b & 0x7e != 0 || shift > 63 {
@@ -255,20 +244,13 @@ impl<'a> Cursor<'a> {
     fn len(&mut self, what: &str) -> Result<usize, String> {
         let n = self.count(what)?;
         if n > self.remaining() {
-            return Err(format!(
-                "{what} {n} runs past the end of the file ({} bytes left)",
-                self.remaining()
-            ));
+            return Err(format!("{what} {n} runs past the end of the file ({} bytes left)", self.remaining()));
         }
         Ok(n)
     }
 
     fn take(&mut self, n: usize) -> Result<&'a [u8], String> {
-        let end = self
-            .pos
-            .checked_add(n)
-            .filter(|e| *e <= self.buf.len())
-            .ok_or("unexpected end of file")?;
+        let end = self.pos.checked_add(n).filter(|e| *e <= self.buf.len()).ok_or("unexpected end of file")?;
         let s = &self.buf[self.pos..end];
         self.pos = end;
         Ok(s)
@@ -312,30 +294,17 @@ fn read_header(c: &mut Cursor<'_>) -> Result<Header, String> {
             all.insert(key, value);
         }
     }
-    let sync: [u8; 16] = c
-        .take(16)
-        .map_err(|_| "file ends inside the header sync marker")?
-        .try_into()
-        .map_err(|_| "bad sync marker")?;
-    let schema_bytes = all
-        .remove("avro.schema")
-        .ok_or("header has no avro.schema")?;
-    let schema: Json = serde_json::from_slice(&schema_bytes)
-        .map_err(|e| format!("avro.schema is not valid JSON: {e}"))?;
+    let sync: [u8; 16] =
+        c.take(16).map_err(|_| "file ends inside the header sync marker")?.try_into().map_err(|_| "bad sync marker")?;
+    let schema_bytes = all.remove("avro.schema").ok_or("header has no avro.schema")?;
+    let schema: Json =
+        serde_json::from_slice(&schema_bytes).map_err(|e| format!("avro.schema is not valid JSON: {e}"))?;
     let codec = match all.remove("avro.codec") {
         None => "null".to_string(),
         Some(b) => String::from_utf8(b).map_err(|_| "avro.codec is not UTF-8")?,
     };
-    let metadata = all
-        .into_iter()
-        .filter(|(k, _)| !k.starts_with("avro."))
-        .collect();
-    Ok(Header {
-        metadata,
-        schema,
-        codec,
-        sync,
-    })
+    let metadata = all.into_iter().filter(|(k, _)| !k.starts_with("avro.")).collect();
+    Ok(Header { metadata, schema, codec, sync })
 }
 
 /// Walks every data block: sizes inside the file, sync markers equal to the header's.
@@ -346,13 +315,8 @@ fn check_blocks(c: &mut Cursor<'_>, header: &Header) -> Result<usize, String> {
         let count = c.count("block object count")?;
         let size = c.len("block size")?;
         c.take(size)?;
-        if c.take(16)
-            .map_err(|_| "file ends inside a block sync marker")?
-            != header.sync
-        {
-            return Err(
-                "block sync marker does not match the header (damaged or truncated file)".into(),
-            );
+        if c.take(16).map_err(|_| "file ends inside a block sync marker")? != header.sync {
+            return Err("block sync marker does not match the header (damaged or truncated file)".into());
         }
         // Every object takes at least one byte (see `check_schema`), so an uncompressed
         // block cannot hold more objects than bytes.
@@ -381,11 +345,7 @@ fn short_name(name: &str) -> &str {
 }
 
 /// The least number of bytes a value of `s` can encode in.
-fn min_size(
-    s: &Json,
-    names: &mut HashMap<String, usize>,
-    open: &mut HashSet<String>,
-) -> Result<usize, String> {
+fn min_size(s: &Json, names: &mut HashMap<String, usize>, open: &mut HashSet<String>) -> Result<usize, String> {
     match s {
         Json::String(t) => match t.as_str() {
             "null" => Ok(0),
@@ -397,10 +357,7 @@ fn min_size(
                 if open.contains(short) {
                     return Err(format!("recursive schema type {other}"));
                 }
-                names
-                    .get(short)
-                    .copied()
-                    .ok_or_else(|| format!("unknown schema type {other}"))
+                names.get(short).copied().ok_or_else(|| format!("unknown schema type {other}"))
             }
         },
         Json::Array(branches) => {
@@ -423,10 +380,7 @@ fn min_size(
                 Some(Json::String(t)) if t == "record" || t == "error" => {
                     let n = name()?;
                     open.insert(n.clone());
-                    let fields = o
-                        .get("fields")
-                        .and_then(Json::as_array)
-                        .ok_or("record without fields")?;
+                    let fields = o.get("fields").and_then(Json::as_array).ok_or("record without fields")?;
                     let mut total: usize = 0;
                     for f in fields {
                         let ft = f.get("type").ok_or("record field without a type")?;
@@ -441,10 +395,7 @@ fn min_size(
                     Ok(1)
                 }
                 Some(Json::String(t)) if t == "fixed" => {
-                    let size = o
-                        .get("size")
-                        .and_then(Json::as_u64)
-                        .ok_or("fixed without a valid size")?;
+                    let size = o.get("size").and_then(Json::as_u64).ok_or("fixed without a valid size")?;
                     let size = usize::try_from(size).unwrap_or(usize::MAX);
                     names.insert(name()?, size);
                     Ok(size)
@@ -477,9 +428,7 @@ pub(crate) fn read_container(path: &Path, bytes: &[u8]) -> Result<Container> {
     match header.codec.as_str() {
         "null" | "deflate" | "snappy" => {}
         "zstandard" | "bzip2" | "xz" => {
-            return Err(Error::Unsupported {
-                what: format!("Avro codec {} in {}", header.codec, path.display()),
-            });
+            return Err(Error::Unsupported { what: format!("Avro codec {} in {}", header.codec, path.display()) });
         }
         other => return Err(corrupt(format!("unknown Avro codec {other:?}"))),
     }
@@ -495,13 +444,10 @@ pub(crate) fn read_container(path: &Path, bytes: &[u8]) -> Result<Container> {
         ),
     };
     if let Some(n) = expected.filter(|n| *n != total) {
-        return Err(corrupt(format!(
-            "header says {n} objects, blocks hold {total} (truncated file?)"
-        )));
+        return Err(corrupt(format!("header says {n} objects, blocks hold {total} (truncated file?)")));
     }
 
-    let reader =
-        apache_avro::Reader::new(bytes).map_err(|e| corrupt(format!("Avro header: {e}")))?;
+    let reader = apache_avro::Reader::new(bytes).map_err(|e| corrupt(format!("Avro header: {e}")))?;
     // `total` is bounded by the file size for uncompressed files; for compressed ones
     // the decoder's own allocation cap bounds it, so only reserve what the bytes justify.
     let mut values = Vec::with_capacity(total.min(bytes.len()));
@@ -509,22 +455,13 @@ pub(crate) fn read_container(path: &Path, bytes: &[u8]) -> Result<Container> {
         let v = item.map_err(|e| corrupt(format!("Avro data: {e}")))?;
         values.push(v);
         if values.len() > total {
-            return Err(corrupt(
-                "more objects decoded than the blocks declare".to_string(),
-            ));
+            return Err(corrupt("more objects decoded than the blocks declare".to_string()));
         }
     }
     if values.len() != total {
-        return Err(corrupt(format!(
-            "decoded {} objects, blocks declare {total}",
-            values.len()
-        )));
+        return Err(corrupt(format!("decoded {} objects, blocks declare {total}", values.len())));
     }
-    Ok(Container {
-        metadata: header.metadata,
-        schema: header.schema,
-        values,
-    })
+    Ok(Container { metadata: header.metadata, schema: header.schema, values })
 }
 
 // ---------------------------------------------------------------------------------
@@ -561,11 +498,7 @@ impl<'a> Record<'a> {
 
     /// The field's value, union stripped; `None` when absent or null.
     pub(crate) fn get(&self, name: &str) -> Option<&'a Value> {
-        self.fields
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| strip_union(v))
-            .filter(|v| !matches!(v, Value::Null))
+        self.fields.iter().find(|(n, _)| n == name).map(|(_, v)| strip_union(v)).filter(|v| !matches!(v, Value::Null))
     }
 
     /// The fields in writer-schema order.
@@ -581,13 +514,7 @@ mod tests {
     #[test]
     fn varints_match_the_spec_examples() {
         // Avro spec "Binary Encoding" table.
-        for (v, enc) in [
-            (0i64, vec![0u8]),
-            (-1, vec![1]),
-            (1, vec![2]),
-            (-64, vec![0x7f]),
-            (64, vec![0x80, 1]),
-        ] {
+        for (v, enc) in [(0i64, vec![0u8]), (-1, vec![1]), (1, vec![2]), (-64, vec![0x7f]), (64, vec![0x80, 1])] {
             let mut out = Vec::new();
             put_long(&mut out, v);
             assert_eq!(out, enc, "{v}");
@@ -600,14 +527,7 @@ mod tests {
             assert_eq!(Cursor { buf: &out, pos: 0 }.long().unwrap(), v);
         }
         // 11 continuation bytes: rejected, not wrapped.
-        assert!(
-            Cursor {
-                buf: &[0xff; 11],
-                pos: 0
-            }
-            .long()
-            .is_err()
-        );
+        assert!(Cursor { buf: &[0xff; 11], pos: 0 }.long().is_err());
     }
 
     #[test]
