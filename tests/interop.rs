@@ -3,22 +3,27 @@
 //! datashard 0.11.2 — and tables they wrote read and extended by floe.
 //!
 //! The third-party side runs in a Python virtual environment, one subprocess per read
-//! or write, through `interop/floe_interop.py`: each subcommand prints one JSON
+//! or write, mostly through `interop/floe_interop.py`: each subcommand prints one JSON
 //! document (the script's module docstring defines the subcommands and the JSON form
-//! of every value). The interpreter is `$FLOE_VENV_PYTHON`, or else the one
+//! of every value). What the script does not offer (pyiceberg writing a table,
+//! filtered scans, metric decoding, reading through the version hint) is a short
+//! inline Python snippet next to the test that runs it.
+//!
+//! Environment: the interpreter is `$FLOE_VENV_PYTHON`, or else the one
 //! `interop/setup.sh` prints after creating the venv from the package registry (run
 //! once per test binary). If that fails, every test here fails — unless
-//! `FLOE_SKIP_INTEROP=1` is set, in which case they print a loud notice and check
-//! nothing.
+//! `FLOE_SKIP_INTEROP=1`, in which case they print a loud notice and check nothing.
+//! `FLOE_INTEROP_KEEP=1` keeps each test's directory for inspection.
 //!
 //! Rows are compared as JSON values: floe's own scan is converted to the script's
 //! forms (see [`column_json`]), and row lists are compared as multisets, so every
-//! comparison checks "each row exactly once". Each test works in its own tempdir.
+//! comparison checks "each row exactly once". Each test works in its own directory.
 
 mod common;
 
 use std::collections::BTreeMap;
 use std::fs::File;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::{Arc, OnceLock};
@@ -33,8 +38,8 @@ use arrow_array::{
     Array, ArrayRef, BinaryArray, BooleanArray, Date32Array, Decimal128Array, FixedSizeBinaryArray, Float32Array,
     Float64Array, Int32Array, Int64Array, RecordBatch, StringArray, Time64MicrosecondArray, TimestampMicrosecondArray,
 };
-use floe::Table;
 use floe::spec::types::{PrimitiveType, Schema, primitive_to_arrow};
+use floe::{Table, TableOptions};
 use serde_json::{Value, json};
 
 use common::relaxed;
@@ -55,8 +60,12 @@ fn interop() -> Option<&'static Interop> {
     match INTEROP.get_or_init(setup_interop) {
         Ok(interop) => Some(interop),
         Err(e) if std::env::var("FLOE_SKIP_INTEROP").as_deref() == Ok("1") => {
+            // Straight to the process's stderr: the test harness captures eprintln!.
             let bar = "!".repeat(78);
-            eprintln!("\n{bar}\n!! INTEROP TEST SKIPPED (FLOE_SKIP_INTEROP=1): nothing was checked.\n!! {e}\n{bar}\n");
+            let notice = format!(
+                "\n{bar}\n!! INTEROP TEST SKIPPED (FLOE_SKIP_INTEROP=1): nothing was checked.\n!! {e}\n{bar}\n"
+            );
+            let _ = std::io::stderr().write_all(notice.as_bytes());
             None
         }
         Err(e) => panic!("interop environment unavailable (set FLOE_SKIP_INTEROP=1 to skip these tests): {e}"),
@@ -116,6 +125,14 @@ impl Interop {
         decode("inline python snippet", &out)
     }
 
+    /// Runs a DuckDB snippet: [`DUCKDB_PRELUDE`] + `body`, with `args` then the
+    /// script's directory as arguments.
+    fn duckdb_snippet(&self, body: &str, args: &[&str]) -> Value {
+        let interop_dir = self.script.parent().expect("the script's directory");
+        let args: Vec<&str> = args.iter().copied().chain([path_str(interop_dir)]).collect();
+        self.snippet(&format!("{DUCKDB_PRELUDE}\n{body}"), &args)
+    }
+
     /// Reads `table` with a reader subcommand (`pyiceberg-read`, `duckdb-read`,
     /// `datashard-read`), optionally from one metadata file; returns its rows.
     fn read(&self, reader: &str, table: &Path, metadata: Option<&Path>) -> Vec<Value> {
@@ -130,6 +147,27 @@ impl Interop {
     }
 }
 
+/// Python prelude of DuckDB snippets (last argument: the `interop/` directory):
+/// `duckdb_connect()` opens an offline in-memory DuckDB with the avro and iceberg
+/// extensions the venv's pip packages ship, as `floe_interop.py` does.
+const DUCKDB_PRELUDE: &str = r#"
+import atexit, shutil, sys, tempfile
+sys.path.insert(0, sys.argv[-1])
+import duckdb
+import floe_interop
+
+def duckdb_connect():
+    ext_dir = tempfile.mkdtemp(prefix="floe-duckdb-ext-")
+    atexit.register(shutil.rmtree, ext_dir, True)
+    con = duckdb.connect(config={"extension_directory": ext_dir, "autoinstall_known_extensions": False,
+                                 "autoload_known_extensions": False, "threads": 1})
+    con.execute("SET enable_progress_bar = false")
+    for package, name in (("duckdb_extension_avro", "avro"), ("duckdb_extension_iceberg", "iceberg")):
+        con.execute(f"LOAD '{floe_interop._duckdb_extension(package, name)}'")
+    con.execute("SET TimeZone = 'UTC'")
+    return con
+"#;
+
 /// The JSON document a successful run printed (last non-empty stdout line); panics
 /// with the exit status and stderr otherwise.
 fn decode(what: &str, out: &Output) -> Value {
@@ -143,6 +181,17 @@ fn decode(what: &str, out: &Output) -> Value {
     let line = stdout.lines().rev().find(|l| !l.trim().is_empty());
     let line = line.unwrap_or_else(|| panic!("{what} printed nothing on stdout; stderr:\n{stderr}"));
     serde_json::from_str(line).unwrap_or_else(|e| panic!("{what}: stdout is not JSON ({e}): {line}\nstderr:\n{stderr}"))
+}
+
+/// A fresh directory for one test, removed afterwards — or kept, with its path
+/// printed, when `FLOE_INTEROP_KEEP=1` (to inspect what the readers saw).
+fn scratch(test: &str) -> tempfile::TempDir {
+    let mut dir = tempfile::Builder::new().prefix(&format!("floe-interop-{test}-")).tempdir().unwrap();
+    if std::env::var("FLOE_INTEROP_KEEP").as_deref() == Ok("1") {
+        dir.disable_cleanup(true);
+        eprintln!("{test}: keeping {}", dir.path().display());
+    }
+    dir
 }
 
 fn path_str(p: &Path) -> &str {
@@ -279,20 +328,25 @@ fn ds_row(id: i64) -> Value {
     row(id, Some(&format!("ds-{id}")), Some(id as f64 * 1.5))
 }
 
-/// Rows `start..start+n` as floe writes them in these tests — with nulls (name for
-/// ids divisible by 3, value for ids divisible by 4) and NaN (value, ids divisible by
-/// 7 but not 4) — as a batch and as the JSON rows expected back.
+/// The name and value of row `id` in the rows these tests write (floe's, and
+/// `PYICEBERG_WRITER`'s with another prefix and factor): name `<prefix>-<id>` but null
+/// for ids divisible by 3; value `id * factor`, but null for ids divisible by 4 and
+/// NaN for the other multiples of 7.
+fn patterned(id: i64, prefix: &str, factor: f64) -> (Option<String>, Option<f64>) {
+    let name = (id % 3 != 0).then(|| format!("{prefix}-{id}"));
+    let value = match id {
+        i if i % 4 == 0 => None,
+        i if i % 7 == 0 => Some(f64::NAN),
+        i => Some(i as f64 * factor),
+    };
+    (name, value)
+}
+
+/// Rows `start..start+n` as floe writes them in these tests (`patterned` with
+/// "floe", 0.25), as a batch and as the JSON rows expected back.
 fn floe_batch(start: i64, n: usize) -> (RecordBatch, Vec<Value>) {
     let ids: Vec<i64> = (start..start + n as i64).collect();
-    let names: Vec<Option<String>> = ids.iter().map(|i| (i % 3 != 0).then(|| format!("floe-{i}"))).collect();
-    let values: Vec<Option<f64>> = ids
-        .iter()
-        .map(|&i| match i {
-            i if i % 4 == 0 => None,
-            i if i % 7 == 0 => Some(f64::NAN),
-            i => Some(i as f64 * 0.25),
-        })
-        .collect();
+    let (names, values): (Vec<_>, Vec<_>) = ids.iter().map(|&i| patterned(i, "floe", 0.25)).unzip();
     let expected = ids.iter().zip(&names).zip(&values).map(|((&i, n), &v)| row(i, n.as_deref(), v)).collect();
     let batch = RecordBatch::try_new(
         Arc::new(interop_schema().to_arrow()),
@@ -368,7 +422,7 @@ fn ids_of(doc: &Value, key: &str) -> Vec<i64> {
 #[test]
 fn pyiceberg_reads_floe_table() {
     let Some(py) = interop() else { return };
-    let dir = tempfile::tempdir().unwrap();
+    let dir = scratch("pyiceberg_reads_floe_table");
     let (table, written) = floe_table_with_commits(dir.path());
     let floe = floe_rows(&table);
     assert_same_rows("floe scan vs rows written", &written, &floe);
@@ -379,7 +433,7 @@ fn pyiceberg_reads_floe_table() {
 #[test]
 fn duckdb_reads_floe_table() {
     let Some(py) = interop() else { return };
-    let dir = tempfile::tempdir().unwrap();
+    let dir = scratch("duckdb_reads_floe_table");
     let (table, written) = floe_table_with_commits(dir.path());
     let floe = floe_rows(&table);
     assert_same_rows("floe scan vs rows written", &written, &floe);
@@ -488,7 +542,7 @@ fn all_types_table(dir: &Path) -> (Table, Vec<Value>) {
 #[test]
 fn pyiceberg_reads_every_primitive_type() {
     let Some(py) = interop() else { return };
-    let dir = tempfile::tempdir().unwrap();
+    let dir = scratch("pyiceberg_reads_every_primitive_type");
     let (table, expected) = all_types_table(dir.path());
     assert_same_rows("floe scan vs values written", &expected, &floe_rows(&table));
     let doc = py.run(&["pyiceberg-read", path_str(dir.path())]);
@@ -507,9 +561,256 @@ fn pyiceberg_reads_every_primitive_type() {
 #[test]
 fn duckdb_reads_every_primitive_type() {
     let Some(py) = interop() else { return };
-    let dir = tempfile::tempdir().unwrap();
+    let dir = scratch("duckdb_reads_every_primitive_type");
     let (_table, expected) = all_types_table(dir.path());
     assert_same_rows("duckdb-read vs values written", &expected, &py.read("duckdb-read", dir.path(), None));
+}
+
+/// Python, argv = [metadata file]: pyiceberg decodes the column metrics of every data
+/// file in the manifests (Iceberg single-value binary encoding) and compares them with
+/// the file's actual contents. Prints {"checked", "problems"}.
+const METRICS_CHECK: &str = r#"
+import datetime as dt, json, math, os, sys, uuid
+import pyarrow.parquet as pq
+from pyiceberg.conversions import from_bytes
+from pyiceberg.table import StaticTable
+
+EPOCH = dt.datetime(1970, 1, 1)
+
+def internal(v):
+    """A value as from_bytes gives it: ints for temporal types, bytes for uuid."""
+    if isinstance(v, dt.datetime):
+        base = EPOCH if v.tzinfo is None else EPOCH.replace(tzinfo=dt.timezone.utc)
+        return (v - base) // dt.timedelta(microseconds=1)
+    if isinstance(v, dt.date):
+        return (v - EPOCH.date()).days
+    if isinstance(v, dt.time):
+        return ((v.hour * 60 + v.minute) * 60 + v.second) * 1_000_000 + v.microsecond
+    return v.bytes if isinstance(v, uuid.UUID) else v
+
+table = StaticTable.from_metadata(sys.argv[1])
+out = {"checked": 0, "problems": []}
+
+def expect(ok, what):
+    out["checked"] += 1
+    if not ok:
+        out["problems"].append(what)
+
+for task in table.scan().plan_files():
+    f = task.file
+    path = f.file_path.removeprefix("file://")
+    data = pq.read_table(path)
+    name = os.path.basename(path)
+    expect(f.record_count == data.num_rows, f"{name}: record_count {f.record_count}, file has {data.num_rows}")
+    size = os.path.getsize(path)
+    expect(f.file_size_in_bytes == size, f"{name}: file_size_in_bytes {f.file_size_in_bytes}, file has {size}")
+    for field in table.schema().fields:
+        fid, kind, where = field.field_id, str(field.field_type), f"{name} column {field.name} ({field.field_type})"
+        values = [internal(v) for v in data[field.name].to_pylist()]
+        is_nan = [isinstance(v, float) and math.isnan(v) for v in values]
+        plain = [v for v, nan in zip(values, is_nan) if v is not None and not nan]
+        for what, counts, want in (("value_count", f.value_counts, len(values)),
+                                   ("null_value_count", f.null_value_counts, values.count(None)),
+                                   ("nan_value_count", f.nan_value_counts, sum(is_nan))):
+            if what != "nan_value_count" or kind in ("float", "double"):
+                got = (counts or {}).get(fid)
+                expect(got == want, f"{where}: {what} {got}, file has {want}")
+        lo, hi = (f.lower_bounds or {}).get(fid), (f.upper_bounds or {}).get(fid)
+        if not plain:
+            expect(lo is None and hi is None, f"{where}: bounds {lo!r} / {hi!r} but no non-null non-NaN value")
+        elif lo is None or hi is None:
+            expect(False, f"{where}: bounds missing (lower {lo!r}, upper {hi!r})")
+        else:
+            lo, hi = from_bytes(field.field_type, lo), from_bytes(field.field_type, hi)
+            span = (min(plain), max(plain))
+            if kind in ("string", "binary"):  # may be truncated: they must still cover the values
+                expect(lo <= span[0] and hi >= span[1], f"{where}: bounds [{lo!r}, {hi!r}] miss {span!r}")
+            else:
+                expect((lo, hi) == span, f"{where}: bounds [{lo!r}, {hi!r}], values span {span!r}")
+print(json.dumps(out, default=repr))
+"#;
+
+/// Python, argv = [metadata file]: for every column, IS NULL / NOT NULL / IS NAN /
+/// NOT NAN, and =, !=, >=, <=, >, < against each value in the table, pyiceberg's
+/// pruned scan (manifest metrics, then Parquet statistics) must return the rows its
+/// own row filter keeps from the full scan. One reader quirk is tolerated and counted:
+/// pyarrow prunes row groups on Parquet min/max, which exclude NaN, and so loses NaN
+/// rows (pyiceberg-written tables show the same). Prints {"checked", "problems",
+/// "nan_rows_lost"}.
+const PYICEBERG_FILTER_CHECK: &str = r#"
+import json, math, sys, uuid
+from pyiceberg.expressions import (EqualTo, GreaterThan, GreaterThanOrEqual, IsNaN, IsNull, LessThan,
+                                   LessThanOrEqual, NotEqualTo, NotNaN, NotNull)
+from pyiceberg.expressions.visitors import bind
+from pyiceberg.io.pyarrow import expression_to_pyarrow
+from pyiceberg.table import StaticTable
+
+table = StaticTable.from_metadata(sys.argv[1])
+schema = table.schema()
+full = table.scan().to_arrow()
+rows = full.to_pylist()
+out = {"checked": 0, "problems": [], "nan_rows_lost": 0}
+
+def check(column, expr):
+    try:
+        want = set(full.filter(expression_to_pyarrow(bind(schema, expr, True), schema))["id"].to_pylist())
+    except Exception:
+        return  # pyarrow cannot evaluate it (e.g. no uuid comparison kernel): no oracle
+    out["checked"] += 1
+    try:
+        got = table.scan(row_filter=expr).to_arrow()["id"].to_pylist()
+    except Exception as e:
+        out["problems"].append({"filter": repr(expr), "error": f"{type(e).__name__}: {e}"})
+        return
+    nan_ids = {r["id"] for r in rows if isinstance(r[column], float) and math.isnan(r[column])}
+    lost = want - set(got)
+    if len(got) != len(set(got)) or not set(got) <= want or not lost <= nan_ids:
+        out["problems"].append({"filter": repr(expr), "want": sorted(want), "got": sorted(got)})
+    elif lost:
+        out["nan_rows_lost"] += 1
+
+for field in schema.fields:
+    name, kind = field.name, str(field.field_type)
+    preds = [IsNull, NotNull] + ([IsNaN, NotNaN] if kind in ("float", "double") else [])
+    for pred in preds:
+        check(name, pred(name))
+    ops = [EqualTo, NotEqualTo]
+    if kind not in ("boolean", "uuid"):
+        ops += [GreaterThanOrEqual, LessThanOrEqual, GreaterThan, LessThan]
+    for v in {r[name] for r in rows} - {None}:
+        if isinstance(v, float) and not math.isfinite(v):
+            continue  # NaN is no literal; inf is out of range for a float literal
+        lit = uuid.UUID(bytes=v) if kind == "uuid" and isinstance(v, bytes) else v
+        for op in ops:
+            check(name, op(name, lit))
+print(json.dumps(out, default=repr))
+"#;
+
+/// DuckDB snippet, argv[1] = metadata file: the same predicates in DuckDB SQL
+/// (literals cast from each value's text form, so they are constants DuckDB pushes
+/// into `iceberg_scan`) must select the same rows from `iceberg_scan` as from a
+/// materialised copy of the full scan. Tolerated and counted: DuckDB orders NaN above
+/// every number while Iceberg bounds exclude NaN, so it prunes files holding NaN rows
+/// that its own semantics would keep (the same on pyiceberg-written tables).
+const DUCKDB_FILTER_CHECK: &str = r#"
+import json
+
+scan = "iceberg_scan('" + sys.argv[1].replace("'", "''") + "')"
+out = {"checked": 0, "problems": [], "nan_rows_lost": 0}
+con = duckdb_connect()
+con.execute(f"CREATE TABLE mat AS SELECT * FROM {scan}")
+columns = con.execute("SELECT column_name, data_type FROM information_schema.columns "
+                      "WHERE table_name = 'mat' ORDER BY ordinal_position").fetchall()
+
+def ids(source, cond):
+    return con.execute(f"SELECT coalesce(list(id ORDER BY id), []) FROM {source} WHERE {cond}").fetchone()[0]
+
+for name, typ in columns:
+    col = '"' + name + '"'
+    floats = typ in ("FLOAT", "DOUBLE")
+    nan_ids = set(ids("mat", f"isnan({col})")) if floats else set()
+    conds = [f"{col} IS NULL", f"{col} IS NOT NULL"] + ([f"isnan({col})", f"NOT isnan({col})"] if floats else [])
+    for (text,) in con.execute(f"SELECT DISTINCT CAST({col} AS VARCHAR) FROM mat WHERE {col} IS NOT NULL").fetchall():
+        lit = "CAST('" + text.replace("'", "''") + f"' AS {typ})"
+        conds += [f"{col} {op} {lit}" for op in ("=", "<>", ">=", "<=", ">", "<")]
+    for cond in conds:
+        out["checked"] += 1
+        want, got = set(ids("mat", cond)), ids(scan, cond)
+        lost = want - set(got)
+        if len(got) != len(set(got)) or not set(got) <= want or not lost <= nan_ids:
+            out["problems"].append({"where": cond, "want": sorted(want), "got": got})
+        elif lost:
+            out["nan_rows_lost"] += 1
+print(json.dumps(out, default=str))
+"#;
+
+/// Asserts the document a `*_CHECK` snippet printed reports checks and no problem.
+fn assert_check_passes(what: &str, doc: Value) {
+    eprintln!("{what}: {doc}");
+    assert!(doc["checked"].as_u64().unwrap_or(0) > 0, "{what}: checked nothing: {doc}");
+    let problems = doc["problems"].as_array().unwrap_or_else(|| panic!("{what}: no problems list in {doc}"));
+    assert!(
+        problems.is_empty(),
+        "{what}: {} problems:\n{}",
+        problems.len(),
+        serde_json::to_string_pretty(problems).unwrap()
+    );
+}
+
+/// 3c. floe's column metrics in the manifests — value, null and NaN counts, lower and
+///     upper bounds in Iceberg's binary encoding — as pyiceberg decodes them, agree
+///     with the contents of each data file.
+#[test]
+fn pyiceberg_decodes_floe_column_metrics() {
+    let Some(py) = interop() else { return };
+    let dir = scratch("pyiceberg_decodes_floe_column_metrics");
+    let (table, _) = all_types_table(dir.path());
+    assert_check_passes("metrics check", py.snippet(METRICS_CHECK, &[path_str(&table.metadata_path())]));
+}
+
+/// 3d. pyiceberg's filtered scans, which prune files with floe's metrics, return the
+///     rows its own row filter selects, for every column type and comparison.
+#[test]
+fn pyiceberg_filters_prune_floe_files_correctly() {
+    let Some(py) = interop() else { return };
+    let dir = scratch("pyiceberg_filters_prune_floe_files_correctly");
+    let (table, _) = all_types_table(dir.path());
+    let doc = py.snippet(PYICEBERG_FILTER_CHECK, &[path_str(&table.metadata_path())]);
+    assert_check_passes("pyiceberg filter check", doc);
+}
+
+/// 3e. The same for DuckDB's filter pushdown into `iceberg_scan`.
+#[test]
+fn duckdb_filters_prune_floe_files_correctly() {
+    let Some(py) = interop() else { return };
+    let dir = scratch("duckdb_filters_prune_floe_files_correctly");
+    let (table, _) = all_types_table(dir.path());
+    let doc = py.duckdb_snippet(DUCKDB_FILTER_CHECK, &[path_str(&table.metadata_path())]);
+    assert_check_passes("duckdb filter check", doc);
+}
+
+/// Python, argv = [table dir]: datashard reads the table and appends every row again
+/// with its id + 100, in one commit (the Arrow types are whatever datashard's reader
+/// derived from floe's files). Prints {"appended": [ids]}.
+const DATASHARD_REAPPEND: &str = r#"
+import json, logging, sys
+import datashard
+import pyarrow.compute as pc
+
+logging.getLogger("datashard").setLevel(logging.WARNING)
+table = datashard.load_table(sys.argv[1])
+rows = table.to_arrow()
+shifted = rows.set_column(rows.schema.get_field_index("id"), "id", pc.add(rows["id"], 100))
+with table.new_transaction() as tx:
+    tx.append_arrow(shifted)
+    tx.commit()
+print(json.dumps({"appended": sorted(shifted["id"].to_pylist())}))
+"#;
+
+/// 3f. datashard reads floe's all-types files, appends the same values through its
+///     own writer, and then datashard (which concatenates floe's and its own files by
+///     column name), floe and pyiceberg all read both copies identically.
+#[test]
+fn datashard_mixes_its_files_with_floe_files_of_every_type() {
+    let Some(py) = interop() else { return };
+    let dir = scratch("datashard_mixes_its_files_with_floe_files_of_every_type");
+    let (_table, mut expected) = all_types_table(dir.path());
+    assert_same_rows("datashard-read of floe's files", &expected, &py.read("datashard-read", dir.path(), None));
+    let doc = py.snippet(DATASHARD_REAPPEND, &[path_str(dir.path())]);
+    assert_eq!(ids_of(&doc, "appended"), vec![100, 101, 102, 103, 104], "datashard re-append: {doc}");
+    let copies: Vec<Value> = expected
+        .iter()
+        .map(|r| {
+            let mut r = r.clone();
+            r["id"] = json!(r["id"].as_i64().unwrap() + 100);
+            r
+        })
+        .collect();
+    expected.extend(copies);
+    assert_same_rows("floe scan", &expected, &floe_rows(&Table::open(dir.path()).unwrap()));
+    for reader in ["datashard-read", "pyiceberg-read", "duckdb-read"] {
+        assert_same_rows(reader, &expected, &py.read(reader, dir.path(), None));
+    }
 }
 
 /// 4. datashard reads a floe table, appends to it; a fresh floe handle reads both
@@ -517,7 +818,7 @@ fn duckdb_reads_every_primitive_type() {
 #[test]
 fn datashard_and_floe_take_turns_on_a_floe_table() {
     let Some(py) = interop() else { return };
-    let dir = tempfile::tempdir().unwrap();
+    let dir = scratch("datashard_and_floe_take_turns_on_a_floe_table");
     let (table, mut expected) = floe_table_with_commits(dir.path());
     drop(table);
     assert_same_rows("datashard-read of the floe table", &expected, &py.read("datashard-read", dir.path(), None));
@@ -542,7 +843,7 @@ fn datashard_and_floe_take_turns_on_a_floe_table() {
 #[test]
 fn floe_appends_to_a_datashard_table() {
     let Some(py) = interop() else { return };
-    let dir = tempfile::tempdir().unwrap();
+    let dir = scratch("floe_appends_to_a_datashard_table");
     let doc = py.run(&["datashard-create", path_str(dir.path()), "--start", "1", "--count", "5"]);
     assert_eq!(doc["created"], json!(true), "datashard-create: {doc}");
     let mut expected: Vec<Value> = ids_of(&doc, "committed").into_iter().map(ds_row).collect();
@@ -569,14 +870,14 @@ struct DatashardRun {
     doc: Value,
 }
 
-/// A floe writer (this process, handle options `options`) and a `datashard-concurrent`
+/// Test `test`: a floe writer (this process, handle options `options`) and a `datashard-concurrent`
 /// process append single rows to one table at the same time: `n` rows each, floe ids
 /// 1..=n, datashard ids from 100000. Then every acknowledged row must be there exactly
 /// once (read by floe and by pyiceberg), nothing unacknowledged may be, and the
 /// snapshots must form one unbroken line.
-fn race_datashard(py: &Interop, options: floe::TableOptions, n: usize) {
+fn race_datashard(py: &Interop, test: &str, options: TableOptions, n: usize) {
     const DS_START: i64 = 100_000;
-    let dir = tempfile::tempdir().unwrap();
+    let dir = scratch(test);
     let table_dir = dir.path().join("t");
     let table = Table::create_with(&table_dir, interop_schema(), options).expect("create floe table");
     table.append(&[floe_batch(0, 1).0]).expect("seed commit");
@@ -611,7 +912,9 @@ fn race_datashard(py: &Interop, options: floe::TableOptions, n: usize) {
             Err(e) if e.is_concurrent_modification() => floe_failed.push((id, e.to_string())),
             Err(e) => panic!("floe append of id {id} failed with a non-conflict error: {e}"),
         }
-        std::thread::sleep(Duration::from_millis(10));
+        // Irregular pauses of 0-100 ms: a datashard commit takes ~80 ms from reading
+        // its base to its commit point, so back-to-back floe commits would starve it.
+        std::thread::sleep(Duration::from_millis((id as u64 * 37 % 11) * 10));
     }
 
     let out = child.wait_with_output().expect("wait for datashard-concurrent");
@@ -629,7 +932,7 @@ fn race_datashard(py: &Interop, options: floe::TableOptions, n: usize) {
     let writers: Vec<bool> = reopened.snapshots().iter().map(|s| s.commit_id().is_some()).collect();
     let switches = writers.windows(2).filter(|w| w[0] != w[1]).count();
     eprintln!(
-        "race: floe {} acked, {} gave up, {floe_conflicts} races lost and rebased; datashard {} acked, {} gave up, \
+        "{test}: floe {} acked, {} gave up, {floe_conflicts} races lost and rebased; datashard {} acked, {} gave up, \
          {} ambiguous, {} retries; {switches} hand-overs between writers in {} snapshots",
         floe_acked.len() - 1,
         floe_failed.len(),
@@ -692,7 +995,7 @@ fn assert_linear_history(table: &Table) {
 #[test]
 fn floe_and_datashard_append_concurrently() {
     let Some(py) = interop() else { return };
-    race_datashard(py, floe::TableOptions::default(), 40);
+    race_datashard(py, "floe_and_datashard_append_concurrently", TableOptions::default(), 40);
 }
 
 /// 6b. The same race with floe ignoring the advisory lock, so only the exclusive
@@ -701,13 +1004,13 @@ fn floe_and_datashard_append_concurrently() {
 #[test]
 fn floe_without_lock_and_datashard_append_concurrently() {
     let Some(py) = interop() else { return };
-    let options = floe::TableOptions { advisory_lock: false, ..floe::TableOptions::default() };
-    race_datashard(py, options, 40);
+    let options = TableOptions { advisory_lock: false, ..TableOptions::default() };
+    race_datashard(py, "floe_without_lock_and_datashard_append_concurrently", options, 40);
 }
 
 /// Python: create a table with pyiceberg's SQL catalog (sqlite + warehouse in
 /// argv[1]) in one transaction with a first append (metadata `00000-…`), append once
-/// more (`00001-…`), print both metadata locations.
+/// more (`00001-…`), print both metadata locations. Rows follow [`patterned`].
 const PYICEBERG_WRITER: &str = r#"
 import json, pathlib, sys
 import pyarrow as pa
@@ -740,14 +1043,9 @@ table = catalog.load_table("ns.t")
 print(json.dumps({"first": first_location, "second": table.metadata_location, "location": table.location()}))
 "#;
 
-/// The rows `PYICEBERG_WRITER` writes for these ids.
+/// The row `PYICEBERG_WRITER` writes for this id.
 fn pyiceberg_row(id: i64) -> Value {
-    let name = (id % 3 != 0).then(|| format!("py-{id}"));
-    let value = match id {
-        i if i % 4 == 0 => None,
-        i if i % 7 == 0 => Some(f64::NAN),
-        i => Some(i as f64 * 0.5),
-    };
+    let (name, value) = patterned(id, "py", 0.5);
     row(id, name.as_deref(), value)
 }
 
@@ -756,7 +1054,7 @@ fn pyiceberg_row(id: i64) -> Value {
 #[test]
 fn floe_reads_a_pyiceberg_table_from_its_metadata_file() {
     let Some(py) = interop() else { return };
-    let dir = tempfile::tempdir().unwrap();
+    let dir = scratch("floe_reads_a_pyiceberg_table_from_its_metadata_file");
     let doc = py.snippet(PYICEBERG_WRITER, &[path_str(dir.path())]);
     let local = |key: &str| {
         let uri = doc[key].as_str().unwrap_or_else(|| panic!("no {key} in {doc}"));
@@ -783,20 +1081,104 @@ fn floe_reads_a_pyiceberg_table_from_its_metadata_file() {
 fn readers_follow_a_table_past_merge_and_expiry() {
     const COMMITS: i64 = 120;
     let Some(py) = interop() else { return };
-    let dir = tempfile::tempdir().unwrap();
+    let dir = scratch("readers_follow_a_table_past_merge_and_expiry");
     let table = Table::create_with(dir.path(), interop_schema(), relaxed()).expect("create with default properties");
     let expected: Vec<Value> = (1..=COMMITS).flat_map(|id| floe_append(&table, id, 1)).collect();
 
-    let versions = std::fs::read_dir(dir.path().join("metadata"))
+    // The premise: merge, expiry and metadata deletion did happen along the way.
+    let metadata_files = std::fs::read_dir(dir.path().join("metadata"))
         .unwrap()
         .filter(|e| e.as_ref().is_ok_and(|e| e.file_name().to_string_lossy().ends_with(".metadata.json")))
         .count();
-    eprintln!(
-        "after {COMMITS} commits: version v{}, {} snapshots retained, {versions} metadata files on disk",
-        table.version(),
-        table.snapshots().len()
-    );
+    let manifests = table.manifests(&table.current_snapshot().unwrap()).unwrap().len();
+    let snapshots = table.snapshots().len();
+    eprintln!("after {COMMITS} commits: {manifests} manifests, {snapshots} snapshots, {metadata_files} metadata files");
+    assert!(manifests < 100, "manifests were not merged: {manifests}");
+    assert!(snapshots <= 100, "snapshots were not expired: {snapshots}");
+    assert!(metadata_files <= 101, "old metadata files were not deleted: {metadata_files}");
+
     assert_same_rows("floe scan", &expected, &floe_rows(&Table::open(dir.path()).unwrap()));
-    assert_same_rows("pyiceberg-read", &expected, &py.read("pyiceberg-read", dir.path(), None));
-    assert_same_rows("duckdb-read", &expected, &py.read("duckdb-read", dir.path(), None));
+    for reader in ["pyiceberg-read", "duckdb-read", "datashard-read"] {
+        assert_same_rows(reader, &expected, &py.read(reader, dir.path(), None));
+    }
+}
+
+/// 9. datashard compacts the manifests of a floe table (at its default threshold of 64
+///    live manifests, all rewritten as EXISTING entries in one manifest) when it
+///    appends; floe, pyiceberg and DuckDB then read every row, and floe appends on top.
+#[test]
+fn datashard_compacts_floe_manifests() {
+    const COMMITS: i64 = 70;
+    let Some(py) = interop() else { return };
+    let dir = scratch("datashard_compacts_floe_manifests");
+    let table = Table::create_with(dir.path(), interop_schema(), relaxed()).expect("create");
+    let mut expected: Vec<Value> = (1..=COMMITS).flat_map(|id| floe_append(&table, id, 1)).collect();
+    let manifests = |t: &Table| t.manifests(&t.current_snapshot().expect("a snapshot")).expect("manifest list").len();
+    assert!(manifests(&table) >= 64, "floe did not leave >= 64 manifests ({}) to compact", manifests(&table));
+
+    let doc = py.run(&["datashard-append", path_str(dir.path()), "--start", "1000", "--count", "2"]);
+    expected.extend(ids_of(&doc, "committed").into_iter().map(ds_row));
+    let table = Table::open_with(dir.path(), relaxed()).expect("floe reopens");
+    eprintln!("after datashard's append: {} manifests (floe left {COMMITS}+)", manifests(&table));
+    assert_same_rows("floe scan after datashard's compaction", &expected, &floe_rows(&table));
+    expected.extend(floe_append(&table, 2000, 3));
+    assert_same_rows("floe scan after floe's append", &expected, &floe_rows(&Table::open(dir.path()).unwrap()));
+    for reader in ["pyiceberg-read", "duckdb-read", "datashard-read"] {
+        assert_same_rows(reader, &expected, &py.read(reader, dir.path(), None));
+    }
+}
+
+/// 10. A floe table with no snapshot yet: the readers see it empty, and datashard can
+///     make its first commit, which floe then reads.
+#[test]
+fn empty_floe_table_then_datashard_commits_first() {
+    let Some(py) = interop() else { return };
+    let dir = scratch("empty_floe_table_then_datashard_commits_first");
+    let table = Table::create_with(dir.path(), interop_schema(), relaxed()).expect("create");
+    assert!(table.current_snapshot().is_none());
+    for reader in ["pyiceberg-read", "duckdb-read", "datashard-read"] {
+        assert_same_rows(reader, &[], &py.read(reader, dir.path(), None));
+    }
+    let doc = py.run(&["datashard-append", path_str(dir.path()), "--start", "1", "--count", "3"]);
+    let mut expected: Vec<Value> = ids_of(&doc, "committed").into_iter().map(ds_row).collect();
+    table.refresh().expect("refresh");
+    assert_same_rows("floe scan after datashard's first commit", &expected, &floe_rows(&table));
+    expected.extend(floe_append(&table, 10, 2));
+    for reader in ["pyiceberg-read", "duckdb-read", "datashard-read"] {
+        assert_same_rows(reader, &expected, &py.read(reader, dir.path(), None));
+    }
+}
+
+/// DuckDB snippet, argv[1] = table dir: pyiceberg `StaticTable.from_metadata` and
+/// DuckDB `iceberg_scan` given the table DIRECTORY, so that they find the current
+/// version themselves through `metadata/version-hint.text`. Prints
+/// {"pyiceberg": {"metadata", "snapshot_id", "count"}, "duckdb": {"snapshot_id", "count"}}.
+const READ_THROUGH_HINT: &str = r#"
+import json
+from pyiceberg.table import StaticTable
+
+table_dir = sys.argv[1]
+static = StaticTable.from_metadata(table_dir)
+out = {"pyiceberg": {"metadata": static.metadata_location, "snapshot_id": static.current_snapshot().snapshot_id,
+                     "count": static.scan().to_arrow().num_rows}}
+con = duckdb_connect()
+newest = "SELECT max_by(snapshot_id, sequence_number) FROM iceberg_snapshots(?)"
+out["duckdb"] = {"count": con.execute("SELECT count(*) FROM iceberg_scan(?)", [table_dir]).fetchone()[0],
+                 "snapshot_id": con.execute(newest, [table_dir]).fetchone()[0]}
+print(json.dumps(out))
+"#;
+
+/// 11. pyiceberg and DuckDB pointed at the table directory (not a metadata file) find
+///     floe's newest version through its `version-hint.text`.
+#[test]
+fn readers_find_the_newest_version_through_the_hint() {
+    let Some(py) = interop() else { return };
+    let dir = scratch("readers_find_the_newest_version_through_the_hint");
+    let (table, rows) = floe_table_with_commits(dir.path());
+    let doc = py.duckdb_snippet(READ_THROUGH_HINT, &[path_str(dir.path())]);
+    let current = table.current_snapshot().expect("a snapshot").snapshot_id;
+    for reader in ["pyiceberg", "duckdb"] {
+        assert_eq!(doc[reader]["snapshot_id"], json!(current), "{reader} through the hint: {doc}");
+        assert_eq!(doc[reader]["count"], json!(rows.len()), "{reader} through the hint: {doc}");
+    }
 }
