@@ -104,12 +104,17 @@ pub trait Storage: Send + Sync + Debug {
 #[derive(Debug, Clone)]
 pub struct LocalStorage {
     root: PathBuf,
+    /// The root with symlinks resolved, computed once (confinement checks run on
+    /// every write).
+    real_root: PathBuf,
 }
 
 impl LocalStorage {
     /// Storage whose writes and deletes are confined to `root` (absolute).
     pub fn new(root: impl Into<PathBuf>) -> Self {
-        LocalStorage { root: root.into() }
+        let root = root.into();
+        let real_root = fs::canonicalize(&root).unwrap_or_else(|_| root.clone());
+        LocalStorage { root, real_root }
     }
 
     /// The confinement root.
@@ -122,8 +127,7 @@ impl LocalStorage {
             // Also refuse a parent directory that is a symlink leading elsewhere.
             if let Some(parent) = path.parent()
                 && let Ok(real_parent) = fs::canonicalize(parent)
-                && let Ok(real_root) = fs::canonicalize(&self.root)
-                && !real_parent.starts_with(&real_root)
+                && !real_parent.starts_with(&self.real_root)
             {
                 return Err(escape_error(path, &self.root));
             }

@@ -923,7 +923,7 @@ fn maybe_merge(
     let bytes = write_manifest(&ctx, &entries)?;
     let min_seq = entries.iter().filter_map(|e| e.sequence_number).min().unwrap_or(0);
     let merged = ManifestFile {
-        manifest_path: path_to_uri(&path),
+        manifest_path: path_to_uri(path),
         manifest_length: bytes.len() as i64,
         partition_spec_id: spec.spec_id,
         content: ManifestContent::Data,
