@@ -80,7 +80,7 @@ fn child(args: &Args, worker: usize) -> Result<(), Box<dyn std::error::Error>> {
             ],
         )?;
         let r = table.append(&[batch])?;
-        println!("ACK {} {} {} {}", r.version, r.attempts, r.conflicts, r.elapsed.as_micros());
+        println!("ACK {} {} {} {} {}", r.version, r.attempts, r.conflicts, r.elapsed.as_micros(), r.rebased_over);
     }
     Ok(())
 }
@@ -150,7 +150,7 @@ fn parent(args: &Args) -> Result<bool, Box<dyn std::error::Error>> {
         for line in String::from_utf8_lossy(&out.stdout).lines() {
             if let Some(rest) = line.strip_prefix("ACK ") {
                 let v: Vec<u64> = rest.split(' ').filter_map(|x| x.parse().ok()).collect();
-                if v.len() == 4 {
+                if v.len() == 5 {
                     acks.push(v);
                 }
             }
@@ -173,6 +173,7 @@ fn parent(args: &Args) -> Result<bool, Box<dyn std::error::Error>> {
     let commits = acks.len();
     let lost_races: u64 = acks.iter().map(|a| a[2]).sum();
     let retried = acks.iter().filter(|a| a[2] > 0).count();
+    let rebased = acks.iter().filter(|a| a[4] > 0).count();
     let mut lat: Vec<Duration> = acks.iter().map(|a| Duration::from_micros(a[3])).collect();
     lat.sort();
     let pct =
@@ -183,7 +184,8 @@ fn parent(args: &Args) -> Result<bool, Box<dyn std::error::Error>> {
         wall.as_secs_f64(),
         commits as f64 / wall.as_secs_f64()
     );
-    println!("lost races       {lost_races} (rebased and retried; {retried} commits needed a retry)");
+    println!("rebased commits  {rebased} (another writer committed after their base; rebased, no work lost)");
+    println!("lost races       {lost_races} (version taken at the link; {retried} commits needed a retry)");
     println!("failed workers   {failed_workers}");
     println!("commit latency   p50 {:?}  p90 {:?}  p99 {:?}  max {:?}", pct(0.5), pct(0.9), pct(0.99), pct(1.0));
     println!("table version    v{} ({} snapshots retained)", table.version(), table.snapshots().len());

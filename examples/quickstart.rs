@@ -50,7 +50,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("time travel to snapshot {}:", r1.snapshot_id);
     println!("{}", pretty_format_batches(&table.scan().snapshot_id(r1.snapshot_id).to_batches()?)?);
     for h in table.history() {
-        println!("history: {} at {} ms: {:?}", h.snapshot_id, h.timestamp_ms, h.operation);
+        println!("history: {} at {} ms: {}", h.snapshot_id, h.timestamp_ms, h.operation.as_deref().unwrap_or("?"));
     }
     println!("\ntable at {}", table.path().display());
     Ok(())

@@ -94,7 +94,8 @@ pub fn path_to_uri(path: &Path) -> String {
 }
 
 /// The local path a location names: `file:///x`, `file:/x` (Java's form) or `/x`.
-/// Percent-escapes are decoded.
+/// The path is taken literally, as pyiceberg and datashard do: floe writes paths
+/// unescaped, so decoding `%XX` would break tables whose directory names hold `%`.
 pub fn uri_to_path(uri: &str) -> PathBuf {
     let rest = if let Some(r) = uri.strip_prefix("file://") {
         // file://localhost/x is legal too.
@@ -104,33 +105,7 @@ pub fn uri_to_path(uri: &str) -> PathBuf {
     } else {
         uri
     };
-    PathBuf::from(percent_decode(rest))
-}
-
-fn percent_decode(s: &str) -> String {
-    if !s.contains('%') {
-        return s.to_string();
-    }
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%'
-            && i + 2 < bytes.len()
-            && let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2]))
-        {
-            out.push(h * 16 + l);
-            i += 3;
-            continue;
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8(out).unwrap_or_else(|_| s.to_string())
-}
-
-fn hex(b: u8) -> Option<u8> {
-    (b as char).to_digit(16).map(|d| d as u8)
+    PathBuf::from(rest)
 }
 
 /// Removes `.` and resolves `..` lexically.
@@ -164,7 +139,7 @@ mod tests {
     fn uris() {
         assert_eq!(uri_to_path("file:///a/b"), PathBuf::from("/a/b"));
         assert_eq!(uri_to_path("file:/a/b"), PathBuf::from("/a/b"));
-        assert_eq!(uri_to_path("/a/b%20c"), PathBuf::from("/a/b c"));
+        assert_eq!(uri_to_path("/a/b%41c"), PathBuf::from("/a/b%41c"));
         let loc = TableLocation { root: PathBuf::from("/t/x") };
         assert!(loc.confined_path("file:///t/x/data/a.parquet").is_ok());
         assert!(loc.confined_path("file:///t/x/../y/a.parquet").is_err());

@@ -47,7 +47,7 @@ pub struct ScanPlan {
     pub snapshot: Option<Snapshot>,
     /// The projected table schema.
     pub schema: Schema,
-    /// The live data files, in manifest order.
+    /// The live data files, oldest commit first.
     pub files: Vec<DataFile>,
     name_mapping: Option<Arc<NameMapping>>,
 }
@@ -116,7 +116,15 @@ impl Scan {
         let table_schema = metadata.schema(schema_id).unwrap_or_else(|| metadata.current_schema()).clone();
         let schema = project(&table_schema, self.columns.as_deref())?;
         let name_mapping = match metadata.properties.get(properties::NAME_MAPPING) {
-            Some(json) => NameMapping::parse(json).ok().map(Arc::new),
+            Some(json) => match NameMapping::parse(json) {
+                Ok(m) => Some(Arc::new(m)),
+                Err(e) => {
+                    // Only files without field ids need it; those fail with a clear
+                    // "no name mapping" error, and this says why.
+                    tracing::warn!("ignoring unreadable {}: {e}", properties::NAME_MAPPING);
+                    None
+                }
+            },
             None => None,
         };
         let files = match &snapshot {

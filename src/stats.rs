@@ -23,6 +23,8 @@ pub struct CommitStats {
     pub conflicts: u64,
     /// Commits that succeeded after losing at least one race.
     pub retries_succeeded: u64,
+    /// Commits rebased over versions other writers committed after their base.
+    pub rebased: u64,
     /// Transactions that gave up because the retry policy ran out.
     pub retries_exhausted: u64,
     /// Transactions refused because a concurrent commit made them unsafe.
@@ -65,7 +67,14 @@ pub(crate) enum Outcome {
 }
 
 impl StatsRecorder {
-    pub(crate) fn record(&self, attempts: u64, lost_races: u64, outcome: Outcome, elapsed: Duration) {
+    pub(crate) fn record(
+        &self,
+        attempts: u64,
+        lost_races: u64,
+        rebased_over: u64,
+        outcome: Outcome,
+        elapsed: Duration,
+    ) {
         let mut g = lock(&self.inner);
         g.counters.attempts += attempts;
         g.counters.conflicts += lost_races;
@@ -74,6 +83,9 @@ impl StatsRecorder {
                 g.counters.commits += 1;
                 if lost_races > 0 {
                     g.counters.retries_succeeded += 1;
+                }
+                if rebased_over > 0 {
+                    g.counters.rebased += 1;
                 }
                 if g.latencies.len() < LATENCY_WINDOW {
                     g.latencies.push(elapsed);

@@ -120,6 +120,10 @@ pub struct CommitReport {
     pub attempts: u32,
     /// Races lost before succeeding (each was rebased).
     pub conflicts: u32,
+    /// Versions other writers committed between this transaction's base and its
+    /// commit, which it was rebased over (with the advisory lock, a rebase usually
+    /// happens without losing a race: the newer version is seen before trying).
+    pub rebased_over: u64,
     /// Data files added.
     pub added_files: usize,
     /// Rows added.
@@ -269,6 +273,8 @@ impl Transaction {
         let mut lost: u32 = 0;
         let mut lineage_base = self.base.clone();
         let mut force_list = false;
+        // The version this transaction last tried to create (or would have).
+        let mut attempted = self.base.version + 1;
         loop {
             attempts += 1;
             let guard = self.acquire_lock(started);
@@ -277,7 +283,7 @@ impl Transaction {
                 if self.retry.max_attempts <= 1 {
                     drop(guard);
                     return Err(self.fail_conflict(
-                        &latest,
+                        attempted,
                         attempts,
                         lost,
                         describe_landed(&table, &self.base, &latest),
@@ -287,10 +293,11 @@ impl Transaction {
                 let conflicts = check_append_conflicts(&self.base, &latest);
                 if !conflicts.is_empty() {
                     drop(guard);
-                    return Err(self.fail_conflict(&latest, attempts, lost, conflicts, false));
+                    return Err(self.fail_conflict(attempted, attempts, lost, conflicts, false));
                 }
             }
             let next_version = latest.version + 1;
+            attempted = next_version;
             let built = self.build_metadata(&latest, attempts, added_records, added_size)?;
             let path = table.location().version_file(next_version);
             // Every file of this attempt (manifests, manifest list, metadata temp)
@@ -322,7 +329,8 @@ impl Transaction {
                     TableState { version: next_version, metadata: Arc::new(built.metadata), metadata_path: path };
                 self.after_commit(&latest, &state, built.manifests.clone());
                 let elapsed = started.elapsed();
-                table.inner.stats.record(attempts as u64, lost as u64, Outcome::Committed, elapsed);
+                let rebased_over = next_version - self.base.version - 1;
+                table.inner.stats.record(attempts as u64, lost as u64, rebased_over, Outcome::Committed, elapsed);
                 let snapshot = state.metadata.current_snapshot_id.unwrap_or(self.snapshot_id);
                 return Ok(CommitReport {
                     version: next_version,
@@ -331,6 +339,7 @@ impl Transaction {
                     commit_id: self.commit_id.to_string(),
                     attempts,
                     conflicts: lost,
+                    rebased_over,
                     added_files: self.data_files.len(),
                     added_records,
                     elapsed,
@@ -346,7 +355,7 @@ impl Transaction {
                 let latest = self.latest_state(&lineage_base, force_list)?;
                 let exhausted = self.retry.max_attempts > 1;
                 let conflicts = if exhausted { Vec::new() } else { describe_landed(&table, &self.base, &latest) };
-                return Err(self.fail_conflict(&latest, attempts, lost, conflicts, exhausted));
+                return Err(self.fail_conflict(attempted, attempts, lost, conflicts, exhausted));
             }
             std::thread::sleep(self.retry.backoff(lost));
         }
@@ -752,17 +761,17 @@ impl Transaction {
 
     fn fail_conflict(
         &mut self,
-        latest: &TableState,
+        attempted_version: u64,
         attempts: u32,
         lost: u32,
         conflicting: Vec<Conflict>,
         exhausted: bool,
     ) -> Error {
         let outcome = if exhausted { Outcome::Exhausted } else { Outcome::Conflict };
-        self.table.inner.stats.record(attempts as u64, lost as u64, outcome, Duration::ZERO);
+        self.table.inner.stats.record(attempts as u64, lost as u64, 0, outcome, Duration::ZERO);
         Error::ConcurrentModification {
             base_version: self.base.version,
-            attempted_version: latest.version + 1,
+            attempted_version,
             conflicting,
             retries_exhausted: exhausted,
         }

@@ -105,7 +105,8 @@ fn corrupt_latest(t: &Table, f: impl Fn(Vec<u8>) -> Vec<u8>) -> std::path::PathB
 
 #[test]
 fn corrupt_and_truncated_metadata_are_typed_errors() {
-    let cases: Vec<(&str, Box<dyn Fn(Vec<u8>) -> Vec<u8>>)> = vec![
+    type Mutation = Box<dyn Fn(Vec<u8>) -> Vec<u8>>;
+    let cases: Vec<(&str, Mutation)> = vec![
         ("truncated", Box::new(|b: Vec<u8>| b[..b.len() / 2].to_vec())),
         ("empty", Box::new(|_| Vec::new())),
         ("garbage", Box::new(|_| b"\x00\xffnot json".to_vec())),

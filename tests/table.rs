@@ -247,7 +247,7 @@ fn commits_rebase_over_other_handles_and_compare_and_commit_conflicts() {
     match &err {
         Error::ConcurrentModification { base_version, attempted_version, conflicting, .. } => {
             assert_eq!(*base_version, 3);
-            assert_eq!(*attempted_version, 5);
+            assert_eq!(*attempted_version, 4, "the version it needed");
             assert_eq!(conflicting.len(), 1);
             assert_eq!(conflicting[0].version, 4);
             assert_eq!(conflicting[0].operation, "append");

@@ -115,7 +115,7 @@ pub struct SnapshotLogEntry {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub struct MetadataLogEntry {
-    /// When that metadata file was replaced.
+    /// That metadata file's `last-updated-ms`.
     pub timestamp_ms: i64,
     /// Absolute location of the previous metadata file.
     pub metadata_file: String,

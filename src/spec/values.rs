@@ -63,9 +63,7 @@ impl Datum {
         match self {
             Datum::Boolean(b) => vec![u8::from(*b)],
             Datum::Int(v) | Datum::Date(v) => v.to_le_bytes().to_vec(),
-            Datum::Long(v) | Datum::Time(v) | Datum::Timestamp(v) | Datum::Timestamptz(v) => {
-                v.to_le_bytes().to_vec()
-            }
+            Datum::Long(v) | Datum::Time(v) | Datum::Timestamp(v) | Datum::Timestamptz(v) => v.to_le_bytes().to_vec(),
             Datum::Float(v) => v.to_le_bytes().to_vec(),
             Datum::Double(v) => v.to_le_bytes().to_vec(),
             Datum::Decimal(v) => decimal_to_bytes(*v),
@@ -77,63 +75,40 @@ impl Datum {
 
     /// Decodes the binary single-value serialization of a value of type `ty`.
     pub fn from_bytes(ty: &PrimitiveType, bytes: &[u8]) -> Result<Datum, String> {
-        let wrong_len = |expected: &str| {
-            format!(
-                "a {ty} value must be {expected} bytes, found {}",
-                bytes.len()
-            )
-        };
+        let wrong_len = |expected: &str| format!("a {ty} value must be {expected} bytes, found {}", bytes.len());
         Ok(match ty {
             PrimitiveType::Boolean => match bytes {
                 // Any non-zero byte is true (spec: "non-zero byte for true").
                 [b] => Datum::Boolean(*b != 0),
                 _ => return Err(wrong_len("1")),
             },
-            PrimitiveType::Int => Datum::Int(i32::from_le_bytes(
-                fixed_array(bytes).ok_or_else(|| wrong_len("4"))?,
-            )),
-            PrimitiveType::Date => Datum::Date(i32::from_le_bytes(
-                fixed_array(bytes).ok_or_else(|| wrong_len("4"))?,
-            )),
+            PrimitiveType::Int => Datum::Int(i32::from_le_bytes(fixed_array(bytes).ok_or_else(|| wrong_len("4"))?)),
+            PrimitiveType::Date => Datum::Date(i32::from_le_bytes(fixed_array(bytes).ok_or_else(|| wrong_len("4"))?)),
             PrimitiveType::Long => match bytes.len() {
-                8 => Datum::Long(i64::from_le_bytes(
-                    fixed_array(bytes).ok_or_else(|| wrong_len("8"))?,
-                )),
+                8 => Datum::Long(i64::from_le_bytes(fixed_array(bytes).ok_or_else(|| wrong_len("8"))?)),
                 // A bound written while the column was still an `int` (type promotion).
-                4 => Datum::Long(i64::from(i32::from_le_bytes(
-                    fixed_array(bytes).ok_or_else(|| wrong_len("8"))?,
-                ))),
+                4 => Datum::Long(i64::from(i32::from_le_bytes(fixed_array(bytes).ok_or_else(|| wrong_len("8"))?))),
                 _ => return Err(wrong_len("8 (or 4)")),
             },
-            PrimitiveType::Float => Datum::Float(f32::from_le_bytes(
-                fixed_array(bytes).ok_or_else(|| wrong_len("4"))?,
-            )),
+            PrimitiveType::Float => Datum::Float(f32::from_le_bytes(fixed_array(bytes).ok_or_else(|| wrong_len("4"))?)),
             PrimitiveType::Double => match bytes.len() {
-                8 => Datum::Double(f64::from_le_bytes(
-                    fixed_array(bytes).ok_or_else(|| wrong_len("8"))?,
-                )),
+                8 => Datum::Double(f64::from_le_bytes(fixed_array(bytes).ok_or_else(|| wrong_len("8"))?)),
                 // A bound written while the column was still a `float` (type promotion).
-                4 => Datum::Double(f64::from(f32::from_le_bytes(
-                    fixed_array(bytes).ok_or_else(|| wrong_len("8"))?,
-                ))),
+                4 => Datum::Double(f64::from(f32::from_le_bytes(fixed_array(bytes).ok_or_else(|| wrong_len("8"))?))),
                 _ => return Err(wrong_len("8 (or 4)")),
             },
-            PrimitiveType::Time => Datum::Time(i64::from_le_bytes(
-                fixed_array(bytes).ok_or_else(|| wrong_len("8"))?,
-            )),
-            PrimitiveType::Timestamp => Datum::Timestamp(i64::from_le_bytes(
-                fixed_array(bytes).ok_or_else(|| wrong_len("8"))?,
-            )),
-            PrimitiveType::Timestamptz => Datum::Timestamptz(i64::from_le_bytes(
-                fixed_array(bytes).ok_or_else(|| wrong_len("8"))?,
-            )),
+            PrimitiveType::Time => Datum::Time(i64::from_le_bytes(fixed_array(bytes).ok_or_else(|| wrong_len("8"))?)),
+            PrimitiveType::Timestamp => {
+                Datum::Timestamp(i64::from_le_bytes(fixed_array(bytes).ok_or_else(|| wrong_len("8"))?))
+            }
+            PrimitiveType::Timestamptz => {
+                Datum::Timestamptz(i64::from_le_bytes(fixed_array(bytes).ok_or_else(|| wrong_len("8"))?))
+            }
             PrimitiveType::Decimal { .. } => {
                 Datum::Decimal(decimal_from_bytes(bytes).ok_or_else(|| wrong_len("1 to 16"))?)
             }
             PrimitiveType::String => Datum::String(
-                std::str::from_utf8(bytes)
-                    .map_err(|e| format!("a string value is not valid UTF-8: {e}"))?
-                    .to_string(),
+                std::str::from_utf8(bytes).map_err(|e| format!("a string value is not valid UTF-8: {e}"))?.to_string(),
             ),
             PrimitiveType::Uuid => Datum::Uuid(fixed_array(bytes).ok_or_else(|| wrong_len("16"))?),
             PrimitiveType::Fixed(len) => {
@@ -157,10 +132,7 @@ impl Datum {
             Datum::Long(_) => PrimitiveType::Long,
             Datum::Float(_) => PrimitiveType::Float,
             Datum::Double(_) => PrimitiveType::Double,
-            Datum::Decimal(_) => PrimitiveType::Decimal {
-                precision: 38,
-                scale: 0,
-            },
+            Datum::Decimal(_) => PrimitiveType::Decimal { precision: 38, scale: 0 },
             Datum::Date(_) => PrimitiveType::Date,
             Datum::Time(_) => PrimitiveType::Time,
             Datum::Timestamp(_) => PrimitiveType::Timestamp,
@@ -243,11 +215,8 @@ fn format_decimal(unscaled: i128, scale: u32) -> String {
     }
     let digits = unscaled.unsigned_abs().to_string();
     let scale = scale as usize;
-    let padded = if digits.len() <= scale {
-        format!("{}{digits}", "0".repeat(scale + 1 - digits.len()))
-    } else {
-        digits
-    };
+    let padded =
+        if digits.len() <= scale { format!("{}{digits}", "0".repeat(scale + 1 - digits.len())) } else { digits };
     let (int, frac) = padded.split_at(padded.len() - scale);
     let sign = if unscaled < 0 { "-" } else { "" };
     format!("{sign}{int}.{frac}")
@@ -286,13 +255,7 @@ fn write_date(f: &mut fmt::Formatter<'_>, days: i64) -> fmt::Result {
 fn write_time_of_day(f: &mut fmt::Formatter<'_>, micros: i64) -> fmt::Result {
     let secs = micros / MICROS_PER_SECOND;
     let frac = micros % MICROS_PER_SECOND;
-    write!(
-        f,
-        "{:02}:{:02}:{:02}.{frac:06}",
-        secs / 3600,
-        secs / 60 % 60,
-        secs % 60
-    )
+    write!(f, "{:02}:{:02}:{:02}.{frac:06}", secs / 3600, secs / 60 % 60, secs % 60)
 }
 
 fn write_timestamp(f: &mut fmt::Formatter<'_>, micros: i64) -> fmt::Result {
@@ -315,8 +278,10 @@ impl fmt::Display for Datum {
             Datum::Boolean(b) => write!(f, "{b}"),
             Datum::Int(v) => write!(f, "{v}"),
             Datum::Long(v) => write!(f, "{v}"),
-            Datum::Float(v) => write!(f, "{v}"),
-            Datum::Double(v) => write!(f, "{v}"),
+            // Debug formatting: shortest round-trip digits, exponent for huge/tiny values
+            // (Display would print 1e300 as 301 digits).
+            Datum::Float(v) => write!(f, "{v:?}"),
+            Datum::Double(v) => write!(f, "{v:?}"),
             Datum::Decimal(v) => write!(f, "{v}"),
             Datum::Date(d) => write_date(f, i64::from(*d)),
             Datum::Time(t) => {
@@ -347,11 +312,7 @@ mod tests {
         let bytes = d.to_bytes();
         let back = Datum::from_bytes(&ty, &bytes).unwrap();
         // Compare through `compare` so NaN round-trips count as equal.
-        assert_eq!(
-            back.compare(&d),
-            Some(Ordering::Equal),
-            "{d:?} via {bytes:02x?}"
-        );
+        assert_eq!(back.compare(&d), Some(Ordering::Equal), "{d:?} via {bytes:02x?}");
         assert_eq!(back.to_bytes(), bytes);
     }
 
@@ -360,17 +321,11 @@ mod tests {
         assert_eq!(Datum::Boolean(false).to_bytes(), [0x00]);
         assert_eq!(Datum::Boolean(true).to_bytes(), [0x01]);
         // Spec: any non-zero byte is true.
-        assert_eq!(
-            Datum::from_bytes(&PrimitiveType::Boolean, &[0x7f]).unwrap(),
-            Datum::Boolean(true)
-        );
+        assert_eq!(Datum::from_bytes(&PrimitiveType::Boolean, &[0x7f]).unwrap(), Datum::Boolean(true));
         assert!(Datum::from_bytes(&PrimitiveType::Boolean, &[]).is_err());
         assert!(Datum::from_bytes(&PrimitiveType::Boolean, &[0, 0]).is_err());
         round_trip(Datum::Boolean(true), PrimitiveType::Boolean);
-        assert_eq!(
-            Datum::Boolean(false).compare(&Datum::Boolean(true)),
-            Some(Ordering::Less)
-        );
+        assert_eq!(Datum::Boolean(false).compare(&Datum::Boolean(true)), Some(Ordering::Less));
         assert_eq!(Datum::Boolean(true).to_string(), "true");
     }
 
@@ -407,10 +362,7 @@ mod tests {
             round_trip(Datum::Timestamptz(v), PrimitiveType::Timestamptz);
         }
         // int -> long promotion: a 4-byte bound still decodes.
-        assert_eq!(
-            Datum::from_bytes(&PrimitiveType::Long, &(-7i32).to_le_bytes()).unwrap(),
-            Datum::Long(-7)
-        );
+        assert_eq!(Datum::from_bytes(&PrimitiveType::Long, &(-7i32).to_le_bytes()).unwrap(), Datum::Long(-7));
         assert!(Datum::from_bytes(&PrimitiveType::Long, &[0; 5]).is_err());
         assert!(Datum::from_bytes(&PrimitiveType::Timestamp, &[0; 4]).is_err());
         // Spec JSON examples: time "22:31:08.123456", timestamp "2017-11-16T22:31:08.123456".
@@ -418,18 +370,9 @@ mod tests {
         assert_eq!(Datum::Time(time).to_string(), "22:31:08.123456");
         assert_eq!(Datum::Time(0).to_string(), "00:00:00.000000");
         let ts = 17486 * MICROS_PER_DAY + time;
-        assert_eq!(
-            Datum::Timestamp(ts).to_string(),
-            "2017-11-16T22:31:08.123456"
-        );
-        assert_eq!(
-            Datum::Timestamptz(ts).to_string(),
-            "2017-11-16T22:31:08.123456+00:00"
-        );
-        assert_eq!(
-            Datum::Timestamp(-1).to_string(),
-            "1969-12-31T23:59:59.999999"
-        );
+        assert_eq!(Datum::Timestamp(ts).to_string(), "2017-11-16T22:31:08.123456");
+        assert_eq!(Datum::Timestamptz(ts).to_string(), "2017-11-16T22:31:08.123456+00:00");
+        assert_eq!(Datum::Timestamp(-1).to_string(), "1969-12-31T23:59:59.999999");
         assert_eq!(Datum::Timestamp(ts).to_bytes(), ts.to_le_bytes());
         assert_eq!(Datum::Timestamp(1).compare(&Datum::Timestamptz(1)), None);
         // Extremes must not panic.
@@ -441,39 +384,21 @@ mod tests {
     #[test]
     fn float_and_double() {
         assert_eq!(Datum::Float(1.0).to_bytes(), [0x00, 0x00, 0x80, 0x3f]);
-        assert_eq!(
-            Datum::Double(1.0).to_bytes(),
-            [0, 0, 0, 0, 0, 0, 0xf0, 0x3f]
-        );
-        for v in [
-            0.0f32,
-            -0.0,
-            1.5,
-            f32::MIN,
-            f32::MAX,
-            f32::INFINITY,
-            f32::NEG_INFINITY,
-            f32::NAN,
-        ] {
+        assert_eq!(Datum::Double(1.0).to_bytes(), [0, 0, 0, 0, 0, 0, 0xf0, 0x3f]);
+        for v in [0.0f32, -0.0, 1.5, f32::MIN, f32::MAX, f32::INFINITY, f32::NEG_INFINITY, f32::NAN] {
             round_trip(Datum::Float(v), PrimitiveType::Float);
             round_trip(Datum::Double(f64::from(v)), PrimitiveType::Double);
         }
         // float -> double promotion.
-        assert_eq!(
-            Datum::from_bytes(&PrimitiveType::Double, &2.5f32.to_le_bytes()).unwrap(),
-            Datum::Double(2.5)
-        );
+        assert_eq!(Datum::from_bytes(&PrimitiveType::Double, &2.5f32.to_le_bytes()).unwrap(), Datum::Double(2.5));
         // Total order: -0.0 < 0.0 < inf < NaN.
-        assert_eq!(
-            Datum::Float(-0.0).compare(&Datum::Float(0.0)),
-            Some(Ordering::Less)
-        );
-        assert_eq!(
-            Datum::Double(f64::INFINITY).compare(&Datum::Double(f64::NAN)),
-            Some(Ordering::Less)
-        );
+        assert_eq!(Datum::Float(-0.0).compare(&Datum::Float(0.0)), Some(Ordering::Less));
+        assert_eq!(Datum::Double(f64::INFINITY).compare(&Datum::Double(f64::NAN)), Some(Ordering::Less));
         assert_eq!(Datum::Double(1.0).compare(&Datum::Float(1.0)), None);
         assert_eq!(Datum::Double(1.5).to_string(), "1.5");
+        assert_eq!(Datum::Double(1.0).to_string(), "1.0");
+        assert_eq!(Datum::Double(1e300).to_string(), "1e300");
+        assert_eq!(Datum::Float(f32::NAN).to_string(), "NaN");
     }
 
     #[test]
@@ -487,10 +412,7 @@ mod tests {
         assert_eq!(Datum::Decimal(-128).to_bytes(), [0x80]);
         assert_eq!(Datum::Decimal(-129).to_bytes(), [0xff, 0x7f]);
         assert_eq!(Datum::Decimal(i128::MIN).to_bytes().len(), 16);
-        let ty = PrimitiveType::Decimal {
-            precision: 38,
-            scale: 2,
-        };
+        let ty = PrimitiveType::Decimal { precision: 38, scale: 2 };
         for v in [
             0,
             1,
@@ -509,49 +431,16 @@ mod tests {
             round_trip(Datum::Decimal(v), ty.clone());
         }
         // Non-minimal (sign-extended) input decodes too.
-        assert_eq!(
-            Datum::from_bytes(&ty, &[0xff, 0xff, 0xff, 0x7f]).unwrap(),
-            Datum::Decimal(-129)
-        );
-        assert_eq!(
-            Datum::from_bytes(&ty, &[0x00, 0x00, 0x05, 0x8c]).unwrap(),
-            Datum::Decimal(1420)
-        );
+        assert_eq!(Datum::from_bytes(&ty, &[0xff, 0xff, 0xff, 0x7f]).unwrap(), Datum::Decimal(-129));
+        assert_eq!(Datum::from_bytes(&ty, &[0x00, 0x00, 0x05, 0x8c]).unwrap(), Datum::Decimal(1420));
         assert!(Datum::from_bytes(&ty, &[]).is_err());
         assert!(Datum::from_bytes(&ty, &[0; 17]).is_err());
-        assert_eq!(
-            Datum::Decimal(1420).to_string_typed(&PrimitiveType::Decimal {
-                precision: 4,
-                scale: 2
-            }),
-            "14.20"
-        );
-        assert_eq!(
-            Datum::Decimal(-5).to_string_typed(&PrimitiveType::Decimal {
-                precision: 4,
-                scale: 3
-            }),
-            "-0.005"
-        );
-        assert_eq!(
-            Datum::Decimal(-5).to_string_typed(&PrimitiveType::Decimal {
-                precision: 4,
-                scale: 0
-            }),
-            "-5"
-        );
+        assert_eq!(Datum::Decimal(1420).to_string_typed(&PrimitiveType::Decimal { precision: 4, scale: 2 }), "14.20");
+        assert_eq!(Datum::Decimal(-5).to_string_typed(&PrimitiveType::Decimal { precision: 4, scale: 3 }), "-0.005");
+        assert_eq!(Datum::Decimal(-5).to_string_typed(&PrimitiveType::Decimal { precision: 4, scale: 0 }), "-5");
         assert_eq!(Datum::Decimal(1420).to_string(), "1420");
-        assert_eq!(
-            Datum::Decimal(1).primitive_type(),
-            PrimitiveType::Decimal {
-                precision: 38,
-                scale: 0
-            }
-        );
-        assert_eq!(
-            Datum::Decimal(-3).compare(&Datum::Decimal(2)),
-            Some(Ordering::Less)
-        );
+        assert_eq!(Datum::Decimal(1).primitive_type(), PrimitiveType::Decimal { precision: 38, scale: 0 });
+        assert_eq!(Datum::Decimal(-3).compare(&Datum::Decimal(2)), Some(Ordering::Less));
     }
 
     #[test]
@@ -562,24 +451,15 @@ mod tests {
         round_trip(Datum::String("héllo ✓ 🦀".into()), PrimitiveType::String);
         assert!(Datum::from_bytes(&PrimitiveType::String, &[0xff, 0xfe]).is_err());
         // Byte order = code point order: U+FFFF < U+10000 even though UTF-16 would disagree.
-        assert_eq!(
-            Datum::String("\u{ffff}".into()).compare(&Datum::String("\u{10000}".into())),
-            Some(Ordering::Less)
-        );
-        assert_eq!(
-            Datum::String("a".into()).compare(&Datum::String("ab".into())),
-            Some(Ordering::Less)
-        );
+        assert_eq!(Datum::String("\u{ffff}".into()).compare(&Datum::String("\u{10000}".into())), Some(Ordering::Less));
+        assert_eq!(Datum::String("a".into()).compare(&Datum::String("ab".into())), Some(Ordering::Less));
         assert_eq!(Datum::String("x y".into()).to_string(), "x y");
     }
 
     #[test]
     fn uuid() {
         // Spec example uuid f79c3e09-677c-4bbd-a479-3f349cb785e7, stored big-endian.
-        let bytes = [
-            0xf7, 0x9c, 0x3e, 0x09, 0x67, 0x7c, 0x4b, 0xbd, 0xa4, 0x79, 0x3f, 0x34, 0x9c, 0xb7,
-            0x85, 0xe7,
-        ];
+        let bytes = [0xf7, 0x9c, 0x3e, 0x09, 0x67, 0x7c, 0x4b, 0xbd, 0xa4, 0x79, 0x3f, 0x34, 0x9c, 0xb7, 0x85, 0xe7];
         let d = Datum::from_bytes(&PrimitiveType::Uuid, &bytes).unwrap();
         assert_eq!(d.to_string(), "f79c3e09-677c-4bbd-a479-3f349cb785e7");
         assert_eq!(d.to_bytes(), bytes);
@@ -591,10 +471,7 @@ mod tests {
         hi[0] = 0x80;
         let mut lo = [0u8; 16];
         lo[0] = 0x7f;
-        assert_eq!(
-            Datum::Uuid(lo).compare(&Datum::Uuid(hi)),
-            Some(Ordering::Less)
-        );
+        assert_eq!(Datum::Uuid(lo).compare(&Datum::Uuid(hi)), Some(Ordering::Less));
     }
 
     #[test]
@@ -611,14 +488,8 @@ mod tests {
         // Truncated fixed bounds are accepted, longer ones are not.
         assert!(Datum::from_bytes(&PrimitiveType::Fixed(8), &v).is_ok());
         assert!(Datum::from_bytes(&PrimitiveType::Fixed(3), &v).is_err());
-        assert_eq!(
-            Datum::Fixed(v.clone()).primitive_type(),
-            PrimitiveType::Fixed(4)
-        );
-        assert_eq!(
-            Datum::Binary(vec![0x7f]).compare(&Datum::Binary(vec![0x80])),
-            Some(Ordering::Less)
-        );
+        assert_eq!(Datum::Fixed(v.clone()).primitive_type(), PrimitiveType::Fixed(4));
+        assert_eq!(Datum::Binary(vec![0x7f]).compare(&Datum::Binary(vec![0x80])), Some(Ordering::Less));
         assert_eq!(Datum::Binary(vec![1]).compare(&Datum::Fixed(vec![1])), None);
     }
 
@@ -652,10 +523,7 @@ mod tests {
             PrimitiveType::Long,
             PrimitiveType::Float,
             PrimitiveType::Double,
-            PrimitiveType::Decimal {
-                precision: 9,
-                scale: 2,
-            },
+            PrimitiveType::Decimal { precision: 9, scale: 2 },
             PrimitiveType::Date,
             PrimitiveType::Time,
             PrimitiveType::Timestamp,
