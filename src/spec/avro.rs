@@ -266,6 +266,8 @@ impl<'a> Cursor<'a> {
 struct Header {
     metadata: HashMap<String, Vec<u8>>,
     schema: Json,
+    /// The schema text as stored (the key of the parsed-schema cache).
+    schema_text: String,
     codec: String,
     sync: [u8; 16],
 }
@@ -299,12 +301,13 @@ fn read_header(c: &mut Cursor<'_>) -> Result<Header, String> {
     let schema_bytes = all.remove("avro.schema").ok_or("header has no avro.schema")?;
     let schema: Json =
         serde_json::from_slice(&schema_bytes).map_err(|e| format!("avro.schema is not valid JSON: {e}"))?;
+    let schema_text = String::from_utf8(schema_bytes).map_err(|_| "avro.schema is not UTF-8")?;
     let codec = match all.remove("avro.codec") {
         None => "null".to_string(),
         Some(b) => String::from_utf8(b).map_err(|_| "avro.codec is not UTF-8")?,
     };
     let metadata = all.into_iter().filter(|(k, _)| !k.starts_with("avro.")).collect();
-    Ok(Header { metadata, schema, codec, sync })
+    Ok(Header { metadata, schema, schema_text, codec, sync })
 }
 
 /// Walks every data block: sizes inside the file, sync markers equal to the header's.
@@ -420,6 +423,26 @@ fn min_size(s: &Json, names: &mut HashMap<String, usize>, open: &mut HashSet<Str
     }
 }
 
+/// Parsing a writer schema costs about a millisecond (most of a small manifest's
+/// decode time), and every manifest of a table carries the same text, so parsed
+/// schemas are kept per process, keyed by their exact text.
+fn parsed_schema(text: &str) -> std::result::Result<std::sync::Arc<apache_avro::Schema>, apache_avro::Error> {
+    use std::sync::{Arc, Mutex, OnceLock};
+    static CACHE: OnceLock<Mutex<HashMap<String, Arc<apache_avro::Schema>>>> = OnceLock::new();
+    let cache = CACHE.get_or_init(|| Mutex::new(HashMap::new()));
+    if let Some(s) = cache.lock().unwrap_or_else(|p| p.into_inner()).get(text) {
+        return Ok(s.clone());
+    }
+    let parsed = Arc::new(apache_avro::Schema::parse_str(text)?);
+    let mut guard = cache.lock().unwrap_or_else(|p| p.into_inner());
+    // Bounded: a process reading many tables with many schemas just re-parses.
+    if guard.len() >= 64 {
+        guard.clear();
+    }
+    guard.insert(text.to_string(), parsed.clone());
+    Ok(parsed)
+}
+
 /// Decodes a whole container file. `path` names the file in errors.
 pub(crate) fn read_container(path: &Path, bytes: &[u8]) -> Result<Container> {
     let corrupt = |reason: String| Error::corrupt(path, reason);
@@ -433,6 +456,7 @@ pub(crate) fn read_container(path: &Path, bytes: &[u8]) -> Result<Container> {
         other => return Err(corrupt(format!("unknown Avro codec {other:?}"))),
     }
     check_schema(&header.schema).map_err(corrupt)?;
+    let data_start = c.pos;
     let total = check_blocks(&mut c, &header).map_err(corrupt)?;
     let expected = match header.metadata.get(RECORD_COUNT_KEY) {
         None => None,
@@ -447,15 +471,39 @@ pub(crate) fn read_container(path: &Path, bytes: &[u8]) -> Result<Container> {
         return Err(corrupt(format!("header says {n} objects, blocks hold {total} (truncated file?)")));
     }
 
-    let reader = apache_avro::Reader::new(bytes).map_err(|e| corrupt(format!("Avro header: {e}")))?;
+    let schema = parsed_schema(&header.schema_text).map_err(|e| corrupt(format!("Avro schema: {e}")))?;
+    let datum_reader = apache_avro::reader::datum::GenericDatumReader::builder(&schema)
+        .build()
+        .map_err(|e| corrupt(format!("Avro schema: {e}")))?;
     // `total` is bounded by the file size for uncompressed files; for compressed ones
     // the decoder's own allocation cap bounds it, so only reserve what the bytes justify.
     let mut values = Vec::with_capacity(total.min(bytes.len()));
-    for item in reader {
-        let v = item.map_err(|e| corrupt(format!("Avro data: {e}")))?;
-        values.push(v);
-        if values.len() > total {
-            return Err(corrupt("more objects decoded than the blocks declare".to_string()));
+    let mut c = Cursor { buf: bytes, pos: data_start };
+    while !c.at_end() {
+        let count = c.count("block object count").map_err(corrupt)?;
+        let size = c.len("block size").map_err(corrupt)?;
+        let raw = c.take(size).map_err(corrupt)?;
+        c.take(16).map_err(corrupt)?;
+        let block: std::borrow::Cow<'_, [u8]> = match header.codec.as_str() {
+            "null" => std::borrow::Cow::Borrowed(raw),
+            codec => {
+                let mut buf = raw.to_vec();
+                let codec = if codec == "deflate" {
+                    apache_avro::Codec::Deflate(apache_avro::DeflateSettings::default())
+                } else {
+                    apache_avro::Codec::Snappy
+                };
+                codec.decompress(&mut buf).map_err(|e| corrupt(format!("Avro block: {e}")))?;
+                std::borrow::Cow::Owned(buf)
+            }
+        };
+        let mut input: &[u8] = &block;
+        for _ in 0..count {
+            let v = datum_reader.read_value(&mut input).map_err(|e| corrupt(format!("Avro data: {e}")))?;
+            values.push(v);
+        }
+        if !input.is_empty() {
+            return Err(corrupt(format!("{} bytes left over after a block's {count} objects", input.len())));
         }
     }
     if values.len() != total {
