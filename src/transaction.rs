@@ -147,6 +147,8 @@ pub struct Transaction {
     attempt_garbage: Vec<PathBuf>,
     /// Our manifest and the sequence number it was written for.
     our_manifest: Option<(i64, ManifestFile)>,
+    /// Background fsync of data files and write of our manifest (durable mode).
+    prestage: Option<std::thread::JoinHandle<Result<()>>>,
     manifests_written: u32,
     committed: bool,
 }
@@ -177,6 +179,7 @@ impl Transaction {
             created: Vec::new(),
             attempt_garbage: Vec::new(),
             our_manifest: None,
+            prestage: None,
             manifests_written: 0,
             committed: false,
         }
@@ -217,7 +220,8 @@ impl Transaction {
         }
         if self.writer.is_none() {
             let mut opts = self.table.inner.options.write.clone();
-            opts.durable = self.table.inner.options.durability.is_durable();
+            // The commit fsyncs data files itself, in parallel with its other work.
+            opts.durable = false;
             if let Some(target) = metadata.properties.get(properties::TARGET_FILE_SIZE).and_then(|v| v.parse().ok()) {
                 opts.target_file_size_bytes = target;
             }
@@ -259,7 +263,9 @@ impl Transaction {
         }
         let table = self.table.clone();
         let durable = table.inner.options.durability.is_durable();
+        let mut created_data_dir = false;
         if let Some(w) = self.writer.take() {
+            created_data_dir = w.created_dir();
             let res = w.finish();
             match res {
                 Ok(files) => self.data_files.extend(files),
@@ -268,6 +274,11 @@ impl Transaction {
         }
         let added_records: i64 = self.data_files.iter().map(|f| f.record_count).sum();
         let added_size: i64 = self.data_files.iter().map(|f| f.file_size_in_bytes).sum();
+
+        // Make the data files durable and write our manifest (for the sequence number
+        // we will most likely get) in the background while we queue for the lock and
+        // build the metadata; joined before the commit point.
+        self.prestage = self.start_prestage(durable, created_data_dir)?;
 
         let mut attempts: u32 = 0;
         let mut lost: u32 = 0;
@@ -305,6 +316,10 @@ impl Transaction {
             // fsyncs share a journal commit, which keeps the time spent holding the
             // commit lock close to one fsync.
             let temp = self.write_attempt_files(&built, &path, durable)?;
+            if let Err(e) = self.join_prestage() {
+                let _ = table.storage().delete(&temp);
+                return Err(e);
+            }
             let outcome = table.storage().link_temp(&temp, &path);
             let mut hole = false;
             let landed = match outcome {
@@ -388,6 +403,72 @@ impl Transaction {
         writes.push((path, bytes));
         self.our_manifest = Some((seq, m.clone()));
         Ok(Some(m))
+    }
+
+    /// Starts the work that does not depend on the newest version: fsync of the data
+    /// files and their directory, and writing our manifest for the predicted sequence
+    /// number. Durable mode runs it on a background thread; relaxed mode inline.
+    fn start_prestage(
+        &mut self,
+        durable: bool,
+        created_data_dir: bool,
+    ) -> Result<Option<std::thread::JoinHandle<Result<()>>>> {
+        let predicted = self.base.metadata.last_sequence_number + 1;
+        let mut writes = Vec::new();
+        self.our_manifest(predicted, &mut writes)?;
+        let storage = self.table.inner.storage.clone();
+        if !durable {
+            for (p, b) in &writes {
+                storage.write_new(p, b, false).map_err(|e| Error::io(p, e))?;
+            }
+            return Ok(None);
+        }
+        let data_files: Vec<PathBuf> =
+            self.data_files.iter().map(|f| crate::location::uri_to_path(&f.file_path)).collect();
+        let data_dir = self.table.location().data_dir();
+        let root = self.table.location().root().to_path_buf();
+        let job = move || -> Result<()> {
+            std::thread::scope(|scope| {
+                let mut jobs: Vec<std::thread::ScopedJoinHandle<'_, Result<()>>> = Vec::new();
+                for p in &data_files {
+                    jobs.push(
+                        scope.spawn(move || {
+                            std::fs::File::open(p).and_then(|f| f.sync_all()).map_err(|e| Error::io(p, e))
+                        }),
+                    );
+                }
+                let (storage, writes) = (&storage, &writes);
+                jobs.push(scope.spawn(move || {
+                    for (p, b) in writes {
+                        storage.write_new(p, b, true).map_err(|e| Error::io(p, e))?;
+                    }
+                    Ok(())
+                }));
+                let mut res = storage.sync_dir(&data_dir).map_err(|e| Error::io(&data_dir, e));
+                if res.is_ok() && created_data_dir {
+                    res = storage.sync_dir(&root).map_err(|e| Error::io(&root, e));
+                }
+                for j in jobs {
+                    let r = j.join().unwrap_or_else(|_| Err(Error::InvalidArgument("fsync thread panicked".into())));
+                    if res.is_ok() {
+                        res = r;
+                    }
+                }
+                res
+            })
+        };
+        match std::thread::Builder::new().name("floe-prestage".into()).spawn(job) {
+            Ok(h) => Ok(Some(h)),
+            Err(e) => Err(Error::io(self.table.location().data_dir(), e)),
+        }
+    }
+
+    /// Waits for the background stage; its error fails the commit (nothing is linked).
+    fn join_prestage(&mut self) -> Result<()> {
+        match self.prestage.take() {
+            None => Ok(()),
+            Some(h) => h.join().unwrap_or_else(|_| Err(Error::InvalidArgument("background fsync panicked".into()))),
+        }
     }
 
     fn next_manifest_path(&mut self) -> PathBuf {
@@ -780,6 +861,8 @@ impl Transaction {
 
 impl Drop for Transaction {
     fn drop(&mut self) {
+        // Files the background stage is still writing must exist before we delete them.
+        let _ = self.join_prestage();
         for p in self.attempt_garbage.drain(..) {
             let _ = self.table.storage().delete(&p);
         }

@@ -640,6 +640,12 @@ impl DataFileWriter {
         &self.created
     }
 
+    /// True when this writer had to create its directory (a caller that syncs files
+    /// itself must then also sync the directory's parent).
+    pub fn created_dir(&self) -> bool {
+        self.created_dir
+    }
+
     /// Writes one batch (conformed by [`conform_batch`]; a batch that is not is conformed
     /// here, which copies nothing when its types already match).
     pub fn write(&mut self, batch: &RecordBatch) -> Result<()> {
