@@ -1,7 +1,7 @@
 //! Commit-path benchmarks: every floe figure next to a baseline measured in the same run.
 //!
 //! ```text
-//! cargo bench --bench commit -- [--quick] [--only NAME] [--keep]
+//! cargo bench --bench commit -- [--quick] [--only NAME] [--keep] [--bulk-reps N]
 //! ```
 //!
 //! Figures (`NAME` for `--only`):
@@ -13,7 +13,8 @@
 //! 3. `concurrent`: P processes × 25 single-row durable appends released at a barrier
 //!    (a start file the children poll for): commits/s, failures, lost/duplicated rows
 //!    (verified by a scan) and latency percentiles, against P processes running the
-//!    bare loop (probing `v<N+1>` on `EEXIST`).
+//!    bare loop (probing `v<N+1>` on `EEXIST`). At 8 processes floe also runs without
+//!    its advisory commit lock, as a diagnostic.
 //! 4. `history`: many single-row durable appends; p50 of the first 20 against the last
 //!    20, the bare loop interleaved as a drift control; metadata bytes on disk.
 //! 5. `bulk`: one large append of (id long, 16-char string, double) against a raw
@@ -22,7 +23,7 @@
 //!
 //! Everything runs in fresh directories under `target/bench-commit/` (removed at the
 //! end unless `--keep`); floe and baseline runs are interleaved so drift hits both.
-//! Children of figure 3 are this binary re-executed with `--child floe|raw ...`.
+//! Children of figure 3 are this binary re-executed with `--child floe|floe-nolock|raw ...`.
 //! The summary is printed as markdown and written to `target/bench-summary.md`.
 
 use std::fmt::Write as _;
@@ -67,8 +68,8 @@ fn main() -> BoxResult<()> {
     for name in FIGURES.iter().filter(|n| cfg.only.as_deref().is_none_or(|o| o == **n)) {
         println!("\n== {name} ==");
         match *name {
-            "latency" => single_writer(&cfg, &scratch, &mut report, Durability::Durable)?,
-            "relaxed" => single_writer(&cfg, &scratch, &mut report, Durability::Relaxed)?,
+            "latency" => single_writer(&scratch, &mut report, Durability::Durable)?,
+            "relaxed" => single_writer(&scratch, &mut report, Durability::Relaxed)?,
             "concurrent" => concurrent(&cfg, &scratch, &mut report)?,
             "history" => history(&cfg, &scratch, &mut report)?,
             _ => bulk(&cfg, &scratch, &mut report)?,
@@ -89,18 +90,23 @@ fn main() -> BoxResult<()> {
 
 struct Config {
     quick: bool,
+    /// Repetitions of the bulk figure (default 3).
+    bulk_reps: usize,
     only: Option<String>,
     keep: bool,
 }
 
 impl Config {
     fn parse(args: &[String]) -> BoxResult<Config> {
-        let mut cfg = Config { quick: false, only: None, keep: false };
+        let mut cfg = Config { quick: false, bulk_reps: 3, only: None, keep: false };
         let mut it = args.iter();
         while let Some(a) = it.next() {
             match a.as_str() {
                 "--quick" => cfg.quick = true,
                 "--keep" => cfg.keep = true,
+                "--bulk-reps" => {
+                    cfg.bulk_reps = it.next().ok_or("--bulk-reps needs a number")?.parse::<usize>()?.max(1)
+                }
                 "--only" => {
                     let name = it.next().ok_or("--only needs a figure name")?;
                     if !FIGURES.contains(&name.as_str()) {
@@ -169,7 +175,7 @@ fn machine_description(dir: &Path) -> String {
     let fs_line = df.ok().and_then(|s| s.lines().nth(1).map(str::to_string)).unwrap_or_default();
     let cols: Vec<&str> = fs_line.split_whitespace().collect();
     let fs_desc = match cols.as_slice() {
-        [dev, ty, .., mount] => format!("{ty} ({dev} mounted on {mount}; `df -T`)"),
+        [dev, ty, .., mount] => format!("{ty}{} ({dev} mounted on {mount}; `df -T`)", ext4_journal(ty, dev)),
         _ => "unknown".into(),
     };
     format!(
@@ -181,6 +187,26 @@ fn machine_description(dir: &Path) -> String {
         dir.display(),
         load_average(),
     )
+}
+
+/// ", no journal" for an ext4 file system without one (fsync costs differ a lot).
+fn ext4_journal(fs_type: &str, device: &str) -> &'static str {
+    let name = Path::new(device).file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let task = fs::read_to_string(format!("/sys/fs/ext4/{name}/journal_task")).unwrap_or_default();
+    if fs_type == "ext4" && task.trim() == "<none>" { " without a journal" } else { "" }
+}
+
+/// The commit measured: `git` HEAD, and whether src/ had uncommitted changes.
+fn code_version() -> String {
+    let git = |args: &[&str]| {
+        let out = Command::new("git").args(args).current_dir(env!("CARGO_MANIFEST_DIR")).output().ok()?;
+        out.status.success().then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+    };
+    let head = git(&["rev-parse", "--short", "HEAD"]).unwrap_or_else(|| "unknown".into());
+    match git(&["status", "--porcelain", "--", "src", "Cargo.toml"]) {
+        Some(s) if !s.is_empty() => format!("{head} + uncommitted changes in src/"),
+        _ => head,
+    }
 }
 
 /// `/proc/loadavg`'s 1/5/15-minute figures: other work on the machine skews timings.
@@ -220,6 +246,11 @@ fn ratio(floe: f64, base: f64) -> f64 {
     if base > 0.0 { floe / base } else { f64::NAN }
 }
 
+/// A ratio as printed (two decimals), so a verdict never contradicts the number shown.
+fn printed(r: f64) -> f64 {
+    (r * 100.0).round() / 100.0
+}
+
 /// A target and whether it was met.
 struct Target {
     text: String,
@@ -247,7 +278,7 @@ struct Report {
 impl Report {
     fn new(quick: bool, machine: String) -> Report {
         let mode = if quick { "quick (`--quick`)" } else { "full" };
-        Report { header: format!("{machine}\n- mode: {mode}"), rows: Vec::new() }
+        Report { header: format!("{machine}\n- code: {}\n- mode: {mode}", code_version()), rows: Vec::new() }
     }
 
     fn add(&mut self, row: Row) {
@@ -378,8 +409,8 @@ impl FloeCommitter {
         Ok(FloeCommitter::from_table(table))
     }
 
-    fn open(dir: &Path, durability: Durability) -> BoxResult<FloeCommitter> {
-        Ok(FloeCommitter::from_table(Table::open_with(dir, table_options(durability))?))
+    fn open(dir: &Path, options: TableOptions) -> BoxResult<FloeCommitter> {
+        Ok(FloeCommitter::from_table(Table::open_with(dir, options)?))
     }
 
     fn from_table(table: Table) -> FloeCommitter {
@@ -470,7 +501,7 @@ fn interleaved(a: &mut dyn Committer, b: &mut dyn Committer, n: usize) -> BoxRes
 // Figures 1 and 2: single-writer latency
 // ---------------------------------------------------------------------------------------
 
-fn single_writer(_cfg: &Config, scratch: &Scratch, report: &mut Report, durability: Durability) -> BoxResult<()> {
+fn single_writer(scratch: &Scratch, report: &mut Report, durability: Durability) -> BoxResult<()> {
     const N: usize = 200;
     let (figure, target_ms) = match durability {
         Durability::Durable => ("1 durable", 3.0),
@@ -497,10 +528,37 @@ fn single_writer(_cfg: &Config, scratch: &Scratch, report: &mut Report, durabili
 // Figure 3: many processes
 // ---------------------------------------------------------------------------------------
 
+/// What a figure-3 child runs.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Kind {
+    /// floe with default options (advisory commit lock on).
     Floe,
+    /// floe without the advisory commit lock: a diagnostic, not a target.
+    FloeNoLock,
+    /// The hand-rolled bare loop (the baseline).
     Raw,
+}
+
+impl Kind {
+    const ALL: [Kind; 3] = [Kind::Floe, Kind::FloeNoLock, Kind::Raw];
+
+    fn name(self) -> &'static str {
+        match self {
+            Kind::Floe => "floe",
+            Kind::FloeNoLock => "floe-nolock",
+            Kind::Raw => "raw",
+        }
+    }
+
+    /// A committer on the existing table (or bare-loop directory) `dir`.
+    fn committer(self, dir: &Path) -> BoxResult<Box<dyn Committer>> {
+        let mut options = table_options(Durability::Durable);
+        options.advisory_lock = self == Kind::Floe;
+        Ok(match self {
+            Kind::Floe | Kind::FloeNoLock => Box::new(FloeCommitter::open(dir, options)?),
+            Kind::Raw => Box::new(RawCommitter::new(dir, Durability::Durable)?),
+        })
+    }
 }
 
 struct ChildArgs {
@@ -513,11 +571,8 @@ struct ChildArgs {
 
 impl ChildArgs {
     fn parse(args: &[String]) -> BoxResult<ChildArgs> {
-        let kind = match args.first().map(String::as_str) {
-            Some("floe") => Kind::Floe,
-            Some("raw") => Kind::Raw,
-            other => return Err(format!("--child floe|raw, got {other:?}").into()),
-        };
+        let name = args.first().map_or("", String::as_str);
+        let kind = Kind::ALL.into_iter().find(|k| k.name() == name).ok_or(format!("unknown child kind {name:?}"))?;
         let value = |flag: &str| -> BoxResult<&String> {
             let i = args.iter().position(|a| a == flag).ok_or(format!("child needs {flag}"))?;
             Ok(args.get(i + 1).ok_or(format!("{flag} needs a value"))?)
@@ -533,8 +588,7 @@ impl ChildArgs {
 
     fn command(&self) -> io::Result<Command> {
         let mut cmd = Command::new(std::env::current_exe()?);
-        let kind = if self.kind == Kind::Floe { "floe" } else { "raw" };
-        cmd.args(["--child", kind, "--n", &self.n.to_string(), "--id", &self.id.to_string()]);
+        cmd.args(["--child", self.kind.name(), "--n", &self.n.to_string(), "--id", &self.id.to_string()]);
         cmd.arg("--table").arg(&self.table).arg("--start-file").arg(&self.start_file);
         cmd.stdout(Stdio::piped()).stderr(Stdio::inherit());
         Ok(cmd)
@@ -548,10 +602,7 @@ fn epoch_nanos() -> u128 {
 /// A child: open, say `ready`, wait for the start file, commit `n` rows, then report
 /// `ok <latency ns> <attempts>` / `err <message>` lines and `end <epoch ns>`.
 fn child_main(args: &ChildArgs) -> BoxResult<()> {
-    let mut committer: Box<dyn Committer> = match args.kind {
-        Kind::Floe => Box::new(FloeCommitter::open(&args.table, Durability::Durable)?),
-        Kind::Raw => Box::new(RawCommitter::new(&args.table, Durability::Durable)?),
-    };
+    let mut committer = args.kind.committer(&args.table)?;
     let mut out = io::stdout().lock();
     writeln!(out, "ready")?;
     out.flush()?;
@@ -665,66 +716,72 @@ fn verify_raw(dir: &Path, expected: usize) -> BoxResult<(usize, usize)> {
     Ok((expected.saturating_sub(versions), versions.saturating_sub(expected)))
 }
 
-fn run_swarm(kind: Kind, scratch: &Scratch, procs: usize, n: usize) -> BoxResult<(SwarmResult, (usize, usize))> {
-    let dir = scratch.fresh(&format!("swarm-{kind:?}-{procs}").to_lowercase())?;
-    if kind == Kind::Floe {
+/// A swarm's reports and what a scan (or listing) found afterwards.
+struct SwarmOutcome {
+    result: SwarmResult,
+    lost: usize,
+    dup: usize,
+}
+
+fn run_swarm(kind: Kind, scratch: &Scratch, procs: usize, n: usize) -> BoxResult<SwarmOutcome> {
+    let dir = scratch.fresh(&format!("swarm-{}-{procs}", kind.name()))?;
+    if kind != Kind::Raw {
         Table::create_with(&dir, bench_schema(), table_options(Durability::Durable))?;
     }
     let result = swarm(kind, &dir, procs, n)?;
-    let verified = match kind {
-        Kind::Floe => verify_floe(&dir, procs * n)?,
+    let (lost, dup) = match kind {
         Kind::Raw => verify_raw(&dir, procs * n)?,
+        _ => verify_floe(&dir, procs * n)?,
     };
     scratch.discard(&dir);
-    Ok((result, verified))
+    Ok(SwarmOutcome { result, lost, dup })
 }
 
 fn concurrent(cfg: &Config, scratch: &Scratch, report: &mut Report) -> BoxResult<()> {
     const N: usize = 25;
-    let counts: &[usize] = if cfg.quick { &[1, 8] } else { &[1, 2, 4, 8] };
+    const GATED: usize = 8;
+    let counts: &[usize] = if cfg.quick { &[1, GATED] } else { &[1, 2, 4, GATED] };
     for &procs in counts {
-        let (floe, (lost, dup)) = run_swarm(Kind::Floe, scratch, procs, N)?;
-        let (raw, (raw_lost, raw_dup)) = run_swarm(Kind::Raw, scratch, procs, N)?;
-        report_swarm(report, procs, N, &floe, &raw, (lost, dup), (raw_lost, raw_dup));
+        let floe = run_swarm(Kind::Floe, scratch, procs, N)?;
+        let raw = run_swarm(Kind::Raw, scratch, procs, N)?;
+        let gated = procs == GATED;
+        report_swarm(report, &format!("{procs}×{N}"), &floe, &raw, gated);
+        if gated {
+            let nolock = run_swarm(Kind::FloeNoLock, scratch, procs, N)?;
+            report_swarm(report, &format!("{procs}×{N} without advisory lock (diagnostic)"), &nolock, &raw, false);
+        }
     }
     Ok(())
 }
 
-fn report_swarm(
-    report: &mut Report,
-    procs: usize,
-    n: usize,
-    floe: &SwarmResult,
-    raw: &SwarmResult,
-    verified: (usize, usize),
-    raw_verified: (usize, usize),
-) {
+fn report_swarm(report: &mut Report, what: &str, floe: &SwarmOutcome, raw: &SwarmOutcome, gated: bool) {
     const FIG: &str = "3 procs";
-    let gate = procs == 8;
-    let label = |what: &str| format!("{procs}×{n}: {what}");
-    let (cps, raw_cps) = (floe.commits_per_s(), raw.commits_per_s());
+    let label = |metric: &str| format!("{what}: {metric}");
+    let gate = |text: &str, met: bool| if gated { target(text, met) } else { None };
+    let (cps, raw_cps) = (floe.result.commits_per_s(), raw.result.commits_per_s());
     report.add(Row {
         figure: FIG,
         metric: label("commits/s"),
         floe: format!("{cps:.0}"),
         baseline: format!("{raw_cps:.0}"),
         ratio: format!("{:.2}×", ratio(cps, raw_cps)),
-        target: if gate { target("≥ 200 commits/s", cps >= 200.0) } else { None },
+        target: gate("≥ 200 commits/s", cps >= 200.0),
     });
-    let failures = |r: &SwarmResult| r.failures.len().to_string();
-    let t = gate.then(|| Target { text: "0 failures".into(), met: floe.failures.is_empty() });
+    let failures = |o: &SwarmOutcome| o.result.failures.len().to_string();
+    let t = gate("0 failures", floe.result.failures.is_empty());
     report.values(FIG, &label("failures (any Err)"), failures(floe), failures(raw), t);
-    for f in floe.failures.iter().take(3) {
+    for f in floe.result.failures.iter().take(3) {
         println!("    floe failure: {f}");
     }
-    let fmt_v = |(lost, dup): (usize, usize)| format!("{lost} lost / {dup} dup");
-    let t = gate.then(|| Target { text: "0 lost, 0 dup".into(), met: verified == (0, 0) });
-    report.values(FIG, &label("rows lost / duplicated (scan)"), fmt_v(verified), fmt_v(raw_verified), t);
-    report.latency(FIG, &label("commit p50"), median(&floe.latencies), median(&raw.latencies), None);
-    let p99 = percentile(&floe.latencies, 0.99);
-    let t = if gate { target("p99 ≤ 100 ms", p99 <= Duration::from_millis(100)) } else { None };
-    report.latency(FIG, &label("commit p99"), p99, percentile(&raw.latencies, 0.99), t);
-    report.values(FIG, &label("lost races (retries)"), floe.lost_races.to_string(), raw.lost_races.to_string(), None);
+    let verified = |o: &SwarmOutcome| format!("{} lost / {} dup", o.lost, o.dup);
+    let t = gate("0 lost, 0 dup", floe.lost == 0 && floe.dup == 0);
+    report.values(FIG, &label("rows lost / duplicated (scan)"), verified(floe), verified(raw), t);
+    let (lf, lr) = (&floe.result.latencies, &raw.result.latencies);
+    report.latency(FIG, &label("commit p50"), median(lf), median(lr), None);
+    let p99 = percentile(lf, 0.99);
+    report.latency(FIG, &label("commit p99"), p99, percentile(lr, 0.99), gate("p99 ≤ 100 ms", p99.as_millis() <= 100));
+    let races = |o: &SwarmOutcome| o.result.lost_races.to_string();
+    report.values(FIG, &label("lost races (retries)"), races(floe), races(raw), None);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -751,8 +808,11 @@ fn history(cfg: &Config, scratch: &Scratch, report: &mut Report) -> BoxResult<()
         floe: format!("{r:.2}×"),
         baseline: format!("{raw_r:.2}×"),
         ratio: "–".into(),
-        target: target("≤ 1.3×", r <= 1.3),
+        target: target("≤ 1.3×", printed(r) <= 1.3),
     });
+    // The file system's own drift over the run, as seen by the bare loop, taken out.
+    let corrected = format!("{:.2}×", r / raw_r);
+    report.values(FIG, "late / early, ÷ the baseline's late / early", corrected, "1.00×".into(), None);
     report.latency(FIG, &format!("append p99 over all {n}"), percentile(&lf, 0.99), percentile(&lr, 0.99), None);
     let (bytes, files) = dir_bytes(&floe_dir.join("metadata"))?;
     let (raw_bytes, raw_files) = dir_bytes(&raw_dir.join("metadata"))?;
@@ -819,12 +879,17 @@ struct BulkTimes {
     raw_scan: Vec<Duration>,
 }
 
+/// Reads a whole table or file into memory.
+type Reader<'a> = Box<dyn Fn() -> BoxResult<Vec<RecordBatch>> + 'a>;
+
+/// One repetition: both writes (order alternating with `rep`), then the three full
+/// reads in an order rotated by `rep`, so no reader always goes first.
 fn bulk_rep(
     scratch: &Scratch,
     data: &[RecordBatch],
     props: &WriterProperties,
     times: &mut BulkTimes,
-    floe_first: bool,
+    rep: usize,
 ) -> BoxResult<()> {
     let rows = row_count(data);
     let (floe_dir, raw_dir) = (scratch.fresh("bulk-floe")?, scratch.fresh("bulk-raw")?);
@@ -832,24 +897,28 @@ fn bulk_rep(
     let table = Table::create_with(&floe_dir, bench_schema(), table_options(Durability::Durable))?;
     let floe_write = || timed(|| Ok(table.append(data)?)).map(|(d, _)| d);
     let raw_write = || timed(|| raw_write(&raw_path, data, props)).map(|(d, _)| d);
-    if floe_first {
+    if rep.is_multiple_of(2) {
         times.floe_write.push(floe_write()?);
         times.raw_write.push(raw_write()?);
     } else {
         times.raw_write.push(raw_write()?);
         times.floe_write.push(floe_write()?);
     }
-    let check = |what: &str, (d, b): (Duration, Vec<RecordBatch>)| -> BoxResult<Duration> {
-        if row_count(&b) != rows {
-            return Err(format!("{what} read {} rows, expected {rows}", row_count(&b)).into());
+    let mut reads: Vec<(&mut Vec<Duration>, Reader)> = vec![
+        (&mut times.floe_scan_1, Box::new(|| Ok(table.scan().threads(1).to_batches()?))),
+        (&mut times.raw_scan, Box::new(|| raw_read(&raw_path))),
+        (&mut times.floe_scan_default, Box::new(|| Ok(table.scan().to_batches()?))),
+    ];
+    reads.rotate_left(rep % 3);
+    for (out, read) in reads {
+        let (d, batches) = timed(read)?;
+        if row_count(&batches) != rows {
+            return Err(format!("a full read returned {} rows, expected {rows}", row_count(&batches)).into());
         }
-        Ok(d)
-    };
-    times.floe_scan_1.push(check("floe scan", timed(|| Ok(table.scan().threads(1).to_batches()?))?)?);
-    times.raw_scan.push(check("raw read", timed(|| raw_read(&raw_path))?)?);
-    times.floe_scan_default.push(check("floe scan", timed(|| Ok(table.scan().to_batches()?))?)?);
+        out.push(d);
+    }
     let sizes = (dir_bytes(&floe_dir.join("data"))?.0, fs::metadata(&raw_path)?.len());
-    println!("    rep done: data file {} B (floe) vs {} B (raw)", sizes.0, sizes.1);
+    println!("    rep {rep}: data file {} B (floe) vs {} B (raw)", sizes.0, sizes.1);
     scratch.discard(&floe_dir);
     scratch.discard(&raw_dir);
     Ok(())
@@ -857,16 +926,15 @@ fn bulk_rep(
 
 fn bulk(cfg: &Config, scratch: &Scratch, report: &mut Report) -> BoxResult<()> {
     const FIG: &str = "5 bulk";
-    const REPS: usize = 3;
     let rows = if cfg.quick { 1_000_000 } else { 10_000_000 };
     let schema = bench_schema();
     let data = make_batches(&Arc::new(schema.to_arrow()), rows);
     let props = raw_writer_properties(&schema, &WriteOptions::default());
     let mut times = BulkTimes::default();
-    for rep in 0..REPS {
-        bulk_rep(scratch, &data, &props, &mut times, rep % 2 == 0)?;
+    for rep in 0..cfg.bulk_reps {
+        bulk_rep(scratch, &data, &props, &mut times, rep)?;
     }
-    let label = |what: &str| format!("{what}, {rows} rows (median of {REPS})");
+    let label = |what: &str| format!("{what}, {rows} rows (median of {})", cfg.bulk_reps);
     let w = (median(&times.floe_write), median(&times.raw_write));
     let wr = ratio(w.0.as_secs_f64(), w.1.as_secs_f64());
     report.add(Row {
@@ -875,7 +943,7 @@ fn bulk(cfg: &Config, scratch: &Scratch, report: &mut Report) -> BoxResult<()> {
         floe: fmt_s(w.0),
         baseline: fmt_s(w.1),
         ratio: format!("{wr:.2}×"),
-        target: target("≤ 1.1×", wr <= 1.1),
+        target: target("≤ 1.1×", printed(wr) <= 1.1),
     });
     let raw_scan = median(&times.raw_scan);
     for (what, samples) in [("scan threads(1)", &times.floe_scan_1), ("scan default threads", &times.floe_scan_default)]
@@ -888,7 +956,7 @@ fn bulk(cfg: &Config, scratch: &Scratch, report: &mut Report) -> BoxResult<()> {
             floe: fmt_s(d),
             baseline: fmt_s(raw_scan),
             ratio: format!("{r:.2}×"),
-            target: target("no slower (≤ 1.00×)", r <= 1.0),
+            target: target("no slower (≤ 1.00×)", printed(r) <= 1.0),
         });
     }
     Ok(())

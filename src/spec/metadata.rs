@@ -189,6 +189,10 @@ pub struct TableMetadata {
     pub extra: BTreeMap<String, Value>,
 }
 
+fn unsupported_version(path: &Path, v: u64) -> Error {
+    Error::Unsupported { what: format!("Iceberg format-version {v} (floe reads and writes v2) in {}", path.display()) }
+}
+
 fn de_snapshot_id<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Option<i64>, D::Error> {
     let v: Option<i64> = Option::deserialize(d)?;
     Ok(v.filter(|id| *id != -1))
@@ -202,19 +206,24 @@ fn ser_snapshot_id<S: serde::Serializer>(v: &Option<i64>, s: S) -> std::result::
 impl TableMetadata {
     /// Decodes and validates a metadata file's bytes.
     pub fn from_json_bytes(path: &Path, bytes: &[u8]) -> Result<TableMetadata> {
-        // Read the version first so v1/v3 tables get "unsupported", not a parse error.
-        let raw: Value = serde_json::from_slice(bytes).map_err(|e| Error::corrupt(path, e))?;
-        let version = raw.get("format-version").and_then(Value::as_u64);
-        match version {
-            Some(2) => {}
-            Some(v) => {
-                return Err(Error::Unsupported {
-                    what: format!("Iceberg format-version {v} (floe reads and writes v2) in {}", path.display()),
+        // The common case decodes straight into the typed struct (this runs on every
+        // commit that follows another writer's). Only a failure pays for a second,
+        // untyped parse to tell "not v2" (unsupported) from "broken" (corrupt).
+        let md: TableMetadata = match serde_json::from_slice(bytes) {
+            Ok(md) => md,
+            Err(e) => {
+                let version = serde_json::from_slice::<Value>(bytes)
+                    .ok()
+                    .and_then(|raw| raw.get("format-version").and_then(Value::as_u64));
+                return Err(match version {
+                    Some(v) if v != 2 => unsupported_version(path, v),
+                    _ => Error::corrupt(path, e),
                 });
             }
-            None => return Err(Error::corrupt(path, "missing format-version")),
+        };
+        if md.format_version != 2 {
+            return Err(unsupported_version(path, md.format_version as u64));
         }
-        let md: TableMetadata = serde_json::from_value(raw).map_err(|e| Error::corrupt(path, e))?;
         md.validate().map_err(|reason| Error::corrupt(path, reason))?;
         Ok(md)
     }
