@@ -101,12 +101,22 @@ pub trait Storage: Send + Sync + Debug {
 }
 
 /// The local file system, confined to one root directory.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct LocalStorage {
     root: PathBuf,
     /// The root with symlinks resolved, computed once (confinement checks run on
     /// every write).
     real_root: PathBuf,
+    /// Parent directories already resolved to a place inside the root. Resolving
+    /// walks every path component with readlink; a commit writes five files into
+    /// the same two directories.
+    verified_dirs: std::sync::Mutex<std::collections::HashSet<PathBuf>>,
+}
+
+impl Clone for LocalStorage {
+    fn clone(&self) -> Self {
+        LocalStorage { root: self.root.clone(), real_root: self.real_root.clone(), verified_dirs: Default::default() }
+    }
 }
 
 impl LocalStorage {
@@ -114,7 +124,7 @@ impl LocalStorage {
     pub fn new(root: impl Into<PathBuf>) -> Self {
         let root = root.into();
         let real_root = fs::canonicalize(&root).unwrap_or_else(|_| root.clone());
-        LocalStorage { root, real_root }
+        LocalStorage { root, real_root, verified_dirs: Default::default() }
     }
 
     /// The confinement root.
@@ -125,13 +135,20 @@ impl LocalStorage {
     fn check_confined(&self, path: &Path) -> io::Result<()> {
         if is_within(&self.root, path) {
             // Also refuse a parent directory that is a symlink leading elsewhere.
-            if let Some(parent) = path.parent()
-                && let Ok(real_parent) = fs::canonicalize(parent)
-                && !real_parent.starts_with(&self.real_root)
-            {
-                return Err(escape_error(path, &self.root));
+            let Some(parent) = path.parent() else { return Ok(()) };
+            let mut verified = self.verified_dirs.lock().unwrap_or_else(|p| p.into_inner());
+            if verified.contains(parent) {
+                return Ok(());
             }
-            Ok(())
+            match fs::canonicalize(parent) {
+                Ok(real_parent) if !real_parent.starts_with(&self.real_root) => Err(escape_error(path, &self.root)),
+                Ok(_) => {
+                    verified.insert(parent.to_path_buf());
+                    Ok(())
+                }
+                // A parent that does not exist yet is checked again next time.
+                Err(_) => Ok(()),
+            }
         } else {
             Err(escape_error(path, &self.root))
         }
