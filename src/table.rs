@@ -244,6 +244,13 @@ impl Table {
             }
             Err(e) => return Err(Error::io(&path1, e)),
         }
+        if durable {
+            // v1's own entry is synced by publish_exclusive; the new folders' entries
+            // (and the root's, if we just made it) need their parents synced too.
+            for dir in [Some(location.root()), location.root().parent()].into_iter().flatten() {
+                storage.sync_dir(dir).map_err(|e| Error::io(dir, e))?;
+            }
+        }
         let _ = storage.replace_advisory(&location.hint_file(), b"1");
         let state = TableState { version: 1, metadata: Arc::new(metadata), metadata_path: path1 };
         Ok(Table::from_parts(location, storage, options, state, false))
