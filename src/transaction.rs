@@ -328,7 +328,18 @@ impl Transaction {
                     !hole
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => false,
-                Err(e) => self.resolve_ambiguous(next_version, e)?,
+                Err(e) => match self.resolve_ambiguous(next_version, e) {
+                    Ok(landed) => landed,
+                    Err(e) => {
+                        if matches!(e, Error::CommitStateUnknown { .. }) {
+                            // The version may reference our files: never delete them.
+                            // At worst they are orphans for maintenance.
+                            self.committed = true;
+                            self.attempt_garbage.clear();
+                        }
+                        return Err(e);
+                    }
+                },
             };
             if landed {
                 // Later committers may build on our version before our directory

@@ -26,6 +26,9 @@ enum Fault {
     AlwaysTaken,
     /// Report the next version as taken once.
     TakenOnce,
+    /// Create the version, report an I/O error, and fail reads of version files, so
+    /// the outcome cannot be resolved.
+    AfterLinkUnreadable,
 }
 
 #[derive(Debug)]
@@ -57,6 +60,10 @@ fn eio() -> io::Error {
 
 impl Storage for Faulty {
     fn read(&self, path: &Path) -> io::Result<Vec<u8>> {
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        if self.get() == Fault::AfterLinkUnreadable && name.ends_with(".metadata.json") {
+            return Err(eio());
+        }
         self.inner.read(path)
     }
     fn exists(&self, path: &Path) -> io::Result<bool> {
@@ -82,6 +89,10 @@ impl Storage for Faulty {
             }
             Fault::AfterLink => {
                 self.set(Fault::None);
+                self.inner.link_temp(temp, final_path)?;
+                Err(eio())
+            }
+            Fault::AfterLinkUnreadable => {
                 self.inner.link_temp(temp, final_path)?;
                 Err(eio())
             }
@@ -241,4 +252,25 @@ fn a_time_budget_bounds_the_retries() {
     let started = std::time::Instant::now();
     assert!(tx.commit().unwrap_err().is_concurrent_modification());
     assert!(started.elapsed() < std::time::Duration::from_secs(3));
+}
+
+#[test]
+fn an_unresolvable_outcome_is_reported_as_unknown_and_keeps_the_files() {
+    let (_dir, table, storage) = setup();
+    storage.set(Fault::AfterLinkUnreadable);
+    let mut tx = table.new_transaction();
+    tx.append(&batch(10, 2)).unwrap();
+    let commit_id = tx.commit_id();
+    match tx.commit().unwrap_err() {
+        Error::CommitStateUnknown { version, commit_id: id, .. } => {
+            assert_eq!(version, 3);
+            assert_eq!(id, commit_id);
+        }
+        other => panic!("expected CommitStateUnknown, got {other:?}"),
+    }
+    storage.set(Fault::None);
+    // It did land, and nothing it references was cleaned up.
+    let fresh = Table::open(table.path()).unwrap();
+    assert_eq!(fresh.current_snapshot().unwrap().commit_id(), Some(commit_id.as_str()));
+    assert_eq!(ids(&fresh), vec![0, 1, 10, 11]);
 }
