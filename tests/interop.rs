@@ -284,30 +284,19 @@ fn decimal_str(unscaled: i128, scale: u32) -> String {
     format!("{sign}{int}.{frac}")
 }
 
-/// `YYYY-MM-DD` of days since 1970-01-01 (proleptic Gregorian; H. Hinnant's algorithm).
+/// `YYYY-MM-DD` of days since 1970-01-01 (floe's own `Datum` display, the script's form).
 fn date_str(days: i64) -> String {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02}")
+    floe::spec::values::Datum::Date(days as i32).to_string()
 }
 
 /// `HH:MM:SS.ffffff` of microseconds since midnight.
 fn time_str(micros: i64) -> String {
-    let secs = micros / 1_000_000;
-    format!("{:02}:{:02}:{:02}.{:06}", secs / 3600, secs / 60 % 60, secs % 60, micros % 1_000_000)
+    floe::spec::values::Datum::Time(micros).to_string()
 }
 
 /// `YYYY-MM-DDTHH:MM:SS.ffffff` of microseconds since the epoch.
 fn timestamp_str(micros: i64) -> String {
-    const DAY: i64 = 86_400_000_000;
-    format!("{}T{}", date_str(micros.div_euclid(DAY)), time_str(micros.rem_euclid(DAY)))
+    floe::spec::values::Datum::Timestamp(micros).to_string()
 }
 
 // ------------------------------------------------------------------ rows of the interop schema
