@@ -226,7 +226,9 @@ impl Transaction {
                 opts.target_file_size_bytes = target;
             }
             let dir = self.table.location().data_dir();
-            self.writer = Some(DataFileWriter::new(&dir, &self.commit_id.simple().to_string(), schema, opts));
+            let storage = self.table.inner.storage.clone();
+            let prefix = self.commit_id.simple().to_string();
+            self.writer = Some(DataFileWriter::with_storage(storage, &dir, &prefix, schema, opts));
         }
         if let Some(w) = self.writer.as_mut() {
             let res = w.write(&conformed);
@@ -442,11 +444,8 @@ impl Transaction {
             std::thread::scope(|scope| {
                 let mut jobs: Vec<std::thread::ScopedJoinHandle<'_, Result<()>>> = Vec::new();
                 for p in &data_files {
-                    jobs.push(
-                        scope.spawn(move || {
-                            std::fs::File::open(p).and_then(|f| f.sync_all()).map_err(|e| Error::io(p, e))
-                        }),
-                    );
+                    let storage = &storage;
+                    jobs.push(scope.spawn(move || storage.sync_file(p).map_err(|e| Error::io(p, e))));
                 }
                 let (storage, writes) = (&storage, &writes);
                 jobs.push(scope.spawn(move || {
