@@ -187,15 +187,25 @@ impl LocalStorage {
             if verified.contains(parent) {
                 return Ok(());
             }
-            match fs::canonicalize(parent) {
-                Ok(real_parent) if !real_parent.starts_with(self.real_root()) => Err(escape_error(path, &self.root)),
-                Ok(_) => {
-                    verified.insert(parent.to_path_buf());
-                    Ok(())
+            // The nearest existing ancestor decides: a parent that does not exist yet
+            // would be created below it (create_dir_all through a symlink must not
+            // escape either), and is checked again next time.
+            for (depth, dir) in parent.ancestors().enumerate() {
+                if !dir.starts_with(&self.root) {
+                    // Not even the root exists yet: nothing below it can be a symlink.
+                    return Ok(());
                 }
-                // A parent that does not exist yet is checked again next time.
-                Err(_) => Ok(()),
+                if let Ok(real) = fs::canonicalize(dir) {
+                    if !real.starts_with(self.real_root()) {
+                        return Err(escape_error(path, &self.root));
+                    }
+                    if depth == 0 {
+                        verified.insert(parent.to_path_buf());
+                    }
+                    return Ok(());
+                }
             }
+            Ok(())
         } else {
             Err(escape_error(path, &self.root))
         }
@@ -383,5 +393,15 @@ mod tests {
         let err = s.write_new(&root.path().join("evil/x"), b"x", false).unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::PermissionDenied);
         assert!(!outside.path().join("x").exists());
+        // A directory that does not exist yet below the symlink: its nearest existing
+        // ancestor decides (this used to be created outside the root).
+        let err = s.create_dir_all(&root.path().join("evil/new/deeper")).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::PermissionDenied);
+        assert!(!outside.path().join("new").exists());
+        // A root that does not exist yet can be created with its subdirectories.
+        let fresh = root.path().join("fresh");
+        let s = LocalStorage::new(&fresh);
+        s.create_dir_all(&fresh.join("a/b")).unwrap();
+        s.write_new(&fresh.join("a/b/x"), b"x", false).unwrap();
     }
 }

@@ -745,8 +745,17 @@ impl DataFileWriter {
                 create()
             }
             other => other,
-        }
-        .map_err(|e| Error::io(&path, e))?;
+        };
+        let file = match file {
+            Ok(f) => f,
+            // Another error may come after the file was created (an ambiguous create):
+            // the name is ours (unique prefix), so it is registered for cleanup.
+            Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => {
+                self.created.push(path.clone());
+                return Err(Error::io(&path, e));
+            }
+            Err(e) => return Err(Error::io(&path, e)),
+        };
         self.created.push(path.clone());
         let writer = ArrowWriter::try_new(file, self.arrow.clone(), Some(self.props.clone()))
             .map_err(|e| Error::Parquet { path: path.clone(), source: e })?;
