@@ -18,6 +18,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod crashpoint;
 pub mod error;
 pub mod location;
 pub mod read;

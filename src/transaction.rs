@@ -235,6 +235,7 @@ impl Transaction {
             self.created = w.created_paths().to_vec();
             res?;
         }
+        crate::crashpoint::hit("staged");
         Ok(())
     }
 
@@ -318,10 +319,12 @@ impl Transaction {
             // fsyncs share a journal commit, which keeps the time spent holding the
             // commit lock close to one fsync.
             let temp = self.write_attempt_files(&built, &path, durable)?;
+            crate::crashpoint::hit("attempt-written");
             if let Err(e) = self.join_prestage() {
                 let _ = table.storage().delete(&temp);
                 return Err(e);
             }
+            crate::crashpoint::hit("prestaged");
             let outcome = table.storage().link_temp(&temp, &path);
             let mut hole = false;
             let landed = match outcome {
@@ -344,6 +347,7 @@ impl Transaction {
                 },
             };
             if landed {
+                crate::crashpoint::hit("linked");
                 // Later committers may build on our version before our directory
                 // fsync: their own directory fsync persists our entry too, and none
                 // of us acknowledges before fsyncing. So the lock can go now.
@@ -351,6 +355,7 @@ impl Transaction {
                 if durable {
                     self.sync_metadata_dir();
                 }
+                crate::crashpoint::hit("synced");
                 let live: Vec<&PathBuf> = built.writes.iter().map(|(p, _)| p).collect();
                 self.attempt_garbage.retain(|p| !live.contains(&p));
                 let state =
@@ -360,6 +365,7 @@ impl Transaction {
                 let rebased_over = next_version - self.base.version - 1;
                 table.inner.stats.record(attempts as u64, lost as u64, rebased_over, Outcome::Committed, elapsed);
                 let snapshot = state.metadata.current_snapshot_id.unwrap_or(self.snapshot_id);
+                crate::crashpoint::hit("committed");
                 return Ok(CommitReport {
                     version: next_version,
                     snapshot_id: snapshot,
