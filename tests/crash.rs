@@ -297,6 +297,14 @@ fn sigkilled_writers_never_lose_an_acknowledged_commit() {
         acks.push(Ack { version: r.version, commit_id: r.commit_id, first: sentinel, rows: 1 });
         sentinel -= 1;
         totals.cycles += 1;
+        if totals.cycles % 50 == 0 {
+            eprintln!(
+                "progress: {} cycles, {} acknowledged commits, {:.0}s, 0 violations",
+                totals.cycles,
+                totals.acked_commits,
+                started.elapsed().as_secs_f64()
+            );
+        }
     }
     let t = &totals;
     eprintln!(
