@@ -140,15 +140,11 @@ pub struct LocalStorage {
     /// The root with symlinks resolved, computed once it exists (confinement checks
     /// run on every write; a data-file writer's root may not exist yet at construction).
     real_root: std::sync::OnceLock<PathBuf>,
-    /// Parent directories already resolved to a place inside the root. Resolving
-    /// walks every path component with readlink; a commit writes five files into
-    /// the same two directories.
-    verified_dirs: std::sync::Mutex<std::collections::HashSet<PathBuf>>,
 }
 
 impl Clone for LocalStorage {
     fn clone(&self) -> Self {
-        LocalStorage { root: self.root.clone(), real_root: self.real_root.clone(), verified_dirs: Default::default() }
+        LocalStorage { root: self.root.clone(), real_root: self.real_root.clone() }
     }
 }
 
@@ -160,7 +156,7 @@ impl LocalStorage {
         if let Ok(real) = fs::canonicalize(&root) {
             let _ = real_root.set(real);
         }
-        LocalStorage { root, real_root, verified_dirs: Default::default() }
+        LocalStorage { root, real_root }
     }
 
     /// The confinement root.
@@ -180,35 +176,43 @@ impl LocalStorage {
     }
 
     fn check_confined(&self, path: &Path) -> io::Result<()> {
-        if is_within(&self.root, path) {
-            // Also refuse a parent directory that is a symlink leading elsewhere.
-            let Some(parent) = path.parent() else { return Ok(()) };
-            let mut verified = self.verified_dirs.lock().unwrap_or_else(|p| p.into_inner());
-            if verified.contains(parent) {
+        if !is_within(&self.root, path) {
+            return Err(escape_error(path, &self.root));
+        }
+        let Some(parent) = path.parent() else { return Ok(()) };
+        // Lexically inside; a symlink between the root and the file could still lead
+        // out. lstat each directory below the root (one or two per file: cheap, and
+        // unlike a cache it sees a directory swapped for a symlink later); a component
+        // that does not exist ends the walk (nothing below it exists yet).
+        let Ok(rel) = parent.strip_prefix(&self.root) else { return Ok(()) };
+        let mut dir = self.root.clone();
+        let mut symlink = false;
+        for c in rel.components() {
+            dir.push(c);
+            match fs::symlink_metadata(&dir) {
+                Ok(m) if m.file_type().is_symlink() => {
+                    symlink = true;
+                    break;
+                }
+                Ok(_) => {}
+                Err(_) => break,
+            }
+        }
+        if !symlink {
+            return Ok(());
+        }
+        // A symlink inside the table: allowed only if it resolves inside the root. The
+        // nearest existing ancestor of the parent decides (a parent that does not exist
+        // yet would be created below it: create_dir_all must not escape either).
+        for dir in parent.ancestors() {
+            if !dir.starts_with(&self.root) {
                 return Ok(());
             }
-            // The nearest existing ancestor decides: a parent that does not exist yet
-            // would be created below it (create_dir_all through a symlink must not
-            // escape either), and is checked again next time.
-            for (depth, dir) in parent.ancestors().enumerate() {
-                if !dir.starts_with(&self.root) {
-                    // Not even the root exists yet: nothing below it can be a symlink.
-                    return Ok(());
-                }
-                if let Ok(real) = fs::canonicalize(dir) {
-                    if !real.starts_with(self.real_root()) {
-                        return Err(escape_error(path, &self.root));
-                    }
-                    if depth == 0 {
-                        verified.insert(parent.to_path_buf());
-                    }
-                    return Ok(());
-                }
+            if let Ok(real) = fs::canonicalize(dir) {
+                return if real.starts_with(self.real_root()) { Ok(()) } else { Err(escape_error(path, &self.root)) };
             }
-            Ok(())
-        } else {
-            Err(escape_error(path, &self.root))
         }
+        Ok(())
     }
 }
 
