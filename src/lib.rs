@@ -19,6 +19,7 @@
 #![warn(missing_docs)]
 
 pub mod error;
+pub mod expr;
 pub mod location;
 pub mod read;
 pub mod scan;
