@@ -20,6 +20,7 @@
 
 pub mod conflict;
 pub mod error;
+pub mod expr;
 pub mod location;
 pub mod read;
 pub mod scan;
