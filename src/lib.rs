@@ -20,6 +20,7 @@
 
 pub mod error;
 pub mod location;
+pub mod partition;
 pub mod read;
 pub mod scan;
 pub mod spec;
