@@ -1171,3 +1171,19 @@ fn readers_find_the_newest_version_through_the_hint() {
         assert_eq!(doc[reader]["count"], json!(rows.len()), "{reader} through the hint: {doc}");
     }
 }
+
+#[test]
+fn readers_see_files_removed_by_a_floe_commit() {
+    let Some(py) = interop() else { return };
+    let dir = scratch("readers_see_files_removed_by_a_floe_commit");
+    let (table, _) = floe_table_with_commits(dir.path());
+    let files = table.scan().plan().unwrap().files;
+    let mut tx = table.new_transaction();
+    tx.remove_files([files[0].clone()]).unwrap();
+    tx.commit().unwrap();
+    // A later append carries the rewritten manifest (with its DELETED entry) forward.
+    floe_append(&table, 10_000, 3);
+    let floe = floe_rows(&table);
+    assert_same_rows("pyiceberg-read vs floe scan", &floe, &py.read("pyiceberg-read", dir.path(), None));
+    assert_same_rows("duckdb-read vs floe scan", &floe, &py.read("duckdb-read", dir.path(), None));
+}
