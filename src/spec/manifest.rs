@@ -523,6 +523,8 @@ fn put_partition_value(out: &mut Vec<u8>, ty: &PrimitiveType, v: &Datum) -> Resu
         (P::Long, Datum::Int(i)) => avro::put_long(out, i64::from(*i)),
         (P::Float, Datum::Float(f)) => avro::put_float(out, *f),
         (P::Double, Datum::Double(d)) => avro::put_double(out, *d),
+        // Written before a float -> double promotion of the source column.
+        (P::Double, Datum::Float(f)) => avro::put_double(out, f64::from(*f)),
         (P::String, Datum::String(s)) => avro::put_str(out, s),
         (P::Binary, Datum::Binary(b)) => avro::put_bytes(out, b),
         (P::Uuid, Datum::Uuid(u)) => out.extend_from_slice(u),
