@@ -22,6 +22,7 @@ pub mod conflict;
 pub mod error;
 pub mod expr;
 pub mod location;
+pub mod partition;
 pub mod read;
 pub mod scan;
 pub mod spec;
