@@ -18,9 +18,12 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod conflict;
 mod crashpoint;
 pub mod error;
+pub mod expr;
 pub mod location;
+pub mod partition;
 pub mod read;
 pub mod scan;
 pub mod spec;
@@ -30,8 +33,9 @@ pub mod table;
 pub mod transaction;
 pub mod write;
 
+pub use conflict::{ConflictContext, LandedCommit};
 pub use error::{Conflict, Error, Result};
 pub use scan::{Scan, ScanIter, ScanPlan};
 pub use stats::CommitStats;
 pub use table::{Durability, HistoryEntry, Table, TableOptions};
-pub use transaction::{CommitReport, RetryPolicy, Transaction};
+pub use transaction::{CommitReport, Operation, RetryPolicy, Transaction};
