@@ -376,6 +376,9 @@ enum Scenario {
     Plain,
     /// Another commit lands between staging and commit: the commit must rebase.
     Rebase,
+    /// A table partitioned by `bucket[2](id)`: the commit writes one data file per
+    /// partition directory (`data/id_bucket=<n>/`), created with its first file.
+    Partitioned,
 }
 
 #[derive(Default, Debug)]
@@ -395,18 +398,22 @@ fn options(durable: bool) -> TableOptions {
     TableOptions::default().durability(d).property("floe.commit.retain-snapshots", "0")
 }
 
-/// Files under the table's data directory, and manifests / manifest lists under metadata.
+/// Parquet files under the table's data directory (partition directories included),
+/// and manifests / manifest lists under metadata.
 fn data_and_avro_files(root: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for (dir, ext) in [("data", "parquet"), ("metadata", "avro")] {
-        if let Ok(rd) = std::fs::read_dir(root.join(dir)) {
-            for e in rd.flatten() {
-                if e.path().extension().is_some_and(|x| x == ext) {
-                    out.push(e.path());
-                }
+    fn walk(dir: &Path, ext: &str, out: &mut Vec<PathBuf>) {
+        for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                walk(&p, ext, out);
+            } else if p.extension().is_some_and(|x| x == ext) {
+                out.push(p);
             }
         }
     }
+    let mut out = Vec::new();
+    walk(&root.join("data"), "parquet", &mut out);
+    walk(&root.join("metadata"), "avro", &mut out);
     out
 }
 
@@ -439,7 +446,12 @@ fn check_references(t: &Table, what: &str) -> std::collections::HashSet<PathBuf>
 fn run_one(durable: bool, scenario: Scenario, kind: Kind, k: u64, tally: &mut Tally) -> bool {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("t");
-    let plain = Table::create_with(&path, schema(), options(durable)).unwrap();
+    let plain = if scenario == Scenario::Partitioned {
+        let spec = floe::spec::metadata::PartitionSpec::builder(&schema()).bucket("id", 2).build().unwrap();
+        Table::create_with(&path, schema(), options(durable).partition_spec(spec)).unwrap()
+    } else {
+        Table::create_with(&path, schema(), options(durable)).unwrap()
+    };
     plain.append(&[batch(0, 2)]).unwrap();
     let real = std::fs::canonicalize(&path).unwrap();
     let storage = FaultStorage::new(&real);
@@ -554,4 +566,9 @@ fn relaxed_commit_survives_a_fault_at_every_operation() {
 #[test]
 fn rebasing_commit_survives_a_fault_at_every_operation() {
     every_k(true, Scenario::Rebase);
+}
+
+#[test]
+fn partitioned_commit_survives_a_fault_at_every_operation() {
+    every_k(true, Scenario::Partitioned);
 }
