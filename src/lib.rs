@@ -27,6 +27,7 @@ pub mod stats;
 pub mod storage;
 pub mod table;
 pub mod transaction;
+pub mod verify;
 pub mod write;
 
 pub use error::{Conflict, Error, Result};
@@ -34,3 +35,4 @@ pub use scan::{Scan, ScanIter, ScanPlan};
 pub use stats::CommitStats;
 pub use table::{Durability, HistoryEntry, Table, TableOptions};
 pub use transaction::{CommitReport, RetryPolicy, Transaction};
+pub use verify::{Problem, ProblemKind, VerifyReport};

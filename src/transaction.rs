@@ -31,7 +31,7 @@ use crate::spec::manifest::{
     DataFile, EntryStatus, ManifestContent, ManifestEntry, ManifestFile, ManifestWriteContext, read_manifest,
     write_manifest, write_manifest_list,
 };
-use crate::spec::metadata::{COMMIT_ID_KEY, MetadataLogEntry, Snapshot, SnapshotLogEntry, SnapshotRef, TableMetadata};
+use crate::spec::metadata::{ATTEMPT_KEY, COMMIT_ID_KEY, REBASED_OVER_KEY, MetadataLogEntry, Snapshot, SnapshotLogEntry, SnapshotRef, TableMetadata};
 use crate::stats::Outcome;
 use crate::storage::LockGuard;
 use crate::table::{
@@ -676,7 +676,11 @@ impl Transaction {
         }
 
         let now = now_ms().max(md.last_updated_ms + 1);
-        let summary = self.summary(parent, &manifests, added_records, added_size);
+        let mut summary = self.summary(parent, &manifests, added_records, added_size);
+        // How this commit got in, for `floe stats`: which attempt of this transaction
+        // landed, and how many versions other writers committed since its base.
+        summary.insert(ATTEMPT_KEY.to_string(), attempt.to_string());
+        summary.insert(REBASED_OVER_KEY.to_string(), latest.version.saturating_sub(self.base.version).to_string());
         let list_path = table
             .location()
             .metadata_dir()
