@@ -19,6 +19,8 @@
 #![warn(missing_docs)]
 
 pub mod error;
+#[cfg(feature = "import")]
+pub mod import;
 pub mod location;
 pub mod read;
 pub mod scan;
