@@ -86,12 +86,7 @@ impl FileFormat {
 }
 
 fn invalid(path: &Path, row: Option<u64>, column: Option<&str>, reason: impl Into<String>) -> Error {
-    Error::InvalidInput {
-        path: path.to_path_buf(),
-        row,
-        column: column.map(str::to_string),
-        reason: reason.into(),
-    }
+    Error::InvalidInput { path: path.to_path_buf(), row, column: column.map(str::to_string), reason: reason.into() }
 }
 
 // ------------------------------------------------------------------------ schemas
@@ -108,7 +103,9 @@ pub fn parse_schema(text: &str) -> Result<Schema> {
         if item.is_empty() {
             continue;
         }
-        let bad = |why: &str| Error::InvalidArgument(format!("schema column {item:?}: {why} (expected NAME:TYPE or NAME:TYPE!)"));
+        let bad = |why: &str| {
+            Error::InvalidArgument(format!("schema column {item:?}: {why} (expected NAME:TYPE or NAME:TYPE!)"))
+        };
         let (name, ty) = item.split_once(':').ok_or_else(|| bad("no ':' between name and type"))?;
         let name = name.trim();
         if name.is_empty() {
@@ -120,7 +117,13 @@ pub fn parse_schema(text: &str) -> Result<Schema> {
             None => (ty, false),
         };
         let ty: PrimitiveType = ty.to_ascii_lowercase().parse().map_err(|e: String| bad(&e))?;
-        fields.push(NestedField { id: i as i32 + 1, name: name.to_string(), required, field_type: Type::Primitive(ty), doc: None });
+        fields.push(NestedField {
+            id: i as i32 + 1,
+            name: name.to_string(),
+            required,
+            field_type: Type::Primitive(ty),
+            doc: None,
+        });
     }
     if fields.is_empty() {
         return Err(Error::InvalidArgument("the schema has no columns".into()));
@@ -216,9 +219,21 @@ impl<R: Read> Read for Counting<R> {
 }
 
 enum Source {
-    Parquet { reader: ParquetRecordBatchReader, total_rows: u64 },
-    Csv { reader: arrow_csv::reader::Reader<Counting<File>>, columns: Vec<(String, PrimitiveType)> },
-    Json { lines: BufReader<Counting<File>>, builder_schema: SchemaRef, uuid_columns: Vec<String>, required: Vec<String>, line: u64 },
+    Parquet {
+        reader: ParquetRecordBatchReader,
+        total_rows: u64,
+    },
+    Csv {
+        reader: Box<arrow_csv::reader::Reader<Counting<File>>>,
+        columns: Vec<(String, PrimitiveType)>,
+    },
+    Json {
+        lines: BufReader<Counting<File>>,
+        builder_schema: SchemaRef,
+        uuid_columns: Vec<String>,
+        required: Vec<String>,
+        line: u64,
+    },
 }
 
 /// Streams one input file as batches in the table's Arrow schema.
@@ -247,7 +262,11 @@ pub struct FileReader {
 
 impl std::fmt::Debug for FileReader {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("FileReader").field("path", &self.path).field("format", &self.format).field("rows", &self.rows).finish()
+        f.debug_struct("FileReader")
+            .field("path", &self.path)
+            .field("format", &self.format)
+            .field("rows", &self.rows)
+            .finish()
     }
 }
 
@@ -259,7 +278,12 @@ impl FileReader {
     }
 
     /// [`FileReader::open`] with a batch size in rows.
-    pub fn open_with(path: &Path, schema: &Schema, format: Option<FileFormat>, batch_rows: usize) -> Result<FileReader> {
+    pub fn open_with(
+        path: &Path,
+        schema: &Schema,
+        format: Option<FileFormat>,
+        batch_rows: usize,
+    ) -> Result<FileReader> {
         let format = match format {
             Some(f) => f,
             None => FileFormat::from_path(path)?,
@@ -366,7 +390,12 @@ impl FileReader {
                     .and_then(|i| first_null(batch.column(i).as_ref()))
                     .map(|i| first_row + i as u64 + 1);
                 let reason = format!("null in required column ({null_count} null(s) in this batch)");
-                invalid(&self.path, row, Some(&field), if row.is_none() { reason } else { "null in required column".into() })
+                invalid(
+                    &self.path,
+                    row,
+                    Some(&field),
+                    if row.is_none() { reason } else { "null in required column".into() },
+                )
             }
             e => e,
         })
@@ -421,7 +450,12 @@ fn open_csv(path: &Path, mut file: File, schema: &Schema, batch_rows: usize, cou
             invalid(path, None, Some(name), format!("not a column of the table (columns: {})", known.join(", ")))
         })?;
         let Type::Primitive(p) = &field.field_type else {
-            return Err(invalid(path, None, Some(name), "nested (struct/list/map) columns cannot be read from CSV; use JSON or Parquet"));
+            return Err(invalid(
+                path,
+                None,
+                Some(name),
+                "nested (struct/list/map) columns cannot be read from CSV; use JSON or Parquet",
+            ));
         };
         if matches!(p, PrimitiveType::Binary | PrimitiveType::Fixed(_)) {
             return Err(invalid(path, None, Some(name), format!("{p} columns cannot be read from CSV; use Parquet")));
@@ -430,18 +464,24 @@ fn open_csv(path: &Path, mut file: File, schema: &Schema, batch_rows: usize, cou
     }
     // Every column as text: arrow-csv splits records, arrow-cast converts each column
     // to the table's type so a failure can be pinned to one row and column.
-    let text_schema =
-        Arc::new(ArrowSchema::new(columns.iter().map(|(n, _)| Field::new(n, DataType::Utf8, true)).collect::<Vec<_>>()));
+    let text_schema = Arc::new(ArrowSchema::new(
+        columns.iter().map(|(n, _)| Field::new(n, DataType::Utf8, true)).collect::<Vec<_>>(),
+    ));
     let reader = arrow_csv::ReaderBuilder::new(text_schema)
         .with_header(true)
         .with_batch_size(batch_rows)
         .build(Counting { inner: file, count: count.clone() })
         .map_err(|e| invalid(path, None, None, format!("cannot read CSV: {e}")))?;
-    Ok(Source::Csv { reader, columns })
+    Ok(Source::Csv { reader: Box::new(reader), columns })
 }
 
 /// Converts an all-text CSV batch to the table's types.
-fn typed_csv_batch(path: &Path, batch: &RecordBatch, columns: &[(String, PrimitiveType)], first_row: u64) -> Result<RecordBatch> {
+fn typed_csv_batch(
+    path: &Path,
+    batch: &RecordBatch,
+    columns: &[(String, PrimitiveType)],
+    first_row: u64,
+) -> Result<RecordBatch> {
     let mut fields = Vec::with_capacity(columns.len());
     let mut arrays = Vec::with_capacity(columns.len());
     for ((name, ty), text) in columns.iter().zip(batch.columns()) {
@@ -459,7 +499,12 @@ fn text_to_type(path: &Path, text: &ArrayRef, ty: &PrimitiveType, column: &str, 
         .downcast_ref::<StringArray>()
         .ok_or_else(|| invalid(path, None, Some(column), format!("expected text, found {}", text.data_type())))?;
     let bad = |i: usize| {
-        invalid(path, Some(first_row + i as u64 + 1), Some(column), format!("cannot read {:?} as {ty}", strings.value(i)))
+        invalid(
+            path,
+            Some(first_row + i as u64 + 1),
+            Some(column),
+            format!("cannot read {:?} as {ty}", strings.value(i)),
+        )
     };
     match ty {
         PrimitiveType::String => Ok(text.clone()),
@@ -516,7 +561,12 @@ fn json_schema(path: &Path, schema: &Schema) -> Result<(SchemaRef, Vec<String>)>
                 Field::new(f.name(), DataType::Utf8, true)
             }
             Type::Primitive(p @ (PrimitiveType::Binary | PrimitiveType::Fixed(_))) => {
-                return Err(invalid(path, None, Some(&nf.name), format!("{p} columns cannot be read from JSON; use Parquet")));
+                return Err(invalid(
+                    path,
+                    None,
+                    Some(&nf.name),
+                    format!("{p} columns cannot be read from JSON; use Parquet"),
+                ));
             }
             Type::Primitive(p @ PrimitiveType::Timestamptz) => Field::new(f.name(), parse_target(p), true),
             _ => f.as_ref().clone().with_nullable(true),
@@ -616,7 +666,12 @@ fn json_reason(e: &Error) -> String {
     }
 }
 
-fn uuid_text_to_bytes(path: &Path, batch: RecordBatch, uuid_columns: &[String], starts: &[(u64, usize)]) -> Result<RecordBatch> {
+fn uuid_text_to_bytes(
+    path: &Path,
+    batch: RecordBatch,
+    uuid_columns: &[String],
+    starts: &[(u64, usize)],
+) -> Result<RecordBatch> {
     if uuid_columns.is_empty() {
         return Ok(batch);
     }
@@ -627,12 +682,9 @@ fn uuid_text_to_bytes(path: &Path, batch: RecordBatch, uuid_columns: &[String], 
         let Ok(i) = schema.index_of(name) else { continue };
         let converted = text_to_type(path, &columns[i], &PrimitiveType::Uuid, name, 0).map_err(|e| match e {
             // text_to_type counts rows from 1; turn that into the line number.
-            Error::InvalidInput { path, row: Some(r), column, reason } => Error::InvalidInput {
-                path,
-                row: starts.get(r as usize - 1).map(|(l, _)| *l),
-                column,
-                reason,
-            },
+            Error::InvalidInput { path, row: Some(r), column, reason } => {
+                Error::InvalidInput { path, row: starts.get(r as usize - 1).map(|(l, _)| *l), column, reason }
+            }
             e => e,
         })?;
         fields[i] = Field::new(name, converted.data_type().clone(), true);

@@ -31,7 +31,10 @@ use crate::spec::manifest::{
     DataFile, EntryStatus, ManifestContent, ManifestEntry, ManifestFile, ManifestWriteContext, read_manifest,
     write_manifest, write_manifest_list,
 };
-use crate::spec::metadata::{ATTEMPT_KEY, COMMIT_ID_KEY, REBASED_OVER_KEY, MetadataLogEntry, Snapshot, SnapshotLogEntry, SnapshotRef, TableMetadata};
+use crate::spec::metadata::{
+    ATTEMPT_KEY, COMMIT_ID_KEY, MetadataLogEntry, REBASED_OVER_KEY, Snapshot, SnapshotLogEntry, SnapshotRef,
+    TableMetadata,
+};
 use crate::stats::Outcome;
 use crate::storage::LockGuard;
 use crate::table::{

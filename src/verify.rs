@@ -152,7 +152,12 @@ impl Table {
         if let Some(id) = md.current_snapshot_id
             && md.snapshot(id).is_none()
         {
-            problem(&mut report, ProblemKind::Inconsistent, &shown_md, format!("current snapshot {id} is not in the snapshot list"));
+            problem(
+                &mut report,
+                ProblemKind::Inconsistent,
+                &shown_md,
+                format!("current snapshot {id} is not in the snapshot list"),
+            );
         }
         for s in &md.snapshots {
             if s.sequence_number > md.last_sequence_number {
@@ -181,13 +186,23 @@ impl Table {
                 Ok(bytes) => match read_manifest_list(&list_path, &bytes) {
                     Ok(l) => l,
                     Err(e) => {
-                        problem(&mut report, ProblemKind::Unreadable, &list_shown, format!("manifest list of snapshot {}: {e}", snap.snapshot_id));
+                        problem(
+                            &mut report,
+                            ProblemKind::Unreadable,
+                            &list_shown,
+                            format!("manifest list of snapshot {}: {e}", snap.snapshot_id),
+                        );
                         continue;
                     }
                 },
                 Err(e) => {
                     let kind = missing_or_unreadable(&e);
-                    problem(&mut report, kind, &list_shown, format!("manifest list of snapshot {}: {e}", snap.snapshot_id));
+                    problem(
+                        &mut report,
+                        kind,
+                        &list_shown,
+                        format!("manifest list of snapshot {}: {e}", snap.snapshot_id),
+                    );
                     continue;
                 }
             };
@@ -314,10 +329,14 @@ impl Table {
     }
 }
 
+/// One data file's problems and (deep) the rows read from it.
+type FileResult = (Vec<(ProblemKind, String)>, Option<i64>);
+
 /// Checks data files in parallel; per file, the problems and (deep) rows read.
-fn check_files(files: &[FileToCheck], deep: bool) -> Vec<(Vec<(ProblemKind, String)>, Option<i64>)> {
-    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).clamp(1, 8).min(files.len().max(1));
-    let mut out: Vec<(Vec<(ProblemKind, String)>, Option<i64>)> = (0..files.len()).map(|_| (Vec::new(), None)).collect();
+fn check_files(files: &[FileToCheck], deep: bool) -> Vec<FileResult> {
+    let threads =
+        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).clamp(1, 8).min(files.len().max(1));
+    let mut out: Vec<FileResult> = (0..files.len()).map(|_| (Vec::new(), None)).collect();
     std::thread::scope(|scope| {
         let handles: Vec<_> = (0..threads)
             .map(|w| {
@@ -339,7 +358,7 @@ fn check_files(files: &[FileToCheck], deep: bool) -> Vec<(Vec<(ProblemKind, Stri
     out
 }
 
-fn check_file(f: &FileToCheck, deep: bool) -> (Vec<(ProblemKind, String)>, Option<i64>) {
+fn check_file(f: &FileToCheck, deep: bool) -> FileResult {
     let mut problems = Vec::new();
     let meta = match std::fs::metadata(&f.path) {
         Ok(m) => m,

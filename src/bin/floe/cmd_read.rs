@@ -17,11 +17,7 @@ use crate::{CmdResult, Failure};
 
 /// Opens a table directory at its newest version, or one metadata file as it is.
 pub fn open_table(path: &Path) -> Result<Table, Failure> {
-    if path.is_file() {
-        Ok(Table::open_metadata_file(path)?)
-    } else {
-        Ok(Table::open(path)?)
-    }
+    if path.is_file() { Ok(Table::open_metadata_file(path)?) } else { Ok(Table::open(path)?) }
 }
 
 // ------------------------------------------------------------------------ schema
@@ -30,7 +26,8 @@ fn type_name(t: &Type) -> String {
     match t {
         Type::Primitive(p) => p.to_string(),
         Type::Struct(s) => {
-            let inner: Vec<String> = s.fields.iter().map(|f| format!("{}: {}", f.name, type_name(&f.field_type))).collect();
+            let inner: Vec<String> =
+                s.fields.iter().map(|f| format!("{}: {}", f.name, type_name(&f.field_type))).collect();
             format!("struct<{}>", inner.join(", "))
         }
         Type::List(l) => format!("list<{}>", type_name(&l.element)),
@@ -105,7 +102,9 @@ pub fn info(o: &Out, path: &Path) -> CmdResult {
             .fields
             .iter()
             .map(|p| {
-                let src = schema.field_by_id(p.source_id).map_or_else(|| format!("field {}", p.source_id), |f| f.name.clone());
+                let src = schema
+                    .field_by_id(p.source_id)
+                    .map_or_else(|| format!("field {}", p.source_id), |f| f.name.clone());
                 format!("{}={}({src})", p.name, p.transform)
             })
             .collect::<Vec<_>>()
@@ -153,7 +152,13 @@ pub fn info(o: &Out, path: &Path) -> CmdResult {
         (
             "current snapshot",
             match current {
-                Some(s) => format!("{} (sequence {}, {}, {} UTC)", s.snapshot_id, s.sequence_number, s.operation(), fmt_ms(s.timestamp_ms)),
+                Some(s) => format!(
+                    "{} (sequence {}, {}, {} UTC)",
+                    s.snapshot_id,
+                    s.sequence_number,
+                    s.operation(),
+                    fmt_ms(s.timestamp_ms)
+                ),
                 None => "none (empty table)".into(),
             },
         ),
@@ -242,9 +247,21 @@ pub fn history(o: &Out, path: &Path) -> CmdResult {
             ]
         })
         .collect();
-    let mut text = format!("history of {} ({} entries, oldest first; * = current)\n", table.path().display(), entries.len());
+    let mut text =
+        format!("history of {} ({} entries, oldest first; * = current)\n", table.path().display(), entries.len());
     text.push_str(&o.table(
-        &["time (UTC)", "snapshot", "parent", "operation", "+rows", "-rows", "+files", "-files", "total rows", "commit id"],
+        &[
+            "time (UTC)",
+            "snapshot",
+            "parent",
+            "operation",
+            "+rows",
+            "-rows",
+            "+files",
+            "-files",
+            "total rows",
+            "commit id",
+        ],
         rows,
         &[1, 2, 4, 5, 6, 7, 8],
     ));
@@ -308,9 +325,23 @@ pub fn snapshots(o: &Out, path: &Path) -> CmdResult {
             ]
         })
         .collect();
-    let mut text = format!("{} snapshot(s) retained in {} (oldest first; * = current)\n", snaps.len(), table.path().display());
+    let mut text =
+        format!("{} snapshot(s) retained in {} (oldest first; * = current)\n", snaps.len(), table.path().display());
     text.push_str(&o.table(
-        &["snapshot", "parent", "seq", "time (UTC)", "operation", "+rows", "-rows", "+files", "-files", "total rows", "attempt", "manifest list"],
+        &[
+            "snapshot",
+            "parent",
+            "seq",
+            "time (UTC)",
+            "operation",
+            "+rows",
+            "-rows",
+            "+files",
+            "-files",
+            "total rows",
+            "attempt",
+            "manifest list",
+        ],
         rows,
         &[0, 1, 2, 5, 6, 7, 8, 9, 10],
     ));
@@ -332,7 +363,8 @@ pub fn files(o: &Out, path: &Path, snapshot: Option<i64>) -> CmdResult {
     let mut schemas: Vec<&Schema> = vec![&plan.schema];
     schemas.extend(md.schemas.iter());
     let columns = column_types(&schemas);
-    let spec_fields: Vec<String> = md.default_spec().map(|s| s.fields.iter().map(|f| f.name.clone()).collect()).unwrap_or_default();
+    let spec_fields: Vec<String> =
+        md.default_spec().map(|s| s.fields.iter().map(|f| f.name.clone()).collect()).unwrap_or_default();
     let partition_text = |f: &floe::spec::manifest::DataFile| -> String {
         if f.partition.is_empty() {
             return String::new();
@@ -352,8 +384,13 @@ pub fn files(o: &Out, path: &Path, snapshot: Option<i64>) -> CmdResult {
             .files
             .iter()
             .map(|f| {
-                let ids: std::collections::BTreeSet<i32> =
-                    f.lower_bounds.keys().chain(f.upper_bounds.keys()).chain(f.null_value_counts.keys()).copied().collect();
+                let ids: std::collections::BTreeSet<i32> = f
+                    .lower_bounds
+                    .keys()
+                    .chain(f.upper_bounds.keys())
+                    .chain(f.null_value_counts.keys())
+                    .copied()
+                    .collect();
                 let cols: Vec<Value> = ids
                     .iter()
                     .map(|id| {
@@ -412,7 +449,8 @@ pub fn files(o: &Out, path: &Path, snapshot: Option<i64>) -> CmdResult {
                     format!("{name} {}{nulls}", if lo == hi { lo } else { format!("{lo}..{hi}") })
                 })
                 .collect();
-            let mut row = vec![rel_uri(&root, &f.file_path), f.record_count.to_string(), f.file_size_in_bytes.to_string()];
+            let mut row =
+                vec![rel_uri(&root, &f.file_path), f.record_count.to_string(), f.file_size_in_bytes.to_string()];
             if partitioned {
                 row.push(partition_text(f));
             }
@@ -465,7 +503,8 @@ pub fn stats(o: &Out, path: &Path) -> CmdResult {
         (Some(a), Some(b)) => b.timestamp_ms - a.timestamp_ms,
         _ => 0,
     };
-    let rate = if span_ms > 0 && snaps.len() > 1 { Some((snaps.len() - 1) as f64 / (span_ms as f64 / 1000.0)) } else { None };
+    let rate =
+        if span_ms > 0 && snaps.len() > 1 { Some((snaps.len() - 1) as f64 / (span_ms as f64 / 1000.0)) } else { None };
     // Growth: up to 10 evenly spaced retained snapshots, always the first and last.
     let picks: Vec<&Snapshot> = if snaps.len() <= 10 {
         snaps.iter().collect()
@@ -516,7 +555,12 @@ pub fn stats(o: &Out, path: &Path) -> CmdResult {
         return Ok(());
     }
     let ops = by_op.iter().map(|(k, v)| format!("{k} {v}")).collect::<Vec<_>>().join(", ");
-    let mut text = format!("commit statistics of {} (v{}, {} retained snapshot(s))\n", table.path().display(), table.version(), snaps.len());
+    let mut text = format!(
+        "commit statistics of {} (v{}, {} retained snapshot(s))\n",
+        table.path().display(),
+        table.version(),
+        snaps.len()
+    );
     text.push_str(&o.pairs(&[
         ("operations", if ops.is_empty() { "none".into() } else { ops }),
         (
@@ -534,7 +578,10 @@ pub fn stats(o: &Out, path: &Path) -> CmdResult {
         ("recorded by floe", format!("{recorded} commit(s) with attempt records")),
         ("attempts", attempts.to_string()),
         ("lost races", format!("{lost_races} (in {retried} commit(s) that retried)")),
-        ("rebased commits", format!("{rebased} (over {rebased_over_total} version(s) in all, at most {rebased_over_max} at once)")),
+        (
+            "rebased commits",
+            format!("{rebased} (over {rebased_over_total} version(s) in all, at most {rebased_over_max} at once)"),
+        ),
         ("snapshot log", format!("{} entries", md.snapshot_log.len())),
         ("metadata log", format!("{} previous version(s)", md.metadata_log.len())),
         ("metadata file", metadata_bytes.map_or("-".into(), |b| format!("{b} bytes"))),

@@ -9,6 +9,7 @@ use std::fs::File;
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use arrow_array::{Array, RecordBatch, StringArray};
 use arrow_cast::display::{ArrayFormatter, FormatOptions};
@@ -152,11 +153,20 @@ pub fn scan(o: &Out, a: &ScanArgs) -> CmdResult {
         }))
     });
 
+    let broken = Arc::new(AtomicBool::new(false));
     let (sink, partial): (Box<dyn Write + Send>, Option<&Path>) = match &a.output {
         Some(p) => (Box::new(std::io::BufWriter::new(File::create(p)?)), Some(p.as_path())),
-        None => (Box::new(std::io::BufWriter::new(std::io::stdout())), None),
+        None => {
+            let watched = PipeWatch { inner: std::io::stdout(), broken: broken.clone() };
+            (Box::new(std::io::BufWriter::new(watched)), None)
+        }
     };
     let result = write_rows(o, format, schema, batches, sink, total, limit);
+    if result.is_err() && broken.load(Ordering::Relaxed) {
+        // `floe scan … | head`: the reader has what it wanted. The writers wrap the
+        // I/O error in their own error types, hence the flag.
+        return Ok(());
+    }
     if result.is_err()
         && let Some(p) = partial
     {
@@ -164,6 +174,35 @@ pub fn scan(o: &Out, a: &ScanArgs) -> CmdResult {
         let _ = std::fs::remove_file(p);
     }
     result
+}
+
+/// Remembers whether stdout's reader went away (EPIPE).
+struct PipeWatch<W> {
+    inner: W,
+    broken: Arc<AtomicBool>,
+}
+
+impl<W: Write> PipeWatch<W> {
+    fn watch<T>(&self, r: std::io::Result<T>) -> std::io::Result<T> {
+        if let Err(e) = &r
+            && e.kind() == std::io::ErrorKind::BrokenPipe
+        {
+            self.broken.store(true, Ordering::Relaxed);
+        }
+        r
+    }
+}
+
+impl<W: Write> Write for PipeWatch<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let r = self.inner.write(buf);
+        self.watch(r)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        let r = self.inner.flush();
+        self.watch(r)
+    }
 }
 
 fn write_rows(

@@ -81,8 +81,7 @@ pub fn append(o: &Out, a: &AppendArgs) -> CmdResult {
     bar.finish_and_clear();
     let report = report?;
     if o.json {
-        let files: Vec<_> =
-            inputs.iter().map(|(p, f, rows)| json!({"path": p, "format": f, "rows": rows})).collect();
+        let files: Vec<_> = inputs.iter().map(|(p, f, rows)| json!({"path": p, "format": f, "rows": rows})).collect();
         o.json(&json!({
             "version": report.version,
             "snapshot_id": report.snapshot_id,

@@ -102,7 +102,9 @@ and for --output the format its extension names.")]
     Snapshots(TableArg),
 
     /// Data files of a snapshot with rows, size, partition and column bounds.
-    #[command(after_help = "Examples:\n  floe files ./events\n  floe files ./events --snapshot 2729321390947741347 --json")]
+    #[command(
+        after_help = "Examples:\n  floe files ./events\n  floe files ./events --snapshot 2729321390947741347 --json"
+    )]
     Files(FilesArgs),
 
     /// Commit statistics recorded by the table's writers, and its growth.

@@ -77,7 +77,7 @@ impl Out {
         } else {
             t.load_preset(presets::ASCII_MARKDOWN).set_content_arrangement(ContentArrangement::Disabled);
         }
-        t.set_header(header.iter().map(|h| Cell::new(h)));
+        t.set_header(header.iter().map(Cell::new));
         for r in rows {
             t.add_row(r.into_iter().map(Cell::new));
         }
