@@ -376,7 +376,13 @@ fn check_file(f: &FileToCheck, deep: bool) -> FileResult {
     let footer = match crate::read::read_parquet_metadata(&f.path) {
         Ok(m) => m,
         Err(e) => {
-            problems.push((ProblemKind::Unreadable, format!("Parquet footer: {e}")));
+            // The path is already on the problem; keep only what is wrong.
+            let why = match e {
+                crate::Error::Parquet { source, .. } => source.to_string(),
+                crate::Error::Io { source, .. } => source.to_string(),
+                e => e.to_string(),
+            };
+            problems.push((ProblemKind::Unreadable, format!("Parquet footer: {why}")));
             return (problems, None);
         }
     };
