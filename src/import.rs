@@ -692,3 +692,57 @@ fn uuid_text_to_bytes(
     }
     Ok(RecordBatch::try_new(Arc::new(ArrowSchema::new(fields)), columns)?)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schema_text() {
+        let s = parse_schema(" id:long! , name:string,price:decimal(10, 2),raw:fixed[4], ts:TIMESTAMPTZ").unwrap();
+        let f = s.fields();
+        assert_eq!(f.len(), 5);
+        assert_eq!((f[0].id, f[0].name.as_str(), f[0].required), (1, "id", true));
+        assert_eq!(f[0].field_type, Type::Primitive(PrimitiveType::Long));
+        assert!(!f[1].required);
+        assert_eq!(f[2].field_type, Type::Primitive(PrimitiveType::Decimal { precision: 10, scale: 2 }));
+        assert_eq!(f[3].field_type, Type::Primitive(PrimitiveType::Fixed(4)));
+        assert_eq!(f[4].field_type, Type::Primitive(PrimitiveType::Timestamptz));
+        // A trailing comma is tolerated; ids stay dense.
+        let s = parse_schema("a:int,,b:int,").unwrap();
+        assert_eq!(s.fields().iter().map(|f| f.id).collect::<Vec<_>>(), [1, 2]);
+        for bad in ["", "a", "a:", ":int", "a:integer", "a:decimal(50,2)", "a:int,a:long", "a:int!!"] {
+            assert!(parse_schema(bad).is_err(), "{bad:?} should be refused");
+        }
+    }
+
+    #[test]
+    fn format_from_name_and_path() {
+        assert_eq!(FileFormat::from_path(Path::new("x.PARQUET")).unwrap(), FileFormat::Parquet);
+        assert_eq!(FileFormat::from_path(Path::new("x.jsonl")).unwrap(), FileFormat::Json);
+        assert!(matches!(FileFormat::from_path(Path::new("x.tsv")), Err(Error::InvalidInput { .. })));
+        assert_eq!(FileFormat::from_name("ndjson"), Some(FileFormat::Json));
+        assert_eq!(FileFormat::from_name("xml"), None);
+    }
+
+    #[test]
+    fn csv_rows_and_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let schema = parse_schema("id:long!,flag:boolean,day:date").unwrap();
+        let path = dir.path().join("a.csv");
+        std::fs::write(&path, "flag,id\ntrue,1\n,2\nno,3\n").unwrap();
+        let batches: Vec<RecordBatch> =
+            FileReader::open_with(&path, &schema, None, 2).unwrap().collect::<Result<_>>().unwrap();
+        assert_eq!(batches.iter().map(RecordBatch::num_rows).sum::<usize>(), 3);
+        assert_eq!(batches[0].schema().fields().len(), 3, "conformed: the missing optional column is added");
+        std::fs::write(&path, "id,day\n1,2024-01-01\n2,2024-01-01\n3,nope\n").unwrap();
+        let err = FileReader::open_with(&path, &schema, None, 2).unwrap().find_map(|r| r.err()).unwrap();
+        match err {
+            Error::InvalidInput { row, column, .. } => {
+                assert_eq!(row, Some(3));
+                assert_eq!(column.as_deref(), Some("day"));
+            }
+            e => panic!("unexpected {e}"),
+        }
+    }
+}
