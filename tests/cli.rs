@@ -217,7 +217,8 @@ fn append_text_report() {
     let p = d.path();
     ok(p, &["create", "t", "--schema", "id:long!,name:string"]);
     write(p, "a.csv", "id,name\n1,a\n2,b\n");
-    let out = ok(p, &["append", "t", "a.csv"]);
+    let (out, stderr) = run(p, &["append", "t", "a.csv"], 0);
+    assert!(stderr.is_empty(), "no progress bar when stderr is not a terminal: {stderr:?}");
     assert!(out.starts_with("committed v2 (snapshot "), "{out}");
     assert!(out.contains("2 row(s) in 1 data file(s)"), "{out}");
     assert!(out.contains("a.csv (csv): 2 row(s)"), "{out}");
@@ -298,6 +299,10 @@ fn append_bad_inputs_name_file_row_and_column() {
     ok(p, &["append", "s", "s.csv"]);
     ok(p, &["scan", "s", "--output", "s.parquet"]);
     fails(p, &["append", "t", "s.parquet"], 2, &["s.parquet: column id", "cannot be stored"]);
+    // A header-only file commits nothing.
+    write(p, "header.csv", "id,name\n");
+    assert_eq!(ok(p, &["append", "t", "header.csv"]), "no rows in the input: nothing committed\n");
+    assert_eq!(json(p, &["info", "t", "--json"])["version"], 1);
     // --format overrides the extension.
     write(p, "rows.txt", "id\n7\n");
     ok(p, &["append", "t", "rows.txt", "--format", "csv"]);
@@ -674,4 +679,41 @@ fn four_processes_append_at_once() {
     let v = json(p, &["verify", "t", "--deep", "--json"]);
     assert_eq!(v["ok"], true);
     assert_eq!(v["rows_read"], 500);
+}
+
+// ------------------------------------------------------------------ on a terminal
+
+/// Runs floe under `script(1)` so its stdout and stderr are a terminal; `None` (with a
+/// notice) when `script` is not installed.
+fn on_terminal(dir: &Path, cmd: &str, no_color: bool) -> Option<String> {
+    let mut c = Command::new("script");
+    c.args(["-qec", &format!("'{FLOE}' {cmd}"), "/dev/null"]).current_dir(dir).stdin(Stdio::null());
+    c.env("TERM", "xterm-256color").env_remove("NO_COLOR");
+    if no_color {
+        c.env("NO_COLOR", "1");
+    }
+    match c.output() {
+        Ok(out) => Some(text(&out.stdout)),
+        Err(e) => {
+            eprintln!("NOTICE: script(1) unavailable ({e}); terminal behaviour not checked");
+            None
+        }
+    }
+}
+
+#[test]
+fn terminal_gets_tables_and_colour_unless_no_color() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path();
+    table_with_rows(p);
+    let Some(scan) = on_terminal(p, "scan t", false) else { return };
+    assert!(scan.contains('│') || scan.contains('┆'), "a bordered table on a terminal:\n{scan}");
+    assert!(!scan.contains("id,name,score"), "not CSV on a terminal:\n{scan}");
+    assert!(scan.contains("(3 rows)"), "{scan}");
+    let verify = on_terminal(p, "verify t", false).unwrap();
+    assert!(verify.contains("\x1b[32mOK\x1b[0m"), "green OK on a terminal: {verify:?}");
+    let plain = on_terminal(p, "verify t", true).unwrap();
+    assert!(plain.contains("OK") && !plain.contains('\x1b'), "NO_COLOR: no escape codes: {plain:?}");
+    let err = on_terminal(p, "info nowhere", true).unwrap();
+    assert!(err.contains("floe: error: no table at") && !err.contains('\x1b'), "{err:?}");
 }

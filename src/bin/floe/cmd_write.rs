@@ -76,6 +76,17 @@ pub fn append(o: &Out, a: &AppendArgs) -> CmdResult {
         bar.set_position(done);
         inputs.push((path.display().to_string(), r.format().name(), r.rows_read()));
     }
+    if inputs.iter().all(|(_, _, rows)| *rows == 0) {
+        // An empty snapshot would only be noise in the history.
+        bar.finish_and_clear();
+        tx.abort();
+        if o.json {
+            o.json(&json!({"version": null, "added_records": 0, "added_files": 0}))?;
+        } else {
+            o.line("no rows in the input: nothing committed")?;
+        }
+        return Ok(());
+    }
     bar.set_message("committing");
     let report = tx.commit();
     bar.finish_and_clear();
