@@ -717,3 +717,74 @@ fn terminal_gets_tables_and_colour_unless_no_color() {
     let err = on_terminal(p, "info nowhere", true).unwrap();
     assert!(err.contains("floe: error: no table at") && !err.contains('\x1b'), "{err:?}");
 }
+
+// ------------------------------------------------------------------ --where and --partition
+
+#[test]
+fn scan_where_filters_rows() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path();
+    table_with_rows(p);
+    assert_eq!(ok(p, &["scan", "t", "--where", "id > 1"]), "id,name,score\n2,grace,8.0\n3,edsger,\n");
+    // The filter may use columns that are not selected; they are not printed.
+    assert_eq!(ok(p, &["scan", "t", "--select", "name", "--where", "score is null or id = 1"]), "name\nada\nedsger\n");
+    assert_eq!(ok(p, &["scan", "t", "--where", "name in ('grace', 'x')", "--json"]).lines().count(), 1);
+    let t = ok(p, &["scan", "t", "--where", "id >= 1", "--limit", "2", "--format", "table"]);
+    assert!(t.contains("(first 2 matching rows;"), "{t}");
+    assert_eq!(ok(p, &["scan", "t", "--where", "id > 100"]), "id,name,score\n");
+    fails(p, &["scan", "t", "--where", "nope > 1"], 2, &["--where \"nope > 1\"", "unknown column \"nope\""]);
+    fails(p, &["scan", "t", "--where", "id >"], 2, &["syntax error at position 4"]);
+    fails(p, &["scan", "t", "--where", "id = 'x'"], 2, &["does not fit column \"id\""]);
+}
+
+#[test]
+fn create_partitioned_table() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path();
+    ok(
+        p,
+        &[
+            "create",
+            "t",
+            "--schema",
+            "ts:timestamptz!,level:string,id:long",
+            "--partition",
+            "day(ts), bucket(4, id)",
+            "--partition",
+            "level",
+        ],
+    );
+    let info = json(p, &["info", "t", "--json"]);
+    let fields = info["partition_spec"]["fields"].as_array().unwrap();
+    let transforms: Vec<&str> = fields.iter().map(|f| f["transform"].as_str().unwrap()).collect();
+    assert_eq!(transforms, ["day", "bucket[4]", "identity"]);
+    assert!(
+        ok(p, &["info", "t"])
+            .contains("partition spec    ts_day=day(ts), id_bucket=bucket[4](id), level=identity(level)")
+    );
+    write(
+        p,
+        "l.csv",
+        "ts,level,id\n2026-01-01T10:00:00Z,info,1\n2026-01-02T10:00:00Z,warn,2\n2026-01-02T11:00:00Z,warn,2\n",
+    );
+    ok(p, &["append", "t", "l.csv"]);
+    let files = json(p, &["files", "t", "--json"]);
+    let mut parts: Vec<String> =
+        files["files"].as_array().unwrap().iter().map(|f| f["partition"].as_str().unwrap().to_string()).collect();
+    parts.sort();
+    assert_eq!(parts.len(), 2, "{parts:?}");
+    assert!(parts[0].starts_with("ts_day=2026-01-01/id_bucket="), "{parts:?}");
+    assert!(parts[1].ends_with("/level=warn"), "{parts:?}");
+    assert!(ok(p, &["files", "t"]).contains("| partition "));
+    assert_eq!(ok(p, &["scan", "t", "--select", "id", "--where", "level = 'warn'"]), "id\n2\n2\n");
+    assert!(ok(p, &["verify", "t", "--deep"]).contains("OK"));
+    for (spec, frag) in [
+        ("foo(ts)", "partition transform \"foo\""),
+        ("nope", "\"nope\""),
+        ("day(ts", "missing ')'"),
+        ("bucket(0, id)", "bucket"),
+    ] {
+        fails(p, &["create", "u", "--schema", "ts:timestamptz,id:long", "--partition", spec], 2, &[frag]);
+    }
+    assert!(!p.join("u/metadata").exists(), "nothing created for a bad spec");
+}

@@ -3,7 +3,8 @@
 //!
 //! Rows stream one data file at a time (memory is about one file's batches), except
 //! for the text table, which holds the rows it shows. `build_scan` is the one place
-//! that turns arguments into a `floe::Scan` (a row filter is added there).
+//! that turns arguments into a `floe::Scan` and the `--where` row filter (applied to
+//! each batch here until `Scan` prunes files by predicate itself).
 
 use std::fs::File;
 use std::io::{IsTerminal, Write};
@@ -15,6 +16,7 @@ use arrow_array::{Array, RecordBatch, StringArray};
 use arrow_cast::display::{ArrayFormatter, FormatOptions};
 use arrow_schema::{DataType, TimeUnit};
 use clap::{Args, ValueEnum};
+use floe::expr::{BoundPredicate, Predicate};
 use floe::{Scan, Table};
 
 use crate::cmd_read::open_table;
@@ -43,7 +45,10 @@ pub struct ScanArgs {
     /// Columns to read, in this order (default: all).
     #[arg(long, value_delimiter = ',', value_name = "COLUMNS")]
     select: Vec<String>,
-    // `--where EXPR` (a row filter) slots in here and is applied in `build_scan`.
+    /// Keep only rows where this predicate is true (floe::expr syntax), e.g.
+    /// "id > 5 and name is not null", "day between '2026-01-01' and '2026-01-31'".
+    #[arg(long = "where", value_name = "PREDICATE")]
+    filter: Option<String>,
     /// Stop after this many rows.
     #[arg(long, value_name = "N")]
     limit: Option<usize>,
@@ -87,11 +92,47 @@ fn parse_as_of(text: &str) -> Result<i64, Failure> {
         .ok_or_else(|| Failure::usage(format!("--as-of {text:?}: not a date-time")))
 }
 
-/// Arguments -> a scan. The single place a row filter (`--where`) is applied.
-fn build_scan(table: &Table, a: &ScanArgs) -> Result<Scan, Failure> {
+/// A `--where` filter: the bound predicate, and which columns of the scanned batches to
+/// keep afterwards (`None` = all; the filter may need columns `--select` left out).
+struct RowFilter {
+    predicate: BoundPredicate,
+    keep: Option<Vec<usize>>,
+}
+
+impl RowFilter {
+    fn apply(&self, batch: RecordBatch) -> floe::Result<RecordBatch> {
+        let mask = self.predicate.evaluate(&batch)?;
+        let batch = arrow_select::filter::filter_record_batch(&batch, &mask)?;
+        match &self.keep {
+            Some(keep) => Ok(batch.project(keep)?),
+            None => Ok(batch),
+        }
+    }
+}
+
+/// Arguments -> a scan, and the row filter to apply to its batches.
+fn build_scan(table: &Table, a: &ScanArgs) -> Result<(Scan, Option<RowFilter>), Failure> {
     let mut scan = table.scan();
-    if !a.select.is_empty() {
-        scan = scan.select(a.select.iter().map(|c| c.trim().to_string()));
+    let selected: Vec<String> = a.select.iter().map(|c| c.trim().to_string()).collect();
+    let mut filter = None;
+    if let Some(text) = &a.filter {
+        let predicate = Predicate::parse(text).map_err(|e| Failure::usage(format!("--where {text:?}: {e}")))?;
+        let bound = predicate.bind(&table.schema()).map_err(|e| Failure::usage(format!("--where {text:?}: {e}")))?;
+        // Read the filter's columns too, then drop the ones not selected.
+        let mut keep = None;
+        if !selected.is_empty() {
+            let mut read = selected.clone();
+            for c in predicate.columns() {
+                if !read.contains(&c) {
+                    read.push(c);
+                }
+            }
+            keep = (read.len() > selected.len()).then(|| (0..selected.len()).collect());
+            scan = scan.select(read);
+        }
+        filter = Some(RowFilter { predicate: bound, keep });
+    } else if !selected.is_empty() {
+        scan = scan.select(selected);
     }
     if let Some(id) = a.snapshot {
         scan = scan.snapshot_id(id);
@@ -100,7 +141,7 @@ fn build_scan(table: &Table, a: &ScanArgs) -> Result<Scan, Failure> {
     } else if let Some(t) = &a.as_of {
         scan = scan.as_of_timestamp(parse_as_of(t)?);
     }
-    Ok(scan)
+    Ok((scan, filter))
 }
 
 fn format_for(o: &Out, a: &ScanArgs) -> Result<OutFormat, Failure> {
@@ -131,10 +172,18 @@ pub fn scan(o: &Out, a: &ScanArgs) -> CmdResult {
         return Err(Failure::usage("Parquet is binary: give --output FILE or pipe the output"));
     }
     let table = open_table(&a.table)?;
-    let scan = build_scan(&table, a)?;
+    let (scan, filter) = build_scan(&table, a)?;
     let iter = scan.to_iter()?;
-    let total = iter.plan().record_count().max(0) as usize;
-    let schema = Arc::new(iter.plan().schema.to_arrow());
+    // With a filter the number of matching rows is unknown until read.
+    let total = if filter.is_some() { None } else { Some(iter.plan().record_count().max(0) as usize) };
+    let mut schema = Arc::new(iter.plan().schema.to_arrow());
+    if let Some(keep) = filter.as_ref().and_then(|f| f.keep.as_ref()) {
+        schema = Arc::new(schema.project(keep).map_err(floe::Error::from)?);
+    }
+    let iter = iter.map(move |b| match &filter {
+        Some(f) => b.and_then(|b| f.apply(b)),
+        None => b,
+    });
     let limit = match (a.limit, format) {
         (Some(n), _) => Some(n),
         (None, OutFormat::Table) => Some(TABLE_DEFAULT_ROWS),
@@ -211,7 +260,7 @@ fn write_rows(
     schema: arrow_schema::SchemaRef,
     batches: impl Iterator<Item = floe::Result<RecordBatch>>,
     mut sink: Box<dyn Write + Send>,
-    total: usize,
+    total: Option<usize>,
     limit: Option<usize>,
 ) -> CmdResult {
     // Text formats render instants with the offset +00:00 (see `utc_as_offset`).
@@ -274,8 +323,12 @@ fn write_rows(
                 .collect();
             let header_refs: Vec<&str> = header.iter().map(String::as_str).collect();
             let mut text = o.table(&header_refs, rows, &right);
-            if limit.is_some_and(|l| shown == l) && total > shown {
+            let cut = limit.is_some_and(|l| shown == l);
+            if cut && total.is_some_and(|t| t > shown) {
+                let total = total.unwrap_or_default();
                 text.push_str(&format!("({shown} of {total} rows; --limit N for more, --format csv for all)\n"));
+            } else if cut && total.is_none() {
+                text.push_str(&format!("(first {shown} matching rows; --limit N for more, --format csv for all)\n"));
             } else {
                 text.push_str(&format!("({shown} row{})\n", if shown == 1 { "" } else { "s" }));
             }

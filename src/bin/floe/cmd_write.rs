@@ -5,6 +5,8 @@
 //! each file in batches into one transaction, and commits once: all rows or none.
 
 use floe::import::{FileFormat, FileReader};
+use floe::spec::metadata::PartitionSpec;
+use floe::spec::transform::Transform;
 use floe::{Durability, Table, TableOptions};
 use serde_json::json;
 
@@ -26,6 +28,16 @@ pub fn create(o: &Out, a: &CreateArgs) -> CmdResult {
             .ok_or_else(|| Failure::usage(format!("--property {p:?}: expected KEY=VALUE")))?;
         opts = opts.property(k.trim(), v);
     }
+    let fields: Vec<&str> =
+        a.partition.iter().flat_map(|p| split_top_level(p)).filter(|f| !f.trim().is_empty()).collect();
+    if !fields.is_empty() {
+        let mut builder = PartitionSpec::builder(&schema);
+        for f in fields {
+            let (column, transform) = parse_partition_field(f)?;
+            builder = builder.add(column, transform);
+        }
+        opts = opts.partition_spec(builder.build()?);
+    }
     let table = Table::create_with(&a.table, schema, opts)?;
     let md = table.metadata();
     if o.json {
@@ -42,6 +54,61 @@ pub fn create(o: &Out, a: &CreateArgs) -> CmdResult {
     text.push_str(&o.table(&["id", "name", "type", "required"], schema_rows(md.current_schema()), &[0]));
     o.print(&text)?;
     Ok(())
+}
+
+/// Splits on commas outside parentheses and brackets.
+fn split_top_level(text: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let (mut depth, mut start) = (0i32, 0);
+    for (i, c) in text.char_indices() {
+        match c {
+            '(' | '[' => depth += 1,
+            ')' | ']' => depth -= 1,
+            ',' if depth == 0 => {
+                out.push(&text[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    out.push(&text[start..]);
+    out
+}
+
+/// One `--partition` field: `col`, `day(col)` (also `days(col)`), `bucket(16, col)`,
+/// `truncate(4, col)`, or Iceberg's own `bucket[16](col)`.
+fn parse_partition_field(text: &str) -> Result<(String, Transform), Failure> {
+    let t = text.trim();
+    let bad = |why: &str| {
+        Failure::usage(format!(
+            "--partition {t:?}: {why} (expected COLUMN, day(COLUMN), bucket(N, COLUMN), truncate(W, COLUMN), …)"
+        ))
+    };
+    let Some(open) = t.find('(') else {
+        if t.contains(|c: char| c.is_whitespace() || "[]),".contains(c)) {
+            return Err(bad("not a column name"));
+        }
+        return Ok((t.to_string(), Transform::Identity));
+    };
+    let inner = t[open + 1..].strip_suffix(')').ok_or_else(|| bad("missing ')'"))?;
+    let name = t[..open].trim().to_ascii_lowercase();
+    let (transform_text, column) = match inner.split_once(',') {
+        // bucket(16, id) / truncate(4, name)
+        Some((n, col)) => (format!("{name}[{}]", n.trim()), col.trim()),
+        None => {
+            // years/months/days/hours are Spark's names for the same transforms.
+            let name = match name.as_str() {
+                "years" | "months" | "days" | "hours" => name[..name.len() - 1].to_string(),
+                _ => name,
+            };
+            (name, inner.trim())
+        }
+    };
+    if column.is_empty() {
+        return Err(bad("no column"));
+    }
+    let transform = Transform::parse(&transform_text).map_err(|e| bad(&e.to_string()))?;
+    Ok((column.to_string(), transform))
 }
 
 pub fn append(o: &Out, a: &AppendArgs) -> CmdResult {

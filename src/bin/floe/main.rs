@@ -64,7 +64,8 @@ enum Command {
     #[command(after_help = "Examples:\n  \
 floe create ./events --schema 'id:long!,name:string,ts:timestamptz'\n  \
 floe create ./prices --schema 'sku:string!,price:decimal(10,2),day:date'\n  \
-floe create ./copy --like sample.parquet\n\n\
+floe create ./copy --like sample.parquet\n  \
+floe create ./logs --schema 'ts:timestamptz!,level:string,msg:string' --partition 'day(ts),level'\n\n\
 Types: boolean int long float double decimal(P,S) date time timestamp timestamptz string uuid \
 binary fixed[N]. A trailing ! makes a column required.")]
     Create(CreateArgs),
@@ -83,6 +84,7 @@ fit is reported with its row and column. Missing optional columns are null.")]
     #[command(after_help = "Examples:\n  \
 floe scan ./events --limit 20\n  \
 floe scan ./events --select id,name --format csv > rows.csv\n  \
+floe scan ./events --where \"id > 5 and name is not null\" --select id\n  \
 floe scan ./events --version 3 --format json\n  \
 floe scan ./events --as-of '2026-01-02 10:00:00' --output old.parquet\n\n\
 Default format: a table on a terminal (first 100 rows unless --limit), CSV when piped, \
@@ -143,7 +145,10 @@ struct CreateArgs {
     /// A table property KEY=VALUE (repeatable).
     #[arg(long = "property", short = 'p', value_name = "KEY=VALUE")]
     properties: Vec<String>,
-    // `--partition` goes here once partitioned tables can be created.
+    /// Partition fields, comma-separated or repeated: COLUMN (identity), year(COL),
+    /// month(COL), day(COL), hour(COL), bucket(N, COL), truncate(W, COL).
+    #[arg(long, value_name = "FIELDS")]
+    partition: Vec<String>,
 }
 
 #[derive(Debug, Args)]
