@@ -654,6 +654,20 @@ fn four_processes_append_at_once() {
                 .unwrap()
         })
         .collect();
+    // Meanwhile a reader: every scan sees one whole snapshot (a multiple of 25 rows)
+    // and every verify passes.
+    let reader = Command::new("bash")
+        .arg("-c")
+        .arg(format!(
+            "for i in $(seq 1 10); do '{FLOE}' verify t > /dev/null || exit 1; \
+             n=$('{FLOE}' scan t --select id | tail -n +2 | wc -l); \
+             [ $((n % 25)) -eq 0 ] || {{ echo \"torn read: $n rows\"; exit 1; }}; echo \"$n\"; done"
+        ))
+        .current_dir(p)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
     let mut versions = Vec::new();
     for c in children {
         let out = c.wait_with_output().unwrap();
@@ -665,6 +679,9 @@ fn four_processes_append_at_once() {
             versions.push(v["version"].as_u64().unwrap());
         }
     }
+    let r = reader.wait_with_output().unwrap();
+    assert!(r.status.success(), "reader: {}{}", text(&r.stdout), text(&r.stderr));
+    eprintln!("reader saw row counts: {}", text(&r.stdout).split_whitespace().collect::<Vec<_>>().join(" "));
     versions.sort();
     assert_eq!(versions, (2..22).collect::<Vec<u64>>(), "each commit got its own version");
     assert_eq!(json(p, &["info", "t", "--json"])["total_records"], 500);

@@ -267,3 +267,38 @@ fn main() -> ExitCode {
         Err(_) => ExitCode::from(1),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn code(e: floe::Error) -> u8 {
+        Failure::from(e).code
+    }
+
+    #[test]
+    fn exit_codes() {
+        let conflict = floe::Error::ConcurrentModification {
+            base_version: 1,
+            attempted_version: 2,
+            conflicting: Vec::new(),
+            retries_exhausted: true,
+        };
+        assert_eq!(code(conflict), 1, "an unresolved conflict");
+        assert_eq!(code(floe::Error::CorruptMetadata { path: "v1.metadata.json".into(), reason: "x".into() }), 1);
+        assert_eq!(code(floe::Error::TableNotFound { path: "t".into() }), 2);
+        assert_eq!(
+            code(floe::Error::InvalidInput { path: "a.csv".into(), row: Some(1), column: None, reason: "x".into() }),
+            2
+        );
+        assert_eq!(code(floe::Error::InvalidArgument("x".into())), 2);
+        assert_eq!(Failure::unhealthy("x").code, 1);
+        assert_eq!(Failure::usage("x").code, 2);
+    }
+
+    #[test]
+    fn clap_definition_is_valid() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}
