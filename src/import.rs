@@ -25,7 +25,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use arrow_array::{Array, ArrayRef, FixedSizeBinaryArray, RecordBatch, StringArray};
+use arrow_array::{Array, ArrayRef, Decimal128Array, FixedSizeBinaryArray, RecordBatch, StringArray};
 use arrow_cast::CastOptions;
 use arrow_schema::{DataType, Field, Schema as ArrowSchema, SchemaRef};
 use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
@@ -230,7 +230,7 @@ enum Source {
     Json {
         lines: BufReader<Counting<File>>,
         builder_schema: SchemaRef,
-        uuid_columns: Vec<String>,
+        uuid_columns: Vec<(String, PrimitiveType)>,
         required: Vec<String>,
         line: u64,
     },
@@ -522,6 +522,23 @@ fn text_to_type(path: &Path, text: &ArrayRef, ty: &PrimitiveType, column: &str, 
             Ok(Arc::new(array))
         }
         _ => {
+            if let PrimitiveType::Decimal { scale, .. } = ty {
+                // arrow-cast rounds extra fraction digits; a value that does not fit the
+                // column's scale is refused instead of silently changed.
+                if let Some(i) = (0..strings.len())
+                    .find(|&i| !strings.is_null(i) && fraction_digits(strings.value(i)) > *scale as usize)
+                {
+                    return Err(invalid(
+                        path,
+                        Some(first_row + i as u64 + 1),
+                        Some(column),
+                        format!(
+                            "{:?} has more than {scale} digit(s) after the decimal point for {ty}",
+                            strings.value(i)
+                        ),
+                    ));
+                }
+            }
             let target = parse_target(ty);
             // safe = true: unparsable values become nulls; a null where the text was
             // not null is the first bad value.
@@ -533,6 +550,16 @@ fn text_to_type(path: &Path, text: &ArrayRef, ty: &PrimitiveType, column: &str, 
             Ok(out)
         }
     }
+}
+
+/// Significant digits after the decimal point in a plain decimal literal (`1.2500` has
+/// 2); exponent forms are left to the parser.
+fn fraction_digits(text: &str) -> usize {
+    let t = text.trim();
+    if t.contains(['e', 'E']) {
+        return 0;
+    }
+    t.split_once('.').map_or(0, |(_, frac)| frac.trim_end_matches('0').len())
 }
 
 /// The Arrow type text is parsed into: the table's, except that `timestamptz` parses
@@ -549,15 +576,16 @@ fn parse_target(ty: &PrimitiveType) -> DataType {
 
 /// The schema arrow-json decodes with: the table's, top-level columns nullable (a
 /// missing key is a null, reported with its row by the required-column check), uuid
-/// columns as text (converted afterwards).
-fn json_schema(path: &Path, schema: &Schema) -> Result<(SchemaRef, Vec<String>)> {
+/// columns as text and decimals at a wider scale (both converted afterwards, by
+/// `convert_columns`).
+fn json_schema(path: &Path, schema: &Schema) -> Result<(SchemaRef, Vec<(String, PrimitiveType)>)> {
     let arrow = schema.to_arrow();
     let mut uuid_columns = Vec::new();
     let mut fields = Vec::with_capacity(arrow.fields().len());
     for (f, nf) in arrow.fields().iter().zip(schema.fields()) {
         let field = match &nf.field_type {
             Type::Primitive(PrimitiveType::Uuid) => {
-                uuid_columns.push(nf.name.clone());
+                uuid_columns.push((nf.name.clone(), PrimitiveType::Uuid));
                 Field::new(f.name(), DataType::Utf8, true)
             }
             Type::Primitive(p @ (PrimitiveType::Binary | PrimitiveType::Fixed(_))) => {
@@ -569,6 +597,14 @@ fn json_schema(path: &Path, schema: &Schema) -> Result<(SchemaRef, Vec<String>)>
                 ));
             }
             Type::Primitive(p @ PrimitiveType::Timestamptz) => Field::new(f.name(), parse_target(p), true),
+            Type::Primitive(p @ PrimitiveType::Decimal { precision, scale }) => {
+                // arrow-json truncates extra fraction digits: decode with the widest
+                // scale that still holds the column's integer digits, then narrow
+                // exactly (or refuse) in `convert_columns`.
+                uuid_columns.push((nf.name.clone(), p.clone()));
+                let wide = 38 - (precision - scale) as i8;
+                Field::new(f.name(), DataType::Decimal128(38, wide), true)
+            }
             _ => f.as_ref().clone().with_nullable(true),
         };
         fields.push(field);
@@ -589,7 +625,7 @@ fn read_json_batch(
     path: &Path,
     lines: &mut BufReader<Counting<File>>,
     schema: &SchemaRef,
-    uuid_columns: &[String],
+    uuid_columns: &[(String, PrimitiveType)],
     required: &[String],
     line: &mut u64,
     batch_rows: usize,
@@ -632,7 +668,7 @@ fn read_json_batch(
             return Err(invalid(path, Some(starts[0].0), None, e));
         }
     };
-    let batch = uuid_text_to_bytes(path, batch, uuid_columns, &starts)?;
+    let batch = convert_columns(path, batch, uuid_columns, &starts)?;
     // Nulls (or missing keys) in required columns, named by line number.
     for name in required {
         if let Ok(i) = batch.schema().index_of(name)
@@ -666,31 +702,79 @@ fn json_reason(e: &Error) -> String {
     }
 }
 
-fn uuid_text_to_bytes(
+/// Converts the columns arrow-json decoded in a stand-in type (see `json_schema`) to the
+/// table's type; errors name the line.
+fn convert_columns(
     path: &Path,
     batch: RecordBatch,
-    uuid_columns: &[String],
+    columns_to_convert: &[(String, PrimitiveType)],
     starts: &[(u64, usize)],
 ) -> Result<RecordBatch> {
-    if uuid_columns.is_empty() {
+    if columns_to_convert.is_empty() {
         return Ok(batch);
     }
     let schema = batch.schema();
     let mut fields: Vec<Field> = schema.fields().iter().map(|f| f.as_ref().clone()).collect();
     let mut columns: Vec<ArrayRef> = batch.columns().to_vec();
-    for name in uuid_columns {
+    // Rows are counted from 1 within the batch; turn them into line numbers.
+    let at_line = |e: Error| match e {
+        Error::InvalidInput { path, row: Some(r), column, reason } => Error::InvalidInput {
+            path,
+            row: starts.get((r as usize).saturating_sub(1)).map(|(l, _)| *l),
+            column,
+            reason,
+        },
+        e => e,
+    };
+    for (name, ty) in columns_to_convert {
         let Ok(i) = schema.index_of(name) else { continue };
-        let converted = text_to_type(path, &columns[i], &PrimitiveType::Uuid, name, 0).map_err(|e| match e {
-            // text_to_type counts rows from 1; turn that into the line number.
-            Error::InvalidInput { path, row: Some(r), column, reason } => {
-                Error::InvalidInput { path, row: starts.get(r as usize - 1).map(|(l, _)| *l), column, reason }
-            }
-            e => e,
-        })?;
+        let converted = match ty {
+            PrimitiveType::Decimal { precision, scale } => narrow_decimal(path, &columns[i], *precision, *scale, name),
+            _ => text_to_type(path, &columns[i], ty, name, 0),
+        }
+        .map_err(at_line)?;
         fields[i] = Field::new(name, converted.data_type().clone(), true);
         columns[i] = converted;
     }
     Ok(RecordBatch::try_new(Arc::new(ArrowSchema::new(fields)), columns)?)
+}
+
+/// A wide-scale decimal column narrowed to `decimal(precision, scale)` exactly: a value
+/// with more fraction digits, or too many digits, is an error naming its row.
+fn narrow_decimal(path: &Path, array: &ArrayRef, precision: u32, scale: u32, column: &str) -> Result<ArrayRef> {
+    let wide = array
+        .as_any()
+        .downcast_ref::<Decimal128Array>()
+        .ok_or_else(|| invalid(path, None, Some(column), format!("expected decimals, found {}", array.data_type())))?;
+    let from_scale = wide.scale().max(0) as u32;
+    let factor = 10i128.pow(from_scale.saturating_sub(scale));
+    let limit = 10i128.pow(precision);
+    let mut out: Vec<Option<i128>> = Vec::with_capacity(wide.len());
+    for i in 0..wide.len() {
+        if wide.is_null(i) {
+            out.push(None);
+            continue;
+        }
+        let v = wide.value(i);
+        let bad = |why: String| invalid(path, Some(i as u64 + 1), Some(column), why);
+        let shown = || {
+            let t = wide.value_as_string(i);
+            if t.contains('.') { t.trim_end_matches('0').trim_end_matches('.').to_string() } else { t }
+        };
+        if v % factor != 0 {
+            return Err(bad(format!(
+                "{} has more than {scale} digit(s) after the decimal point for decimal({precision}, {scale})",
+                shown()
+            )));
+        }
+        let n = v / factor;
+        if n.abs() >= limit {
+            return Err(bad(format!("{} does not fit decimal({precision}, {scale})", shown())));
+        }
+        out.push(Some(n));
+    }
+    let narrow = Decimal128Array::from(out).with_precision_and_scale(precision as u8, scale as i8)?;
+    Ok(Arc::new(narrow))
 }
 
 #[cfg(test)]

@@ -269,6 +269,7 @@ fn append_bad_inputs_name_file_row_and_column() {
     let cases: Vec<(&str, &str, Vec<&str>)> = vec![
         ("v.csv", "id,name\n1,a\n2,b\nx3,c\n", vec!["v.csv: row 3, column id: cannot read \"x3\" as long"]),
         ("d.csv", "id,day\n1,2024-13-01\n", vec!["d.csv: row 1, column day: cannot read \"2024-13-01\" as date"]),
+        ("f.csv", "id\n1.5\n", vec!["f.csv: row 1, column id: cannot read \"1.5\" as long"]),
         ("n.csv", "id,name\n1,a\n,b\n", vec!["n.csv: row 2, column id: null in required column"]),
         ("u.csv", "id,nmae\n1,a\n", vec!["u.csv: column nmae: not a column of the table", "columns: id, name, day"]),
         ("m.csv", "name\na\n", vec!["m.csv: column id", "required column is missing"]),
@@ -303,6 +304,20 @@ fn append_bad_inputs_name_file_row_and_column() {
     write(p, "header.csv", "id,name\n");
     assert_eq!(ok(p, &["append", "t", "header.csv"]), "no rows in the input: nothing committed\n");
     assert_eq!(json(p, &["info", "t", "--json"])["version"], 1);
+    // Decimals: extra fraction digits are refused, not rounded; trailing zeros are fine.
+    ok(p, &["create", "dec", "--schema", "d:decimal(9,3)"]);
+    write(p, "d1.csv", "d\n1.2345\n");
+    fails(p, &["append", "dec", "d1.csv"], 2, &["row 1, column d", "more than 3 digit(s) after the decimal point"]);
+    write(p, "d2.csv", "d\n1.2340\n-7\n");
+    ok(p, &["append", "dec", "d2.csv"]);
+    assert_eq!(ok(p, &["scan", "dec"]), "d\n1.234\n-7.000\n");
+    write(p, "d3.ndjson", "{\"d\": 1}\n{\"d\": 1.2345}\n");
+    fails(p, &["append", "dec", "d3.ndjson"], 2, &["d3.ndjson: row 2, column d: 1.2345 has more than 3 digit(s)"]);
+    write(p, "d4.ndjson", "{\"d\": 12345678.5}\n");
+    fails(p, &["append", "dec", "d4.ndjson"], 2, &["d4.ndjson: row 1", "12345678.5"]);
+    write(p, "d5.ndjson", "{\"d\": \"2.50\"}\n{\"d\": 3}\n");
+    ok(p, &["append", "dec", "d5.ndjson"]);
+    assert_eq!(ok(p, &["scan", "dec"]), "d\n1.234\n-7.000\n2.500\n3.000\n");
     // --format overrides the extension.
     write(p, "rows.txt", "id\n7\n");
     ok(p, &["append", "t", "rows.txt", "--format", "csv"]);
