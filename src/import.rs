@@ -539,6 +539,18 @@ fn text_to_type(path: &Path, text: &ArrayRef, ty: &PrimitiveType, column: &str, 
                     ));
                 }
             }
+            if matches!(ty, PrimitiveType::Time | PrimitiveType::Timestamp | PrimitiveType::Timestamptz)
+                && let Some(i) =
+                    (0..strings.len()).find(|&i| !strings.is_null(i) && subsecond_digits(strings.value(i)) > 6)
+            {
+                // Iceberg keeps microseconds; arrow-cast would drop the rest silently.
+                return Err(invalid(
+                    path,
+                    Some(first_row + i as u64 + 1),
+                    Some(column),
+                    format!("{:?} is more precise than the microseconds a {ty} holds", strings.value(i)),
+                ));
+            }
             let target = parse_target(ty);
             // safe = true: unparsable values become nulls; a null where the text was
             // not null is the first bad value.
@@ -560,6 +572,16 @@ fn fraction_digits(text: &str) -> usize {
         return 0;
     }
     t.split_once('.').map_or(0, |(_, frac)| frac.trim_end_matches('0').len())
+}
+
+/// Significant digits of the fraction of a second in a time or date-time literal
+/// (`10:00:00.120` has 2).
+fn subsecond_digits(text: &str) -> usize {
+    let Some(colon) = text.find(':') else { return 0 };
+    let rest = &text[colon..];
+    let Some(dot) = rest.find('.') else { return 0 };
+    let digits: String = rest[dot + 1..].chars().take_while(char::is_ascii_digit).collect();
+    digits.trim_end_matches('0').len()
 }
 
 /// The Arrow type text is parsed into: the table's, except that `timestamptz` parses

@@ -318,6 +318,13 @@ fn append_bad_inputs_name_file_row_and_column() {
     write(p, "d5.ndjson", "{\"d\": \"2.50\"}\n{\"d\": 3}\n");
     ok(p, &["append", "dec", "d5.ndjson"]);
     assert_eq!(ok(p, &["scan", "dec"]), "d\n1.234\n-7.000\n2.500\n3.000\n");
+    // Times are microseconds: more digits are refused, trailing zeros are fine.
+    ok(p, &["create", "tm", "--schema", "ts:timestamptz,t:time"]);
+    write(p, "tm1.csv", "ts,t\n2026-01-01T00:00:00.1234567Z,\n");
+    fails(p, &["append", "tm", "tm1.csv"], 2, &["row 1, column ts", "more precise than the microseconds"]);
+    write(p, "tm2.csv", "ts,t\n2026-01-01T00:00:00.123456000Z,10:00:00.5\n");
+    ok(p, &["append", "tm", "tm2.csv"]);
+    assert_eq!(ok(p, &["scan", "tm"]), "ts,t\n2026-01-01T00:00:00.123456Z,10:00:00.500\n");
     // --format overrides the extension.
     write(p, "rows.txt", "id\n7\n");
     ok(p, &["append", "t", "rows.txt", "--format", "csv"]);
