@@ -9,9 +9,11 @@
 //!   first row after the header is row 1) and the column. CSV parsing (quoting,
 //!   escapes) is arrow-csv's; the typed conversion is arrow-cast's, so `true`/`false`,
 //!   ISO dates, RFC 3339 timestamps and decimals read as they do elsewhere in Arrow.
-//!   An empty field is a null.
+//!   An empty field is a null. Nothing is rounded: a decimal with more fraction digits
+//!   than the column's scale, or a time finer than microseconds, is refused.
 //! - NDJSON is decoded by arrow-json against the table schema; an error names the line.
-//!   Keys not in the table schema are refused rather than silently dropped.
+//!   Keys not in the table schema are refused rather than silently dropped, and decimals
+//!   are checked against the column's scale as for CSV.
 //! - Parquet files are matched to the table by column name with the same lossless
 //!   conversions as [`crate::write::conform_batch`].
 //! - A null in a required column is reported with the first row that holds it.
