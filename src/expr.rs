@@ -1333,7 +1333,7 @@ impl BoundPredicate {
             BoundPredicate::And(a, b) => a.might_match(stats) && b.might_match(stats),
             BoundPredicate::Or(a, b) => a.might_match(stats) || b.might_match(stats),
             BoundPredicate::Leaf(l) => match stats(l.field_id) {
-                Some(s) => leaf_might_match(l, &s),
+                Some(s) => l.might_match(&s),
                 None => true,
             },
         }
@@ -1535,6 +1535,14 @@ fn widen_zero(d: Datum, lower: bool) -> Datum {
         Datum::Float(v) if v == 0.0 => Datum::Float(if lower { -0.0 } else { 0.0 }),
         Datum::Double(v) if v == 0.0 => Datum::Double(if lower { -0.0 } else { 0.0 }),
         d => d,
+    }
+}
+
+impl BoundLeaf {
+    /// False only if no row described by `s` (statistics of this leaf's column) can
+    /// satisfy this leaf.
+    pub fn might_match(&self, s: &ColumnStats) -> bool {
+        leaf_might_match(self, s)
     }
 }
 

@@ -21,6 +21,7 @@
 pub mod error;
 pub mod expr;
 pub mod location;
+mod prune;
 pub mod read;
 pub mod scan;
 pub mod spec;
@@ -31,7 +32,7 @@ pub mod transaction;
 pub mod write;
 
 pub use error::{Conflict, Error, Result};
-pub use scan::{Scan, ScanIter, ScanPlan};
+pub use scan::{Scan, ScanIter, ScanMetrics, ScanPlan};
 pub use stats::CommitStats;
 pub use table::{Durability, HistoryEntry, Table, TableOptions};
 pub use transaction::{CommitReport, RetryPolicy, Transaction};
