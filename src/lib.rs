@@ -18,9 +18,11 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod conflict;
 pub mod error;
 pub mod expr;
 pub mod location;
+pub mod partition;
 mod prune;
 pub mod read;
 pub mod scan;
@@ -31,8 +33,9 @@ pub mod table;
 pub mod transaction;
 pub mod write;
 
+pub use conflict::{ConflictContext, LandedCommit};
 pub use error::{Conflict, Error, Result};
 pub use scan::{Scan, ScanIter, ScanMetrics, ScanPlan};
 pub use stats::CommitStats;
 pub use table::{Durability, HistoryEntry, Table, TableOptions};
-pub use transaction::{CommitReport, RetryPolicy, Transaction};
+pub use transaction::{CommitReport, Operation, RetryPolicy, Transaction};

@@ -10,6 +10,7 @@ use arrow_array::cast::AsArray;
 use arrow_array::types::{Float64Type, Int64Type};
 use arrow_array::{Float64Array, Int32Array, Int64Array, RecordBatch, StringArray};
 use floe::expr::{CmpOp, Literal, Predicate, PredicateError, col};
+use floe::spec::metadata::PartitionSpec;
 use floe::spec::types::{PrimitiveType, Schema};
 use floe::write::WriteOptions;
 use floe::{Error, Table, TableOptions};
@@ -391,14 +392,28 @@ fn check(table: &Table, rows: &[Row], p: &Predicate) -> Result<(), TestCaseError
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+    // 16 cases by default (each writes a table); FLOE_PROPTEST_CASES=N for a longer run.
+    #![proptest_config(ProptestConfig {
+        cases: std::env::var("FLOE_PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(16),
+        ..ProptestConfig::default()
+    })]
 
     #[test]
-    fn pruning_never_changes_results(files in arb_files(), preds in proptest::collection::vec(arb_predicate(), 12)) {
+    fn pruning_never_changes_results(
+        files in arb_files(),
+        preds in proptest::collection::vec(arb_predicate(), 12),
+        partitioned in any::<bool>(),
+    ) {
         let dir = tempfile::tempdir().unwrap();
         // Tiny row groups and pages so that every pruning step has something to do.
         let opts = TableOptions { write: WriteOptions { row_group_size: 8, ..WriteOptions::default() }, ..relaxed() };
-        let table = Table::create_with(dir.path().join("t"), prop_schema(), opts).unwrap();
+        let table = if partitioned {
+            // Partition pruning through bucket, truncate and identity projections.
+            let spec = PartitionSpec::builder(&prop_schema()).bucket("id", 3).truncate("s", 1).identity("x").build().unwrap();
+            Table::create_partitioned(dir.path().join("t"), prop_schema(), spec, opts).unwrap()
+        } else {
+            Table::create_with(dir.path().join("t"), prop_schema(), opts).unwrap()
+        };
         let mut all = Vec::new();
         for f in &files {
             table.append(&[rows_batch(f)]).unwrap();
@@ -420,4 +435,43 @@ fn property_reference_sanity() {
     assert_eq!(eval_row(&col("k").eq(1).or(col("s").eq("b")), &r), Some(true));
     let z = Row { id: 2, k: Some(1), s: None, x: Some(-0.0) };
     assert_eq!(eval_row(&col("x").lt(0.0), &z), Some(true));
+}
+
+#[test]
+fn partition_values_and_summaries_prune() {
+    let dir = tempfile::tempdir().unwrap();
+    let schema = Schema::builder()
+        .required("id", PrimitiveType::Long)
+        .optional("region", PrimitiveType::String)
+        .optional("day", PrimitiveType::Date)
+        .build()
+        .unwrap();
+    let spec = PartitionSpec::builder(&schema).identity("region").month("day").build().unwrap();
+    let table = Table::create_partitioned(dir.path().join("t"), schema.clone(), spec, relaxed()).unwrap();
+    let arrow = Arc::new(schema.to_arrow());
+    // One commit per region (one manifest each); days spread over three months.
+    for (r, region) in ["eu", "us", "ap"].iter().enumerate() {
+        let ids: Vec<i64> = (0..90).map(|i| r as i64 * 100 + i).collect();
+        let days: Vec<i32> = (0..90).map(|i| 19_723 + i).collect(); // 2024-01-01 + i
+        let b = RecordBatch::try_new(
+            Arc::clone(&arrow),
+            vec![
+                Arc::new(Int64Array::from(ids)),
+                Arc::new(StringArray::from(vec![*region; 90])),
+                Arc::new(arrow_array::Date32Array::from(days)),
+            ],
+        )
+        .unwrap();
+        table.append(&[b]).unwrap();
+    }
+    let (b, m) = table.scan().filter(col("region").eq("us")).to_batches_with_metrics().unwrap();
+    assert_eq!(ids_of(&b), (100..190).collect::<Vec<_>>());
+    assert_eq!((m.manifests, m.manifests_skipped), (3, 2), "{m:?}");
+    assert_eq!(m.files_planned, 3, "{m:?}"); // three months of "us"
+    // month(day) projects a date range onto months: February only.
+    let p = Predicate::parse("day >= '2024-02-01' and day < '2024-03-01' and region != 'ap'").unwrap();
+    let (b, m) = table.scan().filter(p).to_batches_with_metrics().unwrap();
+    assert_eq!(b.iter().map(|b| b.num_rows()).sum::<usize>(), 2 * 29);
+    assert_eq!(m.files_planned, 2, "{m:?}");
+    assert_eq!(m.files, 9);
 }
