@@ -1442,7 +1442,7 @@ pub fn project_leaf(
         LeafOp::NotIn(vs) => Bound::NotIn(vs.clone()),
     };
     let projected = t.project(&leaf.ty, &bound).ok()??;
-    let mut sorted = |mut vs: Vec<Datum>| {
+    let sorted = |mut vs: Vec<Datum>| {
         vs.sort_by(|a, b| a.compare(b).unwrap_or(std::cmp::Ordering::Equal));
         vs.dedup_by(|a, b| a.compare(b) == Some(std::cmp::Ordering::Equal));
         vs
