@@ -25,6 +25,7 @@ pub mod location;
 pub mod partition;
 mod prune;
 pub mod read;
+pub mod rowops;
 pub mod scan;
 pub mod spec;
 pub mod stats;
@@ -35,6 +36,7 @@ pub mod write;
 
 pub use conflict::{ConflictContext, LandedCommit};
 pub use error::{Conflict, Error, Result};
+pub use rowops::{InsertIfAbsent, Isolation, RowChanges, RowOps};
 pub use scan::{Scan, ScanIter, ScanMetrics, ScanPlan};
 pub use stats::CommitStats;
 pub use table::{Durability, HistoryEntry, Table, TableOptions};
