@@ -21,6 +21,8 @@
 pub mod conflict;
 pub mod error;
 pub mod expr;
+#[cfg(feature = "import")]
+pub mod import;
 pub mod location;
 pub mod partition;
 mod prune;
@@ -32,6 +34,7 @@ pub mod stats;
 pub mod storage;
 pub mod table;
 pub mod transaction;
+pub mod verify;
 pub mod write;
 
 pub use conflict::{ConflictContext, LandedCommit};
@@ -41,3 +44,4 @@ pub use scan::{Scan, ScanIter, ScanMetrics, ScanPlan};
 pub use stats::CommitStats;
 pub use table::{Durability, HistoryEntry, Table, TableOptions};
 pub use transaction::{CommitReport, Operation, RetryPolicy, Transaction};
+pub use verify::{Problem, ProblemKind, VerifyReport};
