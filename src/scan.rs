@@ -127,6 +127,8 @@ pub struct ScanPlan {
     /// `schema` plus the filter's columns that are not selected (appended).
     read_schema: Schema,
     name_mapping: Option<Arc<NameMapping>>,
+    /// The table root (for relative data file paths).
+    root: std::path::PathBuf,
 }
 
 impl ScanPlan {
@@ -165,6 +167,8 @@ impl FileRead {
     /// `None` when pruning shows no row of the file can match.
     fn open(plan: &ScanPlan, file: &DataFile, opts: &ReadOptions, acc: &mut ScanMetrics) -> Result<Option<FileRead>> {
         let path = crate::location::uri_to_path(&file.file_path);
+        // Relative paths (some writers) are relative to the table root.
+        let path = if path.is_absolute() { path } else { plan.root.join(path) };
         let mapping = plan.name_mapping.as_deref();
         let mut metrics = ScanMetrics::default();
         let reader = match (&plan.filter, plan.prune) {
@@ -370,7 +374,8 @@ impl Scan {
             None => Vec::new(),
         };
         metrics.files_planned = files.len();
-        Ok(ScanPlan { snapshot, schema, files, filter, metrics, prune: self.prune, read_schema, name_mapping })
+        let root = self.table.location().root().to_path_buf();
+        Ok(ScanPlan { snapshot, schema, files, filter, metrics, prune: self.prune, read_schema, name_mapping, root })
     }
 
     /// Reads everything into memory like [`Scan::to_batches`], and reports what was read
