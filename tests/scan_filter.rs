@@ -392,9 +392,9 @@ fn check(table: &Table, rows: &[Row], p: &Predicate) -> Result<(), TestCaseError
 }
 
 proptest! {
-    // 16 cases by default (each writes a table); FLOE_PROPTEST_CASES=N for a longer run.
+    // 12 cases by default (each writes a table); FLOE_PROPTEST_CASES=N for a longer run.
     #![proptest_config(ProptestConfig {
-        cases: std::env::var("FLOE_PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(16),
+        cases: std::env::var("FLOE_PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(12),
         ..ProptestConfig::default()
     })]
 
