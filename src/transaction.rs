@@ -250,6 +250,21 @@ impl Transaction {
         self
     }
 
+    /// The table this transaction commits to.
+    pub fn table(&self) -> &Table {
+        &self.table
+    }
+
+    /// Whether anything is staged yet (files added or removed).
+    pub(crate) fn has_file_changes(&self) -> bool {
+        self.writer.is_some() || !self.data_files.is_empty() || !self.removed.is_empty()
+    }
+
+    /// The metadata this transaction read (its base version's).
+    pub(crate) fn base_metadata(&self) -> &Arc<TableMetadata> {
+        &self.base.metadata
+    }
+
     /// The snapshot this transaction read (`None` for an empty table).
     pub fn base_snapshot_id(&self) -> Option<i64> {
         self.base.metadata.current_snapshot_id
