@@ -21,6 +21,7 @@
 pub mod conflict;
 pub mod error;
 pub mod location;
+pub mod maintenance;
 pub mod read;
 pub mod scan;
 pub mod spec;
@@ -32,6 +33,7 @@ pub mod write;
 
 pub use conflict::{ConflictContext, LandedCommit};
 pub use error::{Conflict, Error, Result};
+pub use maintenance::{CompactOptions, ExpireOptions, MaintenanceReport, MergeManifestsOptions, OrphanOptions};
 pub use scan::{Scan, ScanIter, ScanPlan};
 pub use stats::CommitStats;
 pub use table::{Durability, HistoryEntry, Table, TableOptions};
