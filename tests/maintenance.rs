@@ -577,3 +577,19 @@ fn expiry_and_orphan_cleanup_while_writers_run_and_one_is_killed() {
     let present = ids(&table);
     assert!(present.len() > acked.len() && present.binary_search(&-5).is_ok());
 }
+
+#[test]
+fn expiry_keeps_files_that_a_retained_merged_manifest_relists() {
+    // After a merge the current snapshot lists every file in a new manifest: the
+    // expired snapshots' manifests go, their data files must stay.
+    let (_d, table) = table_with_appends(6);
+    let files = live_paths(&table);
+    table.merge_manifests(&MergeManifestsOptions::default()).unwrap();
+    let report = table.expire_snapshots(&ExpireOptions::default().older_than_ms(i64::MAX).retain_last(1)).unwrap();
+    assert_eq!(report.snapshots_expired, 6);
+    assert_eq!(report.data_files_removed, 0, "{report}");
+    assert_eq!(report.metadata_files_removed, 12, "6 manifest lists and 6 manifests: {report}");
+    assert!(files.iter().all(|p| p.exists()));
+    assert_live_files_exist(&Table::open(table.path()).unwrap(), "after expiry");
+    assert_eq!(ids(&table), (0..60).collect::<Vec<_>>());
+}
