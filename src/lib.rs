@@ -20,8 +20,10 @@
 
 pub mod conflict;
 pub mod error;
+pub mod expr;
 pub mod location;
 pub mod maintenance;
+pub mod partition;
 pub mod read;
 pub mod scan;
 pub mod spec;

@@ -28,6 +28,7 @@ use rand::Rng;
 use crate::conflict::{ConflictContext, Validator, append_conflicts, rewrite_conflicts};
 use crate::error::{Conflict, Error, Result};
 use crate::location::path_to_uri;
+use crate::partition::{StagedWriter, dirs_to_sync, partition_summaries};
 use crate::spec::manifest::{
     DataFile, EntryStatus, ManifestContent, ManifestEntry, ManifestFile, ManifestWriteContext, read_manifest,
     write_manifest, write_manifest_list,
@@ -38,7 +39,7 @@ use crate::storage::LockGuard;
 use crate::table::{
     Table, TableState, find_latest_version, load_manifest_list, load_version, now_ms, properties, read_path,
 };
-use crate::write::{DataFileWriter, conform_batch};
+use crate::write::conform_batch;
 
 /// How a transaction retries after losing the race for a version.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -173,7 +174,7 @@ pub struct Transaction {
     commit_id: uuid::Uuid,
     snapshot_id: i64,
     retry: RetryPolicy,
-    writer: Option<DataFileWriter>,
+    writer: Option<StagedWriter>,
     data_files: Vec<DataFile>,
     /// Data files and our manifest: live once committed, deleted if not.
     created: Vec<PathBuf>,
@@ -373,11 +374,6 @@ impl Transaction {
             return Err(read_only_error());
         }
         let metadata = &self.base.metadata;
-        if metadata.default_spec().is_some_and(|s| !s.fields.is_empty()) {
-            return Err(Error::Unsupported {
-                what: "appending to a partitioned table (partitioned writes are not implemented yet)".into(),
-            });
-        }
         let schema = metadata.current_schema();
         let conformed = conform_batch(schema, batch)?;
         if conformed.num_rows() == 0 {
@@ -391,11 +387,12 @@ impl Transaction {
                 opts.target_file_size_bytes = target;
             }
             let dir = self.table.location().data_dir();
-            self.writer = Some(DataFileWriter::new(&dir, &self.commit_id.simple().to_string(), schema, opts));
+            let prefix = self.commit_id.simple().to_string();
+            self.writer = Some(StagedWriter::new(&dir, &prefix, schema, metadata.default_spec(), opts)?);
         }
         if let Some(w) = self.writer.as_mut() {
             let res = w.write(&conformed);
-            self.created = w.created_paths().to_vec();
+            self.created = w.created_paths();
             res?;
         }
         Ok(())
@@ -633,6 +630,8 @@ impl Transaction {
         let data_files: Vec<PathBuf> =
             self.data_files.iter().map(|f| crate::location::uri_to_path(&f.file_path)).collect();
         let data_dir = self.table.location().data_dir();
+        // Partition directories (and data/) hold new entries too.
+        let dirs = dirs_to_sync(&data_dir, &data_files);
         let root = self.table.location().root().to_path_buf();
         let job = move || -> Result<()> {
             std::thread::scope(|scope| {
@@ -651,7 +650,12 @@ impl Transaction {
                     }
                     Ok(())
                 }));
-                let mut res = storage.sync_dir(&data_dir).map_err(|e| Error::io(&data_dir, e));
+                let mut res = Ok(());
+                for d in dirs.iter().rev() {
+                    if res.is_ok() {
+                        res = storage.sync_dir(d).map_err(|e| Error::io(d, e));
+                    }
+                }
                 if res.is_ok() && created_data_dir {
                     res = storage.sync_dir(&root).map_err(|e| Error::io(&root, e));
                 }
@@ -700,6 +704,7 @@ impl Transaction {
             .collect();
         let ctx = ManifestWriteContext { schema: md.current_schema(), spec: &spec, content: ManifestContent::Data };
         let bytes = write_manifest(&ctx, &entries)?;
+        let partitions = partition_summaries(&spec, md.current_schema(), &self.data_files)?;
         let path = self.next_manifest_path();
         let m = ManifestFile {
             manifest_path: path_to_uri(&path),
@@ -715,7 +720,7 @@ impl Transaction {
             added_rows_count: self.data_files.iter().map(|f| f.record_count).sum(),
             existing_rows_count: 0,
             deleted_rows_count: 0,
-            partitions: if spec.fields.is_empty() { Some(Vec::new()) } else { None },
+            partitions: Some(partitions),
             key_metadata: None,
         };
         Ok((m, path, bytes))
@@ -1359,7 +1364,7 @@ fn maybe_merge(
         added_rows_count: 0,
         existing_rows_count: entries.iter().map(|e| e.data_file.record_count).sum(),
         deleted_rows_count: 0,
-        partitions: if spec.fields.is_empty() { Some(Vec::new()) } else { None },
+        partitions: Some(partition_summaries(spec, schema, entries.iter().map(|e| &e.data_file))?),
         key_metadata: None,
     };
     let mut out = vec![merged];

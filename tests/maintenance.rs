@@ -593,3 +593,31 @@ fn expiry_keeps_files_that_a_retained_merged_manifest_relists() {
     assert_live_files_exist(&Table::open(table.path()).unwrap(), "after expiry");
     assert_eq!(ids(&table), (0..60).collect::<Vec<_>>());
 }
+
+#[test]
+fn compaction_groups_by_partition() {
+    use floe::spec::metadata::PartitionSpec;
+    let dir = tempfile::tempdir().unwrap();
+    let s = schema();
+    let spec = PartitionSpec::builder(&s).bucket("id", 2).build().unwrap();
+    let table = Table::create_with(dir.path().join("t"), s, relaxed().partition_spec(spec)).unwrap();
+    for i in 0..12 {
+        table.append(&[batch(i, 1)]).unwrap();
+    }
+    let before = table.scan().plan().unwrap().files;
+    assert_eq!(before.len(), 12);
+    let partitions: HashSet<String> = before.iter().map(|f| format!("{:?}", f.partition)).collect();
+    assert_eq!(partitions.len(), 2);
+    let report = table.compact(&CompactOptions::default()).unwrap();
+    assert_eq!((report.data_files_removed, report.data_files_added), (12, 2), "{report}");
+    let fresh = Table::open(table.path()).unwrap();
+    let after = fresh.scan().plan().unwrap().files;
+    let after_partitions: HashSet<String> = after.iter().map(|f| format!("{:?}", f.partition)).collect();
+    assert_eq!(after_partitions, partitions, "one output file per partition, with its partition value");
+    assert_eq!(ids(&fresh), (0..12).collect::<Vec<_>>());
+    // Each output holds exactly the rows of its partition (rows with the same bucket).
+    for f in &after {
+        let same: i64 = before.iter().filter(|b| b.partition == f.partition).map(|b| b.record_count).sum();
+        assert_eq!(f.record_count, same);
+    }
+}
