@@ -19,8 +19,11 @@
 #![warn(missing_docs)]
 
 pub mod conflict;
+mod crashpoint;
 pub mod error;
 pub mod expr;
+#[cfg(feature = "import")]
+pub mod import;
 pub mod location;
 pub mod maintenance;
 pub mod partition;
@@ -31,6 +34,7 @@ pub mod stats;
 pub mod storage;
 pub mod table;
 pub mod transaction;
+pub mod verify;
 pub mod write;
 
 pub use conflict::{ConflictContext, LandedCommit};
@@ -40,3 +44,4 @@ pub use scan::{Scan, ScanIter, ScanPlan};
 pub use stats::CommitStats;
 pub use table::{Durability, HistoryEntry, Table, TableOptions};
 pub use transaction::{CommitReport, Operation, RetryPolicy, Transaction};
+pub use verify::{Problem, ProblemKind, VerifyReport};

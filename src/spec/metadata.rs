@@ -16,6 +16,12 @@ use crate::error::{Error, Result};
 
 /// Summary key floe stores its commit id under (resolves ambiguous commits).
 pub const COMMIT_ID_KEY: &str = "floe.commit-id";
+/// Snapshot summary key: which attempt of its transaction created the snapshot
+/// (1 = no race lost).
+pub const ATTEMPT_KEY: &str = "floe.commit.attempt";
+/// Snapshot summary key: how many versions other writers committed between the
+/// transaction's base and this snapshot (the commit was rebased over them).
+pub const REBASED_OVER_KEY: &str = "floe.commit.rebased-over";
 
 /// A partition field (`source-id`, `field-id`, `name`, `transform`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -235,6 +241,17 @@ impl TableMetadata {
     }
 
     fn validate(&self) -> std::result::Result<(), String> {
+        // Counters the next commit increments must have room to (found by fuzzing:
+        // i64::MAX overflowed in the commit path).
+        if !(0..i64::MAX).contains(&self.last_sequence_number) {
+            return Err(format!("last-sequence-number {} out of range", self.last_sequence_number));
+        }
+        if self.last_updated_ms == i64::MAX {
+            return Err("last-updated-ms out of range".into());
+        }
+        if self.last_column_id == i32::MAX || self.last_partition_id == i32::MAX {
+            return Err("last-column-id or last-partition-id out of range".into());
+        }
         if self.schemas.iter().all(|s| s.schema_id != self.current_schema_id) {
             return Err(format!("current-schema-id {} names no schema", self.current_schema_id));
         }
