@@ -19,6 +19,7 @@
 #![warn(missing_docs)]
 
 pub mod conflict;
+mod crashpoint;
 pub mod error;
 pub mod expr;
 #[cfg(feature = "import")]

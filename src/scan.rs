@@ -551,6 +551,17 @@ impl Scan {
                         what: "tables with row-level delete files (merge-on-read)".into(),
                     });
                 }
+                // Reading these as Parquet would give a confusing error or wrong rows.
+                if !e.data_file.file_format.eq_ignore_ascii_case("parquet") {
+                    return Err(Error::Unsupported {
+                        what: format!("{} data files ({})", e.data_file.file_format, e.data_file.file_path),
+                    });
+                }
+                if e.data_file.key_metadata.is_some() || m.key_metadata.is_some() {
+                    return Err(Error::Unsupported {
+                        what: format!("encrypted data files ({})", e.data_file.file_path),
+                    });
+                }
                 metrics.files += 1;
                 if let Some((spec, p)) = part
                     && !p.might_match(&|id| {
