@@ -20,6 +20,7 @@
 
 pub mod conflict;
 pub mod error;
+pub mod evolution;
 pub mod location;
 pub mod partition;
 pub mod read;
@@ -33,6 +34,7 @@ pub mod write;
 
 pub use conflict::{ConflictContext, LandedCommit};
 pub use error::{Conflict, Error, Result};
+pub use evolution::{SchemaMode, SchemaUpdate, SpecUpdate};
 pub use scan::{Scan, ScanIter, ScanPlan};
 pub use stats::CommitStats;
 pub use table::{Durability, HistoryEntry, Table, TableOptions};
