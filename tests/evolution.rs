@@ -135,7 +135,7 @@ fn widening_reads_old_values_as_the_wider_type() {
         vec![
             Arc::new(Int64Array::from(vec![i64::MAX])),
             Arc::new(arrow_array::Float64Array::from(vec![1e300])),
-            Arc::new(arrow_array::Decimal128Array::from(vec![99_999_999_99]).with_precision_and_scale(10, 2).unwrap()),
+            Arc::new(arrow_array::Decimal128Array::from(vec![9_999_999_999]).with_precision_and_scale(10, 2).unwrap()),
         ],
     )
     .unwrap();
