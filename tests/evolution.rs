@@ -427,3 +427,30 @@ fn a_merging_append_rebases_over_appends_and_conflicts_with_schema_changes() {
     assert_eq!(common::ids(&table), vec![1, 100]);
     assert!(table.schema().field_by_name("z").is_none());
 }
+
+#[test]
+fn an_append_rebases_over_a_widening_and_conflicts_with_a_spec_change() {
+    let dir = tempfile::tempdir().unwrap();
+    let schema = Schema::builder().required("n", PrimitiveType::Int).build().unwrap();
+    let table = Table::create_with(dir.path(), schema, common::relaxed()).unwrap();
+    let batch = |v: i32| {
+        RecordBatch::try_new(Arc::new(table.schema().to_arrow()), vec![Arc::new(Int32Array::from(vec![v]))]).unwrap()
+    };
+    let mut tx = table.new_transaction();
+    tx.append(&batch(1)).unwrap();
+    let other = Table::open_with(dir.path(), common::relaxed()).unwrap();
+    other.update_schema().widen_column("n", PrimitiveType::Long).commit().unwrap();
+    tx.commit().unwrap();
+    table.refresh().unwrap();
+    assert_eq!(column(&table, "n"), ["1"]);
+    assert_eq!(rows(&table)[0].column(0).data_type(), &DataType::Int64);
+
+    let mut tx = table.new_transaction();
+    tx.append(
+        &RecordBatch::try_new(Arc::new(table.schema().to_arrow()), vec![Arc::new(Int64Array::from(vec![2]))]).unwrap(),
+    )
+    .unwrap();
+    other.refresh().unwrap();
+    other.update_spec().add_field("n", Transform::Bucket(2)).commit().unwrap();
+    assert_eq!(conflict_ops(&tx.commit().unwrap_err()), ["partition spec change"]);
+}
