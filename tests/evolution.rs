@@ -454,3 +454,41 @@ fn an_append_rebases_over_a_widening_and_conflicts_with_a_spec_change() {
     other.update_spec().add_field("n", Transform::Bucket(2)).commit().unwrap();
     assert_eq!(conflict_ops(&tx.commit().unwrap_err()), ["partition spec change"]);
 }
+
+#[test]
+fn manifests_merge_across_a_widened_partition_source() {
+    let dir = tempfile::tempdir().unwrap();
+    let schema =
+        Schema::builder().required("n", PrimitiveType::Int).optional("x", PrimitiveType::Float).build().unwrap();
+    let spec = PartitionSpec::builder(&schema).identity("n").identity("x").build().unwrap();
+    let options = common::relaxed().property("commit.manifest.min-count-to-merge", "2");
+    let table = Table::create_partitioned(dir.path(), schema, spec, options).unwrap();
+    let int_batch = |v: i32| {
+        RecordBatch::try_new(
+            Arc::new(table.schema().to_arrow()),
+            vec![Arc::new(Int32Array::from(vec![v])), Arc::new(Float32Array::from(vec![v as f32]))],
+        )
+        .unwrap()
+    };
+    table.append(&[int_batch(1)]).unwrap();
+    table.append(&[int_batch(2)]).unwrap();
+    table
+        .update_schema()
+        .widen_column("n", PrimitiveType::Long)
+        .widen_column("x", PrimitiveType::Double)
+        .commit()
+        .unwrap();
+    for v in [3i64, 4, 5] {
+        let b = RecordBatch::try_new(
+            Arc::new(table.schema().to_arrow()),
+            vec![Arc::new(Int64Array::from(vec![v])), Arc::new(arrow_array::Float64Array::from(vec![v as f64]))],
+        )
+        .unwrap();
+        table.append(&[b]).unwrap();
+    }
+    let manifests = table.manifests(&table.current_snapshot().unwrap()).unwrap();
+    assert!(manifests.len() < 5, "manifests were merged: {}", manifests.len());
+    let sums: Vec<_> = manifests.iter().flat_map(|m| m.partitions.clone().unwrap()).collect();
+    assert!(sums.iter().all(|s| s.lower_bound.as_ref().is_none_or(|b| b.len() == 8)), "{sums:?}");
+    assert_eq!(column(&table, "n"), ["1", "2", "3", "4", "5"]);
+}
