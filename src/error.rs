@@ -159,6 +159,10 @@ pub enum Error {
         source: parquet::errors::ParquetError,
     },
 
+    /// A predicate could not be parsed or does not fit the table schema.
+    #[error(transparent)]
+    Predicate(crate::expr::PredicateError),
+
     /// Arrow compute error while preparing or reading batches.
     #[error("arrow error: {0}")]
     Arrow(#[from] arrow_schema::ArrowError),

@@ -21,6 +21,7 @@
 pub mod conflict;
 pub mod error;
 pub mod evolution;
+pub mod expr;
 pub mod location;
 pub mod partition;
 pub mod read;
