@@ -366,6 +366,16 @@ pub fn partition_summaries<'a>(
         .collect())
 }
 
+/// How many distinct partition tuples `files` hold (1 for any non-empty set of
+/// unpartitioned files).
+pub(crate) fn distinct_partitions(files: &[DataFile]) -> usize {
+    let mut seen: std::collections::HashSet<Vec<Option<Vec<u8>>>> = std::collections::HashSet::new();
+    for f in files {
+        seen.insert(f.partition.iter().map(|v| v.as_ref().map(Datum::to_bytes)).collect());
+    }
+    seen.len()
+}
+
 /// One partition's writer and its tuple.
 struct PartitionWriter {
     values: Vec<Option<Datum>>,

@@ -1040,8 +1040,12 @@ impl Transaction {
             s.insert("deleted-records".into(), removed.records.to_string());
             s.insert("removed-files-size".into(), removed.bytes.to_string());
         }
-        let changed = !self.data_files.is_empty() || removed.files > 0;
-        s.insert("changed-partition-count".into(), if changed { "1" } else { "0" }.to_string());
+        // Partitions of the added files (removals count as at least one).
+        let mut changed = crate::partition::distinct_partitions(&self.data_files);
+        if removed.files > 0 {
+            changed = changed.max(1);
+        }
+        s.insert("changed-partition-count".into(), changed.to_string());
         let data = manifests.iter().filter(|m| m.content == ManifestContent::Data);
         let (files, records) = data.fold((0i64, 0i64), |(f, r), m| {
             (

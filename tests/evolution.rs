@@ -492,3 +492,33 @@ fn manifests_merge_across_a_widened_partition_source() {
     assert!(sums.iter().all(|s| s.lower_bound.as_ref().is_none_or(|b| b.len() == 8)), "{sums:?}");
     assert_eq!(column(&table, "n"), ["1", "2", "3", "4", "5"]);
 }
+
+#[test]
+fn nested_columns_can_be_added_with_fresh_ids() {
+    use floe::spec::types::{ListType, StructType, Type};
+    let dir = tempfile::tempdir().unwrap();
+    let table = Table::create_with(dir.path(), common::schema(), common::relaxed()).unwrap();
+    table.append(&[common::batch(0, 2)]).unwrap();
+    let point = Type::Struct(StructType {
+        fields: vec![
+            NestedField::optional(900, "x", PrimitiveType::Double),
+            NestedField::optional(
+                901,
+                "tags",
+                Type::List(ListType {
+                    element_id: 902,
+                    element_required: false,
+                    element: Box::new(PrimitiveType::String.into()),
+                }),
+            ),
+        ],
+    });
+    table.update_schema().add_column_of_type("point", point, Some("a point".into())).commit().unwrap();
+    let s = table.schema();
+    let ids = s.all_field_ids();
+    assert_eq!(ids, vec![1, 2, 3, 4, 5, 6, 7], "ids assigned fresh past last-column-id");
+    assert_eq!(table.metadata().last_column_id, 7);
+    assert_eq!(s.field_by_name("point").unwrap().doc.as_deref(), Some("a point"));
+    let out = rows(&table);
+    assert_eq!(out[0].column(3).null_count(), 2, "old rows read the new struct as null");
+}

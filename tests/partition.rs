@@ -102,6 +102,7 @@ fn appends_split_rows_by_partition() {
     assert_eq!(sums[1].upper_bound, Some(2i32.to_le_bytes().to_vec()));
     assert_eq!(sums[1].contains_nan, Some(false));
     assert_eq!(snap.summary["added-data-files"], "4");
+    assert_eq!(snap.summary["changed-partition-count"], "4");
 }
 
 #[test]
