@@ -429,7 +429,7 @@ fn a_merging_append_rebases_over_appends_and_conflicts_with_schema_changes() {
 }
 
 #[test]
-fn an_append_rebases_over_a_widening_and_conflicts_with_a_spec_change() {
+fn an_append_rebases_over_a_widening_and_a_spec_change() {
     let dir = tempfile::tempdir().unwrap();
     let schema = Schema::builder().required("n", PrimitiveType::Int).build().unwrap();
     let table = Table::create_with(dir.path(), schema, common::relaxed()).unwrap();
@@ -452,7 +452,15 @@ fn an_append_rebases_over_a_widening_and_conflicts_with_a_spec_change() {
     .unwrap();
     other.refresh().unwrap();
     other.update_spec().add_field("n", Transform::Bucket(2)).commit().unwrap();
-    assert_eq!(conflict_ops(&tx.commit().unwrap_err()), ["partition spec change"]);
+    // Its file keeps the spec it was written with (spec 0) in its manifest.
+    tx.commit().unwrap();
+    table.refresh().unwrap();
+    assert_eq!(column(&table, "n"), ["1", "2"]);
+    let mut specs: Vec<i32> =
+        table.manifests(&table.current_snapshot().unwrap()).unwrap().iter().map(|m| m.partition_spec_id).collect();
+    specs.sort();
+    assert_eq!(specs, [0, 0]);
+    assert_eq!(table.metadata().default_spec_id, 1);
 }
 
 #[test]
