@@ -169,7 +169,7 @@ impl<'a> ConflictContext<'a> {
 pub type Validator = dyn Fn(&ConflictContext<'_>) -> Result<Vec<Conflict>> + Send + Sync;
 
 /// DESIGN.md §3, the append row: an append rebases over anything except a schema
-/// change that no longer accepts its files, or a partition spec change.
+/// change that no longer accepts its files, or the loss of the spec its files were written with.
 pub(crate) fn append_conflicts(base: &TableState, latest: &TableState) -> Vec<Conflict> {
     let mut out = Vec::new();
     let (b, l) = (&base.metadata, &latest.metadata);
