@@ -22,6 +22,8 @@ pub mod conflict;
 pub mod error;
 pub mod evolution;
 pub mod expr;
+#[cfg(feature = "import")]
+pub mod import;
 pub mod location;
 pub mod partition;
 pub mod read;
@@ -31,6 +33,7 @@ pub mod stats;
 pub mod storage;
 pub mod table;
 pub mod transaction;
+pub mod verify;
 pub mod write;
 
 pub use conflict::{ConflictContext, LandedCommit};
@@ -40,3 +43,4 @@ pub use scan::{Scan, ScanIter, ScanPlan};
 pub use stats::CommitStats;
 pub use table::{Durability, HistoryEntry, Table, TableOptions};
 pub use transaction::{CommitReport, Operation, RetryPolicy, Transaction};
+pub use verify::{Problem, ProblemKind, VerifyReport};

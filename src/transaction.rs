@@ -34,7 +34,10 @@ use crate::spec::manifest::{
     DataFile, EntryStatus, ManifestContent, ManifestEntry, ManifestFile, ManifestWriteContext, read_manifest,
     write_manifest, write_manifest_list,
 };
-use crate::spec::metadata::{COMMIT_ID_KEY, MetadataLogEntry, Snapshot, SnapshotLogEntry, SnapshotRef, TableMetadata};
+use crate::spec::metadata::{
+    ATTEMPT_KEY, COMMIT_ID_KEY, MetadataLogEntry, REBASED_OVER_KEY, Snapshot, SnapshotLogEntry, SnapshotRef,
+    TableMetadata,
+};
 use crate::spec::types::Schema;
 use crate::stats::Outcome;
 use crate::storage::LockGuard;
@@ -892,7 +895,11 @@ impl Transaction {
             }
         }
 
-        let summary = self.summary(parent, &manifests, added_records, added_size, &removed);
+        let mut summary = self.summary(parent, &manifests, added_records, added_size, &removed);
+        // How this commit got in, for `floe stats`: which attempt of this transaction
+        // landed, and how many versions other writers committed since its base.
+        summary.insert(ATTEMPT_KEY.to_string(), attempt.to_string());
+        summary.insert(REBASED_OVER_KEY.to_string(), latest.version.saturating_sub(self.base.version).to_string());
         let list_path = table
             .location()
             .metadata_dir()
