@@ -19,6 +19,7 @@
 #![warn(missing_docs)]
 
 pub mod conflict;
+mod crashpoint;
 pub mod error;
 pub mod evolution;
 pub mod expr;
@@ -26,7 +27,9 @@ pub mod expr;
 pub mod import;
 pub mod location;
 pub mod partition;
+mod prune;
 pub mod read;
+pub mod rowops;
 pub mod scan;
 pub mod spec;
 pub mod stats;
@@ -39,7 +42,8 @@ pub mod write;
 pub use conflict::{ConflictContext, LandedCommit};
 pub use error::{Conflict, Error, Result};
 pub use evolution::{SchemaMode, SchemaUpdate, SpecUpdate};
-pub use scan::{Scan, ScanIter, ScanPlan};
+pub use rowops::{InsertIfAbsent, Isolation, RowChanges, RowOps};
+pub use scan::{Scan, ScanIter, ScanMetrics, ScanPlan};
 pub use stats::CommitStats;
 pub use table::{Durability, HistoryEntry, Table, TableOptions};
 pub use transaction::{CommitReport, Operation, RetryPolicy, Transaction};
