@@ -25,8 +25,11 @@ pub mod expr;
 #[cfg(feature = "import")]
 pub mod import;
 pub mod location;
+pub mod maintenance;
 pub mod partition;
+mod prune;
 pub mod read;
+pub mod rowops;
 pub mod scan;
 pub mod spec;
 pub mod stats;
@@ -38,7 +41,9 @@ pub mod write;
 
 pub use conflict::{ConflictContext, LandedCommit};
 pub use error::{Conflict, Error, Result};
-pub use scan::{Scan, ScanIter, ScanPlan};
+pub use maintenance::{CompactOptions, ExpireOptions, MaintenanceReport, MergeManifestsOptions, OrphanOptions};
+pub use rowops::{InsertIfAbsent, Isolation, RowChanges, RowOps};
+pub use scan::{Scan, ScanIter, ScanMetrics, ScanPlan};
 pub use stats::CommitStats;
 pub use table::{Durability, HistoryEntry, Table, TableOptions};
 pub use transaction::{CommitReport, Operation, RetryPolicy, Transaction};

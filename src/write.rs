@@ -946,7 +946,7 @@ fn time_units_per_second(descr: &ColumnDescriptor) -> Option<i64> {
 
 /// A row group's (min, max) as Iceberg values of type `ty`, or None when the statistics
 /// cannot give valid bounds (absent, NaN, legacy signed byte order, unknown unit, …).
-fn stat_bounds(stats: &Statistics, ty: &PrimitiveType, descr: &ColumnDescriptor) -> Option<(Datum, Datum)> {
+pub(crate) fn stat_bounds(stats: &Statistics, ty: &PrimitiveType, descr: &ColumnDescriptor) -> Option<(Datum, Datum)> {
     use PrimitiveType as P;
     use Statistics as S;
     // Old writers filled the deprecated min/max of byte columns with a signed byte order.
