@@ -463,7 +463,14 @@ impl Table {
         let dir = self.location().data_dir();
         let mut added_bytes = 0u64;
         for (i, bin) in bins.iter().enumerate() {
-            let mut writer = DataFileWriter::new(&dir, &format!("{prefix}-c{i}"), &schema, write_opts.clone());
+            // Through the table's storage: confinement and fault injection apply.
+            let mut writer = DataFileWriter::with_storage(
+                self.inner.storage.clone(),
+                &dir,
+                &format!("{prefix}-c{i}"),
+                &schema,
+                write_opts.clone(),
+            );
             let mut written = || -> Result<()> {
                 for f in &bin.inputs {
                     let path = read_path(self.location(), &f.file_path);
