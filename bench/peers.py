@@ -5,7 +5,7 @@ Same commands and flags as the floe bench binary (benches/peers.rs), one JSON ob
 on stdout, so bench/driver.py runs every system the same way and measures each
 process's wall time and peak RSS from outside.
 
-  peers.py append  --system S --dir D --n N
+  peers.py append  --system S --dir D --n N [--budget-s B]
   peers.py setup   --system S --dir D
   peers.py contend --system S --dir D --n N --id K --start-file F
   peers.py verify  --system S --dir D --expected N
@@ -263,10 +263,13 @@ def cmd_append(s: System, a) -> Dict[str, Any]:
     s.create()
     rows = [make_table(i, 1) for i in range(a.n)]
     lat = []
+    started_all = time.perf_counter()
     for t in rows:
         started = time.perf_counter_ns()
         s.append(t)
         lat.append(time.perf_counter_ns() - started)
+        if a.budget_s and time.perf_counter() - started_all > a.budget_s:
+            break  # out of time: the driver reports how far it got
     return {"lat_ns": lat}
 
 
@@ -352,6 +355,7 @@ def main() -> None:
     p.add_argument("--system", required=True, choices=sorted(SYSTEMS))
     p.add_argument("--dir", required=True)
     p.add_argument("--n", type=int, default=0)
+    p.add_argument("--budget-s", type=float, default=0.0)
     p.add_argument("--id", type=int, default=0)
     p.add_argument("--start-file")
     p.add_argument("--expected", type=int, default=0)

@@ -8,7 +8,9 @@
 //! is the workload (data generation is outside every timed region).
 //!
 //! ```text
-//! peers append  --system S --dir D --n N             N single-row appends; latencies
+//! peers append  --system S --dir D --n N [--budget-s B]
+//!                                                    N single-row appends (fewer if B
+//!                                                    seconds run out first); latencies
 //!                                                    (`raw-files`: N one-row parquet files)
 //! peers setup   --system S --dir D                   create an empty table
 //! peers contend --system S --dir D --n N --id K --start-file F
@@ -118,7 +120,10 @@ fn run(argv: &[String]) -> BoxResult<Value> {
             Table::create(&dir, bench_schema())?;
             Ok(json!({}))
         }
-        ("append", _) => append(system, &dir, args.num("--n")?),
+        ("append", _) => {
+            let budget = args.get("--budget-s").map(str::parse::<f64>).transpose()?.filter(|b| *b > 0.0);
+            append(system, &dir, args.num("--n")?, budget.map(Duration::from_secs_f64))
+        }
         ("contend", _) => {
             contend(system, &dir, args.num("--n")?, args.num("--id")?, Path::new(args.req("--start-file")?))
         }
@@ -265,8 +270,9 @@ impl Committer {
     }
 }
 
-/// `n` single-row appends to a new table in `dir`; every latency.
-fn append(system: &str, dir: &Path, n: usize) -> BoxResult<Value> {
+/// `n` single-row appends to a new table in `dir`; every latency. With a budget,
+/// stops after the append that exhausts it (the driver reports how far it got).
+fn append(system: &str, dir: &Path, n: usize, budget: Option<Duration>) -> BoxResult<Value> {
     if system == "raw-files" {
         return Ok(json!({"lat_ns": raw_small_files(dir, n)?}));
     }
@@ -275,10 +281,14 @@ fn append(system: &str, dir: &Path, n: usize) -> BoxResult<Value> {
     }
     let mut c = Committer::open(system, dir)?;
     let mut lat = Vec::with_capacity(n);
+    let started_all = Instant::now();
     for i in 0..n {
         let started = Instant::now();
         c.commit(i as i64)?;
         lat.push(started.elapsed().as_nanos() as u64);
+        if budget.is_some_and(|b| started_all.elapsed() > b) {
+            break;
+        }
     }
     Ok(json!({"lat_ns": lat}))
 }
