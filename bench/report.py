@@ -163,6 +163,11 @@ def sec_history(res: Dict[str, Any], peers: List[str], targets) -> str:
         fr, rr = f[marks[-1]] / f[marks[0]], r[marks[-1]] / r[marks[0]]
         out += [f"The bare loop's own #{marks[-1]} ÷ #{marks[0]} ({rr:.2f}×) is the disk's drift; floe's ratio "
                 f"divided by it: {fr / rr:.2f}×.", ""]
+        peer_last = [(p, S[p]["at"][marks[-1]]) for p in peers if p in S and S[p]["at"][marks[-1]]]
+        if peer_last:
+            bp, bv = min(peer_last, key=lambda t: t[1])
+            out += [f"floe at #{marks[-1]} ÷ raw: {ratio(f[marks[-1]], r[marks[-1]])}; ÷ best peer (`{bp}`, "
+                    f"{bv:.2f} ms): **{ratio(f[marks[-1]], bv)}**.", ""]
         targets.append([f"history #{marks[-1]} within 1.3× of #{marks[0]}",
                         f"{fr:.2f}× ({fr / rr:.2f}× after the bare loop's drift)", verdict(round(fr, 2) <= 1.3)])
     return "\n".join(out)
@@ -232,12 +237,22 @@ def sec_small(res: Dict[str, Any], peers: List[str]) -> str:
         rows.append([f"`{s}`", str(f.get("appends", res["n"])), cell(b.get("scan_s"), " s", 3),
                      cell(b.get("process_s"), " s", 2),
                      _num(f["files_bytes"] / 2**20, " MiB", 2), _num(f.get("compact_s"), " s", 2), after])
+    notes = []
+    fb = S.get("floe", {}).get("before")
+    if fb:
+        raw = med(S.get("raw", {}).get("before", {}).get("scan_s"))
+        got = [(p, med(S[p]["before"]["scan_s"])) for p in peers if p in S and S[p].get("before")]
+        line = f"floe scan ÷ raw: {ratio(med(fb['scan_s']), raw)}"
+        if got:
+            bp, bv = min(got, key=lambda t: t[1])
+            line += f"; ÷ best peer (`{bp}`, {bv:.3f} s): **{ratio(med(fb['scan_s']), bv)}**"
+        notes = [line + ".", ""]
     return "\n".join([f"#### 6. Many small files: full scan after {res['n']} single-row appends", "",
                       "`raw` = the same rows as one-row parquet files read by a single-threaded reader; its "
                       "compaction rewrites them into one file. A process stops appending once its appends have "
                       f"taken {res.get('budget_s') or '∞'} s (*appends* = rows in the table scanned).", "",
                       table(["system", "appends", "scan", "process", "table on disk", "compaction",
-                             "scan after compaction"], rows), ""])
+                             "scan after compaction"], rows), "", *notes])
 
 
 # --------------------------------------------------------------------------- document
