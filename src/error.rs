@@ -139,6 +139,21 @@ pub enum Error {
         source: std::io::Error,
     },
 
+    /// An input file (CSV, newline-delimited JSON, Parquet) does not fit the table.
+    /// Names the file and, where known, the row (1-based, not counting a CSV header)
+    /// and the column.
+    #[error("{}{}: {reason}", path.display(), fmt_position(*row, column.as_deref()))]
+    InvalidInput {
+        /// The input file.
+        path: PathBuf,
+        /// The row, counted from 1 (for CSV, the first row after the header).
+        row: Option<u64>,
+        /// The column.
+        column: Option<String>,
+        /// What is wrong.
+        reason: String,
+    },
+
     /// File-system error.
     #[error("I/O error on {path}: {source}")]
     Io {
@@ -159,9 +174,22 @@ pub enum Error {
         source: parquet::errors::ParquetError,
     },
 
+    /// A predicate could not be parsed or does not fit the table schema.
+    #[error(transparent)]
+    Predicate(crate::expr::PredicateError),
+
     /// Arrow compute error while preparing or reading batches.
     #[error("arrow error: {0}")]
     Arrow(#[from] arrow_schema::ArrowError),
+}
+
+fn fmt_position(row: Option<u64>, column: Option<&str>) -> String {
+    match (row, column) {
+        (Some(r), Some(c)) => format!(": row {r}, column {c}"),
+        (Some(r), None) => format!(": row {r}"),
+        (None, Some(c)) => format!(": column {c}"),
+        (None, None) => String::new(),
+    }
 }
 
 fn fmt_conflicts(conflicts: &[Conflict], exhausted: bool) -> String {

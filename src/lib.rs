@@ -18,8 +18,13 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod conflict;
 pub mod error;
+pub mod expr;
+#[cfg(feature = "import")]
+pub mod import;
 pub mod location;
+pub mod partition;
 pub mod read;
 pub mod scan;
 pub mod spec;
@@ -27,10 +32,13 @@ pub mod stats;
 pub mod storage;
 pub mod table;
 pub mod transaction;
+pub mod verify;
 pub mod write;
 
+pub use conflict::{ConflictContext, LandedCommit};
 pub use error::{Conflict, Error, Result};
 pub use scan::{Scan, ScanIter, ScanPlan};
 pub use stats::CommitStats;
 pub use table::{Durability, HistoryEntry, Table, TableOptions};
-pub use transaction::{CommitReport, RetryPolicy, Transaction};
+pub use transaction::{CommitReport, Operation, RetryPolicy, Transaction};
+pub use verify::{Problem, ProblemKind, VerifyReport};

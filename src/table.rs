@@ -57,6 +57,9 @@ pub struct TableOptions {
     pub properties: BTreeMap<String, String>,
     /// The storage to use; `None` = the local file system.
     pub storage: Option<Arc<dyn Storage>>,
+    /// The partition spec of a table this handle creates (`None` = unpartitioned).
+    /// Ignored when opening.
+    pub partition_spec: Option<PartitionSpec>,
 }
 
 impl Default for TableOptions {
@@ -68,6 +71,7 @@ impl Default for TableOptions {
             write: WriteOptions::default(),
             properties: BTreeMap::new(),
             storage: None,
+            partition_spec: None,
         }
     }
 }
@@ -88,6 +92,13 @@ impl TableOptions {
     /// Sets a table property (used on create).
     pub fn property(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
         self.properties.insert(key.into(), value.into());
+        self
+    }
+
+    /// Partitions a table this handle creates by `spec` (see
+    /// [`PartitionSpec::builder`]); appends then split rows by partition.
+    pub fn partition_spec(mut self, spec: PartitionSpec) -> Self {
+        self.partition_spec = Some(spec);
         self
     }
 
@@ -181,17 +192,37 @@ impl Table {
         Table::create_with(path, schema, TableOptions::default())
     }
 
-    /// Creates a table with options.
+    /// Creates a table with options (partitioned when
+    /// [`TableOptions::partition_spec`] is set).
     pub fn create_with(path: impl AsRef<Path>, schema: Schema, options: TableOptions) -> Result<Table> {
-        Table::create_partitioned(path, schema, PartitionSpec::unpartitioned(), options)
+        let spec = options.partition_spec.clone().unwrap_or_else(PartitionSpec::unpartitioned);
+        Table::create_partitioned(path, schema, spec, options)
     }
 
-    pub(crate) fn create_partitioned(
+    /// Creates a table partitioned by `spec` (built with [`PartitionSpec::builder`] over
+    /// the same schema). Appends split their rows by partition and write them under
+    /// `data/<field>=<value>/…`.
+    ///
+    /// ```no_run
+    /// # fn main() -> floe::Result<()> {
+    /// use floe::spec::metadata::PartitionSpec;
+    /// use floe::spec::types::{PrimitiveType, Schema};
+    /// let schema = Schema::builder()
+    ///     .required("id", PrimitiveType::Long)
+    ///     .required("ts", PrimitiveType::Timestamptz)
+    ///     .build()?;
+    /// let spec = PartitionSpec::builder(&schema).day("ts").bucket("id", 8).build()?;
+    /// let table = floe::Table::create_partitioned("./events", schema, spec, floe::TableOptions::default())?;
+    /// # Ok(()) }
+    /// ```
+    pub fn create_partitioned(
         path: impl AsRef<Path>,
         schema: Schema,
         spec: PartitionSpec,
         options: TableOptions,
     ) -> Result<Table> {
+        // Refuse a spec that does not fit the schema before anything is written.
+        crate::partition::validate_spec(&schema, &spec)?;
         let location = TableLocation::new(path.as_ref())?;
         let storage = storage_for(&location, &options);
         let metadata_dir = location.metadata_dir();

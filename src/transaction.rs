@@ -25,19 +25,24 @@ use std::time::{Duration, Instant};
 use arrow_array::RecordBatch;
 use rand::Rng;
 
+use crate::conflict::{ConflictContext, Validator, append_conflicts, rewrite_conflicts};
 use crate::error::{Conflict, Error, Result};
 use crate::location::path_to_uri;
+use crate::partition::{StagedWriter, dirs_to_sync, partition_summaries};
 use crate::spec::manifest::{
     DataFile, EntryStatus, ManifestContent, ManifestEntry, ManifestFile, ManifestWriteContext, read_manifest,
     write_manifest, write_manifest_list,
 };
-use crate::spec::metadata::{COMMIT_ID_KEY, MetadataLogEntry, Snapshot, SnapshotLogEntry, SnapshotRef, TableMetadata};
+use crate::spec::metadata::{
+    ATTEMPT_KEY, COMMIT_ID_KEY, MetadataLogEntry, REBASED_OVER_KEY, Snapshot, SnapshotLogEntry, SnapshotRef,
+    TableMetadata,
+};
 use crate::stats::Outcome;
 use crate::storage::LockGuard;
 use crate::table::{
     Table, TableState, find_latest_version, load_manifest_list, load_version, now_ms, properties, read_path,
 };
-use crate::write::{DataFileWriter, conform_batch};
+use crate::write::conform_batch;
 
 /// How a transaction retries after losing the race for a version.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -128,9 +133,42 @@ pub struct CommitReport {
     pub added_files: usize,
     /// Rows added.
     pub added_records: i64,
+    /// Data files removed.
+    pub removed_files: usize,
+    /// Rows in the removed data files.
+    pub removed_records: i64,
     /// Time from `commit()` to the version being durable.
     pub elapsed: Duration,
 }
+
+/// What a snapshot did, as its summary's `operation` records it (Iceberg's values).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Operation {
+    /// Only added data files.
+    Append,
+    /// Replaced files without changing the table's rows (compaction).
+    Replace,
+    /// Added and removed files (a logical overwrite of some rows).
+    Overwrite,
+    /// Only removed files (or rewrote them without some rows).
+    Delete,
+}
+
+impl Operation {
+    /// The summary value: `append`, `replace`, `overwrite` or `delete`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Operation::Append => "append",
+            Operation::Replace => "replace",
+            Operation::Overwrite => "overwrite",
+            Operation::Delete => "delete",
+        }
+    }
+}
+
+/// A change to the table metadata, applied to the newest metadata on every attempt
+/// (so it is re-applied, not replayed, when the transaction is rebased).
+pub type MetadataUpdate = dyn FnMut(&mut TableMetadata) -> Result<()> + Send;
 
 /// A set of staged changes pinned to a base version.
 pub struct Transaction {
@@ -139,7 +177,7 @@ pub struct Transaction {
     commit_id: uuid::Uuid,
     snapshot_id: i64,
     retry: RetryPolicy,
-    writer: Option<DataFileWriter>,
+    writer: Option<StagedWriter>,
     data_files: Vec<DataFile>,
     /// Data files and our manifest: live once committed, deleted if not.
     created: Vec<PathBuf>,
@@ -151,6 +189,11 @@ pub struct Transaction {
     prestage: Option<std::thread::JoinHandle<Result<()>>>,
     manifests_written: u32,
     committed: bool,
+    /// Live data files (of the base) this transaction removes, by path.
+    removed: Vec<DataFile>,
+    operation: Option<Operation>,
+    validators: Vec<Arc<Validator>>,
+    updates: Vec<Box<MetadataUpdate>>,
 }
 
 impl std::fmt::Debug for Transaction {
@@ -160,6 +203,8 @@ impl std::fmt::Debug for Transaction {
             .field("commit_id", &self.commit_id)
             .field("snapshot_id", &self.snapshot_id)
             .field("staged_files", &self.data_files.len())
+            .field("removed_files", &self.removed.len())
+            .field("operation", &self.operation)
             .finish()
     }
 }
@@ -182,6 +227,10 @@ impl Transaction {
             prestage: None,
             manifests_written: 0,
             committed: false,
+            removed: Vec::new(),
+            operation: None,
+            validators: Vec::new(),
+            updates: Vec::new(),
         }
     }
 
@@ -201,6 +250,95 @@ impl Transaction {
         self
     }
 
+    /// The snapshot this transaction read (`None` for an empty table).
+    pub fn base_snapshot_id(&self) -> Option<i64> {
+        self.base.metadata.current_snapshot_id
+    }
+
+    /// Stages the removal of live data files of the base snapshot (as listed by
+    /// [`crate::Scan::plan`] on it), matched by path. At commit their manifest
+    /// entries become `DELETED`; if a concurrent commit removed or rewrote one of
+    /// them first, the commit fails with [`Error::ConcurrentModification`]. The
+    /// files themselves stay on disk for time travel until snapshots are expired.
+    pub fn remove_files<I: IntoIterator<Item = DataFile>>(&mut self, files: I) -> Result<()> {
+        if self.table.inner.read_only {
+            return Err(read_only_error());
+        }
+        for f in files {
+            self.table.location().confined_path(&f.file_path)?;
+            if !self.removed.iter().any(|r| r.file_path == f.file_path) {
+                self.removed.push(f);
+            }
+        }
+        Ok(())
+    }
+
+    /// Records what the commit does (the snapshot summary's `operation`). Without
+    /// it: `append` when only adding, `delete` when only removing, `overwrite` when
+    /// both. Compaction sets [`Operation::Replace`].
+    pub fn set_operation(&mut self, op: Operation) {
+        self.operation = Some(op);
+    }
+
+    /// Adds a conflict check run whenever this transaction is about to be rebased
+    /// over commits that landed after its base. Returning conflicts fails the commit
+    /// with [`Error::ConcurrentModification`]; nothing is written.
+    pub fn add_validator<F>(&mut self, check: F)
+    where
+        F: Fn(&ConflictContext<'_>) -> Result<Vec<Conflict>> + Send + Sync + 'static,
+    {
+        self.validators.push(Arc::new(check));
+    }
+
+    /// Adds a change to the table metadata (schema, partition spec, properties,
+    /// refs, snapshots), applied to the newest metadata on every attempt before this
+    /// transaction's snapshot, if any, is added. A transaction with updates and no
+    /// file changes commits a new version without a new snapshot.
+    pub fn update_metadata<F>(&mut self, update: F)
+    where
+        F: FnMut(&mut TableMetadata) -> Result<()> + Send + 'static,
+    {
+        self.updates.push(Box::new(update));
+    }
+
+    /// The operation this transaction will record.
+    pub fn operation(&self) -> Operation {
+        if let Some(op) = self.operation {
+            return op;
+        }
+        let adds = !self.data_files.is_empty() || self.writer.is_some();
+        match (adds, self.removed.is_empty()) {
+            (_, true) => Operation::Append,
+            (false, false) => Operation::Delete,
+            (true, false) => Operation::Overwrite,
+        }
+    }
+
+    /// No file changes and only metadata updates: commits without a snapshot.
+    fn metadata_only(&self) -> bool {
+        !self.updates.is_empty() && self.removed.is_empty() && self.data_files.is_empty() && self.operation.is_none()
+    }
+
+    /// The conflicts that stop a rebase from `base` onto `latest` (DESIGN.md §3).
+    fn rebase_conflicts(&self, latest: &TableState) -> Result<Vec<Conflict>> {
+        let plain_append = self.removed.is_empty() && self.validators.is_empty() && self.updates.is_empty();
+        if plain_append {
+            return Ok(append_conflicts(&self.base, latest));
+        }
+        let ctx = ConflictContext::new(&self.table, &self.base, latest);
+        let mut out = if !self.removed.is_empty() {
+            rewrite_conflicts(&ctx)?
+        } else if !self.data_files.is_empty() {
+            append_conflicts(&self.base, latest)
+        } else {
+            Vec::new()
+        };
+        for v in &self.validators {
+            out.extend(v(&ctx)?);
+        }
+        Ok(out)
+    }
+
     /// Stages a batch. Checks it against the base schema (typed errors, nothing
     /// written on a bad batch) and writes it to this transaction's data file(s).
     pub fn append(&mut self, batch: &RecordBatch) -> Result<()> {
@@ -208,11 +346,6 @@ impl Transaction {
             return Err(read_only_error());
         }
         let metadata = &self.base.metadata;
-        if metadata.default_spec().is_some_and(|s| !s.fields.is_empty()) {
-            return Err(Error::Unsupported {
-                what: "appending to a partitioned table (partitioned writes are not implemented yet)".into(),
-            });
-        }
         let schema = metadata.current_schema();
         let conformed = conform_batch(schema, batch)?;
         if conformed.num_rows() == 0 {
@@ -226,11 +359,12 @@ impl Transaction {
                 opts.target_file_size_bytes = target;
             }
             let dir = self.table.location().data_dir();
-            self.writer = Some(DataFileWriter::new(&dir, &self.commit_id.simple().to_string(), schema, opts));
+            let prefix = self.commit_id.simple().to_string();
+            self.writer = Some(StagedWriter::new(&dir, &prefix, schema, metadata.default_spec(), opts)?);
         }
         if let Some(w) = self.writer.as_mut() {
             let res = w.write(&conformed);
-            self.created = w.created_paths().to_vec();
+            self.created = w.created_paths();
             res?;
         }
         Ok(())
@@ -301,7 +435,7 @@ impl Transaction {
                         false,
                     ));
                 }
-                let conflicts = check_append_conflicts(&self.base, &latest);
+                let conflicts = self.rebase_conflicts(&latest)?;
                 if !conflicts.is_empty() {
                     drop(guard);
                     return Err(self.fail_conflict(attempted, attempts, lost, conflicts, false));
@@ -309,7 +443,16 @@ impl Transaction {
             }
             let next_version = latest.version + 1;
             attempted = next_version;
-            let built = self.build_metadata(&latest, attempts, added_records, added_size)?;
+            let built = match self.build_metadata(&latest, attempts, added_records, added_size)? {
+                Ok(b) => b,
+                Err(mut conflicts) => {
+                    drop(guard);
+                    for c in &mut conflicts {
+                        c.version = latest.version;
+                    }
+                    return Err(self.fail_conflict(next_version, attempts, lost, conflicts, false));
+                }
+            };
             let path = table.location().version_file(next_version);
             // Every file of this attempt (manifests, manifest list, metadata temp)
             // is written and fsynced in parallel: on a journaling file system the
@@ -368,6 +511,8 @@ impl Transaction {
                     rebased_over,
                     added_files: self.data_files.len(),
                     added_records,
+                    removed_files: self.removed.len(),
+                    removed_records: self.removed.iter().map(|f| f.record_count).sum(),
                     elapsed,
                 });
             }
@@ -437,6 +582,8 @@ impl Transaction {
         let data_files: Vec<PathBuf> =
             self.data_files.iter().map(|f| crate::location::uri_to_path(&f.file_path)).collect();
         let data_dir = self.table.location().data_dir();
+        // Partition directories (and data/) hold new entries too.
+        let dirs = dirs_to_sync(&data_dir, &data_files);
         let root = self.table.location().root().to_path_buf();
         let job = move || -> Result<()> {
             std::thread::scope(|scope| {
@@ -455,7 +602,12 @@ impl Transaction {
                     }
                     Ok(())
                 }));
-                let mut res = storage.sync_dir(&data_dir).map_err(|e| Error::io(&data_dir, e));
+                let mut res = Ok(());
+                for d in dirs.iter().rev() {
+                    if res.is_ok() {
+                        res = storage.sync_dir(d).map_err(|e| Error::io(d, e));
+                    }
+                }
                 if res.is_ok() && created_data_dir {
                     res = storage.sync_dir(&root).map_err(|e| Error::io(&root, e));
                 }
@@ -504,6 +656,7 @@ impl Transaction {
             .collect();
         let ctx = ManifestWriteContext { schema: md.current_schema(), spec: &spec, content: ManifestContent::Data };
         let bytes = write_manifest(&ctx, &entries)?;
+        let partitions = partition_summaries(&spec, md.current_schema(), &self.data_files)?;
         let path = self.next_manifest_path();
         let m = ManifestFile {
             manifest_path: path_to_uri(&path),
@@ -519,7 +672,7 @@ impl Transaction {
             added_rows_count: self.data_files.iter().map(|f| f.record_count).sum(),
             existing_rows_count: 0,
             deleted_rows_count: 0,
-            partitions: if spec.fields.is_empty() { Some(Vec::new()) } else { None },
+            partitions: Some(partitions),
             key_metadata: None,
         };
         Ok((m, path, bytes))
@@ -640,15 +793,27 @@ impl Transaction {
         Ok(state)
     }
 
+    /// This attempt's metadata on top of `latest`, or the conflicts that stop it
+    /// (a file this transaction removes is no longer live).
     fn build_metadata(
         &mut self,
         latest: &TableState,
         attempt: u32,
         added_records: i64,
         added_size: i64,
-    ) -> Result<Built> {
+    ) -> Result<Attempt<Built>> {
         let table = self.table.clone();
         let md = &latest.metadata;
+        let mut new_md: TableMetadata = (**md).clone();
+        for update in &mut self.updates {
+            update(&mut new_md)?;
+        }
+        let now = now_ms().max(md.last_updated_ms + 1);
+        if self.metadata_only() {
+            new_md.last_updated_ms = now;
+            push_metadata_log(&mut new_md, latest);
+            return Ok(Ok(Built { metadata: new_md, writes: Vec::new(), manifests: None }));
+        }
         if md.snapshot(self.snapshot_id).is_some() {
             return Err(Error::corrupt(
                 &latest.metadata_path,
@@ -666,17 +831,33 @@ impl Transaction {
             Some(p) => cached_manifest_list(&table, p)?,
             None => Arc::new(Vec::new()),
         };
-        let merge_path = self.next_manifest_path();
-        match maybe_merge(&table, md, &parent_manifests, self.snapshot_id, &merge_path)? {
-            Some((merged_list, bytes)) => {
-                manifests.extend(merged_list);
-                writes.push((merge_path, bytes));
+        let mut removed = Removed::default();
+        if !self.removed.is_empty() {
+            // Merging waits for the next commit: the rewritten manifests are not on
+            // disk yet for it to read.
+            match self.rewrite_for_removals(&new_md, &parent_manifests, sequence_number, &mut writes)? {
+                Ok((rewritten, r)) => {
+                    manifests.extend(rewritten);
+                    removed = r;
+                }
+                Err(conflicts) => return Ok(Err(conflicts)),
             }
-            None => manifests.extend(parent_manifests.iter().cloned()),
+        } else {
+            let merge_path = self.next_manifest_path();
+            match maybe_merge(&table, md, &parent_manifests, self.snapshot_id, &merge_path)? {
+                Some((merged_list, bytes)) => {
+                    manifests.extend(merged_list);
+                    writes.push((merge_path, bytes));
+                }
+                None => manifests.extend(parent_manifests.iter().cloned()),
+            }
         }
 
-        let now = now_ms().max(md.last_updated_ms + 1);
-        let summary = self.summary(parent, &manifests, added_records, added_size);
+        let mut summary = self.summary(parent, &manifests, added_records, added_size, &removed);
+        // How this commit got in, for `floe stats`: which attempt of this transaction
+        // landed, and how many versions other writers committed since its base.
+        summary.insert(ATTEMPT_KEY.to_string(), attempt.to_string());
+        summary.insert(REBASED_OVER_KEY.to_string(), latest.version.saturating_sub(self.base.version).to_string());
         let list_path = table
             .location()
             .metadata_dir()
@@ -692,9 +873,8 @@ impl Transaction {
             timestamp_ms: now,
             manifest_list: path_to_uri(&list_path),
             summary,
-            schema_id: Some(md.current_schema_id),
+            schema_id: Some(new_md.current_schema_id),
         };
-        let mut new_md: TableMetadata = (**md).clone();
         new_md.last_sequence_number = sequence_number;
         new_md.last_updated_ms = now;
         new_md.current_snapshot_id = Some(self.snapshot_id);
@@ -704,19 +884,106 @@ impl Transaction {
             "main".into(),
             SnapshotRef { snapshot_id: self.snapshot_id, ref_type: "branch".into(), extra: BTreeMap::new() },
         );
-        if latest.version > 0 {
-            new_md.metadata_log.push(MetadataLogEntry {
-                timestamp_ms: md.last_updated_ms,
-                metadata_file: path_to_uri(&latest.metadata_path),
-            });
-        }
-        let max_prev = md.property_i64(properties::PREVIOUS_VERSIONS_MAX, 100).max(1) as usize;
-        if new_md.metadata_log.len() > max_prev {
-            let excess = new_md.metadata_log.len() - max_prev;
-            new_md.metadata_log.drain(..excess);
-        }
+        push_metadata_log(&mut new_md, latest);
         retain_snapshots(&mut new_md);
-        Ok(Built { metadata: new_md, writes, manifests: Arc::new(manifests) })
+        Ok(Ok(Built { metadata: new_md, writes, manifests: Some(Arc::new(manifests)) }))
+    }
+
+    /// Rewrites the parent's manifests that list files this transaction removes:
+    /// those entries become `DELETED` (by this snapshot), the others `EXISTING`
+    /// with their sequence numbers kept; entries deleted by earlier snapshots are
+    /// dropped. Every removed file must be live in the parent, or the result is the
+    /// conflicts naming the ones that are not.
+    fn rewrite_for_removals(
+        &mut self,
+        md: &TableMetadata,
+        parent: &[ManifestFile],
+        seq: i64,
+        writes: &mut Vec<(PathBuf, Vec<u8>)>,
+    ) -> Result<Attempt<(Vec<ManifestFile>, Removed)>> {
+        let table = self.table.clone();
+        let wanted: std::collections::HashSet<&str> = self.removed.iter().map(|f| f.file_path.as_str()).collect();
+        let mut removed = Removed::default();
+        let mut found: std::collections::HashSet<String> = std::collections::HashSet::new();
+        let mut out = Vec::with_capacity(parent.len());
+        let mut rewrites: Vec<(ManifestFile, Vec<ManifestEntry>)> = Vec::new();
+        for m in parent {
+            if m.content != ManifestContent::Data || m.added_files_count + m.existing_files_count == 0 {
+                out.push(m.clone());
+                continue;
+            }
+            let path = read_path(table.location(), &m.manifest_path);
+            let bytes = table.storage().read(&path).map_err(|e| Error::io(&path, e))?;
+            let manifest = read_manifest(&path, &bytes, Some(m))?;
+            let hits = manifest
+                .entries
+                .iter()
+                .any(|e| e.status != EntryStatus::Deleted && wanted.contains(e.data_file.file_path.as_str()));
+            if !hits {
+                out.push(m.clone());
+                continue;
+            }
+            let mut entries = Vec::with_capacity(manifest.entries.len());
+            for mut e in manifest.entries {
+                if e.status == EntryStatus::Deleted {
+                    continue;
+                }
+                if wanted.contains(e.data_file.file_path.as_str()) && found.insert(e.data_file.file_path.clone()) {
+                    e.status = EntryStatus::Deleted;
+                    e.snapshot_id = Some(self.snapshot_id);
+                    removed.files += 1;
+                    removed.records += e.data_file.record_count;
+                    removed.bytes += e.data_file.file_size_in_bytes;
+                } else {
+                    e.status = EntryStatus::Existing;
+                }
+                entries.push(e);
+            }
+            rewrites.push((m.clone(), entries));
+        }
+        let missing: Vec<Conflict> = self
+            .removed
+            .iter()
+            .filter(|f| !found.contains(&f.file_path))
+            .map(|f| Conflict {
+                version: 0,
+                operation: "remove".into(),
+                reason: format!("{} is no longer live (removed or rewritten by a concurrent commit)", f.file_path),
+            })
+            .collect();
+        if !missing.is_empty() {
+            return Ok(Err(missing));
+        }
+        let schema = md.current_schema();
+        for (old, entries) in rewrites {
+            let spec = md.partition_specs.iter().find(|s| s.spec_id == old.partition_spec_id).ok_or_else(|| {
+                Error::corrupt(&old.manifest_path, format!("unknown spec id {}", old.partition_spec_id))
+            })?;
+            let ctx = ManifestWriteContext { schema, spec, content: ManifestContent::Data };
+            let bytes = write_manifest(&ctx, &entries)?;
+            let path = self.next_manifest_path();
+            let live = entries.iter().filter(|e| e.status == EntryStatus::Existing);
+            let deleted = entries.iter().filter(|e| e.status == EntryStatus::Deleted);
+            out.push(ManifestFile {
+                manifest_path: path_to_uri(&path),
+                manifest_length: bytes.len() as i64,
+                partition_spec_id: spec.spec_id,
+                content: ManifestContent::Data,
+                sequence_number: seq,
+                min_sequence_number: live.clone().filter_map(|e| e.sequence_number).min().unwrap_or(seq),
+                added_snapshot_id: self.snapshot_id,
+                added_files_count: 0,
+                existing_files_count: live.clone().count() as i32,
+                deleted_files_count: deleted.clone().count() as i32,
+                added_rows_count: 0,
+                existing_rows_count: live.map(|e| e.data_file.record_count).sum(),
+                deleted_rows_count: deleted.map(|e| e.data_file.record_count).sum(),
+                partitions: if spec.fields.is_empty() { Some(Vec::new()) } else { old.partitions.clone() },
+                key_metadata: None,
+            });
+            writes.push((path, bytes));
+        }
+        Ok(Ok((out, removed)))
     }
 
     fn summary(
@@ -725,14 +992,21 @@ impl Transaction {
         manifests: &[ManifestFile],
         added_records: i64,
         added_size: i64,
+        removed: &Removed,
     ) -> BTreeMap<String, String> {
         let mut s = BTreeMap::new();
-        s.insert("operation".to_string(), "append".to_string());
+        s.insert("operation".to_string(), self.operation().as_str().to_string());
         s.insert(COMMIT_ID_KEY.to_string(), self.commit_id.to_string());
         s.insert("added-data-files".into(), self.data_files.len().to_string());
         s.insert("added-records".into(), added_records.to_string());
         s.insert("added-files-size".into(), added_size.to_string());
-        s.insert("changed-partition-count".into(), if self.data_files.is_empty() { "0" } else { "1" }.to_string());
+        if removed.files > 0 {
+            s.insert("deleted-data-files".into(), removed.files.to_string());
+            s.insert("deleted-records".into(), removed.records.to_string());
+            s.insert("removed-files-size".into(), removed.bytes.to_string());
+        }
+        let changed = !self.data_files.is_empty() || removed.files > 0;
+        s.insert("changed-partition-count".into(), if changed { "1" } else { "0" }.to_string());
         let data = manifests.iter().filter(|m| m.content == ManifestContent::Data);
         let (files, records) = data.fold((0i64, 0i64), |(f, r), m| {
             (
@@ -743,7 +1017,7 @@ impl Transaction {
         s.insert("total-data-files".into(), files.to_string());
         s.insert("total-records".into(), records.to_string());
         if let Some(prev) = parent.map_or(Some(0), |p| p.summary_i64("total-files-size")) {
-            s.insert("total-files-size".into(), (prev + added_size).to_string());
+            s.insert("total-files-size".into(), (prev + added_size - removed.bytes).max(0).to_string());
         }
         for key in ["total-delete-files", "total-position-deletes", "total-equality-deletes"] {
             let prev = parent.map_or(Some(0), |p| p.summary_i64(key));
@@ -812,7 +1086,7 @@ impl Transaction {
         }
     }
 
-    fn after_commit(&mut self, previous: &TableState, state: &TableState, manifests: Arc<Vec<ManifestFile>>) {
+    fn after_commit(&mut self, previous: &TableState, state: &TableState, manifests: Option<Arc<Vec<ManifestFile>>>) {
         let table = self.table.clone();
         // Data files and our manifest are live now; lost attempts' files are not.
         self.created.clear();
@@ -845,7 +1119,7 @@ impl Transaction {
                 }
             }
         }
-        if let Some(snap) = state.metadata.current_snapshot() {
+        if let (Some(snap), Some(manifests)) = (state.metadata.current_snapshot(), manifests) {
             *crate::table::lock(&table.inner.manifest_cache) = Some((snap.snapshot_id, manifests));
         }
         table.install(state.clone());
@@ -898,7 +1172,35 @@ struct Built {
     metadata: TableMetadata,
     /// Manifests and the manifest list to write, in any order.
     writes: Vec<(PathBuf, Vec<u8>)>,
-    manifests: Arc<Vec<ManifestFile>>,
+    /// The new snapshot's manifests (`None` for a metadata-only commit).
+    manifests: Option<Arc<Vec<ManifestFile>>>,
+}
+
+/// One attempt's result, or the conflicts that stop it.
+type Attempt<T> = std::result::Result<T, Vec<Conflict>>;
+
+/// What the removals of one attempt took out of the table.
+#[derive(Debug, Default)]
+struct Removed {
+    files: i64,
+    records: i64,
+    bytes: i64,
+}
+
+/// Records the superseded metadata file in the metadata log, trimmed to
+/// `write.metadata.previous-versions-max`.
+fn push_metadata_log(md: &mut TableMetadata, previous: &TableState) {
+    if previous.version > 0 {
+        md.metadata_log.push(MetadataLogEntry {
+            timestamp_ms: previous.metadata.last_updated_ms,
+            metadata_file: path_to_uri(&previous.metadata_path),
+        });
+    }
+    let max_prev = md.property_i64(properties::PREVIOUS_VERSIONS_MAX, 100).max(1) as usize;
+    if md.metadata_log.len() > max_prev {
+        let excess = md.metadata_log.len() - max_prev;
+        md.metadata_log.drain(..excess);
+    }
 }
 
 fn read_only_error() -> Error {
@@ -911,31 +1213,6 @@ fn read_only_error() -> Error {
 fn new_snapshot_id() -> i64 {
     let (hi, lo) = uuid::Uuid::new_v4().as_u64_pair();
     ((hi ^ lo) & (i64::MAX as u64)).max(1) as i64
-}
-
-/// DESIGN.md §3, the append row: an append rebases over anything except a schema
-/// change that no longer accepts its files, or a partition spec change.
-fn check_append_conflicts(base: &TableState, latest: &TableState) -> Vec<Conflict> {
-    let mut out = Vec::new();
-    let (b, l) = (&base.metadata, &latest.metadata);
-    if l.current_schema_id != b.current_schema_id && !l.current_schema().accepts_files_of(b.current_schema()) {
-        out.push(Conflict {
-            version: latest.version,
-            operation: "schema change".into(),
-            reason: format!(
-                "schema {} no longer accepts files written with schema {}",
-                l.current_schema_id, b.current_schema_id
-            ),
-        });
-    }
-    if l.default_spec_id != b.default_spec_id {
-        out.push(Conflict {
-            version: latest.version,
-            operation: "partition spec change".into(),
-            reason: format!("default spec changed from {} to {}", b.default_spec_id, l.default_spec_id),
-        });
-    }
-    out
 }
 
 /// What landed between `base` and `latest`, for a compare-and-commit error.
@@ -1039,7 +1316,7 @@ fn maybe_merge(
         added_rows_count: 0,
         existing_rows_count: entries.iter().map(|e| e.data_file.record_count).sum(),
         deleted_rows_count: 0,
-        partitions: if spec.fields.is_empty() { Some(Vec::new()) } else { None },
+        partitions: Some(partition_summaries(spec, schema, entries.iter().map(|e| &e.data_file))?),
         key_metadata: None,
     };
     let mut out = vec![merged];

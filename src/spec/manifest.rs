@@ -244,30 +244,7 @@ impl DataContent {
 /// transform over a source type the spec does not allow for it ->
 /// [`Error::InvalidArgument`].
 pub fn partition_field_type(transform: &str, source: &PrimitiveType) -> Result<PrimitiveType> {
-    use PrimitiveType as P;
-    let width = |prefix: &str| -> Option<u32> {
-        transform.strip_prefix(prefix)?.strip_suffix(']')?.trim().parse::<u32>().ok().filter(|n| *n > 0)
-    };
-    let time_like = matches!(source, P::Date | P::Timestamp | P::Timestamptz);
-    let (allowed, result) = match transform {
-        "identity" | "void" => (true, source.clone()),
-        "year" | "month" => (time_like, P::Int),
-        "day" => (time_like, P::Date),
-        "hour" => (matches!(source, P::Timestamp | P::Timestamptz), P::Int),
-        _ if width("bucket[").is_some() => (!matches!(source, P::Boolean | P::Float | P::Double), P::Int),
-        _ if width("truncate[").is_some() => {
-            (matches!(source, P::Int | P::Long | P::Decimal { .. } | P::String | P::Binary), source.clone())
-        }
-        _ => {
-            return Err(Error::Unsupported { what: format!("partition transform {transform:?}") });
-        }
-    };
-    if !allowed {
-        return Err(Error::InvalidArgument(format!(
-            "partition transform {transform} cannot apply to a {source} column"
-        )));
-    }
-    Ok(result)
+    super::transform::Transform::parse(transform)?.result_type(source)
 }
 
 /// One field of the `partition` record (`r102`) as floe writes it.
@@ -546,6 +523,8 @@ fn put_partition_value(out: &mut Vec<u8>, ty: &PrimitiveType, v: &Datum) -> Resu
         (P::Long, Datum::Int(i)) => avro::put_long(out, i64::from(*i)),
         (P::Float, Datum::Float(f)) => avro::put_float(out, *f),
         (P::Double, Datum::Double(d)) => avro::put_double(out, *d),
+        // Written before a float -> double promotion of the source column.
+        (P::Double, Datum::Float(f)) => avro::put_double(out, f64::from(*f)),
         (P::String, Datum::String(s)) => avro::put_str(out, s),
         (P::Binary, Datum::Binary(b)) => avro::put_bytes(out, b),
         (P::Uuid, Datum::Uuid(u)) => out.extend_from_slice(u),

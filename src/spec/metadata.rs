@@ -16,6 +16,12 @@ use crate::error::{Error, Result};
 
 /// Summary key floe stores its commit id under (resolves ambiguous commits).
 pub const COMMIT_ID_KEY: &str = "floe.commit-id";
+/// Snapshot summary key: which attempt of its transaction created the snapshot
+/// (1 = no race lost).
+pub const ATTEMPT_KEY: &str = "floe.commit.attempt";
+/// Snapshot summary key: how many versions other writers committed between the
+/// transaction's base and this snapshot (the commit was rebased over them).
+pub const REBASED_OVER_KEY: &str = "floe.commit.rebased-over";
 
 /// A partition field (`source-id`, `field-id`, `name`, `transform`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

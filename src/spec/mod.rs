@@ -5,5 +5,6 @@
 mod avro;
 pub mod manifest;
 pub mod metadata;
+pub mod transform;
 pub mod types;
 pub mod values;

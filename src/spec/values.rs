@@ -227,7 +227,7 @@ const MICROS_PER_DAY: i64 = 86_400 * MICROS_PER_SECOND;
 
 /// Proleptic Gregorian (year, month, day) for days since 1970-01-01
 /// (H. Hinnant's `civil_from_days`); exact for every i32 day count.
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
+pub(crate) fn civil_from_days(days: i64) -> (i64, u32, u32) {
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z.rem_euclid(146_097);

@@ -1,0 +1,195 @@
+//! `floe create` and `floe append`: the commands that change a table.
+//!
+//! `append` opens every input before writing anything (an unknown format, a missing
+//! file or a CSV header naming an unknown column fails with nothing written), streams
+//! each file in batches into one transaction, and commits once: all rows or none.
+
+use floe::import::{FileFormat, FileReader};
+use floe::spec::metadata::PartitionSpec;
+use floe::spec::transform::Transform;
+use floe::{Durability, Table, TableOptions};
+use serde_json::json;
+
+use crate::cmd_read::{schema_json, schema_rows};
+use crate::out::{self, Out};
+use crate::{AppendArgs, CmdResult, CreateArgs, Failure};
+
+pub fn create(o: &Out, a: &CreateArgs) -> CmdResult {
+    let schema = match (&a.schema, &a.like) {
+        (Some(text), _) => floe::import::parse_schema(text)?,
+        (None, Some(file)) => floe::import::schema_of_file(file, None)?,
+        (None, None) => return Err(Failure::usage("give the columns with --schema or a sample file with --like")),
+    };
+    let mut opts = TableOptions::default();
+    for p in &a.properties {
+        let (k, v) = p
+            .split_once('=')
+            .filter(|(k, _)| !k.trim().is_empty())
+            .ok_or_else(|| Failure::usage(format!("--property {p:?}: expected KEY=VALUE")))?;
+        opts = opts.property(k.trim(), v);
+    }
+    let fields: Vec<&str> =
+        a.partition.iter().flat_map(|p| split_top_level(p)).filter(|f| !f.trim().is_empty()).collect();
+    if !fields.is_empty() {
+        let mut builder = PartitionSpec::builder(&schema);
+        for f in fields {
+            let (column, transform) = parse_partition_field(f)?;
+            builder = builder.add(column, transform);
+        }
+        opts = opts.partition_spec(builder.build()?);
+    }
+    let table = Table::create_with(&a.table, schema, opts)?;
+    let md = table.metadata();
+    if o.json {
+        o.json(&json!({
+            "path": table.path(),
+            "location": md.location,
+            "version": table.version(),
+            "table_uuid": md.table_uuid,
+            "schema": schema_json(md.current_schema()),
+        }))?;
+        return Ok(());
+    }
+    let mut text = format!("created table {} (v{}, uuid {})\n", table.path().display(), table.version(), md.table_uuid);
+    text.push_str(&o.table(&["id", "name", "type", "required"], schema_rows(md.current_schema()), &[0]));
+    o.print(&text)?;
+    Ok(())
+}
+
+/// Splits on commas outside parentheses and brackets.
+fn split_top_level(text: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let (mut depth, mut start) = (0i32, 0);
+    for (i, c) in text.char_indices() {
+        match c {
+            '(' | '[' => depth += 1,
+            ')' | ']' => depth -= 1,
+            ',' if depth == 0 => {
+                out.push(&text[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    out.push(&text[start..]);
+    out
+}
+
+/// One `--partition` field: `col`, `day(col)` (also `days(col)`), `bucket(16, col)`,
+/// `truncate(4, col)`, or Iceberg's own `bucket[16](col)`.
+fn parse_partition_field(text: &str) -> Result<(String, Transform), Failure> {
+    let t = text.trim();
+    let bad = |why: &str| {
+        Failure::usage(format!(
+            "--partition {t:?}: {why} (expected COLUMN, day(COLUMN), bucket(N, COLUMN), truncate(W, COLUMN), …)"
+        ))
+    };
+    let Some(open) = t.find('(') else {
+        if t.contains(|c: char| c.is_whitespace() || "[]),".contains(c)) {
+            return Err(bad("not a column name"));
+        }
+        return Ok((t.to_string(), Transform::Identity));
+    };
+    let inner = t[open + 1..].strip_suffix(')').ok_or_else(|| bad("missing ')'"))?;
+    let name = t[..open].trim().to_ascii_lowercase();
+    let (transform_text, column) = match inner.split_once(',') {
+        // bucket(16, id) / truncate(4, name)
+        Some((n, col)) => (format!("{name}[{}]", n.trim()), col.trim()),
+        None => {
+            // years/months/days/hours are Spark's names for the same transforms.
+            let name = match name.as_str() {
+                "years" | "months" | "days" | "hours" => name[..name.len() - 1].to_string(),
+                _ => name,
+            };
+            (name, inner.trim())
+        }
+    };
+    if column.is_empty() {
+        return Err(bad("no column"));
+    }
+    let transform = Transform::parse(&transform_text).map_err(|e| bad(&e.to_string()))?;
+    Ok((column.to_string(), transform))
+}
+
+pub fn append(o: &Out, a: &AppendArgs) -> CmdResult {
+    let format = match a.format.as_deref() {
+        Some(name) => {
+            Some(FileFormat::from_name(name).ok_or_else(|| Failure::usage(format!("unknown --format {name:?}")))?)
+        }
+        None => None,
+    };
+    let mut opts = TableOptions::default();
+    if a.no_sync {
+        opts = opts.durability(Durability::Relaxed);
+    }
+    let table = Table::open_with(&a.table, opts)?;
+    let schema = table.schema();
+    let mut readers = Vec::with_capacity(a.files.len());
+    for f in &a.files {
+        readers.push(FileReader::open_with(f, &schema, format, a.batch_rows)?);
+    }
+    let total: u64 = readers.iter().map(FileReader::bytes_total).sum();
+    let bar = out::progress(total, "appending");
+    let mut tx = table.new_transaction();
+    let mut done = 0u64;
+    let mut inputs = Vec::with_capacity(readers.len());
+    for (mut r, path) in readers.into_iter().zip(&a.files) {
+        while let Some(batch) = r.next() {
+            let batch = batch.inspect_err(|_| bar.finish_and_clear())?;
+            tx.append(&batch).inspect_err(|_| bar.finish_and_clear())?;
+            bar.set_position(done + r.bytes_read());
+        }
+        done += r.bytes_total();
+        bar.set_position(done);
+        inputs.push((path.display().to_string(), r.format().name(), r.rows_read()));
+    }
+    if inputs.iter().all(|(_, _, rows)| *rows == 0) {
+        // An empty snapshot would only be noise in the history.
+        bar.finish_and_clear();
+        tx.abort();
+        if o.json {
+            o.json(&json!({"version": null, "added_records": 0, "added_files": 0}))?;
+        } else {
+            o.line("no rows in the input: nothing committed")?;
+        }
+        return Ok(());
+    }
+    bar.set_message("committing");
+    let report = tx.commit();
+    bar.finish_and_clear();
+    let report = report?;
+    if o.json {
+        let files: Vec<_> = inputs.iter().map(|(p, f, rows)| json!({"path": p, "format": f, "rows": rows})).collect();
+        o.json(&json!({
+            "version": report.version,
+            "snapshot_id": report.snapshot_id,
+            "sequence_number": report.sequence_number,
+            "commit_id": report.commit_id,
+            "added_records": report.added_records,
+            "added_files": report.added_files,
+            "attempts": report.attempts,
+            "lost_races": report.conflicts,
+            "rebased_over": report.rebased_over,
+            "elapsed_ms": report.elapsed.as_secs_f64() * 1000.0,
+            "inputs": files,
+        }))?;
+        return Ok(());
+    }
+    let mut text = format!(
+        "committed v{} (snapshot {}, sequence {}): {} row(s) in {} data file(s)\n",
+        report.version, report.snapshot_id, report.sequence_number, report.added_records, report.added_files
+    );
+    for (p, f, rows) in &inputs {
+        text.push_str(&format!("  {p} ({f}): {rows} row(s)\n"));
+    }
+    text.push_str(&format!(
+        "  attempts {}, lost races {}, rebased over {} version(s), {:.1} ms, commit id {}\n",
+        report.attempts,
+        report.conflicts,
+        report.rebased_over,
+        report.elapsed.as_secs_f64() * 1000.0,
+        report.commit_id
+    ));
+    o.print(&text)?;
+    Ok(())
+}

@@ -1,0 +1,304 @@
+//! The `floe` command: inspect and change floe / Apache Iceberg file-system tables from
+//! the shell.
+//!
+//! A thin layer over the library: every command is a few calls to `floe::Table`,
+//! `floe::Scan`, `floe::import` and `Table::verify`, plus rendering. This file owns the
+//! argument grammar (clap), the exit codes and the one-line error report; `out.rs`
+//! owns rendering (tables, JSON, colour, progress); the `cmd_*` files own the commands.
+//!
+//! Exit codes: 0 ok; 1 the table failed verification, a commit conflict was not
+//! resolved, or the table's metadata is corrupt; 2 bad usage or bad input. Errors are
+//! one line on stderr (`--verbose` adds the cause chain); a panic is caught and
+//! reported as one line too.
+
+mod cmd_read;
+mod cmd_scan;
+mod cmd_write;
+mod out;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Inspect and change floe tables (Apache Iceberg v2 tables in a plain directory).
+#[derive(Debug, Parser)]
+#[command(
+    name = "floe",
+    version,
+    about = "Inspect and change floe / Apache Iceberg v2 file-system tables",
+    long_about = "Inspect and change floe tables: Apache Iceberg v2 tables that live in a plain \
+directory (also those written by pyiceberg, datashard, Spark or DuckDB in the same layout).\n\n\
+Every read command takes --json for scripts. TABLE is the table's directory, or one \
+metadata file (metadata/v3.metadata.json, or a catalog's 00001-<uuid>.metadata.json) to \
+read exactly that version.",
+    after_help = "Exit status: 0 ok; 1 verification failed, a commit conflict was not resolved, or the \
+table's metadata is corrupt; 2 bad usage or bad input.\nNO_COLOR=1 turns colour off; progress bars \
+and colour appear only on a terminal.",
+    after_long_help = "Examples:\n  \
+floe create ./events --schema 'id:long!,name:string,ts:timestamptz'\n  \
+floe append ./events new.csv more.parquet\n  \
+floe scan ./events --select id,name --limit 10\n  \
+floe history ./events --json\n  \
+floe verify ./events --deep\n\n\
+Exit status: 0 ok; 1 verification failed, a commit conflict was not resolved, or the \
+table's metadata is corrupt; 2 bad usage or bad input.\nNO_COLOR=1 turns colour off; progress bars \
+and colour appear only on a terminal."
+)]
+struct Cli {
+    /// On error, print the whole chain of causes.
+    #[arg(short, long, global = true)]
+    verbose: bool,
+
+    /// Print JSON instead of text (one document on stdout).
+    #[arg(long, global = true)]
+    json: bool,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Create an empty table.
+    #[command(after_help = "Examples:\n  \
+floe create ./events --schema 'id:long!,name:string,ts:timestamptz'\n  \
+floe create ./prices --schema 'sku:string!,price:decimal(10,2),day:date'\n  \
+floe create ./copy --like sample.parquet\n  \
+floe create ./logs --schema 'ts:timestamptz!,level:string,msg:string' --partition 'day(ts),level'\n\n\
+Types: boolean int long float double decimal(P,S) date time timestamp timestamptz string uuid \
+binary fixed[N]. A trailing ! makes a column required.")]
+    Create(CreateArgs),
+
+    /// Append Parquet, CSV or newline-delimited JSON files in one commit.
+    #[command(after_help = "Examples:\n  \
+floe append ./events day1.csv\n  \
+floe append ./events part-0.parquet part-1.parquet events.ndjson\n  \
+floe append ./events export.txt --format csv\n\n\
+All files go into one commit: either every row is added or none is. CSV needs a header \
+row naming table columns; values are read as the table's types and a value that does not \
+fit is reported with its row and column. Missing optional columns are null.")]
+    Append(AppendArgs),
+
+    /// Read rows (current snapshot, or an older one).
+    #[command(after_help = "Examples:\n  \
+floe scan ./events --limit 20\n  \
+floe scan ./events --select id,name --format csv > rows.csv\n  \
+floe scan ./events --where \"id > 5 and name is not null\" --select id\n  \
+floe scan ./events --version 3 --format json\n  \
+floe scan ./events --as-of '2026-01-02 10:00:00' --output old.parquet\n\n\
+Default format: a table on a terminal (first 100 rows unless --limit), CSV when piped, \
+and for --output the format its extension names.")]
+    Scan(cmd_scan::ScanArgs),
+
+    /// Location, format version, schema, partition spec, properties, totals.
+    #[command(after_help = "Examples:\n  floe info ./events\n  floe info ./events/metadata/v3.metadata.json --json")]
+    Info(TableArg),
+
+    /// The snapshot log: which snapshot was current when, with what it changed.
+    #[command(after_help = "Examples:\n  floe history ./events\n  floe history ./events --json | jq '.[].snapshot_id'")]
+    History(TableArg),
+
+    /// The snapshots still in the metadata (time-travel targets).
+    #[command(after_help = "Examples:\n  floe snapshots ./events\n  floe snapshots ./events --json")]
+    Snapshots(TableArg),
+
+    /// Data files of a snapshot with rows, size, partition and column bounds.
+    #[command(
+        after_help = "Examples:\n  floe files ./events\n  floe files ./events --snapshot 2729321390947741347 --json"
+    )]
+    Files(FilesArgs),
+
+    /// Commit statistics recorded by the table's writers, and its growth.
+    #[command(after_help = "Examples:\n  floe stats ./events\n  floe stats ./events --json\n\n\
+Attempts, lost races and rebases come from the snapshot summaries floe writers record \
+(floe.commit.attempt, floe.commit.rebased-over); other writers' commits are counted but \
+have no such detail.")]
+    Stats(TableArg),
+
+    /// Check every referenced file; exit status 1 with a list of problems.
+    #[command(after_help = "Examples:\n  floe verify ./events\n  floe verify ./events --deep --json\n\n\
+Checks all retained snapshots: manifest lists, manifests and data files exist, sizes and \
+row/file counts agree with the metadata. --deep also reads every row of every data file.")]
+    Verify(VerifyArgs),
+    // Maintenance subcommands (expire-snapshots, remove-orphans, compact) are added
+    // here by the maintenance work, each as `Name(cmd_maint::NameArgs)`.
+}
+
+/// A table argument alone.
+#[derive(Debug, Args)]
+struct TableArg {
+    /// The table directory (or one metadata file).
+    table: PathBuf,
+}
+
+#[derive(Debug, Args)]
+struct CreateArgs {
+    /// The directory to create the table in (may exist, must hold no table).
+    table: PathBuf,
+    /// Columns as NAME:TYPE[!],… (! = required), e.g. 'id:long!,name:string'.
+    #[arg(long, conflicts_with = "like", required_unless_present = "like")]
+    schema: Option<String>,
+    /// Take the schema from a Parquet, CSV (header) or NDJSON file.
+    #[arg(long, value_name = "FILE")]
+    like: Option<PathBuf>,
+    /// A table property KEY=VALUE (repeatable).
+    #[arg(long = "property", short = 'p', value_name = "KEY=VALUE")]
+    properties: Vec<String>,
+    /// Partition fields, comma-separated or repeated: COLUMN (identity), year(COL),
+    /// month(COL), day(COL), hour(COL), bucket(N, COL), truncate(W, COL).
+    #[arg(long, value_name = "FIELDS")]
+    partition: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+struct AppendArgs {
+    /// The table directory.
+    table: PathBuf,
+    /// Input files (.parquet, .csv, .json/.ndjson/.jsonl).
+    #[arg(required = true)]
+    files: Vec<PathBuf>,
+    /// The input format when the file names do not say (parquet, csv, json).
+    #[arg(long, value_parser = ["parquet", "csv", "json", "ndjson", "jsonl"])]
+    format: Option<String>,
+    /// Rows per batch while reading (memory use is about one batch).
+    #[arg(long, default_value_t = floe::import::DEFAULT_BATCH_ROWS, value_name = "ROWS")]
+    batch_rows: usize,
+    /// Skip the fsyncs (scratch tables only: not safe against power loss).
+    #[arg(long)]
+    no_sync: bool,
+}
+
+#[derive(Debug, Args)]
+struct FilesArgs {
+    /// The table directory (or one metadata file).
+    table: PathBuf,
+    /// A retained snapshot id (default: the current snapshot).
+    #[arg(long)]
+    snapshot: Option<i64>,
+}
+
+#[derive(Debug, Args)]
+struct VerifyArgs {
+    /// The table directory (or one metadata file).
+    table: PathBuf,
+    /// Also read every row of every data file.
+    #[arg(long)]
+    deep: bool,
+}
+
+/// How a command failed: the exit code and the error.
+pub struct Failure {
+    code: u8,
+    error: Box<dyn std::error::Error + Send + Sync>,
+}
+
+impl Failure {
+    /// Bad usage or input (exit 2).
+    pub fn usage(msg: impl Into<String>) -> Failure {
+        Failure { code: 2, error: msg.into().into() }
+    }
+
+    /// The table is not healthy (exit 1), already reported on stdout.
+    pub fn unhealthy(msg: impl Into<String>) -> Failure {
+        Failure { code: 1, error: msg.into().into() }
+    }
+}
+
+impl From<floe::Error> for Failure {
+    fn from(e: floe::Error) -> Failure {
+        use floe::Error as E;
+        let code = match &e {
+            E::ConcurrentModification { .. } | E::CommitStateUnknown { .. } | E::CorruptMetadata { .. } => 1,
+            _ => 2,
+        };
+        Failure { code, error: Box::new(e) }
+    }
+}
+
+impl From<std::io::Error> for Failure {
+    fn from(e: std::io::Error) -> Failure {
+        Failure { code: 2, error: Box::new(e) }
+    }
+}
+
+pub type CmdResult = Result<(), Failure>;
+
+fn run(cli: &Cli) -> CmdResult {
+    let o = out::Out::new(cli.json);
+    match &cli.command {
+        Command::Create(a) => cmd_write::create(&o, a),
+        Command::Append(a) => cmd_write::append(&o, a),
+        Command::Scan(a) => cmd_scan::scan(&o, a),
+        Command::Info(a) => cmd_read::info(&o, &a.table),
+        Command::History(a) => cmd_read::history(&o, &a.table),
+        Command::Snapshots(a) => cmd_read::snapshots(&o, &a.table),
+        Command::Files(a) => cmd_read::files(&o, &a.table, a.snapshot),
+        Command::Stats(a) => cmd_read::stats(&o, &a.table),
+        Command::Verify(a) => cmd_read::verify(&o, &a.table, a.deep),
+    }
+}
+
+fn main() -> ExitCode {
+    // A panic is a bug, but the user still gets one line, not a backtrace.
+    std::panic::set_hook(Box::new(|info| {
+        let msg = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown panic".into());
+        eprintln!("floe: internal error (please report): {msg}");
+    }));
+    let cli = Cli::parse();
+    let result = std::panic::catch_unwind(|| run(&cli));
+    match result {
+        Ok(Ok(())) => ExitCode::SUCCESS,
+        Ok(Err(f)) => {
+            if let Some(io) = f.error.downcast_ref::<std::io::Error>()
+                && io.kind() == std::io::ErrorKind::BrokenPipe
+            {
+                // `floe scan … | head`: the reader has what it wanted.
+                return ExitCode::SUCCESS;
+            }
+            out::report_error(f.error.as_ref(), cli.verbose);
+            ExitCode::from(f.code)
+        }
+        Err(_) => ExitCode::from(1),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn code(e: floe::Error) -> u8 {
+        Failure::from(e).code
+    }
+
+    #[test]
+    fn exit_codes() {
+        let conflict = floe::Error::ConcurrentModification {
+            base_version: 1,
+            attempted_version: 2,
+            conflicting: Vec::new(),
+            retries_exhausted: true,
+        };
+        assert_eq!(code(conflict), 1, "an unresolved conflict");
+        assert_eq!(code(floe::Error::CorruptMetadata { path: "v1.metadata.json".into(), reason: "x".into() }), 1);
+        assert_eq!(code(floe::Error::TableNotFound { path: "t".into() }), 2);
+        assert_eq!(
+            code(floe::Error::InvalidInput { path: "a.csv".into(), row: Some(1), column: None, reason: "x".into() }),
+            2
+        );
+        assert_eq!(code(floe::Error::InvalidArgument("x".into())), 2);
+        assert_eq!(Failure::unhealthy("x").code, 1);
+        assert_eq!(Failure::usage("x").code, 2);
+    }
+
+    #[test]
+    fn clap_definition_is_valid() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,829 @@
+//! The `floe` binary, run as a user would: every command, every output format, the exit
+//! codes, and every bad input the CLI promises a clear one-line error for.
+//!
+//! Each test works in its own temporary directory and runs the binary Cargo built for
+//! this test (`CARGO_BIN_EXE_floe`) with `NO_COLOR=1` and output piped (so no progress
+//! bars and machine formats by default).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use serde_json::Value;
+
+const FLOE: &str = env!("CARGO_BIN_EXE_floe");
+
+fn floe_in(dir: &Path, args: &[&str]) -> Output {
+    Command::new(FLOE).args(args).current_dir(dir).env("NO_COLOR", "1").stdin(Stdio::null()).output().expect("run floe")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// Runs floe and asserts the exit code; returns (stdout, stderr).
+#[track_caller]
+fn run(dir: &Path, args: &[&str], code: i32) -> (String, String) {
+    let out = floe_in(dir, args);
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(code), "floe {args:?}\nstdout:\n{stdout}\nstderr:\n{stderr}");
+    (stdout, stderr)
+}
+
+#[track_caller]
+fn ok(dir: &Path, args: &[&str]) -> String {
+    run(dir, args, 0).0
+}
+
+#[track_caller]
+fn json(dir: &Path, args: &[&str]) -> Value {
+    let s = ok(dir, args);
+    serde_json::from_str(&s).unwrap_or_else(|e| panic!("floe {args:?} printed no JSON ({e}):\n{s}"))
+}
+
+/// Asserts a failure with exit `code` and exactly one line on stderr containing every
+/// fragment (and no panic).
+#[track_caller]
+fn fails(dir: &Path, args: &[&str], code: i32, fragments: &[&str]) -> String {
+    let (_, stderr) = run(dir, args, code);
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "floe {args:?}: expected one error line, got:\n{stderr}");
+    assert!(lines[0].starts_with("floe: error: "), "floe {args:?}: {stderr}");
+    for f in fragments {
+        assert!(stderr.contains(f), "floe {args:?}: {f:?} not in {stderr:?}");
+    }
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    stderr
+}
+
+fn write(dir: &Path, name: &str, content: &str) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, content).unwrap();
+    p
+}
+
+/// A table `t` with schema id long!, name string, score double, and rows 1..=3.
+fn table_with_rows(dir: &Path) {
+    ok(dir, &["create", "t", "--schema", "id:long!,name:string,score:double"]);
+    write(dir, "a.csv", "id,name,score\n1,ada,9.5\n2,grace,8\n3,edsger,\n");
+    ok(dir, &["append", "t", "a.csv"]);
+}
+
+fn csv_ids(csv: &str) -> Vec<i64> {
+    let mut ids: Vec<i64> = csv.lines().skip(1).map(|l| l.split(',').next().unwrap().parse().unwrap()).collect();
+    ids.sort();
+    ids
+}
+
+// ------------------------------------------------------------------ create
+
+#[test]
+fn create_with_schema_text_prints_the_schema() {
+    let d = tempfile::tempdir().unwrap();
+    let out = ok(d.path(), &["create", "t", "--schema", "id:long!,name:string,ts:timestamptz,price:decimal(10, 2)"]);
+    assert!(out.starts_with("created table "), "{out}");
+    assert!(out.contains("| 1  | id    | long           | required |") || out.contains("|  1 | id"), "{out}");
+    assert!(out.contains("decimal(10, 2)"), "{out}");
+    assert!(d.path().join("t/metadata/v1.metadata.json").exists());
+    let info = json(d.path(), &["info", "t", "--json"]);
+    let fields = info["schema"]["fields"].as_array().unwrap();
+    assert_eq!(fields.len(), 4);
+    assert_eq!(fields[0]["name"], "id");
+    assert_eq!(fields[0]["required"], true);
+    assert_eq!(fields[3]["type"], "decimal(10,2)");
+    assert_eq!(info["version"], 1);
+    assert_eq!(info["current_snapshot_id"], Value::Null);
+}
+
+#[test]
+fn create_json_and_properties() {
+    let d = tempfile::tempdir().unwrap();
+    let v = json(d.path(), &["create", "t", "--schema", "id:int", "--property", "owner=me", "--json"]);
+    assert_eq!(v["version"], 1);
+    let info = json(d.path(), &["info", "t", "--json"]);
+    assert_eq!(info["properties"]["owner"], "me");
+}
+
+#[test]
+fn create_like_parquet_csv_json() {
+    let d = tempfile::tempdir().unwrap();
+    table_with_rows(d.path());
+    ok(d.path(), &["scan", "t", "--output", "rows.parquet"]);
+    ok(d.path(), &["create", "p", "--like", "rows.parquet"]);
+    let s = json(d.path(), &["info", "p", "--json"]);
+    let f = &s["schema"]["fields"];
+    assert_eq!(f[0]["name"], "id");
+    assert_eq!(f[0]["type"], "long");
+    assert_eq!(f[0]["required"], true, "a Parquet schema keeps required columns");
+    assert_eq!(f[2]["type"], "double");
+
+    write(d.path(), "s.csv", "id,name,when,ok\n1,a,2024-01-02,true\n2,b,2024-01-03,false\n");
+    ok(d.path(), &["create", "c", "--like", "s.csv"]);
+    let s = json(d.path(), &["info", "c", "--json"]);
+    let types: Vec<&str> =
+        s["schema"]["fields"].as_array().unwrap().iter().map(|f| f["type"].as_str().unwrap()).collect();
+    assert_eq!(types, ["long", "string", "date", "boolean"]);
+    ok(d.path(), &["append", "c", "s.csv"]);
+
+    write(d.path(), "s.ndjson", "{\"id\": 1, \"tags\": \"x\", \"v\": 1.5}\n");
+    ok(d.path(), &["create", "j", "--like", "s.ndjson"]);
+    let s = json(d.path(), &["info", "j", "--json"]);
+    let types: Vec<&str> =
+        s["schema"]["fields"].as_array().unwrap().iter().map(|f| f["type"].as_str().unwrap()).collect();
+    assert_eq!(types, ["long", "string", "double"]);
+}
+
+#[test]
+fn create_bad_inputs() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path();
+    fails(p, &["create", "t", "--schema", "id:lng"], 2, &["schema column \"id:lng\"", "unknown or unsupported type"]);
+    fails(p, &["create", "t", "--schema", "id"], 2, &["no ':'"]);
+    fails(p, &["create", "t", "--schema", "id:long,id:int"], 2, &["id"]);
+    fails(p, &["create", "t", "--schema", ""], 2, &["no columns"]);
+    fails(p, &["create", "t", "--like", "nope.parquet"], 2, &["nope.parquet"]);
+    write(p, "x.txt", "hello");
+    fails(p, &["create", "t", "--like", "x.txt"], 2, &["x.txt", "unknown file type"]);
+    write(p, "fake.parquet", "not parquet at all");
+    fails(p, &["create", "t", "--like", "fake.parquet"], 2, &["fake.parquet", "not a readable Parquet file"]);
+    fails(p, &["create", "t", "--schema", "id:long", "--property", "novalue"], 2, &["KEY=VALUE"]);
+    assert!(!p.join("t").exists() || !p.join("t/metadata/v1.metadata.json").exists(), "nothing created");
+    ok(p, &["create", "t", "--schema", "id:long"]);
+    fails(p, &["create", "t", "--schema", "id:long"], 2, &["a table already exists"]);
+}
+
+#[test]
+fn bad_usage_exits_2() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path();
+    for args in [
+        &[][..],
+        &["nonsense"],
+        &["create", "t"],
+        &["create", "t", "--schema", "id:long", "--like", "x.csv"],
+        &["append", "t"],
+        &["scan"],
+        &["scan", "t", "--snapshot", "1", "--version", "2"],
+        &["scan", "t", "--format", "xml"],
+        &["scan", "t", "--limit", "-1"],
+    ] {
+        let out = floe_in(p, args);
+        assert_eq!(out.status.code(), Some(2), "floe {args:?}: {}", text(&out.stderr));
+        assert!(!text(&out.stderr).contains("panicked"));
+    }
+    // --help works for every command and shows examples.
+    for cmd in ["create", "append", "scan", "info", "history", "snapshots", "files", "stats", "verify"] {
+        let out = ok(p, &[cmd, "--help"]);
+        assert!(out.contains("Examples:"), "{cmd} --help:\n{out}");
+    }
+    let out = ok(p, &["--help"]);
+    assert!(out.contains("Exit status"), "{out}");
+}
+
+#[test]
+fn missing_table_is_one_line() {
+    let d = tempfile::tempdir().unwrap();
+    for cmd in ["info", "history", "snapshots", "files", "stats", "verify", "scan"] {
+        fails(d.path(), &[cmd, "nowhere"], 2, &["no table at"]);
+    }
+    write(d.path(), "x.csv", "id\n1\n");
+    fails(d.path(), &["append", "nowhere", "x.csv"], 2, &["no table at"]);
+}
+
+// ------------------------------------------------------------------ append
+
+#[test]
+fn append_csv_parquet_json_in_one_commit() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path();
+    table_with_rows(p);
+    ok(p, &["scan", "t", "--output", "x.parquet"]);
+    write(p, "more.ndjson", "{\"id\": 10, \"name\": \"n10\"}\n\n{\"id\": 11, \"score\": 0.5}\n");
+    write(p, "more.csv", "name,id\nzed,20\n");
+    let v = json(p, &["append", "t", "x.parquet", "more.ndjson", "more.csv", "--json"]);
+    assert_eq!(v["version"], 3);
+    assert_eq!(v["added_records"], 6);
+    assert_eq!(v["attempts"], 1);
+    assert_eq!(v["inputs"][0]["format"], "parquet");
+    assert_eq!(v["inputs"][1]["rows"], 2);
+    let csv = ok(p, &["scan", "t"]);
+    assert_eq!(csv_ids(&csv), [1, 1, 2, 2, 3, 3, 10, 11, 20]);
+    let hist = json(p, &["history", "t", "--json"]);
+    assert_eq!(hist.as_array().unwrap().len(), 2, "one commit for all three files");
+}
+
+#[test]
+fn append_text_report() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path();
+    ok(p, &["create", "t", "--schema", "id:long!,name:string"]);
+    write(p, "a.csv", "id,name\n1,a\n2,b\n");
+    let (out, stderr) = run(p, &["append", "t", "a.csv"], 0);
+    assert!(stderr.is_empty(), "no progress bar when stderr is not a terminal: {stderr:?}");
+    assert!(out.starts_with("committed v2 (snapshot "), "{out}");
+    assert!(out.contains("2 row(s) in 1 data file(s)"), "{out}");
+    assert!(out.contains("a.csv (csv): 2 row(s)"), "{out}");
+    assert!(out.contains("attempts 1, lost races 0, rebased over 0 version(s)"), "{out}");
+}
+
+#[test]
+fn append_types_from_csv() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path();
+    ok(
+        p,
+        &[
+            "create",
+            "t",
+            "--schema",
+            "i:int,l:long,f:float,d:double,b:boolean,dt:date,tm:time,ts:timestamp,tz:timestamptz,s:string,dec:decimal(9,3),u:uuid",
+        ],
+    );
+    write(
+        p,
+        "all.csv",
+        "i,l,f,d,b,dt,tm,ts,tz,s,dec,u\n\
+         1,2,1.5,2.25,true,2024-02-29,12:34:56.5,2024-01-02 03:04:05,2024-01-02T03:04:05+02:00,\"a,b\",1.234,f81d4fae-7dec-11d0-a765-00a0c91e6bf6\n\
+         ,,,,,,,,,,,\n",
+    );
+    ok(p, &["append", "t", "all.csv"]);
+    let rows = ok(p, &["scan", "t", "--format", "json"]);
+    let first: Value = serde_json::from_str(rows.lines().next().unwrap()).unwrap();
+    assert_eq!(first["i"], 1);
+    assert_eq!(first["b"], true);
+    assert_eq!(first["dt"], "2024-02-29");
+    assert_eq!(first["tz"], "2024-01-02T01:04:05Z", "offsets are converted to UTC");
+    assert_eq!(first["s"], "a,b");
+    let second: Value = serde_json::from_str(rows.lines().nth(1).unwrap()).unwrap();
+    assert!(second.as_object().unwrap().values().all(Value::is_null), "{second}");
+    let files = json(p, &["files", "t", "--json"]);
+    let cols = files["files"][0]["columns"].as_array().unwrap();
+    let u = cols.iter().find(|c| c["name"] == "u").unwrap();
+    assert_eq!(u["lower"], "f81d4fae-7dec-11d0-a765-00a0c91e6bf6");
+}
+
+#[test]
+fn append_bad_inputs_name_file_row_and_column() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path();
+    ok(p, &["create", "t", "--schema", "id:long!,name:string,day:date"]);
+    let cases: Vec<(&str, &str, Vec<&str>)> = vec![
+        ("v.csv", "id,name\n1,a\n2,b\nx3,c\n", vec!["v.csv: row 3, column id: cannot read \"x3\" as long"]),
+        ("d.csv", "id,day\n1,2024-13-01\n", vec!["d.csv: row 1, column day: cannot read \"2024-13-01\" as date"]),
+        ("f.csv", "id\n1.5\n", vec!["f.csv: row 1, column id: cannot read \"1.5\" as long"]),
+        ("n.csv", "id,name\n1,a\n,b\n", vec!["n.csv: row 2, column id: null in required column"]),
+        ("u.csv", "id,nmae\n1,a\n", vec!["u.csv: column nmae: not a column of the table", "columns: id, name, day"]),
+        ("m.csv", "name\na\n", vec!["m.csv: column id", "required column is missing"]),
+        ("dup.csv", "id,id\n1,1\n", vec!["column id", "twice"]),
+        ("short.csv", "id,name\n1\n", vec!["short.csv", "reading CSV"]),
+        ("empty.csv", "", vec!["empty.csv", "header"]),
+        ("b.ndjson", "{\"id\": 1}\n{\"id\": \"zz\"}\n", vec!["b.ndjson: row 2", "zz"]),
+        ("k.ndjson", "{\"id\": 1, \"extra\": 2}\n", vec!["k.ndjson: row 1", "extra"]),
+        ("r.ndjson", "{\"id\": 1}\n\n{\"name\": \"x\"}\n", vec!["r.ndjson: row 3, column id", "required column"]),
+        ("j.ndjson", "{\"id\": 1\n", vec!["j.ndjson: row 1"]),
+        ("bad.parquet", "PAR1 nope", vec!["bad.parquet", "not a readable Parquet file"]),
+        ("x.xlsx", "whatever", vec!["x.xlsx", "unknown file type"]),
+    ];
+    for (name, content, frags) in &cases {
+        write(p, name, content);
+        fails(p, &["append", "t", name], 2, frags);
+    }
+    fails(p, &["append", "t", "missing.csv"], 2, &["missing.csv"]);
+    // A good file followed by a bad one: nothing is committed, nothing left behind.
+    write(p, "good.csv", "id\n1\n");
+    fails(p, &["append", "t", "good.csv", "v.csv"], 2, &["v.csv: row 3"]);
+    let info = json(p, &["info", "t", "--json"]);
+    assert_eq!(info["version"], 1);
+    assert_eq!(std::fs::read_dir(p.join("t/data")).unwrap().count(), 0, "no data file left behind");
+    // A Parquet file whose column has the wrong type.
+    ok(p, &["create", "s", "--schema", "id:string"]);
+    write(p, "s.csv", "id\nabc\n");
+    ok(p, &["append", "s", "s.csv"]);
+    ok(p, &["scan", "s", "--output", "s.parquet"]);
+    fails(p, &["append", "t", "s.parquet"], 2, &["s.parquet: column id", "cannot be stored"]);
+    // A header-only file commits nothing.
+    write(p, "header.csv", "id,name\n");
+    assert_eq!(ok(p, &["append", "t", "header.csv"]), "no rows in the input: nothing committed\n");
+    assert_eq!(json(p, &["info", "t", "--json"])["version"], 1);
+    // Decimals: extra fraction digits are refused, not rounded; trailing zeros are fine.
+    ok(p, &["create", "dec", "--schema", "d:decimal(9,3)"]);
+    write(p, "d1.csv", "d\n1.2345\n");
+    fails(p, &["append", "dec", "d1.csv"], 2, &["row 1, column d", "more than 3 digit(s) after the decimal point"]);
+    write(p, "d2.csv", "d\n1.2340\n-7\n");
+    ok(p, &["append", "dec", "d2.csv"]);
+    assert_eq!(ok(p, &["scan", "dec"]), "d\n1.234\n-7.000\n");
+    write(p, "d3.ndjson", "{\"d\": 1}\n{\"d\": 1.2345}\n");
+    fails(p, &["append", "dec", "d3.ndjson"], 2, &["d3.ndjson: row 2, column d: 1.2345 has more than 3 digit(s)"]);
+    write(p, "d4.ndjson", "{\"d\": 12345678.5}\n");
+    fails(p, &["append", "dec", "d4.ndjson"], 2, &["d4.ndjson: row 1", "12345678.5"]);
+    write(p, "d5.ndjson", "{\"d\": \"2.50\"}\n{\"d\": 3}\n");
+    ok(p, &["append", "dec", "d5.ndjson"]);
+    assert_eq!(ok(p, &["scan", "dec"]), "d\n1.234\n-7.000\n2.500\n3.000\n");
+    // Times are microseconds: more digits are refused, trailing zeros are fine.
+    ok(p, &["create", "tm", "--schema", "ts:timestamptz,t:time"]);
+    write(p, "tm1.csv", "ts,t\n2026-01-01T00:00:00.1234567Z,\n");
+    fails(p, &["append", "tm", "tm1.csv"], 2, &["row 1, column ts", "more precise than the microseconds"]);
+    write(p, "tm2.csv", "ts,t\n2026-01-01T00:00:00.123456000Z,10:00:00.5\n");
+    ok(p, &["append", "tm", "tm2.csv"]);
+    assert_eq!(ok(p, &["scan", "tm"]), "ts,t\n2026-01-01T00:00:00.123456Z,10:00:00.500\n");
+    // --format overrides the extension.
+    write(p, "rows.txt", "id\n7\n");
+    ok(p, &["append", "t", "rows.txt", "--format", "csv"]);
+    assert_eq!(csv_ids(&ok(p, &["scan", "t"])), [7]);
+}
+
+#[test]
+fn append_streams_in_batches() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path();
+    ok(p, &["create", "t", "--schema", "id:long!,name:string"]);
+    let mut csv = String::from("id,name\n");
+    for i in 0..5000 {
+        csv.push_str(&format!("{i},name-{i}\n"));
+    }
+    write(p, "big.csv", &csv);
+    let v = json(p, &["append", "t", "big.csv", "--batch-rows", "700", "--json"]);
+    assert_eq!(v["added_records"], 5000);
+    // A bad row deep in the file is named by its row number across batches.
+    csv.push_str("oops,x\n");
+    write(p, "big2.csv", &csv);
+    fails(p, &["append", "t", "big2.csv", "--batch-rows", "700"], 2, &["row 5001, column id", "\"oops\""]);
+    assert_eq!(json(p, &["info", "t", "--json"])["total_records"], 5000);
+}
+
+// ------------------------------------------------------------------ scan
+
+#[test]
+fn scan_formats() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path();
+    table_with_rows(p);
+    // Piped: CSV by default.
+    let csv = ok(p, &["scan", "t"]);
+    assert_eq!(csv, "id,name,score\n1,ada,9.5\n2,grace,8.0\n3,edsger,\n");
+    assert_eq!(
+        ok(p, &["scan", "t", "--format", "csv", "--select", "name,id", "--limit", "2"]),
+        "name,id\nada,1\ngrace,2\n"
+    );
+    let table = ok(p, &["scan", "t", "--format", "table"]);
+    assert!(table.contains("| id | name   | score |"), "{table}");
+    assert!(table.contains("|  3 | edsger |  null |"), "{table}");
+    assert!(table.ends_with("(3 rows)\n"), "{table}");
+    let lines = ok(p, &["scan", "t", "--format", "json"]);
+    let rows: Vec<Value> = lines.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(rows.len(), 3);
+    assert_eq!(rows[2], serde_json::json!({"id": 3, "name": "edsger", "score": null}));
+    assert_eq!(ok(p, &["scan", "t", "--json", "--limit", "1"]).lines().count(), 1);
+    // Parquet to a file, read back by appending it to a new table.
+    ok(p, &["scan", "t", "--output", "out.parquet"]);
+    ok(p, &["create", "t2", "--like", "out.parquet"]);
+    ok(p, &["append", "t2", "out.parquet"]);
+    assert_eq!(ok(p, &["scan", "t2"]), csv);
+    // CSV and JSON files round-trip through append too.
+    ok(p, &["scan", "t", "-o", "out.csv"]);
+    ok(p, &["scan", "t", "-o", "out.ndjson"]);
+    ok(p, &["create", "t3", "--schema", "id:long!,name:string,score:double"]);
+    ok(p, &["append", "t3", "out.csv", "out.ndjson"]);
+    assert_eq!(csv_ids(&ok(p, &["scan", "t3"])), [1, 1, 2, 2, 3, 3]);
+    // Parquet piped to stdout is allowed (not a terminal); the bytes are a Parquet file.
+    let out = floe_in(p, &["scan", "t", "--format", "parquet"]);
+    assert!(out.status.success());
+    assert!(out.stdout.starts_with(b"PAR1") && out.stdout.ends_with(b"PAR1"));
+    // An empty table gives a header-only CSV.
+    ok(p, &["create", "e", "--schema", "a:int,b:string"]);
+    assert_eq!(ok(p, &["scan", "e"]), "a,b\n");
+    assert!(ok(p, &["scan", "e", "--format", "table"]).contains("(0 rows)"));
+}
+
+#[test]
+fn scan_table_default_limit() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path();
+    ok(p, &["create", "t", "--schema", "id:long"]);
+    let csv: String = std::iter::once("id\n".to_string()).chain((0..250).map(|i| format!("{i}\n"))).collect();
+    write(p, "a.csv", &csv);
+    ok(p, &["append", "t", "a.csv"]);
+    let t = ok(p, &["scan", "t", "--format", "table"]);
+    assert!(t.contains("(100 of 250 rows;"), "{t}");
+    assert_eq!(ok(p, &["scan", "t"]).lines().count(), 251, "CSV has no default limit");
+}
+
+#[test]
+fn scan_time_travel() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path();
+    table_with_rows(p); // v2
+    let first_snap = json(p, &["info", "t", "--json"])["current_snapshot_id"].as_i64().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    let between = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    write(p, "b.csv", "id\n4\n");
+    ok(p, &["append", "t", "b.csv"]); // v3
+    assert_eq!(csv_ids(&ok(p, &["scan", "t"])), [1, 2, 3, 4]);
+    assert_eq!(csv_ids(&ok(p, &["scan", "t", "--version", "2"])), [1, 2, 3]);
+    assert_eq!(csv_ids(&ok(p, &["scan", "t", "--version", "1"])), Vec::<i64>::new());
+    assert_eq!(csv_ids(&ok(p, &["scan", "t", "--snapshot", &first_snap.to_string()])), [1, 2, 3]);
+    assert_eq!(csv_ids(&ok(p, &["scan", "t", "--as-of", &between.to_string()])), [1, 2, 3]);
+    // The same instant as a UTC date-time string.
+    assert_eq!(csv_ids(&ok(p, &["scan", "t", "--as-of", &format_utc(between)])), [1, 2, 3]);
+    // Bad travel targets.
+    fails(p, &["scan", "t", "--snapshot", "42"], 2, &["not found: snapshot 42"]);
+    fails(p, &["scan", "t", "--version", "9"], 2, &["not found: version 9"]);
+    fails(p, &["scan", "t", "--as-of", "yesterday-ish"], 2, &["--as-of \"yesterday-ish\""]);
+    fails(p, &["scan", "t", "--as-of", "1000"], 2, &["not found: a snapshot current at 1000 ms"]);
+    fails(p, &["scan", "t", "--select", "id,nope"], 2, &["no column \"nope\""]);
+    fails(p, &["scan", "t", "--output", "out.xyz"], 2, &["cannot tell the format"]);
+    // Files of an older snapshot.
+    let f = json(p, &["files", "t", "--snapshot", &first_snap.to_string(), "--json"]);
+    assert_eq!(f["files"].as_array().unwrap().len(), 1);
+    fails(p, &["files", "t", "--snapshot", "42"], 2, &["not found: snapshot 42"]);
+}
+
+/// `YYYY-MM-DD HH:MM:SS.mmm` for ms since the epoch (civil-from-days, UTC).
+fn format_utc(ms: i64) -> String {
+    let days = ms.div_euclid(86_400_000);
+    let rem = ms.rem_euclid(86_400_000);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = if m <= 2 { y + 1 } else { y };
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}.{:03}",
+        rem / 3_600_000,
+        rem / 60_000 % 60,
+        rem / 1000 % 60,
+        rem % 1000
+    )
+}
+
+#[test]
+fn scan_closed_pipe_is_not_an_error() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path();
+    ok(p, &["create", "t", "--schema", "id:long"]);
+    let csv: String = std::iter::once("id\n".to_string()).chain((0..200_000).map(|i| format!("{i}\n"))).collect();
+    write(p, "a.csv", &csv);
+    ok(p, &["append", "t", "a.csv"]);
+    let out = Command::new("bash")
+        .arg("-c")
+        .arg(format!("'{FLOE}' scan t | head -n 2; echo \"status ${{PIPESTATUS[0]}}\""))
+        .current_dir(p)
+        .output()
+        .unwrap();
+    let stdout = text(&out.stdout);
+    assert_eq!(stdout, "id\n0\nstatus 0\n", "stderr: {}", text(&out.stderr));
+    assert!(text(&out.stderr).is_empty(), "{}", text(&out.stderr));
+}
+
+// ------------------------------------------------------------------ info, history, snapshots, files, stats
+
+#[test]
+fn read_commands_text_and_json() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path();
+    table_with_rows(p);
+    write(p, "b.csv", "id,name\n4,barbara\n");
+    ok(p, &["append", "t", "b.csv"]);
+
+    let info = ok(p, &["info", "t"]);
+    for frag in [
+        "format version    2",
+        "version           v3 (metadata/v3.metadata.json)",
+        "rows              4",
+        "data files        2",
+        "partition spec    unpartitioned",
+        "| 1  | id ",
+        "write.metadata.previous-versions-max",
+    ] {
+        let frag = frag.replace("| 1  | id ", "|  1 | id ");
+        assert!(info.contains(&frag), "{frag:?} not in\n{info}");
+    }
+    let j = json(p, &["info", "t", "--json"]);
+    assert_eq!(j["total_records"], 4);
+    assert_eq!(j["total_data_files"], 2);
+    assert_eq!(j["format_version"], 2);
+    assert!(j["location"].as_str().unwrap().starts_with("file://"));
+
+    let h = json(p, &["history", "t", "--json"]);
+    let h = h.as_array().unwrap();
+    assert_eq!(h.len(), 2);
+    assert_eq!(h[0]["added_records"], 3);
+    assert_eq!(h[1]["added_records"], 1);
+    assert_eq!(h[1]["total_records"], 4);
+    assert_eq!(h[1]["parent_snapshot_id"], h[0]["snapshot_id"]);
+    assert_eq!(h[1]["current"], true);
+    assert_eq!(h[0]["operation"], "append");
+    let ht = ok(p, &["history", "t"]);
+    assert!(ht.contains("history of") && ht.contains("| append    |"), "{ht}");
+    assert!(ht.contains(h[1]["commit_id"].as_str().unwrap()), "{ht}");
+
+    let s = json(p, &["snapshots", "t", "--json"]);
+    let s = s.as_array().unwrap();
+    assert_eq!(s.len(), 2);
+    assert_eq!(s[0]["sequence_number"], 1);
+    assert_eq!(s[1]["attempt"], 1);
+    assert_eq!(s[1]["rebased_over"], 0);
+    assert!(s[1]["manifest_list"].as_str().unwrap().contains("/metadata/snap-"));
+    let st = ok(p, &["snapshots", "t"]);
+    assert!(st.contains("2 snapshot(s) retained"), "{st}");
+
+    let f = json(p, &["files", "t", "--json"]);
+    let files = f["files"].as_array().unwrap();
+    assert_eq!(files.len(), 2);
+    assert_eq!(files[0]["records"], 3);
+    let id = files[0]["columns"].as_array().unwrap().iter().find(|c| c["name"] == "id").unwrap().clone();
+    assert_eq!(id["lower"], "1");
+    assert_eq!(id["upper"], "3");
+    assert_eq!(id["null_count"], 0);
+    let ft = ok(p, &["files", "t"]);
+    assert!(ft.contains("2 data file(s), 4 row(s)"), "{ft}");
+    assert!(ft.contains("id 1..3, name ada..grace, score 8.0..9.5 (1 null)"), "{ft}");
+    assert!(ft.contains("id 4, name barbara"), "{ft}");
+
+    let sj = json(p, &["stats", "t", "--json"]);
+    assert_eq!(sj["snapshots_retained"], 2);
+    assert_eq!(sj["operations"]["append"], 2);
+    assert_eq!(sj["attempts"], 2);
+    assert_eq!(sj["lost_races"], 0);
+    assert_eq!(sj["growth"][1]["total_records"], 4);
+    let stt = ok(p, &["stats", "t"]);
+    assert!(stt.contains("operations        append 2"), "{stt}");
+    assert!(stt.contains("growth"), "{stt}");
+
+    // A metadata file instead of a directory: that version exactly.
+    let old = json(p, &["info", "t/metadata/v2.metadata.json", "--json"]);
+    assert_eq!(old["version"], 2);
+    assert_eq!(old["total_records"], 3);
+    assert_eq!(csv_ids(&ok(p, &["scan", "t/metadata/v2.metadata.json"])), [1, 2, 3]);
+}
+
+#[test]
+fn empty_table_read_commands() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path();
+    ok(p, &["create", "t", "--schema", "id:long"]);
+    assert!(ok(p, &["info", "t"]).contains("none (empty table)"));
+    assert_eq!(json(p, &["history", "t", "--json"]), serde_json::json!([]));
+    assert_eq!(json(p, &["snapshots", "t", "--json"]), serde_json::json!([]));
+    assert!(ok(p, &["files", "t"]).contains("the table is empty"));
+    assert_eq!(json(p, &["stats", "t", "--json"])["snapshots_retained"], 0);
+    assert!(ok(p, &["verify", "t"]).contains("OK"));
+}
+
+// ------------------------------------------------------------------ verify
+
+#[test]
+fn verify_finds_missing_and_damaged_files() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path();
+    table_with_rows(p);
+    write(p, "b.csv", "id\n4\n5\n");
+    ok(p, &["append", "t", "b.csv"]);
+    let out = ok(p, &["verify", "t"]);
+    assert!(out.contains("checked v3: 2 snapshot(s), 2 manifest(s), 2 data file(s)"), "{out}");
+    assert!(out.contains("5 row(s) in the current snapshot"), "{out}");
+    assert!(out.ends_with("OK\n"), "{out}");
+    let deep = json(p, &["verify", "t", "--deep", "--json"]);
+    assert_eq!(deep["ok"], true);
+    assert_eq!(deep["rows_read"], 5);
+
+    let files = json(p, &["files", "t", "--json"]);
+    let first = files["files"][0]["path"].as_str().unwrap().trim_start_matches("file://").to_string();
+    let second = files["files"][1]["path"].as_str().unwrap().trim_start_matches("file://").to_string();
+
+    // A data file truncated: size and footer problems, exit 1, listed.
+    let bytes = std::fs::read(&second).unwrap();
+    std::fs::write(&second, &bytes[..bytes.len() / 2]).unwrap();
+    let (stdout, stderr) = run(p, &["verify", "t"], 1);
+    assert!(stdout.contains("FAILED: 2 problem(s)"), "{stdout}");
+    assert!(stdout.contains("size: data/"), "{stdout}");
+    assert!(stdout.contains("unreadable: data/"), "{stdout}");
+    assert_eq!(stderr.trim(), "floe: error: verification found 2 problem(s)");
+
+    // A data file deleted.
+    std::fs::write(&second, &bytes).unwrap();
+    std::fs::remove_file(&first).unwrap();
+    let (stdout, _) = run(p, &["verify", "t", "--json"], 1);
+    let v: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(v["ok"], false);
+    let problems = v["problems"].as_array().unwrap();
+    assert_eq!(problems.len(), 1, "{stdout}");
+    assert_eq!(problems[0]["kind"], "missing");
+    assert!(problems[0]["path"].as_str().unwrap().starts_with("data/"));
+
+    // A manifest list deleted: both snapshots' lists are checked.
+    std::fs::write(&first, b"").unwrap();
+    let snaps = json(p, &["snapshots", "t", "--json"]);
+    let list = snaps[0]["manifest_list"].as_str().unwrap().trim_start_matches("file://").to_string();
+    std::fs::remove_file(&list).unwrap();
+    let (stdout, _) = run(p, &["verify", "t"], 1);
+    assert!(stdout.contains("missing: metadata/snap-"), "{stdout}");
+}
+
+#[test]
+fn corrupt_metadata_is_one_line_exit_1() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path();
+    table_with_rows(p);
+    std::fs::write(p.join("t/metadata/v3.metadata.json"), b"{ not json").unwrap();
+    for cmd in ["info", "scan", "verify", "history"] {
+        fails(p, &[cmd, "t"], 1, &["corrupt metadata", "v3.metadata.json"]);
+    }
+    let out = floe_in(p, &["info", "t", "--verbose"]);
+    assert_eq!(out.status.code(), Some(1));
+}
+
+#[test]
+fn verbose_prints_the_cause_chain() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path();
+    ok(p, &["create", "t", "--schema", "id:long"]);
+    let out = floe_in(p, &["append", "t", "missing.csv", "--verbose"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(err.lines().next().unwrap().starts_with("floe: error: I/O error on missing.csv"), "{err}");
+    assert!(err.contains("caused by: No such file or directory"), "{err}");
+}
+
+// ------------------------------------------------------------------ many writers
+
+#[test]
+fn four_processes_append_at_once() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path();
+    ok(p, &["create", "t", "--schema", "id:long!,worker:int"]);
+    for w in 0..4 {
+        let csv: String = std::iter::once("id,worker\n".to_string())
+            .chain((0..25).map(|i| format!("{},{w}\n", w * 100 + i)))
+            .collect();
+        write(p, &format!("w{w}.csv"), &csv);
+    }
+    // 4 processes x 5 appends each, all at once.
+    let children: Vec<_> = (0..4)
+        .map(|w| {
+            Command::new("bash")
+                .arg("-c")
+                .arg(format!("for i in 1 2 3 4 5; do '{FLOE}' append t w{w}.csv --json || exit 1; done"))
+                .current_dir(p)
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    // Meanwhile a reader: every scan sees one whole snapshot (a multiple of 25 rows)
+    // and every verify passes.
+    let reader = Command::new("bash")
+        .arg("-c")
+        .arg(format!(
+            "for i in $(seq 1 10); do '{FLOE}' verify t > /dev/null || exit 1; \
+             n=$('{FLOE}' scan t --select id | tail -n +2 | wc -l); \
+             [ $((n % 25)) -eq 0 ] || {{ echo \"torn read: $n rows\"; exit 1; }}; echo \"$n\"; done"
+        ))
+        .current_dir(p)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut versions = Vec::new();
+    for c in children {
+        let out = c.wait_with_output().unwrap();
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let s = text(&out.stdout);
+        // Pretty JSON documents back to back: split on the closing brace at column 0.
+        for doc in s.split_inclusive("\n}\n") {
+            let v: Value = serde_json::from_str(doc).unwrap();
+            versions.push(v["version"].as_u64().unwrap());
+        }
+    }
+    let r = reader.wait_with_output().unwrap();
+    assert!(r.status.success(), "reader: {}{}", text(&r.stdout), text(&r.stderr));
+    eprintln!("reader saw row counts: {}", text(&r.stdout).split_whitespace().collect::<Vec<_>>().join(" "));
+    versions.sort();
+    assert_eq!(versions, (2..22).collect::<Vec<u64>>(), "each commit got its own version");
+    assert_eq!(json(p, &["info", "t", "--json"])["total_records"], 500);
+    let hist = json(p, &["history", "t", "--json"]);
+    let hist = hist.as_array().unwrap();
+    assert_eq!(hist.len(), 20);
+    for pair in hist.windows(2) {
+        assert_eq!(pair[1]["parent_snapshot_id"], pair[0]["snapshot_id"], "one linear history");
+    }
+    let stats = json(p, &["stats", "t", "--json"]);
+    assert_eq!(stats["commits_with_attempt_record"], 20);
+    let v = json(p, &["verify", "t", "--deep", "--json"]);
+    assert_eq!(v["ok"], true);
+    assert_eq!(v["rows_read"], 500);
+}
+
+// ------------------------------------------------------------------ on a terminal
+
+/// Runs floe under `script(1)` so its stdout and stderr are a terminal; `None` (with a
+/// notice) when `script` is not installed.
+fn on_terminal(dir: &Path, cmd: &str, no_color: bool) -> Option<String> {
+    let mut c = Command::new("script");
+    c.args(["-qec", &format!("'{FLOE}' {cmd}"), "/dev/null"]).current_dir(dir).stdin(Stdio::null());
+    c.env("TERM", "xterm-256color").env_remove("NO_COLOR");
+    if no_color {
+        c.env("NO_COLOR", "1");
+    }
+    match c.output() {
+        Ok(out) => Some(text(&out.stdout)),
+        Err(e) => {
+            eprintln!("NOTICE: script(1) unavailable ({e}); terminal behaviour not checked");
+            None
+        }
+    }
+}
+
+#[test]
+fn terminal_gets_tables_and_colour_unless_no_color() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path();
+    table_with_rows(p);
+    let Some(scan) = on_terminal(p, "scan t", false) else { return };
+    assert!(scan.contains('│') || scan.contains('┆'), "a bordered table on a terminal:\n{scan}");
+    assert!(!scan.contains("id,name,score"), "not CSV on a terminal:\n{scan}");
+    assert!(scan.contains("(3 rows)"), "{scan}");
+    let verify = on_terminal(p, "verify t", false).unwrap();
+    assert!(verify.contains("\x1b[32mOK\x1b[0m"), "green OK on a terminal: {verify:?}");
+    let plain = on_terminal(p, "verify t", true).unwrap();
+    assert!(plain.contains("OK") && !plain.contains('\x1b'), "NO_COLOR: no escape codes: {plain:?}");
+    let err = on_terminal(p, "info nowhere", true).unwrap();
+    assert!(err.contains("floe: error: no table at") && !err.contains('\x1b'), "{err:?}");
+}
+
+// ------------------------------------------------------------------ --where and --partition
+
+#[test]
+fn scan_where_filters_rows() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path();
+    table_with_rows(p);
+    assert_eq!(ok(p, &["scan", "t", "--where", "id > 1"]), "id,name,score\n2,grace,8.0\n3,edsger,\n");
+    // The filter may use columns that are not selected; they are not printed.
+    assert_eq!(ok(p, &["scan", "t", "--select", "name", "--where", "score is null or id = 1"]), "name\nada\nedsger\n");
+    assert_eq!(ok(p, &["scan", "t", "--where", "name in ('grace', 'x')", "--json"]).lines().count(), 1);
+    let t = ok(p, &["scan", "t", "--where", "id >= 1", "--limit", "2", "--format", "table"]);
+    assert!(t.contains("(first 2 matching rows;"), "{t}");
+    assert_eq!(ok(p, &["scan", "t", "--where", "id > 100"]), "id,name,score\n");
+    fails(p, &["scan", "t", "--where", "nope > 1"], 2, &["--where \"nope > 1\"", "unknown column \"nope\""]);
+    fails(p, &["scan", "t", "--where", "id >"], 2, &["syntax error at position 4"]);
+    fails(p, &["scan", "t", "--where", "id = 'x'"], 2, &["does not fit column \"id\""]);
+}
+
+#[test]
+fn create_partitioned_table() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path();
+    ok(
+        p,
+        &[
+            "create",
+            "t",
+            "--schema",
+            "ts:timestamptz!,level:string,id:long",
+            "--partition",
+            "day(ts), bucket(4, id)",
+            "--partition",
+            "level",
+        ],
+    );
+    let info = json(p, &["info", "t", "--json"]);
+    let fields = info["partition_spec"]["fields"].as_array().unwrap();
+    let transforms: Vec<&str> = fields.iter().map(|f| f["transform"].as_str().unwrap()).collect();
+    assert_eq!(transforms, ["day", "bucket[4]", "identity"]);
+    assert!(
+        ok(p, &["info", "t"])
+            .contains("partition spec    ts_day=day(ts), id_bucket=bucket[4](id), level=identity(level)")
+    );
+    write(
+        p,
+        "l.csv",
+        "ts,level,id\n2026-01-01T10:00:00Z,info,1\n2026-01-02T10:00:00Z,warn,2\n2026-01-02T11:00:00Z,warn,2\n",
+    );
+    ok(p, &["append", "t", "l.csv"]);
+    let files = json(p, &["files", "t", "--json"]);
+    let mut parts: Vec<String> =
+        files["files"].as_array().unwrap().iter().map(|f| f["partition"].as_str().unwrap().to_string()).collect();
+    parts.sort();
+    assert_eq!(parts.len(), 2, "{parts:?}");
+    assert!(parts[0].starts_with("ts_day=2026-01-01/id_bucket="), "{parts:?}");
+    assert!(parts[1].ends_with("/level=warn"), "{parts:?}");
+    assert!(ok(p, &["files", "t"]).contains("| partition "));
+    assert_eq!(ok(p, &["scan", "t", "--select", "id", "--where", "level = 'warn'"]), "id\n2\n2\n");
+    assert!(ok(p, &["verify", "t", "--deep"]).contains("OK"));
+    for (spec, frag) in [
+        ("foo(ts)", "partition transform \"foo\""),
+        ("nope", "\"nope\""),
+        ("day(ts", "missing ')'"),
+        ("bucket(0, id)", "bucket"),
+    ] {
+        fails(p, &["create", "u", "--schema", "ts:timestamptz,id:long", "--partition", spec], 2, &[frag]);
+    }
+    assert!(!p.join("u/metadata").exists(), "nothing created for a bad spec");
+}

@@ -1,0 +1,231 @@
+//! Partitioned tables through the public API: specs, split writes, partition paths,
+//! partition values in manifests and partition summaries in manifest lists.
+
+mod common;
+
+use std::sync::Arc;
+
+use arrow_array::{Array, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray};
+use arrow_schema::{DataType, Field, Schema as ArrowSchema, TimeUnit};
+use floe::spec::manifest::read_manifest;
+use floe::spec::metadata::PartitionSpec;
+use floe::spec::transform::Transform;
+use floe::spec::types::{PrimitiveType, Schema};
+use floe::spec::values::Datum;
+use floe::{Error, Table};
+
+const HOUR: i64 = 3_600_000_000;
+
+fn schema() -> Schema {
+    Schema::builder()
+        .required("id", PrimitiveType::Long)
+        .optional("region", PrimitiveType::String)
+        .optional("ts", PrimitiveType::Timestamp)
+        .build()
+        .unwrap()
+}
+
+fn batch(ids: &[i64], regions: &[Option<&str>], ts: &[Option<i64>]) -> RecordBatch {
+    RecordBatch::try_new(
+        Arc::new(ArrowSchema::new(vec![
+            Field::new("id", DataType::Int64, false),
+            Field::new("region", DataType::Utf8, true),
+            Field::new("ts", DataType::Timestamp(TimeUnit::Microsecond, None), true),
+        ])),
+        vec![
+            Arc::new(Int64Array::from(ids.to_vec())),
+            Arc::new(StringArray::from(regions.to_vec())),
+            Arc::new(TimestampMicrosecondArray::from(ts.to_vec())),
+        ],
+    )
+    .unwrap()
+}
+
+/// (file path relative to the table, partition values, rows) of every live file.
+fn files(table: &Table) -> Vec<(String, Vec<Option<Datum>>, i64)> {
+    let snap = table.current_snapshot().unwrap();
+    let mut out = Vec::new();
+    for m in table.manifests(&snap).unwrap() {
+        let path = floe::location::uri_to_path(&m.manifest_path);
+        let manifest = read_manifest(&path, &std::fs::read(&path).unwrap(), Some(&m)).unwrap();
+        for e in manifest.entries {
+            let p = floe::location::uri_to_path(&e.data_file.file_path);
+            let rel = p.strip_prefix(table.path()).unwrap().to_str().unwrap().to_string();
+            out.push((rel, e.data_file.partition, e.data_file.record_count));
+        }
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
+}
+
+#[test]
+fn appends_split_rows_by_partition() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = schema();
+    let spec = PartitionSpec::builder(&s).identity("region").hour("ts").build().unwrap();
+    let table = Table::create_partitioned(dir.path(), s, spec, common::relaxed()).unwrap();
+    let b = batch(
+        &[1, 2, 3, 4, 5, 6],
+        &[Some("eu"), Some("us"), Some("eu"), None, Some("us"), Some("eu")],
+        &[Some(0), Some(HOUR), Some(HOUR / 2), Some(0), Some(HOUR + 1), Some(2 * HOUR)],
+    );
+    let report = table.append(&[b]).unwrap();
+    assert_eq!(report.added_records, 6);
+    let f = files(&table);
+    let summary: Vec<(String, i64)> =
+        f.iter().map(|(p, _, n)| (p.rsplit_once('/').unwrap().0.to_string(), *n)).collect();
+    assert_eq!(
+        summary,
+        vec![
+            ("data/region=eu/ts_hour=1970-01-01-00".to_string(), 2),
+            ("data/region=eu/ts_hour=1970-01-01-02".to_string(), 1),
+            ("data/region=null/ts_hour=1970-01-01-00".to_string(), 1),
+            ("data/region=us/ts_hour=1970-01-01-01".to_string(), 2),
+        ]
+    );
+    let parts: Vec<&Vec<Option<Datum>>> = f.iter().map(|(_, p, _)| p).collect();
+    assert_eq!(parts[0], &vec![Some(Datum::String("eu".into())), Some(Datum::Int(0))]);
+    assert_eq!(parts[2], &vec![None, Some(Datum::Int(0))]);
+    // Every row comes back.
+    assert_eq!(common::ids(&table), vec![1, 2, 3, 4, 5, 6]);
+    // Summaries in the manifest list.
+    let snap = table.current_snapshot().unwrap();
+    let manifests = table.manifests(&snap).unwrap();
+    assert_eq!(manifests.len(), 1);
+    let sums = manifests[0].partitions.as_ref().unwrap();
+    assert_eq!(sums.len(), 2);
+    assert!(sums[0].contains_null);
+    assert_eq!(sums[0].lower_bound.as_deref(), Some(&b"eu"[..]));
+    assert_eq!(sums[0].upper_bound.as_deref(), Some(&b"us"[..]));
+    assert!(!sums[1].contains_null);
+    assert_eq!(sums[1].lower_bound, Some(0i32.to_le_bytes().to_vec()));
+    assert_eq!(sums[1].upper_bound, Some(2i32.to_le_bytes().to_vec()));
+    assert_eq!(sums[1].contains_nan, Some(false));
+    assert_eq!(snap.summary["added-data-files"], "4");
+}
+
+#[test]
+fn many_batches_and_commits_share_partition_writers_per_transaction() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = schema();
+    let spec = PartitionSpec::builder(&s).bucket("id", 4).truncate("region", 1).build().unwrap();
+    let table = Table::create_with(dir.path(), s, common::relaxed().partition_spec(spec)).unwrap();
+    let mut tx = table.new_transaction();
+    for k in 0..5i64 {
+        let ids: Vec<i64> = (k * 100..k * 100 + 100).collect();
+        let regions: Vec<Option<&str>> = ids.iter().map(|i| Some(if i % 2 == 0 { "apac" } else { "emea" })).collect();
+        let ts: Vec<Option<i64>> = ids.iter().map(|_| None).collect();
+        tx.append(&batch(&ids, &regions, &ts)).unwrap();
+    }
+    tx.commit().unwrap();
+    let f = files(&table);
+    // 4 buckets x 2 prefixes, one file each: batches of one transaction share writers.
+    assert_eq!(f.len(), 8, "{f:?}");
+    for (path, part, _) in &f {
+        let Some(Datum::Int(b)) = part[0] else { panic!("{part:?}") };
+        assert!((0..4).contains(&b));
+        assert!(path.contains(&format!("id_bucket={b}/")), "{path}");
+        assert!(matches!(&part[1], Some(Datum::String(s)) if s == "a" || s == "e"));
+    }
+    // Each row sits in the bucket the transform gives its id.
+    for (path, part, _) in &f {
+        let full = table.path().join(path);
+        let reader = floe::read::open_data_file(&full, &table.schema(), None, &Default::default()).unwrap();
+        for b in reader {
+            let b = b.unwrap();
+            let ids = b.column(0).as_any().downcast_ref::<Int64Array>().unwrap();
+            for i in 0..ids.len() {
+                let want = Transform::Bucket(4).apply(Some(&Datum::Long(ids.value(i)))).unwrap();
+                assert_eq!(want, part[0]);
+            }
+        }
+    }
+    table.append(&[batch(&[1000], &[Some("zz")], &[None])]).unwrap();
+    assert_eq!(common::ids(&table).len(), 501);
+    assert_eq!(table.current_snapshot().unwrap().summary["total-data-files"], "9");
+}
+
+#[test]
+fn hostile_values_stay_inside_the_data_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = schema();
+    let spec = PartitionSpec::builder(&s).identity("region").build().unwrap();
+    let table = Table::create_partitioned(dir.path(), s, spec, common::relaxed()).unwrap();
+    let long = "y".repeat(5000);
+    let evil = ["../../../escape", "..", ".", "/abs", "a/b", "nul\0byte", "%2F", "", long.as_str(), "é ✓"];
+    let ids: Vec<i64> = (0..evil.len() as i64).collect();
+    let regions: Vec<Option<&str>> = evil.iter().map(|s| Some(*s)).collect();
+    let ts = vec![None; evil.len()];
+    table.append(&[batch(&ids, &regions, &ts)]).unwrap();
+    let f = files(&table);
+    assert_eq!(f.len(), evil.len());
+    for (path, _, _) in &f {
+        let full = dir.path().join(path);
+        assert!(full.starts_with(dir.path().join("data")), "{path}");
+        let rel = full.strip_prefix(dir.path().join("data")).unwrap();
+        assert_eq!(rel.components().count(), 2, "one partition directory and the file: {path}");
+        assert!(full.is_file());
+    }
+    // Nothing was written outside the table directory's data/ and metadata/.
+    let top: Vec<String> =
+        std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+    assert!(top.iter().all(|n| ["data", "metadata", ".locks"].contains(&n.as_str())), "{top:?}");
+    // Values round-trip exactly through the manifest, and rows through the scan.
+    let mut values: Vec<String> = f
+        .iter()
+        .map(|(_, p, _)| match &p[0] {
+            Some(Datum::String(s)) => s.clone(),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    values.sort();
+    let mut want: Vec<String> = evil.iter().map(|s| s.to_string()).collect();
+    want.sort();
+    assert_eq!(values, want);
+    assert_eq!(common::ids(&table), ids);
+}
+
+#[test]
+fn bad_specs_are_refused_before_anything_is_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = schema();
+    let bad = PartitionSpec {
+        spec_id: 0,
+        fields: vec![floe::spec::metadata::PartitionField {
+            source_id: 1,
+            field_id: 1000,
+            name: "x".into(),
+            transform: "day".into(),
+        }],
+    };
+    let err = Table::create_partitioned(dir.path().join("t"), s.clone(), bad, common::relaxed()).unwrap_err();
+    assert!(matches!(err, Error::InvalidArgument(_)), "{err}");
+    assert!(!dir.path().join("t").exists(), "nothing created for a bad spec");
+    let unknown = PartitionSpec {
+        spec_id: 0,
+        fields: vec![floe::spec::metadata::PartitionField {
+            source_id: 1,
+            field_id: 1000,
+            name: "x".into(),
+            transform: "zorder".into(),
+        }],
+    };
+    let err = Table::create_partitioned(dir.path().join("u"), s, unknown, common::relaxed()).unwrap_err();
+    assert!(matches!(err, Error::Unsupported { .. }), "{err}");
+}
+
+#[test]
+fn a_bad_batch_writes_nothing_in_a_partitioned_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = schema();
+    let spec = PartitionSpec::builder(&s).identity("region").build().unwrap();
+    let table = Table::create_partitioned(dir.path(), s, spec, common::relaxed()).unwrap();
+    let before = common::tree(dir.path());
+    let bad = RecordBatch::try_new(
+        Arc::new(ArrowSchema::new(vec![Field::new("id", DataType::Int64, true)])),
+        vec![Arc::new(Int64Array::from(vec![Some(1), None]))],
+    )
+    .unwrap();
+    assert!(matches!(table.append(&[bad]), Err(Error::NullInRequiredField { .. })));
+    assert_eq!(common::tree(dir.path()), before);
+}
