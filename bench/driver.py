@@ -273,23 +273,30 @@ class Bench:
         setup = "raw" if system == "raw" else ("floe" if system.startswith("floe") else system)
         self.r.run(setup, "setup", d)
         start_file = d.parent / f"{d.name}.start"
-        children = []
-        for k in range(procs):
-            argv = self.r.argv(system, "contend", d, "--n", n, "--id", k, "--start-file", start_file)
-            children.append(subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
-        for c in children:
-            line = c.stdout.readline().strip()
-            if line != "ready":
-                err = c.stderr.read()
-                raise RuntimeError(f"{system} child did not get ready: {line!r} {err[-2000:]}")
-        t0 = time.time_ns()
-        start_file.touch()
-        outs = []
-        for c in children:
-            text, err = c.communicate(timeout=1800)
-            if c.returncode != 0:
-                raise RuntimeError(f"{system} child exited {c.returncode}: {err[-2000:]}")
-            outs.append(json.loads(text.strip().splitlines()[-1]))
+        children: List[subprocess.Popen] = []
+        try:
+            for k in range(procs):
+                argv = self.r.argv(system, "contend", d, "--n", n, "--id", k, "--start-file", start_file)
+                children.append(subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+            for c in children:
+                line = c.stdout.readline().strip()
+                if line != "ready":
+                    err = c.stderr.read()
+                    raise RuntimeError(f"{system} child did not get ready: {line!r} {err[-2000:]}")
+            t0 = time.time_ns()
+            start_file.touch()
+            outs = []
+            for c in children:
+                text, err = c.communicate(timeout=1800)
+                if c.returncode != 0:
+                    raise RuntimeError(f"{system} child exited {c.returncode}: {err[-2000:]}")
+                outs.append(json.loads(text.strip().splitlines()[-1]))
+        finally:
+            # Never leave children polling for a start file that will not come.
+            for c in children:
+                if c.poll() is None:
+                    c.kill()
+                    c.wait()
         start_file.unlink()
         end = max(int(o["end_ns"]) for o in outs)
         lat = [x / 1e6 for o in outs for x in o["lat_ns"]]

@@ -208,8 +208,11 @@ def sec_scan(res: Dict[str, Any], peers: List[str], targets) -> str:
         rows = [[f"`{s}`", cell(S[s]["scan_s"], " s", 3), ratio(med(S[s]["scan_s"]), raw),
                  cell(S[s]["process_s"], " s", 2), cell(S[s]["peak_rss_mib"], " MiB", 0)] for s in order]
         out += [f"**{mode}**", "", table(["system", "scan", "÷ raw", "process", "peak RSS"], rows), ""]
+        by_reason: Dict[str, List[str]] = {}
         for s, why in res.get("skipped", {}).get(mode, {}).items():
-            out += [f"`{s}`: not measured ({why}).", ""]
+            by_reason.setdefault(why, []).append(f"`{s}`")
+        for why, names in by_reason.items():
+            out += [f"{', '.join(names)}: not measured ({why}).", ""]
         bp, bv = best_peer(S, "scan_s", peers)
         for fs in ("floe", "floe-1t"):
             if fs in S and bp:
