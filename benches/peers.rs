@@ -18,6 +18,7 @@
 //! peers verify  --system S --dir D --expected N      rows present: lost / duplicated ids
 //! peers bulk    --system S --dir D --rows N          one append of N generated rows
 //! peers scan    --system S --dir D --mode full|project|filter [--lo A --hi B]
+//!                                                    (filter: `lo <= id < hi`, via `Scan::filter`)
 //! peers compact --system S --dir D                   compaction (hook; floe has none yet)
 //! ```
 //!
@@ -45,6 +46,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use arrow_array::{Array, BooleanArray, Float64Array, Int64Array, RecordBatch, StringArray};
 use arrow_schema::SchemaRef;
+use floe::expr::col;
 use floe::spec::types::{PrimitiveType, Schema};
 use floe::write::{ICEBERG_SCHEMA_KEY, WriteOptions};
 use floe::{Durability, RetryPolicy, Table, TableOptions};
@@ -442,14 +444,6 @@ fn scan(system: &str, dir: &Path, mode: &str, range: Option<(i64, i64)>) -> BoxR
     let batches = match system {
         "raw" => raw_scan(dir, mode, range)?,
         "floe" | "floe-1t" => {
-            if range.is_some() {
-                // Hook for workload 5c. Once `Scan::filter` is on main (branch `expr`), replace
-                // this return with
-                //   let (lo, hi) = range;  // inside `if let Some((lo, hi)) = range`
-                //   scan = scan.filter(floe::expr::col("id").ge(lo).and(floe::expr::col("id").lt(hi)));
-                // after `scan` is built below, and the driver reports it like the peers.
-                return Ok(json!({"skipped": "no `Scan::filter` on this branch yet; hook in benches/peers.rs `scan`"}));
-            }
             let table = Table::open(dir)?;
             let mut scan = table.scan();
             if system == "floe-1t" {
@@ -457,6 +451,10 @@ fn scan(system: &str, dir: &Path, mode: &str, range: Option<(i64, i64)>) -> BoxR
             }
             if mode == "project" {
                 scan = scan.select([PROJECTED]);
+            }
+            if let Some((lo, hi)) = range {
+                // Pruned by manifest bounds, row-group and page statistics, then filtered exactly.
+                scan = scan.filter(col("id").ge(lo).and(col("id").lt(hi)));
             }
             scan.to_batches()?
         }

@@ -1333,7 +1333,7 @@ impl BoundPredicate {
             BoundPredicate::And(a, b) => a.might_match(stats) && b.might_match(stats),
             BoundPredicate::Or(a, b) => a.might_match(stats) || b.might_match(stats),
             BoundPredicate::Leaf(l) => match stats(l.field_id) {
-                Some(s) => leaf_might_match(l, &s),
+                Some(s) => l.might_match(&s),
                 None => true,
             },
         }
@@ -1415,25 +1415,53 @@ impl BoundPredicate {
 /// a test on the partition value that holds for every partition that may contain a row
 /// satisfying `leaf`, or `None` when the transform cannot narrow it (no pruning).
 ///
-/// This is the hook for partition transforms: `identity` is implemented here (the
-/// partition value is the column value); other transforms (`bucket[N]`, `truncate[W]`,
-/// `year`/`month`/`day`/`hour`) add their arm. `partition_type` is the result type of the
-/// transform ([`partition_field_type`]).
+/// The per-transform rules live in [`Transform::project`](crate::spec::transform::Transform::project)
+/// (identity keeps the test; bucket projects `=`/`in`/null tests; truncate and the time
+/// transforms also project ranges); an unknown transform projects nothing.
+/// `partition_type` is the result type of the transform ([`partition_field_type`]).
 pub fn project_leaf(
     transform: &str,
     leaf: &BoundLeaf,
     partition_field_id: i32,
     partition_type: &PrimitiveType,
 ) -> Option<BoundLeaf> {
-    match transform {
-        "identity" => Some(BoundLeaf {
-            field_id: partition_field_id,
-            name: leaf.name.clone(),
-            ty: partition_type.clone(),
-            op: leaf.op.clone(),
-        }),
-        _ => None,
-    }
+    use crate::spec::transform::{Bound, Transform};
+    let t = Transform::parse(transform).ok()?;
+    let bound = match &leaf.op {
+        LeafOp::IsNull => Bound::IsNull,
+        LeafOp::NotNull => Bound::NotNull,
+        LeafOp::Cmp(op, v) => match op {
+            CmpOp::Lt => Bound::Lt(v.clone()),
+            CmpOp::Le => Bound::LtEq(v.clone()),
+            CmpOp::Gt => Bound::Gt(v.clone()),
+            CmpOp::Ge => Bound::GtEq(v.clone()),
+            CmpOp::Eq => Bound::Eq(v.clone()),
+            CmpOp::Ne => Bound::NotEq(v.clone()),
+        },
+        LeafOp::In(vs) => Bound::In(vs.clone()),
+        LeafOp::NotIn(vs) => Bound::NotIn(vs.clone()),
+    };
+    let projected = t.project(&leaf.ty, &bound).ok()??;
+    let sorted = |mut vs: Vec<Datum>| {
+        vs.sort_by(|a, b| a.compare(b).unwrap_or(std::cmp::Ordering::Equal));
+        vs.dedup_by(|a, b| a.compare(b) == Some(std::cmp::Ordering::Equal));
+        vs
+    };
+    let op = match projected {
+        Bound::IsNull => LeafOp::IsNull,
+        Bound::NotNull => LeafOp::NotNull,
+        Bound::Lt(v) => LeafOp::Cmp(CmpOp::Lt, v),
+        Bound::LtEq(v) => LeafOp::Cmp(CmpOp::Le, v),
+        Bound::Gt(v) => LeafOp::Cmp(CmpOp::Gt, v),
+        Bound::GtEq(v) => LeafOp::Cmp(CmpOp::Ge, v),
+        Bound::Eq(v) => LeafOp::Cmp(CmpOp::Eq, v),
+        Bound::NotEq(v) => LeafOp::Cmp(CmpOp::Ne, v),
+        Bound::In(vs) => LeafOp::In(sorted(vs)),
+        Bound::NotIn(vs) => LeafOp::NotIn(sorted(vs)),
+        // Tests this predicate language cannot express prune nothing.
+        _ => return None,
+    };
+    Some(BoundLeaf { field_id: partition_field_id, name: leaf.name.clone(), ty: partition_type.clone(), op })
 }
 
 /// The statistics of column `id` in a manifest entry (`ty`: its type now; bounds written
@@ -1535,6 +1563,14 @@ fn widen_zero(d: Datum, lower: bool) -> Datum {
         Datum::Float(v) if v == 0.0 => Datum::Float(if lower { -0.0 } else { 0.0 }),
         Datum::Double(v) if v == 0.0 => Datum::Double(if lower { -0.0 } else { 0.0 }),
         d => d,
+    }
+}
+
+impl BoundLeaf {
+    /// False only if no row described by `s` (statistics of this leaf's column) can
+    /// satisfy this leaf.
+    pub fn might_match(&self, s: &ColumnStats) -> bool {
+        leaf_might_match(self, s)
     }
 }
 
@@ -2043,8 +2079,8 @@ mod tests {
                 PartitionField { source_id: 1, field_id: 1001, name: "id_b".into(), transform: "bucket[4]".into() },
             ],
         };
-        let p = col("name").eq("a").and(col("id").eq(3)).bind(&s).unwrap().project(&spec);
-        // bucket has no projection yet: only the identity field remains.
+        let p = col("name").eq("a").and(col("id").lt(3)).bind(&s).unwrap().project(&spec);
+        // bucket does not project `<`: only the identity field remains.
         assert_eq!(p.field_ids(), BTreeSet::from([1000]));
         let values = vec![Some(Datum::String("b".into())), Some(Datum::Int(1))];
         assert!(!p.might_match(&|id| partition_value_stats(&spec, &s, &values, 10, id)));
@@ -2063,7 +2099,10 @@ mod tests {
         let q = col("name").eq("d").bind(&s).unwrap().project(&spec);
         assert!(q.might_match(&|id| partition_summary_stats(&spec, &s, &summaries, id)));
         // `or` with an unprojectable side keeps everything.
-        let r = col("name").eq("a").or(col("id").eq(1)).bind(&s).unwrap().project(&spec);
+        let r = col("name").eq("a").or(col("id").gt(1)).bind(&s).unwrap().project(&spec);
         assert_eq!(r, BoundPredicate::True);
+        // `=` on a bucketed column projects to the bucket of the value.
+        let b = col("id").eq(3).bind(&s).unwrap().project(&spec);
+        assert_eq!(b.field_ids(), BTreeSet::from([1001]));
     }
 }

@@ -19,13 +19,16 @@
 #![warn(missing_docs)]
 
 pub mod conflict;
+mod crashpoint;
 pub mod error;
 pub mod expr;
 #[cfg(feature = "import")]
 pub mod import;
 pub mod location;
 pub mod partition;
+mod prune;
 pub mod read;
+pub mod rowops;
 pub mod scan;
 pub mod spec;
 pub mod stats;
@@ -37,7 +40,8 @@ pub mod write;
 
 pub use conflict::{ConflictContext, LandedCommit};
 pub use error::{Conflict, Error, Result};
-pub use scan::{Scan, ScanIter, ScanPlan};
+pub use rowops::{InsertIfAbsent, Isolation, RowChanges, RowOps};
+pub use scan::{Scan, ScanIter, ScanMetrics, ScanPlan};
 pub use stats::CommitStats;
 pub use table::{Durability, HistoryEntry, Table, TableOptions};
 pub use transaction::{CommitReport, Operation, RetryPolicy, Transaction};

@@ -79,13 +79,14 @@ impl TableLocation {
     }
 }
 
-/// Parses a version file name `v<N>.metadata.json`.
+/// Parses a version file name `v<N>.metadata.json`. Versions above 2^62 are not
+/// versions floe could have written (the next one must be computable): `None`.
 pub fn parse_version_file(name: &str) -> Option<u64> {
     let n = name.strip_prefix('v')?.strip_suffix(".metadata.json")?;
     if n.is_empty() || !n.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
-    n.parse().ok()
+    n.parse().ok().filter(|v| *v <= 1 << 62)
 }
 
 /// `file://` + absolute path.

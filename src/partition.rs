@@ -25,6 +25,7 @@
 use std::collections::{BTreeSet, HashMap};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use arrow_array::{ArrayRef, RecordBatch, UInt32Array};
 use arrow_row::{RowConverter, SortField};
@@ -35,6 +36,7 @@ use crate::spec::metadata::{PartitionField, PartitionSpec};
 use crate::spec::transform::{Transform, datum_at, murmur3_32};
 use crate::spec::types::{PrimitiveType, Schema, primitive_to_arrow};
 use crate::spec::values::Datum;
+use crate::storage::Storage;
 use crate::write::{DataFileWriter, WriteOptions};
 
 /// The first partition field id (Iceberg assigns 1000, 1001, … for v2 tables).
@@ -375,6 +377,7 @@ pub(crate) enum StagedWriter {
 }
 
 pub(crate) struct Fanout {
+    storage: Arc<dyn Storage>,
     data_dir: PathBuf,
     prefix: String,
     schema: Schema,
@@ -390,6 +393,7 @@ pub(crate) struct Fanout {
 impl StagedWriter {
     /// A writer for `schema`'s rows under `data_dir`, files named `<prefix>-…`.
     pub(crate) fn new(
+        storage: Arc<dyn Storage>,
         data_dir: &Path,
         prefix: &str,
         schema: &Schema,
@@ -398,13 +402,14 @@ impl StagedWriter {
     ) -> Result<StagedWriter> {
         let spec = match spec {
             Some(s) if !s.fields.is_empty() => s,
-            _ => return Ok(StagedWriter::Plain(DataFileWriter::new(data_dir, prefix, schema, opts))),
+            _ => return Ok(StagedWriter::Plain(DataFileWriter::with_storage(storage, data_dir, prefix, schema, opts))),
         };
         let fields = bind(schema, spec)?;
         let path_fields = fields.iter().map(|f| (f.name.clone(), f.transform, f.source.clone())).collect();
         let sort_fields = fields.iter().map(|f| SortField::new(primitive_to_arrow(&f.result))).collect();
         let converter = RowConverter::new(sort_fields)?;
         Ok(StagedWriter::Partitioned(Box::new(Fanout {
+            storage,
             data_dir: data_dir.to_path_buf(),
             prefix: prefix.to_string(),
             schema: schema.clone(),
@@ -527,7 +532,13 @@ impl Fanout {
                     }
                     let k = self.writers.len();
                     let prefix = format!("{}-p{k}", self.prefix);
-                    let writer = DataFileWriter::new(&dir, &prefix, &self.schema, self.opts.clone());
+                    let writer = DataFileWriter::with_storage(
+                        self.storage.clone(),
+                        &dir,
+                        &prefix,
+                        &self.schema,
+                        self.opts.clone(),
+                    );
                     self.writers.push(PartitionWriter { values, writer });
                     self.index.insert(key.into(), k);
                     k

@@ -38,10 +38,10 @@ use arrow_array::{Array, ArrayRef, ListArray, MapArray, RecordBatch, RecordBatch
 use arrow_schema::{ArrowError, DataType, Field, Fields, Schema as ArrowSchema, SchemaRef, TimeUnit};
 use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReader};
+use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReader, RowSelection};
 use parquet::basic::Type as PhysicalType;
 use parquet::errors::ParquetError;
-use parquet::file::metadata::{ParquetMetaData, ParquetMetaDataReader};
+use parquet::file::metadata::{PageIndexPolicy, ParquetMetaData, ParquetMetaDataReader};
 use parquet::schema::types::SchemaDescriptor;
 use serde_json::Value;
 
@@ -63,11 +63,14 @@ pub struct ReadOptions {
     /// Read only these row groups, in this order (indices into the file's row groups).
     /// `None` reads all of them. Filled by row-group pruning.
     pub row_groups: Option<Vec<usize>>,
+    /// Within the chosen row groups, read only these rows (filled by page-index pruning;
+    /// it covers the rows of the chosen row groups, in order). `None` reads all of them.
+    pub row_selection: Option<RowSelection>,
 }
 
 impl Default for ReadOptions {
     fn default() -> Self {
-        ReadOptions { batch_size: DEFAULT_BATCH_SIZE, row_groups: None }
+        ReadOptions { batch_size: DEFAULT_BATCH_SIZE, row_groups: None, row_selection: None }
     }
 }
 
@@ -175,6 +178,17 @@ pub fn read_parquet_metadata(path: &Path) -> Result<Arc<ParquetMetaData>> {
     footer(&file, path)
 }
 
+/// Reads the Parquet footer of `path` and, where the file has one, its page index
+/// (column and offset indexes), for page-level pruning.
+pub fn read_parquet_metadata_with_page_index(path: &Path) -> Result<Arc<ParquetMetaData>> {
+    let file = File::open(path).map_err(|e| Error::io(path, e))?;
+    let md = guard(path, || {
+        ParquetMetaDataReader::new().with_page_index_policy(PageIndexPolicy::Optional).parse_and_finish(&file)
+    })?
+    .map_err(|source| Error::Parquet { path: path.to_path_buf(), source })?;
+    Ok(Arc::new(md))
+}
+
 fn footer(file: &File, path: &Path) -> Result<Arc<ParquetMetaData>> {
     let md = guard(path, || ParquetMetaDataReader::new().parse_and_finish(file))?
         .map_err(|source| Error::Parquet { path: path.to_path_buf(), source })?;
@@ -259,6 +273,17 @@ fn open_with(
             .map_err(|_| parquet_err(path, ParquetError::General(format!("row group {rg} claims {n} rows"))))?;
         total_rows = total_rows.saturating_add(n);
     }
+    if let Some(sel) = &opts.row_selection {
+        // The decoder trusts the selection to fit the row groups; check it does.
+        let selected: u64 = sel.iter().map(|s| s.row_count as u64).sum();
+        if selected != total_rows {
+            return Err(Error::InvalidArgument(format!(
+                "row selection covers {selected} rows but the chosen row groups of {} hold {total_rows}",
+                path.display()
+            )));
+        }
+        total_rows = sel.row_count() as u64;
+    }
     if metadata.file_metadata().num_rows() < 0 {
         return Err(parquet_err(path, ParquetError::General("footer claims a negative row count".into())));
     }
@@ -319,6 +344,10 @@ fn open_with(
             .with_projection(mask)
             .with_batch_size(opts.batch_size)
             .with_row_groups(row_groups);
+        let builder = match &opts.row_selection {
+            Some(sel) => builder.with_row_selection(sel.clone()),
+            None => builder,
+        };
         let reader = guard(path, || builder.build())?.map_err(|e| parquet_err(path, e))?;
         Inner::Parquet(Box::new(reader))
     };
@@ -1360,7 +1389,7 @@ mod tests {
         assert_eq!(read_parquet_metadata(&path).unwrap().num_row_groups(), 4);
 
         let ids = |rgs: Vec<usize>| {
-            let opts = ReadOptions { batch_size: 64, row_groups: Some(rgs) };
+            let opts = ReadOptions { batch_size: 64, row_groups: Some(rgs), row_selection: None };
             let batches = read(&path, &two_column_schema(), None, &opts).unwrap();
             batches
                 .iter()
@@ -1373,13 +1402,13 @@ mod tests {
 
         // Also when nothing needs decoding: the counts come from the footer.
         let nothing = schema(vec![NestedField::optional(9, "new", PrimitiveType::Int)]);
-        let opts = ReadOptions { batch_size: 64, row_groups: Some(vec![1, 3]) };
+        let opts = ReadOptions { batch_size: 64, row_groups: Some(vec![1, 3]), row_selection: None };
         let rows: usize = read(&path, &nothing, None, &opts).unwrap().iter().map(|b| b.num_rows()).sum();
         assert_eq!(rows, 150);
 
-        let opts = ReadOptions { batch_size: 64, row_groups: Some(vec![4]) };
+        let opts = ReadOptions { batch_size: 64, row_groups: Some(vec![4]), row_selection: None };
         assert!(matches!(open_data_file(&path, &two_column_schema(), None, &opts), Err(Error::InvalidArgument(_))));
-        let opts = ReadOptions { batch_size: 0, row_groups: None };
+        let opts = ReadOptions { batch_size: 0, row_groups: None, row_selection: None };
         assert!(matches!(open_data_file(&path, &two_column_schema(), None, &opts), Err(Error::InvalidArgument(_))));
     }
 

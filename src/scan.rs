@@ -1,22 +1,35 @@
 //! Scans: choose a snapshot (current, by id, by version, by time), plan its data
 //! files from the manifests, and read them projected onto the selected columns.
 //!
+//! A filter ([`Scan::filter`], a [`Predicate`]) is bound to the snapshot's schema and
+//! prunes in steps, each counted in [`ScanMetrics`]: (1) manifests whose partition
+//! summaries rule the predicate out are not read; (2) data files whose partition values
+//! or column bounds / null counts rule it out are not planned; (3) row groups (Parquet
+//! statistics) and pages (Parquet page index) that rule it out are not decoded; (4) the
+//! rows read are filtered exactly with Arrow kernels. Statistics are matched by field
+//! id, so files written before a rename prune correctly.
+//!
 //! Promises: a scan reads one consistent snapshot, pinned when it is planned, even
 //! while other processes commit; output batches all have exactly the projected Arrow
-//! schema (`Schema::to_arrow` of the selected columns, field ids included); reading
-//! streams file by file and never holds more than one file's batch in flight per
-//! reader thread.
+//! schema (`Schema::to_arrow` of the selected columns, field ids included); a filtered
+//! scan returns exactly the rows for which the predicate is true, the same with and
+//! without pruning ([`Scan::prune`]); reading streams file by file and never holds more
+//! than one file's batch in flight per reader thread.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use arrow_array::RecordBatch;
 use arrow_schema::Schema as ArrowSchema;
 
 use crate::error::{Error, Result};
-use crate::read::{DataFileReader, NameMapping, ReadOptions, open_data_file};
+use crate::expr::{BoundPredicate, Predicate, partition_summary_stats, partition_value_stats};
+use crate::prune::prune_file;
+use crate::read::{
+    DataFileReader, NameMapping, ReadOptions, open_data_file, open_data_file_with_metadata,
+    read_parquet_metadata_with_page_index,
+};
 use crate::spec::manifest::{DataContent, EntryStatus, ManifestContent, read_manifest};
-use crate::spec::metadata::{Snapshot, TableMetadata};
+use crate::spec::metadata::{PartitionSpec, Snapshot, TableMetadata};
 use crate::spec::types::{NestedField, Schema};
 use crate::table::{Table, load_manifest_list, properties, read_path};
 
@@ -38,7 +51,63 @@ pub struct Scan {
     selection: Selection,
     batch_size: usize,
     threads: usize,
+    filter: Option<Predicate>,
+    prune: bool,
 }
+
+/// What a scan read and what pruning let it skip. Planning fills the manifest and file
+/// counts; reading adds the row-group and row counts.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ScanMetrics {
+    /// Manifests in the snapshot's manifest list.
+    pub manifests: usize,
+    /// Manifests not read: their partition summaries rule the filter out.
+    pub manifests_skipped: usize,
+    /// Live data files in the snapshot (those of skipped manifests counted from the
+    /// manifest list).
+    pub files: usize,
+    /// Files not planned because of their partition values (or their manifest's
+    /// partition summaries).
+    pub files_skipped_by_partition: usize,
+    /// Files not planned because of their column bounds and null counts.
+    pub files_skipped_by_metrics: usize,
+    /// Files planned for reading.
+    pub files_planned: usize,
+    /// Planned files whose footer was read but none of whose row groups can match.
+    pub files_skipped_by_row_groups: usize,
+    /// Planned files whose data was decoded.
+    pub files_read: usize,
+    /// Row groups in the files whose footer was read.
+    pub row_groups: usize,
+    /// Of those, row groups not decoded (statistics or page index rule the filter out).
+    pub row_groups_skipped: usize,
+    /// Rows of decoded row groups that the page index let the reader skip.
+    pub rows_skipped_by_page_index: u64,
+    /// Rows decoded.
+    pub rows_read: u64,
+    /// Rows returned (after the exact filter).
+    pub rows_matched: u64,
+}
+
+impl ScanMetrics {
+    fn add_read(&mut self, o: &ScanMetrics) {
+        self.files_skipped_by_row_groups += o.files_skipped_by_row_groups;
+        self.files_read += o.files_read;
+        self.row_groups += o.row_groups;
+        self.row_groups_skipped += o.row_groups_skipped;
+        self.rows_skipped_by_page_index += o.rows_skipped_by_page_index;
+        self.rows_read += o.rows_read;
+        self.rows_matched += o.rows_matched;
+    }
+
+    /// Row groups decoded.
+    pub fn row_groups_read(&self) -> usize {
+        self.row_groups - self.row_groups_skipped
+    }
+}
+
+/// One file's batches and what reading it cost.
+type FileOutput = (Vec<RecordBatch>, ScanMetrics);
 
 /// A planned scan: the snapshot, the projected schema and the files to read.
 #[derive(Debug, Clone)]
@@ -47,9 +116,19 @@ pub struct ScanPlan {
     pub snapshot: Option<Snapshot>,
     /// The projected table schema.
     pub schema: Schema,
-    /// The live data files, oldest commit first.
+    /// The data files to read (live, and not pruned), oldest commit first.
     pub files: Vec<DataFile>,
+    /// The filter bound to the snapshot's schema (`None`: every row).
+    pub filter: Option<BoundPredicate>,
+    /// Planning counts (manifests and files read and skipped).
+    pub metrics: ScanMetrics,
+    /// Whether row groups and pages are pruned when reading.
+    prune: bool,
+    /// `schema` plus the filter's columns that are not selected (appended).
+    read_schema: Schema,
     name_mapping: Option<Arc<NameMapping>>,
+    /// The table root (for relative data file paths).
+    root: std::path::PathBuf,
 }
 
 impl ScanPlan {
@@ -57,12 +136,153 @@ impl ScanPlan {
     pub fn record_count(&self) -> i64 {
         self.files.iter().map(|f| f.record_count).sum()
     }
+
+    /// Reads the planned file at `index` (a position in `files`): row-group and page
+    /// pruning, then the exact filter. Returns its batches and what was read.
+    pub fn read_file(&self, index: usize, batch_size: usize) -> Result<(Vec<RecordBatch>, ScanMetrics)> {
+        let mut metrics = ScanMetrics::default();
+        let opts = ReadOptions { batch_size, ..ReadOptions::default() };
+        let file = self.files.get(index).ok_or_else(|| Error::InvalidArgument(format!("no planned file {index}")))?;
+        let mut out = Vec::new();
+        if let Some(mut r) = FileRead::open(self, file, &opts, &mut metrics)? {
+            for b in r.by_ref() {
+                out.push(b?);
+            }
+            metrics.add_read(&r.metrics);
+        }
+        Ok((out, metrics))
+    }
+}
+
+/// One planned file being read: pruned row groups, the exact filter, then the
+/// projection onto the selected columns.
+struct FileRead {
+    reader: DataFileReader,
+    filter: Option<BoundPredicate>,
+    output: Option<arrow_schema::SchemaRef>,
+    metrics: ScanMetrics,
+}
+
+impl FileRead {
+    /// `None` when pruning shows no row of the file can match.
+    fn open(plan: &ScanPlan, file: &DataFile, opts: &ReadOptions, acc: &mut ScanMetrics) -> Result<Option<FileRead>> {
+        let path = crate::location::uri_to_path(&file.file_path);
+        // Relative paths (some writers) are relative to the table root.
+        let path = if path.is_absolute() { path } else { plan.root.join(path) };
+        let mapping = plan.name_mapping.as_deref();
+        let mut metrics = ScanMetrics::default();
+        let reader = match (&plan.filter, plan.prune) {
+            (Some(pred), true) => {
+                let md = read_parquet_metadata_with_page_index(&path)?;
+                let pruned = prune_file(&md, pred, file, mapping);
+                metrics.row_groups += pruned.row_groups_total;
+                metrics.row_groups_skipped += pruned.row_groups_total - pruned.row_groups.len();
+                metrics.rows_skipped_by_page_index += pruned.rows_skipped_by_pages;
+                if pruned.row_groups.is_empty() && pruned.row_groups_total > 0 {
+                    metrics.files_skipped_by_row_groups += 1;
+                    acc.add_read(&metrics);
+                    return Ok(None);
+                }
+                let opts = ReadOptions {
+                    row_groups: Some(pruned.row_groups),
+                    row_selection: pruned.selection,
+                    ..opts.clone()
+                };
+                open_data_file_with_metadata(&path, md, &plan.read_schema, mapping, &opts)?
+            }
+            _ => open_data_file(&path, &plan.read_schema, mapping, opts)?,
+        };
+        metrics.files_read += 1;
+        let output =
+            (plan.read_schema.fields().len() != plan.schema.fields().len()).then(|| Arc::new(plan.schema.to_arrow()));
+        Ok(Some(FileRead { reader, filter: plan.filter.clone(), output, metrics }))
+    }
+
+    fn process(&mut self, batch: RecordBatch) -> Result<RecordBatch> {
+        self.metrics.rows_read += batch.num_rows() as u64;
+        let batch = match &self.filter {
+            Some(pred) => {
+                let mask = pred.evaluate(&batch)?;
+                if mask.true_count() == batch.num_rows() {
+                    batch
+                } else {
+                    arrow_select::filter::filter_record_batch(&batch, &mask)?
+                }
+            }
+            None => batch,
+        };
+        self.metrics.rows_matched += batch.num_rows() as u64;
+        match &self.output {
+            // Filter-only columns were appended after the selected ones: drop them.
+            Some(schema) => {
+                let columns = batch.columns()[..schema.fields().len()].to_vec();
+                let options = arrow_array::RecordBatchOptions::new().with_row_count(Some(batch.num_rows()));
+                Ok(RecordBatch::try_new_with_options(Arc::clone(schema), columns, &options)?)
+            }
+            None => Ok(batch),
+        }
+    }
+}
+
+impl Iterator for FileRead {
+    type Item = Result<RecordBatch>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            let batch = match self.reader.next()? {
+                Ok(b) => b,
+                Err(e) => return Some(Err(e)),
+            };
+            match self.process(batch) {
+                // Skip batches the filter emptied, but not an empty file's only batch.
+                Ok(b) if b.num_rows() == 0 && self.filter.is_some() => continue,
+                other => return Some(other),
+            }
+        }
+    }
 }
 
 impl Scan {
     pub(crate) fn new(table: Table) -> Scan {
         let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).min(8);
-        Scan { table, columns: None, selection: Selection::Current, batch_size: 8192, threads }
+        Scan {
+            table,
+            columns: None,
+            selection: Selection::Current,
+            batch_size: 8192,
+            threads,
+            filter: None,
+            prune: true,
+        }
+    }
+
+    /// Returns only the rows for which `predicate` is true (SQL semantics: a comparison
+    /// with null is not true). Several calls combine with `and`. The predicate is bound
+    /// to the schema of the snapshot read when the scan is planned; an unknown column or
+    /// a literal that does not fit its column is [`Error::Predicate`].
+    ///
+    /// ```no_run
+    /// # fn main() -> floe::Result<()> {
+    /// use floe::expr::{col, Predicate};
+    /// let table = floe::Table::open("./events")?;
+    /// let rows = table.scan().filter(col("id").gt(5).and(col("name").eq("a"))).to_batches()?;
+    /// let same = table.scan().filter(Predicate::parse("id > 5 and name = 'a'")?).to_batches()?;
+    /// # Ok(()) }
+    /// ```
+    pub fn filter(mut self, predicate: Predicate) -> Self {
+        self.filter = Some(match self.filter.take() {
+            Some(p) => p.and(predicate),
+            None => predicate,
+        });
+        self
+    }
+
+    /// Turns pruning by statistics on (default) or off. Off, every live file and row
+    /// group is read and only the exact row filter applies: the results are the same,
+    /// only slower (a baseline for tests and benchmarks).
+    pub fn prune(mut self, on: bool) -> Self {
+        self.prune = on;
+        self
     }
 
     /// Reads only these columns, in this order.
@@ -127,11 +347,81 @@ impl Scan {
             },
             None => None,
         };
+        let filter = match &self.filter {
+            Some(p) => Some(p.bind(&table_schema)?),
+            None => None,
+        };
+        // Filter columns that are not selected are read too, after the selected ones.
+        let mut read_schema = schema.clone();
+        if let Some(f) = &filter {
+            let mut fields = schema.fields().to_vec();
+            for id in f.field_ids() {
+                if !fields.iter().any(|x| x.id == id)
+                    && let Some(field) = table_schema.fields().iter().find(|x| x.id == id)
+                {
+                    fields.push(field.clone());
+                }
+            }
+            if fields.len() != schema.fields().len() {
+                read_schema = Schema::new(fields)?;
+                read_schema.schema_id = schema.schema_id;
+            }
+        }
+        let mut metrics = ScanMetrics::default();
+        let pruning = if self.prune { filter.as_ref() } else { None };
         let files = match &snapshot {
-            Some(s) => self.live_files(s)?,
+            Some(s) => self.live_files(s, &metadata, pruning, &mut metrics)?,
             None => Vec::new(),
         };
-        Ok(ScanPlan { snapshot, schema, files, name_mapping })
+        metrics.files_planned = files.len();
+        let root = self.table.location().root().to_path_buf();
+        Ok(ScanPlan { snapshot, schema, files, filter, metrics, prune: self.prune, read_schema, name_mapping, root })
+    }
+
+    /// Reads everything into memory like [`Scan::to_batches`], and reports what was read
+    /// and skipped.
+    pub fn to_batches_with_metrics(&self) -> Result<(Vec<RecordBatch>, ScanMetrics)> {
+        let plan = self.plan()?;
+        let n = plan.files.len();
+        let threads = self.threads.min(n).max(1);
+        let mut per_file: Vec<Option<Result<FileOutput>>> = (0..n).map(|_| None).collect();
+        if threads <= 1 {
+            for (i, slot) in per_file.iter_mut().enumerate() {
+                *slot = Some(plan.read_file(i, self.batch_size));
+            }
+        } else {
+            // Each worker takes every n-th file; results are put back in plan order.
+            std::thread::scope(|scope| {
+                let handles: Vec<_> = (0..threads)
+                    .map(|w| {
+                        let plan = &plan;
+                        let batch_size = self.batch_size;
+                        scope.spawn(move || {
+                            (w..n).step_by(threads).map(|i| (i, plan.read_file(i, batch_size))).collect::<Vec<_>>()
+                        })
+                    })
+                    .collect();
+                for h in handles {
+                    match h.join() {
+                        Ok(results) => {
+                            for (i, r) in results {
+                                per_file[i] = Some(r);
+                            }
+                        }
+                        // A reader thread panicked (a bug, not bad input): surface it.
+                        Err(_) => per_file.push(Some(Err(Error::InvalidArgument("scan worker panicked".into())))),
+                    }
+                }
+            });
+        }
+        let mut metrics = plan.metrics.clone();
+        let mut out = Vec::new();
+        for r in per_file.into_iter().flatten() {
+            let (batches, m) = r?;
+            metrics.add_read(&m);
+            out.extend(batches);
+        }
+        Ok((out, metrics))
     }
 
     /// The projected Arrow schema of the output.
@@ -141,51 +431,7 @@ impl Scan {
 
     /// Reads everything into memory, files in parallel, in plan order.
     pub fn to_batches(&self) -> Result<Vec<RecordBatch>> {
-        let plan = self.plan()?;
-        let opts = ReadOptions { batch_size: self.batch_size, ..ReadOptions::default() };
-        let threads = self.threads.min(plan.files.len()).max(1);
-        if threads <= 1 {
-            return ScanIter::new(plan, opts).collect();
-        }
-        // Each worker takes every n-th file; results are put back in plan order.
-        let paths: Vec<PathBuf> = plan.files.iter().map(|f| read_path(self.table.location(), &f.file_path)).collect();
-        let mut per_file: Vec<Option<Result<Vec<RecordBatch>>>> = (0..paths.len()).map(|_| None).collect();
-        std::thread::scope(|scope| {
-            let handles: Vec<_> = (0..threads)
-                .map(|w| {
-                    let paths = &paths;
-                    let plan = &plan;
-                    let opts = &opts;
-                    scope.spawn(move || {
-                        let mut out = Vec::new();
-                        for i in (w..paths.len()).step_by(threads) {
-                            let res = open_data_file(&paths[i], &plan.schema, plan.name_mapping.as_deref(), opts)
-                                .and_then(|r| r.collect::<Result<Vec<_>>>());
-                            out.push((i, res));
-                        }
-                        out
-                    })
-                })
-                .collect();
-            for h in handles {
-                match h.join() {
-                    Ok(results) => {
-                        for (i, r) in results {
-                            per_file[i] = Some(r);
-                        }
-                    }
-                    Err(_) => {
-                        // A reader thread panicked (a bug, not bad input): surface it.
-                        per_file.push(Some(Err(Error::InvalidArgument("scan worker panicked".into()))));
-                    }
-                }
-            }
-        });
-        let mut out = Vec::new();
-        for r in per_file.into_iter().flatten() {
-            out.extend(r?);
-        }
-        Ok(out)
+        Ok(self.to_batches_with_metrics()?.0)
     }
 
     /// A streaming iterator over the batches, one file at a time.
@@ -195,9 +441,15 @@ impl Scan {
         Ok(ScanIter::new(plan, opts))
     }
 
-    /// Counts rows by reading manifests only.
+    /// Counts rows: from the manifests alone without a filter; with one, by reading
+    /// only the filter's columns of the files pruning keeps.
     pub fn count(&self) -> Result<i64> {
-        Ok(self.plan()?.record_count())
+        if self.filter.is_none() {
+            return Ok(self.plan()?.record_count());
+        }
+        let scan = self.clone().select(Vec::<String>::new());
+        let (_, metrics) = scan.to_batches_with_metrics()?;
+        Ok(i64::try_from(metrics.rows_matched).unwrap_or(i64::MAX))
     }
 
     fn resolve(&self) -> Result<(Arc<TableMetadata>, Option<Snapshot>)> {
@@ -234,13 +486,51 @@ impl Scan {
         }
     }
 
-    fn live_files(&self, snapshot: &Snapshot) -> Result<Vec<DataFile>> {
+    fn live_files(
+        &self,
+        snapshot: &Snapshot,
+        metadata: &TableMetadata,
+        filter: Option<&BoundPredicate>,
+        metrics: &mut ScanMetrics,
+    ) -> Result<Vec<DataFile>> {
         let table = &self.table;
         let manifests = load_manifest_list(table.storage(), table.location(), snapshot)?;
+        metrics.manifests = manifests.len();
+        let schema = metadata
+            .schema(snapshot.schema_id.unwrap_or(metadata.current_schema_id))
+            .unwrap_or_else(|| metadata.current_schema());
+        // The filter projected onto each partition spec met (inclusive projection).
+        let mut projected: Vec<(i32, Option<PartitionSpec>, BoundPredicate)> = Vec::new();
         // (data sequence number, file): sorted below so rows come back oldest commit
         // first, whatever order the manifest list has (newest manifest first).
         let mut files: Vec<(i64, DataFile)> = Vec::new();
         for m in &manifests {
+            let part = match filter {
+                Some(f) => {
+                    if !projected.iter().any(|(id, _, _)| *id == m.partition_spec_id) {
+                        let spec = metadata.partition_specs.iter().find(|s| s.spec_id == m.partition_spec_id).cloned();
+                        let p = match &spec {
+                            Some(spec) if !spec.fields.is_empty() => f.project(spec),
+                            _ => BoundPredicate::True,
+                        };
+                        projected.push((m.partition_spec_id, spec, p));
+                    }
+                    projected.iter().find(|(id, _, _)| *id == m.partition_spec_id).and_then(|(_, spec, p)| {
+                        let spec = spec.as_ref()?;
+                        (*p != BoundPredicate::True).then_some((spec, p))
+                    })
+                }
+                None => None,
+            };
+            if let (Some((spec, p)), Some(summaries), ManifestContent::Data) = (part, &m.partitions, m.content)
+                && !p.might_match(&|id| partition_summary_stats(spec, schema, summaries, id))
+            {
+                metrics.manifests_skipped += 1;
+                let live = (m.added_files_count.max(0) + m.existing_files_count.max(0)) as usize;
+                metrics.files += live;
+                metrics.files_skipped_by_partition += live;
+                continue;
+            }
             let path = read_path(table.location(), &m.manifest_path);
             let bytes = table.storage().read(&path).map_err(|e| Error::io(&path, e))?;
             let manifest = read_manifest(&path, &bytes, Some(m))?;
@@ -260,6 +550,32 @@ impl Scan {
                     return Err(Error::Unsupported {
                         what: "tables with row-level delete files (merge-on-read)".into(),
                     });
+                }
+                // Reading these as Parquet would give a confusing error or wrong rows.
+                if !e.data_file.file_format.eq_ignore_ascii_case("parquet") {
+                    return Err(Error::Unsupported {
+                        what: format!("{} data files ({})", e.data_file.file_format, e.data_file.file_path),
+                    });
+                }
+                if e.data_file.key_metadata.is_some() || m.key_metadata.is_some() {
+                    return Err(Error::Unsupported {
+                        what: format!("encrypted data files ({})", e.data_file.file_path),
+                    });
+                }
+                metrics.files += 1;
+                if let Some((spec, p)) = part
+                    && !p.might_match(&|id| {
+                        partition_value_stats(spec, schema, &e.data_file.partition, e.data_file.record_count, id)
+                    })
+                {
+                    metrics.files_skipped_by_partition += 1;
+                    continue;
+                }
+                if let Some(f) = filter
+                    && !f.might_match_file(&e.data_file)
+                {
+                    metrics.files_skipped_by_metrics += 1;
+                    continue;
                 }
                 files.push((e.sequence_number.unwrap_or(m.sequence_number), e.data_file));
             }
@@ -292,7 +608,8 @@ pub struct ScanIter {
     plan: ScanPlan,
     opts: ReadOptions,
     next_file: usize,
-    current: Option<DataFileReader>,
+    current: Option<FileRead>,
+    metrics: ScanMetrics,
     failed: bool,
 }
 
@@ -304,12 +621,22 @@ impl std::fmt::Debug for ScanIter {
 
 impl ScanIter {
     fn new(plan: ScanPlan, opts: ReadOptions) -> ScanIter {
-        ScanIter { plan, opts, next_file: 0, current: None, failed: false }
+        let metrics = plan.metrics.clone();
+        ScanIter { plan, opts, next_file: 0, current: None, metrics, failed: false }
     }
 
     /// The plan being read.
     pub fn plan(&self) -> &ScanPlan {
         &self.plan
+    }
+
+    /// What has been read and skipped so far (complete once the iterator is exhausted).
+    pub fn metrics(&self) -> ScanMetrics {
+        let mut m = self.metrics.clone();
+        if let Some(r) = &self.current {
+            m.add_read(&r.metrics);
+        }
+        m
     }
 }
 
@@ -328,14 +655,17 @@ impl Iterator for ScanIter {
                         self.failed = true;
                         return Some(Err(e));
                     }
-                    None => self.current = None,
+                    None => {
+                        if let Some(done) = self.current.take() {
+                            self.metrics.add_read(&done.metrics);
+                        }
+                    }
                 }
             }
             let file = self.plan.files.get(self.next_file)?;
             self.next_file += 1;
-            let path = crate::location::uri_to_path(&file.file_path);
-            match open_data_file(&path, &self.plan.schema, self.plan.name_mapping.as_deref(), &self.opts) {
-                Ok(r) => self.current = Some(r),
+            match FileRead::open(&self.plan, file, &self.opts, &mut self.metrics) {
+                Ok(r) => self.current = r,
                 Err(e) => {
                     self.failed = true;
                     return Some(Err(e));

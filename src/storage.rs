@@ -1,22 +1,35 @@
 //! The file-system contract floe's commit protocol stands on.
 //!
-//! [`Storage`] is everything the table, transaction and scan layers may do to files.
-//! Its contract, which every implementation must keep (the conformance tests in
-//! `tests/storage.rs` check it against [`LocalStorage`]):
+//! [`Storage`] is everything the table, transaction, write and scan layers may do to
+//! files they create or delete: metadata, manifests, manifest lists *and* Parquet data
+//! files all go through it, so a fault-injecting implementation (tests/faults.rs) reaches
+//! every write of a commit. Its contract, which every implementation must keep (the
+//! conformance suite in `tests/faults.rs` checks it against [`LocalStorage`]):
 //!
-//! * **Write-once.** [`Storage::write_new`] creates a file that did not exist and fails
-//!   with `AlreadyExists` otherwise; no method overwrites a file except
-//!   [`Storage::replace_advisory`], which is only for the advisory version hint.
-//! * **Exclusive publish.** [`Storage::publish_exclusive`] makes a complete file appear
-//!   at its final name atomically, or fails with `AlreadyExists` if the name is taken.
-//!   Readers never see a partial file under the final name. On the local file system
-//!   this is temp file + fsync + `link(2)` (never `rename`, which overwrites).
-//! * **Durability.** With `durable = true` a file's bytes are on stable storage before
-//!   the call returns, and after `publish_exclusive` / [`Storage::sync_dir`] so is the
-//!   directory entry.
-//! * **Confinement.** Writes and deletes are refused (`PermissionDenied`) for paths
-//!   outside the root given at construction, lexically and after resolving symlinks
-//!   of the parent directory.
+//! * **Write-once.** [`Storage::write_new`] and [`Storage::create_new`] create a file
+//!   that did not exist and fail with `AlreadyExists` otherwise (exclusive create); no
+//!   method overwrites a file except [`Storage::replace_advisory`], which is only for the
+//!   advisory version hint. A file is only trusted once complete: a writer that failed
+//!   part-way leaves a file the caller deletes (or maintenance removes as an orphan);
+//!   no metadata references a file before it was written completely.
+//! * **Exclusive publish.** [`Storage::publish_exclusive`] (= [`Storage::write_temp`] +
+//!   [`Storage::link_temp`]) makes a complete file appear at its final name atomically,
+//!   or fails with `AlreadyExists` if the name is taken. Readers never see a partial
+//!   file under the final name. On the local file system this is temp file + fsync +
+//!   `link(2)` (never `rename`, which overwrites). An error other than `AlreadyExists`
+//!   from `link_temp` is *ambiguous*: the name may or may not have been created, and
+//!   the caller resolves it by reading the file back.
+//! * **Durability.** With `durable = true` (or after [`Storage::sync_file`] /
+//!   [`NewFile::complete`]`(true)`) a file's bytes are on stable storage; a new
+//!   directory entry is on stable storage after [`Storage::sync_dir`] of its directory
+//!   (and a new directory's entry after `sync_dir` of its parent). `publish_exclusive`
+//!   with `durable` does both.
+//! * **Listing.** [`Storage::list`] returns the entries of one directory (names, sizes,
+//!   mtimes), possibly including temp files (`.<name>.<uuid>.tmp`) and orphans of
+//!   crashed writers, which callers must never mistake for committed files.
+//! * **Confinement.** Writes, creates, links and deletes are refused
+//!   (`PermissionDenied`) for paths outside the root given at construction, lexically
+//!   (`..`, other absolute paths) and after resolving symlinks of the parent directory.
 //!
 //! Paths are absolute. Reads may go anywhere (a table may reference files it did not
 //! write); the table layer decides what it trusts.
@@ -58,6 +71,20 @@ impl LockGuard {
     }
 }
 
+/// A file being created by [`Storage::create_new`]: bytes go in through [`io::Write`].
+pub trait NewFile: io::Write + Send {
+    /// Flushes everything written and, when `durable`, fsyncs the file's contents. The
+    /// file is complete once this returns `Ok`; nothing is written after it.
+    fn complete(&mut self, durable: bool) -> io::Result<()>;
+}
+
+impl NewFile for File {
+    fn complete(&mut self, durable: bool) -> io::Result<()> {
+        self.flush()?;
+        if durable { self.sync_all() } else { Ok(()) }
+    }
+}
+
 /// The operations floe performs on files. See the module docs for the contract.
 pub trait Storage: Send + Sync + Debug {
     /// The whole file.
@@ -66,6 +93,12 @@ pub trait Storage: Send + Sync + Debug {
     fn exists(&self, path: &Path) -> io::Result<bool>;
     /// Creates `path` with `bytes`; `AlreadyExists` if it exists. Fsynced if `durable`.
     fn write_new(&self, path: &Path, bytes: &[u8], durable: bool) -> io::Result<()>;
+    /// Creates `path` exclusively (`AlreadyExists` if the name is taken) for streaming
+    /// writes (Parquet data files). Until [`NewFile::complete`] returns `Ok` the file is
+    /// incomplete; a caller whose write fails deletes it.
+    fn create_new(&self, path: &Path) -> io::Result<Box<dyn NewFile>>;
+    /// Fsyncs the contents of a complete file this process wrote without durability.
+    fn sync_file(&self, path: &Path) -> io::Result<()>;
     /// Writes `bytes` to a new temporary file beside `final_path` (fsynced when
     /// `durable`) and returns its path: the first half of an exclusive publish.
     fn write_temp(&self, final_path: &Path, bytes: &[u8], durable: bool) -> io::Result<PathBuf>;
@@ -104,18 +137,14 @@ pub trait Storage: Send + Sync + Debug {
 #[derive(Debug)]
 pub struct LocalStorage {
     root: PathBuf,
-    /// The root with symlinks resolved, computed once (confinement checks run on
-    /// every write).
-    real_root: PathBuf,
-    /// Parent directories already resolved to a place inside the root. Resolving
-    /// walks every path component with readlink; a commit writes five files into
-    /// the same two directories.
-    verified_dirs: std::sync::Mutex<std::collections::HashSet<PathBuf>>,
+    /// The root with symlinks resolved, computed once it exists (confinement checks
+    /// run on every write; a data-file writer's root may not exist yet at construction).
+    real_root: std::sync::OnceLock<PathBuf>,
 }
 
 impl Clone for LocalStorage {
     fn clone(&self) -> Self {
-        LocalStorage { root: self.root.clone(), real_root: self.real_root.clone(), verified_dirs: Default::default() }
+        LocalStorage { root: self.root.clone(), real_root: self.real_root.clone() }
     }
 }
 
@@ -123,8 +152,11 @@ impl LocalStorage {
     /// Storage whose writes and deletes are confined to `root` (absolute).
     pub fn new(root: impl Into<PathBuf>) -> Self {
         let root = root.into();
-        let real_root = fs::canonicalize(&root).unwrap_or_else(|_| root.clone());
-        LocalStorage { root, real_root, verified_dirs: Default::default() }
+        let real_root = std::sync::OnceLock::new();
+        if let Ok(real) = fs::canonicalize(&root) {
+            let _ = real_root.set(real);
+        }
+        LocalStorage { root, real_root }
     }
 
     /// The confinement root.
@@ -132,26 +164,55 @@ impl LocalStorage {
         &self.root
     }
 
+    /// The root with symlinks resolved; the lexical root while it does not exist.
+    fn real_root(&self) -> PathBuf {
+        if let Some(r) = self.real_root.get() {
+            return r.clone();
+        }
+        match fs::canonicalize(&self.root) {
+            Ok(real) => self.real_root.get_or_init(|| real).clone(),
+            Err(_) => self.root.clone(),
+        }
+    }
+
     fn check_confined(&self, path: &Path) -> io::Result<()> {
-        if is_within(&self.root, path) {
-            // Also refuse a parent directory that is a symlink leading elsewhere.
-            let Some(parent) = path.parent() else { return Ok(()) };
-            let mut verified = self.verified_dirs.lock().unwrap_or_else(|p| p.into_inner());
-            if verified.contains(parent) {
+        if !is_within(&self.root, path) {
+            return Err(escape_error(path, &self.root));
+        }
+        let Some(parent) = path.parent() else { return Ok(()) };
+        // Lexically inside; a symlink between the root and the file could still lead
+        // out. lstat each directory below the root (one or two per file: cheap, and
+        // unlike a cache it sees a directory swapped for a symlink later); a component
+        // that does not exist ends the walk (nothing below it exists yet).
+        let Ok(rel) = parent.strip_prefix(&self.root) else { return Ok(()) };
+        let mut dir = self.root.clone();
+        let mut symlink = false;
+        for c in rel.components() {
+            dir.push(c);
+            match fs::symlink_metadata(&dir) {
+                Ok(m) if m.file_type().is_symlink() => {
+                    symlink = true;
+                    break;
+                }
+                Ok(_) => {}
+                Err(_) => break,
+            }
+        }
+        if !symlink {
+            return Ok(());
+        }
+        // A symlink inside the table: allowed only if it resolves inside the root. The
+        // nearest existing ancestor of the parent decides (a parent that does not exist
+        // yet would be created below it: create_dir_all must not escape either).
+        for dir in parent.ancestors() {
+            if !dir.starts_with(&self.root) {
                 return Ok(());
             }
-            match fs::canonicalize(parent) {
-                Ok(real_parent) if !real_parent.starts_with(&self.real_root) => Err(escape_error(path, &self.root)),
-                Ok(_) => {
-                    verified.insert(parent.to_path_buf());
-                    Ok(())
-                }
-                // A parent that does not exist yet is checked again next time.
-                Err(_) => Ok(()),
+            if let Ok(real) = fs::canonicalize(dir) {
+                return if real.starts_with(self.real_root()) { Ok(()) } else { Err(escape_error(path, &self.root)) };
             }
-        } else {
-            Err(escape_error(path, &self.root))
         }
+        Ok(())
     }
 }
 
@@ -204,6 +265,15 @@ impl Storage for LocalStorage {
             }
         }
         res
+    }
+
+    fn create_new(&self, path: &Path) -> io::Result<Box<dyn NewFile>> {
+        self.check_confined(path)?;
+        Ok(Box::new(OpenOptions::new().write(true).create_new(true).open(path)?))
+    }
+
+    fn sync_file(&self, path: &Path) -> io::Result<()> {
+        File::open(path)?.sync_all()
     }
 
     fn write_temp(&self, final_path: &Path, bytes: &[u8], durable: bool) -> io::Result<PathBuf> {
@@ -327,5 +397,15 @@ mod tests {
         let err = s.write_new(&root.path().join("evil/x"), b"x", false).unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::PermissionDenied);
         assert!(!outside.path().join("x").exists());
+        // A directory that does not exist yet below the symlink: its nearest existing
+        // ancestor decides (this used to be created outside the root).
+        let err = s.create_dir_all(&root.path().join("evil/new/deeper")).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::PermissionDenied);
+        assert!(!outside.path().join("new").exists());
+        // A root that does not exist yet can be created with its subdirectories.
+        let fresh = root.path().join("fresh");
+        let s = LocalStorage::new(&fresh);
+        s.create_dir_all(&fresh.join("a/b")).unwrap();
+        s.write_new(&fresh.join("a/b/x"), b"x", false).unwrap();
     }
 }

@@ -225,11 +225,13 @@ impl Table {
         crate::partition::validate_spec(&schema, &spec)?;
         let location = TableLocation::new(path.as_ref())?;
         let storage = storage_for(&location, &options);
-        let metadata_dir = location.metadata_dir();
         storage.create_dir_all(location.root()).map_err(|e| Error::io(location.root(), e))?;
-        // Re-resolve now that the directory exists (symlinks in the path).
+        // Re-resolve now that the directory exists (symlinks in the path). Every path
+        // below is taken from the resolved location (creating a table through a
+        // symlinked parent used to fail: metadata/ was named through the link).
         let location = TableLocation::new(location.root())?;
         let storage = storage_for(&location, &options);
+        let metadata_dir = location.metadata_dir();
         if find_latest_version(storage.as_ref(), &location, 0, false)?.is_some() {
             return Err(Error::TableExists { path: location.root().to_path_buf() });
         }

@@ -250,6 +250,21 @@ impl Transaction {
         self
     }
 
+    /// The table this transaction commits to.
+    pub fn table(&self) -> &Table {
+        &self.table
+    }
+
+    /// Whether anything is staged yet (files added or removed).
+    pub(crate) fn has_file_changes(&self) -> bool {
+        self.writer.is_some() || !self.data_files.is_empty() || !self.removed.is_empty()
+    }
+
+    /// The metadata this transaction read (its base version's).
+    pub(crate) fn base_metadata(&self) -> &Arc<TableMetadata> {
+        &self.base.metadata
+    }
+
     /// The snapshot this transaction read (`None` for an empty table).
     pub fn base_snapshot_id(&self) -> Option<i64> {
         self.base.metadata.current_snapshot_id
@@ -360,13 +375,15 @@ impl Transaction {
             }
             let dir = self.table.location().data_dir();
             let prefix = self.commit_id.simple().to_string();
-            self.writer = Some(StagedWriter::new(&dir, &prefix, schema, metadata.default_spec(), opts)?);
+            let storage = self.table.inner.storage.clone();
+            self.writer = Some(StagedWriter::new(storage, &dir, &prefix, schema, metadata.default_spec(), opts)?);
         }
         if let Some(w) = self.writer.as_mut() {
             let res = w.write(&conformed);
             self.created = w.created_paths();
             res?;
         }
+        crate::crashpoint::hit("staged");
         Ok(())
     }
 
@@ -459,10 +476,12 @@ impl Transaction {
             // fsyncs share a journal commit, which keeps the time spent holding the
             // commit lock close to one fsync.
             let temp = self.write_attempt_files(&built, &path, durable)?;
+            crate::crashpoint::hit("attempt-written");
             if let Err(e) = self.join_prestage() {
                 let _ = table.storage().delete(&temp);
                 return Err(e);
             }
+            crate::crashpoint::hit("prestaged");
             let outcome = table.storage().link_temp(&temp, &path);
             let mut hole = false;
             let landed = match outcome {
@@ -485,6 +504,7 @@ impl Transaction {
                 },
             };
             if landed {
+                crate::crashpoint::hit("linked");
                 // Later committers may build on our version before our directory
                 // fsync: their own directory fsync persists our entry too, and none
                 // of us acknowledges before fsyncing. So the lock can go now.
@@ -492,6 +512,7 @@ impl Transaction {
                 if durable {
                     self.sync_metadata_dir();
                 }
+                crate::crashpoint::hit("synced");
                 let live: Vec<&PathBuf> = built.writes.iter().map(|(p, _)| p).collect();
                 self.attempt_garbage.retain(|p| !live.contains(&p));
                 let state =
@@ -501,6 +522,7 @@ impl Transaction {
                 let rebased_over = next_version - self.base.version - 1;
                 table.inner.stats.record(attempts as u64, lost as u64, rebased_over, Outcome::Committed, elapsed);
                 let snapshot = state.metadata.current_snapshot_id.unwrap_or(self.snapshot_id);
+                crate::crashpoint::hit("committed");
                 return Ok(CommitReport {
                     version: next_version,
                     snapshot_id: snapshot,
@@ -589,11 +611,8 @@ impl Transaction {
             std::thread::scope(|scope| {
                 let mut jobs: Vec<std::thread::ScopedJoinHandle<'_, Result<()>>> = Vec::new();
                 for p in &data_files {
-                    jobs.push(
-                        scope.spawn(move || {
-                            std::fs::File::open(p).and_then(|f| f.sync_all()).map_err(|e| Error::io(p, e))
-                        }),
-                    );
+                    let storage = &storage;
+                    jobs.push(scope.spawn(move || storage.sync_file(p).map_err(|e| Error::io(p, e))));
                 }
                 let (storage, writes) = (&storage, &writes);
                 jobs.push(scope.spawn(move || {

@@ -7,7 +7,9 @@
 //!   metadata), casting only where no value can change.
 //! - [`DataFileWriter`]: streams conformed batches into immutable Parquet files
 //!   (`<prefix>-<n>.parquet`, created exclusively, fsync'ed when durable), rolling to a new
-//!   file at the target size, and describes each file as a manifest [`DataFile`].
+//!   file at the target size, and describes each file as a manifest [`DataFile`]. All of
+//!   its file I/O goes through a [`Storage`] (the table's, so fault injection and root
+//!   confinement apply to data files too).
 //! - [`data_file_from_parquet_metadata`]: turns a Parquet footer into a [`DataFile`]
 //!   (also used to import Parquet files written elsewhere).
 //!
@@ -27,7 +29,6 @@
 //!   short upper bound exists.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -53,6 +54,7 @@ use crate::error::{Error, Result};
 use crate::spec::manifest::{DataContent, DataFile};
 use crate::spec::types::{ListType, MapType, NestedField, PrimitiveType, Schema, StructType, Type};
 use crate::spec::values::Datum;
+use crate::storage::{LocalStorage, NewFile, Storage};
 
 /// Iceberg's default `write.metadata.metrics.default` is `truncate(16)`.
 const BOUND_TRUNCATE_LENGTH: usize = 16;
@@ -557,7 +559,7 @@ fn count_nans(batch: &RecordBatch, leaf: &NanLeaf) -> i64 {
 
 struct OpenFile {
     path: PathBuf,
-    writer: ArrowWriter<File>,
+    writer: ArrowWriter<Box<dyn NewFile>>,
     rows: usize,
     nan_counts: Vec<i64>,
 }
@@ -571,6 +573,7 @@ struct OpenFile {
 /// [`abort`](Self::abort)) are the caller's to delete; none of them is referenced by any
 /// table metadata yet.
 pub struct DataFileWriter {
+    storage: Arc<dyn Storage>,
     dir: PathBuf,
     prefix: String,
     schema: Schema,
@@ -597,9 +600,22 @@ impl std::fmt::Debug for DataFileWriter {
 }
 
 impl DataFileWriter {
-    /// A writer for files `dir/<file_prefix>-<n>.parquet` holding rows of `schema`.
+    /// A writer for files `dir/<file_prefix>-<n>.parquet` holding rows of `schema`,
+    /// on the local file system confined to `dir` (see [`with_storage`](Self::with_storage)).
     /// Nothing is created until the first non-empty batch.
     pub fn new(dir: &Path, file_prefix: &str, schema: &Schema, opts: WriteOptions) -> Self {
+        let root = std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf());
+        Self::with_storage(Arc::new(LocalStorage::new(root)), dir, file_prefix, schema, opts)
+    }
+
+    /// Like [`new`](Self::new), doing every file operation through `storage` (a table's).
+    pub fn with_storage(
+        storage: Arc<dyn Storage>,
+        dir: &Path,
+        file_prefix: &str,
+        schema: &Schema,
+        opts: WriteOptions,
+    ) -> Self {
         let props = WriterProperties::builder()
             .set_compression(opts.compression)
             .set_max_row_group_row_count(Some(opts.row_group_size.max(1)))
@@ -615,6 +631,7 @@ impl DataFileWriter {
         let mut nan_leaves = Vec::new();
         collect_nan_leaves(schema.fields(), &mut Vec::new(), &mut nan_leaves);
         DataFileWriter {
+            storage,
             dir: dir.to_path_buf(),
             prefix: file_prefix.to_string(),
             schema: schema.clone(),
@@ -693,11 +710,11 @@ impl DataFileWriter {
         self.close_current()?;
         if self.opts.durable && !self.created.is_empty() {
             // The new directory entries must survive a power cut too.
-            sync_dir(&self.dir)?;
+            self.sync_dir(&self.dir)?;
             if self.created_dir
                 && let Some(parent) = self.dir.parent().filter(|p| !p.as_os_str().is_empty())
             {
-                sync_dir(parent)?;
+                self.sync_dir(parent)?;
             }
         }
         Ok(std::mem::take(&mut self.finished))
@@ -719,17 +736,26 @@ impl DataFileWriter {
         }
         self.next_index += 1;
         // create_new: never overwrite a file someone else (or an earlier attempt) wrote.
-        let create = || OpenOptions::new().write(true).create_new(true).open(&path);
+        let create = || self.storage.create_new(&path);
         let file = match create() {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 // The data (or partition) directory appears with its first file.
-                std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+                self.storage.create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
                 self.created_dir = true;
                 create()
             }
             other => other,
-        }
-        .map_err(|e| Error::io(&path, e))?;
+        };
+        let file = match file {
+            Ok(f) => f,
+            // Another error may come after the file was created (an ambiguous create):
+            // the name is ours (unique prefix), so it is registered for cleanup.
+            Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => {
+                self.created.push(path.clone());
+                return Err(Error::io(&path, e));
+            }
+            Err(e) => return Err(Error::io(&path, e)),
+        };
         self.created.push(path.clone());
         let writer = ArrowWriter::try_new(file, self.arrow.clone(), Some(self.props.clone()))
             .map_err(|e| Error::Parquet { path: path.clone(), source: e })?;
@@ -744,9 +770,8 @@ impl DataFileWriter {
         };
         let parquet_err = |e| Error::Parquet { path: open.path.clone(), source: e };
         let meta = open.writer.finish().map_err(parquet_err)?;
-        if self.opts.durable {
-            open.writer.inner().sync_all().map_err(|e| Error::io(&open.path, e))?;
-        }
+        // Flushes (a failed flush is an error here, not lost in a drop) and fsyncs.
+        open.writer.inner_mut().complete(self.opts.durable).map_err(|e| Error::io(&open.path, e))?;
         let size = open.writer.bytes_written() as u64;
         // open_next checked that the path is UTF-8.
         let uri = format!("file://{}", open.path.to_string_lossy());
@@ -759,8 +784,10 @@ impl DataFileWriter {
     }
 }
 
-fn sync_dir(dir: &Path) -> Result<()> {
-    File::open(dir).and_then(|d| d.sync_all()).map_err(|e| Error::io(dir, e))
+impl DataFileWriter {
+    fn sync_dir(&self, dir: &Path) -> Result<()> {
+        self.storage.sync_dir(dir).map_err(|e| Error::io(dir, e))
+    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -919,7 +946,7 @@ fn time_units_per_second(descr: &ColumnDescriptor) -> Option<i64> {
 
 /// A row group's (min, max) as Iceberg values of type `ty`, or None when the statistics
 /// cannot give valid bounds (absent, NaN, legacy signed byte order, unknown unit, …).
-fn stat_bounds(stats: &Statistics, ty: &PrimitiveType, descr: &ColumnDescriptor) -> Option<(Datum, Datum)> {
+pub(crate) fn stat_bounds(stats: &Statistics, ty: &PrimitiveType, descr: &ColumnDescriptor) -> Option<(Datum, Datum)> {
     use PrimitiveType as P;
     use Statistics as S;
     // Old writers filled the deprecated min/max of byte columns with a signed byte order.
@@ -1047,6 +1074,7 @@ mod tests {
     use arrow_schema::Schema as ArrowSchema;
     use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
     use parquet::file::reader::{FileReader, SerializedFileReader};
+    use std::fs::File;
 
     fn opts() -> WriteOptions {
         WriteOptions { durable: false, ..Default::default() }

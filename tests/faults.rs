@@ -76,6 +76,12 @@ impl Storage for Faulty {
         }
         self.inner.write_new(path, bytes, durable)
     }
+    fn create_new(&self, path: &Path) -> io::Result<Box<dyn floe::storage::NewFile>> {
+        self.inner.create_new(path)
+    }
+    fn sync_file(&self, path: &Path) -> io::Result<()> {
+        self.inner.sync_file(path)
+    }
     fn write_temp(&self, final_path: &Path, bytes: &[u8], durable: bool) -> io::Result<std::path::PathBuf> {
         self.inner.write_temp(final_path, bytes, durable)
     }

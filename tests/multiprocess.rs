@@ -49,15 +49,6 @@ fn child_entry() {
             }
             println!("CAS {ok} {conflict}");
         }
-        "endless" => {
-            // Appends until killed; ids are unique per (cycle, process).
-            let base: i64 = std::env::var("FLOE_ID_BASE").unwrap().parse().unwrap();
-            for i in 0.. {
-                let id = base + proc_no * 100_000 + i;
-                let report = table.append(&[batch(id, 1)]).unwrap();
-                println!("ACK {} {} {}", report.version, report.commit_id, id);
-            }
-        }
         other => panic!("unknown role {other}"),
     }
 }
@@ -191,87 +182,4 @@ fn compare_and_commit_across_processes_never_rebases() {
     eprintln!("compare-and-commit: {ok} committed, {conflicts} refused");
 }
 
-/// Writers are SIGKILLed at random moments, many times over; after every cycle the
-/// table must open, hold every acknowledged commit exactly once, hold no row twice,
-/// reference only files that exist, and take a new commit. `FLOE_CRASH_CYCLES` sets
-/// the number of cycles (default 12).
-#[test]
-fn sigkilled_writers_never_lose_an_acknowledged_commit() {
-    use std::io::{BufRead, BufReader};
-
-    let cycles: usize = std::env::var("FLOE_CRASH_CYCLES").ok().and_then(|v| v.parse().ok()).unwrap_or(12);
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("t");
-    let opts = TableOptions::default()
-        .property("write.metadata.previous-versions-max", "100000")
-        .property("floe.commit.retain-snapshots", "0");
-    Table::create_with(&path, schema(), opts).unwrap();
-    let exe = std::env::current_exe().unwrap();
-    let mut acked: Vec<(String, i64)> = Vec::new();
-    let mut seed: u64 = 0x9E37_79B9_7F4A_7C15;
-    let mut rand = move |n: u64| {
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        seed % n
-    };
-    for cycle in 0..cycles {
-        let mut children: Vec<_> = (0..4)
-            .map(|p| {
-                Command::new(&exe)
-                    .args(["--exact", "child_entry", "--nocapture", "--test-threads=1"])
-                    .env("FLOE_CHILD", "endless")
-                    .env("FLOE_TABLE", &path)
-                    .env("FLOE_PROC", p.to_string())
-                    .env("FLOE_ID_BASE", ((cycle + 1) * 1_000_000).to_string())
-                    .stdout(Stdio::piped())
-                    .stderr(Stdio::null())
-                    .spawn()
-                    .unwrap()
-            })
-            .collect();
-        // Kill them one by one at random moments (process start-up included).
-        for child in children.iter_mut() {
-            std::thread::sleep(std::time::Duration::from_millis(20 + rand(150)));
-            child.kill().unwrap();
-        }
-        for child in children {
-            let out = child.wait_with_output().unwrap();
-            for line in BufReader::new(&out.stdout[..]).lines().map_while(Result::ok) {
-                if let Some(rest) = tagged(&line, "ACK ") {
-                    let mut it = rest.split(' ');
-                    let _version = it.next();
-                    if let (Some(c), Some(id)) = (it.next(), it.next().and_then(|x| x.parse().ok())) {
-                        acked.push((c.to_string(), id));
-                    }
-                }
-            }
-        }
-
-        let table = Table::open(&path).unwrap_or_else(|e| panic!("cycle {cycle}: table does not open: {e}"));
-        for v in 1..=table.version() {
-            assert!(path.join(format!("metadata/v{v}.metadata.json")).exists(), "cycle {cycle}: v{v} missing");
-        }
-        let commits: std::collections::HashSet<String> =
-            table.snapshots().iter().filter_map(|s| s.commit_id().map(str::to_string)).collect();
-        for (c, id) in &acked {
-            assert!(commits.contains(c), "cycle {cycle}: acknowledged commit {c} (id {id}) lost");
-        }
-        for f in table.scan().plan().unwrap().files {
-            let p = floe::location::uri_to_path(&f.file_path);
-            assert_eq!(std::fs::metadata(&p).unwrap().len() as i64, f.file_size_in_bytes, "cycle {cycle}: {p:?}");
-        }
-        let present = ids(&table);
-        let mut dedup = present.clone();
-        dedup.dedup();
-        assert_eq!(dedup.len(), present.len(), "cycle {cycle}: a row is present twice");
-        for (_, id) in &acked {
-            assert!(present.binary_search(id).is_ok(), "cycle {cycle}: acknowledged row {id} missing");
-        }
-    }
-    // The table still takes commits after all that.
-    let table = Table::open(&path).unwrap();
-    table.append(&[batch(-1, 1)]).unwrap();
-    eprintln!("{cycles} kill cycles: {} acknowledged commits, all present once", acked.len());
-    assert!(!acked.is_empty(), "the writers never got a commit through");
-}
+// SIGKILL crash cycles live in tests/crash.rs.

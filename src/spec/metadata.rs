@@ -241,6 +241,17 @@ impl TableMetadata {
     }
 
     fn validate(&self) -> std::result::Result<(), String> {
+        // Counters the next commit increments must have room to (found by fuzzing:
+        // i64::MAX overflowed in the commit path).
+        if !(0..i64::MAX).contains(&self.last_sequence_number) {
+            return Err(format!("last-sequence-number {} out of range", self.last_sequence_number));
+        }
+        if self.last_updated_ms == i64::MAX {
+            return Err("last-updated-ms out of range".into());
+        }
+        if self.last_column_id == i32::MAX || self.last_partition_id == i32::MAX {
+            return Err("last-column-id or last-partition-id out of range".into());
+        }
         if self.schemas.iter().all(|s| s.schema_id != self.current_schema_id) {
             return Err(format!("current-schema-id {} names no schema", self.current_schema_id));
         }

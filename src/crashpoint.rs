@@ -1,0 +1,48 @@
+//! Test-only crash points inside the commit path (for the SIGKILL crash-cycle test).
+//!
+//! `FLOE_CRASH_POINT=<phase>:<n>` makes the process abort (no destructors, no flush:
+//! as abrupt as SIGKILL for the file system) the `n`-th time it reaches `<phase>`;
+//! `<phase>` may be `any` to count every phase. The phases, in commit order:
+//!
+//! | phase            | reached after                                                  |
+//! |------------------|----------------------------------------------------------------|
+//! | `staged`         | a batch was written to the transaction's data file(s)          |
+//! | `attempt-written`| manifest list and metadata temp file written (before the link) |
+//! | `prestaged`      | data files fsynced and our manifest written (before the link)  |
+//! | `linked`         | `v<N>.metadata.json` was linked (before the directory fsync)   |
+//! | `synced`         | the metadata directory was fsynced (before hint and cleanup)   |
+//! | `committed`      | everything, just before `commit` returns `Ok`                  |
+//!
+//! The variable is read once per process; without it every [`hit`] is one atomic load.
+//! Not part of the public API.
+
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+struct Point {
+    phase: String,
+    at: u64,
+    seen: AtomicU64,
+}
+
+fn config() -> Option<&'static Point> {
+    static CONFIG: OnceLock<Option<Point>> = OnceLock::new();
+    CONFIG
+        .get_or_init(|| {
+            let v = std::env::var("FLOE_CRASH_POINT").ok()?;
+            let (phase, at) = v.split_once(':')?;
+            Some(Point { phase: phase.to_string(), at: at.parse().ok()?, seen: AtomicU64::new(0) })
+        })
+        .as_ref()
+}
+
+/// Marks reaching `phase`; aborts the process if it is the configured crash point.
+#[inline]
+pub(crate) fn hit(phase: &'static str) {
+    if let Some(p) = config()
+        && (p.phase == phase || p.phase == "any")
+        && p.seen.fetch_add(1, Ordering::SeqCst) + 1 == p.at
+    {
+        std::process::abort();
+    }
+}

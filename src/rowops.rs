@@ -1,0 +1,621 @@
+//! Row-level changes by copy-on-write: delete and overwrite by predicate, upsert and
+//! insert-if-absent by key, and lookups by key.
+//!
+//! A data file holding rows to change is never edited: it is removed (a `DELETED`
+//! manifest entry) and, if some of its rows stay, those rows are written to a new file
+//! in the same transaction. Which files to read comes from a pruned scan of the
+//! transaction's base snapshot ([`crate::Scan::filter`]); which rows change is decided
+//! exactly, row by row.
+//!
+//! Concurrency (DESIGN.md §3, docs/conflicts.md): every operation here declares what it
+//! read. The commit loop already refuses to rebase when a file this transaction removes
+//! was removed or rewritten by a commit that landed first, or when the schema or
+//! partition spec changed. Under [`Isolation::Serializable`] (the default) an operation
+//! also conflicts when a commit that landed first *added* files that may hold rows
+//! matching its predicate or keys, judged by those files' column bounds and partition
+//! values (so writers of disjoint key ranges or partitions do not conflict);
+//! `insert_if_absent` also conflicts when such files were *removed* (a key it saw may be
+//! gone). Under [`Isolation::Snapshot`] those added rows are simply kept.
+//!
+//! Promises: a row-level operation must be the first change staged in its transaction
+//! (a typed error otherwise, because it reads the base snapshot and would not see rows
+//! staged before it); nothing is visible until commit; keys must be non-null and, in one
+//! call, unique (`upsert`) or are de-duplicated first-wins (`insert_if_absent`).
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use arrow_array::{Array, ArrayRef, BooleanArray, RecordBatch};
+use arrow_select::filter::filter_record_batch;
+
+use crate::conflict::ConflictContext;
+use crate::error::{Conflict, Error, Result};
+use crate::expr::{BoundPredicate, Literal, Predicate, col, partition_value_stats};
+use crate::read::{NameMapping, ReadOptions, open_data_file};
+use crate::spec::manifest::DataFile;
+use crate::spec::metadata::TableMetadata;
+use crate::spec::transform::datum_at;
+use crate::spec::types::{PrimitiveType, Schema, primitive_to_arrow};
+use crate::spec::values::Datum;
+use crate::table::{Table, properties, read_path};
+use crate::transaction::{CommitReport, Transaction};
+use crate::write::conform_batch;
+
+/// How strictly a row-level operation checks commits that landed after it read the table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Isolation {
+    /// Conflict when a concurrent commit added rows that may match what this operation
+    /// read (its predicate or keys): the result is as if the transactions ran one after
+    /// the other. The default.
+    #[default]
+    Serializable,
+    /// Only conflict on files both transactions changed (and schema/spec changes); rows
+    /// added concurrently that match the predicate survive.
+    Snapshot,
+}
+
+/// What a row-level operation staged.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RowChanges {
+    /// Data files read because they may hold affected rows.
+    pub files_scanned: usize,
+    /// Files removed whole (every row affected).
+    pub files_removed: usize,
+    /// Files removed and rewritten without the affected rows.
+    pub files_rewritten: usize,
+    /// Rows deleted or replaced.
+    pub rows_removed: u64,
+    /// Unaffected rows copied from rewritten files into new files.
+    pub rows_copied: u64,
+    /// New rows written (overwrite, upsert, insert-if-absent).
+    pub rows_added: u64,
+}
+
+/// The outcome of [`RowOps::insert_if_absent`].
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct InsertIfAbsent {
+    /// What was staged.
+    pub changes: RowChanges,
+    /// Keys not inserted because the table already held them (or an earlier row of the
+    /// same call did), in input order, one `Vec` of key values per skipped row.
+    pub skipped: Vec<Vec<Datum>>,
+}
+
+/// Row-level operations on a transaction with a chosen [`Isolation`]
+/// (see [`Transaction::with_isolation`]).
+#[derive(Debug)]
+pub struct RowOps<'a> {
+    tx: &'a mut Transaction,
+    isolation: Isolation,
+}
+
+impl Transaction {
+    /// Row-level operations checked with `isolation` instead of the default
+    /// [`Isolation::Serializable`]: `tx.with_isolation(Isolation::Snapshot).delete(p)`.
+    pub fn with_isolation(&mut self, isolation: Isolation) -> RowOps<'_> {
+        RowOps { tx: self, isolation }
+    }
+
+    /// Deletes the rows for which `predicate` is true (serializable). Files whose rows
+    /// all match are removed; files with some matching rows are rewritten without them.
+    ///
+    /// ```no_run
+    /// # fn main() -> floe::Result<()> {
+    /// use floe::expr::col;
+    /// let table = floe::Table::open("./events")?;
+    /// let mut tx = table.new_transaction();
+    /// let changes = tx.delete(col("day").lt("2024-01-01"))?;
+    /// tx.commit()?;
+    /// # Ok(()) }
+    /// ```
+    pub fn delete(&mut self, predicate: Predicate) -> Result<RowChanges> {
+        self.with_isolation(Isolation::Serializable).delete(predicate)
+    }
+
+    /// Replaces the rows matching `predicate` with `batches`, atomically (serializable).
+    pub fn overwrite(&mut self, predicate: Predicate, batches: &[RecordBatch]) -> Result<RowChanges> {
+        self.with_isolation(Isolation::Serializable).overwrite(predicate, batches)
+    }
+
+    /// Replaces every row of the table with `batches` (serializable).
+    pub fn overwrite_all(&mut self, batches: &[RecordBatch]) -> Result<RowChanges> {
+        self.with_isolation(Isolation::Serializable).overwrite_all(batches)
+    }
+
+    /// Inserts `batches`, replacing the rows whose `key_columns` values they carry
+    /// (serializable).
+    pub fn upsert(&mut self, key_columns: &[&str], batches: &[RecordBatch]) -> Result<RowChanges> {
+        self.with_isolation(Isolation::Serializable).upsert(key_columns, batches)
+    }
+
+    /// Inserts only the rows of `batches` whose key is not in the table yet (the first
+    /// submission counts), reporting the skipped keys (serializable).
+    pub fn insert_if_absent(&mut self, key_columns: &[&str], batches: &[RecordBatch]) -> Result<InsertIfAbsent> {
+        self.with_isolation(Isolation::Serializable).insert_if_absent(key_columns, batches)
+    }
+}
+
+impl RowOps<'_> {
+    /// See [`Transaction::delete`].
+    pub fn delete(self, predicate: Predicate) -> Result<RowChanges> {
+        let tx = self.tx;
+        first_change(tx)?;
+        let md = Arc::clone(tx.base_metadata());
+        let bound = predicate.bind(md.current_schema())?;
+        let matcher = bound.clone();
+        let changes = rewrite_matching(tx, &predicate, &|b: &RecordBatch| matcher.evaluate(b))?;
+        add_read_validator(tx, self.isolation, bound, "delete", false);
+        Ok(changes)
+    }
+
+    /// See [`Transaction::overwrite`].
+    pub fn overwrite(self, predicate: Predicate, batches: &[RecordBatch]) -> Result<RowChanges> {
+        let tx = self.tx;
+        first_change(tx)?;
+        let md = Arc::clone(tx.base_metadata());
+        // Check the new rows before anything is written.
+        let conformed = conform_all(md.current_schema(), batches)?;
+        let bound = predicate.bind(md.current_schema())?;
+        let matcher = bound.clone();
+        let mut changes = rewrite_matching(tx, &predicate, &|b: &RecordBatch| matcher.evaluate(b))?;
+        for b in &conformed {
+            tx.append(b)?;
+            changes.rows_added += b.num_rows() as u64;
+        }
+        add_read_validator(tx, self.isolation, bound, "overwrite", false);
+        tx.set_operation(crate::transaction::Operation::Overwrite);
+        Ok(changes)
+    }
+
+    /// See [`Transaction::overwrite_all`].
+    pub fn overwrite_all(self, batches: &[RecordBatch]) -> Result<RowChanges> {
+        self.overwrite(Predicate::True, batches)
+    }
+
+    /// See [`Transaction::upsert`]. A key given twice in one call is an
+    /// [`Error::InvalidArgument`].
+    pub fn upsert(self, key_columns: &[&str], batches: &[RecordBatch]) -> Result<RowChanges> {
+        let tx = self.tx;
+        first_change(tx)?;
+        let md = Arc::clone(tx.base_metadata());
+        let schema = md.current_schema();
+        let conformed = conform_all(schema, batches)?;
+        let mut keys = KeySet::new(schema, key_columns)?;
+        for b in &conformed {
+            for (row, key) in keys.keys_of(b)?.into_iter().enumerate() {
+                if !keys.insert(key.clone()) {
+                    return Err(Error::InvalidArgument(format!(
+                        "upsert: key {} appears twice in the input (row {row} of a batch)",
+                        show_key(&key)
+                    )));
+                }
+            }
+        }
+        if keys.is_empty() {
+            return Ok(RowChanges::default());
+        }
+        let filter = keys.predicate();
+        let mut changes = rewrite_matching(tx, &filter, &|b: &RecordBatch| keys.mask(b))?;
+        for b in &conformed {
+            tx.append(b)?;
+            changes.rows_added += b.num_rows() as u64;
+        }
+        let bound = filter.bind(schema)?;
+        add_read_validator(tx, self.isolation, bound, "upsert", false);
+        Ok(changes)
+    }
+
+    /// See [`Transaction::insert_if_absent`].
+    pub fn insert_if_absent(self, key_columns: &[&str], batches: &[RecordBatch]) -> Result<InsertIfAbsent> {
+        let tx = self.tx;
+        first_change(tx)?;
+        let md = Arc::clone(tx.base_metadata());
+        let schema = md.current_schema();
+        let conformed = conform_all(schema, batches)?;
+        let mut input = KeySet::new(schema, key_columns)?;
+        let mut per_batch = Vec::with_capacity(conformed.len());
+        for b in &conformed {
+            per_batch.push(input.keys_of(b)?);
+            for k in per_batch.last().into_iter().flatten() {
+                input.insert(k.clone());
+            }
+        }
+        let mut out = InsertIfAbsent::default();
+        if input.is_empty() {
+            return Ok(out);
+        }
+        // The keys the base already holds.
+        let filter = input.predicate();
+        let existing = input.existing_in(tx.table(), tx.base_version(), &md, &filter, &mut out.changes)?;
+        let mut taken: HashSet<Vec<u8>> = existing;
+        for (b, keys) in conformed.iter().zip(per_batch) {
+            let mut keep = Vec::with_capacity(keys.len());
+            for key in keys {
+                let enc = encode_key(&key);
+                if taken.insert(enc) {
+                    keep.push(true);
+                } else {
+                    keep.push(false);
+                    out.skipped.push(key);
+                }
+            }
+            let mask = BooleanArray::from(keep);
+            let rows = filter_record_batch(b, &mask)?;
+            if rows.num_rows() > 0 {
+                tx.append(&rows)?;
+                out.changes.rows_added += rows.num_rows() as u64;
+            }
+        }
+        let bound = filter.bind(schema)?;
+        add_read_validator(tx, self.isolation, bound, "insert_if_absent", true);
+        Ok(out)
+    }
+}
+
+impl Table {
+    /// The rows whose `key_columns` values equal one of the rows of `keys` (a batch with
+    /// at least those columns; other columns are ignored). Reads only the files, row
+    /// groups and pages whose statistics may hold the keys.
+    pub fn get(&self, key_columns: &[&str], keys: &RecordBatch) -> Result<Vec<RecordBatch>> {
+        let md = self.metadata();
+        let mut set = KeySet::new(md.current_schema(), key_columns)?;
+        for k in set.keys_of(keys)? {
+            set.insert(k);
+        }
+        if set.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut out = Vec::new();
+        for b in self.scan().filter(set.predicate()).to_batches()? {
+            let mask = set.mask(&b)?;
+            if mask.true_count() == b.num_rows() {
+                out.push(b);
+            } else if mask.true_count() > 0 {
+                out.push(filter_record_batch(&b, &mask)?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// [`Transaction::delete`] in its own transaction, retried from a fresh read up to
+    /// 10 times when a concurrent commit conflicts.
+    pub fn delete(&self, predicate: Predicate) -> Result<(CommitReport, RowChanges)> {
+        self.retry_row_op(|tx| tx.delete(predicate.clone()))
+    }
+
+    /// [`Transaction::overwrite`] in its own transaction, retried like [`Table::delete`].
+    pub fn overwrite(&self, predicate: Predicate, batches: &[RecordBatch]) -> Result<(CommitReport, RowChanges)> {
+        self.retry_row_op(|tx| tx.overwrite(predicate.clone(), batches))
+    }
+
+    /// [`Transaction::upsert`] in its own transaction, retried like [`Table::delete`].
+    pub fn upsert(&self, key_columns: &[&str], batches: &[RecordBatch]) -> Result<(CommitReport, RowChanges)> {
+        self.retry_row_op(|tx| tx.upsert(key_columns, batches))
+    }
+
+    /// [`Transaction::insert_if_absent`] in its own transaction, retried like
+    /// [`Table::delete`].
+    pub fn insert_if_absent(
+        &self,
+        key_columns: &[&str],
+        batches: &[RecordBatch],
+    ) -> Result<(CommitReport, InsertIfAbsent)> {
+        self.retry_row_op(|tx| tx.insert_if_absent(key_columns, batches))
+    }
+
+    fn retry_row_op<T>(&self, mut op: impl FnMut(&mut Transaction) -> Result<T>) -> Result<(CommitReport, T)> {
+        const ATTEMPTS: u32 = 10;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            self.refresh()?;
+            let mut tx = self.new_transaction();
+            let out = op(&mut tx)?;
+            match tx.commit() {
+                Ok(report) => return Ok((report, out)),
+                Err(e) if e.is_concurrent_modification() && attempt < ATTEMPTS => {
+                    // Re-read and redo: what we read is stale.
+                    std::thread::sleep(std::time::Duration::from_millis(u64::from(attempt) * 5));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}
+
+fn first_change(tx: &Transaction) -> Result<()> {
+    if tx.has_file_changes() {
+        return Err(Error::InvalidArgument(
+            "a row-level operation must be the first change in its transaction (it reads the base snapshot)".into(),
+        ));
+    }
+    Ok(())
+}
+
+fn conform_all(schema: &Schema, batches: &[RecordBatch]) -> Result<Vec<RecordBatch>> {
+    batches.iter().map(|b| conform_batch(schema, b)).collect()
+}
+
+fn name_mapping(md: &TableMetadata) -> Option<NameMapping> {
+    md.properties.get(properties::NAME_MAPPING).and_then(|j| NameMapping::parse(j).ok())
+}
+
+/// Reads every file of the base snapshot that `filter` may match; removes those in which
+/// `matches` selects rows and re-appends their other rows.
+fn rewrite_matching(
+    tx: &mut Transaction,
+    filter: &Predicate,
+    matches: &dyn Fn(&RecordBatch) -> Result<BooleanArray>,
+) -> Result<RowChanges> {
+    let md = Arc::clone(tx.base_metadata());
+    let mut changes = RowChanges::default();
+    if md.current_snapshot_id.is_none() {
+        return Ok(changes);
+    }
+    let plan = tx.table().scan().as_of_version(tx.base_version()).filter(filter.clone()).plan()?;
+    let schema = md.current_schema().clone();
+    let mapping = name_mapping(&md);
+    let mut removed: Vec<DataFile> = Vec::new();
+    for file in plan.files {
+        let path = read_path(tx.table().location(), &file.file_path);
+        let reader = open_data_file(&path, &schema, mapping.as_ref(), &ReadOptions::default())?;
+        changes.files_scanned += 1;
+        let mut kept = Vec::new();
+        let mut matched = 0u64;
+        for b in reader {
+            let b = b?;
+            let mask = matches(&b)?;
+            let n = mask.true_count();
+            matched += n as u64;
+            if n < b.num_rows() {
+                kept.push(if n == 0 { b } else { filter_record_batch(&b, &arrow_arith::boolean::not(&mask)?)? });
+            }
+        }
+        if matched == 0 {
+            continue;
+        }
+        changes.rows_removed += matched;
+        if kept.is_empty() {
+            changes.files_removed += 1;
+        } else {
+            changes.files_rewritten += 1;
+            for b in &kept {
+                changes.rows_copied += b.num_rows() as u64;
+                tx.append(b)?;
+            }
+        }
+        removed.push(file);
+    }
+    tx.remove_files(removed)?;
+    Ok(changes)
+}
+
+/// Under serializable isolation: a conflict when a landed commit added (or, with
+/// `removed_too`, removed) a file that may hold rows matching `read`.
+fn add_read_validator(tx: &mut Transaction, isolation: Isolation, read: BoundPredicate, what: &str, removed_too: bool) {
+    if isolation == Isolation::Snapshot || read == BoundPredicate::False {
+        return;
+    }
+    let what = what.to_string();
+    tx.add_validator(move |ctx: &ConflictContext<'_>| {
+        let mut out: Vec<Conflict> = Vec::new();
+        let md = ctx.latest_metadata();
+        for c in ctx.landed()? {
+            let files = c.added.iter().map(|f| ("added", f));
+            let removed = c.removed.iter().filter(|_| removed_too).map(|f| ("removed", f));
+            if let Some((how, f)) = files.chain(removed).find(|(_, f)| file_may_match(&read, f, md, ctx)) {
+                out.push(ctx.conflict(
+                    c.operation.clone(),
+                    format!(
+                        "{what} read rows that snapshot {} {how} may change (file {}); serializable isolation",
+                        c.snapshot_id, f.file_path
+                    ),
+                ));
+            }
+        }
+        Ok(out)
+    });
+}
+
+fn file_may_match(read: &BoundPredicate, f: &DataFile, md: &TableMetadata, ctx: &ConflictContext<'_>) -> bool {
+    if !read.might_match_file(f) {
+        return false;
+    }
+    // Partition values judge only when the file's spec is known for sure: the default
+    // spec, unchanged since the base (a spec change conflicts anyway).
+    if ctx.spec_changed() {
+        return true;
+    }
+    let Some(spec) = md.default_spec() else { return true };
+    if spec.fields.is_empty() || f.partition.len() != spec.fields.len() {
+        return true;
+    }
+    let projected = read.project(spec);
+    let schema = md.current_schema();
+    projected.might_match(&|id| partition_value_stats(spec, schema, &f.partition, f.record_count, id))
+}
+
+// ---------------------------------------------------------------------------------------
+// Keys
+// ---------------------------------------------------------------------------------------
+
+/// A set of key tuples over some columns, with a pruning predicate and an exact matcher.
+struct KeySet {
+    /// (name, type) of each key column.
+    columns: Vec<(String, PrimitiveType)>,
+    encoded: HashSet<Vec<u8>>,
+    /// Distinct values of each key column (for the pruning predicate).
+    values: Vec<Vec<Datum>>,
+    schema: Schema,
+    /// The bound `in` predicate of a one-column key, built once the set is complete.
+    bound: std::sync::OnceLock<Result<BoundPredicate, crate::expr::PredicateError>>,
+}
+
+impl KeySet {
+    fn new(schema: &Schema, key_columns: &[&str]) -> Result<KeySet> {
+        if key_columns.is_empty() {
+            return Err(Error::InvalidArgument("at least one key column is needed".into()));
+        }
+        let mut columns = Vec::new();
+        for c in key_columns {
+            let f = schema
+                .field_by_name(c)
+                .ok_or_else(|| Error::InvalidArgument(format!("key column {c:?} is not in the table schema")))?;
+            let ty = f
+                .field_type
+                .as_primitive()
+                .ok_or_else(|| Error::InvalidArgument(format!("key column {c:?} is not a primitive column")))?;
+            if columns.iter().any(|(n, _)| n == c) {
+                return Err(Error::InvalidArgument(format!("key column {c:?} given twice")));
+            }
+            columns.push((c.to_string(), ty.clone()));
+        }
+        let n = columns.len();
+        Ok(KeySet {
+            columns,
+            encoded: HashSet::new(),
+            values: vec![Vec::new(); n],
+            schema: schema.clone(),
+            bound: std::sync::OnceLock::new(),
+        })
+    }
+
+    fn is_empty(&self) -> bool {
+        self.encoded.is_empty()
+    }
+
+    /// The key of every row of `batch` (which holds at least the key columns, castable
+    /// to their types). A null key value is an error.
+    fn keys_of(&self, batch: &RecordBatch) -> Result<Vec<Vec<Datum>>> {
+        let arrays = self.key_arrays(batch)?;
+        let mut out = Vec::with_capacity(batch.num_rows());
+        for row in 0..batch.num_rows() {
+            let mut key = Vec::with_capacity(arrays.len());
+            for (a, (name, ty)) in arrays.iter().zip(&self.columns) {
+                match datum_at(a.as_ref(), row, ty) {
+                    Some(d) => key.push(d),
+                    None => {
+                        return Err(Error::InvalidArgument(format!("key column {name:?} is null in row {row}")));
+                    }
+                }
+            }
+            out.push(key);
+        }
+        Ok(out)
+    }
+
+    fn key_arrays(&self, batch: &RecordBatch) -> Result<Vec<ArrayRef>> {
+        self.columns
+            .iter()
+            .map(|(name, ty)| {
+                let a = batch.column_by_name(name).ok_or_else(|| Error::SchemaMismatch {
+                    field: name.clone(),
+                    reason: "key column missing from the batch".into(),
+                })?;
+                let target = primitive_to_arrow(ty);
+                if a.data_type() == &target {
+                    Ok(Arc::clone(a))
+                } else {
+                    arrow_cast::cast(a, &target).map_err(|e| Error::SchemaMismatch {
+                        field: name.clone(),
+                        reason: format!("key values do not convert to {ty}: {e}"),
+                    })
+                }
+            })
+            .collect()
+    }
+
+    /// Adds a key; false if it was there already.
+    fn insert(&mut self, key: Vec<Datum>) -> bool {
+        if !self.encoded.insert(encode_key(&key)) {
+            return false;
+        }
+        self.bound = std::sync::OnceLock::new();
+        for (vals, d) in self.values.iter_mut().zip(key) {
+            vals.push(d);
+        }
+        true
+    }
+
+    /// `k1 in (…) and k2 in (…)`: a superset of the keys, for pruning.
+    fn predicate(&self) -> Predicate {
+        let mut p: Option<Predicate> = None;
+        for ((name, _), vals) in self.columns.iter().zip(&self.values) {
+            let leaf = col(name.clone()).is_in(vals.iter().cloned().map(Literal::Typed));
+            p = Some(match p {
+                Some(p) => p.and(leaf),
+                None => leaf,
+            });
+        }
+        p.unwrap_or(Predicate::False)
+    }
+
+    /// True for the rows of `batch` whose key is in the set.
+    fn mask(&self, batch: &RecordBatch) -> Result<BooleanArray> {
+        if self.columns.len() == 1 {
+            // One column: the `in` predicate is exact (hash set inside).
+            let bound = self.bound.get_or_init(|| self.predicate().bind(&self.schema)).clone()?;
+            return bound.evaluate(batch);
+        }
+        let arrays = self.key_arrays(batch)?;
+        let mut out = Vec::with_capacity(batch.num_rows());
+        for row in 0..batch.num_rows() {
+            let mut key = Vec::with_capacity(arrays.len());
+            let mut null = false;
+            for (a, (_, ty)) in arrays.iter().zip(&self.columns) {
+                match datum_at(a.as_ref(), row, ty) {
+                    Some(d) => key.push(d),
+                    None => null = true,
+                }
+            }
+            out.push(!null && self.encoded.contains(&encode_key(&key)));
+        }
+        Ok(BooleanArray::from(out))
+    }
+
+    /// The encoded keys of the set present in the base snapshot.
+    fn existing_in(
+        &self,
+        table: &Table,
+        base_version: u64,
+        md: &TableMetadata,
+        filter: &Predicate,
+        changes: &mut RowChanges,
+    ) -> Result<HashSet<Vec<u8>>> {
+        let mut out = HashSet::new();
+        if md.current_snapshot_id.is_none() {
+            return Ok(out);
+        }
+        let names: Vec<&str> = self.columns.iter().map(|(n, _)| n.as_str()).collect();
+        let scan = table.scan().as_of_version(base_version).select(names).filter(filter.clone());
+        let (batches, metrics) = scan.to_batches_with_metrics()?;
+        changes.files_scanned += metrics.files_read;
+        for b in batches {
+            let mask = self.mask(&b)?;
+            for (row, key) in self.keys_of(&b)?.into_iter().enumerate() {
+                if mask.value(row) {
+                    out.insert(encode_key(&key));
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// A key tuple as bytes: per value its type's tag, length and single-value encoding.
+fn encode_key(key: &[Datum]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for d in key {
+        let bytes = d.to_bytes();
+        out.extend_from_slice(d.primitive_type().to_string().as_bytes());
+        out.push(0);
+        out.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
+        out.extend_from_slice(&bytes);
+    }
+    out
+}
+
+fn show_key(key: &[Datum]) -> String {
+    let parts: Vec<String> = key.iter().map(|d| d.to_string()).collect();
+    format!("({})", parts.join(", "))
+}
