@@ -194,10 +194,11 @@ pub(crate) fn append_conflicts(base: &TableState, latest: &TableState) -> Vec<Co
 }
 
 /// The rules every transaction that removes files obeys, whatever else it checks:
-/// it conflicts with a schema or spec change and with rewritten history. (A file it
-/// removes having been removed concurrently is found when its manifests are
+/// it conflicts with a schema or spec change and, when `check_history`, with
+/// rewritten history (a replace that keeps the rows does not need the history). (A
+/// file it removes having been removed concurrently is found when its manifests are
 /// rewritten on the new base.)
-pub(crate) fn rewrite_conflicts(ctx: &ConflictContext<'_>) -> Result<Vec<Conflict>> {
+pub(crate) fn rewrite_conflicts(ctx: &ConflictContext<'_>, check_history: bool) -> Result<Vec<Conflict>> {
     let mut out = Vec::new();
     if ctx.schema_changed() {
         out.push(ctx.conflict("schema change", "the schema changed since this transaction read the table"));
@@ -205,7 +206,7 @@ pub(crate) fn rewrite_conflicts(ctx: &ConflictContext<'_>) -> Result<Vec<Conflic
     if ctx.spec_changed() {
         out.push(ctx.conflict("partition spec change", "the partition spec changed since this transaction began"));
     }
-    if ctx.history_rewritten()? {
+    if check_history && ctx.history_rewritten()? {
         out.push(ctx.conflict(
             "history change",
             "the current snapshot no longer descends from this transaction's base (rollback or expiry)",

@@ -123,6 +123,17 @@ pub enum Error {
         what: String,
     },
 
+    /// The transaction stayed open longer than `floe.transaction.max-age-ms`: its
+    /// staged files may be older than the orphan-cleanup grace period, so it is not
+    /// committed (nothing was linked; its files are deleted).
+    #[error("transaction open for {age_ms} ms, more than the table's limit of {max_age_ms} ms")]
+    TransactionTooOld {
+        /// How long it was open.
+        age_ms: u64,
+        /// The limit (`floe.transaction.max-age-ms`).
+        max_age_ms: u64,
+    },
+
     /// A caller argument is invalid (empty column list, unknown column, …).
     #[error("invalid argument: {0}")]
     InvalidArgument(String),

@@ -25,6 +25,7 @@ pub mod expr;
 #[cfg(feature = "import")]
 pub mod import;
 pub mod location;
+pub mod maintenance;
 pub mod partition;
 mod prune;
 pub mod read;
@@ -40,6 +41,7 @@ pub mod write;
 
 pub use conflict::{ConflictContext, LandedCommit};
 pub use error::{Conflict, Error, Result};
+pub use maintenance::{CompactOptions, ExpireOptions, MaintenanceReport, MergeManifestsOptions, OrphanOptions};
 pub use rowops::{InsertIfAbsent, Isolation, RowChanges, RowOps};
 pub use scan::{Scan, ScanIter, ScanMetrics, ScanPlan};
 pub use stats::CommitStats;

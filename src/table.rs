@@ -127,6 +127,15 @@ pub mod properties {
     pub const NAME_MAPPING: &str = "schema.name-mapping.default";
     /// Target data file size (Iceberg key).
     pub const TARGET_FILE_SIZE: &str = "write.target-file-size-bytes";
+    /// floe: a transaction open longer than this refuses to commit (default 12 h),
+    /// so its files are never older than the orphan-cleanup grace period (1 day).
+    pub const TRANSACTION_MAX_AGE_MS: &str = "floe.transaction.max-age-ms";
+    /// Default of [`TRANSACTION_MAX_AGE_MS`].
+    pub const DEFAULT_TRANSACTION_MAX_AGE_MS: i64 = 12 * 3600 * 1000;
+    /// Snapshots older than this may be expired (Iceberg key; default 5 days).
+    pub const MAX_SNAPSHOT_AGE_MS: &str = "history.expire.max-snapshot-age-ms";
+    /// Snapshots always kept by expiry (Iceberg key; default 1).
+    pub const MIN_SNAPSHOTS_TO_KEEP: &str = "history.expire.min-snapshots-to-keep";
 
     /// floe's defaults for a new table: bounded metadata so commit cost stays flat.
     pub fn defaults() -> Vec<(&'static str, &'static str)> {

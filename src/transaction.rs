@@ -194,6 +194,13 @@ pub struct Transaction {
     operation: Option<Operation>,
     validators: Vec<Arc<Validator>>,
     updates: Vec<Box<MetadataUpdate>>,
+    /// When the transaction began: it refuses to commit past
+    /// `floe.transaction.max-age-ms` (orphan cleanup's guarantee rests on it).
+    created_at: Instant,
+    /// Explicit manifest merging (maintenance): merge at this many small manifests.
+    merge_min_count: Option<usize>,
+    /// Files staged with [`Transaction::stage_data_files`] created the data directory.
+    staged_created_dir: bool,
 }
 
 impl std::fmt::Debug for Transaction {
@@ -231,7 +238,26 @@ impl Transaction {
             operation: None,
             validators: Vec::new(),
             updates: Vec::new(),
+            created_at: Instant::now(),
+            merge_min_count: None,
+            staged_created_dir: false,
         }
+    }
+
+    /// Stages data files written by the caller (maintenance writes compacted files
+    /// itself, one writer per partition). `paths` are every file the caller created
+    /// for them: they become this transaction's to delete if it does not commit.
+    pub(crate) fn stage_data_files(&mut self, files: Vec<DataFile>, paths: Vec<PathBuf>, created_dir: bool) {
+        self.created.extend(paths);
+        self.data_files.extend(files);
+        self.staged_created_dir |= created_dir;
+    }
+
+    /// Makes this transaction fold the parent's small data manifests into one when
+    /// there are at least `min_count` (>= 2) of them, whatever the table's
+    /// commit-time merge settings.
+    pub(crate) fn force_manifest_merge(&mut self, min_count: usize) {
+        self.merge_min_count = Some(min_count.max(2));
     }
 
     /// The version this transaction is based on.
@@ -341,8 +367,13 @@ impl Transaction {
             return Ok(append_conflicts(&self.base, latest));
         }
         let ctx = ConflictContext::new(&self.table, &self.base, latest);
+        // A replace (compaction) keeps the table's rows: it is correct on any base
+        // where every file it removes is still live (checked when the manifests are
+        // rewritten), so expired or rolled-back history between its base and the
+        // newest version does not stop it. Every other removal needs the history.
+        let needs_history = self.operation() != Operation::Replace;
         let mut out = if !self.removed.is_empty() {
-            rewrite_conflicts(&ctx)?
+            rewrite_conflicts(&ctx, needs_history)?
         } else if !self.data_files.is_empty() {
             append_conflicts(&self.base, latest)
         } else {
@@ -414,9 +445,9 @@ impl Transaction {
         }
         let table = self.table.clone();
         let durable = table.inner.options.durability.is_durable();
-        let mut created_data_dir = false;
+        let mut created_data_dir = self.staged_created_dir;
         if let Some(w) = self.writer.take() {
-            created_data_dir = w.created_dir();
+            created_data_dir |= w.created_dir();
             let res = w.finish();
             match res {
                 Ok(files) => self.data_files.extend(files),
@@ -478,6 +509,10 @@ impl Transaction {
             let temp = self.write_attempt_files(&built, &path, durable)?;
             crate::crashpoint::hit("attempt-written");
             if let Err(e) = self.join_prestage() {
+                let _ = table.storage().delete(&temp);
+                return Err(e);
+            }
+            if let Err(e) = self.check_age(&latest) {
                 let _ = table.storage().delete(&temp);
                 return Err(e);
             }
@@ -552,6 +587,22 @@ impl Transaction {
             }
             std::thread::sleep(self.retry.backoff(lost));
         }
+    }
+
+    /// Refuses to link when the transaction has been open longer than the table's
+    /// `floe.transaction.max-age-ms`: orphan cleanup deletes unreferenced files
+    /// older than its grace period (1 day by default, refused below the max age),
+    /// so a transaction must land while its oldest file is younger than that.
+    fn check_age(&self, latest: &TableState) -> Result<()> {
+        let max_age_ms = latest
+            .metadata
+            .property_i64(properties::TRANSACTION_MAX_AGE_MS, properties::DEFAULT_TRANSACTION_MAX_AGE_MS)
+            .max(0) as u64;
+        let age_ms = self.created_at.elapsed().as_millis().min(u64::MAX as u128) as u64;
+        if age_ms > max_age_ms {
+            return Err(Error::TransactionTooOld { age_ms, max_age_ms });
+        }
+        Ok(())
     }
 
     /// The manifest of our data files for sequence number `seq`. Written once and
@@ -863,7 +914,7 @@ impl Transaction {
             }
         } else {
             let merge_path = self.next_manifest_path();
-            match maybe_merge(&table, md, &parent_manifests, self.snapshot_id, &merge_path)? {
+            match maybe_merge(&table, md, &parent_manifests, self.snapshot_id, &merge_path, self.merge_min_count)? {
                 Some((merged_list, bytes)) => {
                     manifests.extend(merged_list);
                     writes.push((merge_path, bytes));
@@ -1291,11 +1342,15 @@ fn maybe_merge(
     parent: &[ManifestFile],
     snapshot_id: i64,
     path: &std::path::Path,
+    forced_min_count: Option<usize>,
 ) -> Result<Option<(Vec<ManifestFile>, Vec<u8>)>> {
-    if !md.property_bool(properties::MANIFEST_MERGE_ENABLED, true) {
+    if forced_min_count.is_none() && !md.property_bool(properties::MANIFEST_MERGE_ENABLED, true) {
         return Ok(None);
     }
-    let min_count = md.property_i64(properties::MANIFEST_MIN_COUNT_TO_MERGE, 100).max(2) as usize;
+    let min_count = match forced_min_count {
+        Some(n) => n.max(2),
+        None => md.property_i64(properties::MANIFEST_MIN_COUNT_TO_MERGE, 100).max(2) as usize,
+    };
     let target = md.property_i64(properties::MANIFEST_TARGET_SIZE, 8 * 1024 * 1024);
     let Some(spec) = md.default_spec() else { return Ok(None) };
     let (small, rest): (Vec<&ManifestFile>, Vec<&ManifestFile>) = parent.iter().partition(|m| {

@@ -1,0 +1,1042 @@
+//! Table maintenance that runs while writers write: compaction, manifest merging,
+//! snapshot expiry, orphan-file cleanup, rollback and tags.
+//!
+//! Every operation is an ordinary floe transaction (or none), so it queues and rebases
+//! like any commit and never needs writers to stop. Promises:
+//!
+//! * **Compaction** ([`Table::compact`]) commits `replace` snapshots that keep every
+//!   row: it rebases over any concurrent append, and conflicts only when a file it
+//!   rewrites was removed by a concurrent commit (that group is skipped and reported).
+//!   Large jobs commit in groups of at most [`CompactOptions::max_commit_bytes`].
+//! * **Expiry** ([`Table::expire_snapshots`]) first commits metadata without the
+//!   expired snapshots, and only after that commit landed deletes the manifest lists,
+//!   manifests and data files that no snapshot of the newest metadata references
+//!   (reachability is computed from every retained snapshot's manifest list). The
+//!   current snapshot and every snapshot a ref (branch or tag) names are never expired.
+//! * **Orphan cleanup** ([`Table::remove_orphans`]) deletes only regular files under the
+//!   table root that nothing references (no snapshot of the newest metadata, nor of any
+//!   metadata file in its metadata log) and that are older than the grace period. It
+//!   never follows symlinks, never deletes the version hint, lock files or fresh
+//!   datashard `metadata/inflight/*.inflight` markers or the files they name. In-flight
+//!   floe transactions are safe because a transaction refuses to commit once it has
+//!   been open longer than `floe.transaction.max-age-ms` (12 h by default) and the grace
+//!   period (1 day by default) may not be shorter than that plus an hour: any file an
+//!   uncommitted transaction may still publish is younger than the grace period.
+//! * **Rollback** ([`Table::rollback_to`], [`Table::set_current`]) and tags
+//!   ([`Table::create_tag`], [`Table::remove_tag`]) are metadata-only commits.
+//!
+//! Every operation takes `dry_run` and returns a [`MaintenanceReport`] saying what it
+//! did (or would do). See `docs/maintenance.md`.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use crate::error::{Error, Result};
+use crate::location::uri_to_path;
+use crate::read::{NameMapping, ReadOptions, open_data_file};
+use crate::spec::manifest::{DataContent, DataFile, EntryStatus, ManifestContent, ManifestFile, read_manifest};
+use crate::spec::metadata::{Snapshot, SnapshotLogEntry, SnapshotRef, TableMetadata};
+use crate::table::{Table, load_manifest_list, now_ms, properties, read_path};
+use crate::transaction::{CommitReport, Operation};
+use crate::write::DataFileWriter;
+
+/// Default compaction target when neither the options nor the table set one (128 MiB).
+pub const DEFAULT_COMPACTION_TARGET_BYTES: u64 = 128 * 1024 * 1024;
+/// Iceberg's default for `history.expire.max-snapshot-age-ms` (5 days).
+pub const DEFAULT_MAX_SNAPSHOT_AGE_MS: i64 = 5 * 24 * 3600 * 1000;
+/// Iceberg's default for `history.expire.min-snapshots-to-keep`.
+pub const DEFAULT_MIN_SNAPSHOTS_TO_KEEP: i64 = 1;
+/// Default grace period of orphan cleanup (1 day).
+pub const DEFAULT_ORPHAN_GRACE: Duration = Duration::from_secs(24 * 3600);
+/// Where datashard writers put their in-flight markers (relative to the table root).
+pub const INFLIGHT_MARKER_DIR: &str = "metadata/inflight";
+
+/// What a maintenance operation did (or, with `dry_run`, would do). Counts of
+/// "removed" data files for compaction mean removed from the table (the files stay
+/// on disk for time travel until expiry); for expiry and orphan cleanup they mean
+/// deleted from disk.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct MaintenanceReport {
+    /// `compact`, `merge-manifests`, `expire-snapshots`, `remove-orphans`, `rollback`,
+    /// `set-current`, `create-tag`, `remove-tag`.
+    pub operation: String,
+    /// Nothing was changed; the counts say what would have been.
+    pub dry_run: bool,
+    /// Data files removed (from the table for compaction; from disk otherwise).
+    pub data_files_removed: usize,
+    /// Data files added (compaction output).
+    pub data_files_added: usize,
+    /// Manifests, manifest lists and metadata files deleted from disk.
+    pub metadata_files_removed: usize,
+    /// Manifests before and after (manifest merging).
+    pub manifests_before: usize,
+    /// Manifests after (manifest merging).
+    pub manifests_after: usize,
+    /// Other files deleted (orphan cleanup: temp files, stale markers, strays).
+    pub other_files_removed: usize,
+    /// Bytes of the files counted as removed.
+    pub bytes_removed: u64,
+    /// Bytes of the files added.
+    pub bytes_added: u64,
+    /// Rows rewritten (compaction).
+    pub rows_rewritten: i64,
+    /// Snapshots removed from metadata.
+    pub snapshots_expired: usize,
+    /// Versions this operation committed, in order.
+    pub versions: Vec<u64>,
+    /// Every file deleted (or that would be).
+    pub deleted_paths: Vec<PathBuf>,
+    /// Work not done and why (conflicting groups, files outside the table, ...).
+    pub skipped: Vec<String>,
+    /// Wall time.
+    pub elapsed: Duration,
+}
+
+impl MaintenanceReport {
+    fn new(operation: &str, dry_run: bool) -> Self {
+        MaintenanceReport { operation: operation.to_string(), dry_run, ..MaintenanceReport::default() }
+    }
+}
+
+impl std::fmt::Display for MaintenanceReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let verb = if self.dry_run { "would remove" } else { "removed" };
+        write!(
+            f,
+            "{}{}: {verb} {} data file(s), {} metadata file(s), {} other file(s) ({} bytes); \
+             added {} data file(s) ({} bytes)",
+            self.operation,
+            if self.dry_run { " (dry run)" } else { "" },
+            self.data_files_removed,
+            self.metadata_files_removed,
+            self.other_files_removed,
+            self.bytes_removed,
+            self.data_files_added,
+            self.bytes_added,
+        )?;
+        if self.rows_rewritten > 0 {
+            write!(f, "; {} row(s) rewritten", self.rows_rewritten)?;
+        }
+        if self.snapshots_expired > 0 {
+            write!(f, "; {} snapshot(s) expired", self.snapshots_expired)?;
+        }
+        if self.manifests_before > 0 {
+            write!(f, "; manifests {} -> {}", self.manifests_before, self.manifests_after)?;
+        }
+        if !self.versions.is_empty() {
+            let v: Vec<String> = self.versions.iter().map(|v| format!("v{v}")).collect();
+            write!(f, "; committed {}", v.join(", "))?;
+        }
+        if !self.skipped.is_empty() {
+            write!(f, "; skipped {}", self.skipped.len())?;
+        }
+        write!(f, " in {:.3}s", self.elapsed.as_secs_f64())
+    }
+}
+
+/// Chooses which live data files compaction may rewrite.
+pub type FileFilter = Arc<dyn Fn(&DataFile) -> bool + Send + Sync>;
+
+/// How [`Table::compact`] works.
+#[derive(Clone)]
+pub struct CompactOptions {
+    /// Output file size. `None`: the table's `write.target-file-size-bytes`, else
+    /// 128 MiB.
+    pub target_file_size_bytes: Option<u64>,
+    /// Files at least this fraction of the target are left alone (default 0.75).
+    pub small_file_fraction: f64,
+    /// A group (one output file's worth of inputs) needs at least this many inputs
+    /// to be worth rewriting (default 2).
+    pub min_input_files: usize,
+    /// Input bytes per commit: a long job commits every this many bytes so it never
+    /// holds a huge set of removals that a concurrent delete could invalidate
+    /// (default 1 GiB).
+    pub max_commit_bytes: u64,
+    /// Only files this accepts are rewritten (a predicate on partition values or
+    /// column bounds; the `floe::expr` predicate type converts to one).
+    pub filter: Option<FileFilter>,
+    /// Plan only.
+    pub dry_run: bool,
+}
+
+impl Default for CompactOptions {
+    fn default() -> Self {
+        CompactOptions {
+            target_file_size_bytes: None,
+            small_file_fraction: 0.75,
+            min_input_files: 2,
+            max_commit_bytes: 1024 * 1024 * 1024,
+            filter: None,
+            dry_run: false,
+        }
+    }
+}
+
+impl std::fmt::Debug for CompactOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CompactOptions")
+            .field("target_file_size_bytes", &self.target_file_size_bytes)
+            .field("small_file_fraction", &self.small_file_fraction)
+            .field("min_input_files", &self.min_input_files)
+            .field("max_commit_bytes", &self.max_commit_bytes)
+            .field("filter", &self.filter.as_ref().map(|_| "<fn>"))
+            .field("dry_run", &self.dry_run)
+            .finish()
+    }
+}
+
+impl CompactOptions {
+    /// Rewrite only files `filter` accepts.
+    pub fn filter(mut self, filter: impl Fn(&DataFile) -> bool + Send + Sync + 'static) -> Self {
+        self.filter = Some(Arc::new(filter));
+        self
+    }
+
+    /// Sets the output file size.
+    pub fn target_file_size(mut self, bytes: u64) -> Self {
+        self.target_file_size_bytes = Some(bytes.max(1));
+        self
+    }
+
+    /// Sets dry run.
+    pub fn dry_run(mut self, yes: bool) -> Self {
+        self.dry_run = yes;
+        self
+    }
+}
+
+/// How [`Table::merge_manifests`] works.
+#[derive(Debug, Clone)]
+pub struct MergeManifestsOptions {
+    /// Merge when the current snapshot has at least this many small data manifests
+    /// of the default spec (default 2: any).
+    pub min_count: usize,
+    /// Plan only.
+    pub dry_run: bool,
+}
+
+impl Default for MergeManifestsOptions {
+    fn default() -> Self {
+        MergeManifestsOptions { min_count: 2, dry_run: false }
+    }
+}
+
+/// How [`Table::expire_snapshots`] works.
+#[derive(Debug, Clone, Default)]
+pub struct ExpireOptions {
+    /// Expire snapshots older than this (ms since the epoch). `None`: now minus the
+    /// table's `history.expire.max-snapshot-age-ms` (default 5 days).
+    pub older_than_ms: Option<i64>,
+    /// Always keep the newest this many snapshots. `None`: the table's
+    /// `history.expire.min-snapshots-to-keep` (default 1).
+    pub retain_last: Option<usize>,
+    /// Plan only.
+    pub dry_run: bool,
+}
+
+impl ExpireOptions {
+    /// Expire snapshots older than `ms` (epoch milliseconds).
+    pub fn older_than_ms(mut self, ms: i64) -> Self {
+        self.older_than_ms = Some(ms);
+        self
+    }
+
+    /// Keep at least the newest `n` snapshots.
+    pub fn retain_last(mut self, n: usize) -> Self {
+        self.retain_last = Some(n);
+        self
+    }
+
+    /// Sets dry run.
+    pub fn dry_run(mut self, yes: bool) -> Self {
+        self.dry_run = yes;
+        self
+    }
+}
+
+/// How [`Table::remove_orphans`] works.
+#[derive(Debug, Clone)]
+pub struct OrphanOptions {
+    /// Only files last modified longer ago than this are deleted (default 1 day).
+    pub older_than: Duration,
+    /// Allow a grace period shorter than the table's transaction max age plus an
+    /// hour (tests; a shorter grace can delete a slow in-flight transaction's files).
+    pub allow_short_grace: bool,
+    /// Plan only.
+    pub dry_run: bool,
+}
+
+impl Default for OrphanOptions {
+    fn default() -> Self {
+        OrphanOptions { older_than: DEFAULT_ORPHAN_GRACE, allow_short_grace: false, dry_run: false }
+    }
+}
+
+impl OrphanOptions {
+    /// Sets the grace period.
+    pub fn older_than(mut self, d: Duration) -> Self {
+        self.older_than = d;
+        self
+    }
+
+    /// Sets dry run.
+    pub fn dry_run(mut self, yes: bool) -> Self {
+        self.dry_run = yes;
+        self
+    }
+}
+
+/// A live data file with what compaction groups it by.
+#[derive(Debug, Clone)]
+struct LiveFile {
+    spec_id: i32,
+    file: DataFile,
+}
+
+/// Every live data file of `snapshot` with its manifest's spec id, oldest first.
+fn live_files(table: &Table, snapshot: &Snapshot) -> Result<Vec<LiveFile>> {
+    let manifests = load_manifest_list(table.storage(), table.location(), snapshot)?;
+    let mut out: Vec<(i64, LiveFile)> = Vec::new();
+    for m in &manifests {
+        let path = read_path(table.location(), &m.manifest_path);
+        let bytes = table.storage().read(&path).map_err(|e| Error::io(&path, e))?;
+        let manifest = read_manifest(&path, &bytes, Some(m))?;
+        for e in manifest.entries {
+            if e.status == EntryStatus::Deleted {
+                continue;
+            }
+            if m.content == ManifestContent::Deletes || e.data_file.content != DataContent::Data {
+                return Err(Error::Unsupported { what: "compacting tables with row-level delete files".into() });
+            }
+            let seq = e.sequence_number.unwrap_or(m.sequence_number);
+            out.push((seq, LiveFile { spec_id: m.partition_spec_id, file: e.data_file }));
+        }
+    }
+    out.sort_by_key(|(seq, _)| *seq);
+    Ok(out.into_iter().map(|(_, f)| f).collect())
+}
+
+/// One output file's inputs.
+#[derive(Debug, Clone)]
+struct Bin {
+    partition: Vec<Option<crate::spec::values::Datum>>,
+    inputs: Vec<DataFile>,
+}
+
+impl Bin {
+    fn bytes(&self) -> u64 {
+        self.inputs.iter().map(|f| f.file_size_in_bytes.max(0) as u64).sum()
+    }
+}
+
+impl Table {
+    /// Bin-packs small live data files into files near the target size, per
+    /// (partition spec, partition value), committing `replace` snapshots that keep
+    /// every row. Rebases over concurrent appends; a group whose inputs were removed
+    /// by a concurrent commit is skipped (reported in `skipped`), the others commit.
+    pub fn compact(&self, opts: &CompactOptions) -> Result<MaintenanceReport> {
+        let started = Instant::now();
+        let mut report = MaintenanceReport::new("compact", opts.dry_run);
+        self.refresh()?;
+        let md = self.metadata();
+        let Some(snapshot) = md.current_snapshot().cloned() else {
+            report.elapsed = started.elapsed();
+            return Ok(report);
+        };
+        let target = opts
+            .target_file_size_bytes
+            .or_else(|| md.properties.get(properties::TARGET_FILE_SIZE).and_then(|v| v.parse().ok()))
+            .unwrap_or(DEFAULT_COMPACTION_TARGET_BYTES)
+            .max(1);
+        let small_limit = (target as f64 * opts.small_file_fraction.clamp(0.0, 1.0)) as i64;
+        let mut groups: BTreeMap<(i32, String), Bin> = BTreeMap::new();
+        for lf in live_files(self, &snapshot)? {
+            if lf.file.file_size_in_bytes >= small_limit {
+                continue;
+            }
+            if let Some(filter) = &opts.filter
+                && !filter(&lf.file)
+            {
+                continue;
+            }
+            let key = (lf.spec_id, format!("{:?}", lf.file.partition));
+            groups
+                .entry(key)
+                .or_insert_with(|| Bin { partition: lf.file.partition.clone(), inputs: Vec::new() })
+                .inputs
+                .push(lf.file);
+        }
+        // Bins: consecutive (oldest first) files of one group up to the target.
+        let mut bins: Vec<Bin> = Vec::new();
+        for ((spec_id, _), group) in groups {
+            if spec_id != md.default_spec_id {
+                report.skipped.push(format!(
+                    "{} file(s) of partition spec {spec_id} (not the default spec {}; rewriting them \
+                     into the new spec is not implemented)",
+                    group.inputs.len(),
+                    md.default_spec_id
+                ));
+                continue;
+            }
+            let mut bin = Bin { partition: group.partition.clone(), inputs: Vec::new() };
+            for f in group.inputs {
+                let size = f.file_size_in_bytes.max(0) as u64;
+                if !bin.inputs.is_empty() && bin.bytes() + size > target {
+                    let full =
+                        std::mem::replace(&mut bin, Bin { partition: group.partition.clone(), inputs: Vec::new() });
+                    bins.push(full);
+                }
+                bin.inputs.push(f);
+            }
+            bins.push(bin);
+        }
+        bins.retain(|b| b.inputs.len() >= opts.min_input_files.max(2));
+        // Commit groups: consecutive bins up to max_commit_bytes of input.
+        let mut commits: Vec<Vec<Bin>> = Vec::new();
+        let mut current: Vec<Bin> = Vec::new();
+        let mut current_bytes = 0u64;
+        for bin in bins {
+            if !current.is_empty() && current_bytes + bin.bytes() > opts.max_commit_bytes {
+                commits.push(std::mem::take(&mut current));
+                current_bytes = 0;
+            }
+            current_bytes += bin.bytes();
+            current.push(bin);
+        }
+        if !current.is_empty() {
+            commits.push(current);
+        }
+        if opts.dry_run {
+            for bins in &commits {
+                for b in bins {
+                    report.data_files_removed += b.inputs.len();
+                    report.data_files_added += 1;
+                    report.bytes_removed += b.bytes();
+                    report.rows_rewritten += b.inputs.iter().map(|f| f.record_count).sum::<i64>();
+                }
+            }
+            report.elapsed = started.elapsed();
+            return Ok(report);
+        }
+        for bins in commits {
+            match self.compact_commit(&bins, target) {
+                Ok((r, added_bytes)) => {
+                    report.versions.push(r.version);
+                    report.data_files_removed += r.removed_files;
+                    report.data_files_added += r.added_files;
+                    report.rows_rewritten += r.removed_records;
+                    report.bytes_removed += bins.iter().map(Bin::bytes).sum::<u64>();
+                    report.bytes_added += added_bytes;
+                }
+                Err(e) if e.is_concurrent_modification() => {
+                    let files: usize = bins.iter().map(|b| b.inputs.len()).sum();
+                    report.skipped.push(format!("a group of {files} file(s): {e}"));
+                }
+                // An input deleted under us (expired after a concurrent removal): the
+                // commit would have conflicted anyway.
+                Err(Error::Io { path, source }) if source.kind() == std::io::ErrorKind::NotFound => {
+                    report.skipped.push(format!("a group whose input {} is gone", path.display()));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        report.elapsed = started.elapsed();
+        Ok(report)
+    }
+
+    /// Rewrites one commit group as one `replace` transaction.
+    fn compact_commit(&self, bins: &[Bin], target: u64) -> Result<(CommitReport, u64)> {
+        self.refresh()?;
+        let mut tx = self.new_transaction();
+        tx.set_operation(Operation::Replace);
+        tx.remove_files(bins.iter().flat_map(|b| b.inputs.iter().cloned()))?;
+        let md = self.metadata();
+        let schema = md.current_schema().clone();
+        let name_mapping = md.properties.get(properties::NAME_MAPPING).and_then(|j| NameMapping::parse(j).ok());
+        let mut write_opts = self.inner.options.write.clone();
+        write_opts.target_file_size_bytes = target;
+        // The transaction fsyncs staged files itself at commit.
+        write_opts.durable = false;
+        let prefix = uuid::Uuid::new_v4().simple().to_string();
+        let dir = self.location().data_dir();
+        let mut added_bytes = 0u64;
+        for (i, bin) in bins.iter().enumerate() {
+            let mut writer = DataFileWriter::new(&dir, &format!("{prefix}-c{i}"), &schema, write_opts.clone());
+            let mut written = || -> Result<()> {
+                for f in &bin.inputs {
+                    let path = read_path(self.location(), &f.file_path);
+                    let reader = open_data_file(&path, &schema, name_mapping.as_ref(), &ReadOptions::default())?;
+                    for batch in reader {
+                        writer.write(&batch?)?;
+                    }
+                }
+                Ok(())
+            };
+            if let Err(e) = written() {
+                for p in writer.abort() {
+                    let _ = self.storage().delete(&p);
+                }
+                return Err(e);
+            }
+            let paths = writer.created_paths().to_vec();
+            let created_dir = writer.created_dir();
+            match writer.finish() {
+                Ok(mut files) => {
+                    for f in &mut files {
+                        f.partition = bin.partition.clone();
+                        added_bytes += f.file_size_in_bytes.max(0) as u64;
+                    }
+                    tx.stage_data_files(files, paths, created_dir);
+                }
+                Err(e) => {
+                    for p in paths {
+                        let _ = self.storage().delete(&p);
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        Ok((tx.commit()?, added_bytes))
+    }
+
+    /// Folds the current snapshot's small data manifests into one, as a `replace`
+    /// snapshot that changes no rows (commits also do this on their own at
+    /// `commit.manifest.min-count-to-merge`). Rebases over concurrent commits.
+    pub fn merge_manifests(&self, opts: &MergeManifestsOptions) -> Result<MaintenanceReport> {
+        let started = Instant::now();
+        let mut report = MaintenanceReport::new("merge-manifests", opts.dry_run);
+        self.refresh()?;
+        let md = self.metadata();
+        let Some(snapshot) = md.current_snapshot().cloned() else {
+            report.elapsed = started.elapsed();
+            return Ok(report);
+        };
+        let manifests = load_manifest_list(self.storage(), self.location(), &snapshot)?;
+        let target = md.property_i64(properties::MANIFEST_TARGET_SIZE, 8 * 1024 * 1024);
+        let small = manifests
+            .iter()
+            .filter(|m| {
+                m.content == ManifestContent::Data
+                    && m.partition_spec_id == md.default_spec_id
+                    && m.manifest_length < target
+            })
+            .count();
+        report.manifests_before = manifests.len();
+        let min_count = opts.min_count.max(2);
+        if small < min_count {
+            report.manifests_after = manifests.len();
+            report.elapsed = started.elapsed();
+            return Ok(report);
+        }
+        if opts.dry_run {
+            report.manifests_after = manifests.len() - small + 1;
+            report.elapsed = started.elapsed();
+            return Ok(report);
+        }
+        let mut tx = self.new_transaction();
+        tx.set_operation(Operation::Replace);
+        tx.force_manifest_merge(min_count);
+        let r = tx.commit()?;
+        report.versions.push(r.version);
+        if let Some(s) = self.current_snapshot() {
+            report.manifests_after = self.manifests(&s)?.len();
+        }
+        report.elapsed = started.elapsed();
+        Ok(report)
+    }
+
+    /// Removes old snapshots from metadata, then deletes the files only they
+    /// referenced. See the module docs for what is kept.
+    pub fn expire_snapshots(&self, opts: &ExpireOptions) -> Result<MaintenanceReport> {
+        let started = Instant::now();
+        let mut report = MaintenanceReport::new("expire-snapshots", opts.dry_run);
+        self.refresh()?;
+        let md = self.metadata();
+        let older_than = opts.older_than_ms.unwrap_or_else(|| {
+            now_ms() - md.property_i64(properties::MAX_SNAPSHOT_AGE_MS, DEFAULT_MAX_SNAPSHOT_AGE_MS)
+        });
+        let retain_last = opts
+            .retain_last
+            .unwrap_or_else(|| {
+                md.property_i64(properties::MIN_SNAPSHOTS_TO_KEEP, DEFAULT_MIN_SNAPSHOTS_TO_KEEP).max(1) as usize
+            })
+            .max(1);
+
+        let (expired, retained_md): (Vec<Snapshot>, Arc<TableMetadata>) = if opts.dry_run {
+            let expired = select_expired(&md, older_than, retain_last);
+            let ids: HashSet<i64> = expired.iter().map(|s| s.snapshot_id).collect();
+            let mut after = (*md).clone();
+            after.snapshots.retain(|s| !ids.contains(&s.snapshot_id));
+            (expired, Arc::new(after))
+        } else {
+            let removed: Arc<Mutex<Vec<Snapshot>>> = Arc::default();
+            let sink = removed.clone();
+            let mut tx = self.new_transaction();
+            tx.update_metadata(move |md| {
+                // Chosen again on the newest metadata on every attempt.
+                let expired = select_expired(md, older_than, retain_last);
+                let ids: HashSet<i64> = expired.iter().map(|s| s.snapshot_id).collect();
+                md.snapshots.retain(|s| !ids.contains(&s.snapshot_id));
+                md.snapshot_log.retain(|e| !ids.contains(&e.snapshot_id));
+                *crate::table::lock(&sink) = expired;
+                Ok(())
+            });
+            let peek = select_expired(&md, older_than, retain_last);
+            if peek.is_empty() {
+                report.elapsed = started.elapsed();
+                return Ok(report);
+            }
+            let r = tx.commit()?;
+            report.versions.push(r.version);
+            // Deletion only after the commit landed, against the newest metadata
+            // (which includes anything committed since).
+            self.refresh()?;
+            let expired = std::mem::take(&mut *crate::table::lock(&removed));
+            (expired, self.metadata())
+        };
+        report.snapshots_expired = expired.len();
+
+        // Snapshots commits already dropped from metadata
+        // (`floe.commit.retain-snapshots`) are still named by the metadata files in
+        // the metadata log: their files are collected here too, under the same age
+        // rule. Older ones are left to orphan cleanup.
+        let mut candidates: Vec<Snapshot> = expired;
+        let live_ids: HashSet<i64> = retained_md.snapshots.iter().map(|s| s.snapshot_id).collect();
+        let mut seen: HashSet<i64> = candidates.iter().map(|s| s.snapshot_id).collect();
+        for entry in &retained_md.metadata_log {
+            let path = read_path(self.location(), &entry.metadata_file);
+            let Ok(bytes) = self.storage().read(&path) else { continue };
+            let Ok(old) = TableMetadata::from_json_bytes(&path, &bytes) else { continue };
+            for s in old.snapshots {
+                if !live_ids.contains(&s.snapshot_id) && s.timestamp_ms < older_than && seen.insert(s.snapshot_id) {
+                    candidates.push(s);
+                }
+            }
+        }
+        let reachable = Reachable::of_snapshots(self, &retained_md.snapshots, false)?;
+        let mut to_delete: Vec<(PathBuf, u64, Kind)> = Vec::new();
+        let mut queued: HashSet<String> = HashSet::new();
+        for s in &candidates {
+            if !reachable.manifest_lists.contains(&s.manifest_list) && queued.insert(s.manifest_list.clone()) {
+                to_delete.push((read_path(self.location(), &s.manifest_list), 0, Kind::Metadata));
+            }
+            let list = match load_manifest_list(self.storage(), self.location(), s) {
+                Ok(l) => l,
+                // Already deleted (an earlier expiry, or a datashard GC).
+                Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(e),
+            };
+            for m in list {
+                if reachable.manifests.contains(&m.manifest_path) || !queued.insert(m.manifest_path.clone()) {
+                    continue;
+                }
+                let path = read_path(self.location(), &m.manifest_path);
+                let bytes = match self.storage().read(&path) {
+                    Ok(b) => b,
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                    Err(e) => return Err(Error::io(&path, e)),
+                };
+                to_delete.push((path.clone(), m.manifest_length.max(0) as u64, Kind::Metadata));
+                for e in read_manifest(&path, &bytes, Some(&m))?.entries {
+                    let f = e.data_file;
+                    if !reachable.data_files.contains(&f.file_path) && queued.insert(f.file_path.clone()) {
+                        to_delete.push((
+                            read_path(self.location(), &f.file_path),
+                            f.file_size_in_bytes.max(0) as u64,
+                            Kind::Data,
+                        ));
+                    }
+                }
+            }
+        }
+        self.delete_files(to_delete, &mut report);
+        report.elapsed = started.elapsed();
+        Ok(report)
+    }
+
+    /// Deletes files under the table root that nothing references and that are
+    /// older than the grace period. See the module docs for what is never deleted.
+    pub fn remove_orphans(&self, opts: &OrphanOptions) -> Result<MaintenanceReport> {
+        let started = Instant::now();
+        let mut report = MaintenanceReport::new("remove-orphans", opts.dry_run);
+        if self.inner.read_only {
+            return Err(Error::Unsupported {
+                what: "orphan cleanup of a table opened from a catalog-style metadata file".into(),
+            });
+        }
+        self.refresh()?;
+        let md = self.metadata();
+        let max_tx_age_ms =
+            md.property_i64(properties::TRANSACTION_MAX_AGE_MS, properties::DEFAULT_TRANSACTION_MAX_AGE_MS).max(0);
+        let min_grace = Duration::from_millis(max_tx_age_ms as u64) + Duration::from_secs(3600);
+        if opts.older_than < min_grace && !opts.allow_short_grace {
+            return Err(Error::InvalidArgument(format!(
+                "a grace period of {:?} is shorter than the table's transaction max age ({} ms) plus 1 h: \
+                 an in-flight transaction's files could be deleted",
+                opts.older_than, max_tx_age_ms
+            )));
+        }
+        let cutoff = SystemTime::now().checked_sub(opts.older_than).unwrap_or(SystemTime::UNIX_EPOCH);
+        let version = self.version();
+
+        // Everything the newest metadata and the metadata files in its log reference.
+        let mut all_snapshots: Vec<Snapshot> = md.snapshots.clone();
+        let mut keep: HashSet<PathBuf> = HashSet::new();
+        keep.insert(self.metadata_path());
+        let mut snapshot_ids: HashSet<i64> = all_snapshots.iter().map(|s| s.snapshot_id).collect();
+        for entry in &md.metadata_log {
+            let path = read_path(self.location(), &entry.metadata_file);
+            keep.insert(path.clone());
+            let Ok(bytes) = self.storage().read(&path) else { continue };
+            let Ok(old) = TableMetadata::from_json_bytes(&path, &bytes) else { continue };
+            for s in old.snapshots {
+                if snapshot_ids.insert(s.snapshot_id) {
+                    all_snapshots.push(s);
+                }
+            }
+        }
+        let reachable = Reachable::of_snapshots(self, &all_snapshots, true)?;
+        let max_prev = md.property_i64(properties::PREVIOUS_VERSIONS_MAX, 100).max(1) as u64;
+        let protected = self.inflight_protection(cutoff)?;
+
+        let root = self.location().root().to_path_buf();
+        let mut files: Vec<(PathBuf, std::fs::Metadata)> = Vec::new();
+        walk_no_symlinks(&root, &mut files, &mut report)?;
+        let metadata_dir = self.location().metadata_dir();
+        let mut to_delete: Vec<(PathBuf, u64, Kind)> = Vec::new();
+        for (path, meta) in files {
+            let rel = path.strip_prefix(&root).unwrap_or(&path);
+            if rel.starts_with(".locks") || path == self.location().hint_file() {
+                continue;
+            }
+            let uri = crate::location::path_to_uri(&path);
+            if reachable.contains(&uri) || keep.contains(&path) || protected.contains(&path) {
+                continue;
+            }
+            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            let in_metadata_dir = path.parent() == Some(metadata_dir.as_path());
+            if in_metadata_dir && let Some(n) = crate::location::parse_version_file(name) {
+                // Version files: those within previous-versions-max of the newest are
+                // kept whatever their age (plus anything newer than what we read);
+                // older superseded ones go whatever their age.
+                if n + max_prev > version {
+                    continue;
+                }
+                to_delete.push((path.clone(), meta.len(), Kind::Metadata));
+                continue;
+            }
+            let young = meta.modified().map(|m| m > cutoff).unwrap_or(true);
+            if young {
+                continue;
+            }
+            let kind = if name.ends_with(".parquet") || name.ends_with(".orc") {
+                Kind::Data
+            } else if name.ends_with(".avro") || name.ends_with(".metadata.json") {
+                Kind::Metadata
+            } else {
+                Kind::Other
+            };
+            to_delete.push((path.clone(), meta.len(), kind));
+        }
+        self.delete_files(to_delete, &mut report);
+        report.elapsed = started.elapsed();
+        Ok(report)
+    }
+
+    /// Paths named by datashard in-flight markers modified after `cutoff`, and the
+    /// markers themselves. Older markers are abandoned (datashard's own timeout is
+    /// 1 day) and are orphans like any other file.
+    fn inflight_protection(&self, cutoff: SystemTime) -> Result<HashSet<PathBuf>> {
+        let root = self.location().root();
+        let dir = root.join(INFLIGHT_MARKER_DIR);
+        let mut out = HashSet::new();
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(rd) => rd,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
+            Err(e) => return Err(Error::io(&dir, e)),
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let Some(name) = path.file_name().and_then(|n| n.to_str()) else { continue };
+            let Some(stem) = name.strip_suffix(".inflight") else { continue };
+            let Ok(meta) = std::fs::symlink_metadata(&path) else { continue };
+            if !meta.is_file() || meta.modified().map(|m| m <= cutoff).unwrap_or(false) {
+                continue;
+            }
+            out.insert(path.clone());
+            // The payload names the file, relative to the table root (or with the
+            // root's leading slash stripped); old markers name `data/<stem>`.
+            let target = std::fs::read(&path)
+                .ok()
+                .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+                .and_then(|v| v.get("file_path").and_then(|p| p.as_str()).map(str::to_string));
+            match target {
+                Some(t) => {
+                    let t = t.strip_prefix("file://").unwrap_or(&t).to_string();
+                    let abs = PathBuf::from(format!("/{}", t.trim_start_matches('/')));
+                    if abs.starts_with(root) {
+                        out.insert(abs);
+                    }
+                    out.insert(root.join(t.trim_start_matches('/')));
+                }
+                None => {
+                    out.insert(root.join("data").join(stem));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn delete_files(&self, files: Vec<(PathBuf, u64, Kind)>, report: &mut MaintenanceReport) {
+        for (path, size, kind) in files {
+            let uri = crate::location::path_to_uri(&path);
+            let confined = match self.location().confined_path(&uri) {
+                Ok(p) => p,
+                Err(_) => {
+                    report.skipped.push(format!("{} is outside the table; not deleted", path.display()));
+                    continue;
+                }
+            };
+            let size = if size > 0 { size } else { std::fs::symlink_metadata(&confined).map(|m| m.len()).unwrap_or(0) };
+            if !report.dry_run {
+                match self.storage().delete(&confined) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                    Err(e) => {
+                        report.skipped.push(format!("could not delete {}: {e}", confined.display()));
+                        continue;
+                    }
+                }
+            }
+            match kind {
+                Kind::Data => report.data_files_removed += 1,
+                Kind::Metadata => report.metadata_files_removed += 1,
+                Kind::Other => report.other_files_removed += 1,
+            }
+            report.bytes_removed += size;
+            report.deleted_paths.push(confined);
+        }
+    }
+
+    /// Makes `snapshot_id`, an ancestor of the current snapshot, current again (a new
+    /// version; later snapshots stay in metadata until expired).
+    pub fn rollback_to(&self, snapshot_id: i64) -> Result<MaintenanceReport> {
+        self.set_current_inner(snapshot_id, true, "rollback")
+    }
+
+    /// Makes any retained snapshot current (a new version).
+    pub fn set_current(&self, snapshot_id: i64) -> Result<MaintenanceReport> {
+        self.set_current_inner(snapshot_id, false, "set-current")
+    }
+
+    fn set_current_inner(&self, snapshot_id: i64, ancestor_only: bool, op: &str) -> Result<MaintenanceReport> {
+        let started = Instant::now();
+        let mut report = MaintenanceReport::new(op, false);
+        self.refresh()?;
+        let mut tx = self.new_transaction();
+        tx.update_metadata(move |md| {
+            if md.snapshot(snapshot_id).is_none() {
+                return Err(Error::NotFound { what: format!("snapshot {snapshot_id} (expired or never existed)") });
+            }
+            if ancestor_only && !is_ancestor(md, snapshot_id) {
+                return Err(Error::InvalidArgument(format!(
+                    "snapshot {snapshot_id} is not an ancestor of the current snapshot (use set_current)"
+                )));
+            }
+            let now = now_ms().max(md.last_updated_ms + 1);
+            md.current_snapshot_id = Some(snapshot_id);
+            md.refs
+                .insert("main".into(), SnapshotRef { snapshot_id, ref_type: "branch".into(), extra: BTreeMap::new() });
+            md.snapshot_log.push(SnapshotLogEntry { timestamp_ms: now, snapshot_id });
+            Ok(())
+        });
+        let r = tx.commit()?;
+        report.versions.push(r.version);
+        report.elapsed = started.elapsed();
+        Ok(report)
+    }
+
+    /// Names `snapshot_id` with a tag (an Iceberg `refs` entry of type `tag`). Tagged
+    /// snapshots are never expired. Fails if the name is taken.
+    pub fn create_tag(&self, name: &str, snapshot_id: i64) -> Result<MaintenanceReport> {
+        let started = Instant::now();
+        if name.is_empty() || name == "main" {
+            return Err(Error::InvalidArgument(format!("{name:?} cannot be a tag name")));
+        }
+        let mut report = MaintenanceReport::new("create-tag", false);
+        self.refresh()?;
+        let tag = name.to_string();
+        let mut tx = self.new_transaction();
+        tx.update_metadata(move |md| {
+            if md.snapshot(snapshot_id).is_none() {
+                return Err(Error::NotFound { what: format!("snapshot {snapshot_id} (expired or never existed)") });
+            }
+            if md.refs.contains_key(&tag) {
+                return Err(Error::InvalidArgument(format!("ref {tag:?} already exists")));
+            }
+            md.refs.insert(tag.clone(), SnapshotRef { snapshot_id, ref_type: "tag".into(), extra: BTreeMap::new() });
+            Ok(())
+        });
+        report.versions.push(tx.commit()?.version);
+        report.elapsed = started.elapsed();
+        Ok(report)
+    }
+
+    /// Removes a tag (its snapshot becomes expirable).
+    pub fn remove_tag(&self, name: &str) -> Result<MaintenanceReport> {
+        let started = Instant::now();
+        let mut report = MaintenanceReport::new("remove-tag", false);
+        self.refresh()?;
+        let tag = name.to_string();
+        let mut tx = self.new_transaction();
+        tx.update_metadata(move |md| match md.refs.get(&tag) {
+            Some(r) if r.ref_type == "tag" => {
+                md.refs.remove(&tag);
+                Ok(())
+            }
+            Some(_) => Err(Error::InvalidArgument(format!("ref {tag:?} is a branch, not a tag"))),
+            None => Err(Error::NotFound { what: format!("tag {tag:?}") }),
+        });
+        report.versions.push(tx.commit()?.version);
+        report.elapsed = started.elapsed();
+        Ok(report)
+    }
+
+    /// Tags: name → snapshot id.
+    pub fn tags(&self) -> BTreeMap<String, i64> {
+        self.metadata()
+            .refs
+            .iter()
+            .filter(|(_, r)| r.ref_type == "tag")
+            .map(|(n, r)| (n.clone(), r.snapshot_id))
+            .collect()
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Kind {
+    Data,
+    Metadata,
+    Other,
+}
+
+/// Whether `id` is the current snapshot or one of its ancestors.
+fn is_ancestor(md: &TableMetadata, id: i64) -> bool {
+    let mut cursor = md.current_snapshot();
+    let mut seen = HashSet::new();
+    while let Some(s) = cursor {
+        if s.snapshot_id == id {
+            return true;
+        }
+        if !seen.insert(s.snapshot_id) {
+            return false;
+        }
+        cursor = s.parent_snapshot_id.and_then(|p| md.snapshot(p));
+    }
+    false
+}
+
+/// The snapshots to expire: older than `older_than`, not current, not named by a
+/// ref, not among the newest `retain_last`.
+fn select_expired(md: &TableMetadata, older_than: i64, retain_last: usize) -> Vec<Snapshot> {
+    let mut keep: HashSet<i64> = md.refs.values().map(|r| r.snapshot_id).collect();
+    keep.extend(md.current_snapshot_id);
+    let mut by_age: Vec<&Snapshot> = md.snapshots.iter().collect();
+    by_age.sort_by_key(|s| std::cmp::Reverse((s.sequence_number, s.timestamp_ms)));
+    keep.extend(by_age.iter().take(retain_last).map(|s| s.snapshot_id));
+    md.snapshots.iter().filter(|s| !keep.contains(&s.snapshot_id) && s.timestamp_ms < older_than).cloned().collect()
+}
+
+/// Files referenced by a set of snapshots, as the URIs metadata records.
+#[derive(Debug, Default)]
+struct Reachable {
+    manifest_lists: HashSet<String>,
+    manifests: HashSet<String>,
+    /// Data files live (`ADDED`/`EXISTING`) in some snapshot; with `any_status`,
+    /// also those only listed as `DELETED`.
+    data_files: HashSet<String>,
+    /// The same, as local paths (metadata may spell a location differently).
+    paths: HashSet<PathBuf>,
+}
+
+impl Reachable {
+    fn of_snapshots(table: &Table, snapshots: &[Snapshot], any_status: bool) -> Result<Reachable> {
+        let mut r = Reachable::default();
+        let mut manifests: HashMap<String, ManifestFile> = HashMap::new();
+        for s in snapshots {
+            if !r.manifest_lists.insert(s.manifest_list.clone()) {
+                continue;
+            }
+            r.paths.insert(read_path(table.location(), &s.manifest_list));
+            let list = match load_manifest_list(table.storage(), table.location(), s) {
+                Ok(l) => l,
+                // A snapshot of an old metadata file whose list is gone already.
+                Err(Error::Io { source, .. }) if any_status && source.kind() == std::io::ErrorKind::NotFound => {
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            for m in list {
+                manifests.entry(m.manifest_path.clone()).or_insert(m);
+            }
+        }
+        for (uri, m) in manifests {
+            let path = read_path(table.location(), &uri);
+            r.paths.insert(path.clone());
+            r.manifests.insert(uri);
+            let bytes = match table.storage().read(&path) {
+                Ok(b) => b,
+                Err(e) if any_status && e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(Error::io(&path, e)),
+            };
+            for e in read_manifest(&path, &bytes, Some(&m))?.entries {
+                if any_status || e.status != EntryStatus::Deleted {
+                    r.paths.insert(read_path(table.location(), &e.data_file.file_path));
+                    r.data_files.insert(e.data_file.file_path);
+                }
+            }
+        }
+        Ok(r)
+    }
+
+    fn contains(&self, uri: &str) -> bool {
+        self.manifest_lists.contains(uri)
+            || self.manifests.contains(uri)
+            || self.data_files.contains(uri)
+            || self.paths.contains(&uri_to_path(uri))
+    }
+}
+
+/// Every regular file below `dir`, with its metadata, never following symlinks
+/// (a symlink is reported in `skipped` and neither followed nor deleted).
+fn walk_no_symlinks(
+    dir: &Path,
+    out: &mut Vec<(PathBuf, std::fs::Metadata)>,
+    report: &mut MaintenanceReport,
+) -> Result<()> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(Error::io(dir, e)),
+    };
+    for entry in entries {
+        let entry = entry.map_err(|e| Error::io(dir, e))?;
+        let path = entry.path();
+        let meta = match std::fs::symlink_metadata(&path) {
+            Ok(m) => m,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(Error::io(&path, e)),
+        };
+        let ft = meta.file_type();
+        if ft.is_symlink() {
+            report.skipped.push(format!("{} is a symlink; not followed", path.display()));
+        } else if ft.is_dir() {
+            walk_no_symlinks(&path, out, report)?;
+        } else if ft.is_file() {
+            out.push((path, meta));
+        }
+    }
+    Ok(())
+}
