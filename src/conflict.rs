@@ -169,7 +169,7 @@ impl<'a> ConflictContext<'a> {
 pub type Validator = dyn Fn(&ConflictContext<'_>) -> Result<Vec<Conflict>> + Send + Sync;
 
 /// DESIGN.md §3, the append row: an append rebases over anything except a schema
-/// change that no longer accepts its files, or a partition spec change.
+/// change that no longer accepts its files, or the loss of the spec its files were written with.
 pub(crate) fn append_conflicts(base: &TableState, latest: &TableState) -> Vec<Conflict> {
     let mut out = Vec::new();
     let (b, l) = (&base.metadata, &latest.metadata);
@@ -183,11 +183,14 @@ pub(crate) fn append_conflicts(base: &TableState, latest: &TableState) -> Vec<Co
             ),
         });
     }
-    if l.default_spec_id != b.default_spec_id {
+    // Our files keep the spec they were written with (the manifest records its id), as
+    // Iceberg allows for files of any of a table's specs: a new default spec does not
+    // stop the rebase as long as ours is still one of the table's specs.
+    if l.default_spec_id != b.default_spec_id && !l.partition_specs.iter().any(|s| s.spec_id == b.default_spec_id) {
         out.push(Conflict {
             version: latest.version,
             operation: "partition spec change".into(),
-            reason: format!("default spec changed from {} to {}", b.default_spec_id, l.default_spec_id),
+            reason: format!("spec {} this append was written with is gone from the table", b.default_spec_id),
         });
     }
     out

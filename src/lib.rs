@@ -21,6 +21,7 @@
 pub mod conflict;
 mod crashpoint;
 pub mod error;
+pub mod evolution;
 pub mod expr;
 #[cfg(feature = "import")]
 pub mod import;
@@ -41,6 +42,7 @@ pub mod write;
 
 pub use conflict::{ConflictContext, LandedCommit};
 pub use error::{Conflict, Error, Result};
+pub use evolution::{SchemaMode, SchemaUpdate, SpecUpdate};
 pub use maintenance::{CompactOptions, ExpireOptions, MaintenanceReport, MergeManifestsOptions, OrphanOptions};
 pub use rowops::{InsertIfAbsent, Isolation, RowChanges, RowOps};
 pub use scan::{Scan, ScanIter, ScanMetrics, ScanPlan};

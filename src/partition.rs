@@ -330,9 +330,18 @@ pub fn partition_summaries<'a>(
     files: impl IntoIterator<Item = &'a DataFile>,
 ) -> Result<Vec<FieldSummary>> {
     let fields = bind_any(schema, spec)?;
+    let result_types: Vec<Option<PrimitiveType>> = fields.iter().map(|(_, t, src)| t.result_type(src).ok()).collect();
     let mut acc: Vec<(bool, bool, Option<Datum>, Option<Datum>)> = vec![(false, false, None, None); fields.len()];
     for f in files {
-        for (a, v) in acc.iter_mut().zip(&f.partition) {
+        for ((a, v), ty) in acc.iter_mut().zip(&f.partition).zip(&result_types) {
+            // Values written before a type promotion (int -> long, float -> double)
+            // are compared, and encoded, as the current type.
+            let promoted = match (v, ty) {
+                (Some(Datum::Int(i)), Some(PrimitiveType::Long)) => Some(Datum::Long(i64::from(*i))),
+                (Some(Datum::Float(x)), Some(PrimitiveType::Double)) => Some(Datum::Double(f64::from(*x))),
+                _ => None,
+            };
+            let v = if promoted.is_some() { &promoted } else { v };
             match v {
                 None => a.0 = true,
                 Some(Datum::Float(x)) if x.is_nan() => a.1 = true,
@@ -357,6 +366,16 @@ pub fn partition_summaries<'a>(
             upper_bound: hi.map(|d| d.to_bytes()),
         })
         .collect())
+}
+
+/// How many distinct partition tuples `files` hold (1 for any non-empty set of
+/// unpartitioned files).
+pub(crate) fn distinct_partitions(files: &[DataFile]) -> usize {
+    let mut seen: std::collections::HashSet<Vec<Option<Vec<u8>>>> = std::collections::HashSet::new();
+    for f in files {
+        seen.insert(f.partition.iter().map(|v| v.as_ref().map(Datum::to_bytes)).collect());
+    }
+    seen.len()
 }
 
 /// One partition's writer and its tuple.

@@ -27,6 +27,7 @@ use rand::Rng;
 
 use crate::conflict::{ConflictContext, Validator, append_conflicts, rewrite_conflicts};
 use crate::error::{Conflict, Error, Result};
+use crate::evolution::{SchemaMode, merged_schema, register_merge};
 use crate::location::path_to_uri;
 use crate::partition::{StagedWriter, dirs_to_sync, partition_summaries};
 use crate::spec::manifest::{
@@ -37,6 +38,7 @@ use crate::spec::metadata::{
     ATTEMPT_KEY, COMMIT_ID_KEY, MetadataLogEntry, REBASED_OVER_KEY, Snapshot, SnapshotLogEntry, SnapshotRef,
     TableMetadata,
 };
+use crate::spec::types::Schema;
 use crate::stats::Outcome;
 use crate::storage::LockGuard;
 use crate::table::{
@@ -201,6 +203,12 @@ pub struct Transaction {
     merge_min_count: Option<usize>,
     /// Files staged with [`Transaction::stage_data_files`] created the data directory.
     staged_created_dir: bool,
+    /// How `append` treats columns the schema lacks.
+    schema_mode: SchemaMode,
+    /// The schema with columns merged in by [`SchemaMode::Merge`], if any.
+    merged_schema: Option<Schema>,
+    /// A writer finished early (schema merge) had created the data directory.
+    finished_created_dir: bool,
 }
 
 impl std::fmt::Debug for Transaction {
@@ -241,6 +249,9 @@ impl Transaction {
             created_at: Instant::now(),
             merge_min_count: None,
             staged_created_dir: false,
+            schema_mode: SchemaMode::Strict,
+            merged_schema: None,
+            finished_created_dir: false,
         }
     }
 
@@ -342,6 +353,15 @@ impl Transaction {
         self.updates.push(Box::new(update));
     }
 
+    /// Sets how [`Transaction::append`] treats batch columns the table schema lacks:
+    /// [`SchemaMode::Strict`] (the default) refuses them with
+    /// [`Error::SchemaMismatch`]; [`SchemaMode::Merge`] adds them as optional columns
+    /// in this transaction's commit (which then conflicts with a concurrent schema
+    /// change).
+    pub fn set_schema_mode(&mut self, mode: SchemaMode) {
+        self.schema_mode = mode;
+    }
+
     /// The operation this transaction will record.
     pub fn operation(&self) -> Operation {
         if let Some(op) = self.operation {
@@ -391,8 +411,22 @@ impl Transaction {
         if self.table.inner.read_only {
             return Err(read_only_error());
         }
-        let metadata = &self.base.metadata;
-        let schema = metadata.current_schema();
+        let metadata = self.base.metadata.clone();
+        if self.schema_mode == SchemaMode::Merge {
+            let current = self.merged_schema.as_ref().unwrap_or(metadata.current_schema());
+            if let Some(wider) = merged_schema(&metadata, current, &batch.schema())? {
+                // Conform first: a bad batch changes nothing.
+                conform_batch(&wider, batch)?;
+                // Files written so far keep the narrower schema (they lack only the
+                // new optional columns); the next ones are written with the wider one.
+                if let Some(w) = self.writer.take() {
+                    self.finished_created_dir |= w.created_dir();
+                    self.data_files.extend(w.finish()?);
+                }
+                self.merged_schema = Some(wider);
+            }
+        }
+        let schema = self.merged_schema.as_ref().unwrap_or(metadata.current_schema());
         let conformed = conform_batch(schema, batch)?;
         if conformed.num_rows() == 0 {
             return Ok(());
@@ -405,7 +439,11 @@ impl Transaction {
                 opts.target_file_size_bytes = target;
             }
             let dir = self.table.location().data_dir();
-            let prefix = self.commit_id.simple().to_string();
+            let prefix = match &self.merged_schema {
+                // A writer started after a schema merge must not reuse file names.
+                Some(s) => format!("{}-c{}", self.commit_id.simple(), s.fields().len()),
+                None => self.commit_id.simple().to_string(),
+            };
             let storage = self.table.inner.storage.clone();
             self.writer = Some(StagedWriter::new(storage, &dir, &prefix, schema, metadata.default_spec(), opts)?);
         }
@@ -445,7 +483,10 @@ impl Transaction {
         }
         let table = self.table.clone();
         let durable = table.inner.options.durability.is_durable();
-        let mut created_data_dir = self.staged_created_dir;
+        let mut created_data_dir = self.staged_created_dir || self.finished_created_dir;
+        if let Some(schema) = self.merged_schema.clone() {
+            register_merge(self, self.base.metadata.current_schema_id, schema);
+        }
         if let Some(w) = self.writer.take() {
             created_data_dir |= w.created_dir();
             let res = w.finish();
@@ -724,9 +765,10 @@ impl Transaction {
                 data_file: f.clone(),
             })
             .collect();
-        let ctx = ManifestWriteContext { schema: md.current_schema(), spec: &spec, content: ManifestContent::Data };
+        let schema = self.merged_schema.as_ref().unwrap_or(md.current_schema());
+        let ctx = ManifestWriteContext { schema, spec: &spec, content: ManifestContent::Data };
         let bytes = write_manifest(&ctx, &entries)?;
-        let partitions = partition_summaries(&spec, md.current_schema(), &self.data_files)?;
+        let partitions = partition_summaries(&spec, schema, &self.data_files)?;
         let path = self.next_manifest_path();
         let m = ManifestFile {
             manifest_path: path_to_uri(&path),
@@ -977,6 +1019,7 @@ impl Transaction {
         let mut found: std::collections::HashSet<String> = std::collections::HashSet::new();
         let mut out = Vec::with_capacity(parent.len());
         let mut rewrites: Vec<(ManifestFile, Vec<ManifestEntry>)> = Vec::new();
+        let keep_deleted = writes_deleted_entries(md);
         for m in parent {
             if m.content != ManifestContent::Data || m.added_files_count + m.existing_files_count == 0 {
                 out.push(m.clone());
@@ -999,11 +1042,14 @@ impl Transaction {
                     continue;
                 }
                 if wanted.contains(e.data_file.file_path.as_str()) && found.insert(e.data_file.file_path.clone()) {
-                    e.status = EntryStatus::Deleted;
-                    e.snapshot_id = Some(self.snapshot_id);
                     removed.files += 1;
                     removed.records += e.data_file.record_count;
                     removed.bytes += e.data_file.file_size_in_bytes;
+                    if !keep_deleted {
+                        continue;
+                    }
+                    e.status = EntryStatus::Deleted;
+                    e.snapshot_id = Some(self.snapshot_id);
                 } else {
                     e.status = EntryStatus::Existing;
                 }
@@ -1026,6 +1072,10 @@ impl Transaction {
         }
         let schema = md.current_schema();
         for (old, entries) in rewrites {
+            if entries.is_empty() {
+                // Every file it listed was removed and none is recorded as DELETED.
+                continue;
+            }
             let spec = md.partition_specs.iter().find(|s| s.spec_id == old.partition_spec_id).ok_or_else(|| {
                 Error::corrupt(&old.manifest_path, format!("unknown spec id {}", old.partition_spec_id))
             })?;
@@ -1075,8 +1125,12 @@ impl Transaction {
             s.insert("deleted-records".into(), removed.records.to_string());
             s.insert("removed-files-size".into(), removed.bytes.to_string());
         }
-        let changed = !self.data_files.is_empty() || removed.files > 0;
-        s.insert("changed-partition-count".into(), if changed { "1" } else { "0" }.to_string());
+        // Partitions of the added files (removals count as at least one).
+        let mut changed = crate::partition::distinct_partitions(&self.data_files);
+        if removed.files > 0 {
+            changed = changed.max(1);
+        }
+        s.insert("changed-partition-count".into(), changed.to_string());
         let data = manifests.iter().filter(|m| m.content == ManifestContent::Data);
         let (files, records) = data.fold((0i64, 0i64), |(f, r), m| {
             (
@@ -1255,6 +1309,15 @@ struct Removed {
     files: i64,
     records: i64,
     bytes: i64,
+}
+
+/// Whether removals are recorded as `DELETED` entries (see
+/// [`properties::WRITE_DELETED_ENTRIES`]).
+fn writes_deleted_entries(md: &TableMetadata) -> bool {
+    match md.properties.get(properties::WRITE_DELETED_ENTRIES) {
+        Some(v) => !v.eq_ignore_ascii_case("false"),
+        None => !md.snapshots.iter().any(|s| s.summary.keys().any(|k| k.starts_with("datashard."))),
+    }
 }
 
 /// Records the superseded metadata file in the metadata log, trimmed to

@@ -1598,6 +1598,107 @@ fn floe_reads_a_partitioned_pyiceberg_table() {
     assert!(files >= 10, "{files} files");
 }
 
+// ------------------------------------------------------------------ evolved tables
+
+/// A floe table taken through every kind of evolution, with appends between: columns
+/// added (optional), renamed, dropped, widened (int→long, float→double, decimal
+/// precision) and reordered; partition specs added, changed and removed; a
+/// `SchemaMode::Merge` append. Returns it with floe's own rows.
+fn evolved_floe_table(dir: &Path) -> (Table, Vec<Value>) {
+    use arrow_schema::{DataType, Field};
+    use floe::SchemaMode;
+    use floe::spec::transform::Transform;
+    let schema = Schema::builder()
+        .required("id", PrimitiveType::Long)
+        .optional("name", PrimitiveType::String)
+        .optional("value", PrimitiveType::Double)
+        .optional("n", PrimitiveType::Int)
+        .optional("f", PrimitiveType::Float)
+        .optional("dec", PrimitiveType::Decimal { precision: 6, scale: 2 })
+        .build()
+        .unwrap();
+    let table = Table::create_with(dir, schema, relaxed()).unwrap();
+    let ids: Vec<i64> = (0..8).collect();
+    let first = RecordBatch::try_new(
+        Arc::new(table.schema().to_arrow()),
+        vec![
+            Arc::new(Int64Array::from(ids.clone())),
+            Arc::new(StringArray::from(ids.iter().map(|i| Some(format!("n{i}"))).collect::<Vec<_>>())),
+            Arc::new(Float64Array::from(ids.iter().map(|i| *i as f64).collect::<Vec<_>>())),
+            Arc::new(Int32Array::from(ids.iter().map(|i| *i as i32 - 4).collect::<Vec<_>>())),
+            Arc::new(Float32Array::from(ids.iter().map(|i| Some(*i as f32 / 2.0)).collect::<Vec<_>>())),
+            Arc::new(
+                Decimal128Array::from(ids.iter().map(|i| i128::from(*i) * 111).collect::<Vec<_>>())
+                    .with_precision_and_scale(6, 2)
+                    .unwrap(),
+            ),
+        ],
+    )
+    .unwrap();
+    table.append(&[first]).unwrap();
+    table
+        .update_schema()
+        .add_column("country", PrimitiveType::String)
+        .rename_column("name", "label")
+        .drop_column("value")
+        .widen_column("n", PrimitiveType::Long)
+        .widen_column("f", PrimitiveType::Double)
+        .widen_column("dec", PrimitiveType::Decimal { precision: 12, scale: 2 })
+        .move_first("country")
+        .commit()
+        .unwrap();
+    table.update_spec().add_field("id", Transform::Bucket(3)).commit().unwrap();
+    let batch = |start: i64, with_extra: bool| {
+        let ids: Vec<i64> = (start..start + 6).collect();
+        let mut fields = vec![
+            Field::new("country", DataType::Utf8, true),
+            Field::new("id", DataType::Int64, false),
+            Field::new("label", DataType::Utf8, true),
+            Field::new("n", DataType::Int64, true),
+        ];
+        let mut cols: Vec<ArrayRef> = vec![
+            Arc::new(StringArray::from(
+                ids.iter().map(|i| Some(if i % 2 == 0 { "nz" } else { "fr" })).collect::<Vec<_>>(),
+            )),
+            Arc::new(Int64Array::from(ids.clone())),
+            Arc::new(StringArray::from(ids.iter().map(|i| Some(format!("l{i}"))).collect::<Vec<_>>())),
+            Arc::new(Int64Array::from(ids.iter().map(|i| i * 1_000_000_000_000).collect::<Vec<_>>())),
+        ];
+        if with_extra {
+            fields.push(Field::new("extra", DataType::Boolean, true));
+            cols.push(Arc::new(BooleanArray::from(ids.iter().map(|i| Some(i % 3 == 0)).collect::<Vec<_>>())));
+        }
+        RecordBatch::try_new(Arc::new(arrow_schema::Schema::new(fields)), cols).unwrap()
+    };
+    table.append(&[batch(100, false)]).unwrap();
+    table.append_with_mode(&[batch(200, true)], SchemaMode::Merge).unwrap();
+    table.update_spec().remove_field("id_bucket").add_field("country", Transform::Identity).commit().unwrap();
+    table.append(&[batch(300, true)]).unwrap();
+    let names: Vec<String> = table.schema().fields().iter().map(|f| f.name.clone()).collect();
+    assert_eq!(names, ["country", "id", "label", "n", "f", "dec", "extra"]);
+    assert_eq!(table.metadata().partition_specs.len(), 3);
+    let rows = floe_rows(&table);
+    assert_eq!(rows.len(), 26);
+    (table, rows)
+}
+
+/// 23. pyiceberg and DuckDB read a table floe evolved (schema and partition spec)
+///     exactly as floe does: old files' renamed columns found by id, added columns
+///     null, widened values widened, dropped columns gone, files of every spec read.
+#[test]
+fn readers_read_an_evolved_floe_table() {
+    let Some(py) = interop() else { return };
+    let dir = scratch("readers_read_an_evolved_floe_table");
+    let (_table, rows) = evolved_floe_table(dir.path());
+    let first = rows.iter().find(|r| r["id"] == json!(3)).unwrap();
+    assert_eq!(
+        first,
+        &json!({"country": null, "id": 3, "label": "n3", "n": -1, "f": 1.5, "dec": "3.33", "extra": null})
+    );
+    assert_same_rows("pyiceberg-read", &rows, &py.read("pyiceberg-read", dir.path(), None));
+    assert_same_rows("duckdb-read", &rows, &py.read("duckdb-read", dir.path(), None));
+}
+
 // ------------------------------------------------------------------ filters (issue 7)
 
 /// DuckDB snippet, argv[1] = metadata file, argv[2] = JSON list of SQL conditions:
@@ -1765,4 +1866,43 @@ fn readers_see_floe_deletes_overwrites_and_upserts() {
     eprintln!("datashard-read: {} rows, {extra} of them from DELETED manifest entries", ds.len());
     let snap = table.current_snapshot().unwrap();
     assert_eq!(snap.summary_i64("total-records"), Some(expected.len() as i64));
+}
+
+/// 9d. With `floe.write.deleted-entries = false` (set explicitly, or implied on a
+///     table datashard has written to), removals are left out of the manifests
+///     instead of listed as `DELETED`, and datashard 0.11.2 reads deletes, upserts
+///     and compactions exactly, as pyiceberg and DuckDB do.
+#[test]
+fn datashard_reads_floe_row_changes_exactly_without_deleted_entries() {
+    let Some(py) = interop() else { return };
+    use floe::expr::col;
+    let check = |dir: &Path, table: &Table, context: &str| {
+        let expected = floe_rows(table);
+        assert_eq!(id_counts(&expected).values().max(), Some(&1), "{context}: no duplicate id");
+        for reader in ["datashard-read", "pyiceberg-read", "duckdb-read"] {
+            assert_same_rows(&format!("{context}: {reader}"), &expected, &py.read(reader, dir, None));
+        }
+    };
+    // Explicit property on a floe table.
+    let dir = scratch("datashard_reads_floe_row_changes_explicit");
+    let options = relaxed().property("floe.write.deleted-entries", "false");
+    let table = Table::create_with(dir.path(), interop_schema(), options).unwrap();
+    for start in [0, 10, 20, 30] {
+        floe_append(&table, start, 10);
+    }
+    table.delete(col("id").between(3, 12)).unwrap();
+    table.upsert(&["id"], &[floe_batch(1, 2).0, floe_batch(200, 1).0]).unwrap();
+    check(dir.path(), &table, "after delete + upsert");
+    let report = table.compact(&floe::CompactOptions::default()).unwrap();
+    assert!(report.data_files_removed >= 2, "{report:?}");
+    check(dir.path(), &table, "after compaction");
+
+    // Implied on a table datashard created and wrote to.
+    let dir = scratch("datashard_reads_floe_row_changes_implied");
+    let doc = py.run(&["datashard-create", path_str(dir.path()), "--start", "1", "--count", "5"]);
+    assert_eq!(doc["created"], json!(true), "datashard-create: {doc}");
+    let table = Table::open_with(dir.path(), relaxed()).unwrap();
+    floe_append(&table, 100, 6);
+    table.delete(col("id").eq(2).or(col("id").eq(101))).unwrap();
+    check(dir.path(), &table, "datashard table after floe's delete");
 }

@@ -102,6 +102,7 @@ fn appends_split_rows_by_partition() {
     assert_eq!(sums[1].upper_bound, Some(2i32.to_le_bytes().to_vec()));
     assert_eq!(sums[1].contains_nan, Some(false));
     assert_eq!(snap.summary["added-data-files"], "4");
+    assert_eq!(snap.summary["changed-partition-count"], "4");
 }
 
 #[test]
@@ -228,4 +229,120 @@ fn a_bad_batch_writes_nothing_in_a_partitioned_table() {
     .unwrap();
     assert!(matches!(table.append(&[bad]), Err(Error::NullInRequiredField { .. })));
     assert_eq!(common::tree(dir.path()), before);
+}
+
+// ----------------------------------------------------------------- processes
+
+const PROCS: usize = 4;
+const APPENDS: i64 = 10;
+const ROWS: usize = 20;
+
+/// Child side (when `FLOE_PART_CHILD` is set): `writer` appends APPENDS batches of ROWS
+/// rows (ids `proc*10_000 + i*ROWS ..`) printing `ACK <first id>` per commit;
+/// `evolver` adds a column and then a partition field, retrying each change on
+/// conflicts until it lands, printing `EVOLVED <tries>`.
+#[test]
+fn child_entry() {
+    let Ok(role) = std::env::var("FLOE_PART_CHILD") else { return };
+    let path = std::env::var("FLOE_TABLE").unwrap();
+    let proc_no: i64 = std::env::var("FLOE_PROC").unwrap().parse().unwrap();
+    let table = Table::open(&path).unwrap();
+    match role.as_str() {
+        "writer" => {
+            for i in 0..APPENDS {
+                let first = proc_no * 10_000 + i * ROWS as i64;
+                table.append(&[common::batch(first, ROWS)]).unwrap();
+                println!("ACK {first}");
+            }
+        }
+        "evolver" => {
+            let mut tries = 0;
+            loop {
+                tries += 1;
+                match table.update_schema().add_column("note", PrimitiveType::String).commit() {
+                    Ok(_) => break,
+                    Err(e) if e.is_concurrent_modification() => std::thread::sleep(std::time::Duration::from_millis(5)),
+                    Err(e) => panic!("{e}"),
+                }
+            }
+            loop {
+                tries += 1;
+                match table.update_spec().add_field("name", Transform::Truncate(5)).commit() {
+                    Ok(_) => break,
+                    Err(e) if e.is_concurrent_modification() => std::thread::sleep(std::time::Duration::from_millis(5)),
+                    Err(e) => panic!("{e}"),
+                }
+            }
+            println!("EVOLVED {tries}");
+        }
+        other => panic!("unknown role {other}"),
+    }
+}
+
+/// Writers in separate processes append to a partitioned table while another process
+/// changes its schema and its spec: every acknowledged row is present exactly once,
+/// both changes land, and every file's rows carry the partition tuple of its spec.
+#[test]
+fn processes_append_to_a_partitioned_table_while_it_evolves() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = common::schema();
+    let spec = PartitionSpec::builder(&s).bucket("id", 4).build().unwrap();
+    Table::create_partitioned(dir.path(), s, spec, Default::default()).unwrap();
+    let exe = std::env::current_exe().unwrap();
+    let spawn = |role: &str, p: usize| {
+        std::process::Command::new(&exe)
+            .args(["--exact", "child_entry", "--nocapture", "--test-threads=1"])
+            .env("FLOE_PART_CHILD", role)
+            .env("FLOE_TABLE", dir.path())
+            .env("FLOE_PROC", p.to_string())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let mut children: Vec<_> = (0..PROCS).map(|p| spawn("writer", p)).collect();
+    children.push(spawn("evolver", PROCS));
+    let mut acked = Vec::new();
+    let mut evolved = false;
+    for c in children {
+        let out = c.wait_with_output().unwrap();
+        assert!(out.status.success(), "child failed: {}", String::from_utf8_lossy(&out.stdout));
+        for line in String::from_utf8_lossy(&out.stdout).lines() {
+            if let Some(i) = line.find("ACK ") {
+                let first: i64 = line[i + 4..].trim().parse().unwrap();
+                acked.extend(first..first + ROWS as i64);
+            }
+            evolved |= line.contains("EVOLVED ");
+        }
+    }
+    assert!(evolved);
+    acked.sort();
+    assert_eq!(acked.len(), PROCS * APPENDS as usize * ROWS);
+    let table = Table::open(dir.path()).unwrap();
+    assert_eq!(common::ids(&table), acked, "every acknowledged row exactly once");
+    assert!(table.schema().field_by_name("note").is_some());
+    let md = table.metadata();
+    assert_eq!(md.partition_specs.len(), 2);
+    // Each file's rows match the tuple recorded for it under its own spec.
+    let snap = table.current_snapshot().unwrap();
+    for m in table.manifests(&snap).unwrap() {
+        let spec = md.partition_specs.iter().find(|s| s.spec_id == m.partition_spec_id).unwrap();
+        let path = floe::location::uri_to_path(&m.manifest_path);
+        for e in read_manifest(&path, &std::fs::read(&path).unwrap(), Some(&m)).unwrap().entries {
+            let file = floe::location::uri_to_path(&e.data_file.file_path);
+            let schema = table.schema();
+            for b in floe::read::open_data_file(&file, &schema, None, &Default::default()).unwrap() {
+                let b = b.unwrap();
+                for (k, pf) in spec.fields.iter().enumerate() {
+                    let src = schema.field_by_id(pf.source_id).unwrap();
+                    let col = b.column_by_name(&src.name).unwrap();
+                    let t = Transform::parse(&pf.transform).unwrap();
+                    for r in 0..b.num_rows() {
+                        let v =
+                            floe::spec::transform::datum_at(col.as_ref(), r, src.field_type.as_primitive().unwrap());
+                        assert_eq!(t.apply(v.as_ref()).unwrap(), e.data_file.partition[k]);
+                    }
+                }
+            }
+        }
+    }
 }

@@ -11,7 +11,7 @@ use arrow_array::types::{Float64Type, Int64Type};
 use arrow_array::{Float64Array, Int64Array, RecordBatch, StringArray};
 use floe::expr::{Predicate, col};
 use floe::spec::manifest::{EntryStatus, read_manifest};
-use floe::spec::types::{NestedField, PrimitiveType};
+use floe::spec::types::PrimitiveType;
 use floe::transaction::Operation;
 use floe::{Error, Isolation, Table};
 
@@ -240,21 +240,7 @@ fn compact(table: &Table, pred: Predicate) -> floe::Transaction {
 
 /// A schema change: add an optional column.
 fn add_column(table: &Table) -> floe::Transaction {
-    let mut tx = table.new_transaction();
-    tx.update_metadata(|md| {
-        let mut s = md.current_schema().clone();
-        let id = md.last_column_id + 1;
-        let mut fields = s.fields().to_vec();
-        fields.push(NestedField::optional(id, "extra", PrimitiveType::String));
-        let sid = md.schemas.iter().map(|s| s.schema_id).max().unwrap_or(0) + 1;
-        s = floe::spec::types::Schema::new(fields)?;
-        s.schema_id = sid;
-        md.schemas.push(s);
-        md.current_schema_id = sid;
-        md.last_column_id = id;
-        Ok(())
-    });
-    tx
+    table.update_schema().add_column("extra", PrimitiveType::String).into_transaction().unwrap()
 }
 
 /// Expire every snapshot but the current one.
@@ -379,10 +365,7 @@ fn matrix_append_compaction_and_schema_vs_delete() {
 }
 
 /// DESIGN.md §3, last row: a schema change conflicts with a delete that landed first.
-/// Fails today: a metadata-only transaction (`update_metadata` with no file changes)
-/// rebases over any commit; the schema-evolution work owns that row.
 #[test]
-#[ignore = "schema-change transactions rebase over deletes (owned by schema evolution)"]
 fn matrix_schema_change_vs_delete() {
     let dir = tempfile::tempdir().unwrap();
     let table = four_files(dir.path());

@@ -501,12 +501,35 @@ impl Schema {
     }
 
     /// True when files written with `other` can be read as this schema without loss:
-    /// every field of `other` that is required here exists there with the same type.
+    /// every field of `other` that is required here exists there with the same type
+    /// or one the spec promotes to it (`int`→`long`, `float`→`double`, decimal
+    /// precision widening).
     pub fn accepts_files_of(&self, other: &Schema) -> bool {
         self.fields.iter().all(|f| match other.field_by_id(f.id) {
-            Some(o) => o.field_type == f.field_type || !f.required,
+            Some(o) => o.field_type == f.field_type || !f.required || promotes(&o.field_type, &f.field_type),
             None => !f.required,
         })
+    }
+}
+
+fn promotes(from: &Type, to: &Type) -> bool {
+    match (from.as_primitive(), to.as_primitive()) {
+        (Some(a), Some(b)) => a.can_promote_to(b),
+        _ => false,
+    }
+}
+
+impl PrimitiveType {
+    /// True when a column of this type may become `to` (the v2 type promotions:
+    /// `int`→`long`, `float`→`double`, `decimal(P,S)`→`decimal(P',S)` with `P' >= P`;
+    /// and any type to itself). Readers cast old files' values.
+    pub fn can_promote_to(&self, to: &PrimitiveType) -> bool {
+        use PrimitiveType as P;
+        match (self, to) {
+            (P::Int, P::Long) | (P::Float, P::Double) => true,
+            (P::Decimal { precision: p1, scale: s1 }, P::Decimal { precision: p2, scale: s2 }) => s1 == s2 && p2 >= p1,
+            (a, b) => a == b,
+        }
     }
 }
 
