@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh machine: builds the Python interop venv
-# (pinned pyiceberg, datashard, DuckDB from PyPI), then runs every Rust test.
+# (pinned pyiceberg, datashard, DuckDB from PyPI) and the benchmark venv (pinned peers),
+# then runs every Rust test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -8,6 +9,13 @@ echo "== interop venv"
 FLOE_VENV_PYTHON="$(bash interop/setup.sh | tail -n 1)"
 export FLOE_VENV_PYTHON
 echo "python: $FLOE_VENV_PYTHON"
+
+echo "== benchmark venv (pinned deltalake, pylance, pyiceberg, datashard from PyPI)"
+# The bench smoke test (benches/peers.rs, run by cargo test) drives bench/driver.py at
+# tiny sizes against every peer; it must not skip here.
+FLOE_BENCH_VENV="${FLOE_BENCH_VENV:-$PWD/target/bench-venv}"
+export FLOE_BENCH_VENV FLOE_BENCH_REQUIRED=1
+bash bench/setup.sh | tail -n 1
 
 echo "== cargo build (benches must compile too)"
 cargo build --locked --benches --examples
