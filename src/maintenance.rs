@@ -157,6 +157,8 @@ pub struct CompactOptions {
     /// Only files this accepts are rewritten (a predicate on partition values or
     /// column bounds; the `floe::expr` predicate type converts to one).
     pub filter: Option<FileFilter>,
+    /// Only files that may hold rows matching this (see [`CompactOptions::matching`]).
+    pub predicate: Option<crate::expr::Predicate>,
     /// Plan only.
     pub dry_run: bool,
 }
@@ -169,6 +171,7 @@ impl Default for CompactOptions {
             min_input_files: 2,
             max_commit_bytes: 1024 * 1024 * 1024,
             filter: None,
+            predicate: None,
             dry_run: false,
         }
     }
@@ -182,6 +185,7 @@ impl std::fmt::Debug for CompactOptions {
             .field("min_input_files", &self.min_input_files)
             .field("max_commit_bytes", &self.max_commit_bytes)
             .field("filter", &self.filter.as_ref().map(|_| "<fn>"))
+            .field("predicate", &self.predicate.as_ref().map(|p| p.to_string()))
             .field("dry_run", &self.dry_run)
             .finish()
     }
@@ -191,6 +195,15 @@ impl CompactOptions {
     /// Rewrite only files `filter` accepts.
     pub fn filter(mut self, filter: impl Fn(&DataFile) -> bool + Send + Sync + 'static) -> Self {
         self.filter = Some(Arc::new(filter));
+        self
+    }
+
+    /// Rewrite only files that may hold rows matching `predicate` (judged by their
+    /// column bounds and counts, as scans prune). The predicate is bound to the
+    /// table's current schema when compaction runs: an unknown column or a literal of
+    /// the wrong type is [`crate::Error::Predicate`], and nothing is rewritten.
+    pub fn matching(mut self, predicate: crate::expr::Predicate) -> Self {
+        self.predicate = Some(predicate);
         self
     }
 
@@ -351,6 +364,10 @@ impl Table {
             .unwrap_or(DEFAULT_COMPACTION_TARGET_BYTES)
             .max(1);
         let small_limit = (target as f64 * opts.small_file_fraction.clamp(0.0, 1.0)) as i64;
+        let bound = match &opts.predicate {
+            Some(p) => Some(p.bind(md.current_schema()).map_err(crate::Error::Predicate)?),
+            None => None,
+        };
         let mut groups: BTreeMap<(i32, String), Bin> = BTreeMap::new();
         for lf in live_files(self, &snapshot)? {
             if lf.file.file_size_in_bytes >= small_limit {
@@ -358,6 +375,11 @@ impl Table {
             }
             if let Some(filter) = &opts.filter
                 && !filter(&lf.file)
+            {
+                continue;
+            }
+            if let Some(p) = &bound
+                && !p.might_match_file(&lf.file)
             {
                 continue;
             }
