@@ -72,7 +72,7 @@ pub struct ScanArgs {
 }
 
 /// Milliseconds since the epoch from a number or a UTC date-time string.
-fn parse_as_of(text: &str) -> Result<i64, Failure> {
+pub fn parse_as_of(text: &str) -> Result<i64, Failure> {
     if let Ok(ms) = text.trim().parse::<i64>() {
         return Ok(ms);
     }
