@@ -91,6 +91,7 @@ fit is reported with its row and column. Missing optional columns are null.")]
 floe scan ./events --limit 20\n  \
 floe scan ./events --select id,name --format csv > rows.csv\n  \
 floe scan ./events --where \"id > 5 and name is not null\" --select id\n  \
+floe scan ./events --where \"ts >= '2026-01-05T10:00:00Z'\" --verbose   # pruning counts on stderr\n  \
 floe scan ./events --version 3 --format json\n  \
 floe scan ./events --as-of '2026-01-02 10:00:00' --output old.parquet\n\n\
 Default format: a table on a terminal (first 100 rows unless --limit), CSV when piped, \
@@ -297,7 +298,7 @@ fn run(cli: &Cli) -> CmdResult {
     match &cli.command {
         Command::Create(a) => cmd_write::create(&o, a),
         Command::Append(a) => cmd_write::append(&o, a),
-        Command::Scan(a) => cmd_scan::scan(&o, a),
+        Command::Scan(a) => cmd_scan::scan(&o, a, cli.verbose),
         Command::Info(a) => cmd_read::info(&o, &a.table),
         Command::History(a) => cmd_read::history(&o, &a.table),
         Command::Snapshots(a) => cmd_read::snapshots(&o, &a.table),
