@@ -1086,6 +1086,18 @@ fn scan_where_prunes_and_verbose_reports_it() {
     );
     let (_, quiet) = run(p, &["scan", "t", "--where", "id >= 3"], 0);
     assert!(quiet.is_empty(), "{quiet}");
+
+    // --explain: the plan, no rows.
+    let plan = ok(p, &["scan", "t", "--where", "id >= 3", "--explain"]);
+    assert!(plan.contains(", filter id >= 3\n"), "{plan}");
+    assert!(plan.contains("files 4 (0 skipped by partition, 2 by column stats); 2 to read with 2 row(s)"), "{plan}");
+    assert_eq!(plan.matches(".parquet").count(), 2, "{plan}");
+    let plan = json(p, &["scan", "t", "--where", "id = 1 or id = 4", "--explain", "--json"]);
+    assert_eq!((plan["files"].as_u64(), plan["files_planned"].as_u64()), (Some(4), Some(2)));
+    assert_eq!(plan["planned_files"].as_array().unwrap().len(), 2);
+    assert_eq!(json(p, &["scan", "t", "--explain", "--json"])["files_planned"], 4);
+    fails(p, &["scan", "t", "--where", "nope = 1", "--explain"], 2, &["unknown column \"nope\""]);
+    run(p, &["scan", "t", "--explain", "--limit", "1"], 2);
 }
 
 #[test]

@@ -23,7 +23,7 @@ use floe::expr::Predicate;
 use floe::{Scan, ScanIter, ScanMetrics, Table};
 
 use crate::cmd_read::open_table;
-use crate::out::Out;
+use crate::out::{Out, rel_uri};
 use crate::{CmdResult, Failure};
 
 /// Rows a text table shows when no --limit is given.
@@ -72,6 +72,9 @@ pub struct ScanArgs {
     /// Write to this file instead of stdout.
     #[arg(long, short, value_name = "FILE")]
     output: Option<PathBuf>,
+    /// Plan only: print which files would be read and what pruning skipped (no rows).
+    #[arg(long, conflicts_with_all = ["output", "format", "limit"])]
+    explain: bool,
 }
 
 /// Milliseconds since the epoch from a number or a UTC date-time string.
@@ -181,6 +184,9 @@ fn format_for(o: &Out, a: &ScanArgs) -> Result<OutFormat, Failure> {
 }
 
 pub fn scan(o: &Out, a: &ScanArgs, verbose: bool) -> CmdResult {
+    if a.explain {
+        return explain(o, a);
+    }
     let format = format_for(o, a)?;
     if format == OutFormat::Parquet && a.output.is_none() && std::io::stdout().is_terminal() {
         return Err(Failure::usage("Parquet is binary: give --output FILE or pipe the output"));
@@ -235,6 +241,72 @@ pub fn scan(o: &Out, a: &ScanArgs, verbose: bool) -> CmdResult {
         let _ = std::fs::remove_file(p);
     }
     result
+}
+
+/// `--explain`: the plan (snapshot, filter, files to read) and the planning metrics.
+fn explain(o: &Out, a: &ScanArgs) -> CmdResult {
+    let table = open_table(&a.table)?;
+    let scan = build_scan(&table, a)?;
+    let plan = scan.plan()?;
+    let m = &plan.metrics;
+    let snapshot = plan.snapshot.as_ref().map(|s| s.snapshot_id);
+    let filter = a.filter.as_deref().map(Predicate::parse).transpose().ok().flatten().map(|p| p.to_string());
+    if o.json {
+        let files: Vec<serde_json::Value> = plan
+            .files
+            .iter()
+            .map(|f| {
+                serde_json::json!({
+                    "path": rel_uri(table.path(), &f.file_path),
+                    "record_count": f.record_count,
+                    "file_size_in_bytes": f.file_size_in_bytes,
+                })
+            })
+            .collect();
+        o.json(&serde_json::json!({
+            "snapshot_id": snapshot,
+            "filter": filter,
+            "manifests": m.manifests,
+            "manifests_skipped": m.manifests_skipped,
+            "files": m.files,
+            "files_skipped_by_partition": m.files_skipped_by_partition,
+            "files_skipped_by_metrics": m.files_skipped_by_metrics,
+            "files_planned": m.files_planned,
+            "planned_record_count": plan.record_count(),
+            "planned_files": files,
+        }))?;
+        return Ok(());
+    }
+    let mut text = match snapshot {
+        Some(id) => format!("snapshot {id}"),
+        None => "empty table (no snapshot)".to_string(),
+    };
+    if let Some(f) = &filter {
+        text.push_str(&format!(", filter {f}"));
+    }
+    text.push_str(&format!(
+        "\nmanifests {} ({} skipped); files {} ({} skipped by partition, {} by column stats); \
+         {} to read with {} row(s) before row-group pruning and the exact filter\n",
+        m.manifests,
+        m.manifests_skipped,
+        m.files,
+        m.files_skipped_by_partition,
+        m.files_skipped_by_metrics,
+        m.files_planned,
+        plan.record_count(),
+    ));
+    let rows: Vec<Vec<String>> = plan
+        .files
+        .iter()
+        .map(|f| {
+            vec![rel_uri(table.path(), &f.file_path), f.record_count.to_string(), f.file_size_in_bytes.to_string()]
+        })
+        .collect();
+    if !rows.is_empty() {
+        text.push_str(&o.table(&["path", "rows", "bytes"], rows, &[1, 2]));
+    }
+    o.print(&text)?;
+    Ok(())
 }
 
 /// Remembers whether stdout's reader went away (EPIPE).

@@ -92,6 +92,7 @@ floe scan ./events --limit 20\n  \
 floe scan ./events --select id,name --format csv > rows.csv\n  \
 floe scan ./events --where \"id > 5 and name is not null\" --select id\n  \
 floe scan ./events --where \"ts >= '2026-01-05T10:00:00Z'\" --verbose   # pruning counts on stderr\n  \
+floe scan ./events --where 'id = 7' --explain    # which files would be read, no rows\n  \
 floe scan ./events --version 3 --format json\n  \
 floe scan ./events --as-of '2026-01-02 10:00:00' --output old.parquet\n\n\
 Default format: a table on a terminal (first 100 rows unless --limit), CSV when piped, \
