@@ -125,6 +125,13 @@ pub mod properties {
     pub const RETAIN_SNAPSHOTS: &str = "floe.commit.retain-snapshots";
     /// The name mapping for files without field ids (Iceberg key).
     pub const NAME_MAPPING: &str = "schema.name-mapping.default";
+    /// floe: whether a commit that removes files lists them as `DELETED` manifest
+    /// entries (the spec's way, default `true`). datashard 0.11.2 ignores entry
+    /// status and reads such files as live, so on tables datashard reads set it to
+    /// `false`; when unset it defaults to `false` for tables datashard has written
+    /// to (a snapshot summary with `datashard.` keys). Readers that follow the spec
+    /// see the same rows either way; only the record of which files left is lost.
+    pub const WRITE_DELETED_ENTRIES: &str = "floe.write.deleted-entries";
     /// Target data file size (Iceberg key).
     pub const TARGET_FILE_SIZE: &str = "write.target-file-size-bytes";
     /// floe: a transaction open longer than this refuses to commit (default 12 h),

@@ -1019,6 +1019,7 @@ impl Transaction {
         let mut found: std::collections::HashSet<String> = std::collections::HashSet::new();
         let mut out = Vec::with_capacity(parent.len());
         let mut rewrites: Vec<(ManifestFile, Vec<ManifestEntry>)> = Vec::new();
+        let keep_deleted = writes_deleted_entries(md);
         for m in parent {
             if m.content != ManifestContent::Data || m.added_files_count + m.existing_files_count == 0 {
                 out.push(m.clone());
@@ -1041,11 +1042,14 @@ impl Transaction {
                     continue;
                 }
                 if wanted.contains(e.data_file.file_path.as_str()) && found.insert(e.data_file.file_path.clone()) {
-                    e.status = EntryStatus::Deleted;
-                    e.snapshot_id = Some(self.snapshot_id);
                     removed.files += 1;
                     removed.records += e.data_file.record_count;
                     removed.bytes += e.data_file.file_size_in_bytes;
+                    if !keep_deleted {
+                        continue;
+                    }
+                    e.status = EntryStatus::Deleted;
+                    e.snapshot_id = Some(self.snapshot_id);
                 } else {
                     e.status = EntryStatus::Existing;
                 }
@@ -1068,6 +1072,10 @@ impl Transaction {
         }
         let schema = md.current_schema();
         for (old, entries) in rewrites {
+            if entries.is_empty() {
+                // Every file it listed was removed and none is recorded as DELETED.
+                continue;
+            }
             let spec = md.partition_specs.iter().find(|s| s.spec_id == old.partition_spec_id).ok_or_else(|| {
                 Error::corrupt(&old.manifest_path, format!("unknown spec id {}", old.partition_spec_id))
             })?;
@@ -1301,6 +1309,15 @@ struct Removed {
     files: i64,
     records: i64,
     bytes: i64,
+}
+
+/// Whether removals are recorded as `DELETED` entries (see
+/// [`properties::WRITE_DELETED_ENTRIES`]).
+fn writes_deleted_entries(md: &TableMetadata) -> bool {
+    match md.properties.get(properties::WRITE_DELETED_ENTRIES) {
+        Some(v) => !v.eq_ignore_ascii_case("false"),
+        None => !md.snapshots.iter().any(|s| s.summary.keys().any(|k| k.starts_with("datashard."))),
+    }
 }
 
 /// Records the superseded metadata file in the metadata log, trimmed to

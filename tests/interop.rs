@@ -1867,3 +1867,42 @@ fn readers_see_floe_deletes_overwrites_and_upserts() {
     let snap = table.current_snapshot().unwrap();
     assert_eq!(snap.summary_i64("total-records"), Some(expected.len() as i64));
 }
+
+/// 9d. With `floe.write.deleted-entries = false` (set explicitly, or implied on a
+///     table datashard has written to), removals are left out of the manifests
+///     instead of listed as `DELETED`, and datashard 0.11.2 reads deletes, upserts
+///     and compactions exactly, as pyiceberg and DuckDB do.
+#[test]
+fn datashard_reads_floe_row_changes_exactly_without_deleted_entries() {
+    let Some(py) = interop() else { return };
+    use floe::expr::col;
+    let check = |dir: &Path, table: &Table, context: &str| {
+        let expected = floe_rows(table);
+        assert_eq!(id_counts(&expected).values().max(), Some(&1), "{context}: no duplicate id");
+        for reader in ["datashard-read", "pyiceberg-read", "duckdb-read"] {
+            assert_same_rows(&format!("{context}: {reader}"), &expected, &py.read(reader, dir, None));
+        }
+    };
+    // Explicit property on a floe table.
+    let dir = scratch("datashard_reads_floe_row_changes_explicit");
+    let options = relaxed().property("floe.write.deleted-entries", "false");
+    let table = Table::create_with(dir.path(), interop_schema(), options).unwrap();
+    for start in [0, 10, 20, 30] {
+        floe_append(&table, start, 10);
+    }
+    table.delete(col("id").between(3, 12)).unwrap();
+    table.upsert(&["id"], &[floe_batch(1, 2).0, floe_batch(200, 1).0]).unwrap();
+    check(dir.path(), &table, "after delete + upsert");
+    let report = table.compact(&floe::CompactOptions::default()).unwrap();
+    assert!(report.data_files_removed >= 2, "{report:?}");
+    check(dir.path(), &table, "after compaction");
+
+    // Implied on a table datashard created and wrote to.
+    let dir = scratch("datashard_reads_floe_row_changes_implied");
+    let doc = py.run(&["datashard-create", path_str(dir.path()), "--start", "1", "--count", "5"]);
+    assert_eq!(doc["created"], json!(true), "datashard-create: {doc}");
+    let table = Table::open_with(dir.path(), relaxed()).unwrap();
+    floe_append(&table, 100, 6);
+    table.delete(col("id").eq(2).or(col("id").eq(101))).unwrap();
+    check(dir.path(), &table, "datashard table after floe's delete");
+}
