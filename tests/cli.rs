@@ -827,3 +827,284 @@ fn create_partitioned_table() {
     }
     assert!(!p.join("u/metadata").exists(), "nothing created for a bad spec");
 }
+
+// ------------------------------------------------------------------ maintenance and delete
+
+/// A table `t` (id long!, name string) with `n` single-row appends (ids 1..=n).
+fn small_appends(dir: &Path, n: usize) {
+    ok(dir, &["create", "t", "--schema", "id:long!,name:string"]);
+    for i in 1..=n {
+        write(dir, "r.csv", &format!("id,name\n{i},n{i}\n"));
+        ok(dir, &["append", "t", "r.csv"]);
+    }
+}
+
+fn version(dir: &Path) -> u64 {
+    json(dir, &["info", "t", "--json"])["version"].as_u64().unwrap()
+}
+
+fn live_files(dir: &Path) -> usize {
+    json(dir, &["files", "t", "--json"])["files"].as_array().unwrap().len()
+}
+
+fn ids(dir: &Path) -> Vec<i64> {
+    csv_ids(&ok(dir, &["scan", "t", "--select", "id"]))
+}
+
+fn snapshot_ids(dir: &Path) -> Vec<i64> {
+    json(dir, &["history", "t", "--json"])
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["snapshot_id"].as_i64().unwrap())
+        .collect()
+}
+
+/// Sets a file's modification time `secs` seconds into the past.
+fn age(path: &Path, secs: u64) {
+    let f = std::fs::File::options().write(true).open(path).unwrap();
+    f.set_modified(std::time::SystemTime::now() - std::time::Duration::from_secs(secs)).unwrap();
+}
+
+#[test]
+fn compact_dry_run_json_where_and_bad_input() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path();
+    small_appends(p, 4);
+    let v = version(p);
+
+    let plan = json(p, &["compact", "t", "--dry-run", "--json"]);
+    assert_eq!(plan["operation"], "compact");
+    assert_eq!(plan["dry_run"], true);
+    assert_eq!(plan["data_files_removed"], 4);
+    assert_eq!(plan["data_files_added"], 1);
+    assert_eq!(plan["versions"].as_array().unwrap().len(), 0);
+    assert_eq!((version(p), live_files(p)), (v, 4), "a dry run changes nothing");
+    let text = ok(p, &["compact", "t", "--dry-run"]);
+    assert!(text.starts_with("compact (dry run): would remove 4 data file(s)"), "{text}");
+
+    // Only the files whose statistics may match.
+    let some = json(p, &["compact", "t", "--where", "id <= 2", "--json"]);
+    assert_eq!((some["data_files_removed"].as_u64(), some["data_files_added"].as_u64()), (Some(2), Some(1)));
+    assert_eq!(live_files(p), 3);
+    let text = ok(p, &["compact", "t", "--target-size", "64M"]);
+    assert!(text.starts_with("compact: removed 3 data file(s)"), "{text}");
+    assert!(text.contains("4 row(s) rewritten; committed v"), "{text}");
+    assert_eq!(live_files(p), 1);
+    assert_eq!(ids(p), [1, 2, 3, 4]);
+    assert!(ok(p, &["verify", "t", "--deep"]).contains("OK"));
+    // Nothing left to do.
+    assert_eq!(json(p, &["compact", "t", "--json"])["data_files_removed"], 0);
+
+    let v = version(p);
+    run(p, &["compact", "t", "--target-size", "lots"], 2);
+    run(p, &["compact", "t", "--target-size", "0"], 2);
+    fails(p, &["compact", "t", "--where", "nope = 1"], 2, &["unknown column \"nope\""]);
+    fails(p, &["compact", "t", "--where", "id >"], 2, &["--where"]);
+    fails(p, &["compact", "missing"], 2, &["no table at"]);
+    assert_eq!(version(p), v, "bad input commits nothing");
+}
+
+#[test]
+fn merge_manifests_dry_run_and_json() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path();
+    small_appends(p, 3);
+    let v = version(p);
+    let plan = json(p, &["merge-manifests", "t", "--dry-run", "--json"]);
+    assert_eq!((plan["dry_run"].as_bool(), plan["manifests_before"].as_u64()), (Some(true), Some(3)));
+    assert_eq!(plan["manifests_after"], 1);
+    assert_eq!(version(p), v);
+    let text = ok(p, &["merge-manifests", "t"]);
+    assert!(text.contains("manifests 3 -> 1; committed v"), "{text}");
+    assert_eq!(version(p), v + 1);
+    assert_eq!(ids(p), [1, 2, 3]);
+    // One manifest left: nothing to merge.
+    assert!(json(p, &["merge-manifests", "t", "--json"])["versions"].as_array().unwrap().is_empty());
+    run(p, &["merge-manifests", "t", "--min-count", "many"], 2);
+}
+
+#[test]
+fn expire_dry_run_json_retain_and_bad_input() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path();
+    small_appends(p, 3);
+    ok(p, &["compact", "t"]);
+    let files_before = std::fs::read_dir(p.join("t/data")).unwrap().count();
+
+    // Default policy: nothing is five days old.
+    assert_eq!(json(p, &["expire", "t", "--json"])["snapshots_expired"], 0);
+
+    // The two oldest appends: their data files are still live in the third.
+    let plan = ok(p, &["expire", "t", "--older-than", "0s", "--retain-last", "2", "--dry-run"]);
+    assert!(plan.starts_with("expire-snapshots (dry run): would remove 0 data file(s), 2 metadata file(s)"), "{plan}");
+    assert!(plan.contains("2 snapshot(s) expired"), "{plan}");
+    assert!(plan.contains("  would delete metadata/snap-"), "a dry run lists the files: {plan}");
+    let plan = ok(p, &["expire", "t", "--older-than", "0s", "--dry-run"]);
+    assert!(plan.contains("  would delete data/"), "{plan}");
+    assert_eq!(std::fs::read_dir(p.join("t/data")).unwrap().count(), files_before);
+
+    let r = json(p, &["expire", "t", "--older-than", "0s", "--json"]);
+    assert_eq!((r["dry_run"].as_bool(), r["snapshots_expired"].as_u64()), (Some(false), Some(3)));
+    assert_eq!(r["data_files_removed"], 3);
+    let deleted = r["deleted_paths"].as_array().unwrap();
+    assert!(deleted.iter().all(|f| !p.join("t").join(f.as_str().unwrap()).exists()), "deleted: {deleted:?}");
+    assert_eq!(std::fs::read_dir(p.join("t/data")).unwrap().count(), files_before - 3);
+    assert_eq!(json(p, &["snapshots", "t", "--json"]).as_array().unwrap().len(), 1);
+    assert_eq!(ids(p), [1, 2, 3]);
+    assert!(ok(p, &["verify", "t", "--deep"]).contains("OK"));
+
+    // A time stamp works too (one in the past expires nothing more here).
+    assert_eq!(json(p, &["expire", "t", "--older-than", "2026-01-01 00:00:00", "--json"])["snapshots_expired"], 0);
+    fails(p, &["expire", "t", "--older-than", "last tuesday"], 2, &["--older-than \"last tuesday\""]);
+    run(p, &["expire", "t", "--retain-last", "-1"], 2);
+}
+
+#[test]
+fn remove_orphans_grace_dry_run_and_bad_input() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path();
+    small_appends(p, 2);
+    let old = write(p, "t/data/stray-old.parquet", "not referenced");
+    age(&old, 3 * 24 * 3600);
+    let fresh = write(p, "t/data/stray-new.parquet", "maybe an in-flight write");
+
+    let plan = ok(p, &["remove-orphans", "t", "--dry-run"]);
+    assert!(plan.starts_with("remove-orphans (dry run): would remove 1 data file(s)"), "{plan}");
+    assert!(plan.contains("would delete data/stray-old.parquet"), "{plan}");
+    assert!(!plan.contains("stray-new"), "inside the grace period: {plan}");
+    assert!(old.exists());
+
+    let r = json(p, &["remove-orphans", "t", "--older-than", "2d", "--json"]);
+    assert_eq!(r["deleted_paths"], serde_json::json!(["data/stray-old.parquet"]));
+    assert!(!old.exists() && fresh.exists());
+    assert_eq!(ids(p), [1, 2]);
+
+    // A grace shorter than the transaction max age is refused unless asked for.
+    fails(p, &["remove-orphans", "t", "--older-than", "1s"], 2, &["grace period"]);
+    assert!(fresh.exists());
+    age(&fresh, 5);
+    let r = json(p, &["remove-orphans", "t", "--older-than", "1s", "--allow-short-grace", "--json"]);
+    assert_eq!(r["deleted_paths"], serde_json::json!(["data/stray-new.parquet"]));
+    assert!(ok(p, &["verify", "t", "--deep"]).contains("OK"), "nothing referenced was deleted");
+    run(p, &["remove-orphans", "t", "--older-than", "soon"], 2);
+}
+
+#[test]
+fn rollback_and_set_current() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path();
+    small_appends(p, 3);
+    let snaps = snapshot_ids(p);
+    let (first, last) = (snaps[0], snaps[2]);
+
+    let text = ok(p, &["rollback", "t", &first.to_string()]);
+    assert!(text.starts_with("rollback: committed v5 in "), "{text}");
+    assert!(text.contains(&format!("current snapshot is now {first}")), "{text}");
+    assert_eq!(ids(p), [1]);
+    // The later snapshots are still there, but no longer ancestors.
+    fails(p, &["rollback", "t", &last.to_string()], 2, &["not an ancestor"]);
+    let r = json(p, &["set-current", "t", &last.to_string(), "--json"]);
+    assert_eq!((r["operation"].as_str(), r["current_snapshot_id"].as_i64()), (Some("set-current"), Some(last)));
+    assert_eq!(ids(p), [1, 2, 3]);
+
+    let v = version(p);
+    fails(p, &["rollback", "t", "12345"], 2, &["snapshot 12345"]);
+    fails(p, &["set-current", "t", "12345"], 2, &["snapshot 12345"]);
+    run(p, &["rollback", "t", "latest"], 2);
+    run(p, &["rollback", "t"], 2);
+    assert_eq!(version(p), v);
+}
+
+#[test]
+fn tags_create_list_remove_and_survive_expiry() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path();
+    small_appends(p, 2);
+    let snaps = snapshot_ids(p);
+    assert_eq!(ok(p, &["tag", "t"]), "no tags\n");
+    let text = ok(p, &["tag", "t", "first", &snaps[0].to_string()]);
+    assert!(text.starts_with("create-tag: committed v"), "{text}");
+    assert!(text.contains(&format!("tag first -> snapshot {}", snaps[0])), "{text}");
+    let r = json(p, &["tag", "t", "head", "--json"]);
+    assert_eq!(r["operation"], "create-tag");
+    assert_eq!(json(p, &["tag", "t", "--json"]), serde_json::json!({"first": snaps[0], "head": snaps[1]}));
+    assert!(ok(p, &["tag", "t"]).contains("| first "));
+
+    // A tagged snapshot is never expired.
+    assert_eq!(json(p, &["expire", "t", "--older-than", "0s", "--json"])["snapshots_expired"], 0);
+    ok(p, &["scan", "t", "--snapshot", &snaps[0].to_string()]);
+
+    fails(p, &["tag", "t", "first"], 2, &["already exists"]);
+    fails(p, &["tag", "t", "main"], 2, &["cannot be a tag name"]);
+    fails(p, &["tag", "t", "x", "12345"], 2, &["snapshot 12345"]);
+    fails(p, &["tag", "t", "--remove", "nope"], 2, &["tag \"nope\""]);
+    run(p, &["tag", "t", "--remove"], 2);
+
+    assert!(ok(p, &["tag", "t", "--remove", "first"]).contains("tag first removed"));
+    assert_eq!(json(p, &["expire", "t", "--older-than", "0s", "--json"])["snapshots_expired"], 1);
+}
+
+#[test]
+fn delete_rows_dry_run_json_and_bad_input() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path();
+    table_with_rows(p);
+    let v = version(p);
+    assert_eq!(ok(p, &["delete", "t", "--where", "id >= 2", "--dry-run"]), "(dry run) would delete 2 row(s)\n");
+    let plan = json(p, &["delete", "t", "--where", "id >= 2", "--dry-run", "--json"]);
+    assert_eq!((plan["dry_run"].as_bool(), plan["rows_matched"].as_i64()), (Some(true), Some(2)));
+    assert_eq!(ok(p, &["delete", "t", "--where", "id > 100"]), "nothing committed: no rows match\n");
+    assert_eq!(version(p), v, "dry runs and empty deletes commit nothing");
+
+    let text = ok(p, &["delete", "t", "--where", "score is null"]);
+    assert!(text.starts_with(&format!("committed v{} (snapshot ", v + 1)), "{text}");
+    assert!(text.contains("deleted 1 row(s)") && text.contains("1 rewritten (2 row(s) copied)"), "{text}");
+    assert_eq!(ids(p), [1, 2]);
+    let r = json(p, &["delete", "t", "--where", "name = 'ada'", "--json"]);
+    assert_eq!((r["rows_removed"].as_u64(), r["version"].as_u64()), (Some(1), Some(v + 2)));
+    assert_eq!(ids(p), [2]);
+    assert!(ok(p, &["verify", "t", "--deep"]).contains("OK"));
+
+    fails(p, &["delete", "t", "--where", "nope = 1"], 2, &["unknown column \"nope\""]);
+    fails(p, &["delete", "t", "--where", "id = 'x'"], 2, &["does not fit column \"id\""]);
+    run(p, &["delete", "t"], 2);
+    assert_eq!(version(p), v + 2);
+}
+
+#[test]
+fn scan_where_prunes_and_verbose_reports_it() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path();
+    small_appends(p, 4);
+    let (out, err) = run(p, &["scan", "t", "--where", "id >= 3", "--select", "name", "--verbose"], 0);
+    assert_eq!(out, "name\nn3\nn4\n");
+    assert!(
+        err.contains("files 4 (0 skipped by partition, 2 by column stats, 0 by row groups), 2 read")
+            && err.contains("2 matched"),
+        "{err}"
+    );
+    let (_, quiet) = run(p, &["scan", "t", "--where", "id >= 3"], 0);
+    assert!(quiet.is_empty(), "{quiet}");
+
+    // --explain: the plan, no rows.
+    let plan = ok(p, &["scan", "t", "--where", "id >= 3", "--explain"]);
+    assert!(plan.contains(", filter id >= 3\n"), "{plan}");
+    assert!(plan.contains("files 4 (0 skipped by partition, 2 by column stats); 2 to read with 2 row(s)"), "{plan}");
+    assert_eq!(plan.matches(".parquet").count(), 2, "{plan}");
+    let plan = json(p, &["scan", "t", "--where", "id = 1 or id = 4", "--explain", "--json"]);
+    assert_eq!((plan["files"].as_u64(), plan["files_planned"].as_u64()), (Some(4), Some(2)));
+    assert_eq!(plan["planned_files"].as_array().unwrap().len(), 2);
+    assert_eq!(json(p, &["scan", "t", "--explain", "--json"])["files_planned"], 4);
+    fails(p, &["scan", "t", "--where", "nope = 1", "--explain"], 2, &["unknown column \"nope\""]);
+    run(p, &["scan", "t", "--explain", "--limit", "1"], 2);
+}
+
+#[test]
+fn maintenance_help_has_examples() {
+    let d = tempfile::tempdir().unwrap();
+    for cmd in ["compact", "merge-manifests", "expire", "remove-orphans", "rollback", "set-current", "tag", "delete"] {
+        let help = ok(d.path(), &[cmd, "--help"]);
+        assert!(help.contains(&format!("floe {cmd} ./events")), "{cmd} --help: {help}");
+    }
+}

@@ -3,12 +3,15 @@
 //!
 //! Rows stream one data file at a time (memory is about one file's batches), except
 //! for the text table, which holds the rows it shows. `build_scan` is the one place
-//! that turns arguments into a `floe::Scan` and the `--where` row filter (applied to
-//! each batch here until `Scan` prunes files by predicate itself).
+//! that turns arguments into a `floe::Scan`; `--where` is `Scan::filter`, so pruning
+//! by partition values, column statistics, row groups and pages applies, and
+//! `--verbose` reports what it skipped (one line on stderr).
 
+use std::cell::RefCell;
 use std::fs::File;
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -16,11 +19,11 @@ use arrow_array::{Array, RecordBatch, StringArray};
 use arrow_cast::display::{ArrayFormatter, FormatOptions};
 use arrow_schema::{DataType, TimeUnit};
 use clap::{Args, ValueEnum};
-use floe::expr::{BoundPredicate, Predicate};
-use floe::{Scan, Table};
+use floe::expr::Predicate;
+use floe::{Scan, ScanIter, ScanMetrics, Table};
 
 use crate::cmd_read::open_table;
-use crate::out::Out;
+use crate::out::{Out, rel_uri};
 use crate::{CmdResult, Failure};
 
 /// Rows a text table shows when no --limit is given.
@@ -69,10 +72,13 @@ pub struct ScanArgs {
     /// Write to this file instead of stdout.
     #[arg(long, short, value_name = "FILE")]
     output: Option<PathBuf>,
+    /// Plan only: print which files would be read and what pruning skipped (no rows).
+    #[arg(long, conflicts_with_all = ["output", "format", "limit"])]
+    explain: bool,
 }
 
 /// Milliseconds since the epoch from a number or a UTC date-time string.
-fn parse_as_of(text: &str) -> Result<i64, Failure> {
+pub fn parse_as_of(text: &str) -> Result<i64, Failure> {
     if let Ok(ms) = text.trim().parse::<i64>() {
         return Ok(ms);
     }
@@ -92,47 +98,21 @@ fn parse_as_of(text: &str) -> Result<i64, Failure> {
         .ok_or_else(|| Failure::usage(format!("--as-of {text:?}: not a date-time")))
 }
 
-/// A `--where` filter: the bound predicate, and which columns of the scanned batches to
-/// keep afterwards (`None` = all; the filter may need columns `--select` left out).
-struct RowFilter {
-    predicate: BoundPredicate,
-    keep: Option<Vec<usize>>,
-}
-
-impl RowFilter {
-    fn apply(&self, batch: RecordBatch) -> floe::Result<RecordBatch> {
-        let mask = self.predicate.evaluate(&batch)?;
-        let batch = arrow_select::filter::filter_record_batch(&batch, &mask)?;
-        match &self.keep {
-            Some(keep) => Ok(batch.project(keep)?),
-            None => Ok(batch),
-        }
-    }
-}
-
-/// Arguments -> a scan, and the row filter to apply to its batches.
-fn build_scan(table: &Table, a: &ScanArgs) -> Result<(Scan, Option<RowFilter>), Failure> {
+/// Arguments -> a scan. `--where` becomes `Scan::filter`, so manifests, files, row
+/// groups and pages its statistics rule out are never read.
+fn build_scan(table: &Table, a: &ScanArgs) -> Result<Scan, Failure> {
     let mut scan = table.scan();
     let selected: Vec<String> = a.select.iter().map(|c| c.trim().to_string()).collect();
-    let mut filter = None;
+    if !selected.is_empty() {
+        scan = scan.select(selected);
+    }
     if let Some(text) = &a.filter {
         let predicate = Predicate::parse(text).map_err(|e| Failure::usage(format!("--where {text:?}: {e}")))?;
-        let bound = predicate.bind(&table.schema()).map_err(|e| Failure::usage(format!("--where {text:?}: {e}")))?;
-        // Read the filter's columns too, then drop the ones not selected.
-        let mut keep = None;
-        if !selected.is_empty() {
-            let mut read = selected.clone();
-            for c in predicate.columns() {
-                if !read.contains(&c) {
-                    read.push(c);
-                }
-            }
-            keep = (read.len() > selected.len()).then(|| (0..selected.len()).collect());
-            scan = scan.select(read);
+        if a.snapshot.is_none() && a.version.is_none() && a.as_of.is_none() {
+            // Name the bad column now; an older snapshot's schema is checked by planning.
+            predicate.bind(&table.schema()).map_err(|e| Failure::usage(format!("--where {text:?}: {e}")))?;
         }
-        filter = Some(RowFilter { predicate: bound, keep });
-    } else if !selected.is_empty() {
-        scan = scan.select(selected);
+        scan = scan.filter(predicate);
     }
     if let Some(id) = a.snapshot {
         scan = scan.snapshot_id(id);
@@ -141,7 +121,44 @@ fn build_scan(table: &Table, a: &ScanArgs) -> Result<(Scan, Option<RowFilter>), 
     } else if let Some(t) = &a.as_of {
         scan = scan.as_of_timestamp(parse_as_of(t)?);
     }
-    Ok((scan, filter))
+    Ok(scan)
+}
+
+/// A scan iterator that keeps its latest metrics where the caller can read them after
+/// the rows are written (for `--verbose`).
+struct Metered {
+    iter: ScanIter,
+    metrics: Rc<RefCell<ScanMetrics>>,
+}
+
+impl Iterator for Metered {
+    type Item = floe::Result<RecordBatch>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let item = self.iter.next();
+        *self.metrics.borrow_mut() = self.iter.metrics();
+        item
+    }
+}
+
+/// One line on stderr: what the scan read and what pruning skipped.
+fn report_metrics(m: &ScanMetrics) {
+    eprintln!(
+        "scan: manifests {} ({} skipped); files {} ({} skipped by partition, {} by column stats, {} by row groups), \
+         {} read; row groups {} ({} skipped); rows {} read, {} skipped by page index, {} matched",
+        m.manifests,
+        m.manifests_skipped,
+        m.files,
+        m.files_skipped_by_partition,
+        m.files_skipped_by_metrics,
+        m.files_skipped_by_row_groups,
+        m.files_read,
+        m.row_groups,
+        m.row_groups_skipped,
+        m.rows_read,
+        m.rows_skipped_by_page_index,
+        m.rows_matched,
+    );
 }
 
 fn format_for(o: &Out, a: &ScanArgs) -> Result<OutFormat, Failure> {
@@ -166,24 +183,22 @@ fn format_for(o: &Out, a: &ScanArgs) -> Result<OutFormat, Failure> {
     Ok(if o.stdout_tty { OutFormat::Table } else { OutFormat::Csv })
 }
 
-pub fn scan(o: &Out, a: &ScanArgs) -> CmdResult {
+pub fn scan(o: &Out, a: &ScanArgs, verbose: bool) -> CmdResult {
+    if a.explain {
+        return explain(o, a);
+    }
     let format = format_for(o, a)?;
     if format == OutFormat::Parquet && a.output.is_none() && std::io::stdout().is_terminal() {
         return Err(Failure::usage("Parquet is binary: give --output FILE or pipe the output"));
     }
     let table = open_table(&a.table)?;
-    let (scan, filter) = build_scan(&table, a)?;
+    let scan = build_scan(&table, a)?;
     let iter = scan.to_iter()?;
     // With a filter the number of matching rows is unknown until read.
-    let total = if filter.is_some() { None } else { Some(iter.plan().record_count().max(0) as usize) };
-    let mut schema = Arc::new(iter.plan().schema.to_arrow());
-    if let Some(keep) = filter.as_ref().and_then(|f| f.keep.as_ref()) {
-        schema = Arc::new(schema.project(keep).map_err(floe::Error::from)?);
-    }
-    let iter = iter.map(move |b| match &filter {
-        Some(f) => b.and_then(|b| f.apply(b)),
-        None => b,
-    });
+    let total = if a.filter.is_some() { None } else { Some(iter.plan().record_count().max(0) as usize) };
+    let schema = Arc::new(iter.plan().schema.to_arrow());
+    let metrics = Rc::new(RefCell::new(iter.metrics()));
+    let iter = Metered { iter, metrics: metrics.clone() };
     let limit = match (a.limit, format) {
         (Some(n), _) => Some(n),
         (None, OutFormat::Table) => Some(TABLE_DEFAULT_ROWS),
@@ -211,6 +226,9 @@ pub fn scan(o: &Out, a: &ScanArgs) -> CmdResult {
         }
     };
     let result = write_rows(o, format, schema, batches, sink, total, limit);
+    if verbose {
+        report_metrics(&metrics.borrow());
+    }
     if result.is_err() && broken.load(Ordering::Relaxed) {
         // `floe scan … | head`: the reader has what it wanted. The writers wrap the
         // I/O error in their own error types, hence the flag.
@@ -223,6 +241,72 @@ pub fn scan(o: &Out, a: &ScanArgs) -> CmdResult {
         let _ = std::fs::remove_file(p);
     }
     result
+}
+
+/// `--explain`: the plan (snapshot, filter, files to read) and the planning metrics.
+fn explain(o: &Out, a: &ScanArgs) -> CmdResult {
+    let table = open_table(&a.table)?;
+    let scan = build_scan(&table, a)?;
+    let plan = scan.plan()?;
+    let m = &plan.metrics;
+    let snapshot = plan.snapshot.as_ref().map(|s| s.snapshot_id);
+    let filter = a.filter.as_deref().map(Predicate::parse).transpose().ok().flatten().map(|p| p.to_string());
+    if o.json {
+        let files: Vec<serde_json::Value> = plan
+            .files
+            .iter()
+            .map(|f| {
+                serde_json::json!({
+                    "path": rel_uri(table.path(), &f.file_path),
+                    "record_count": f.record_count,
+                    "file_size_in_bytes": f.file_size_in_bytes,
+                })
+            })
+            .collect();
+        o.json(&serde_json::json!({
+            "snapshot_id": snapshot,
+            "filter": filter,
+            "manifests": m.manifests,
+            "manifests_skipped": m.manifests_skipped,
+            "files": m.files,
+            "files_skipped_by_partition": m.files_skipped_by_partition,
+            "files_skipped_by_metrics": m.files_skipped_by_metrics,
+            "files_planned": m.files_planned,
+            "planned_record_count": plan.record_count(),
+            "planned_files": files,
+        }))?;
+        return Ok(());
+    }
+    let mut text = match snapshot {
+        Some(id) => format!("snapshot {id}"),
+        None => "empty table (no snapshot)".to_string(),
+    };
+    if let Some(f) = &filter {
+        text.push_str(&format!(", filter {f}"));
+    }
+    text.push_str(&format!(
+        "\nmanifests {} ({} skipped); files {} ({} skipped by partition, {} by column stats); \
+         {} to read with {} row(s) before row-group pruning and the exact filter\n",
+        m.manifests,
+        m.manifests_skipped,
+        m.files,
+        m.files_skipped_by_partition,
+        m.files_skipped_by_metrics,
+        m.files_planned,
+        plan.record_count(),
+    ));
+    let rows: Vec<Vec<String>> = plan
+        .files
+        .iter()
+        .map(|f| {
+            vec![rel_uri(table.path(), &f.file_path), f.record_count.to_string(), f.file_size_in_bytes.to_string()]
+        })
+        .collect();
+    if !rows.is_empty() {
+        text.push_str(&o.table(&["path", "rows", "bytes"], rows, &[1, 2]));
+    }
+    o.print(&text)?;
+    Ok(())
 }
 
 /// Remembers whether stdout's reader went away (EPIPE).

@@ -6,11 +6,15 @@
 //! argument grammar (clap), the exit codes and the one-line error report; `out.rs`
 //! owns rendering (tables, JSON, colour, progress); the `cmd_*` files own the commands.
 //!
+//! Maintenance (`compact`, `expire`, `remove-orphans`, `rollback`, tags) and the
+//! row-level `delete` live in `cmd_maint.rs`.
+//!
 //! Exit codes: 0 ok; 1 the table failed verification, a commit conflict was not
 //! resolved, or the table's metadata is corrupt; 2 bad usage or bad input. Errors are
 //! one line on stderr (`--verbose` adds the cause chain); a panic is caught and
 //! reported as one line too.
 
+mod cmd_maint;
 mod cmd_read;
 mod cmd_scan;
 mod cmd_write;
@@ -40,7 +44,9 @@ floe create ./events --schema 'id:long!,name:string,ts:timestamptz'\n  \
 floe append ./events new.csv more.parquet\n  \
 floe scan ./events --select id,name --limit 10\n  \
 floe history ./events --json\n  \
-floe verify ./events --deep\n\n\
+floe verify ./events --deep\n  \
+floe delete ./events --where 'id = 7'\n  \
+floe compact ./events && floe expire ./events --older-than 7d && floe remove-orphans ./events\n\n\
 Exit status: 0 ok; 1 verification failed, a commit conflict was not resolved, or the \
 table's metadata is corrupt; 2 bad usage or bad input.\nNO_COLOR=1 turns colour off; progress bars \
 and colour appear only on a terminal."
@@ -85,6 +91,8 @@ fit is reported with its row and column. Missing optional columns are null.")]
 floe scan ./events --limit 20\n  \
 floe scan ./events --select id,name --format csv > rows.csv\n  \
 floe scan ./events --where \"id > 5 and name is not null\" --select id\n  \
+floe scan ./events --where \"ts >= '2026-01-05T10:00:00Z'\" --verbose   # pruning counts on stderr\n  \
+floe scan ./events --where 'id = 7' --explain    # which files would be read, no rows\n  \
 floe scan ./events --version 3 --format json\n  \
 floe scan ./events --as-of '2026-01-02 10:00:00' --output old.parquet\n\n\
 Default format: a table on a terminal (first 100 rows unless --limit), CSV when piped, \
@@ -121,8 +129,70 @@ have no such detail.")]
 Checks all retained snapshots: manifest lists, manifests and data files exist, sizes and \
 row/file counts agree with the metadata. --deep also reads every row of every data file.")]
     Verify(VerifyArgs),
-    // Maintenance subcommands (expire-snapshots, remove-orphans, compact) are added
-    // here by the maintenance work, each as `Name(cmd_maint::NameArgs)`.
+
+    /// Delete the rows matching a predicate (one commit; files rewritten as needed).
+    #[command(after_help = "Examples:\n  \
+floe delete ./events --where 'id = 7'\n  \
+floe delete ./events --where \"ts < '2026-01-01T00:00:00Z'\" --dry-run\n\n\
+Files whose every row matches are removed; files with some matching rows are rewritten \
+without them. A concurrent commit that adds or changes matching rows is a conflict (the \
+delete is retried from a fresh read). --dry-run only counts the matching rows.")]
+    Delete(cmd_maint::DeleteArgs),
+
+    /// Bin-pack small data files into files near a target size (same rows).
+    #[command(after_help = "Examples:\n  \
+floe compact ./events --dry-run\n  \
+floe compact ./events --target-size 64M\n  \
+floe compact ./events --where \"day < '2026-01-01'\" --json\n\n\
+Commits `replace` snapshots that change no rows, so it never conflicts with concurrent \
+appends. The old files stay on disk for time travel until `floe expire` removes the \
+snapshots that reference them.")]
+    Compact(cmd_maint::CompactArgs),
+
+    /// Fold small manifests of the current snapshot into one (same files).
+    #[command(
+        after_help = "Examples:\n  floe merge-manifests ./events\n  floe merge-manifests ./events --dry-run --json"
+    )]
+    MergeManifests(cmd_maint::MergeManifestsArgs),
+
+    /// Remove old snapshots from the metadata and delete the files only they used.
+    #[command(after_help = "Examples:\n  \
+floe expire ./events --dry-run\n  \
+floe expire ./events --older-than 7d --retain-last 10\n  \
+floe expire ./events --older-than '2026-01-01 00:00:00' --json\n\n\
+The current snapshot and tagged snapshots are always kept. Without options the table's \
+policy applies (history.expire.max-snapshot-age-ms, 5 days; \
+history.expire.min-snapshots-to-keep, 1).")]
+    Expire(cmd_maint::ExpireArgs),
+
+    /// Delete files under the table that nothing references, after a grace period.
+    #[command(after_help = "Examples:\n  \
+floe remove-orphans ./events --dry-run\n  \
+floe remove-orphans ./events --older-than 3d\n\n\
+Files newer than the grace period (default 1 day) are never deleted, so an in-flight \
+transaction's files survive; the grace must exceed the table's transaction max age plus \
+an hour unless --allow-short-grace is given.")]
+    RemoveOrphans(cmd_maint::OrphanArgs),
+
+    /// Make an ancestor of the current snapshot current again (a new commit).
+    #[command(after_help = "Examples:\n  \
+floe rollback ./events 2729321390947741347\n  \
+floe rollback ./events \"$(floe history ./events --json | jq '.[-2].snapshot_id')\"\n\n\
+Later snapshots stay in the metadata (time travel still reads them) until expired. \
+`floe set-current` also accepts snapshots that are not ancestors.")]
+    Rollback(cmd_maint::SnapshotArgs),
+
+    /// Make any retained snapshot current (a new commit).
+    #[command(after_help = "Examples:\n  floe set-current ./events 2729321390947741347 --json")]
+    SetCurrent(cmd_maint::SnapshotArgs),
+
+    /// Name a snapshot with a tag (never expired), remove a tag, or list tags.
+    #[command(after_help = "Examples:\n  \
+floe tag ./events before-backfill              # tags the current snapshot\n  \
+floe tag ./events release-1 2729321390947741347\n  \
+floe tag ./events --remove before-backfill\n  \
+floe tag ./events --json                        # lists the tags")]
+    Tag(cmd_maint::TagArgs),
 }
 
 /// A table argument alone.
@@ -229,13 +299,21 @@ fn run(cli: &Cli) -> CmdResult {
     match &cli.command {
         Command::Create(a) => cmd_write::create(&o, a),
         Command::Append(a) => cmd_write::append(&o, a),
-        Command::Scan(a) => cmd_scan::scan(&o, a),
+        Command::Scan(a) => cmd_scan::scan(&o, a, cli.verbose),
         Command::Info(a) => cmd_read::info(&o, &a.table),
         Command::History(a) => cmd_read::history(&o, &a.table),
         Command::Snapshots(a) => cmd_read::snapshots(&o, &a.table),
         Command::Files(a) => cmd_read::files(&o, &a.table, a.snapshot),
         Command::Stats(a) => cmd_read::stats(&o, &a.table),
         Command::Verify(a) => cmd_read::verify(&o, &a.table, a.deep),
+        Command::Delete(a) => cmd_maint::delete(&o, a),
+        Command::Compact(a) => cmd_maint::compact(&o, a, cli.verbose),
+        Command::MergeManifests(a) => cmd_maint::merge_manifests(&o, a, cli.verbose),
+        Command::Expire(a) => cmd_maint::expire(&o, a, cli.verbose),
+        Command::RemoveOrphans(a) => cmd_maint::remove_orphans(&o, a, cli.verbose),
+        Command::Rollback(a) => cmd_maint::rollback(&o, a),
+        Command::SetCurrent(a) => cmd_maint::set_current(&o, a),
+        Command::Tag(a) => cmd_maint::tag(&o, a),
     }
 }
 
