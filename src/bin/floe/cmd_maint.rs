@@ -250,8 +250,9 @@ pub fn compact(o: &Out, a: &CompactArgs, verbose: bool) -> CmdResult {
         opts = opts.target_file_size(bytes);
     }
     if let (Some(p), Some(text)) = (predicate, &a.filter) {
-        let bound = p.bind(&table.schema()).map_err(|e| Failure::usage(format!("--where {text:?}: {e}")))?;
-        opts = opts.filter(move |f| bound.might_match_file(f));
+        // Bound here too, for a usage error naming the flag; compaction binds it again.
+        p.bind(&table.schema()).map_err(|e| Failure::usage(format!("--where {text:?}: {e}")))?;
+        opts = opts.matching(p);
     }
     let r = table.compact(&opts)?;
     print_report(o, &table, &r, verbose)
