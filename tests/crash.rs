@@ -20,6 +20,16 @@
 //!    `total-records`;
 //! 6. a new append succeeds (and is itself checked by the next cycle).
 //!
+//! In about half the cycles a ninth process runs maintenance in a loop while the
+//! writers append: compaction (a `replace` commit through the same commit path, with
+//! its own crash point sometimes) and orphan cleanup with a 4 s grace period (the table's
+//! `floe.transaction.max-age-ms` is 2 s, so an in-flight transaction's files are never
+//! old enough to be removed). It is killed like the writers. The invariants above must
+//! hold with it: compaction keeps every row once, and orphan cleanup removes only files
+//! no snapshot references (orphans of killed writers, once old enough). After each
+//! table's last cycle the parent runs `remove_orphans` itself (every process is dead)
+//! and checks that no orphan is left and every invariant still holds.
+//!
 //! `FLOE_CRASH_CYCLES` sets the number of cycles (default 50); the table is recreated
 //! every 25 cycles so the check stays proportional to one table's history.
 //! The final line printed (`--nocapture`) has the counts.
@@ -33,16 +43,22 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{batch, ids, schema};
-use floe::{Durability, Error, Table, TableOptions};
+use floe::{CompactOptions, Durability, Error, OrphanOptions, Table, TableOptions};
 
 const WRITERS: usize = 8;
 const CYCLES_PER_TABLE: usize = 25;
+/// Orphan cleanup's grace in the maintenance process; the table's transaction max age
+/// is half of it.
+const ORPHAN_GRACE: Duration = Duration::from_secs(4);
 const PHASES: [&str; 7] = ["staged", "prestaged", "attempt-written", "linked", "synced", "committed", "any"];
 
 /// Child side: appends until killed, logging every acknowledged commit.
 #[test]
 fn child_entry() {
     let Ok(role) = std::env::var("FLOE_CRASH_CHILD") else { return };
+    if role == "maint" {
+        return maintenance_child();
+    }
     assert_eq!(role, "writer");
     let path = std::env::var("FLOE_TABLE").unwrap();
     let base: i64 = std::env::var("FLOE_ID_BASE").unwrap().parse().unwrap();
@@ -62,6 +78,36 @@ fn child_entry() {
             Err(e) => format!("FAIL {commit_id} {}\n", e.to_string().replace('\n', " ")),
         };
         log.write_all(line.as_bytes()).unwrap();
+    }
+}
+
+/// Child side: compaction or orphan cleanup (`FLOE_ID_BASE` 1 or 0: one task per
+/// process, so each gets whole cycles) in a loop until killed, logging what each pass
+/// committed and deleted.
+fn maintenance_child() {
+    let compact = std::env::var("FLOE_ID_BASE").is_ok_and(|v| v == "1");
+    let path = std::env::var("FLOE_TABLE").unwrap();
+    let log_path = std::env::var("FLOE_ACK_LOG").unwrap();
+    let mut log = std::fs::OpenOptions::new().create(true).append(true).open(&log_path).unwrap();
+    let table = Table::open_with(&path, TableOptions::default().durability(Durability::Durable)).unwrap();
+    let orphans = OrphanOptions { older_than: ORPHAN_GRACE, allow_short_grace: true, ..OrphanOptions::default() };
+    loop {
+        let line = if compact {
+            match table.compact(&CompactOptions::default()) {
+                Ok(r) => format!("MAINT compact {} {}\n", r.versions.len(), r.data_files_removed),
+                Err(e) => format!("MAINTFAIL compact {}\n", e.to_string().replace('\n', " ")),
+            }
+        } else {
+            match table.remove_orphans(&orphans) {
+                Ok(r) => format!(
+                    "MAINT orphans 0 {}\n",
+                    r.data_files_removed + r.metadata_files_removed + r.other_files_removed
+                ),
+                Err(e) => format!("MAINTFAIL orphans {}\n", e.to_string().replace('\n', " ")),
+            }
+        };
+        log.write_all(line.as_bytes()).unwrap();
+        std::thread::sleep(Duration::from_millis(20));
     }
 }
 
@@ -85,6 +131,13 @@ struct Totals {
     sigkills: usize,
     orphans: usize,
     max_versions: u64,
+    maintenance_processes: usize,
+    compactions: usize,
+    compaction_commits: usize,
+    files_compacted: usize,
+    orphans_removed: usize,
+    maintenance_errors: usize,
+    orphans_cleaned: usize,
 }
 
 struct Rng(u64);
@@ -98,10 +151,14 @@ impl Rng {
 }
 
 fn spawn_writer(table: &Path, log: &Path, id_base: i64, crash_point: Option<String>) -> Child {
+    spawn_child("writer", table, log, id_base, crash_point)
+}
+
+fn spawn_child(role: &str, table: &Path, log: &Path, id_base: i64, crash_point: Option<String>) -> Child {
     let exe = std::env::current_exe().unwrap();
     let mut cmd = Command::new(exe);
     cmd.args(["--exact", "child_entry", "--nocapture", "--test-threads=1"])
-        .env("FLOE_CRASH_CHILD", "writer")
+        .env("FLOE_CRASH_CHILD", role)
         .env("FLOE_TABLE", table)
         .env("FLOE_ACK_LOG", log)
         .env("FLOE_ID_BASE", id_base.to_string())
@@ -141,6 +198,17 @@ fn parse_log(path: &Path, acks: &mut Vec<Ack>, failed: &mut HashSet<String>, tot
                 failed.insert(f[1].to_string());
             }
             "UNKNOWN" => totals.unknown += 1,
+            "MAINT" if f.len() == 4 => {
+                let (commits, files): (usize, usize) = (f[2].parse().unwrap_or(0), f[3].parse().unwrap_or(0));
+                if f[1] == "compact" {
+                    totals.compactions += 1;
+                    totals.compaction_commits += commits;
+                    totals.files_compacted += files;
+                } else {
+                    totals.orphans_removed += files;
+                }
+            }
+            "MAINTFAIL" => totals.maintenance_errors += 1,
             // A line torn by the kill: the process died inside write(2), before the
             // commit was acknowledged to anyone.
             _ => {}
@@ -203,7 +271,16 @@ fn check(path: &Path, acks: &[Ack], failed: &HashSet<String>, cycle: usize) -> (
             let p = floe::location::uri_to_path(&m.manifest_path);
             let len = std::fs::metadata(&p).unwrap_or_else(|e| panic!("{what}: {p:?}: {e}")).len();
             assert_eq!(len as i64, m.manifest_length, "{what}: manifest {p:?} incomplete");
-            live.insert(p);
+            if live.insert(p.clone()) {
+                // Data files an older snapshot still lists (compaction removed them from
+                // the current one) are referenced, not orphans.
+                let bytes = std::fs::read(&p).unwrap();
+                for e in floe::spec::manifest::read_manifest(&p, &bytes, Some(&m)).unwrap().entries {
+                    if e.status != floe::spec::manifest::EntryStatus::Deleted {
+                        live.insert(floe::location::uri_to_path(&e.data_file.file_path));
+                    }
+                }
+            }
         }
     }
     for f in table.scan().plan().unwrap().files {
@@ -245,6 +322,7 @@ fn sigkilled_writers_never_lose_an_acknowledged_commit() {
         if cycle % CYCLES_PER_TABLE == 0 {
             path = dir.path().join(format!("t{}", cycle / CYCLES_PER_TABLE));
             let opts = TableOptions::default()
+                .property("floe.transaction.max-age-ms", (ORPHAN_GRACE.as_millis() / 2).to_string())
                 .property("write.metadata.previous-versions-max", "100000")
                 .property("floe.commit.retain-snapshots", "0");
             Table::create_with(&path, schema(), opts).unwrap();
@@ -266,11 +344,24 @@ fn sigkilled_writers_never_lose_an_acknowledged_commit() {
                 Some(spawn_writer(&path, &logs[p], id_base, crash))
             })
             .collect();
+        let mut logs = logs;
+        if rng.below(2) == 0 {
+            let log = dir.path().join(format!("maint-{cycle}.log"));
+            let crash = (rng.below(3) == 0).then(|| {
+                totals.crash_points += 1;
+                let phase = PHASES[rng.below(PHASES.len() as u64 - 1) as usize];
+                format!("{phase}:{}", 1 + rng.below(3))
+            });
+            let task = rng.below(2) as i64;
+            children.push(Some(spawn_child("maint", &path, &log, task, crash)));
+            logs.push(log);
+            totals.maintenance_processes += 1;
+        }
         // SIGKILL a random subset at random moments, then the rest.
         let end = Instant::now() + Duration::from_millis(150 + rng.below(400));
         while Instant::now() < end {
             std::thread::sleep(Duration::from_millis(10 + rng.below(60)));
-            let p = rng.below(WRITERS as u64 * 3) as usize;
+            let p = rng.below(children.len() as u64 * 3) as usize;
             if let Some(Some(c)) = children.get_mut(p) {
                 reap(c, &mut totals);
                 children[p] = None;
@@ -288,9 +379,17 @@ fn sigkilled_writers_never_lose_an_acknowledged_commit() {
         totals.acked_rows += acks[before..].iter().map(|a| a.rows).sum::<i64>();
 
         let (orphans, version) = check(&path, &acks, &failed, cycle);
-        // Orphans accumulate over a table's cycles: count them at its last check.
+        // Orphans accumulate over a table's cycles: count them at its last check, then
+        // prove maintenance can clean them all (every process is dead, so no grace is
+        // needed) without touching anything the table references.
         if (cycle + 1) % CYCLES_PER_TABLE == 0 || cycle + 1 == cycles {
             totals.orphans += orphans;
+            let cleanup = OrphanOptions { older_than: Duration::ZERO, allow_short_grace: true, dry_run: false };
+            let report = Table::open(&path).unwrap().remove_orphans(&cleanup).unwrap();
+            totals.orphans_cleaned +=
+                report.data_files_removed + report.metadata_files_removed + report.other_files_removed;
+            let (left, _) = check(&path, &acks, &failed, cycle);
+            assert_eq!(left, 0, "cycle {cycle}: orphans left after remove_orphans: {report}");
         }
         totals.max_versions = totals.max_versions.max(version);
 
@@ -313,7 +412,9 @@ fn sigkilled_writers_never_lose_an_acknowledged_commit() {
     eprintln!(
         "crash cycles: {} cycles in {:.1}s, {} writer processes, {} acknowledged commits ({} rows), \
          {} crash points armed, {} writers died at one inside the commit path, {} SIGKILLed, {} failed / {} unknown commits reported, \
-         {} orphan files left in the tables (never referenced), max {} versions per table, 0 violations",
+         {} orphan files left in the tables (never referenced), max {} versions per table; \
+         {} maintenance processes ran {} compactions ({} replace commits, {} files compacted) and removed {} orphans \
+         ({} maintenance errors, e.g. conflicts); remove_orphans after each table's last cycle deleted {}, leaving 0; 0 violations",
         t.cycles,
         started.elapsed().as_secs_f64(),
         t.cycles * WRITERS,
@@ -326,6 +427,13 @@ fn sigkilled_writers_never_lose_an_acknowledged_commit() {
         t.unknown,
         t.orphans,
         t.max_versions,
+        t.maintenance_processes,
+        t.compactions,
+        t.compaction_commits,
+        t.files_compacted,
+        t.orphans_removed,
+        t.maintenance_errors,
+        t.orphans_cleaned,
     );
     assert!(t.acked_commits > 0, "the writers never got a commit through");
 }
