@@ -26,6 +26,8 @@
 //! Children of figure 3 are this binary re-executed with `--child floe|floe-nolock|raw ...`.
 //! The summary is printed as markdown and written to `target/bench-summary.md`.
 
+mod common;
+
 use std::fmt::Write as _;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufRead, BufReader, Write};
@@ -34,25 +36,20 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use arrow_array::{Array, Float64Array, Int64Array, RecordBatch, StringArray};
+use arrow_array::{Array, Int64Array, RecordBatch};
 use arrow_schema::SchemaRef;
-use floe::spec::types::{PrimitiveType, Schema};
-use floe::write::{ICEBERG_SCHEMA_KEY, WriteOptions};
+use floe::write::WriteOptions;
 use floe::{Durability, Table, TableOptions};
-use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-use parquet::file::metadata::KeyValue;
-use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet::file::properties::WriterProperties;
 
-type BoxResult<T> = Result<T, Box<dyn std::error::Error>>;
+use common::{BoxResult, bench_schema, make_batch, raw_write, raw_writer_properties};
 
 const FIGURES: [&str; 5] = ["latency", "relaxed", "concurrent", "history", "bulk"];
 /// Size of the hand-rolled baseline's metadata file.
 const RAW_PAYLOAD_BYTES: usize = 2048;
 /// Rows per generated batch in the bulk figure.
 const BULK_BATCH_ROWS: usize = 128 * 1024;
-/// Must match floe's writer (`ROW_GROUP_MAX_BYTES` in src/write.rs).
-const ROW_GROUP_MAX_BYTES: usize = 128 * 1024 * 1024;
 /// Rows per output batch of floe's scan (its default) and of the raw reader.
 const READ_BATCH_ROWS: usize = 8192;
 
@@ -329,36 +326,12 @@ fn pass(t: &Target) -> &'static str {
 // Data
 // ---------------------------------------------------------------------------------------
 
-fn bench_schema() -> Schema {
-    Schema::builder()
-        .required("id", PrimitiveType::Long)
-        .required("name", PrimitiveType::String)
-        .required("value", PrimitiveType::Double)
-        .build()
-        .expect("static schema is valid")
-}
-
-fn splitmix64(x: u64) -> u64 {
-    let mut z = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
-}
-
-/// Rows `start..start+len`: id, a 16-hex-digit name and a double, all derived from id.
-fn make_batch(arrow: &SchemaRef, start: i64, len: usize) -> RecordBatch {
-    let ids: Vec<i64> = (start..start + len as i64).collect();
-    let hashes: Vec<u64> = ids.iter().map(|&i| splitmix64(i as u64)).collect();
-    let names = StringArray::from_iter_values(hashes.iter().map(|h| format!("{h:016x}")));
-    let values = Float64Array::from_iter_values(hashes.iter().map(|h| (h >> 11) as f64 / (1u64 << 53) as f64));
-    let columns: Vec<Arc<dyn Array>> = vec![Arc::new(Int64Array::from(ids)), Arc::new(names), Arc::new(values)];
-    RecordBatch::try_new(arrow.clone(), columns).expect("columns match the schema")
-}
-
 fn make_batches(arrow: &SchemaRef, rows: usize) -> Vec<RecordBatch> {
     (0..rows)
         .step_by(BULK_BATCH_ROWS)
-        .map(|start| make_batch(arrow, start as i64, BULK_BATCH_ROWS.min(rows - start)))
+        .map(|start| {
+            make_batch(arrow, start as i64, BULK_BATCH_ROWS.min(rows - start)).expect("columns match the schema")
+        })
         .collect()
 }
 
@@ -421,7 +394,7 @@ impl FloeCommitter {
 
 impl Committer for FloeCommitter {
     fn commit(&mut self, i: i64) -> Result<Commit, String> {
-        let batch = make_batch(&self.arrow, i, 1);
+        let batch = make_batch(&self.arrow, i, 1).map_err(|e| e.to_string())?;
         let started = Instant::now();
         let report = self.table.append(&[batch]).map_err(|e| e.to_string())?;
         Ok(Commit { latency: started.elapsed(), attempts: report.attempts })
@@ -834,28 +807,6 @@ fn history(cfg: &Config, scratch: &Scratch, report: &mut Report) -> BoxResult<()
 // ---------------------------------------------------------------------------------------
 // Figure 5: bulk write and scan
 // ---------------------------------------------------------------------------------------
-
-/// The writer properties floe uses (src/write.rs `DataFileWriter::new`), for the raw file.
-fn raw_writer_properties(schema: &Schema, opts: &WriteOptions) -> WriterProperties {
-    WriterProperties::builder()
-        .set_compression(opts.compression)
-        .set_max_row_group_row_count(Some(opts.row_group_size.max(1)))
-        .set_max_row_group_bytes(Some(ROW_GROUP_MAX_BYTES))
-        .set_statistics_enabled(EnabledStatistics::Page)
-        .set_key_value_metadata(Some(vec![KeyValue::new(ICEBERG_SCHEMA_KEY.to_string(), schema.to_json().to_string())]))
-        .build()
-}
-
-fn raw_write(path: &Path, batches: &[RecordBatch], props: &WriterProperties) -> BoxResult<()> {
-    let file = OpenOptions::new().write(true).create_new(true).open(path)?;
-    let mut writer = ArrowWriter::try_new(file, batches[0].schema(), Some(props.clone()))?;
-    for b in batches {
-        writer.write(b)?;
-    }
-    writer.finish()?;
-    writer.inner().sync_all()?;
-    Ok(())
-}
 
 fn raw_read(path: &Path) -> BoxResult<Vec<RecordBatch>> {
     let reader =

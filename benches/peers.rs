@@ -38,32 +38,29 @@
 //! Rows are `id` (long), `name` (16 hex digits of splitmix64(id)) and `value`
 //! (a double from the same hash), exactly as `bench/peers.py` generates them.
 
+mod common;
+
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use arrow_array::{Array, BooleanArray, Float64Array, Int64Array, RecordBatch, StringArray};
+use arrow_array::{Array, BooleanArray, Int64Array, RecordBatch};
 use arrow_schema::SchemaRef;
 use floe::expr::col;
-use floe::spec::types::{PrimitiveType, Schema};
-use floe::write::{ICEBERG_SCHEMA_KEY, WriteOptions};
+use floe::write::WriteOptions;
 use floe::{CompactOptions, Durability, RetryPolicy, Table, TableOptions};
-use parquet::arrow::ArrowWriter;
 use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-use parquet::file::metadata::KeyValue;
-use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet::file::properties::WriterProperties;
 use parquet::file::statistics::Statistics;
 use serde_json::{Value, json};
 
-type BoxResult<T> = Result<T, Box<dyn std::error::Error>>;
+use common::{BoxResult, bench_schema, make_batch, raw_write, raw_writer_properties};
 
 /// Rows per generated batch (bulk), as `bench/peers.py` chunks its table.
 const BATCH_ROWS: usize = 128 * 1024;
-/// Must match floe's writer (`ROW_GROUP_MAX_BYTES` in src/write.rs).
-const ROW_GROUP_MAX_BYTES: usize = 128 * 1024 * 1024;
 /// Rows per output batch of floe's scan (its default) and of the raw reader.
 const READ_BATCH_ROWS: usize = 8192;
 /// Size of the bare loop's "metadata" file.
@@ -155,30 +152,9 @@ fn run(argv: &[String]) -> BoxResult<Value> {
 // Data
 // ---------------------------------------------------------------------------------------
 
-fn bench_schema() -> Schema {
-    Schema::builder()
-        .required("id", PrimitiveType::Long)
-        .required("name", PrimitiveType::String)
-        .required("value", PrimitiveType::Double)
-        .build()
-        .expect("static schema is valid")
-}
-
-fn splitmix64(x: u64) -> u64 {
-    let mut z = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
-}
-
-/// Rows `start..start+len`.
-fn make_batch(arrow: &SchemaRef, start: i64, len: usize) -> BoxResult<RecordBatch> {
-    let ids: Vec<i64> = (start..start + len as i64).collect();
-    let hashes: Vec<u64> = ids.iter().map(|&i| splitmix64(i as u64)).collect();
-    let names = StringArray::from_iter_values(hashes.iter().map(|h| format!("{h:016x}")));
-    let values = Float64Array::from_iter_values(hashes.iter().map(|h| (h >> 11) as f64 / (1u64 << 53) as f64));
-    let columns: Vec<Arc<dyn Array>> = vec![Arc::new(Int64Array::from(ids)), Arc::new(names), Arc::new(values)];
-    Ok(RecordBatch::try_new(arrow.clone(), columns)?)
+/// The writer properties of floe's data files, for the raw baseline.
+fn raw_props() -> WriterProperties {
+    raw_writer_properties(&bench_schema(), &WriteOptions::default())
 }
 
 fn arrow_schema() -> SchemaRef {
@@ -369,34 +345,6 @@ fn count_ids(ids: &[i64], expected: usize) -> Value {
 // Bulk write and scans
 // ---------------------------------------------------------------------------------------
 
-/// The writer properties floe uses (src/write.rs), for the raw file.
-fn raw_writer_properties() -> WriterProperties {
-    let opts = WriteOptions::default();
-    WriterProperties::builder()
-        .set_compression(opts.compression)
-        .set_max_row_group_row_count(Some(opts.row_group_size.max(1)))
-        .set_max_row_group_bytes(Some(ROW_GROUP_MAX_BYTES))
-        .set_statistics_enabled(EnabledStatistics::Page)
-        .set_key_value_metadata(Some(vec![KeyValue::new(
-            ICEBERG_SCHEMA_KEY.to_string(),
-            bench_schema().to_json().to_string(),
-        )]))
-        .build()
-}
-
-/// One durable write of `batches` to `path`: the physical floor of a bulk append.
-fn raw_write(path: &Path, batches: &[RecordBatch]) -> BoxResult<()> {
-    let first = batches.first().ok_or("nothing to write")?;
-    let file = OpenOptions::new().write(true).create_new(true).open(path)?;
-    let mut writer = ArrowWriter::try_new(file, first.schema(), Some(raw_writer_properties()))?;
-    for b in batches {
-        writer.write(b)?;
-    }
-    writer.finish()?;
-    writer.inner().sync_all()?;
-    Ok(())
-}
-
 /// Generates `rows` rows (untimed), then writes them in one append (timed).
 fn bulk(system: &str, dir: &Path, rows: usize) -> BoxResult<Value> {
     let started = Instant::now();
@@ -404,14 +352,14 @@ fn bulk(system: &str, dir: &Path, rows: usize) -> BoxResult<Value> {
     let batches = (0..rows)
         .step_by(BATCH_ROWS)
         .map(|s| make_batch(&arrow, s as i64, BATCH_ROWS.min(rows - s)))
-        .collect::<BoxResult<Vec<_>>>()?;
+        .collect::<Result<Vec<_>, _>>()?;
     let gen_s = started.elapsed().as_secs_f64();
     let hwm_after_gen = peak_rss_kib();
     let started = Instant::now();
     match system {
         "raw" => {
             fs::create_dir_all(dir.join("data"))?;
-            raw_write(&dir.join("data").join("data.parquet"), &batches)?;
+            raw_write(&dir.join("data").join("data.parquet"), &batches, &raw_props())?;
         }
         "floe" => {
             let table = Table::create(dir, bench_schema())?;
@@ -538,7 +486,7 @@ fn raw_small_files(dir: &Path, n: usize) -> BoxResult<Vec<u64>> {
     for i in 0..n {
         let batch = make_batch(&arrow, i as i64, 1)?;
         let started = Instant::now();
-        raw_write(&dir.join("data").join(format!("{i:08}.parquet")), &[batch])?;
+        raw_write(&dir.join("data").join(format!("{i:08}.parquet")), &[batch], &raw_props())?;
         lat.push(started.elapsed().as_nanos() as u64);
     }
     Ok(lat)
@@ -551,7 +499,7 @@ fn compact_raw(dir: &Path) -> BoxResult<Value> {
     let batches = raw_scan(dir, "full", None)?;
     let merged = arrow_select::concat::concat_batches(&arrow_schema(), &batches)?;
     let tmp = dir.join("compacted.parquet.tmp");
-    raw_write(&tmp, &[merged])?;
+    raw_write(&tmp, &[merged], &raw_props())?;
     for f in &files {
         fs::remove_file(f)?;
     }

@@ -137,8 +137,9 @@ pub fn parse_schema(text: &str) -> Result<Schema> {
     Schema::new(fields)
 }
 
-/// Splits on commas outside parentheses and brackets (`decimal(10, 2)` stays whole).
-fn split_top_level(text: &str) -> Vec<&str> {
+/// Splits on commas outside parentheses and brackets (`decimal(10, 2)` and
+/// `bucket(16, id)` stay whole): the list syntax of schema and partition texts.
+pub fn split_top_level(text: &str) -> Vec<&str> {
     let mut out = Vec::new();
     let mut depth = 0i32;
     let mut start = 0;

@@ -29,7 +29,7 @@ pub fn create(o: &Out, a: &CreateArgs) -> CmdResult {
         opts = opts.property(k.trim(), v);
     }
     let fields: Vec<&str> =
-        a.partition.iter().flat_map(|p| split_top_level(p)).filter(|f| !f.trim().is_empty()).collect();
+        a.partition.iter().flat_map(|p| floe::import::split_top_level(p)).filter(|f| !f.trim().is_empty()).collect();
     if !fields.is_empty() {
         let mut builder = PartitionSpec::builder(&schema);
         for f in fields {
@@ -54,25 +54,6 @@ pub fn create(o: &Out, a: &CreateArgs) -> CmdResult {
     text.push_str(&o.table(&["id", "name", "type", "required"], schema_rows(md.current_schema()), &[0]));
     o.print(&text)?;
     Ok(())
-}
-
-/// Splits on commas outside parentheses and brackets.
-fn split_top_level(text: &str) -> Vec<&str> {
-    let mut out = Vec::new();
-    let (mut depth, mut start) = (0i32, 0);
-    for (i, c) in text.char_indices() {
-        match c {
-            '(' | '[' => depth += 1,
-            ')' | ']' => depth -= 1,
-            ',' if depth == 0 => {
-                out.push(&text[start..i]);
-                start = i + 1;
-            }
-            _ => {}
-        }
-    }
-    out.push(&text[start..]);
-    out
 }
 
 /// One `--partition` field: `col`, `day(col)` (also `days(col)`), `bucket(16, col)`,
