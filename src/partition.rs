@@ -5,7 +5,7 @@
 //! Owns:
 //! - [`PartitionSpecBuilder`] (`PartitionSpec::builder(&schema)`): a spec from source
 //!   column names and [`Transform`]s, checked against the schema.
-//! - [`StagedWriter`] (crate-internal): what a transaction writes its rows through. For
+//! - `StagedWriter` (crate-internal): what a transaction writes its rows through. For
 //!   an unpartitioned spec it is exactly one [`DataFileWriter`] (no extra work per
 //!   batch); for a partitioned spec it computes each row's partition tuple with the
 //!   Arrow transforms, groups rows by tuple and hands each group to the writer of its
@@ -19,7 +19,7 @@
 //!   text appended) before it reaches file-name length limits. So no value can place a
 //!   file outside `data/`. The path is only a location: the partition values readers
 //!   use are the ones recorded in the manifest.
-//! - Every data file a [`StagedWriter`] reports carries the partition tuple of all its
+//! - Every data file a `StagedWriter` reports carries the partition tuple of all its
 //!   rows, typed as the spec's result types.
 
 use std::collections::{BTreeSet, HashMap};
