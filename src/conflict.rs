@@ -146,7 +146,7 @@ impl<'a> ConflictContext<'a> {
                 if m.added_snapshot_id != s.snapshot_id {
                     continue;
                 }
-                let path = read_path(self.table.location(), &m.manifest_path);
+                let path = read_path(self.table.location(), &m.manifest_path)?;
                 let bytes = self.table.storage().read(&path).map_err(|e| crate::error::Error::io(&path, e))?;
                 for e in read_manifest(&path, &bytes, Some(&m))?.entries {
                     if e.snapshot_id != Some(s.snapshot_id) {

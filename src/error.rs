@@ -116,6 +116,44 @@ pub enum Error {
         root: PathBuf,
     },
 
+    /// The table's metadata records another directory as its location: the table was
+    /// copied (`cp -a`, a restored backup) or moved to the directory it was opened at.
+    /// Reads use the files under the opened directory; commits and destructive
+    /// maintenance are refused until `Table::relocate` (`floe relocate`) rewrites the
+    /// metadata for the new place. Also returned when such a table's metadata names a
+    /// file outside its recorded location (`file`), which floe will not read.
+    #[error(
+        "the table at {} records its location as {recorded}: it was copied or moved here{}; \
+         writes and maintenance are refused until `floe relocate {}` (Table::relocate) points its metadata at {}",
+        opened.display(),
+        fmt_outside(file.as_deref()),
+        opened.display(),
+        opened.display()
+    )]
+    TableRelocated {
+        /// The location the metadata records.
+        recorded: String,
+        /// The directory the table was opened at.
+        opened: PathBuf,
+        /// A file named in metadata outside the recorded location (a read that was
+        /// refused), if that is what failed.
+        file: Option<String>,
+    },
+
+    /// A table location that is not a local directory: a URI with a scheme other than
+    /// `file:` (`s3://`, `gs://`, `abfss://`, `http://`, …), or a `file:` URI naming
+    /// another host. floe tables live in local directories; nothing was created.
+    #[error(
+        "unsupported table location {location} (scheme {scheme}:): floe tables live in a local directory; \
+         give a path or a file:///absolute/path URI"
+    )]
+    UnsupportedLocation {
+        /// The location as given.
+        location: String,
+        /// Its URI scheme.
+        scheme: String,
+    },
+
     /// A snapshot, version or timestamp asked for does not exist.
     #[error("not found: {what}")]
     NotFound {
@@ -200,6 +238,13 @@ fn fmt_position(row: Option<u64>, column: Option<&str>) -> String {
         (Some(r), None) => format!(": row {r}"),
         (None, Some(c)) => format!(": column {c}"),
         (None, None) => String::new(),
+    }
+}
+
+fn fmt_outside(file: Option<&str>) -> String {
+    match file {
+        Some(f) => format!(" and names {f}, outside that location, which is not read"),
+        None => String::new(),
     }
 }
 

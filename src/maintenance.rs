@@ -34,7 +34,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::error::{Error, Result};
-use crate::location::uri_to_path;
 use crate::read::{NameMapping, ReadOptions, open_data_file};
 use crate::spec::manifest::{DataContent, DataFile, EntryStatus, ManifestContent, ManifestFile, read_manifest};
 use crate::spec::metadata::{Snapshot, SnapshotLogEntry, SnapshotRef, TableMetadata};
@@ -313,7 +312,7 @@ fn live_files(table: &Table, snapshot: &Snapshot) -> Result<Vec<LiveFile>> {
     let manifests = load_manifest_list(table.storage(), table.location(), snapshot)?;
     let mut out: Vec<(i64, LiveFile)> = Vec::new();
     for m in &manifests {
-        let path = read_path(table.location(), &m.manifest_path);
+        let path = read_path(table.location(), &m.manifest_path)?;
         let bytes = table.storage().read(&path).map_err(|e| Error::io(&path, e))?;
         let manifest = read_manifest(&path, &bytes, Some(m))?;
         for e in manifest.entries {
@@ -354,6 +353,9 @@ impl Table {
         let mut report = MaintenanceReport::new("compact", opts.dry_run);
         self.refresh()?;
         let md = self.metadata();
+        // Destructive or not, nothing runs on a copied or moved table until it is
+        // relocated: its metadata names the original's files.
+        self.check_not_relocated(&md)?;
         let Some(snapshot) = md.current_snapshot().cloned() else {
             report.elapsed = started.elapsed();
             return Ok(report);
@@ -495,7 +497,7 @@ impl Table {
             );
             let mut written = || -> Result<()> {
                 for f in &bin.inputs {
-                    let path = read_path(self.location(), &f.file_path);
+                    let path = read_path(self.location(), &f.file_path)?;
                     let reader = open_data_file(&path, &schema, name_mapping.as_ref(), &ReadOptions::default())?;
                     for batch in reader {
                         writer.write(&batch?)?;
@@ -538,6 +540,9 @@ impl Table {
         let mut report = MaintenanceReport::new("merge-manifests", opts.dry_run);
         self.refresh()?;
         let md = self.metadata();
+        // Destructive or not, nothing runs on a copied or moved table until it is
+        // relocated: its metadata names the original's files.
+        self.check_not_relocated(&md)?;
         let Some(snapshot) = md.current_snapshot().cloned() else {
             report.elapsed = started.elapsed();
             return Ok(report);
@@ -583,6 +588,9 @@ impl Table {
         let mut report = MaintenanceReport::new("expire-snapshots", opts.dry_run);
         self.refresh()?;
         let md = self.metadata();
+        // Destructive or not, nothing runs on a copied or moved table until it is
+        // relocated: its metadata names the original's files.
+        self.check_not_relocated(&md)?;
         let older_than = opts.older_than_ms.unwrap_or_else(|| {
             now_ms() - md.property_i64(properties::MAX_SNAPSHOT_AGE_MS, DEFAULT_MAX_SNAPSHOT_AGE_MS)
         });
@@ -635,9 +643,11 @@ impl Table {
         let live_ids: HashSet<i64> = retained_md.snapshots.iter().map(|s| s.snapshot_id).collect();
         let mut seen: HashSet<i64> = candidates.iter().map(|s| s.snapshot_id).collect();
         for entry in &retained_md.metadata_log {
-            let path = read_path(self.location(), &entry.metadata_file);
+            let path = read_path(self.location(), &entry.metadata_file)?;
             let Ok(bytes) = self.storage().read(&path) else { continue };
             let Ok(old) = TableMetadata::from_json_bytes(&path, &bytes) else { continue };
+            // Its files are read under our root even if it names an older location.
+            self.location().observe(&old.location);
             for s in old.snapshots {
                 if !live_ids.contains(&s.snapshot_id) && s.timestamp_ms < older_than && seen.insert(s.snapshot_id) {
                     candidates.push(s);
@@ -646,10 +656,14 @@ impl Table {
         }
         let reachable = Reachable::of_snapshots(self, &retained_md.snapshots, false)?;
         let mut to_delete: Vec<(PathBuf, u64, Kind)> = Vec::new();
-        let mut queued: HashSet<String> = HashSet::new();
+        // Files are compared by their path relative to the table root, never by the
+        // URI spelling (an older version may name an older location of this table).
+        let mut queued: HashSet<PathBuf> = HashSet::new();
         for s in &candidates {
-            if !reachable.manifest_lists.contains(&s.manifest_list) && queued.insert(s.manifest_list.clone()) {
-                to_delete.push((read_path(self.location(), &s.manifest_list), 0, Kind::Metadata));
+            let list_path = read_path(self.location(), &s.manifest_list)?;
+            let key = self.location().relative(&list_path);
+            if !reachable.manifest_lists.contains(&key) && queued.insert(key) {
+                to_delete.push((list_path, 0, Kind::Metadata));
             }
             let list = match load_manifest_list(self.storage(), self.location(), s) {
                 Ok(l) => l,
@@ -658,10 +672,11 @@ impl Table {
                 Err(e) => return Err(e),
             };
             for m in list {
-                if reachable.manifests.contains(&m.manifest_path) || !queued.insert(m.manifest_path.clone()) {
+                let path = read_path(self.location(), &m.manifest_path)?;
+                let key = self.location().relative(&path);
+                if reachable.manifests.contains(&key) || !queued.insert(key) {
                     continue;
                 }
-                let path = read_path(self.location(), &m.manifest_path);
                 let bytes = match self.storage().read(&path) {
                     Ok(b) => b,
                     Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
@@ -670,12 +685,10 @@ impl Table {
                 to_delete.push((path.clone(), m.manifest_length.max(0) as u64, Kind::Metadata));
                 for e in read_manifest(&path, &bytes, Some(&m))?.entries {
                     let f = e.data_file;
-                    if !reachable.data_files.contains(&f.file_path) && queued.insert(f.file_path.clone()) {
-                        to_delete.push((
-                            read_path(self.location(), &f.file_path),
-                            f.file_size_in_bytes.max(0) as u64,
-                            Kind::Data,
-                        ));
+                    let file = read_path(self.location(), &f.file_path)?;
+                    let key = self.location().relative(&file);
+                    if !reachable.data_files.contains(&key) && queued.insert(key) {
+                        to_delete.push((file, f.file_size_in_bytes.max(0) as u64, Kind::Data));
                     }
                 }
             }
@@ -697,6 +710,9 @@ impl Table {
         }
         self.refresh()?;
         let md = self.metadata();
+        // Destructive or not, nothing runs on a copied or moved table until it is
+        // relocated: its metadata names the original's files.
+        self.check_not_relocated(&md)?;
         let max_tx_age_ms =
             md.property_i64(properties::TRANSACTION_MAX_AGE_MS, properties::DEFAULT_TRANSACTION_MAX_AGE_MS).max(0);
         let min_grace = Duration::from_millis(max_tx_age_ms as u64) + Duration::from_secs(3600);
@@ -716,10 +732,12 @@ impl Table {
         keep.insert(self.metadata_path());
         let mut snapshot_ids: HashSet<i64> = all_snapshots.iter().map(|s| s.snapshot_id).collect();
         for entry in &md.metadata_log {
-            let path = read_path(self.location(), &entry.metadata_file);
+            let path = read_path(self.location(), &entry.metadata_file)?;
             keep.insert(path.clone());
             let Ok(bytes) = self.storage().read(&path) else { continue };
             let Ok(old) = TableMetadata::from_json_bytes(&path, &bytes) else { continue };
+            // Its files are read under our root even if it names an older location.
+            self.location().observe(&old.location);
             for s in old.snapshots {
                 if snapshot_ids.insert(s.snapshot_id) {
                     all_snapshots.push(s);
@@ -740,8 +758,7 @@ impl Table {
             if rel.starts_with(".locks") || path == self.location().hint_file() {
                 continue;
             }
-            let uri = crate::location::path_to_uri(&path);
-            if reachable.contains(&uri) || keep.contains(&path) || protected.contains(&path) {
+            if reachable.contains(rel) || keep.contains(&path) || protected.contains(&path) {
                 continue;
             }
             let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
@@ -864,6 +881,7 @@ impl Table {
         let started = Instant::now();
         let mut report = MaintenanceReport::new(op, false);
         self.refresh()?;
+        self.check_not_relocated(&self.metadata())?;
         let mut tx = self.new_transaction();
         tx.update_metadata(move |md| {
             if md.snapshot(snapshot_id).is_none() {
@@ -896,6 +914,7 @@ impl Table {
         }
         let mut report = MaintenanceReport::new("create-tag", false);
         self.refresh()?;
+        self.check_not_relocated(&self.metadata())?;
         let tag = name.to_string();
         let mut tx = self.new_transaction();
         tx.update_metadata(move |md| {
@@ -918,6 +937,7 @@ impl Table {
         let started = Instant::now();
         let mut report = MaintenanceReport::new("remove-tag", false);
         self.refresh()?;
+        self.check_not_relocated(&self.metadata())?;
         let tag = name.to_string();
         let mut tx = self.new_transaction();
         tx.update_metadata(move |md| match md.refs.get(&tag) {
@@ -978,28 +998,29 @@ fn select_expired(md: &TableMetadata, older_than: i64, retain_last: usize) -> Ve
     md.snapshots.iter().filter(|s| !keep.contains(&s.snapshot_id) && s.timestamp_ms < older_than).cloned().collect()
 }
 
-/// Files referenced by a set of snapshots, as the URIs metadata records.
+/// Files referenced by a set of snapshots, by their path relative to the table root
+/// (resolved with [`crate::location::TableLocation::read_path`], so a URI naming an
+/// older location of this table, or spelling the root differently, is the same file).
 #[derive(Debug, Default)]
 struct Reachable {
-    manifest_lists: HashSet<String>,
-    manifests: HashSet<String>,
+    manifest_lists: HashSet<PathBuf>,
+    manifests: HashSet<PathBuf>,
     /// Data files live (`ADDED`/`EXISTING`) in some snapshot; with `any_status`,
     /// also those only listed as `DELETED`.
-    data_files: HashSet<String>,
-    /// The same, as local paths (metadata may spell a location differently).
-    paths: HashSet<PathBuf>,
+    data_files: HashSet<PathBuf>,
 }
 
 impl Reachable {
     fn of_snapshots(table: &Table, snapshots: &[Snapshot], any_status: bool) -> Result<Reachable> {
+        let location = table.location();
         let mut r = Reachable::default();
-        let mut manifests: HashMap<String, ManifestFile> = HashMap::new();
+        let mut manifests: HashMap<PathBuf, ManifestFile> = HashMap::new();
         for s in snapshots {
-            if !r.manifest_lists.insert(s.manifest_list.clone()) {
+            let list_path = read_path(location, &s.manifest_list)?;
+            if !r.manifest_lists.insert(location.relative(&list_path)) {
                 continue;
             }
-            r.paths.insert(read_path(table.location(), &s.manifest_list));
-            let list = match load_manifest_list(table.storage(), table.location(), s) {
+            let list = match load_manifest_list(table.storage(), location, s) {
                 Ok(l) => l,
                 // A snapshot of an old metadata file whose list is gone already.
                 Err(Error::Io { source, .. }) if any_status && source.kind() == std::io::ErrorKind::NotFound => {
@@ -1008,13 +1029,12 @@ impl Reachable {
                 Err(e) => return Err(e),
             };
             for m in list {
-                manifests.entry(m.manifest_path.clone()).or_insert(m);
+                let path = read_path(location, &m.manifest_path)?;
+                manifests.entry(path).or_insert(m);
             }
         }
-        for (uri, m) in manifests {
-            let path = read_path(table.location(), &uri);
-            r.paths.insert(path.clone());
-            r.manifests.insert(uri);
+        for (path, m) in manifests {
+            r.manifests.insert(location.relative(&path));
             let bytes = match table.storage().read(&path) {
                 Ok(b) => b,
                 Err(e) if any_status && e.kind() == std::io::ErrorKind::NotFound => continue,
@@ -1022,19 +1042,17 @@ impl Reachable {
             };
             for e in read_manifest(&path, &bytes, Some(&m))?.entries {
                 if any_status || e.status != EntryStatus::Deleted {
-                    r.paths.insert(read_path(table.location(), &e.data_file.file_path));
-                    r.data_files.insert(e.data_file.file_path);
+                    let file = read_path(location, &e.data_file.file_path)?;
+                    r.data_files.insert(location.relative(&file));
                 }
             }
         }
         Ok(r)
     }
 
-    fn contains(&self, uri: &str) -> bool {
-        self.manifest_lists.contains(uri)
-            || self.manifests.contains(uri)
-            || self.data_files.contains(uri)
-            || self.paths.contains(&uri_to_path(uri))
+    /// Whether the file at `rel` (relative to the table root) is referenced.
+    fn contains(&self, rel: &Path) -> bool {
+        self.manifest_lists.contains(rel) || self.manifests.contains(rel) || self.data_files.contains(rel)
     }
 }
 

@@ -357,7 +357,7 @@ fn rewrite_matching(
     let mapping = name_mapping(&md);
     let mut removed: Vec<DataFile> = Vec::new();
     for file in plan.files {
-        let path = read_path(tx.table().location(), &file.file_path);
+        let path = read_path(tx.table().location(), &file.file_path)?;
         let reader = open_data_file(&path, &schema, mapping.as_ref(), &ReadOptions::default())?;
         changes.files_scanned += 1;
         let mut kept = Vec::new();

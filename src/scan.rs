@@ -127,8 +127,8 @@ pub struct ScanPlan {
     /// `schema` plus the filter's columns that are not selected (appended).
     read_schema: Schema,
     name_mapping: Option<Arc<NameMapping>>,
-    /// The table root (for relative data file paths).
-    root: std::path::PathBuf,
+    /// Where the table was opened (turns recorded data file URIs into paths to read).
+    location: crate::location::TableLocation,
 }
 
 impl ScanPlan {
@@ -166,9 +166,9 @@ struct FileRead {
 impl FileRead {
     /// `None` when pruning shows no row of the file can match.
     fn open(plan: &ScanPlan, file: &DataFile, opts: &ReadOptions, acc: &mut ScanMetrics) -> Result<Option<FileRead>> {
-        let path = crate::location::uri_to_path(&file.file_path);
-        // Relative paths (some writers) are relative to the table root.
-        let path = if path.is_absolute() { path } else { plan.root.join(path) };
+        // Relative paths (some writers) are relative to the table root; the files of a
+        // copied or moved table are read under the directory it was opened at.
+        let path = plan.location.read_path(&file.file_path)?;
         let mapping = plan.name_mapping.as_deref();
         let mut metrics = ScanMetrics::default();
         let reader = match (&plan.filter, plan.prune) {
@@ -374,8 +374,18 @@ impl Scan {
             None => Vec::new(),
         };
         metrics.files_planned = files.len();
-        let root = self.table.location().root().to_path_buf();
-        Ok(ScanPlan { snapshot, schema, files, filter, metrics, prune: self.prune, read_schema, name_mapping, root })
+        let location = self.table.location().clone();
+        Ok(ScanPlan {
+            snapshot,
+            schema,
+            files,
+            filter,
+            metrics,
+            prune: self.prune,
+            read_schema,
+            name_mapping,
+            location,
+        })
     }
 
     /// Reads everything into memory like [`Scan::to_batches`], and reports what was read
@@ -531,7 +541,7 @@ impl Scan {
                 metrics.files_skipped_by_partition += live;
                 continue;
             }
-            let path = read_path(table.location(), &m.manifest_path);
+            let path = read_path(table.location(), &m.manifest_path)?;
             let bytes = table.storage().read(&path).map_err(|e| Error::io(&path, e))?;
             let manifest = read_manifest(&path, &bytes, Some(m))?;
             if m.content == ManifestContent::Deletes {

@@ -346,7 +346,8 @@ impl Table {
     /// unless the file is a `v<N>.metadata.json`, in which case this is [`Table::open`]
     /// pinned to that version until refreshed.
     pub fn open_metadata_file(file: impl AsRef<Path>) -> Result<Table> {
-        let file = file.as_ref();
+        let file = crate::location::local_path(file.as_ref())?;
+        let file = file.as_path();
         let file = std::fs::canonicalize(file).map_err(|e| Error::io(file, e))?;
         let bytes = std::fs::read(&file).map_err(|e| Error::io(&file, e))?;
         let metadata = TableMetadata::from_json_bytes(&file, &bytes)?;
@@ -377,6 +378,7 @@ impl Table {
         state: TableState,
         read_only: bool,
     ) -> Table {
+        location.set_current(&state.metadata.location);
         Table {
             inner: Arc::new(TableInner {
                 location,
@@ -425,6 +427,7 @@ impl Table {
     pub(crate) fn install(&self, state: TableState) {
         let mut guard = lock(&self.inner.state);
         if state.version >= guard.version {
+            self.inner.location.set_current(&state.metadata.location);
             *guard = state;
         }
     }
@@ -539,6 +542,27 @@ impl Table {
         &self.inner.location
     }
 
+    /// The location the table's metadata records, when it is not the directory the
+    /// table was opened at: the table was copied or moved here (a restored backup,
+    /// `cp -a`, `mv`). Reads then use the files under [`Table::path`]; commits and
+    /// destructive maintenance fail with [`Error::TableRelocated`] until
+    /// [`Table::relocate`] rewrites the metadata for this directory.
+    pub fn relocated_from(&self) -> Option<String> {
+        self.inner.location.relocated_from()
+    }
+
+    /// The local path a URI recorded in this table's metadata is read at (a file of a
+    /// copied or moved table is read under [`Table::path`], never at the original).
+    pub fn resolve_path(&self, uri: &str) -> Result<PathBuf> {
+        self.inner.location.read_path(uri)
+    }
+
+    /// `Ok` when `metadata` (a version of this table) may be committed on or
+    /// maintained from the directory the table was opened at.
+    pub(crate) fn check_not_relocated(&self, metadata: &TableMetadata) -> Result<()> {
+        self.inner.location.check_not_relocated(&metadata.location)
+    }
+
     pub(crate) fn storage(&self) -> &dyn Storage {
         self.inner.storage.as_ref()
     }
@@ -605,6 +629,8 @@ pub(crate) fn load_version(storage: &dyn Storage, location: &TableLocation, vers
     let path = location.version_file(version);
     let bytes = storage.read(&path).map_err(|e| Error::io(&path, e))?;
     let metadata = TableMetadata::from_json_bytes(&path, &bytes)?;
+    // Files this version names under its recorded location are read under ours.
+    location.observe(&metadata.location);
     Ok(TableState { version, metadata: Arc::new(metadata), metadata_path: path })
 }
 
@@ -614,15 +640,15 @@ pub(crate) fn load_manifest_list(
     location: &TableLocation,
     snapshot: &Snapshot,
 ) -> Result<Vec<ManifestFile>> {
-    let path = read_path(location, &snapshot.manifest_list);
+    let path = read_path(location, &snapshot.manifest_list)?;
     let bytes = storage.read(&path).map_err(|e| Error::io(&path, e))?;
     read_manifest_list(&path, &bytes)
 }
 
-/// The local path of a file named in metadata, for reading. Reads may follow any
-/// absolute location (tables can reference files they did not write); writes and
-/// deletes go through [`TableLocation::confined_path`].
-pub(crate) fn read_path(location: &TableLocation, uri: &str) -> PathBuf {
-    let path = crate::location::uri_to_path(uri);
-    if path.is_absolute() { path } else { location.root().join(path) }
+/// The local path of a file named in metadata, for reading: every reader goes
+/// through [`TableLocation::read_path`], which maps the files of a copied or moved
+/// table to the directory it was opened at. Writes and deletes go through
+/// [`TableLocation::confined_path`] as well.
+pub(crate) fn read_path(location: &TableLocation, uri: &str) -> Result<PathBuf> {
+    location.read_path(uri)
 }

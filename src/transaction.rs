@@ -209,6 +209,9 @@ pub struct Transaction {
     merged_schema: Option<Schema>,
     /// A writer finished early (schema merge) had created the data directory.
     finished_created_dir: bool,
+    /// This is the relocation commit (`Table::relocate`): the one commit allowed on
+    /// a table whose metadata records another directory.
+    relocating: bool,
 }
 
 impl std::fmt::Debug for Transaction {
@@ -252,7 +255,19 @@ impl Transaction {
             schema_mode: SchemaMode::Strict,
             merged_schema: None,
             finished_created_dir: false,
+            relocating: false,
         }
+    }
+
+    /// Marks this transaction as the relocation commit: the one allowed on metadata
+    /// that records another location than the directory the table was opened at.
+    pub(crate) fn allow_relocated(&mut self) {
+        self.relocating = true;
+    }
+
+    /// Refuses work on a table copied or moved here and not yet relocated.
+    fn check_location(&self, metadata: &TableMetadata) -> Result<()> {
+        if self.relocating { Ok(()) } else { self.table.check_not_relocated(metadata) }
     }
 
     /// Stages data files written by the caller (maintenance writes compacted files
@@ -262,6 +277,12 @@ impl Transaction {
         self.created.extend(paths);
         self.data_files.extend(files);
         self.staged_created_dir |= created_dir;
+    }
+
+    /// Makes files the caller writes for this transaction's commit (relocation's
+    /// manifests and manifest lists) its own: deleted unless it commits.
+    pub(crate) fn adopt_files(&mut self, paths: Vec<PathBuf>) {
+        self.created.extend(paths);
     }
 
     /// Makes this transaction fold the parent's small data manifests into one when
@@ -316,6 +337,7 @@ impl Transaction {
         if self.table.inner.read_only {
             return Err(read_only_error());
         }
+        self.check_location(&self.base.metadata)?;
         for f in files {
             self.table.location().confined_path(&f.file_path)?;
             if !self.removed.iter().any(|r| r.file_path == f.file_path) {
@@ -411,6 +433,9 @@ impl Transaction {
         if self.table.inner.read_only {
             return Err(read_only_error());
         }
+        // Before anything is written: a copied or moved table must not grow files
+        // that its metadata would name under the original's location.
+        self.check_location(&self.base.metadata)?;
         let metadata = self.base.metadata.clone();
         if self.schema_mode == SchemaMode::Merge {
             let current = self.merged_schema.as_ref().unwrap_or(metadata.current_schema());
@@ -481,6 +506,7 @@ impl Transaction {
         if self.table.inner.read_only {
             return Err(read_only_error());
         }
+        self.check_location(&self.base.metadata)?;
         let table = self.table.clone();
         let durable = table.inner.options.durability.is_durable();
         let mut created_data_dir = self.staged_created_dir || self.finished_created_dir;
@@ -513,6 +539,9 @@ impl Transaction {
             attempts += 1;
             let guard = self.acquire_lock(started);
             let latest = self.latest_state(&lineage_base, force_list)?;
+            // Every commit kind, metadata-only ones too, is refused on a table copied
+            // or moved here (its metadata names the original's files and location).
+            self.check_location(&latest.metadata)?;
             if latest.version != self.base.version {
                 if self.retry.max_attempts <= 1 {
                     drop(guard);
@@ -1025,7 +1054,7 @@ impl Transaction {
                 out.push(m.clone());
                 continue;
             }
-            let path = read_path(table.location(), &m.manifest_path);
+            let path = read_path(table.location(), &m.manifest_path)?;
             let bytes = table.storage().read(&path).map_err(|e| Error::io(&path, e))?;
             let manifest = read_manifest(&path, &bytes, Some(m))?;
             let hits = manifest
@@ -1424,7 +1453,7 @@ fn maybe_merge(
     }
     let mut entries = Vec::new();
     for m in &small {
-        let path = read_path(table.location(), &m.manifest_path);
+        let path = read_path(table.location(), &m.manifest_path)?;
         let bytes = table.storage().read(&path).map_err(|e| Error::io(&path, e))?;
         let manifest = read_manifest(&path, &bytes, Some(m))?;
         for mut e in manifest.entries {

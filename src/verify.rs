@@ -4,8 +4,11 @@
 //! [`Table::verify`] checks the version the handle holds (one consistent state, so it
 //! runs safely while other processes commit; files are immutable once referenced):
 //!
-//! - the metadata itself: the current snapshot is among the snapshots, sequence numbers
-//!   do not exceed `last-sequence-number`;
+//! - the metadata itself: its `location` is the directory the table was opened at (a
+//!   copied or moved table that was not relocated is a problem: writes and maintenance
+//!   refuse it; its files are still checked where the copy holds them), the current
+//!   snapshot is among the snapshots, sequence numbers do not exceed
+//!   `last-sequence-number`;
 //! - for **every retained snapshot** (time travel must work too): its manifest list
 //!   exists and decodes;
 //! - every manifest those lists name: it exists, its size is the `manifest_length`
@@ -45,10 +48,15 @@ pub enum ProblemKind {
     Unreadable,
     /// The table metadata contradicts itself.
     Inconsistent,
+    /// The metadata records another directory as the table's location: the table was
+    /// copied or moved and not relocated (`floe relocate`), or it names a file outside
+    /// that location.
+    Relocated,
 }
 
 impl ProblemKind {
-    /// A short lower-case name (`missing`, `size`, `count`, `unreadable`, `inconsistent`).
+    /// A short lower-case name (`missing`, `size`, `count`, `unreadable`, `inconsistent`,
+    /// `relocated`).
     pub fn as_str(self) -> &'static str {
         match self {
             ProblemKind::Missing => "missing",
@@ -56,6 +64,7 @@ impl ProblemKind {
             ProblemKind::CountMismatch => "count",
             ProblemKind::Unreadable => "unreadable",
             ProblemKind::Inconsistent => "inconsistent",
+            ProblemKind::Relocated => "relocated",
         }
     }
 }
@@ -149,6 +158,19 @@ impl Table {
             report.problems.push(Problem { kind, path: path.to_string(), detail });
         };
 
+        if self.check_not_relocated(&md).is_err() {
+            problem(
+                &mut report,
+                ProblemKind::Relocated,
+                &shown_md,
+                format!(
+                    "the metadata records the table's location as {}, not {} (copied or moved?): \
+                     writes and maintenance are refused until `floe relocate`",
+                    md.location,
+                    root.display()
+                ),
+            );
+        }
         if let Some(id) = md.current_snapshot_id
             && md.snapshot(id).is_none()
         {
@@ -180,7 +202,13 @@ impl Table {
         snapshots.sort_by_key(|s| s.sequence_number);
         for snap in &snapshots {
             report.snapshots += 1;
-            let list_path = read_path(self.location(), &snap.manifest_list);
+            let list_path = match read_path(self.location(), &snap.manifest_list) {
+                Ok(p) => p,
+                Err(e) => {
+                    problem(&mut report, ProblemKind::Relocated, &snap.manifest_list, e.to_string());
+                    continue;
+                }
+            };
             let list_shown = shown(&root, &list_path);
             let list = match self.storage().read(&list_path) {
                 Ok(bytes) => match read_manifest_list(&list_path, &bytes) {
@@ -266,7 +294,15 @@ impl Table {
         seen_files: &mut HashSet<String>,
         files: &mut Vec<FileToCheck>,
     ) {
-        let path = read_path(self.location(), &m.manifest_path);
+        let path = match read_path(self.location(), &m.manifest_path) {
+            Ok(p) => p,
+            Err(e) => {
+                let problem =
+                    Problem { kind: ProblemKind::Relocated, path: m.manifest_path.clone(), detail: e.to_string() };
+                report.problems.push(problem);
+                return;
+            }
+        };
         let shown_path = shown(root, &path);
         let mut push = |kind, detail: String| {
             report.problems.push(Problem { kind, path: shown_path.clone(), detail });
@@ -303,7 +339,13 @@ impl Table {
             if e.status == EntryStatus::Deleted || !seen_files.insert(e.data_file.file_path.clone()) {
                 continue;
             }
-            let file = read_path(self.location(), &e.data_file.file_path);
+            let file = match read_path(self.location(), &e.data_file.file_path) {
+                Ok(p) => p,
+                Err(err) => {
+                    push(ProblemKind::Relocated, err.to_string());
+                    continue;
+                }
+            };
             files.push(FileToCheck {
                 shown: shown(root, &file),
                 path: file,

@@ -1,5 +1,5 @@
 //! The maintenance commands (`compact`, `merge-manifests`, `expire`, `remove-orphans`,
-//! `rollback`, `set-current`, `tag`) and the row-level `delete`.
+//! `rollback`, `set-current`, `tag`, `relocate`) and the row-level `delete`.
 //!
 //! Each is one call to the library (`Table::compact`, `Table::expire_snapshots`, …,
 //! `Table::delete`) plus rendering: the report's one line, then (dry run or
@@ -103,6 +103,15 @@ pub struct TagArgs {
     /// Remove the tag NAME instead (its snapshot becomes expirable).
     #[arg(long, requires = "name")]
     remove: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RelocateArgs {
+    /// The table directory (a copy, or a table moved here).
+    table: PathBuf,
+    /// Report what would be rewritten; change nothing.
+    #[arg(long)]
+    dry_run: bool,
 }
 
 #[derive(Debug, Args)]
@@ -352,6 +361,46 @@ pub fn tag(o: &Out, a: &TagArgs) -> CmdResult {
             (true, _) => o.line(&format!("tag {name} removed"))?,
             _ => {}
         }
+    }
+    Ok(())
+}
+
+pub fn relocate(o: &Out, a: &RelocateArgs) -> CmdResult {
+    let table = Table::open(&a.table)?;
+    let r = if a.dry_run { table.relocate_dry_run()? } else { table.relocate()? };
+    if o.json {
+        o.json(&json!({
+            "operation": "relocate",
+            "dry_run": r.dry_run,
+            "needed": r.needed,
+            "recorded": r.recorded,
+            "opened": r.opened,
+            "version": r.version,
+            "snapshots": r.snapshots,
+            "manifests": r.manifests,
+            "data_files": r.data_files,
+            "metadata_log": r.metadata_log,
+            "written": r.written.iter().map(|p| rel(table.path(), p)).collect::<Vec<_>>(),
+            "elapsed_ms": r.elapsed.as_secs_f64() * 1000.0,
+        }))?;
+        return Ok(());
+    }
+    if !r.needed {
+        o.line(&format!("relocate: nothing to do, the table's location is already {}", r.opened.display()))?;
+        return Ok(());
+    }
+    let what = format!(
+        "{} snapshot(s), {} manifest(s), {} data file path(s), {} metadata-log file(s) from {} to {}",
+        r.snapshots,
+        r.manifests,
+        r.data_files,
+        r.metadata_log,
+        r.recorded,
+        r.opened.display()
+    );
+    match r.version {
+        Some(v) => o.line(&format!("relocate: committed v{v}: {what} in {:.3}s", r.elapsed.as_secs_f64()))?,
+        None => o.line(&format!("relocate (dry run): would rewrite {what}"))?,
     }
     Ok(())
 }

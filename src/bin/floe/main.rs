@@ -10,7 +10,8 @@
 //! row-level `delete` live in `cmd_maint.rs`.
 //!
 //! Exit codes: 0 ok; 1 the table failed verification, a commit conflict was not
-//! resolved, or the table's metadata is corrupt; 2 bad usage or bad input. Errors are
+//! resolved, the table's metadata is corrupt, or the table was copied or moved and
+//! must be relocated first; 2 bad usage or bad input. Errors are
 //! one line on stderr (`--verbose` adds the cause chain); a panic is caught and
 //! reported as one line too.
 
@@ -193,6 +194,17 @@ floe tag ./events release-1 2729321390947741347\n  \
 floe tag ./events --remove before-backfill\n  \
 floe tag ./events --json                        # lists the tags")]
     Tag(cmd_maint::TagArgs),
+
+    /// Point a copied or moved table's metadata at the directory it is in now.
+    #[command(after_help = "Examples:\n  \
+cp -a ./events ./events-copy && floe relocate ./events-copy\n  \
+mv ./events /data/events && floe relocate /data/events --dry-run\n\n\
+Metadata records absolute paths, so a copied, restored or moved table still names its \
+old directory. floe reads such a table's own files, but refuses commits and maintenance on \
+it (exit status 1) until it is relocated. Relocation commits one new version whose \
+location, manifest lists, manifests and metadata log name the new directory; afterwards \
+the copy is independent of the original. Nothing to do (exit 0) for a table at home.")]
+    Relocate(cmd_maint::RelocateArgs),
 }
 
 /// A table argument alone.
@@ -279,7 +291,10 @@ impl From<floe::Error> for Failure {
     fn from(e: floe::Error) -> Failure {
         use floe::Error as E;
         let code = match &e {
-            E::ConcurrentModification { .. } | E::CommitStateUnknown { .. } | E::CorruptMetadata { .. } => 1,
+            E::ConcurrentModification { .. }
+            | E::CommitStateUnknown { .. }
+            | E::CorruptMetadata { .. }
+            | E::TableRelocated { .. } => 1,
             _ => 2,
         };
         Failure { code, error: Box::new(e) }
@@ -314,6 +329,7 @@ fn run(cli: &Cli) -> CmdResult {
         Command::Rollback(a) => cmd_maint::rollback(&o, a),
         Command::SetCurrent(a) => cmd_maint::set_current(&o, a),
         Command::Tag(a) => cmd_maint::tag(&o, a),
+        Command::Relocate(a) => cmd_maint::relocate(&o, a),
     }
 }
 
@@ -365,6 +381,10 @@ mod tests {
         assert_eq!(code(conflict), 1, "an unresolved conflict");
         assert_eq!(code(floe::Error::CorruptMetadata { path: "v1.metadata.json".into(), reason: "x".into() }), 1);
         assert_eq!(code(floe::Error::TableNotFound { path: "t".into() }), 2);
+        let relocated = floe::Error::TableRelocated { recorded: "file:///a".into(), opened: "/b".into(), file: None };
+        assert_eq!(code(relocated), 1, "a copied table must be relocated first");
+        let s3 = floe::Error::UnsupportedLocation { location: "s3://b/t".into(), scheme: "s3".into() };
+        assert_eq!(code(s3), 2, "a URL is bad usage");
         assert_eq!(
             code(floe::Error::InvalidInput { path: "a.csv".into(), row: Some(1), column: None, reason: "x".into() }),
             2

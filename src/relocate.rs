@@ -1,0 +1,263 @@
+//! Relocating a table that was copied or moved: [`Table::relocate`].
+//!
+//! Metadata records absolute URIs, so a copied (`cp -a`, a restored backup) or moved
+//! (`mv`) table still names its old directory: its `location`, every snapshot's
+//! manifest list, every manifest, every data file and the metadata log. floe detects
+//! this when it opens the table ([`crate::location`]): reads use the copy's own files,
+//! and commits and destructive maintenance are refused with
+//! [`Error::TableRelocated`]. Relocation is the explicit step that makes the copy a
+//! table of its own, in the spirit of Iceberg's rewrite-table-path:
+//!
+//! * every manifest of every retained snapshot is rewritten with its data file paths
+//!   under the directory the table was opened at, and every manifest list with the
+//!   new manifests (new files, written through the table's storage; the originals
+//!   are never modified);
+//! * one new version is committed by the ordinary exclusive-create commit point
+//!   (compare-and-commit: it is refused, and its new files deleted, if anything else
+//!   committed since it read the table) whose `location`, manifest lists and metadata
+//!   log (and any statistics files) point at the new directory. Nothing else changes:
+//!   same table uuid, snapshots, sequence numbers, schemas, specs, refs and rows.
+//!
+//! The manifests and manifest lists it replaced stay referenced by the older version
+//! files in the metadata log (time travel to an older version still reads them,
+//! mapped to this directory); once those versions leave the log they are orphans for
+//! [`Table::remove_orphans`]. After relocation the table is independent of the
+//! original: deleting or moving the original changes nothing, and every reader
+//! (pyiceberg, DuckDB, datashard) reads the copy's own files.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::error::{Error, Result};
+use crate::location::path_to_uri;
+use crate::spec::manifest::{ManifestFile, ManifestWriteContext, read_manifest, write_manifest, write_manifest_list};
+use crate::spec::metadata::{PartitionSpec, TableMetadata};
+use crate::spec::types::Schema;
+use crate::table::{Table, load_manifest_list, read_path};
+use crate::transaction::RetryPolicy;
+
+/// What [`Table::relocate`] did (or, as a dry run, would do).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RelocateReport {
+    /// Nothing was changed; the counts say what would have been.
+    pub dry_run: bool,
+    /// The location the metadata recorded before.
+    pub recorded: String,
+    /// The directory the table was opened at (its location afterwards).
+    pub opened: PathBuf,
+    /// False when the metadata already records this directory: nothing to do.
+    pub needed: bool,
+    /// The version committed (`None` for a dry run or when nothing was needed).
+    pub version: Option<u64>,
+    /// Snapshots whose manifest lists were rewritten.
+    pub snapshots: usize,
+    /// Manifests rewritten (each once, however many snapshots share it).
+    pub manifests: usize,
+    /// Data file paths rewritten (manifest entries).
+    pub data_files: usize,
+    /// Metadata-log entries rewritten.
+    pub metadata_log: usize,
+    /// Every file written (manifests and manifest lists).
+    pub written: Vec<PathBuf>,
+    /// Wall time.
+    pub elapsed: Duration,
+}
+
+/// The rewritten metadata pieces and the files they need.
+struct Plan {
+    /// Snapshot id → its new manifest list URI.
+    lists: HashMap<i64, String>,
+    /// Files to write, in any order.
+    writes: Vec<(PathBuf, Vec<u8>)>,
+    manifests: usize,
+    data_files: usize,
+}
+
+impl Table {
+    /// Points the metadata of a table that was copied or moved here (see
+    /// [`Table::relocated_from`]) at the directory it was opened at, in one new
+    /// version: new manifests and manifest lists naming the files under this
+    /// directory, and `location` and the metadata log set to it. See the
+    /// [module docs](crate::relocate). A table already at home is left alone
+    /// (`needed` is false). Fails with [`Error::ConcurrentModification`] (nothing
+    /// changed) if another commit landed while it ran; run it again.
+    ///
+    /// ```no_run
+    /// # fn main() -> floe::Result<()> {
+    /// // After `cp -a events events-copy`:
+    /// let copy = floe::Table::open("./events-copy")?;
+    /// assert!(copy.relocated_from().is_some());
+    /// let report = copy.relocate()?;
+    /// assert!(copy.relocated_from().is_none());
+    /// # Ok(()) }
+    /// ```
+    pub fn relocate(&self) -> Result<RelocateReport> {
+        self.relocate_inner(false)
+    }
+
+    /// What [`Table::relocate`] would rewrite; changes nothing.
+    pub fn relocate_dry_run(&self) -> Result<RelocateReport> {
+        self.relocate_inner(true)
+    }
+
+    fn relocate_inner(&self, dry_run: bool) -> Result<RelocateReport> {
+        let started = Instant::now();
+        if self.inner.read_only {
+            return Err(Error::Unsupported {
+                what: "relocating a table opened from a catalog-style metadata file".into(),
+            });
+        }
+        self.refresh()?;
+        // Compare-and-commit: the plan below is built from exactly this version.
+        let mut tx = self.new_transaction().with_retry(RetryPolicy::none());
+        tx.allow_relocated();
+        let md = Arc::clone(tx.base_metadata());
+        let mut report = RelocateReport {
+            dry_run,
+            recorded: md.location.clone(),
+            opened: self.path().to_path_buf(),
+            ..RelocateReport::default()
+        };
+        if self.location().observe(&md.location) {
+            report.elapsed = started.elapsed();
+            return Ok(report);
+        }
+        report.needed = true;
+        let plan = self.plan_relocation(&md, &tx.commit_id())?;
+        let log: Vec<String> = md
+            .metadata_log
+            .iter()
+            .map(|e| Ok(path_to_uri(&read_path(self.location(), &e.metadata_file)?)))
+            .collect::<Result<_>>()?;
+        let statistics = relocated_statistics(self, &md)?;
+        report.snapshots = plan.lists.len();
+        report.manifests = plan.manifests;
+        report.data_files = plan.data_files;
+        report.metadata_log = log.len();
+        report.written = plan.writes.iter().map(|(p, _)| p.clone()).collect();
+        if dry_run {
+            report.elapsed = started.elapsed();
+            return Ok(report);
+        }
+
+        let durable = self.inner.options.durability.is_durable();
+        // The transaction owns the new files from here: deleted unless it commits.
+        tx.adopt_files(report.written.clone());
+        for (path, bytes) in &plan.writes {
+            self.storage().write_new(path, bytes, durable).map_err(|e| Error::io(path, e))?;
+        }
+        let recorded = md.location.clone();
+        let root_uri = self.location().root_uri();
+        let lists = plan.lists;
+        tx.update_metadata(move |md| {
+            if md.location != recorded {
+                return Err(Error::InvalidArgument(format!(
+                    "the table's location changed from {recorded} to {} while relocating",
+                    md.location
+                )));
+            }
+            for s in &mut md.snapshots {
+                let new = lists.get(&s.snapshot_id).ok_or_else(|| Error::NotFound {
+                    what: format!("snapshot {} was not relocated (committed concurrently?)", s.snapshot_id),
+                })?;
+                s.manifest_list = new.clone();
+            }
+            if md.metadata_log.len() != log.len() {
+                return Err(Error::InvalidArgument("the metadata log changed while relocating".into()));
+            }
+            for (entry, uri) in md.metadata_log.iter_mut().zip(&log) {
+                entry.metadata_file = uri.clone();
+            }
+            md.extra.extend(statistics.clone());
+            md.location = root_uri.clone();
+            Ok(())
+        });
+        let committed = tx.commit()?;
+        report.version = Some(committed.version);
+        report.elapsed = started.elapsed();
+        Ok(report)
+    }
+
+    /// New manifests (every data file path mapped under the root) and manifest lists
+    /// for every snapshot of `md`.
+    fn plan_relocation(&self, md: &TableMetadata, commit_id: &str) -> Result<Plan> {
+        let location = self.location();
+        let metadata_dir = location.metadata_dir();
+        let mut plan = Plan { lists: HashMap::new(), writes: Vec::new(), manifests: 0, data_files: 0 };
+        // Old manifest (resolved path) → its rewritten manifest-list row.
+        let mut rewritten: HashMap<PathBuf, ManifestFile> = HashMap::new();
+        for snapshot in &md.snapshots {
+            let list = load_manifest_list(self.storage(), location, snapshot)?;
+            let mut rows = Vec::with_capacity(list.len());
+            for m in list {
+                let old_path = read_path(location, &m.manifest_path)?;
+                if let Some(row) = rewritten.get(&old_path) {
+                    rows.push(row.clone());
+                    continue;
+                }
+                let bytes = self.storage().read(&old_path).map_err(|e| Error::io(&old_path, e))?;
+                let mut entries = read_manifest(&old_path, &bytes, Some(&m))?.entries;
+                for e in &mut entries {
+                    e.data_file.file_path = path_to_uri(&read_path(location, &e.data_file.file_path)?);
+                }
+                let spec = md.partition_specs.iter().find(|s| s.spec_id == m.partition_spec_id).ok_or_else(|| {
+                    Error::corrupt(&old_path, format!("unknown partition spec id {}", m.partition_spec_id))
+                })?;
+                let schema = schema_for(md, spec);
+                let ctx = ManifestWriteContext { schema, spec, content: m.content };
+                let new_bytes = write_manifest(&ctx, &entries)?;
+                let new_path = metadata_dir.join(format!("{commit_id}-r{}.avro", plan.manifests));
+                plan.manifests += 1;
+                plan.data_files += entries.len();
+                let row = ManifestFile {
+                    manifest_path: path_to_uri(&new_path),
+                    manifest_length: new_bytes.len() as i64,
+                    ..m
+                };
+                plan.writes.push((new_path, new_bytes));
+                rewritten.insert(old_path, row.clone());
+                rows.push(row);
+            }
+            let list_bytes = write_manifest_list(
+                snapshot.snapshot_id,
+                snapshot.parent_snapshot_id,
+                snapshot.sequence_number,
+                &rows,
+            )?;
+            let list_path = metadata_dir.join(format!("snap-{}-0-{commit_id}.avro", snapshot.snapshot_id));
+            plan.lists.insert(snapshot.snapshot_id, path_to_uri(&list_path));
+            plan.writes.push((list_path, list_bytes));
+        }
+        Ok(plan)
+    }
+}
+
+/// The schema to write a manifest of `spec` with: the current one when it holds every
+/// source column of the spec, else the newest that does (a spec of an older schema).
+fn schema_for<'a>(md: &'a TableMetadata, spec: &PartitionSpec) -> &'a Schema {
+    let fits = |s: &Schema| spec.fields.iter().all(|f| s.field_by_id(f.source_id).is_some());
+    let current = md.current_schema();
+    if fits(current) {
+        return current;
+    }
+    md.schemas.iter().rev().find(|s| fits(s)).unwrap_or(current)
+}
+
+/// The `statistics` and `partition-statistics` entries (kept as other engines wrote
+/// them) with their `statistics-path` mapped under the root; empty when there are none.
+fn relocated_statistics(table: &Table, md: &TableMetadata) -> Result<BTreeMap<String, serde_json::Value>> {
+    let mut out = BTreeMap::new();
+    for key in ["statistics", "partition-statistics"] {
+        let Some(serde_json::Value::Array(items)) = md.extra.get(key) else { continue };
+        let mut items = items.clone();
+        for item in &mut items {
+            if let Some(serde_json::Value::String(path)) = item.get_mut("statistics-path") {
+                *path = path_to_uri(&read_path(table.location(), path)?);
+            }
+        }
+        out.insert(key.to_string(), serde_json::Value::Array(items));
+    }
+    Ok(out)
+}

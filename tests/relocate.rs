@@ -1,0 +1,560 @@
+//! Copied, restored and moved tables, and locations that are not local directories.
+//!
+//! Metadata records absolute `file://` URIs, so a table copied with `cp -a` (a backup
+//! restored) or moved with `mv` still names its old directory. These tests prove, through
+//! the `floe` binary and the public API, that such a table is detected when opened,
+//! reads only its own files (the original is damaged or deleted to prove it), refuses
+//! every write and maintenance operation with `Error::TableRelocated` (exit status 1)
+//! without changing a file, is reported by `verify`, and after `floe relocate` /
+//! `Table::relocate` is an independent table that every operation works on, time
+//! travel included. And that a URL (`s3://…`) is refused as a table location instead of
+//! becoming a local folder named `s3:`.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use floe::spec::metadata::PartitionSpec;
+use floe::{CompactOptions, Error, ExpireOptions, MergeManifestsOptions, OrphanOptions, Table, TableOptions};
+use serde_json::Value;
+
+use common::{batch, ids, relaxed, schema, tree};
+
+const FLOE: &str = env!("CARGO_BIN_EXE_floe");
+
+fn floe_in(dir: &Path, args: &[&str]) -> Output {
+    Command::new(FLOE).args(args).current_dir(dir).env("NO_COLOR", "1").stdin(Stdio::null()).output().expect("run floe")
+}
+
+/// Runs floe and asserts the exit code; returns (stdout, stderr).
+#[track_caller]
+fn run(dir: &Path, args: &[&str], code: i32) -> (String, String) {
+    let out = floe_in(dir, args);
+    let (stdout, stderr) =
+        (String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned());
+    assert_eq!(out.status.code(), Some(code), "floe {args:?}\nstdout:\n{stdout}\nstderr:\n{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    (stdout, stderr)
+}
+
+#[track_caller]
+fn ok(dir: &Path, args: &[&str]) -> String {
+    run(dir, args, 0).0
+}
+
+#[track_caller]
+fn json(dir: &Path, args: &[&str]) -> Value {
+    let s = ok(dir, args);
+    serde_json::from_str(&s).unwrap_or_else(|e| panic!("floe {args:?} printed no JSON ({e}):\n{s}"))
+}
+
+/// The sorted ids `floe scan TABLE --select id` prints.
+#[track_caller]
+fn cli_ids(dir: &Path, table: &str) -> Vec<i64> {
+    let csv = ok(dir, &["scan", table, "--select", "id"]);
+    let mut ids: Vec<i64> = csv.lines().skip(1).map(|l| l.parse().unwrap()).collect();
+    ids.sort();
+    ids
+}
+
+/// `cp -a FROM TO`, as a user restoring a backup would.
+fn cp_a(from: &Path, to: &Path) {
+    let status = Command::new("cp").arg("-a").arg(from).arg(to).status().expect("run cp");
+    assert!(status.success(), "cp -a failed");
+}
+
+/// A table `t` (id long!, name string) with three one-file appends: ids 1..=6.
+fn cli_table(dir: &Path) {
+    ok(dir, &["create", "t", "--schema", "id:long!,name:string"]);
+    for (i, rows) in ["1,a\n2,b\n", "3,c\n4,d\n", "5,e\n6,f\n"].iter().enumerate() {
+        std::fs::write(dir.join(format!("r{i}.csv")), format!("id,name\n{rows}")).unwrap();
+        ok(dir, &["append", "t", &format!("r{i}.csv")]);
+    }
+}
+
+/// Every data file below `table/data`.
+fn data_files(table: &Path) -> Vec<PathBuf> {
+    tree(&table.join("data")).into_iter().map(|r| table.join("data").join(r)).collect()
+}
+
+/// Overwrites every data file of `table` with garbage (the original, damaged after the
+/// copy: a copy that still read it would fail or return wrong rows).
+fn damage_data_files(table: &Path) {
+    let files = data_files(table);
+    assert!(!files.is_empty());
+    for f in files {
+        std::fs::write(&f, b"not parquet any more").unwrap();
+    }
+}
+
+/// Every command that writes or maintains, as the CLI spells them, on table `copy`.
+fn writing_commands(dir: &Path) -> Vec<Vec<String>> {
+    std::fs::write(dir.join("more.csv"), "id,name\n7,g\n").unwrap();
+    let snap = json(dir, &["history", "copy", "--json"]).as_array().unwrap()[0]["snapshot_id"].as_i64().unwrap();
+    let snap = snap.to_string();
+    [
+        vec!["append", "copy", "more.csv"],
+        vec!["delete", "copy", "--where", "id = 1"],
+        vec!["compact", "copy"],
+        vec!["compact", "copy", "--dry-run"],
+        vec!["merge-manifests", "copy"],
+        vec!["merge-manifests", "copy", "--dry-run"],
+        vec!["expire", "copy", "--older-than", "0s", "--retain-last", "1"],
+        vec!["expire", "copy", "--older-than", "0s", "--retain-last", "1", "--dry-run"],
+        vec!["remove-orphans", "copy", "--older-than", "0s", "--allow-short-grace"],
+        vec!["remove-orphans", "copy", "--older-than", "0s", "--allow-short-grace", "--dry-run"],
+        vec!["remove-orphans", "copy", "--dry-run"],
+        vec!["rollback", "copy", &snap],
+        vec!["set-current", "copy", &snap],
+        vec!["tag", "copy", "keep", &snap],
+        vec!["tag", "copy", "--remove", "keep"],
+    ]
+    .into_iter()
+    .map(|c| c.into_iter().map(str::to_string).collect())
+    .collect()
+}
+
+// ------------------------------------------------------------------ the CLI
+
+/// `cp -a t copy`: every write and maintenance command on the copy refuses with exit 1
+/// naming both locations and `floe relocate`, and changes no file (on the old code
+/// `remove-orphans` deleted every data file of the copy and reported success);
+/// `verify` reports the mismatch (exit 1); `scan` reads the copy's own files, also
+/// after the original's files are damaged and after the original is deleted.
+#[test]
+fn cli_copied_table_reads_its_own_files_and_refuses_writes() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path();
+    cli_table(p);
+    cp_a(&p.join("t"), &p.join("copy"));
+    let before = tree(&p.join("copy"));
+    let t_uri = format!("file://{}", std::fs::canonicalize(p.join("t")).unwrap().display());
+
+    for args in writing_commands(p) {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let (_, stderr) = run(p, &args, 1);
+        assert!(stderr.contains(&t_uri) && stderr.contains("floe relocate"), "floe {args:?}: {stderr}");
+        assert_eq!(tree(&p.join("copy")), before, "floe {args:?} changed the copy");
+    }
+
+    let (stdout, _) = run(p, &["verify", "copy"], 1);
+    assert!(stdout.contains("relocated:") && stdout.contains(&t_uri), "{stdout}");
+    let report: Value = serde_json::from_str(&run(p, &["verify", "copy", "--json"], 1).0).unwrap();
+    assert_eq!(report["problems"][0]["kind"], "relocated", "{report}");
+
+    assert_eq!(cli_ids(p, "copy"), [1, 2, 3, 4, 5, 6]);
+    // The original changes after the copy: new rows, then its data files damaged.
+    std::fs::write(p.join("late.csv"), "id,name\n100,z\n").unwrap();
+    ok(p, &["append", "t", "late.csv"]);
+    damage_data_files(&p.join("t"));
+    assert_eq!(cli_ids(p, "copy"), [1, 2, 3, 4, 5, 6], "the copy read the original's files");
+    std::fs::remove_dir_all(p.join("t")).unwrap();
+    assert_eq!(cli_ids(p, "copy"), [1, 2, 3, 4, 5, 6]);
+    let (stdout, _) = run(p, &["verify", "copy", "--deep"], 1);
+    assert_eq!(stdout.matches("  ").count(), 1, "only the location problem: {stdout}");
+    assert_eq!(tree(&p.join("copy")), before);
+}
+
+/// `mv t moved`: scan works from the new place; maintenance (a dry run too) and writes
+/// refuse with exit 1 (on the old code `scan` failed and `remove-orphans --dry-run`
+/// listed every live file for deletion).
+#[test]
+fn cli_moved_table_scans_and_refuses_maintenance() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path();
+    cli_table(p);
+    std::fs::rename(p.join("t"), p.join("moved")).unwrap();
+    assert_eq!(cli_ids(p, "moved"), [1, 2, 3, 4, 5, 6]);
+    let before = tree(&p.join("moved"));
+    for args in [
+        &["remove-orphans", "moved", "--dry-run"][..],
+        &["remove-orphans", "moved", "--older-than", "0s", "--allow-short-grace"],
+        &["expire", "moved", "--older-than", "0s", "--retain-last", "1"],
+        &["compact", "moved"],
+    ] {
+        let (_, stderr) = run(p, args, 1);
+        assert!(stderr.contains("floe relocate"), "{stderr}");
+    }
+    std::fs::write(p.join("more.csv"), "id,name\n7,g\n").unwrap();
+    run(p, &["append", "moved", "more.csv"], 1);
+    assert_eq!(tree(&p.join("moved")), before);
+    let files = json(p, &["files", "moved", "--json"]);
+    assert_eq!(files["files"].as_array().unwrap().len(), 3);
+}
+
+/// After `floe relocate copy` the copy is a table of its own: verify is clean, the
+/// original can go, and append, delete, compact, expire, remove-orphans and time travel
+/// all work on the copy's files. A second relocate has nothing to do.
+#[test]
+fn cli_relocate_then_everything_works() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path();
+    cli_table(p);
+    cp_a(&p.join("t"), &p.join("copy"));
+    let before = tree(&p.join("copy"));
+    let dry = json(p, &["relocate", "copy", "--dry-run", "--json"]);
+    assert_eq!(dry["needed"], true);
+    assert_eq!(dry["snapshots"], 3);
+    assert_eq!(dry["version"], Value::Null);
+    assert_eq!(tree(&p.join("copy")), before, "a dry run writes nothing");
+
+    let r = json(p, &["relocate", "copy", "--json"]);
+    assert_eq!(r["needed"], true, "{r}");
+    assert_eq!(r["version"], 5, "{r}");
+    assert_eq!(
+        (r["snapshots"].as_u64(), r["manifests"].as_u64(), r["data_files"].as_u64()),
+        (Some(3), Some(3), Some(3)),
+        "{r}"
+    );
+    let copy_uri = format!("file://{}", std::fs::canonicalize(p.join("copy")).unwrap().display());
+    let info = json(p, &["info", "copy", "--json"]);
+    assert_eq!(info["location"], copy_uri.as_str());
+    let metadata = std::fs::read_to_string(p.join("copy/metadata/v5.metadata.json")).unwrap();
+    let t_path = std::fs::canonicalize(p.join("t")).unwrap().display().to_string();
+    assert!(!metadata.contains(&t_path), "the new version still names the original: {metadata}");
+
+    damage_data_files(&p.join("t"));
+    std::fs::remove_dir_all(p.join("t")).unwrap();
+    assert!(ok(p, &["verify", "copy", "--deep"]).contains("OK"));
+    assert!(ok(p, &["relocate", "copy"]).contains("nothing to do"));
+    assert_eq!(cli_ids(p, "copy"), [1, 2, 3, 4, 5, 6]);
+
+    std::fs::write(p.join("more.csv"), "id,name\n7,g\n").unwrap();
+    ok(p, &["append", "copy", "more.csv"]);
+    ok(p, &["delete", "copy", "--where", "id = 1"]);
+    ok(p, &["compact", "copy"]);
+    assert_eq!(cli_ids(p, "copy"), [2, 3, 4, 5, 6, 7]);
+    let first = json(p, &["history", "copy", "--json"]).as_array().unwrap()[0]["snapshot_id"].as_i64().unwrap();
+    let old = ok(p, &["scan", "copy", "--select", "id", "--snapshot", &first.to_string()]);
+    assert_eq!(old, "id\n1\n2\n");
+    let old = ok(p, &["scan", "copy", "--select", "id", "--version", "2"]);
+    assert_eq!(old, "id\n1\n2\n", "time travel to a version from before the relocation");
+    ok(p, &["expire", "copy", "--older-than", "0s", "--retain-last", "1"]);
+    ok(p, &["remove-orphans", "copy", "--older-than", "0s", "--allow-short-grace"]);
+    assert_eq!(cli_ids(p, "copy"), [2, 3, 4, 5, 6, 7]);
+    assert!(ok(p, &["verify", "copy", "--deep"]).contains("OK"));
+}
+
+/// `floe create s3://bucket/events` (and every other non-file scheme) is refused with
+/// exit 2 naming the scheme, and creates nothing (on the old code it created a local
+/// folder `s3:`); `file:///abs` and `file:/abs` locations still work.
+#[test]
+fn cli_url_locations_are_refused() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path();
+    for url in [
+        "s3://bucket/events",
+        "gs://bucket/events",
+        "az://container/t",
+        "abfss://fs@acct.dfs.core.windows.net/t",
+        "http://example.com/t",
+        "S3A://bucket/t",
+    ] {
+        let scheme = url.split(':').next().unwrap();
+        let (_, stderr) = run(p, &["create", url, "--schema", "id:long"], 2);
+        assert!(stderr.contains(&format!("scheme {scheme}:")), "{url}: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        let (_, stderr) = run(p, &["scan", url], 2);
+        assert!(stderr.contains("unsupported table location"), "{url}: {stderr}");
+        assert!(tree(p).is_empty(), "{url} created {:?}", tree(p));
+        assert_eq!(std::fs::read_dir(p).unwrap().count(), 0, "{url} created a directory");
+    }
+    let abs = std::fs::canonicalize(p).unwrap();
+    let t1 = format!("file://{}/t1", abs.display());
+    let t2 = format!("file:{}/t2", abs.display());
+    for (uri, dir) in [(&t1, "t1"), (&t2, "t2")] {
+        ok(p, &["create", uri, "--schema", "id:long!"]);
+        std::fs::write(p.join("one.csv"), "id\n1\n").unwrap();
+        ok(p, &["append", uri, "one.csv"]);
+        assert_eq!(cli_ids(p, dir), [1]);
+        assert_eq!(cli_ids(p, uri), [1]);
+    }
+    let mut entries: Vec<String> =
+        std::fs::read_dir(p).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    entries.sort();
+    assert_eq!(entries, ["one.csv", "t1", "t2"]);
+}
+
+// ------------------------------------------------------------------ the library
+
+fn table_with_three_appends(dir: &Path) -> Table {
+    let t = Table::create_with(dir, schema(), relaxed()).unwrap();
+    for i in 0..3 {
+        t.append(&[batch(i * 10, 10)]).unwrap();
+    }
+    t
+}
+
+#[track_caller]
+fn assert_relocated(res: floe::Result<impl std::fmt::Debug>, recorded: &str, opened: &Path) {
+    match res {
+        Err(Error::TableRelocated { recorded: r, opened: o, file: None }) => {
+            assert_eq!(r, recorded);
+            assert_eq!(o, opened);
+        }
+        other => panic!("expected TableRelocated, got {other:?}"),
+    }
+}
+
+/// A copy is detected on open; a table opened through a symlink, with a trailing slash
+/// or as a `file:` URI is not relocated.
+#[test]
+fn api_detects_copies_but_not_other_spellings() {
+    let d = tempfile::tempdir().unwrap();
+    let orig = d.path().join("t");
+    let t = table_with_three_appends(&orig);
+    assert_eq!(t.relocated_from(), None);
+    let orig_uri = t.metadata().location.clone();
+    std::os::unix::fs::symlink(&orig, d.path().join("link")).unwrap();
+    let spellings = [
+        d.path().join("link"),
+        PathBuf::from(format!("{}/", orig.display())),
+        PathBuf::from(format!("{}/./", orig.display())),
+        PathBuf::from(format!("file://{}", orig.display())),
+        PathBuf::from(format!("file:{}", orig.display())),
+    ];
+    for p in &spellings {
+        let t = Table::open_with(p, relaxed()).unwrap();
+        assert_eq!(t.relocated_from(), None, "{}", p.display());
+        assert_eq!(t.verify(false).unwrap().problems, [], "{}", p.display());
+        t.append(&[batch(100, 1)]).unwrap();
+    }
+    cp_a(&orig, &d.path().join("copy"));
+    let copy = Table::open(d.path().join("copy")).unwrap();
+    assert_eq!(copy.relocated_from().as_deref(), Some(orig_uri.as_str()));
+    let report = copy.verify(true).unwrap();
+    assert_eq!(report.problems.len(), 1, "{:?}", report.problems);
+    assert_eq!(report.problems[0].kind, floe::ProblemKind::Relocated);
+    assert_eq!(report.rows_read, Some(35), "the copy's files are checked");
+}
+
+/// Every write and maintenance call on a copy fails with `TableRelocated` and changes
+/// no file; reads (scan, time travel, plan, changes) use the copy's files.
+#[test]
+fn api_copy_refuses_every_write_and_maintenance_operation() {
+    let d = tempfile::tempdir().unwrap();
+    let orig = d.path().join("t");
+    let t = table_with_three_appends(&orig);
+    let recorded = t.metadata().location.clone();
+    let first = t.snapshots()[0].snapshot_id;
+    t.create_tag("old", first).unwrap();
+    let copy_dir = d.path().join("copy");
+    cp_a(&orig, &copy_dir);
+    damage_data_files(&orig);
+    let copy = Table::open_with(&copy_dir, relaxed()).unwrap();
+    let opened = copy.path().to_path_buf();
+    let before = tree(&copy_dir);
+
+    assert_relocated(copy.append(&[batch(100, 5)]), &recorded, &opened);
+    let mut tx = copy.new_transaction();
+    assert_relocated(tx.append(&batch(100, 5)), &recorded, &opened);
+    let mut tx = copy.new_transaction();
+    tx.update_metadata(|md| {
+        md.properties.insert("k".into(), "v".into());
+        Ok(())
+    });
+    assert_relocated(tx.commit(), &recorded, &opened);
+    assert_relocated(copy.delete(floe::expr::Predicate::parse("id = 1").unwrap()), &recorded, &opened);
+    assert_relocated(copy.compact(&CompactOptions::default()), &recorded, &opened);
+    assert_relocated(copy.compact(&CompactOptions::default().dry_run(true)), &recorded, &opened);
+    let merge = MergeManifestsOptions { min_count: 2, dry_run: false };
+    assert_relocated(copy.merge_manifests(&merge), &recorded, &opened);
+    let expire = ExpireOptions::default().older_than_ms(i64::MAX).retain_last(1);
+    assert_relocated(copy.expire_snapshots(&expire), &recorded, &opened);
+    assert_relocated(copy.expire_snapshots(&expire.clone().dry_run(true)), &recorded, &opened);
+    let orphans = OrphanOptions { older_than: Duration::ZERO, allow_short_grace: true, dry_run: false };
+    assert_relocated(copy.remove_orphans(&orphans), &recorded, &opened);
+    assert_relocated(copy.remove_orphans(&OrphanOptions { dry_run: true, ..orphans }), &recorded, &opened);
+    assert_relocated(copy.rollback_to(first), &recorded, &opened);
+    assert_relocated(copy.set_current(first), &recorded, &opened);
+    assert_relocated(copy.create_tag("new", first), &recorded, &opened);
+    assert_relocated(copy.remove_tag("old"), &recorded, &opened);
+    assert_eq!(tree(&copy_dir), before, "a refused operation changed the copy");
+
+    assert_eq!(ids(&copy), (0..30).collect::<Vec<_>>());
+    let old: Vec<i64> = {
+        let batches = copy.scan().snapshot_id(first).select(["id"]).to_batches().unwrap();
+        batches.iter().flat_map(int64s).collect()
+    };
+    assert_eq!(old, (0..10).collect::<Vec<_>>());
+    let plan = copy.scan().plan().unwrap();
+    for (i, f) in plan.files.iter().enumerate() {
+        let path = copy.resolve_path(&f.file_path).unwrap();
+        assert!(path.starts_with(&opened), "{} is not the copy's", path.display());
+        assert_eq!(plan.read_file(i, 1024).unwrap().0.iter().map(|b| b.num_rows()).sum::<usize>(), 10);
+    }
+}
+
+/// A copy whose metadata names a file outside its recorded location does not read it:
+/// `TableRelocated` naming the file (it could be another table's). At home, the same
+/// metadata is read as it always was (tables may reference files they did not write).
+#[test]
+fn api_copy_never_reads_a_file_outside_its_recorded_location() {
+    let d = tempfile::tempdir().unwrap();
+    let other = table_with_three_appends(&d.path().join("other"));
+    let foreign = other.current_snapshot().unwrap().manifest_list;
+    let orig = d.path().join("t");
+    let t = table_with_three_appends(&orig);
+    // Point t's newest version at the other table's manifest list (absolute, outside t).
+    let newest = t.metadata_path();
+    let mut md: Value = serde_json::from_slice(&std::fs::read(&newest).unwrap()).unwrap();
+    let current = md["current-snapshot-id"].clone();
+    for s in md["snapshots"].as_array_mut().unwrap() {
+        if s["snapshot-id"] == current {
+            s["manifest-list"] = Value::String(foreign.clone());
+        }
+    }
+    std::fs::write(&newest, serde_json::to_vec(&md).unwrap()).unwrap();
+    assert_eq!(ids(&Table::open(&orig).unwrap()).len(), 30, "at home the external list is read");
+    cp_a(&orig, &d.path().join("copy"));
+    let copy = Table::open(d.path().join("copy")).unwrap();
+    match copy.scan().to_batches() {
+        Err(Error::TableRelocated { file: Some(f), recorded, opened }) => {
+            assert_eq!(f, foreign);
+            assert_eq!(recorded, t.metadata().location);
+            assert_eq!(opened, copy.path());
+        }
+        other => panic!("expected TableRelocated naming the file, got {other:?}"),
+    }
+    let problems = copy.verify(false).unwrap().problems;
+    assert!(problems.iter().all(|p| p.kind == floe::ProblemKind::Relocated), "{problems:?}");
+    assert_eq!(problems.len(), 2, "{problems:?}");
+    assert!(matches!(copy.relocate(), Err(Error::TableRelocated { file: Some(_), .. })));
+}
+
+/// A partitioned table with several snapshots, a compaction and a tag, copied and
+/// relocated: the new version names only the copy (location, every manifest list,
+/// manifest and data file, the metadata log), the original is deleted, and time travel
+/// to every snapshot and to versions from before the relocation returns what the
+/// original returned. Expiry and orphan cleanup afterwards keep every live file, even
+/// though older version files still name the original's location.
+#[test]
+fn api_relocate_partitioned_table_with_history() {
+    let d = tempfile::tempdir().unwrap();
+    let orig = d.path().join("t");
+    let spec = PartitionSpec::builder(&schema()).bucket("id", 4).build().unwrap();
+    let opts = relaxed().partition_spec(spec).property("floe.commit.retain-snapshots", "3");
+    let t = Table::create_with(&orig, schema(), opts).unwrap();
+    for i in 0..5 {
+        t.append(&[batch(i * 10, 10)]).unwrap();
+    }
+    t.compact(&CompactOptions::default()).unwrap();
+    t.append(&[batch(50, 10)]).unwrap();
+    let snaps = t.snapshots();
+    assert_eq!(snaps.len(), 3, "older snapshots are only in older version files");
+    t.create_tag("mid", snaps[1].snapshot_id).unwrap();
+    let by_snapshot: Vec<(i64, Vec<i64>)> =
+        snaps.iter().map(|s| (s.snapshot_id, snapshot_ids(&t, s.snapshot_id))).collect();
+    let by_version: Vec<(u64, Vec<i64>)> = (2..=t.version()).map(|v| (v, version_ids(&t, v))).collect();
+
+    let copy_dir = d.path().join("copy");
+    cp_a(&orig, &copy_dir);
+    let copy = Table::open_with(&copy_dir, relaxed()).unwrap();
+    let dry = copy.relocate_dry_run().unwrap();
+    assert!(dry.needed && dry.version.is_none() && dry.snapshots == 3, "{dry:?}");
+    let r = copy.relocate().unwrap();
+    assert_eq!(r.version, Some(t.version() + 1), "{r:?}");
+    assert_eq!(copy.relocated_from(), None);
+    std::fs::remove_dir_all(&orig).unwrap();
+
+    let md = copy.metadata();
+    let root = format!("file://{}/", copy.path().display());
+    assert_eq!(format!("{}/", md.location), root);
+    for e in &md.metadata_log {
+        assert!(e.metadata_file.starts_with(&root), "{}", e.metadata_file);
+    }
+    for s in copy.snapshots() {
+        assert!(s.manifest_list.starts_with(&root), "{}", s.manifest_list);
+        for m in copy.manifests(&s).unwrap() {
+            assert!(m.manifest_path.starts_with(&root), "{}", m.manifest_path);
+        }
+        for f in copy.scan().snapshot_id(s.snapshot_id).plan().unwrap().files {
+            assert!(f.file_path.starts_with(&root), "{}", f.file_path);
+        }
+    }
+    assert_eq!(copy.reference("mid").unwrap().snapshot_id, snaps[1].snapshot_id);
+    assert!(copy.verify(true).unwrap().is_ok());
+    for (id, rows) in &by_snapshot {
+        assert_eq!(&snapshot_ids(&copy, *id), rows, "snapshot {id}");
+    }
+    for (v, rows) in &by_version {
+        assert_eq!(&version_ids(&copy, *v), rows, "version {v}");
+    }
+    assert!(!Table::open(&copy_dir).unwrap().relocate().unwrap().needed);
+
+    copy.append(&[batch(60, 10)]).unwrap();
+    let expire = ExpireOptions::default().older_than_ms(i64::MAX).retain_last(1);
+    copy.expire_snapshots(&expire).unwrap();
+    let orphans = OrphanOptions { older_than: Duration::ZERO, allow_short_grace: true, dry_run: false };
+    copy.remove_orphans(&orphans).unwrap();
+    assert_eq!(ids(&copy), (0..70).collect::<Vec<_>>());
+    assert!(copy.verify(true).unwrap().is_ok(), "{:?}", copy.verify(true).unwrap().problems);
+    assert_eq!(snapshot_ids(&copy, snaps[1].snapshot_id), by_snapshot[1].1, "the tagged snapshot survives");
+}
+
+/// `Table::create`, `create_or_open`, `open` and `open_metadata_file` refuse a URL with
+/// `UnsupportedLocation` naming the scheme, and create nothing; `file:` URIs work.
+#[test]
+fn api_url_locations_are_refused() {
+    let cwd = std::env::current_dir().unwrap();
+    let listing = || {
+        let mut v: Vec<String> =
+            std::fs::read_dir(&cwd).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        v.sort();
+        v
+    };
+    let before = listing();
+    for (url, scheme) in [
+        ("s3://bucket/events", "s3"),
+        ("gs://b/t", "gs"),
+        ("abfss://c@a.dfs.core.windows.net/t", "abfss"),
+        ("http://h/t", "http"),
+    ] {
+        let check = |r: floe::Result<Table>| match r {
+            Err(Error::UnsupportedLocation { location, scheme: s }) => {
+                assert!(location.starts_with(url), "{location}");
+                assert_eq!(s, scheme);
+            }
+            other => panic!("{url}: expected UnsupportedLocation, got {other:?}"),
+        };
+        check(Table::create(url, schema()));
+        check(Table::create_with(url, schema(), TableOptions::default()));
+        check(Table::create_or_open(url, schema()));
+        check(Table::open(url));
+        check(Table::open_metadata_file(format!("{url}/metadata/v1.metadata.json")));
+    }
+    assert_eq!(listing(), before, "a URL created something in the working directory");
+    let d = tempfile::tempdir().unwrap();
+    let abs = std::fs::canonicalize(d.path()).unwrap();
+    let t = Table::create_with(format!("file://{}/a", abs.display()), schema(), relaxed()).unwrap();
+    assert_eq!(t.path(), abs.join("a"));
+    t.append(&[batch(0, 3)]).unwrap();
+    assert_eq!(ids(&Table::open(format!("file:{}/a", abs.display())).unwrap()), [0, 1, 2]);
+    match Table::create("file://otherhost/x", schema()) {
+        Err(Error::UnsupportedLocation { scheme, .. }) => assert_eq!(scheme, "file"),
+        other => panic!("a file URI naming another host: {other:?}"),
+    }
+}
+
+fn snapshot_ids(t: &Table, snapshot: i64) -> Vec<i64> {
+    let batches = t.scan().snapshot_id(snapshot).select(["id"]).to_batches().unwrap();
+    let mut v: Vec<i64> = batches.iter().flat_map(int64s).collect();
+    v.sort();
+    v
+}
+
+fn version_ids(t: &Table, version: u64) -> Vec<i64> {
+    let batches = t.scan().as_of_version(version).select(["id"]).to_batches().unwrap();
+    let mut v: Vec<i64> = batches.iter().flat_map(int64s).collect();
+    v.sort();
+    v
+}
+
+/// The `id` column (the first) of a batch.
+fn int64s(b: &arrow_array::RecordBatch) -> Vec<i64> {
+    use arrow_array::Array;
+    let col = b.column(0).as_any().downcast_ref::<arrow_array::Int64Array>().unwrap();
+    (0..col.len()).map(|i| col.value(i)).collect()
+}
