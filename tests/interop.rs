@@ -1882,3 +1882,36 @@ fn assert_datashard_reads_a_superset(py: &Interop, dir: &Path, expected: &[Value
     let extra = -balance.values().sum::<i64>();
     eprintln!("datashard-read: {} rows, {extra} of them from DELETED manifest entries", ds.len());
 }
+
+/// A floe table copied with `cp -a` and relocated (`Table::relocate`), its original then
+/// deleted: pyiceberg and DuckDB read the copy's own files (the relocated version names
+/// only the copy), row for row what floe reads, also after floe appends to the copy;
+/// datashard reads every row too.
+#[test]
+fn readers_read_a_relocated_copy_after_the_original_is_gone() {
+    let Some(py) = interop() else { return };
+    let dir = scratch("readers_read_a_relocated_copy_after_the_original_is_gone");
+    let orig = dir.path().join("t");
+    let (table, mut expected) = floe_table_with_commits(&orig);
+    table.compact(&floe::CompactOptions::default()).expect("compact");
+    expected.extend(floe_append(&table, 100, 7));
+    let copy_dir = dir.path().join("copy");
+    let status = Command::new("cp").arg("-a").arg(&orig).arg(&copy_dir).status().expect("run cp");
+    assert!(status.success());
+    let copy = Table::open_with(&copy_dir, relaxed()).unwrap();
+    assert!(copy.relocated_from().is_some());
+    let report = copy.relocate().expect("relocate");
+    assert!(report.version.is_some(), "{report:?}");
+    std::fs::remove_dir_all(&orig).unwrap();
+
+    assert_same_rows("floe scan of the relocated copy", &expected, &floe_rows(&copy));
+    for reader in ["pyiceberg-read", "duckdb-read"] {
+        assert_same_rows(reader, &expected, &py.read(reader, &copy_dir, None));
+    }
+    expected.extend(floe_append(&copy, 200, 3));
+    for reader in ["pyiceberg-read", "duckdb-read"] {
+        let context = format!("{reader} after an append to the copy");
+        assert_same_rows(&context, &expected, &py.read(reader, &copy_dir, None));
+    }
+    assert_datashard_reads_a_superset(py, &copy_dir, &expected);
+}
