@@ -314,4 +314,49 @@ mod tests {
         assert!(loc.confined_path("file:///etc/passwd").is_err());
         assert!(loc.confined_path("data/a.parquet").is_err());
     }
+
+    #[test]
+    fn schemes() {
+        assert_eq!(uri_scheme("s3://b/t"), Some("s3"));
+        assert_eq!(uri_scheme("abfss://c@a/t"), Some("abfss"));
+        assert_eq!(uri_scheme("file:/x"), Some("file"));
+        assert_eq!(uri_scheme("C:/x"), None, "a drive letter is not a scheme");
+        assert_eq!(uri_scheme("./s3://b"), None);
+        assert_eq!(uri_scheme("dir:name"), None);
+        assert_eq!(uri_scheme("/abs/s3://x"), None);
+        assert_eq!(local_path(Path::new("file:///a/b")).unwrap(), PathBuf::from("/a/b"));
+        assert_eq!(local_path(Path::new("FILE:/a/b")).unwrap(), PathBuf::from("/a/b"));
+        assert_eq!(local_path(Path::new("file://localhost/a")).unwrap(), PathBuf::from("/a"));
+        assert_eq!(local_path(Path::new("rel/dir")).unwrap(), PathBuf::from("rel/dir"));
+        for bad in ["s3://b/t", "gs://b/t", "http://h/t", "file://host/t"] {
+            assert!(matches!(local_path(Path::new(bad)), Err(Error::UnsupportedLocation { .. })), "{bad}");
+        }
+    }
+
+    #[test]
+    fn relocated_reads_map_under_the_root() {
+        let loc = TableLocation { root: PathBuf::from("/new/t"), recorded: Arc::default() };
+        loc.set_current("file:///old/t/");
+        assert_eq!(loc.relocated_from().as_deref(), Some("file:///old/t/"));
+        assert!(loc.check_not_relocated("file:///old/t/").is_err());
+        assert!(loc.check_not_relocated("file:///new/t").is_ok());
+        assert_eq!(loc.read_path("file:///old/t/data/a.parquet").unwrap(), PathBuf::from("/new/t/data/a.parquet"));
+        assert_eq!(loc.read_path("/old/t/data/a.parquet").unwrap(), PathBuf::from("/new/t/data/a.parquet"));
+        assert_eq!(loc.read_path("file:///new/t/data/b").unwrap(), PathBuf::from("/new/t/data/b"));
+        assert_eq!(loc.read_path("data/c").unwrap(), PathBuf::from("/new/t/data/c"));
+        // `..` cannot climb out of the recorded location into someone else's files.
+        assert!(matches!(
+            loc.read_path("file:///old/t/../other/data/x"),
+            Err(Error::TableRelocated { file: Some(_), .. })
+        ));
+        assert!(matches!(loc.read_path("file:///etc/passwd"), Err(Error::TableRelocated { .. })));
+        // Once the current metadata is at home, older locations still map; others are read as they are.
+        loc.set_current("file:///new/t");
+        assert_eq!(loc.relocated_from(), None);
+        assert_eq!(loc.read_path("file:///old/t/data/a").unwrap(), PathBuf::from("/new/t/data/a"));
+        assert_eq!(loc.read_path("file:///elsewhere/x").unwrap(), PathBuf::from("/elsewhere/x"));
+        // A location without a named component maps nothing.
+        loc.observe("file:///");
+        assert_eq!(loc.read_path("file:///elsewhere/x").unwrap(), PathBuf::from("/elsewhere/x"));
+    }
 }

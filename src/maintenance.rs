@@ -24,6 +24,10 @@
 //!   uncommitted transaction may still publish is younger than the grace period.
 //! * **Rollback** ([`Table::rollback_to`], [`Table::set_current`]) and tags
 //!   ([`Table::create_tag`], [`Table::remove_tag`]) are metadata-only commits.
+//! * Files are compared by their path relative to the table root (every recorded URI
+//!   resolved by [`crate::location::TableLocation::read_path`]), never by the URI's
+//!   spelling. Every operation here, dry runs included, refuses a table that was copied
+//!   or moved and not relocated ([`Error::TableRelocated`]; see [`crate::relocate`]).
 //!
 //! Every operation takes `dry_run` and returns a [`MaintenanceReport`] saying what it
 //! did (or would do). See `docs/maintenance.md`.

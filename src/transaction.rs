@@ -16,6 +16,10 @@
 //!   snapshot summary.
 //! * Correctness never depends on the advisory lock; the lock only queues committers
 //!   so contention costs waiting instead of wasted writes.
+//! * No commit (metadata-only ones included) lands on metadata that records another
+//!   directory than the one the table was opened at (a copied or moved table):
+//!   [`Error::TableRelocated`] before anything is staged, and again on the newest
+//!   version of every attempt. Only the relocation commit ([`crate::relocate`]) may.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
