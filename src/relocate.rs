@@ -18,10 +18,11 @@
 //!   log (and any statistics files) point at the new directory. Nothing else changes:
 //!   same table uuid, snapshots, sequence numbers, schemas, specs, refs and rows.
 //!
-//! The manifests and manifest lists it replaced stay referenced by the older version
-//! files in the metadata log (time travel to an older version still reads them,
-//! mapped to this directory); once those versions leave the log they are orphans for
-//! [`Table::remove_orphans`]. After relocation the table is independent of the
+//! The manifests and manifest lists it replaced are still named by the older version
+//! files in the metadata log (time travel to an older *version* reads them, mapped to
+//! this directory) until expiry or orphan cleanup removes them: the newest version no
+//! longer references them. Time travel by snapshot id or timestamp uses the rewritten
+//! lists. After relocation the table is independent of the
 //! original: deleting or moving the original changes nothing, and every reader
 //! (pyiceberg, DuckDB, datashard) reads the copy's own files.
 

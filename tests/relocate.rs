@@ -387,6 +387,35 @@ fn api_copy_refuses_every_write_and_maintenance_operation() {
     }
 }
 
+/// `mv t moved` through the API: scan, time travel and verify's file checks work from
+/// the new place; orphan cleanup (a dry run too) and appends refuse; relocation fixes it.
+#[test]
+fn api_moved_table_reads_and_refuses_until_relocated() {
+    let d = tempfile::tempdir().unwrap();
+    let t = table_with_three_appends(&d.path().join("t"));
+    let recorded = t.metadata().location.clone();
+    let first = t.snapshots()[0].snapshot_id;
+    drop(t);
+    let moved = d.path().join("moved");
+    std::fs::rename(d.path().join("t"), &moved).unwrap();
+    let t = Table::open_with(&moved, relaxed()).unwrap();
+    assert_eq!(t.relocated_from().as_deref(), Some(recorded.as_str()));
+    assert_eq!(ids(&t), (0..30).collect::<Vec<_>>());
+    assert_eq!(snapshot_ids(&t, first), (0..10).collect::<Vec<_>>());
+    let report = t.verify(true).unwrap();
+    assert_eq!(report.problems.len(), 1, "{:?}", report.problems);
+    let before = tree(&moved);
+    let dry = OrphanOptions { older_than: Duration::ZERO, allow_short_grace: true, dry_run: true };
+    assert_relocated(t.remove_orphans(&dry), &recorded, t.path());
+    assert_relocated(t.append(&[batch(100, 1)]), &recorded, t.path());
+    assert_eq!(tree(&moved), before);
+    t.relocate().unwrap();
+    t.append(&[batch(100, 1)]).unwrap();
+    let dry = t.remove_orphans(&dry).unwrap();
+    assert!(dry.deleted_paths.iter().all(|p| !p.starts_with(moved.join("data"))), "{:?}", dry.deleted_paths);
+    assert_eq!(ids(&t).len(), 31);
+}
+
 /// A copy whose metadata names a file outside its recorded location does not read it:
 /// `TableRelocated` naming the file (it could be another table's). At home, the same
 /// metadata is read as it always was (tables may reference files they did not write).
@@ -492,6 +521,34 @@ fn api_relocate_partitioned_table_with_history() {
     assert_eq!(ids(&copy), (0..70).collect::<Vec<_>>());
     assert!(copy.verify(true).unwrap().is_ok(), "{:?}", copy.verify(true).unwrap().problems);
     assert_eq!(snapshot_ids(&copy, snaps[1].snapshot_id), by_snapshot[1].1, "the tagged snapshot survives");
+}
+
+/// After relocation, older version files in the metadata log still name the old
+/// location, and snapshots only they retain reference files that are still live. Expiry
+/// and orphan cleanup compare files by their path relative to the root, so they keep
+/// them (compared by URI, the old spelling matched nothing live and expiry deleted live
+/// data files).
+#[test]
+fn api_expiry_after_relocation_keeps_live_files_older_versions_name() {
+    let d = tempfile::tempdir().unwrap();
+    let orig = d.path().join("t");
+    let t = Table::create_with(&orig, schema(), relaxed().property("floe.commit.retain-snapshots", "2")).unwrap();
+    for i in 0..4 {
+        t.append(&[batch(i * 10, 10)]).unwrap();
+    }
+    assert_eq!(t.snapshots().len(), 2, "the first appends' snapshots live only in older version files");
+    let copy_dir = d.path().join("copy");
+    cp_a(&orig, &copy_dir);
+    std::fs::remove_dir_all(&orig).unwrap();
+    let copy = Table::open_with(&copy_dir, relaxed()).unwrap();
+    copy.relocate().unwrap();
+    let report = copy.expire_snapshots(&ExpireOptions::default().older_than_ms(i64::MAX).retain_last(1)).unwrap();
+    assert_eq!(report.data_files_removed, 0, "{report:?}");
+    let orphans = OrphanOptions { older_than: Duration::ZERO, allow_short_grace: true, dry_run: false };
+    let report = copy.remove_orphans(&orphans).unwrap();
+    assert_eq!(report.data_files_removed, 0, "{report:?}");
+    assert_eq!(ids(&copy), (0..40).collect::<Vec<_>>());
+    assert!(copy.verify(true).unwrap().is_ok());
 }
 
 /// `Table::create`, `create_or_open`, `open` and `open_metadata_file` refuse a URL with
