@@ -150,6 +150,15 @@ pub enum Error {
         source: std::io::Error,
     },
 
+    /// Table metadata could not be encoded as a valid metadata file (for example a
+    /// key of [`crate::spec::metadata::TableMetadata::extra`] that shadows one floe
+    /// writes itself). Nothing was published: no version file was created.
+    #[error("cannot encode the table metadata: {reason}")]
+    MetadataEncode {
+        /// What is wrong with it.
+        reason: String,
+    },
+
     /// An input file (CSV, newline-delimited JSON, Parquet) does not fit the table.
     /// Names the file and, where known, the row (1-based, not counting a CSV header)
     /// and the column.

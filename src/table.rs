@@ -286,7 +286,8 @@ impl Table {
         };
         let path1 = location.version_file(1);
         let durable = options.durability.is_durable();
-        match storage.publish_exclusive(&path1, &metadata.to_json_bytes(), durable) {
+        let bytes = metadata.to_json_bytes()?;
+        match storage.publish_exclusive(&path1, &bytes, durable) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
                 return Err(Error::TableExists { path: location.root().to_path_buf() });

@@ -794,13 +794,15 @@ impl Transaction {
     /// in parallel. Returns the temp file to link. Every path is registered for
     /// cleanup before it is written.
     fn write_attempt_files(&mut self, built: &Built, version_path: &std::path::Path, durable: bool) -> Result<PathBuf> {
+        // Encoded first: a metadata that cannot be encoded fails the attempt before
+        // anything of it is written (never an empty or invalid version file).
+        let metadata_bytes = built.metadata.to_json_bytes()?;
         for (p, _) in &built.writes {
             if !self.created.contains(p) {
                 self.attempt_garbage.push(p.clone());
             }
         }
         let storage = self.table.storage();
-        let metadata_bytes = built.metadata.to_json_bytes();
         let write_one = |(p, b): &(PathBuf, Vec<u8>)| storage.write_new(p, b, durable).map_err(|e| Error::io(p, e));
         let temp_of =
             || storage.write_temp(version_path, &metadata_bytes, durable).map_err(|e| Error::io(version_path, e));
