@@ -101,7 +101,7 @@ impl RetryPolicy {
     }
 
     /// Full-jitter exponential backoff before retry number `retry` (1-based).
-    fn backoff(&self, retry: u32) -> Duration {
+    pub(crate) fn backoff(&self, retry: u32) -> Duration {
         let exp = self.base_delay.saturating_mul(1u32 << retry.min(16));
         let cap = exp.min(self.max_delay);
         let nanos = cap.as_nanos().min(u64::MAX as u128) as u64;
