@@ -922,6 +922,7 @@ impl Transaction {
         for update in &mut self.updates {
             update(&mut new_md)?;
         }
+        remember_datashard(&mut new_md, md);
         let now = now_ms().max(md.last_updated_ms + 1);
         if self.metadata_only() {
             new_md.last_updated_ms = now;
@@ -1318,7 +1319,25 @@ struct Removed {
 fn writes_deleted_entries(md: &TableMetadata) -> bool {
     match md.properties.get(properties::WRITE_DELETED_ENTRIES) {
         Some(v) => !v.eq_ignore_ascii_case("false"),
-        None => !md.snapshots.iter().any(|s| s.summary.keys().any(|k| k.starts_with("datashard."))),
+        None => !has_datashard_snapshots(md),
+    }
+}
+
+/// Whether a snapshot of `md` was written by datashard (its summary has `datashard.`
+/// keys).
+fn has_datashard_snapshots(md: &TableMetadata) -> bool {
+    md.snapshots.iter().any(|s| s.summary.keys().any(|k| k.starts_with("datashard.")))
+}
+
+/// Makes "datashard writes to this table" durable: the default of
+/// [`properties::WRITE_DELETED_ENTRIES`] is inferred from datashard's snapshots, which
+/// leave the metadata (the commit-time trim, expiry), after which floe would write
+/// `DELETED` entries that datashard reads as live rows. So every commit (metadata-only
+/// ones too) whose base has such a snapshot and no explicit property writes it as
+/// `false` into the new version; an explicit value is never changed.
+fn remember_datashard(new_md: &mut TableMetadata, base: &TableMetadata) {
+    if !new_md.properties.contains_key(properties::WRITE_DELETED_ENTRIES) && has_datashard_snapshots(base) {
+        new_md.properties.insert(properties::WRITE_DELETED_ENTRIES.to_string(), "false".to_string());
     }
 }
 

@@ -1867,6 +1867,42 @@ fn datashard_reads_floe_row_changes_exactly_without_deleted_entries() {
     check(dir.path(), &table, "datashard table after floe's delete");
 }
 
+/// 9e. floe remembers that datashard wrote to a table after datashard's snapshots have
+///     left the metadata: one datashard append, 101 floe appends (floe's commit-time
+///     trim to 100 snapshots drops datashard's), a compaction and an expiry; datashard,
+///     pyiceberg, DuckDB and floe then all read the same rows, each once (floe no longer
+///     writes the `DELETED` entries datashard 0.11.2 reads as live).
+#[test]
+fn floe_remembers_datashard_after_its_snapshots_leave_the_metadata() {
+    let Some(py) = interop() else { return };
+    let dir = scratch("floe_remembers_datashard_after_its_snapshots_leave_the_metadata");
+    let table = Table::create_with(dir.path(), interop_schema(), relaxed()).expect("create");
+    let doc = py.run(&["datashard-append", path_str(dir.path()), "--start", "1000", "--count", "2"]);
+    let mut expected: Vec<Value> = ids_of(&doc, "committed").into_iter().map(ds_row).collect();
+    table.refresh().expect("refresh");
+    for id in 1..=101 {
+        expected.extend(floe_append(&table, id, 1));
+    }
+    let datashard_snapshots =
+        table.snapshots().iter().filter(|s| s.summary.keys().any(|k| k.starts_with("datashard."))).count();
+    assert_eq!(datashard_snapshots, 0, "the premise: datashard's snapshot left the metadata");
+    assert_eq!(
+        table.properties().get("floe.write.deleted-entries").map(String::as_str),
+        Some("false"),
+        "the table remembers that datashard wrote to it"
+    );
+    let r = table.compact(&floe::CompactOptions::default()).expect("compact");
+    assert!(r.data_files_removed > 100, "{r}");
+    let r =
+        table.expire_snapshots(&floe::ExpireOptions::default().older_than_ms(i64::MAX).retain_last(1)).expect("expire");
+    assert!(r.snapshots_expired > 0, "{r}");
+    let floe = floe_rows(&Table::open(dir.path()).unwrap());
+    assert_same_rows("floe scan", &expected, &floe);
+    for reader in ["datashard-read", "pyiceberg-read", "duckdb-read"] {
+        assert_same_rows(reader, &expected, &py.read(reader, dir.path(), None));
+    }
+}
+
 /// datashard 0.11.2 ignores manifest entry status: it must return every row floe
 /// holds, and may add rows of files listed as DELETED (counted and printed).
 fn assert_datashard_reads_a_superset(py: &Interop, dir: &Path, expected: &[Value]) {
