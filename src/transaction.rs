@@ -1222,16 +1222,23 @@ impl Transaction {
         }
         // The hint only ever moves forward (datashard does the same): readers that
         // trust it (pyiceberg, DuckDB) should not be sent back to an older version by
-        // a slow writer. Correctness never depends on it.
+        // a slow writer. But a hint past the newest version (a hand edit, a restored
+        // backup, a table rolled back by copying) names no file at all, and those
+        // readers then cannot open the table: a hint ahead of ours is kept only if its
+        // version exists (one extra `exists`, only when the hint is ahead). An
+        // unreadable or unparsable hint is rewritten. Correctness never depends on it.
         let hint = table.location().hint_file();
         let current_hint = table
             .storage()
             .read(&hint)
             .ok()
             .and_then(|b| std::str::from_utf8(&b).ok().and_then(|s| s.trim().parse::<u64>().ok()));
-        if current_hint.is_none_or(|h| h < state.version)
-            && let Err(e) = table.storage().replace_advisory(&hint, state.version.to_string().as_bytes())
-        {
+        let rewrite = match current_hint {
+            None => true,
+            Some(h) if h <= state.version => h < state.version,
+            Some(h) => matches!(table.storage().exists(&table.location().version_file(h)), Ok(false)),
+        };
+        if rewrite && let Err(e) = table.storage().replace_advisory(&hint, state.version.to_string().as_bytes()) {
             tracing::debug!("could not update the version hint: {e}");
         }
         if state.metadata.property_bool(properties::DELETE_AFTER_COMMIT, false) {

@@ -1175,6 +1175,26 @@ fn readers_find_the_newest_version_through_the_hint() {
     }
 }
 
+/// 11b. A version hint that names a version that does not exist (`99` while `v4` is
+///     the newest) is corrected by the next floe commit, so pyiceberg and DuckDB, which
+///     trust the hint, open the table again.
+#[test]
+fn a_commit_corrects_a_hint_past_the_newest_version() {
+    let Some(py) = interop() else { return };
+    let dir = scratch("a_commit_corrects_a_hint_past_the_newest_version");
+    let (table, mut rows) = floe_table_with_commits(dir.path());
+    let hint = dir.path().join("metadata/version-hint.text");
+    std::fs::write(&hint, "99").unwrap();
+    rows.extend(floe_append(&table, 500, 2));
+    assert_eq!(std::fs::read_to_string(&hint).unwrap().trim(), table.version().to_string());
+    let doc = py.duckdb_snippet(READ_THROUGH_HINT, &[path_str(dir.path())]);
+    let current = table.current_snapshot().expect("a snapshot").snapshot_id;
+    for reader in ["pyiceberg", "duckdb"] {
+        assert_eq!(doc[reader]["snapshot_id"], json!(current), "{reader} through the hint: {doc}");
+        assert_eq!(doc[reader]["count"], json!(rows.len()), "{reader} through the hint: {doc}");
+    }
+}
+
 #[test]
 fn readers_see_files_removed_by_a_floe_commit() {
     let Some(py) = interop() else { return };
