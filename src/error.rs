@@ -143,7 +143,9 @@ pub enum Error {
     CommitStateUnknown {
         /// The version file that may have been created.
         version: u64,
-        /// The commit id stored in the snapshot summary.
+        /// The transaction's commit id: stored in the snapshot summary
+        /// (`floe.commit-id`) of a commit that makes a snapshot; a metadata-only commit
+        /// records none (look for its change in `v<version>`).
         commit_id: String,
         /// The I/O error that made the outcome ambiguous.
         #[source]

@@ -11,9 +11,10 @@
 //! fails). Promises:
 //!
 //! * `commit` returns `Ok` only if the version it reports holds this transaction's
-//!   snapshot, exactly once; an I/O error after the commit point may have been reached
-//!   is resolved by re-reading the version and comparing the commit id in the
-//!   snapshot summary.
+//!   snapshot (or metadata change), exactly once; an I/O error after the commit point
+//!   may have been reached is resolved by re-reading the version and comparing it with
+//!   the exact bytes this attempt tried to publish (every kind of commit, metadata-only
+//!   ones too).
 //! * Correctness never depends on the advisory lock; the lock only queues committers
 //!   so contention costs waiting instead of wasted writes.
 
@@ -121,7 +122,8 @@ pub struct CommitReport {
     pub snapshot_id: i64,
     /// Its sequence number.
     pub sequence_number: i64,
-    /// The commit id stored in the snapshot summary (`floe.commit-id`).
+    /// The transaction's commit id, stored in the snapshot summary (`floe.commit-id`)
+    /// of a commit that makes a snapshot (a metadata-only commit records none).
     pub commit_id: String,
     /// Version-file creation attempts (1 = no race lost).
     pub attempts: u32,
@@ -547,7 +549,10 @@ impl Transaction {
             // is written and fsynced in parallel: on a journaling file system the
             // fsyncs share a journal commit, which keeps the time spent holding the
             // commit lock close to one fsync.
-            let temp = self.write_attempt_files(&built, &path, durable)?;
+            // The exact bytes published are this commit's identity when the link's
+            // outcome is ambiguous (resolve_ambiguous), for every kind of commit.
+            let metadata_bytes = built.metadata.to_json_bytes()?;
+            let temp = self.write_attempt_files(&built, &metadata_bytes, &path, durable)?;
             crate::crashpoint::hit("attempt-written");
             if let Err(e) = self.join_prestage() {
                 let _ = table.storage().delete(&temp);
@@ -566,7 +571,7 @@ impl Transaction {
                     !hole
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => false,
-                Err(e) => match self.resolve_ambiguous(next_version, e) {
+                Err(e) => match self.resolve_ambiguous(next_version, &metadata_bytes, e) {
                     Ok(landed) => landed,
                     Err(e) => {
                         if matches!(e, Error::CommitStateUnknown { .. }) {
@@ -793,10 +798,13 @@ impl Transaction {
     /// Writes this attempt's files and the metadata temp file, fsynced when durable,
     /// in parallel. Returns the temp file to link. Every path is registered for
     /// cleanup before it is written.
-    fn write_attempt_files(&mut self, built: &Built, version_path: &std::path::Path, durable: bool) -> Result<PathBuf> {
-        // Encoded first: a metadata that cannot be encoded fails the attempt before
-        // anything of it is written (never an empty or invalid version file).
-        let metadata_bytes = built.metadata.to_json_bytes()?;
+    fn write_attempt_files(
+        &mut self,
+        built: &Built,
+        metadata_bytes: &[u8],
+        version_path: &std::path::Path,
+        durable: bool,
+    ) -> Result<PathBuf> {
         for (p, _) in &built.writes {
             if !self.created.contains(p) {
                 self.attempt_garbage.push(p.clone());
@@ -805,7 +813,7 @@ impl Transaction {
         let storage = self.table.storage();
         let write_one = |(p, b): &(PathBuf, Vec<u8>)| storage.write_new(p, b, durable).map_err(|e| Error::io(p, e));
         let temp_of =
-            || storage.write_temp(version_path, &metadata_bytes, durable).map_err(|e| Error::io(version_path, e));
+            || storage.write_temp(version_path, metadata_bytes, durable).map_err(|e| Error::io(version_path, e));
         if !durable || built.writes.is_empty() {
             for w in &built.writes {
                 write_one(w)?;
@@ -1186,30 +1194,26 @@ impl Transaction {
     }
 
     /// The link failed with an error that is not EEXIST: it may or may not have
-    /// happened. Re-read the version and compare commit ids.
-    fn resolve_ambiguous(&self, version: u64, err: std::io::Error) -> Result<bool> {
+    /// happened. Re-read the version and compare it with the exact bytes we tried to
+    /// publish. That identifies every kind of commit, metadata-only ones (schema or
+    /// spec change, tag, rollback, expiry) too, which have no snapshot summary to carry
+    /// a commit id; a snapshot commit's bytes hold its random snapshot id and commit
+    /// id, so no other writer's version can equal them. Another writer's
+    /// metadata-only version is byte-equal only if it made the very same change on the
+    /// same base in the same millisecond, which then is in the table as we asked.
+    /// `Ok(true)`: it landed (the caller makes it durable); `Ok(false)`: another
+    /// writer's version (a lost race).
+    fn resolve_ambiguous(&self, version: u64, published: &[u8], err: std::io::Error) -> Result<bool> {
         let table = &self.table;
         let path = table.location().version_file(version);
+        let unknown = |err| Error::CommitStateUnknown { version, commit_id: self.commit_id.to_string(), source: err };
         match table.storage().exists(&path) {
             Ok(false) => Err(Error::io(&path, err)),
-            Ok(true) => match load_version(table.storage(), table.location(), version) {
-                Ok(state) => {
-                    let ours = state
-                        .metadata
-                        .current_snapshot()
-                        .and_then(|s| s.commit_id())
-                        .is_some_and(|id| id == self.commit_id.to_string());
-                    if ours {
-                        // It landed; durability of the directory entry is retried.
-                        let _ = table.storage().sync_dir(&table.location().metadata_dir());
-                    }
-                    Ok(ours)
-                }
-                Err(_) => {
-                    Err(Error::CommitStateUnknown { version, commit_id: self.commit_id.to_string(), source: err })
-                }
+            Ok(true) => match table.storage().read(&path) {
+                Ok(bytes) => Ok(bytes == published),
+                Err(_) => Err(unknown(err)),
             },
-            Err(_) => Err(Error::CommitStateUnknown { version, commit_id: self.commit_id.to_string(), source: err }),
+            Err(_) => Err(unknown(err)),
         }
     }
 

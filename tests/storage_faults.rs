@@ -59,12 +59,17 @@ struct Faults {
     fail_at: AtomicU64,
     kind: Mutex<Kind>,
     fired: Mutex<Option<String>>,
+    /// When set, only operations of this name are counted (and can fail).
+    only: Mutex<Option<&'static str>>,
 }
 
 impl Faults {
     /// Counts an operation; `Some(kind)` when this one must fail.
     fn op(&self, what: &str, path: &Path) -> Option<Kind> {
         if !self.armed.load(Ordering::SeqCst) {
+            return None;
+        }
+        if self.only.lock().unwrap().is_some_and(|only| only != what) {
             return None;
         }
         let n = self.ops.fetch_add(1, Ordering::SeqCst);
@@ -102,6 +107,7 @@ impl FaultStorage {
                 fail_at: AtomicU64::new(u64::MAX),
                 kind: Mutex::new(Kind::Eio),
                 fired: Mutex::new(None),
+                only: Mutex::new(None),
             }),
         })
     }
@@ -112,6 +118,12 @@ impl FaultStorage {
         self.faults.fail_at.store(fail_at, Ordering::SeqCst);
         self.faults.ops.store(0, Ordering::SeqCst);
         self.faults.armed.store(true, Ordering::SeqCst);
+    }
+    /// Like [`FaultStorage::arm`], counting only operations named `what` (`link_temp`,
+    /// `sync_dir`, …).
+    fn arm_only(&self, what: &'static str, kind: Kind, fail_at: u64) {
+        *self.faults.only.lock().unwrap() = Some(what);
+        self.arm(kind, fail_at);
     }
     /// Stops counting; returns (operations counted, the operation that failed).
     fn disarm(&self) -> (u64, Option<String>) {
@@ -571,4 +583,91 @@ fn rebasing_commit_survives_a_fault_at_every_operation() {
 #[test]
 fn partitioned_commit_survives_a_fault_at_every_operation() {
     every_k(true, Scenario::Partitioned);
+}
+
+// ---------------------------------------------------------------------------------------
+// 3. Metadata-only commits at an ambiguous commit point
+// ---------------------------------------------------------------------------------------
+
+/// Every kind of metadata-only commit (no new snapshot: nothing carries a commit id in a
+/// snapshot summary), its effect, and a check that the effect is in the table.
+type MetadataCommit = (&'static str, fn(&Table, &[i64]) -> floe::Result<u64>, fn(&Table, &[i64]) -> bool);
+
+fn metadata_commits() -> Vec<MetadataCommit> {
+    use floe::spec::transform::Transform;
+    use floe::{ExpireOptions, spec::types::PrimitiveType};
+    vec![
+        (
+            "schema change",
+            |t, _| Ok(t.update_schema().add_column("extra", PrimitiveType::Int).commit()?.version),
+            |t, _| t.schema().fields().iter().any(|f| f.name == "extra"),
+        ),
+        (
+            "spec change",
+            |t, _| Ok(t.update_spec().add_field("id", Transform::Bucket(4)).commit()?.version),
+            |t, _| t.metadata().default_spec().is_some_and(|s| s.fields.len() == 1),
+        ),
+        ("tag", |t, s| Ok(t.create_tag("v1", s[0])?.versions[0]), |t, s| t.tags().get("v1") == Some(&s[0])),
+        (
+            "remove tag",
+            |t, s| {
+                t.create_tag("gone", s[0])?;
+                Ok(t.remove_tag("gone")?.versions[0])
+            },
+            |t, _| !t.tags().contains_key("gone"),
+        ),
+        (
+            "rollback",
+            |t, s| Ok(t.rollback_to(s[0])?.versions[0]),
+            |t, s| t.current_snapshot().map(|c| c.snapshot_id) == Some(s[0]),
+        ),
+        (
+            "set current",
+            |t, s| {
+                t.rollback_to(s[0])?;
+                Ok(t.set_current(s[2])?.versions[0])
+            },
+            |t, s| t.current_snapshot().map(|c| c.snapshot_id) == Some(s[2]),
+        ),
+        (
+            "expiry",
+            |t, _| Ok(t.expire_snapshots(&ExpireOptions::default().older_than_ms(i64::MAX).retain_last(1))?.versions[0]),
+            |t, s| t.snapshots().len() == 1 && t.current_snapshot().map(|c| c.snapshot_id) == Some(s[2]),
+        ),
+    ]
+}
+
+/// An error after the link succeeded (the ambiguous commit point) on a metadata-only
+/// commit of every kind is resolved as `Ok`: the caller learns the change is in the
+/// table, at the version it reports, once, instead of a lost race (`ConcurrentModification`,
+/// "ref already exists") for its own change.
+#[test]
+fn ambiguous_metadata_only_commits_of_every_kind_resolve_as_ok() {
+    for (what, commit, present) in metadata_commits() {
+        for durable in [true, false] {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("t");
+            let plain = Table::create_with(&path, schema(), options(durable)).unwrap();
+            for k in 0..3 {
+                plain.append(&[batch(k * 10, 2)]).unwrap();
+            }
+            let snaps: Vec<i64> = plain.snapshots().iter().map(|s| s.snapshot_id).collect();
+            let storage = FaultStorage::new(&std::fs::canonicalize(&path).unwrap());
+            let table = Table::open_with(&path, options(durable).storage(storage.clone())).unwrap();
+            let before = table.version();
+            // The last link of the operation (its change; "remove tag" and "set current"
+            // link a preparatory version first) reports EIO after it succeeded.
+            let links = if matches!(what, "remove tag" | "set current") { 1 } else { 0 };
+            storage.arm_only("link_temp", Kind::AfterSuccess, links);
+            let res = commit(&table, &snaps);
+            let (_, fired) = storage.disarm();
+            let ctx = format!("{what} (durable={durable}, fault {fired:?})");
+            assert!(fired.is_some_and(|f| f.starts_with("link_temp")), "{ctx}: the fault fired at the link");
+            let version = res.unwrap_or_else(|e| panic!("{ctx}: the change landed, the outcome must be Ok: {e}"));
+            let fresh = Table::open(&path).unwrap();
+            assert_eq!(fresh.version(), version, "{ctx}: exactly the reported version, nothing after it");
+            assert_eq!(version, before + 1 + links, "{ctx}");
+            assert!(present(&fresh, &snaps), "{ctx}: the change is in the table");
+        }
+    }
 }
