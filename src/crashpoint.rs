@@ -1,4 +1,5 @@
-//! Test-only crash points inside the commit path (for the SIGKILL crash-cycle test).
+//! Test-only crash points and injected failures inside the commit path (for the SIGKILL
+//! crash-cycle test and the CLI's fault tests).
 //!
 //! `FLOE_CRASH_POINT=<phase>:<n>` makes the process abort (no destructors, no flush:
 //! as abrupt as SIGKILL for the file system) the `n`-th time it reaches `<phase>`;
@@ -14,6 +15,11 @@
 //! | `committed`      | everything, just before `commit` returns `Ok`                  |
 //!
 //! The variable is read once per process; without it every [`hit`] is one atomic load.
+//!
+//! `FLOE_FAIL_POINT=<name>` makes the operation `<name>` report an injected I/O error
+//! every time it runs, for tests that drive the `floe` binary (which has no fault-
+//! injecting storage). Names: `sync-metadata-dir` (the fsync of `metadata/` after the
+//! commit point). Read once per process, like `FLOE_CRASH_POINT`.
 //! Not part of the public API.
 
 use std::sync::OnceLock;
@@ -45,4 +51,12 @@ pub(crate) fn hit(phase: &'static str) {
     {
         std::process::abort();
     }
+}
+
+/// True when `FLOE_FAIL_POINT` names `name`: the caller reports an injected error
+/// instead of doing the operation.
+#[inline]
+pub(crate) fn fail(name: &'static str) -> bool {
+    static FAIL: OnceLock<Option<String>> = OnceLock::new();
+    FAIL.get_or_init(|| std::env::var("FLOE_FAIL_POINT").ok()).as_deref() == Some(name)
 }

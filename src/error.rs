@@ -161,6 +161,26 @@ pub enum Error {
         reason: String,
     },
 
+    /// **The commit is in the table**, visible to every reader at `version`, but the
+    /// fsync of `metadata/` after the commit point failed (twice), so it is not known
+    /// to survive a power cut or an OS crash. This is not a failed commit: do not
+    /// retry it (a retry would apply it a second time). Only a durable commit
+    /// ([`crate::Durability::Durable`]) reports it; everything after the commit point
+    /// (version hint, cleanup, the handle's state) was done as for `Ok`.
+    /// [`Error::is_committed`] is true for it.
+    #[error(
+        "committed as v{version} (commit id {commit_id}) and visible to readers, but not known to be durable:          the fsync of the metadata directory failed ({source}), so the commit may not survive a power cut;          do not retry it (that would apply it twice)"
+    )]
+    CommittedNotDurable {
+        /// The version the commit created (`v<N>.metadata.json`).
+        version: u64,
+        /// The transaction's commit id (as in [`crate::CommitReport::commit_id`]).
+        commit_id: String,
+        /// The fsync error.
+        #[source]
+        source: std::io::Error,
+    },
+
     /// An input file (CSV, newline-delimited JSON, Parquet) does not fit the table.
     /// Names the file and, where known, the row (1-based, not counting a CSV header)
     /// and the column.
@@ -239,5 +259,11 @@ impl Error {
     /// True for [`Error::ConcurrentModification`].
     pub fn is_concurrent_modification(&self) -> bool {
         matches!(self, Error::ConcurrentModification { .. })
+    }
+
+    /// True when the error reports a commit that **is in the table**
+    /// ([`Error::CommittedNotDurable`]): the operation must not be retried.
+    pub fn is_committed(&self) -> bool {
+        matches!(self, Error::CommittedNotDurable { .. })
     }
 }

@@ -15,6 +15,9 @@
 //!   may have been reached is resolved by re-reading the version and comparing it with
 //!   the exact bytes this attempt tried to publish (every kind of commit, metadata-only
 //!   ones too).
+//! * A durable commit whose `metadata/` fsync after the commit point fails is
+//!   [`Error::CommittedNotDurable`] (committed, visible, durability unknown), never a
+//!   plain `Ok` and never "not committed".
 //! * Correctness never depends on the advisory lock; the lock only queues committers
 //!   so contention costs waiting instead of wasted writes.
 
@@ -460,6 +463,13 @@ impl Transaction {
 
     /// Commits, rebasing over concurrent commits when that is safe, under the retry
     /// policy.
+    ///
+    /// `Ok` means the commit is in the table at the reported version and, with
+    /// [`crate::Durability::Durable`], on stable storage. Two errors do **not** mean
+    /// "not committed": [`Error::CommittedNotDurable`] (it is in the table, but the
+    /// fsync after the commit point failed: never retry it) and
+    /// [`Error::CommitStateUnknown`] (look for the commit id before retrying). Every
+    /// other error means nothing of this transaction is in the table.
     pub fn commit(mut self) -> Result<CommitReport> {
         let res = self.commit_inner();
         if res.is_ok() {
@@ -590,9 +600,7 @@ impl Transaction {
                 // fsync: their own directory fsync persists our entry too, and none
                 // of us acknowledges before fsyncing. So the lock can go now.
                 drop(guard);
-                if durable {
-                    self.sync_metadata_dir();
-                }
+                let not_durable = if durable { self.sync_metadata_dir().err() } else { None };
                 crate::crashpoint::hit("synced");
                 let live: Vec<&PathBuf> = built.writes.iter().map(|(p, _)| p).collect();
                 self.attempt_garbage.retain(|p| !live.contains(&p));
@@ -603,6 +611,16 @@ impl Transaction {
                 let rebased_over = next_version - self.base.version - 1;
                 table.inner.stats.record(attempts as u64, lost as u64, rebased_over, Outcome::Committed, elapsed);
                 let snapshot = state.metadata.current_snapshot_id.unwrap_or(self.snapshot_id);
+                if let Some(source) = not_durable {
+                    // Visible, so never deleted or reported as not committed; but not a
+                    // plain success either (docs/reliability.md).
+                    self.committed = true;
+                    return Err(Error::CommittedNotDurable {
+                        version: next_version,
+                        commit_id: self.commit_id.to_string(),
+                        source,
+                    });
+                }
                 crate::crashpoint::hit("committed");
                 return Ok(CommitReport {
                     version: next_version,
@@ -844,18 +862,26 @@ impl Transaction {
 
     /// Makes the new version's directory entry durable. The version is already
     /// visible to everyone, so a failure here cannot un-commit it; it is retried
-    /// once and otherwise logged.
-    fn sync_metadata_dir(&self) {
+    /// once, and a second failure is the caller's [`Error::CommittedNotDurable`].
+    fn sync_metadata_dir(&self) -> std::io::Result<()> {
         let dir = self.table.location().metadata_dir();
-        if let Err(e) = self.table.storage().sync_dir(&dir) {
+        let sync = || {
+            if crate::crashpoint::fail("sync-metadata-dir") {
+                return Err(std::io::Error::other("fsync failure injected by FLOE_FAIL_POINT"));
+            }
+            self.table.storage().sync_dir(&dir)
+        };
+        if let Err(e) = sync() {
             tracing::warn!("fsync of {} failed ({e}); retrying", dir.display());
-            if let Err(e) = self.table.storage().sync_dir(&dir) {
+            if let Err(e) = sync() {
                 tracing::error!(
                     "fsync of {} failed twice ({e}); the commit is visible but may not survive a power cut",
                     dir.display()
                 );
+                return Err(e);
             }
         }
+        Ok(())
     }
 
     /// Waits for the advisory lock up to the policy's lock timeout, then goes on

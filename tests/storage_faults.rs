@@ -59,8 +59,11 @@ struct Faults {
     fail_at: AtomicU64,
     kind: Mutex<Kind>,
     fired: Mutex<Option<String>>,
-    /// When set, only operations of this name are counted (and can fail).
-    only: Mutex<Option<&'static str>>,
+    /// When set, only operations of this name (and, if given, on a path with this
+    /// file name) are counted and can fail.
+    only: Mutex<Option<(&'static str, Option<&'static str>)>>,
+    /// Every counted operation from `fail_at` on fails, not only the `fail_at`-th.
+    repeat: AtomicBool,
 }
 
 impl Faults {
@@ -69,15 +72,18 @@ impl Faults {
         if !self.armed.load(Ordering::SeqCst) {
             return None;
         }
-        if self.only.lock().unwrap().is_some_and(|only| only != what) {
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        if let Some((op, file)) = *self.only.lock().unwrap()
+            && (op != what || file.is_some_and(|f| f != name))
+        {
             return None;
         }
         let n = self.ops.fetch_add(1, Ordering::SeqCst);
-        if n != self.fail_at.load(Ordering::SeqCst) {
+        let fail_at = self.fail_at.load(Ordering::SeqCst);
+        if n != fail_at && !(self.repeat.load(Ordering::SeqCst) && n > fail_at) {
             return None;
         }
         let kind = *self.kind.lock().unwrap();
-        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         *self.fired.lock().unwrap() = Some(format!("{what} {name}"));
         Some(kind)
     }
@@ -108,6 +114,7 @@ impl FaultStorage {
                 kind: Mutex::new(Kind::Eio),
                 fired: Mutex::new(None),
                 only: Mutex::new(None),
+                repeat: AtomicBool::new(false),
             }),
         })
     }
@@ -122,8 +129,15 @@ impl FaultStorage {
     /// Like [`FaultStorage::arm`], counting only operations named `what` (`link_temp`,
     /// `sync_dir`, …).
     fn arm_only(&self, what: &'static str, kind: Kind, fail_at: u64) {
-        *self.faults.only.lock().unwrap() = Some(what);
+        *self.faults.only.lock().unwrap() = Some((what, None));
         self.arm(kind, fail_at);
+    }
+    /// Fails every operation named `what` on a path whose file name is `file`, from
+    /// now until disarmed.
+    fn arm_always(&self, what: &'static str, file: &'static str, kind: Kind) {
+        *self.faults.only.lock().unwrap() = Some((what, Some(file)));
+        self.faults.repeat.store(true, Ordering::SeqCst);
+        self.arm(kind, 0);
     }
     /// Stops counting; returns (operations counted, the operation that failed).
     fn disarm(&self) -> (u64, Option<String>) {
@@ -670,4 +684,56 @@ fn ambiguous_metadata_only_commits_of_every_kind_resolve_as_ok() {
             assert!(present(&fresh, &snaps), "{ctx}: the change is in the table");
         }
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// 4. A durable commit whose directory fsync fails
+// ---------------------------------------------------------------------------------------
+
+/// When the fsync of `metadata/` after the commit point keeps failing, a durable commit
+/// is not reported as a plain success: `Error::CommittedNotDurable` names the version
+/// and commit id, says it is committed (`is_committed`), and the commit is in the table
+/// once; the handle goes on from it. (A relaxed commit never fsyncs, so it is `Ok`.)
+#[test]
+fn a_failed_directory_fsync_after_the_commit_point_is_committed_not_durable() {
+    for kind in [Kind::Eio, Kind::AfterSuccess] {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t");
+        Table::create_with(&path, schema(), options(true)).unwrap().append(&[batch(0, 2)]).unwrap();
+        let storage = FaultStorage::new(&std::fs::canonicalize(&path).unwrap());
+        let table = Table::open_with(&path, options(true).storage(storage.clone())).unwrap();
+        storage.arm_always("sync_dir", "metadata", kind);
+        let mut tx = table.new_transaction();
+        let commit_id = tx.commit_id();
+        tx.append(&batch(10, 3)).unwrap();
+        let res = tx.commit();
+        let (syncs, fired) = storage.disarm();
+        assert!(fired.is_some() && syncs >= 2, "{kind:?}: the metadata fsync failed ({syncs} tries)");
+        match res {
+            Err(ref e @ Error::CommittedNotDurable { version, commit_id: ref c, .. }) => {
+                assert_eq!((version, c.as_str()), (3, commit_id.as_str()), "{kind:?}");
+                assert!(e.is_committed(), "{kind:?}");
+                assert!(e.to_string().contains("do not retry"), "{e}");
+            }
+            other => panic!("{kind:?}: expected CommittedNotDurable, got {other:?}"),
+        }
+        let fresh = Table::open(&path).unwrap();
+        assert_eq!(fresh.version(), 3);
+        assert_eq!(fresh.current_snapshot().unwrap().commit_id(), Some(commit_id.as_str()));
+        assert_eq!(ids(&fresh), vec![0, 1, 10, 11, 12]);
+        // Its files were kept (it is committed) and the handle goes on from it.
+        check_references(&fresh, "after CommittedNotDurable");
+        assert_eq!(table.version(), 3);
+        table.append(&[batch(20, 1)]).unwrap();
+        assert_eq!(ids(&Table::open(&path).unwrap()), vec![0, 1, 10, 11, 12, 20]);
+    }
+    // Relaxed: no fsync, a plain Ok.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t");
+    Table::create_with(&path, schema(), options(false)).unwrap();
+    let storage = FaultStorage::new(&std::fs::canonicalize(&path).unwrap());
+    let table = Table::open_with(&path, options(false).storage(storage.clone())).unwrap();
+    storage.arm_always("sync_dir", "metadata", Kind::Eio);
+    table.append(&[batch(0, 1)]).unwrap();
+    assert_eq!(storage.disarm().1, None, "a relaxed commit does not fsync metadata/");
 }
