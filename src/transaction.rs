@@ -1282,6 +1282,7 @@ impl Transaction {
                     let _ = table.storage().delete(&p);
                 }
             }
+            sweep_stray_versions(&table, state);
         }
         if let (Some(snap), Some(manifests)) = (state.metadata.current_snapshot(), manifests) {
             *crate::table::lock(&table.inner.manifest_cache) = Some((snap.snapshot_id, manifests));
@@ -1375,6 +1376,48 @@ fn has_datashard_snapshots(md: &TableMetadata) -> bool {
 fn remember_datashard(new_md: &mut TableMetadata, base: &TableMetadata) {
     if !new_md.properties.contains_key(properties::WRITE_DELETED_ENTRIES) && has_datashard_snapshots(base) {
         new_md.properties.insert(properties::WRITE_DELETED_ENTRIES.to_string(), "false".to_string());
+    }
+}
+
+/// Deletes stray version files below the kept window after a commit (only called
+/// with `write.metadata.delete-after-commit.enabled`). Each commit deletes the
+/// versions its own metadata log pushed out; a writer killed between its link and
+/// that cleanup, a failed delete, or another engine's commit leaves a version below
+/// the window that no later log names, so no later commit would delete it.
+///
+/// The window's floor `F` is the lowest `v<k>` the new metadata log names (a version
+/// in the log is never deleted; with no parsable `v<k>` entry nothing is). The commit
+/// path stays cheap: a full sweep (one listing of `metadata/`, deleting every
+/// `v<k>.metadata.json` with `k < F`) runs only when `v<F-1>` or `v<F-2>` exists (two
+/// `exists` per commit: the versions the previous two commits should have deleted, so
+/// a killed writer's stray is found by the next commit), or once every
+/// `write.metadata.previous-versions-max` versions (strays from other causes, at the
+/// amortized cost of one listing per that many commits). Best effort: errors are
+/// ignored (orphan cleanup also removes old version files).
+fn sweep_stray_versions(table: &Table, state: &TableState) {
+    let metadata_dir = table.location().metadata_dir();
+    let floor = state
+        .metadata
+        .metadata_log
+        .iter()
+        .filter_map(|e| table.location().confined_path(&e.metadata_file).ok())
+        .filter(|p| p.parent() == Some(metadata_dir.as_path()))
+        .filter_map(|p| p.file_name().and_then(|n| n.to_str()).and_then(crate::location::parse_version_file))
+        .min();
+    let Some(floor) = floor else { return };
+    let max_prev = state.metadata.property_i64(properties::PREVIOUS_VERSIONS_MAX, 100).max(1) as u64;
+    let exists = |k: u64| matches!(table.storage().exists(&table.location().version_file(k)), Ok(true));
+    let suspect = (1..=2).filter_map(|d| floor.checked_sub(d)).filter(|k| *k >= 1).any(exists);
+    if !suspect && !state.version.is_multiple_of(max_prev) {
+        return;
+    }
+    let Ok(entries) = table.storage().list(&metadata_dir) else { return };
+    for e in entries {
+        if let Some(k) = crate::location::parse_version_file(&e.name)
+            && k < floor
+        {
+            let _ = table.storage().delete(&metadata_dir.join(&e.name));
+        }
     }
 }
 
