@@ -181,6 +181,33 @@ pub enum Error {
         source: std::io::Error,
     },
 
+    /// The commit was published as `v<version>`, but files it adds (data files,
+    /// manifests, its manifest list) were found deleted right after, e.g. by orphan
+    /// cleanup while this writer was paused (SIGSTOP, a suspended VM) past the grace
+    /// period between its age check and its commit point. The commit is **not** in the
+    /// table when `reverted_in` is set: a follow-up commit (that version) removed its
+    /// snapshot again, and the operation may be redone. With `reverted_in: None` the
+    /// revert failed (a later commit had already built on it, or an I/O error): the
+    /// current snapshot references the missing files (`floe verify` lists them); roll
+    /// back with [`crate::Table::rollback_to`].
+    #[error(
+        "v{version} (commit id {commit_id}) was published, but {} file(s) it adds had been deleted meanwhile \
+         (first: {}), e.g. by orphan cleanup while this writer was paused; {}",
+        missing.len(),
+        missing.first().map(|p| p.display().to_string()).unwrap_or_default(),
+        fmt_reverted(*reverted_in)
+    )]
+    CommitFilesMissing {
+        /// The version the commit created.
+        version: u64,
+        /// The transaction's commit id.
+        commit_id: String,
+        /// The files found missing.
+        missing: Vec<PathBuf>,
+        /// The version that reverted the commit's snapshot, if the revert landed.
+        reverted_in: Option<u64>,
+    },
+
     /// An input file (CSV, newline-delimited JSON, Parquet) does not fit the table.
     /// Names the file and, where known, the row (1-based, not counting a CSV header)
     /// and the column.
@@ -231,6 +258,13 @@ fn fmt_position(row: Option<u64>, column: Option<&str>) -> String {
         (Some(r), None) => format!(": row {r}"),
         (None, Some(c)) => format!(": column {c}"),
         (None, None) => String::new(),
+    }
+}
+
+fn fmt_reverted(reverted_in: Option<u64>) -> String {
+    match reverted_in {
+        Some(v) => format!("reverted in v{v}: the commit is not in the table"),
+        None => "the revert failed: the current snapshot references missing files (roll it back)".to_string(),
     }
 }
 

@@ -15,6 +15,10 @@
 //!   may have been reached is resolved by re-reading the version and comparing it with
 //!   the exact bytes this attempt tried to publish (every kind of commit, metadata-only
 //!   ones too).
+//! * Right after the link, every file the commit adds is checked to exist (one
+//!   `exists` each); if orphan cleanup removed one while the writer was paused before
+//!   its link, a follow-up commit reverts the snapshot and the caller gets
+//!   [`Error::CommitFilesMissing`], never `Ok`.
 //! * A durable commit whose `metadata/` fsync after the commit point fails is
 //!   [`Error::CommittedNotDurable`] (committed, visible, durability unknown), never a
 //!   plain `Ok` and never "not committed".
@@ -214,6 +218,9 @@ pub struct Transaction {
     merged_schema: Option<Schema>,
     /// A writer finished early (schema merge) had created the data directory.
     finished_created_dir: bool,
+    /// The advisory lock, handed over by the transaction this one reverts (it still
+    /// holds it, and a second `flock` of the same file in one process would wait).
+    inherited_lock: Option<LockGuard>,
 }
 
 impl std::fmt::Debug for Transaction {
@@ -257,6 +264,7 @@ impl Transaction {
             schema_mode: SchemaMode::Strict,
             merged_schema: None,
             finished_created_dir: false,
+            inherited_lock: None,
         }
     }
 
@@ -596,6 +604,16 @@ impl Transaction {
             };
             if landed {
                 crate::crashpoint::hit("linked");
+                // Files written before a pause (between the age check and the link)
+                // longer than orphan cleanup's grace period may be gone: a version
+                // naming them must not be acknowledged. Checked under the lock, so
+                // lock-taking writers have not built on it yet.
+                let missing = self.missing_added_files(&built);
+                if !missing.is_empty() {
+                    let published =
+                        TableState { version: next_version, metadata: Arc::new(built.metadata), metadata_path: path };
+                    return Err(self.revert_missing(published, missing, guard));
+                }
                 // Later committers may build on our version before our directory
                 // fsync: their own directory fsync persists our entry too, and none
                 // of us acknowledges before fsyncing. So the lock can go now.
@@ -884,9 +902,67 @@ impl Transaction {
         Ok(())
     }
 
+    /// The files this commit adds that are missing right after its link: one `exists`
+    /// per data file, manifest and manifest list it wrote (a metadata-only commit adds
+    /// none). An `exists` that fails counts as present: only a file known to be gone
+    /// makes the commit revert.
+    fn missing_added_files(&self, built: &Built) -> Vec<PathBuf> {
+        if built.manifests.is_none() {
+            return Vec::new();
+        }
+        let mut added: Vec<PathBuf> =
+            self.data_files.iter().map(|f| crate::location::uri_to_path(&f.file_path)).collect();
+        added.extend(built.writes.iter().map(|(p, _)| p.clone()));
+        if let Some((_, m)) = &self.our_manifest {
+            let p = crate::location::uri_to_path(&m.manifest_path);
+            if !added.contains(&p) {
+                added.push(p);
+            }
+        }
+        added.into_iter().filter(|p| matches!(self.table.storage().exists(p), Ok(false))).collect()
+    }
+
+    /// Our version `published` names files that are gone (see
+    /// [`Error::CommitFilesMissing`]). Reverts its snapshot with a metadata-only
+    /// follow-up commit on top of it (the current snapshot goes back to its parent;
+    /// only if ours is still current), under the lock we still hold, and returns the
+    /// error to report. If the revert did not land, nothing of ours is deleted: the
+    /// current snapshot references it.
+    fn revert_missing(&mut self, published: TableState, missing: Vec<PathBuf>, guard: Option<LockGuard>) -> Error {
+        let version = published.version;
+        tracing::error!(
+            "v{version} was published but {} file(s) it adds are gone (e.g. {}); reverting its snapshot",
+            missing.len(),
+            missing.first().map(|p| p.display().to_string()).unwrap_or_default()
+        );
+        let snapshot_id = self.snapshot_id;
+        // A repair, not the caller's transaction: it rebases (RetryPolicy::none() of
+        // the caller must not stop it) and does not age out.
+        let mut revert = Transaction::new(self.table.clone(), published).with_retry(RetryPolicy::default());
+        revert.inherited_lock = guard;
+        revert.update_metadata(move |md| revert_snapshot(md, snapshot_id));
+        let reverted_in = match revert.commit() {
+            Ok(r) => Some(r.version),
+            Err(Error::CommittedNotDurable { version, .. }) => Some(version),
+            Err(e) => {
+                tracing::error!("could not revert v{version}: {e}");
+                None
+            }
+        };
+        if reverted_in.is_none() {
+            // Referenced by the current snapshot: never delete (Drop would).
+            self.committed = true;
+            self.attempt_garbage.clear();
+        }
+        Error::CommitFilesMissing { version, commit_id: self.commit_id.to_string(), missing, reverted_in }
+    }
+
     /// Waits for the advisory lock up to the policy's lock timeout, then goes on
     /// without it (correctness does not need it).
-    fn acquire_lock(&self, started: Instant) -> Option<LockGuard> {
+    fn acquire_lock(&mut self, started: Instant) -> Option<LockGuard> {
+        if let Some(g) = self.inherited_lock.take() {
+            return Some(g);
+        }
         if !self.table.inner.options.advisory_lock {
             return None;
         }
@@ -1359,6 +1435,27 @@ fn writes_deleted_entries(md: &TableMetadata) -> bool {
         Some(v) => !v.eq_ignore_ascii_case("false"),
         None => !has_datashard_snapshots(md),
     }
+}
+
+/// Removes snapshot `id` from `md` if it is the current snapshot: the current
+/// snapshot (and `main`) go back to its parent, its snapshot-log entry and any ref to
+/// it are dropped. Fails if a later commit has made another snapshot current.
+fn revert_snapshot(md: &mut TableMetadata, id: i64) -> Result<()> {
+    if md.current_snapshot_id != Some(id) {
+        return Err(Error::Unsupported {
+            what: format!("reverting snapshot {id}: it is no longer the current snapshot (a later commit built on it)"),
+        });
+    }
+    let parent = md.snapshot(id).and_then(|s| s.parent_snapshot_id).filter(|p| md.snapshot(*p).is_some());
+    let main_extra = md.refs.get("main").map(|r| r.extra.clone()).unwrap_or_default();
+    md.snapshots.retain(|s| s.snapshot_id != id);
+    md.snapshot_log.retain(|e| e.snapshot_id != id);
+    md.refs.retain(|_, r| r.snapshot_id != id);
+    md.current_snapshot_id = parent;
+    if let Some(p) = parent {
+        md.refs.insert("main".into(), SnapshotRef { snapshot_id: p, ref_type: "branch".into(), extra: main_extra });
+    }
+    Ok(())
 }
 
 /// Whether a snapshot of `md` was written by datashard (its summary has `datashard.`

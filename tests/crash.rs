@@ -540,3 +540,55 @@ fn commits_delete_stray_version_files_below_the_window() {
     assert_eq!(fresh.version(), 16);
     assert_eq!(ids(&fresh), [0, 10, 20, 30, 40, 100, 101, 102, 103, 104, 200, 201, 202, 1000, 1001]);
 }
+
+/// The state letter of a process (`T` = stopped), from `/proc/<pid>/stat`.
+fn process_state(pid: u32) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.rsplit_once(')').and_then(|(_, rest)| rest.trim_start().chars().next())
+}
+
+fn signal(sig: &str, pid: u32) {
+    let ok = Command::new("kill").args([sig, &pid.to_string()]).status().unwrap().success();
+    assert!(ok, "kill {sig} {pid}");
+}
+
+/// A writer stopped (a real SIGSTOP) just before its link — after its age check — while
+/// orphan cleanup deletes its staged files (zero grace: as if the pause outlasted the
+/// grace period) and another writer commits, so that after SIGCONT its link fails, it
+/// rebases and links a version naming the deleted data file. It must never be
+/// acknowledged: it reports `CommitFilesMissing`, a follow-up commit reverts its
+/// snapshot, and the table is consistent (every referenced file exists, the rows are
+/// the other writers').
+#[test]
+fn a_writer_paused_before_its_link_while_orphan_cleanup_runs_is_never_acknowledged() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t");
+    let table = Table::create_with(&path, schema(), TableOptions::default().durability(Durability::Relaxed)).unwrap();
+    table.append(&[batch(0, 2)]).unwrap();
+    let log = dir.path().join("once.log");
+    let mut child = spawn_child("once", &path, &log, 1000, Some("prestaged:1:stop".into()));
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while process_state(child.id()) != Some('T') {
+        assert!(child.try_wait().unwrap().is_none(), "the writer ended instead of stopping");
+        assert!(Instant::now() < deadline, "the writer never reached its stop point");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // While it is stopped: another commit, then orphan cleanup with no grace period.
+    table.append(&[batch(10, 1)]).unwrap();
+    let opts = OrphanOptions { allow_short_grace: true, ..OrphanOptions::default().older_than(Duration::ZERO) };
+    let report = table.remove_orphans(&opts).unwrap();
+    assert!(report.data_files_removed >= 1, "the paused writer's data file was deleted: {report}");
+    signal("-CONT", child.id());
+    let status = child.wait().unwrap();
+    assert!(status.success(), "the writer exits normally: {status:?}");
+    let line = std::fs::read_to_string(&log).unwrap();
+    assert!(!line.starts_with("ACK"), "a commit naming deleted files was acknowledged: {line}");
+    assert!(line.contains("CommitFilesMissing") && line.contains("reverted_in: Some("), "{line}");
+
+    let fresh = Table::open(&path).unwrap();
+    assert_eq!(ids(&fresh), vec![0, 1, 10], "the paused writer's rows are not in the table");
+    let verify = fresh.verify(false).unwrap();
+    assert!(verify.problems.is_empty(), "{verify:?}");
+    fresh.append(&[batch(20, 1)]).unwrap();
+    assert_eq!(ids(&Table::open(&path).unwrap()), vec![0, 1, 10, 20]);
+}

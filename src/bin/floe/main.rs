@@ -12,8 +12,9 @@
 //! Exit codes: 0 ok; 1 the table failed verification, a commit conflict was not
 //! resolved, a commit's outcome or durability is not known (`CommitStateUnknown`;
 //! `CommittedNotDurable`: committed and visible, but the fsync after the commit point
-//! failed — the message says not to retry), or the table's metadata is corrupt; 2 bad
-//! usage or bad input. Errors are
+//! failed — the message says not to retry), a published commit was reverted because
+//! files it adds had been deleted (`CommitFilesMissing`), or the table's metadata is
+//! corrupt; 2 bad usage or bad input. Errors are
 //! one line on stderr (`--verbose` adds the cause chain); a panic is caught and
 //! reported as one line too.
 
@@ -286,6 +287,7 @@ impl From<floe::Error> for Failure {
             E::ConcurrentModification { .. }
             | E::CommitStateUnknown { .. }
             | E::CommittedNotDurable { .. }
+            | E::CommitFilesMissing { .. }
             | E::CorruptMetadata { .. } => 1,
             _ => 2,
         };
@@ -377,6 +379,13 @@ mod tests {
             source: std::io::Error::other("fsync"),
         };
         assert_eq!(code(not_durable), 1, "committed, durability unknown");
+        let missing = floe::Error::CommitFilesMissing {
+            version: 3,
+            commit_id: "c".into(),
+            missing: vec![],
+            reverted_in: Some(4),
+        };
+        assert_eq!(code(missing), 1, "published, files gone, reverted");
         assert_eq!(code(floe::Error::TableNotFound { path: "t".into() }), 2);
         assert_eq!(
             code(floe::Error::InvalidInput { path: "a.csv".into(), row: Some(1), column: None, reason: "x".into() }),
