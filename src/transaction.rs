@@ -1482,8 +1482,10 @@ fn remember_datashard(new_md: &mut TableMetadata, base: &TableMetadata) {
 /// that cleanup, a failed delete, or another engine's commit leaves a version below
 /// the window that no later log names, so no later commit would delete it.
 ///
-/// The window's floor `F` is the lowest `v<k>` the new metadata log names (a version
-/// in the log is never deleted; with no parsable `v<k>` entry nothing is). The commit
+/// The window's floor `F` is the lower of the lowest `v<k>` the new metadata log names
+/// and `N - previous-versions-max` (a version in the log is never deleted, nor one of
+/// the newest `previous-versions-max` if another engine wrote a shorter log; with no
+/// parsable `v<k>` entry nothing is). The commit
 /// path stays cheap: a full sweep (one listing of `metadata/`, deleting every
 /// `v<k>.metadata.json` with `k < F`) runs only when `v<F-1>` or `v<F-2>` exists (two
 /// `exists` per commit: the versions the previous two commits should have deleted, so
@@ -1503,6 +1505,7 @@ fn sweep_stray_versions(table: &Table, state: &TableState) {
         .min();
     let Some(floor) = floor else { return };
     let max_prev = state.metadata.property_i64(properties::PREVIOUS_VERSIONS_MAX, 100).max(1) as u64;
+    let floor = floor.min(state.version.saturating_sub(max_prev));
     let exists = |k: u64| matches!(table.storage().exists(&table.location().version_file(k)), Ok(true));
     let suspect = (1..=2).filter_map(|d| floor.checked_sub(d)).filter(|k| *k >= 1).any(exists);
     if !suspect && !state.version.is_multiple_of(max_prev) {
