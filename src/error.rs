@@ -181,11 +181,69 @@ pub enum Error {
     CommitStateUnknown {
         /// The version file that may have been created.
         version: u64,
-        /// The commit id stored in the snapshot summary.
+        /// The transaction's commit id: stored in the snapshot summary
+        /// (`floe.commit-id`) of a commit that makes a snapshot; a metadata-only commit
+        /// records none (look for its change in `v<version>`).
         commit_id: String,
         /// The I/O error that made the outcome ambiguous.
         #[source]
         source: std::io::Error,
+    },
+
+    /// Table metadata could not be encoded as a valid metadata file (for example a
+    /// key of [`crate::spec::metadata::TableMetadata::extra`] that shadows one floe
+    /// writes itself). Nothing was published: no version file was created.
+    #[error("cannot encode the table metadata: {reason}")]
+    MetadataEncode {
+        /// What is wrong with it.
+        reason: String,
+    },
+
+    /// **The commit is in the table**, visible to every reader at `version`, but the
+    /// fsync of `metadata/` after the commit point failed (twice), so it is not known
+    /// to survive a power cut or an OS crash. This is not a failed commit: do not
+    /// retry it (a retry would apply it a second time). Only a durable commit
+    /// ([`crate::Durability::Durable`]) reports it; everything after the commit point
+    /// (version hint, cleanup, the handle's state) was done as for `Ok`.
+    /// [`Error::is_committed`] is true for it.
+    #[error(
+        "committed as v{version} (commit id {commit_id}) and visible to readers, but not known to be durable:          the fsync of the metadata directory failed ({source}), so the commit may not survive a power cut;          do not retry it (that would apply it twice)"
+    )]
+    CommittedNotDurable {
+        /// The version the commit created (`v<N>.metadata.json`).
+        version: u64,
+        /// The transaction's commit id (as in [`crate::CommitReport::commit_id`]).
+        commit_id: String,
+        /// The fsync error.
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// The commit was published as `v<version>`, but files it adds (data files,
+    /// manifests, its manifest list) were found deleted right after, e.g. by orphan
+    /// cleanup while this writer was paused (SIGSTOP, a suspended VM) past the grace
+    /// period between its age check and its commit point. The commit is **not** in the
+    /// table when `reverted_in` is set: a follow-up commit (that version) removed its
+    /// snapshot again, and the operation may be redone. With `reverted_in: None` the
+    /// revert failed (a later commit had already built on it, or an I/O error): the
+    /// current snapshot references the missing files (`floe verify` lists them); roll
+    /// back with [`crate::Table::rollback_to`].
+    #[error(
+        "v{version} (commit id {commit_id}) was published, but {} file(s) it adds had been deleted meanwhile \
+         (first: {}), e.g. by orphan cleanup while this writer was paused; {}",
+        missing.len(),
+        missing.first().map(|p| p.display().to_string()).unwrap_or_default(),
+        fmt_reverted(*reverted_in)
+    )]
+    CommitFilesMissing {
+        /// The version the commit created.
+        version: u64,
+        /// The transaction's commit id.
+        commit_id: String,
+        /// The files found missing.
+        missing: Vec<PathBuf>,
+        /// The version that reverted the commit's snapshot, if the revert landed.
+        reverted_in: Option<u64>,
     },
 
     /// An input file (CSV, newline-delimited JSON, Parquet) does not fit the table.
@@ -248,6 +306,13 @@ fn fmt_outside(file: Option<&str>) -> String {
     }
 }
 
+fn fmt_reverted(reverted_in: Option<u64>) -> String {
+    match reverted_in {
+        Some(v) => format!("reverted in v{v}: the commit is not in the table"),
+        None => "the revert failed: the current snapshot references missing files (roll it back)".to_string(),
+    }
+}
+
 fn fmt_conflicts(conflicts: &[Conflict], exhausted: bool) -> String {
     if exhausted {
         return ": retry policy exhausted".to_string();
@@ -273,5 +338,11 @@ impl Error {
     /// True for [`Error::ConcurrentModification`].
     pub fn is_concurrent_modification(&self) -> bool {
         matches!(self, Error::ConcurrentModification { .. })
+    }
+
+    /// True when the error reports a commit that **is in the table**
+    /// ([`Error::CommittedNotDurable`]): the operation must not be retried.
+    pub fn is_committed(&self) -> bool {
+        matches!(self, Error::CommittedNotDurable { .. })
     }
 }

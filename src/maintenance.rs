@@ -21,7 +21,10 @@
 //!   floe transactions are safe because a transaction refuses to commit once it has
 //!   been open longer than `floe.transaction.max-age-ms` (12 h by default) and the grace
 //!   period (1 day by default) may not be shorter than that plus an hour: any file an
-//!   uncommitted transaction may still publish is younger than the grace period.
+//!   uncommitted transaction may still publish is younger than the grace period. A
+//!   writer paused past the grace period between that check and its commit point
+//!   finds its files gone right after its link and reverts its snapshot
+//!   (`Error::CommitFilesMissing`): never an acknowledged commit with missing files.
 //! * **Rollback** ([`Table::rollback_to`], [`Table::set_current`]) and tags
 //!   ([`Table::create_tag`], [`Table::remove_tag`]) are metadata-only commits.
 //! * Files are compared by their path relative to the table root (every recorded URI

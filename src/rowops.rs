@@ -277,8 +277,10 @@ impl Table {
         Ok(out)
     }
 
-    /// [`Transaction::delete`] in its own transaction, retried from a fresh read up to
-    /// 10 times when a concurrent commit conflicts.
+    /// [`Transaction::delete`] in its own transaction, retried from a fresh read when a
+    /// concurrent commit conflicts, under the handle's [`crate::RetryPolicy`]: up to
+    /// `max_attempts` reads and commits in all (so [`crate::RetryPolicy::none`] fails at
+    /// the first conflict), within `total_budget`, with its jittered backoff between.
     pub fn delete(&self, predicate: Predicate) -> Result<(CommitReport, RowChanges)> {
         self.retry_row_op(|tx| tx.delete(predicate.clone()))
     }
@@ -304,8 +306,11 @@ impl Table {
     }
 
     fn retry_row_op<T>(&self, mut op: impl FnMut(&mut Transaction) -> Result<T>) -> Result<(CommitReport, T)> {
-        const ATTEMPTS: u32 = 10;
-        let mut attempt = 0;
+        // The same policy the handle's transactions use for lost races: a caller who
+        // asked for no retries (compare-and-commit) gets none here either.
+        let policy = self.inner.options.retry;
+        let started = std::time::Instant::now();
+        let mut attempt: u32 = 0;
         loop {
             attempt += 1;
             self.refresh()?;
@@ -313,9 +318,13 @@ impl Table {
             let out = op(&mut tx)?;
             match tx.commit() {
                 Ok(report) => return Ok((report, out)),
-                Err(e) if e.is_concurrent_modification() && attempt < ATTEMPTS => {
+                Err(e)
+                    if e.is_concurrent_modification()
+                        && attempt < policy.max_attempts
+                        && started.elapsed() < policy.total_budget =>
+                {
                     // Re-read and redo: what we read is stale.
-                    std::thread::sleep(std::time::Duration::from_millis(u64::from(attempt) * 5));
+                    std::thread::sleep(policy.backoff(attempt));
                 }
                 Err(e) => return Err(e),
             }

@@ -129,8 +129,10 @@ pub mod properties {
     /// entries (the spec's way, default `true`). datashard 0.11.2 ignores entry
     /// status and reads such files as live, so on tables datashard reads set it to
     /// `false`; when unset it defaults to `false` for tables datashard has written
-    /// to (a snapshot summary with `datashard.` keys). Readers that follow the spec
-    /// see the same rows either way; only the record of which files left is lost.
+    /// to (a snapshot summary with `datashard.` keys), and the first floe commit that
+    /// sees such a snapshot writes `false` explicitly, so the table remembers it after
+    /// datashard's snapshots leave the metadata. Readers that follow the spec see the
+    /// same rows either way; only the record of which files left is lost.
     pub const WRITE_DELETED_ENTRIES: &str = "floe.write.deleted-entries";
     /// Target data file size (Iceberg key).
     pub const TARGET_FILE_SIZE: &str = "write.target-file-size-bytes";
@@ -286,7 +288,8 @@ impl Table {
         };
         let path1 = location.version_file(1);
         let durable = options.durability.is_durable();
-        match storage.publish_exclusive(&path1, &metadata.to_json_bytes(), durable) {
+        let bytes = metadata.to_json_bytes()?;
+        match storage.publish_exclusive(&path1, &bytes, durable) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
                 return Err(Error::TableExists { path: location.root().to_path_buf() });

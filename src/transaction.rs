@@ -11,9 +11,17 @@
 //! fails). Promises:
 //!
 //! * `commit` returns `Ok` only if the version it reports holds this transaction's
-//!   snapshot, exactly once; an I/O error after the commit point may have been reached
-//!   is resolved by re-reading the version and comparing the commit id in the
-//!   snapshot summary.
+//!   snapshot (or metadata change), exactly once; an I/O error after the commit point
+//!   may have been reached is resolved by re-reading the version and comparing it with
+//!   the exact bytes this attempt tried to publish (every kind of commit, metadata-only
+//!   ones too).
+//! * Right after the link, every file the commit adds is checked to exist (one
+//!   `exists` each); if orphan cleanup removed one while the writer was paused before
+//!   its link, a follow-up commit reverts the snapshot and the caller gets
+//!   [`Error::CommitFilesMissing`], never `Ok`.
+//! * A durable commit whose `metadata/` fsync after the commit point fails is
+//!   [`Error::CommittedNotDurable`] (committed, visible, durability unknown), never a
+//!   plain `Ok` and never "not committed".
 //! * Correctness never depends on the advisory lock; the lock only queues committers
 //!   so contention costs waiting instead of wasted writes.
 //! * No commit (metadata-only ones included) lands on metadata that records another
@@ -105,7 +113,7 @@ impl RetryPolicy {
     }
 
     /// Full-jitter exponential backoff before retry number `retry` (1-based).
-    fn backoff(&self, retry: u32) -> Duration {
+    pub(crate) fn backoff(&self, retry: u32) -> Duration {
         let exp = self.base_delay.saturating_mul(1u32 << retry.min(16));
         let cap = exp.min(self.max_delay);
         let nanos = cap.as_nanos().min(u64::MAX as u128) as u64;
@@ -125,7 +133,8 @@ pub struct CommitReport {
     pub snapshot_id: i64,
     /// Its sequence number.
     pub sequence_number: i64,
-    /// The commit id stored in the snapshot summary (`floe.commit-id`).
+    /// The transaction's commit id, stored in the snapshot summary (`floe.commit-id`)
+    /// of a commit that makes a snapshot (a metadata-only commit records none).
     pub commit_id: String,
     /// Version-file creation attempts (1 = no race lost).
     pub attempts: u32,
@@ -216,6 +225,9 @@ pub struct Transaction {
     /// This is the relocation commit (`Table::relocate`): the one commit allowed on
     /// a table whose metadata records another directory.
     relocating: bool,
+    /// The advisory lock, handed over by the transaction this one reverts (it still
+    /// holds it, and a second `flock` of the same file in one process would wait).
+    inherited_lock: Option<LockGuard>,
 }
 
 impl std::fmt::Debug for Transaction {
@@ -260,6 +272,7 @@ impl Transaction {
             merged_schema: None,
             finished_created_dir: false,
             relocating: false,
+            inherited_lock: None,
         }
     }
 
@@ -487,6 +500,13 @@ impl Transaction {
 
     /// Commits, rebasing over concurrent commits when that is safe, under the retry
     /// policy.
+    ///
+    /// `Ok` means the commit is in the table at the reported version and, with
+    /// [`crate::Durability::Durable`], on stable storage. Two errors do **not** mean
+    /// "not committed": [`Error::CommittedNotDurable`] (it is in the table, but the
+    /// fsync after the commit point failed: never retry it) and
+    /// [`Error::CommitStateUnknown`] (look for the commit id before retrying). Every
+    /// other error means nothing of this transaction is in the table.
     pub fn commit(mut self) -> Result<CommitReport> {
         let res = self.commit_inner();
         if res.is_ok() {
@@ -580,7 +600,10 @@ impl Transaction {
             // is written and fsynced in parallel: on a journaling file system the
             // fsyncs share a journal commit, which keeps the time spent holding the
             // commit lock close to one fsync.
-            let temp = self.write_attempt_files(&built, &path, durable)?;
+            // The exact bytes published are this commit's identity when the link's
+            // outcome is ambiguous (resolve_ambiguous), for every kind of commit.
+            let metadata_bytes = built.metadata.to_json_bytes()?;
+            let temp = self.write_attempt_files(&built, &metadata_bytes, &path, durable)?;
             crate::crashpoint::hit("attempt-written");
             if let Err(e) = self.join_prestage() {
                 let _ = table.storage().delete(&temp);
@@ -599,7 +622,7 @@ impl Transaction {
                     !hole
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => false,
-                Err(e) => match self.resolve_ambiguous(next_version, e) {
+                Err(e) => match self.resolve_ambiguous(next_version, &metadata_bytes, e) {
                     Ok(landed) => landed,
                     Err(e) => {
                         if matches!(e, Error::CommitStateUnknown { .. }) {
@@ -614,13 +637,21 @@ impl Transaction {
             };
             if landed {
                 crate::crashpoint::hit("linked");
+                // Files written before a pause (between the age check and the link)
+                // longer than orphan cleanup's grace period may be gone: a version
+                // naming them must not be acknowledged. Checked under the lock, so
+                // lock-taking writers have not built on it yet.
+                let missing = self.missing_added_files(&built);
+                if !missing.is_empty() {
+                    let published =
+                        TableState { version: next_version, metadata: Arc::new(built.metadata), metadata_path: path };
+                    return Err(self.revert_missing(published, missing, guard));
+                }
                 // Later committers may build on our version before our directory
                 // fsync: their own directory fsync persists our entry too, and none
                 // of us acknowledges before fsyncing. So the lock can go now.
                 drop(guard);
-                if durable {
-                    self.sync_metadata_dir();
-                }
+                let not_durable = if durable { self.sync_metadata_dir().err() } else { None };
                 crate::crashpoint::hit("synced");
                 let live: Vec<&PathBuf> = built.writes.iter().map(|(p, _)| p).collect();
                 self.attempt_garbage.retain(|p| !live.contains(&p));
@@ -631,6 +662,16 @@ impl Transaction {
                 let rebased_over = next_version - self.base.version - 1;
                 table.inner.stats.record(attempts as u64, lost as u64, rebased_over, Outcome::Committed, elapsed);
                 let snapshot = state.metadata.current_snapshot_id.unwrap_or(self.snapshot_id);
+                if let Some(source) = not_durable {
+                    // Visible, so never deleted or reported as not committed; but not a
+                    // plain success either (docs/reliability.md).
+                    self.committed = true;
+                    return Err(Error::CommittedNotDurable {
+                        version: next_version,
+                        commit_id: self.commit_id.to_string(),
+                        source,
+                    });
+                }
                 crate::crashpoint::hit("committed");
                 return Ok(CommitReport {
                     version: next_version,
@@ -826,17 +867,22 @@ impl Transaction {
     /// Writes this attempt's files and the metadata temp file, fsynced when durable,
     /// in parallel. Returns the temp file to link. Every path is registered for
     /// cleanup before it is written.
-    fn write_attempt_files(&mut self, built: &Built, version_path: &std::path::Path, durable: bool) -> Result<PathBuf> {
+    fn write_attempt_files(
+        &mut self,
+        built: &Built,
+        metadata_bytes: &[u8],
+        version_path: &std::path::Path,
+        durable: bool,
+    ) -> Result<PathBuf> {
         for (p, _) in &built.writes {
             if !self.created.contains(p) {
                 self.attempt_garbage.push(p.clone());
             }
         }
         let storage = self.table.storage();
-        let metadata_bytes = built.metadata.to_json_bytes();
         let write_one = |(p, b): &(PathBuf, Vec<u8>)| storage.write_new(p, b, durable).map_err(|e| Error::io(p, e));
         let temp_of =
-            || storage.write_temp(version_path, &metadata_bytes, durable).map_err(|e| Error::io(version_path, e));
+            || storage.write_temp(version_path, metadata_bytes, durable).map_err(|e| Error::io(version_path, e));
         if !durable || built.writes.is_empty() {
             for w in &built.writes {
                 write_one(w)?;
@@ -867,23 +913,89 @@ impl Transaction {
 
     /// Makes the new version's directory entry durable. The version is already
     /// visible to everyone, so a failure here cannot un-commit it; it is retried
-    /// once and otherwise logged.
-    fn sync_metadata_dir(&self) {
+    /// once, and a second failure is the caller's [`Error::CommittedNotDurable`].
+    fn sync_metadata_dir(&self) -> std::io::Result<()> {
         let dir = self.table.location().metadata_dir();
-        if let Err(e) = self.table.storage().sync_dir(&dir) {
+        let sync = || {
+            if crate::crashpoint::fail("sync-metadata-dir") {
+                return Err(std::io::Error::other("fsync failure injected by FLOE_FAIL_POINT"));
+            }
+            self.table.storage().sync_dir(&dir)
+        };
+        if let Err(e) = sync() {
             tracing::warn!("fsync of {} failed ({e}); retrying", dir.display());
-            if let Err(e) = self.table.storage().sync_dir(&dir) {
+            if let Err(e) = sync() {
                 tracing::error!(
                     "fsync of {} failed twice ({e}); the commit is visible but may not survive a power cut",
                     dir.display()
                 );
+                return Err(e);
             }
         }
+        Ok(())
+    }
+
+    /// The files this commit adds that are missing right after its link: one `exists`
+    /// per data file, manifest and manifest list it wrote (a metadata-only commit adds
+    /// none). An `exists` that fails counts as present: only a file known to be gone
+    /// makes the commit revert.
+    fn missing_added_files(&self, built: &Built) -> Vec<PathBuf> {
+        if built.manifests.is_none() {
+            return Vec::new();
+        }
+        let mut added: Vec<PathBuf> =
+            self.data_files.iter().map(|f| crate::location::uri_to_path(&f.file_path)).collect();
+        added.extend(built.writes.iter().map(|(p, _)| p.clone()));
+        if let Some((_, m)) = &self.our_manifest {
+            let p = crate::location::uri_to_path(&m.manifest_path);
+            if !added.contains(&p) {
+                added.push(p);
+            }
+        }
+        added.into_iter().filter(|p| matches!(self.table.storage().exists(p), Ok(false))).collect()
+    }
+
+    /// Our version `published` names files that are gone (see
+    /// [`Error::CommitFilesMissing`]). Reverts its snapshot with a metadata-only
+    /// follow-up commit on top of it (the current snapshot goes back to its parent;
+    /// only if ours is still current), under the lock we still hold, and returns the
+    /// error to report. If the revert did not land, nothing of ours is deleted: the
+    /// current snapshot references it.
+    fn revert_missing(&mut self, published: TableState, missing: Vec<PathBuf>, guard: Option<LockGuard>) -> Error {
+        let version = published.version;
+        tracing::error!(
+            "v{version} was published but {} file(s) it adds are gone (e.g. {}); reverting its snapshot",
+            missing.len(),
+            missing.first().map(|p| p.display().to_string()).unwrap_or_default()
+        );
+        let snapshot_id = self.snapshot_id;
+        // A repair, not the caller's transaction: it rebases (RetryPolicy::none() of
+        // the caller must not stop it) and does not age out.
+        let mut revert = Transaction::new(self.table.clone(), published).with_retry(RetryPolicy::default());
+        revert.inherited_lock = guard;
+        revert.update_metadata(move |md| revert_snapshot(md, snapshot_id));
+        let reverted_in = match revert.commit() {
+            Ok(r) => Some(r.version),
+            Err(Error::CommittedNotDurable { version, .. }) => Some(version),
+            Err(e) => {
+                tracing::error!("could not revert v{version}: {e}");
+                None
+            }
+        };
+        if reverted_in.is_none() {
+            // Referenced by the current snapshot: never delete (Drop would).
+            self.committed = true;
+            self.attempt_garbage.clear();
+        }
+        Error::CommitFilesMissing { version, commit_id: self.commit_id.to_string(), missing, reverted_in }
     }
 
     /// Waits for the advisory lock up to the policy's lock timeout, then goes on
     /// without it (correctness does not need it).
-    fn acquire_lock(&self, started: Instant) -> Option<LockGuard> {
+    fn acquire_lock(&mut self, started: Instant) -> Option<LockGuard> {
+        if let Some(g) = self.inherited_lock.take() {
+            return Some(g);
+        }
         if !self.table.inner.options.advisory_lock {
             return None;
         }
@@ -953,6 +1065,7 @@ impl Transaction {
         for update in &mut self.updates {
             update(&mut new_md)?;
         }
+        remember_datashard(&mut new_md, md);
         let now = now_ms().max(md.last_updated_ms + 1);
         if self.metadata_only() {
             new_md.last_updated_ms = now;
@@ -1216,30 +1329,26 @@ impl Transaction {
     }
 
     /// The link failed with an error that is not EEXIST: it may or may not have
-    /// happened. Re-read the version and compare commit ids.
-    fn resolve_ambiguous(&self, version: u64, err: std::io::Error) -> Result<bool> {
+    /// happened. Re-read the version and compare it with the exact bytes we tried to
+    /// publish. That identifies every kind of commit, metadata-only ones (schema or
+    /// spec change, tag, rollback, expiry) too, which have no snapshot summary to carry
+    /// a commit id; a snapshot commit's bytes hold its random snapshot id and commit
+    /// id, so no other writer's version can equal them. Another writer's
+    /// metadata-only version is byte-equal only if it made the very same change on the
+    /// same base in the same millisecond, which then is in the table as we asked.
+    /// `Ok(true)`: it landed (the caller makes it durable); `Ok(false)`: another
+    /// writer's version (a lost race).
+    fn resolve_ambiguous(&self, version: u64, published: &[u8], err: std::io::Error) -> Result<bool> {
         let table = &self.table;
         let path = table.location().version_file(version);
+        let unknown = |err| Error::CommitStateUnknown { version, commit_id: self.commit_id.to_string(), source: err };
         match table.storage().exists(&path) {
             Ok(false) => Err(Error::io(&path, err)),
-            Ok(true) => match load_version(table.storage(), table.location(), version) {
-                Ok(state) => {
-                    let ours = state
-                        .metadata
-                        .current_snapshot()
-                        .and_then(|s| s.commit_id())
-                        .is_some_and(|id| id == self.commit_id.to_string());
-                    if ours {
-                        // It landed; durability of the directory entry is retried.
-                        let _ = table.storage().sync_dir(&table.location().metadata_dir());
-                    }
-                    Ok(ours)
-                }
-                Err(_) => {
-                    Err(Error::CommitStateUnknown { version, commit_id: self.commit_id.to_string(), source: err })
-                }
+            Ok(true) => match table.storage().read(&path) {
+                Ok(bytes) => Ok(bytes == published),
+                Err(_) => Err(unknown(err)),
             },
-            Err(_) => Err(Error::CommitStateUnknown { version, commit_id: self.commit_id.to_string(), source: err }),
+            Err(_) => Err(unknown(err)),
         }
     }
 
@@ -1252,16 +1361,23 @@ impl Transaction {
         }
         // The hint only ever moves forward (datashard does the same): readers that
         // trust it (pyiceberg, DuckDB) should not be sent back to an older version by
-        // a slow writer. Correctness never depends on it.
+        // a slow writer. But a hint past the newest version (a hand edit, a restored
+        // backup, a table rolled back by copying) names no file at all, and those
+        // readers then cannot open the table: a hint ahead of ours is kept only if its
+        // version exists (one extra `exists`, only when the hint is ahead). An
+        // unreadable or unparsable hint is rewritten. Correctness never depends on it.
         let hint = table.location().hint_file();
         let current_hint = table
             .storage()
             .read(&hint)
             .ok()
             .and_then(|b| std::str::from_utf8(&b).ok().and_then(|s| s.trim().parse::<u64>().ok()));
-        if current_hint.is_none_or(|h| h < state.version)
-            && let Err(e) = table.storage().replace_advisory(&hint, state.version.to_string().as_bytes())
-        {
+        let rewrite = match current_hint {
+            None => true,
+            Some(h) if h <= state.version => h < state.version,
+            Some(h) => matches!(table.storage().exists(&table.location().version_file(h)), Ok(false)),
+        };
+        if rewrite && let Err(e) = table.storage().replace_advisory(&hint, state.version.to_string().as_bytes()) {
             tracing::debug!("could not update the version hint: {e}");
         }
         if state.metadata.property_bool(properties::DELETE_AFTER_COMMIT, false) {
@@ -1275,6 +1391,7 @@ impl Transaction {
                     let _ = table.storage().delete(&p);
                 }
             }
+            sweep_stray_versions(&table, state);
         }
         if let (Some(snap), Some(manifests)) = (state.metadata.current_snapshot(), manifests) {
             *crate::table::lock(&table.inner.manifest_cache) = Some((snap.snapshot_id, manifests));
@@ -1349,7 +1466,91 @@ struct Removed {
 fn writes_deleted_entries(md: &TableMetadata) -> bool {
     match md.properties.get(properties::WRITE_DELETED_ENTRIES) {
         Some(v) => !v.eq_ignore_ascii_case("false"),
-        None => !md.snapshots.iter().any(|s| s.summary.keys().any(|k| k.starts_with("datashard."))),
+        None => !has_datashard_snapshots(md),
+    }
+}
+
+/// Removes snapshot `id` from `md` if it is the current snapshot: the current
+/// snapshot (and `main`) go back to its parent, its snapshot-log entry and any ref to
+/// it are dropped. Fails if a later commit has made another snapshot current.
+fn revert_snapshot(md: &mut TableMetadata, id: i64) -> Result<()> {
+    if md.current_snapshot_id != Some(id) {
+        return Err(Error::Unsupported {
+            what: format!("reverting snapshot {id}: it is no longer the current snapshot (a later commit built on it)"),
+        });
+    }
+    let parent = md.snapshot(id).and_then(|s| s.parent_snapshot_id).filter(|p| md.snapshot(*p).is_some());
+    let main_extra = md.refs.get("main").map(|r| r.extra.clone()).unwrap_or_default();
+    md.snapshots.retain(|s| s.snapshot_id != id);
+    md.snapshot_log.retain(|e| e.snapshot_id != id);
+    md.refs.retain(|_, r| r.snapshot_id != id);
+    md.current_snapshot_id = parent;
+    if let Some(p) = parent {
+        md.refs.insert("main".into(), SnapshotRef { snapshot_id: p, ref_type: "branch".into(), extra: main_extra });
+    }
+    Ok(())
+}
+
+/// Whether a snapshot of `md` was written by datashard (its summary has `datashard.`
+/// keys).
+fn has_datashard_snapshots(md: &TableMetadata) -> bool {
+    md.snapshots.iter().any(|s| s.summary.keys().any(|k| k.starts_with("datashard.")))
+}
+
+/// Makes "datashard writes to this table" durable: the default of
+/// [`properties::WRITE_DELETED_ENTRIES`] is inferred from datashard's snapshots, which
+/// leave the metadata (the commit-time trim, expiry), after which floe would write
+/// `DELETED` entries that datashard reads as live rows. So every commit (metadata-only
+/// ones too) whose base has such a snapshot and no explicit property writes it as
+/// `false` into the new version; an explicit value is never changed.
+fn remember_datashard(new_md: &mut TableMetadata, base: &TableMetadata) {
+    if !new_md.properties.contains_key(properties::WRITE_DELETED_ENTRIES) && has_datashard_snapshots(base) {
+        new_md.properties.insert(properties::WRITE_DELETED_ENTRIES.to_string(), "false".to_string());
+    }
+}
+
+/// Deletes stray version files below the kept window after a commit (only called
+/// with `write.metadata.delete-after-commit.enabled`). Each commit deletes the
+/// versions its own metadata log pushed out; a writer killed between its link and
+/// that cleanup, a failed delete, or another engine's commit leaves a version below
+/// the window that no later log names, so no later commit would delete it.
+///
+/// The window's floor `F` is the lower of the lowest `v<k>` the new metadata log names
+/// and `N - previous-versions-max` (a version in the log is never deleted, nor one of
+/// the newest `previous-versions-max` if another engine wrote a shorter log; with no
+/// parsable `v<k>` entry nothing is). The commit
+/// path stays cheap: a full sweep (one listing of `metadata/`, deleting every
+/// `v<k>.metadata.json` with `k < F`) runs only when `v<F-1>` or `v<F-2>` exists (two
+/// `exists` per commit: the versions the previous two commits should have deleted, so
+/// a killed writer's stray is found by the next commit), or once every
+/// `write.metadata.previous-versions-max` versions (strays from other causes, at the
+/// amortized cost of one listing per that many commits). Best effort: errors are
+/// ignored (orphan cleanup also removes old version files).
+fn sweep_stray_versions(table: &Table, state: &TableState) {
+    let metadata_dir = table.location().metadata_dir();
+    let floor = state
+        .metadata
+        .metadata_log
+        .iter()
+        .filter_map(|e| table.location().confined_path(&e.metadata_file).ok())
+        .filter(|p| p.parent() == Some(metadata_dir.as_path()))
+        .filter_map(|p| p.file_name().and_then(|n| n.to_str()).and_then(crate::location::parse_version_file))
+        .min();
+    let Some(floor) = floor else { return };
+    let max_prev = state.metadata.property_i64(properties::PREVIOUS_VERSIONS_MAX, 100).max(1) as u64;
+    let floor = floor.min(state.version.saturating_sub(max_prev));
+    let exists = |k: u64| matches!(table.storage().exists(&table.location().version_file(k)), Ok(true));
+    let suspect = (1..=2).filter_map(|d| floor.checked_sub(d)).filter(|k| *k >= 1).any(exists);
+    if !suspect && !state.version.is_multiple_of(max_prev) {
+        return;
+    }
+    let Ok(entries) = table.storage().list(&metadata_dir) else { return };
+    for e in entries {
+        if let Some(k) = crate::location::parse_version_file(&e.name)
+            && k < floor
+        {
+            let _ = table.storage().delete(&metadata_dir.join(&e.name));
+        }
     }
 }
 

@@ -225,6 +225,33 @@ fn append_text_report() {
     assert!(out.contains("attempts 1, lost races 0, rebased over 0 version(s)"), "{out}");
 }
 
+/// A durable commit whose fsync of `metadata/` fails after the commit point (injected
+/// with `FLOE_FAIL_POINT`, the CLI has no fault-injecting storage) is not a plain
+/// success: exit status 1, one line saying it is committed at its version and must not
+/// be retried; the rows are in the table once.
+#[test]
+fn a_commit_not_known_durable_exits_1_and_says_not_to_retry() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path();
+    ok(p, &["create", "t", "--schema", "id:long!,name:string"]);
+    write(p, "a.csv", "id,name\n1,a\n2,b\n");
+    let out = Command::new(FLOE)
+        .args(["append", "t", "a.csv"])
+        .current_dir(p)
+        .env("NO_COLOR", "1")
+        .env("FLOE_FAIL_POINT", "sync-metadata-dir")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run floe");
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(1), "stdout:\n{stdout}\nstderr:\n{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    for fragment in ["floe: error: committed as v2", "not known to be durable", "do not retry"] {
+        assert!(stderr.contains(fragment), "{fragment:?} not in {stderr:?}");
+    }
+    assert_eq!(csv_ids(&ok(p, &["scan", "t"])), [1, 2], "committed once");
+}
+
 #[test]
 fn append_types_from_csv() {
     let d = tempfile::tempdir().unwrap();

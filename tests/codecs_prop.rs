@@ -276,7 +276,7 @@ proptest! {
         for (k, v) in extra {
             md.extra.insert(k, serde_json::Value::from(v));
         }
-        let bytes = md.to_json_bytes();
+        let bytes = md.to_json_bytes().unwrap();
         let back = TableMetadata::from_json_bytes(Path::new("v.json"), &bytes).unwrap();
         prop_assert_eq!(back, md);
     }

@@ -59,6 +59,9 @@ fn child_entry() {
     if role == "maint" {
         return maintenance_child();
     }
+    if role == "once" {
+        return once_child();
+    }
     assert_eq!(role, "writer");
     let path = std::env::var("FLOE_TABLE").unwrap();
     let base: i64 = std::env::var("FLOE_ID_BASE").unwrap().parse().unwrap();
@@ -79,6 +82,27 @@ fn child_entry() {
         };
         log.write_all(line.as_bytes()).unwrap();
     }
+}
+
+/// Child side: one append of `FLOE_ID_BASE`, `FLOE_ID_BASE + 1`, then exits, logging
+/// `ACK <version> <commit-id>` or `ERR <commit-id> <error>` (or dying at its crash point,
+/// or stopping there with `…:stop`).
+fn once_child() {
+    let path = std::env::var("FLOE_TABLE").unwrap();
+    let base: i64 = std::env::var("FLOE_ID_BASE").unwrap().parse().unwrap();
+    let log_path = std::env::var("FLOE_ACK_LOG").unwrap();
+    let mut log = std::fs::OpenOptions::new().create(true).append(true).open(&log_path).unwrap();
+    let mut options = TableOptions::default().durability(Durability::Relaxed);
+    // Its table is shared with a parent that commits while this child is stopped.
+    options.advisory_lock = false;
+    let table = Table::open_with(&path, options).unwrap();
+    let mut tx = table.new_transaction();
+    let commit_id = tx.commit_id();
+    let line = match tx.append(&batch(base, 2)).and_then(|()| tx.commit()) {
+        Ok(r) => format!("ACK {} {}\n", r.version, r.commit_id),
+        Err(e) => format!("ERR {commit_id} {}\n", format!("{e:?}").replace('\n', " ")),
+    };
+    log.write_all(line.as_bytes()).unwrap();
 }
 
 /// Child side: compaction or orphan cleanup (`FLOE_ID_BASE` 1 or 0: one task per
@@ -436,4 +460,135 @@ fn sigkilled_writers_never_lose_an_acknowledged_commit() {
         t.orphans_cleaned,
     );
     assert!(t.acked_commits > 0, "the writers never got a commit through");
+}
+
+/// Version files (`v<N>.metadata.json`) in a table's `metadata/`, sorted.
+fn version_files(table: &Path) -> Vec<u64> {
+    let mut out: Vec<u64> = std::fs::read_dir(table.join("metadata"))
+        .unwrap()
+        .flatten()
+        .filter_map(|e| floe::location::parse_version_file(&e.file_name().to_string_lossy()))
+        .collect();
+    out.sort();
+    out
+}
+
+/// Asserts every version the current metadata log names is on disk (the kept window is
+/// never swept).
+fn assert_window_kept(table: &Table) {
+    for e in &table.metadata().metadata_log {
+        assert!(floe::location::uri_to_path(&e.metadata_file).exists(), "{} was deleted", e.metadata_file);
+    }
+}
+
+/// Stray version files below the kept window — left by a writer killed between its link
+/// and its cleanup, or by another engine — are deleted by later commits (never a version
+/// in the metadata-log window, never anything with delete-after-commit disabled): at the
+/// next commit when one of the two versions below the window is a stray, otherwise at the
+/// next version that is a multiple of `write.metadata.previous-versions-max`.
+#[test]
+fn commits_delete_stray_version_files_below_the_window() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t");
+    let opts =
+        TableOptions::default().durability(Durability::Relaxed).property("write.metadata.previous-versions-max", "3");
+    let table = Table::create_with(&path, schema(), opts.clone()).unwrap();
+    for k in 0..5 {
+        table.append(&[batch(k * 10, 1)]).unwrap();
+    }
+    assert_eq!(version_files(&path), [3, 4, 5, 6]);
+    let version_file = |v: u64| path.join(format!("metadata/v{v}.metadata.json"));
+
+    // A writer killed after its link (v7), before deleting the version it pushed out (v3).
+    let log = dir.path().join("once.log");
+    let mut child = spawn_child("once", &path, &log, 1000, Some("synced:1".into()));
+    let status = child.wait().unwrap();
+    assert_eq!(std::os::unix::process::ExitStatusExt::signal(&status), Some(6), "died at its crash point");
+    assert_eq!(version_files(&path), [3, 4, 5, 6, 7], "v3 is a stray below the window v4..v6");
+    // And an old stray, e.g. another engine's.
+    std::fs::copy(version_file(7), version_file(1)).unwrap();
+
+    table.append(&[batch(100, 1)]).unwrap(); // v8, window v5..v7
+    assert_eq!(version_files(&path), [5, 6, 7, 8], "the killed writer's stray and the old one are gone");
+    assert_window_kept(&table);
+
+    // A stray no probe finds stays until the next multiple of previous-versions-max.
+    std::fs::copy(version_file(8), version_file(1)).unwrap();
+    table.append(&[batch(101, 1)]).unwrap(); // v9: a multiple of 3
+    assert_eq!(version_files(&path), [6, 7, 8, 9]);
+    std::fs::copy(version_file(9), version_file(2)).unwrap();
+    table.append(&[batch(102, 1)]).unwrap(); // v10
+    table.append(&[batch(103, 1)]).unwrap(); // v11
+    assert_eq!(version_files(&path), [2, 8, 9, 10, 11], "no listing on an ordinary commit");
+    table.append(&[batch(104, 1)]).unwrap(); // v12
+    assert_eq!(version_files(&path), [9, 10, 11, 12]);
+    assert_window_kept(&table);
+
+    // With delete-after-commit disabled nothing is deleted.
+    let mut tx = table.new_transaction();
+    tx.update_metadata(|md| {
+        md.properties.insert("write.metadata.delete-after-commit.enabled".into(), "false".into());
+        Ok(())
+    });
+    tx.commit().unwrap(); // v13
+    std::fs::copy(version_file(13), version_file(1)).unwrap();
+    for k in 0..3 {
+        table.append(&[batch(200 + k, 1)]).unwrap(); // v14..v16 (v15 a multiple of 3)
+    }
+    assert_eq!(version_files(&path), [1, 9, 10, 11, 12, 13, 14, 15, 16]);
+    let fresh = Table::open(&path).unwrap();
+    assert_eq!(fresh.version(), 16);
+    assert_eq!(ids(&fresh), [0, 10, 20, 30, 40, 100, 101, 102, 103, 104, 200, 201, 202, 1000, 1001]);
+}
+
+/// The state letter of a process (`T` = stopped), from `/proc/<pid>/stat`.
+fn process_state(pid: u32) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.rsplit_once(')').and_then(|(_, rest)| rest.trim_start().chars().next())
+}
+
+fn signal(sig: &str, pid: u32) {
+    let ok = Command::new("kill").args([sig, &pid.to_string()]).status().unwrap().success();
+    assert!(ok, "kill {sig} {pid}");
+}
+
+/// A writer stopped (a real SIGSTOP) just before its link — after its age check — while
+/// orphan cleanup deletes its staged files (zero grace: as if the pause outlasted the
+/// grace period) and another writer commits, so that after SIGCONT its link fails, it
+/// rebases and links a version naming the deleted data file. It must never be
+/// acknowledged: it reports `CommitFilesMissing`, a follow-up commit reverts its
+/// snapshot, and the table is consistent (every referenced file exists, the rows are
+/// the other writers').
+#[test]
+fn a_writer_paused_before_its_link_while_orphan_cleanup_runs_is_never_acknowledged() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t");
+    let table = Table::create_with(&path, schema(), TableOptions::default().durability(Durability::Relaxed)).unwrap();
+    table.append(&[batch(0, 2)]).unwrap();
+    let log = dir.path().join("once.log");
+    let mut child = spawn_child("once", &path, &log, 1000, Some("prestaged:1:stop".into()));
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while process_state(child.id()) != Some('T') {
+        assert!(child.try_wait().unwrap().is_none(), "the writer ended instead of stopping");
+        assert!(Instant::now() < deadline, "the writer never reached its stop point");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // While it is stopped: another commit, then orphan cleanup with no grace period.
+    table.append(&[batch(10, 1)]).unwrap();
+    let opts = OrphanOptions { allow_short_grace: true, ..OrphanOptions::default().older_than(Duration::ZERO) };
+    let report = table.remove_orphans(&opts).unwrap();
+    assert!(report.data_files_removed >= 1, "the paused writer's data file was deleted: {report}");
+    signal("-CONT", child.id());
+    let status = child.wait().unwrap();
+    assert!(status.success(), "the writer exits normally: {status:?}");
+    let line = std::fs::read_to_string(&log).unwrap();
+    assert!(!line.starts_with("ACK"), "a commit naming deleted files was acknowledged: {line}");
+    assert!(line.contains("CommitFilesMissing") && line.contains("reverted_in: Some("), "{line}");
+
+    let fresh = Table::open(&path).unwrap();
+    assert_eq!(ids(&fresh), vec![0, 1, 10], "the paused writer's rows are not in the table");
+    let verify = fresh.verify(false).unwrap();
+    assert!(verify.problems.is_empty(), "{verify:?}");
+    fresh.append(&[batch(20, 1)]).unwrap();
+    assert_eq!(ids(&Table::open(&path).unwrap()), vec![0, 1, 10, 20]);
 }

@@ -1175,6 +1175,26 @@ fn readers_find_the_newest_version_through_the_hint() {
     }
 }
 
+/// 11b. A version hint that names a version that does not exist (`99` while `v4` is
+///     the newest) is corrected by the next floe commit, so pyiceberg and DuckDB, which
+///     trust the hint, open the table again.
+#[test]
+fn a_commit_corrects_a_hint_past_the_newest_version() {
+    let Some(py) = interop() else { return };
+    let dir = scratch("a_commit_corrects_a_hint_past_the_newest_version");
+    let (table, mut rows) = floe_table_with_commits(dir.path());
+    let hint = dir.path().join("metadata/version-hint.text");
+    std::fs::write(&hint, "99").unwrap();
+    rows.extend(floe_append(&table, 500, 2));
+    assert_eq!(std::fs::read_to_string(&hint).unwrap().trim(), table.version().to_string());
+    let doc = py.duckdb_snippet(READ_THROUGH_HINT, &[path_str(dir.path())]);
+    let current = table.current_snapshot().expect("a snapshot").snapshot_id;
+    for reader in ["pyiceberg", "duckdb"] {
+        assert_eq!(doc[reader]["snapshot_id"], json!(current), "{reader} through the hint: {doc}");
+        assert_eq!(doc[reader]["count"], json!(rows.len()), "{reader} through the hint: {doc}");
+    }
+}
+
 #[test]
 fn readers_see_files_removed_by_a_floe_commit() {
     let Some(py) = interop() else { return };
@@ -1865,6 +1885,42 @@ fn datashard_reads_floe_row_changes_exactly_without_deleted_entries() {
     floe_append(&table, 100, 6);
     table.delete(col("id").eq(2).or(col("id").eq(101))).unwrap();
     check(dir.path(), &table, "datashard table after floe's delete");
+}
+
+/// 9e. floe remembers that datashard wrote to a table after datashard's snapshots have
+///     left the metadata: one datashard append, 101 floe appends (floe's commit-time
+///     trim to 100 snapshots drops datashard's), a compaction and an expiry; datashard,
+///     pyiceberg, DuckDB and floe then all read the same rows, each once (floe no longer
+///     writes the `DELETED` entries datashard 0.11.2 reads as live).
+#[test]
+fn floe_remembers_datashard_after_its_snapshots_leave_the_metadata() {
+    let Some(py) = interop() else { return };
+    let dir = scratch("floe_remembers_datashard_after_its_snapshots_leave_the_metadata");
+    let table = Table::create_with(dir.path(), interop_schema(), relaxed()).expect("create");
+    let doc = py.run(&["datashard-append", path_str(dir.path()), "--start", "1000", "--count", "2"]);
+    let mut expected: Vec<Value> = ids_of(&doc, "committed").into_iter().map(ds_row).collect();
+    table.refresh().expect("refresh");
+    for id in 1..=101 {
+        expected.extend(floe_append(&table, id, 1));
+    }
+    let datashard_snapshots =
+        table.snapshots().iter().filter(|s| s.summary.keys().any(|k| k.starts_with("datashard."))).count();
+    assert_eq!(datashard_snapshots, 0, "the premise: datashard's snapshot left the metadata");
+    assert_eq!(
+        table.properties().get("floe.write.deleted-entries").map(String::as_str),
+        Some("false"),
+        "the table remembers that datashard wrote to it"
+    );
+    let r = table.compact(&floe::CompactOptions::default()).expect("compact");
+    assert!(r.data_files_removed > 100, "{r}");
+    let r =
+        table.expire_snapshots(&floe::ExpireOptions::default().older_than_ms(i64::MAX).retain_last(1)).expect("expire");
+    assert!(r.snapshots_expired > 0, "{r}");
+    let floe = floe_rows(&Table::open(dir.path()).unwrap());
+    assert_same_rows("floe scan", &expected, &floe);
+    for reader in ["datashard-read", "pyiceberg-read", "duckdb-read"] {
+        assert_same_rows(reader, &expected, &py.read(reader, dir.path(), None));
+    }
 }
 
 /// datashard 0.11.2 ignores manifest entry status: it must return every row floe

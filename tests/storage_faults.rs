@@ -59,6 +59,11 @@ struct Faults {
     fail_at: AtomicU64,
     kind: Mutex<Kind>,
     fired: Mutex<Option<String>>,
+    /// When set, only operations of this name (and, if given, on a path with this
+    /// file name) are counted and can fail.
+    only: Mutex<Option<(&'static str, Option<&'static str>)>>,
+    /// Every counted operation from `fail_at` on fails, not only the `fail_at`-th.
+    repeat: AtomicBool,
 }
 
 impl Faults {
@@ -67,12 +72,18 @@ impl Faults {
         if !self.armed.load(Ordering::SeqCst) {
             return None;
         }
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        if let Some((op, file)) = *self.only.lock().unwrap()
+            && (op != what || file.is_some_and(|f| f != name))
+        {
+            return None;
+        }
         let n = self.ops.fetch_add(1, Ordering::SeqCst);
-        if n != self.fail_at.load(Ordering::SeqCst) {
+        let fail_at = self.fail_at.load(Ordering::SeqCst);
+        if n != fail_at && !(self.repeat.load(Ordering::SeqCst) && n > fail_at) {
             return None;
         }
         let kind = *self.kind.lock().unwrap();
-        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         *self.fired.lock().unwrap() = Some(format!("{what} {name}"));
         Some(kind)
     }
@@ -102,6 +113,8 @@ impl FaultStorage {
                 fail_at: AtomicU64::new(u64::MAX),
                 kind: Mutex::new(Kind::Eio),
                 fired: Mutex::new(None),
+                only: Mutex::new(None),
+                repeat: AtomicBool::new(false),
             }),
         })
     }
@@ -112,6 +125,19 @@ impl FaultStorage {
         self.faults.fail_at.store(fail_at, Ordering::SeqCst);
         self.faults.ops.store(0, Ordering::SeqCst);
         self.faults.armed.store(true, Ordering::SeqCst);
+    }
+    /// Like [`FaultStorage::arm`], counting only operations named `what` (`link_temp`,
+    /// `sync_dir`, …).
+    fn arm_only(&self, what: &'static str, kind: Kind, fail_at: u64) {
+        *self.faults.only.lock().unwrap() = Some((what, None));
+        self.arm(kind, fail_at);
+    }
+    /// Fails every operation named `what` on a path whose file name is `file`, from
+    /// now until disarmed.
+    fn arm_always(&self, what: &'static str, file: &'static str, kind: Kind) {
+        *self.faults.only.lock().unwrap() = Some((what, Some(file)));
+        self.faults.repeat.store(true, Ordering::SeqCst);
+        self.arm(kind, 0);
     }
     /// Stops counting; returns (operations counted, the operation that failed).
     fn disarm(&self) -> (u64, Option<String>) {
@@ -571,4 +597,143 @@ fn rebasing_commit_survives_a_fault_at_every_operation() {
 #[test]
 fn partitioned_commit_survives_a_fault_at_every_operation() {
     every_k(true, Scenario::Partitioned);
+}
+
+// ---------------------------------------------------------------------------------------
+// 3. Metadata-only commits at an ambiguous commit point
+// ---------------------------------------------------------------------------------------
+
+/// Every kind of metadata-only commit (no new snapshot: nothing carries a commit id in a
+/// snapshot summary), its effect, and a check that the effect is in the table.
+type MetadataCommit = (&'static str, fn(&Table, &[i64]) -> floe::Result<u64>, fn(&Table, &[i64]) -> bool);
+
+fn metadata_commits() -> Vec<MetadataCommit> {
+    use floe::spec::transform::Transform;
+    use floe::{ExpireOptions, spec::types::PrimitiveType};
+    vec![
+        (
+            "schema change",
+            |t, _| Ok(t.update_schema().add_column("extra", PrimitiveType::Int).commit()?.version),
+            |t, _| t.schema().fields().iter().any(|f| f.name == "extra"),
+        ),
+        (
+            "spec change",
+            |t, _| Ok(t.update_spec().add_field("id", Transform::Bucket(4)).commit()?.version),
+            |t, _| t.metadata().default_spec().is_some_and(|s| s.fields.len() == 1),
+        ),
+        ("tag", |t, s| Ok(t.create_tag("v1", s[0])?.versions[0]), |t, s| t.tags().get("v1") == Some(&s[0])),
+        (
+            "remove tag",
+            |t, s| {
+                t.create_tag("gone", s[0])?;
+                Ok(t.remove_tag("gone")?.versions[0])
+            },
+            |t, _| !t.tags().contains_key("gone"),
+        ),
+        (
+            "rollback",
+            |t, s| Ok(t.rollback_to(s[0])?.versions[0]),
+            |t, s| t.current_snapshot().map(|c| c.snapshot_id) == Some(s[0]),
+        ),
+        (
+            "set current",
+            |t, s| {
+                t.rollback_to(s[0])?;
+                Ok(t.set_current(s[2])?.versions[0])
+            },
+            |t, s| t.current_snapshot().map(|c| c.snapshot_id) == Some(s[2]),
+        ),
+        (
+            "expiry",
+            |t, _| Ok(t.expire_snapshots(&ExpireOptions::default().older_than_ms(i64::MAX).retain_last(1))?.versions[0]),
+            |t, s| t.snapshots().len() == 1 && t.current_snapshot().map(|c| c.snapshot_id) == Some(s[2]),
+        ),
+    ]
+}
+
+/// An error after the link succeeded (the ambiguous commit point) on a metadata-only
+/// commit of every kind is resolved as `Ok`: the caller learns the change is in the
+/// table, at the version it reports, once, instead of a lost race (`ConcurrentModification`,
+/// "ref already exists") for its own change.
+#[test]
+fn ambiguous_metadata_only_commits_of_every_kind_resolve_as_ok() {
+    for (what, commit, present) in metadata_commits() {
+        for durable in [true, false] {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("t");
+            let plain = Table::create_with(&path, schema(), options(durable)).unwrap();
+            for k in 0..3 {
+                plain.append(&[batch(k * 10, 2)]).unwrap();
+            }
+            let snaps: Vec<i64> = plain.snapshots().iter().map(|s| s.snapshot_id).collect();
+            let storage = FaultStorage::new(&std::fs::canonicalize(&path).unwrap());
+            let table = Table::open_with(&path, options(durable).storage(storage.clone())).unwrap();
+            let before = table.version();
+            // The last link of the operation (its change; "remove tag" and "set current"
+            // link a preparatory version first) reports EIO after it succeeded.
+            let links = if matches!(what, "remove tag" | "set current") { 1 } else { 0 };
+            storage.arm_only("link_temp", Kind::AfterSuccess, links);
+            let res = commit(&table, &snaps);
+            let (_, fired) = storage.disarm();
+            let ctx = format!("{what} (durable={durable}, fault {fired:?})");
+            assert!(fired.is_some_and(|f| f.starts_with("link_temp")), "{ctx}: the fault fired at the link");
+            let version = res.unwrap_or_else(|e| panic!("{ctx}: the change landed, the outcome must be Ok: {e}"));
+            let fresh = Table::open(&path).unwrap();
+            assert_eq!(fresh.version(), version, "{ctx}: exactly the reported version, nothing after it");
+            assert_eq!(version, before + 1 + links, "{ctx}");
+            assert!(present(&fresh, &snaps), "{ctx}: the change is in the table");
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// 4. A durable commit whose directory fsync fails
+// ---------------------------------------------------------------------------------------
+
+/// When the fsync of `metadata/` after the commit point keeps failing, a durable commit
+/// is not reported as a plain success: `Error::CommittedNotDurable` names the version
+/// and commit id, says it is committed (`is_committed`), and the commit is in the table
+/// once; the handle goes on from it. (A relaxed commit never fsyncs, so it is `Ok`.)
+#[test]
+fn a_failed_directory_fsync_after_the_commit_point_is_committed_not_durable() {
+    for kind in [Kind::Eio, Kind::AfterSuccess] {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t");
+        Table::create_with(&path, schema(), options(true)).unwrap().append(&[batch(0, 2)]).unwrap();
+        let storage = FaultStorage::new(&std::fs::canonicalize(&path).unwrap());
+        let table = Table::open_with(&path, options(true).storage(storage.clone())).unwrap();
+        storage.arm_always("sync_dir", "metadata", kind);
+        let mut tx = table.new_transaction();
+        let commit_id = tx.commit_id();
+        tx.append(&batch(10, 3)).unwrap();
+        let res = tx.commit();
+        let (syncs, fired) = storage.disarm();
+        assert!(fired.is_some() && syncs >= 2, "{kind:?}: the metadata fsync failed ({syncs} tries)");
+        match res {
+            Err(ref e @ Error::CommittedNotDurable { version, commit_id: ref c, .. }) => {
+                assert_eq!((version, c.as_str()), (3, commit_id.as_str()), "{kind:?}");
+                assert!(e.is_committed(), "{kind:?}");
+                assert!(e.to_string().contains("do not retry"), "{e}");
+            }
+            other => panic!("{kind:?}: expected CommittedNotDurable, got {other:?}"),
+        }
+        let fresh = Table::open(&path).unwrap();
+        assert_eq!(fresh.version(), 3);
+        assert_eq!(fresh.current_snapshot().unwrap().commit_id(), Some(commit_id.as_str()));
+        assert_eq!(ids(&fresh), vec![0, 1, 10, 11, 12]);
+        // Its files were kept (it is committed) and the handle goes on from it.
+        check_references(&fresh, "after CommittedNotDurable");
+        assert_eq!(table.version(), 3);
+        table.append(&[batch(20, 1)]).unwrap();
+        assert_eq!(ids(&Table::open(&path).unwrap()), vec![0, 1, 10, 11, 12, 20]);
+    }
+    // Relaxed: no fsync, a plain Ok.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t");
+    Table::create_with(&path, schema(), options(false)).unwrap();
+    let storage = FaultStorage::new(&std::fs::canonicalize(&path).unwrap());
+    let table = Table::open_with(&path, options(false).storage(storage.clone())).unwrap();
+    storage.arm_always("sync_dir", "metadata", Kind::Eio);
+    table.append(&[batch(0, 1)]).unwrap();
+    assert_eq!(storage.disarm().1, None, "a relaxed commit does not fsync metadata/");
 }

@@ -433,3 +433,26 @@ fn nested_struct_list_map_round_trip() {
     let only = table.scan().select(["tags"]).to_batches().unwrap();
     assert_eq!(only[0].column(0).to_data(), input.column(2).to_data());
 }
+
+/// Metadata that cannot be encoded as a valid metadata file (here an engine-extra key
+/// that shadows one floe writes, which would appear twice) is a typed error at commit:
+/// nothing is published, and the table still opens and commits.
+#[test]
+fn metadata_that_does_not_encode_is_refused_and_nothing_is_published() {
+    let dir = tempfile::tempdir().unwrap();
+    let table = Table::create_with(dir.path(), schema(), relaxed()).unwrap();
+    table.append(&[batch(0, 2)]).unwrap();
+    let before = common::tree(dir.path());
+    let mut tx = table.new_transaction();
+    tx.update_metadata(|md| {
+        md.extra.insert("location".into(), serde_json::Value::String("file:///elsewhere".into()));
+        Ok(())
+    });
+    let err = tx.commit().expect_err("metadata with a duplicated key must not be published");
+    assert!(matches!(err, Error::MetadataEncode { .. }), "{err:?}");
+    assert_eq!(common::tree(dir.path()), before, "nothing written");
+    let reopened = Table::open(dir.path()).unwrap();
+    assert_eq!(reopened.version(), 2);
+    reopened.append(&[batch(2, 1)]).unwrap();
+    assert_eq!(ids(&Table::open(dir.path()).unwrap()), vec![0, 1, 2]);
+}

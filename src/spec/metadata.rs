@@ -195,6 +195,29 @@ pub struct TableMetadata {
     pub extra: BTreeMap<String, Value>,
 }
 
+/// Every top-level key [`TableMetadata`] writes from its own fields (not from `extra`).
+const WRITTEN_KEYS: [&str; 19] = [
+    "format-version",
+    "table-uuid",
+    "location",
+    "last-sequence-number",
+    "last-updated-ms",
+    "last-column-id",
+    "schemas",
+    "current-schema-id",
+    "partition-specs",
+    "default-spec-id",
+    "last-partition-id",
+    "properties",
+    "current-snapshot-id",
+    "snapshots",
+    "snapshot-log",
+    "metadata-log",
+    "sort-orders",
+    "default-sort-order-id",
+    "refs",
+];
+
 fn unsupported_version(path: &Path, v: u64) -> Error {
     Error::Unsupported { what: format!("Iceberg format-version {v} (floe reads and writes v2) in {}", path.display()) }
 }
@@ -235,9 +258,23 @@ impl TableMetadata {
     }
 
     /// Compact JSON bytes (compact keeps commit cost low; readers do not care).
-    pub fn to_json_bytes(&self) -> Vec<u8> {
-        // Serializing plain data into a Vec cannot fail.
-        serde_json::to_vec(self).unwrap_or_default()
+    ///
+    /// Fails with [`Error::MetadataEncode`] rather than produce bytes that are not a
+    /// valid metadata file: a key in [`TableMetadata::extra`] that is also one of the
+    /// keys floe writes itself would appear twice (floe's own decoder, and any strict
+    /// JSON reader, then refuses the file; lenient ones silently take either value),
+    /// and a serializer error must never turn into an empty file at the commit point.
+    pub fn to_json_bytes(&self) -> Result<Vec<u8>> {
+        if let Some(key) = self.extra.keys().find(|k| WRITTEN_KEYS.contains(&k.as_str())) {
+            return Err(Error::MetadataEncode {
+                reason: format!("the extra key {key:?} shadows a key floe writes itself (it would appear twice)"),
+            });
+        }
+        let bytes = serde_json::to_vec(self).map_err(|e| Error::MetadataEncode { reason: e.to_string() })?;
+        if bytes.is_empty() {
+            return Err(Error::MetadataEncode { reason: "the encoder produced no bytes".into() });
+        }
+        Ok(bytes)
     }
 
     fn validate(&self) -> std::result::Result<(), String> {
@@ -309,5 +346,40 @@ impl TableMetadata {
     /// A property parsed as a boolean, or `default`.
     pub fn property_bool(&self, key: &str, default: bool) -> bool {
         self.properties.get(key).and_then(|v| v.parse().ok()).unwrap_or(default)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn minimal() -> TableMetadata {
+        let json = r#"{"format-version":2,"table-uuid":"u","location":"file:///t","last-sequence-number":0,
+            "last-updated-ms":1,"last-column-id":1,"schemas":[{"type":"struct","schema-id":0,"fields":[
+            {"id":1,"name":"id","required":true,"type":"long"}]}],"current-schema-id":0,
+            "partition-specs":[{"spec-id":0,"fields":[]}],"default-spec-id":0,"last-partition-id":999,
+            "sort-orders":[{"order-id":0,"fields":[]}],"default-sort-order-id":0}"#;
+        TableMetadata::from_json_bytes(Path::new("v1.metadata.json"), json.as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn written_keys_are_exactly_the_fields_keys() {
+        let md = minimal();
+        let Value::Object(map) = serde_json::to_value(&md).unwrap() else { panic!("not an object") };
+        let mut keys: Vec<&str> = map.keys().map(String::as_str).collect();
+        keys.sort();
+        let mut written = WRITTEN_KEYS.to_vec();
+        written.sort();
+        assert_eq!(keys, written);
+    }
+
+    #[test]
+    fn an_extra_key_shadowing_a_field_is_an_encode_error() {
+        let mut md = minimal();
+        md.extra.insert("statistics".into(), Value::Array(Vec::new()));
+        let bytes = md.to_json_bytes().unwrap();
+        assert_eq!(TableMetadata::from_json_bytes(Path::new("v"), &bytes).unwrap(), md);
+        md.extra.insert("location".into(), Value::String("file:///elsewhere".into()));
+        assert!(matches!(md.to_json_bytes(), Err(Error::MetadataEncode { .. })));
     }
 }

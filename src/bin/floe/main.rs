@@ -10,8 +10,12 @@
 //! row-level `delete` live in `cmd_maint.rs`.
 //!
 //! Exit codes: 0 ok; 1 the table failed verification, a commit conflict was not
-//! resolved, the table's metadata is corrupt, or the table was copied or moved and
-//! must be relocated first; 2 bad usage or bad input. Errors are
+//! resolved, a commit's outcome or durability is not known (`CommitStateUnknown`;
+//! `CommittedNotDurable`: committed and visible, but the fsync after the commit point
+//! failed — the message says not to retry), a published commit was reverted because
+//! files it adds had been deleted (`CommitFilesMissing`), the table's metadata is
+//! corrupt, or the table was copied or moved and must be relocated first; 2 bad usage
+//! or bad input. Errors are
 //! one line on stderr (`--verbose` adds the cause chain); a panic is caught and
 //! reported as one line too.
 
@@ -37,8 +41,9 @@ directory (also those written by pyiceberg, datashard, Spark or DuckDB in the sa
 Every read command takes --json for scripts. TABLE is the table's directory, or one \
 metadata file (metadata/v3.metadata.json, or a catalog's 00001-<uuid>.metadata.json) to \
 read exactly that version.",
-    after_help = "Exit status: 0 ok; 1 verification failed, a commit conflict was not resolved, or the \
-table's metadata is corrupt; 2 bad usage or bad input.\nNO_COLOR=1 turns colour off; progress bars \
+    after_help = "Exit status: 0 ok; 1 verification failed, a commit conflict was not resolved, a commit's \
+outcome or durability is not known (the message says whether it is in the table), or the table's metadata \
+is corrupt; 2 bad usage or bad input.\nNO_COLOR=1 turns colour off; progress bars \
 and colour appear only on a terminal.",
     after_long_help = "Examples:\n  \
 floe create ./events --schema 'id:long!,name:string,ts:timestamptz'\n  \
@@ -293,6 +298,8 @@ impl From<floe::Error> for Failure {
         let code = match &e {
             E::ConcurrentModification { .. }
             | E::CommitStateUnknown { .. }
+            | E::CommittedNotDurable { .. }
+            | E::CommitFilesMissing { .. }
             | E::CorruptMetadata { .. }
             | E::TableRelocated { .. } => 1,
             _ => 2,
@@ -380,6 +387,19 @@ mod tests {
         };
         assert_eq!(code(conflict), 1, "an unresolved conflict");
         assert_eq!(code(floe::Error::CorruptMetadata { path: "v1.metadata.json".into(), reason: "x".into() }), 1);
+        let not_durable = floe::Error::CommittedNotDurable {
+            version: 3,
+            commit_id: "c".into(),
+            source: std::io::Error::other("fsync"),
+        };
+        assert_eq!(code(not_durable), 1, "committed, durability unknown");
+        let missing = floe::Error::CommitFilesMissing {
+            version: 3,
+            commit_id: "c".into(),
+            missing: vec![],
+            reverted_in: Some(4),
+        };
+        assert_eq!(code(missing), 1, "published, files gone, reverted");
         assert_eq!(code(floe::Error::TableNotFound { path: "t".into() }), 2);
         let relocated = floe::Error::TableRelocated { recorded: "file:///a".into(), opened: "/b".into(), file: None };
         assert_eq!(code(relocated), 1, "a copied table must be relocated first");
