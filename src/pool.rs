@@ -1,8 +1,9 @@
 //! Bounded worker pools: how floe runs blocking work (a commit's fsyncs and file
 //! writes, scans, deep verification) on several threads.
 //!
-//! [`map`] runs a function on every item of a slice with at most `max_workers` threads
-//! taking items from a shared queue, and returns the results in item order. Promises:
+//! `map` (crate-internal) runs a function on every item of a slice with at most
+//! `max_workers` threads taking items from a shared queue, and returns the results in
+//! item order. Promises:
 //!
 //! * The number of threads never grows with the number of items: a commit of 100,000
 //!   files fsyncs them with as many threads as a commit of 20.
@@ -13,14 +14,16 @@
 //! * A panic in the function on one item is caught and becomes that item's
 //!   `Err(message)`; every other item still runs and gets its result.
 //!
-//! The caps floe uses: [`DEFAULT_IO_THREADS`] for a commit's I/O and [`cpu_workers`]
-//! for decoding; `docs/format.md` lists them.
+//! The caps floe uses: [`WriteOptions::io_threads`](crate::write::WriteOptions::io_threads)
+//! (default [`DEFAULT_IO_THREADS`]) for a commit's I/O and [`cpu_workers`] for
+//! decoding; `docs/format.md` (§10) lists them.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-/// Threads for a commit's fsyncs and file writes. They mostly wait on the disk, so more than the
+/// Default of [`WriteOptions::io_threads`](crate::write::WriteOptions::io_threads):
+/// threads for a commit's fsyncs and file writes. They mostly wait on the disk, so more than the
 /// cores help (parallel fsyncs share journal commits), but not without bound.
 pub const DEFAULT_IO_THREADS: usize = 16;
 
