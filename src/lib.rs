@@ -28,6 +28,7 @@ pub mod import;
 pub mod location;
 pub mod maintenance;
 pub mod partition;
+pub mod pool;
 mod prune;
 pub mod read;
 pub mod relocate;

@@ -25,6 +25,10 @@
 //!   writer paused past the grace period between that check and its commit point
 //!   finds its files gone right after its link and reverts its snapshot
 //!   (`Error::CommitFilesMissing`): never an acknowledged commit with missing files.
+//! * **Unreadable is not unreferenced.** Expiry and orphan cleanup read every file
+//!   that could reference something before deleting anything; a read or decode failure
+//!   stops them with a typed error naming the file. Only a file that no longer exists
+//!   is skipped, and only when no snapshot the newest metadata retains names it.
 //! * **Rollback** ([`Table::rollback_to`], [`Table::set_current`]) and tags
 //!   ([`Table::create_tag`], [`Table::remove_tag`]) are metadata-only commits.
 //! * Files are compared by their path relative to the table root (every recorded URI
@@ -627,13 +631,13 @@ impl Table {
                 *crate::table::lock(&sink) = expired;
                 Ok(())
             });
-            let peek = select_expired(&md, older_than, retain_last);
-            if peek.is_empty() {
-                report.elapsed = started.elapsed();
-                return Ok(report);
+            // Nothing to expire: no commit, but the collection below still runs, so a
+            // run that stopped after its commit (an unreadable file) is finished by the
+            // next one.
+            if !select_expired(&md, older_than, retain_last).is_empty() {
+                let r = tx.commit()?;
+                report.versions.push(r.version);
             }
-            let r = tx.commit()?;
-            report.versions.push(r.version);
             // Deletion only after the commit landed, against the newest metadata
             // (which includes anything committed since).
             self.refresh()?;
@@ -651,8 +655,7 @@ impl Table {
         let mut seen: HashSet<i64> = candidates.iter().map(|s| s.snapshot_id).collect();
         for entry in &retained_md.metadata_log {
             let path = read_path(self.location(), &entry.metadata_file)?;
-            let Ok(bytes) = self.storage().read(&path) else { continue };
-            let Ok(old) = TableMetadata::from_json_bytes(&path, &bytes) else { continue };
+            let Some(old) = self.read_logged_metadata(&path)? else { continue };
             // Its files are read under our root even if it names an older location.
             self.location().observe(&old.location);
             for s in old.snapshots {
@@ -661,7 +664,7 @@ impl Table {
                 }
             }
         }
-        let reachable = Reachable::of_snapshots(self, &retained_md.snapshots, false)?;
+        let reachable = Reachable::of_snapshots(self, &retained_md.snapshots, false, &HashSet::new())?;
         let mut to_delete: Vec<(PathBuf, u64, Kind)> = Vec::new();
         // Files are compared by their path relative to the table root, never by the
         // URI spelling (an older version may name an older location of this table).
@@ -738,20 +741,23 @@ impl Table {
         let mut keep: HashSet<PathBuf> = HashSet::new();
         keep.insert(self.metadata_path());
         let mut snapshot_ids: HashSet<i64> = all_snapshots.iter().map(|s| s.snapshot_id).collect();
+        // Snapshots only older metadata files name: their files may be gone already
+        // (expired); those of the newest metadata's snapshots must be there.
+        let mut logged_only: HashSet<i64> = HashSet::new();
         for entry in &md.metadata_log {
             let path = read_path(self.location(), &entry.metadata_file)?;
             keep.insert(path.clone());
-            let Ok(bytes) = self.storage().read(&path) else { continue };
-            let Ok(old) = TableMetadata::from_json_bytes(&path, &bytes) else { continue };
+            let Some(old) = self.read_logged_metadata(&path)? else { continue };
             // Its files are read under our root even if it names an older location.
             self.location().observe(&old.location);
             for s in old.snapshots {
                 if snapshot_ids.insert(s.snapshot_id) {
+                    logged_only.insert(s.snapshot_id);
                     all_snapshots.push(s);
                 }
             }
         }
-        let reachable = Reachable::of_snapshots(self, &all_snapshots, true)?;
+        let reachable = Reachable::of_snapshots(self, &all_snapshots, true, &logged_only)?;
         let max_prev = md.property_i64(properties::PREVIOUS_VERSIONS_MAX, 100).max(1) as u64;
         let protected = self.inflight_protection(cutoff)?;
 
@@ -798,6 +804,26 @@ impl Table {
         Ok(report)
     }
 
+    /// An older metadata file named in the metadata log, or `None` when it no longer
+    /// exists (a commit's cleanup or the user removed it). Any other failure (an I/O
+    /// error, a file that does not decode) is an error: what that version references
+    /// cannot be known, so nothing may be deleted as unreferenced.
+    fn read_logged_metadata(&self, path: &Path) -> Result<Option<TableMetadata>> {
+        match self.storage().read(path) {
+            Ok(bytes) => TableMetadata::from_json_bytes(path, &bytes).map(Some),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(Error::io(path, e)),
+        }
+    }
+
+    /// Whether the newest metadata (re-read now) still retains `snapshot_id`: a file of
+    /// a snapshot a concurrent expiry removed may be gone; one of a retained snapshot
+    /// must not be.
+    fn still_retained(&self, snapshot_id: i64) -> Result<bool> {
+        self.refresh()?;
+        Ok(self.metadata().snapshot(snapshot_id).is_some())
+    }
+
     /// Paths named by datashard in-flight markers modified after `cutoff`, and the
     /// markers themselves. Older markers are abandoned (datashard's own timeout is
     /// 1 day) and are orphans like any other file.
@@ -810,20 +836,30 @@ impl Table {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
             Err(e) => return Err(Error::io(&dir, e)),
         };
-        for entry in entries.flatten() {
-            let path = entry.path();
+        for entry in entries {
+            let path = entry.map_err(|e| Error::io(&dir, e))?.path();
             let Some(name) = path.file_name().and_then(|n| n.to_str()) else { continue };
             let Some(stem) = name.strip_suffix(".inflight") else { continue };
-            let Ok(meta) = std::fs::symlink_metadata(&path) else { continue };
+            // A marker that vanished since the listing was resolved by its writer; one
+            // that cannot be examined may protect anything: stop.
+            let meta = match std::fs::symlink_metadata(&path) {
+                Ok(m) => m,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(Error::io(&path, e)),
+            };
             if !meta.is_file() || meta.modified().map(|m| m <= cutoff).unwrap_or(false) {
                 continue;
             }
+            let payload = match self.storage().read(&path) {
+                Ok(b) => b,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(Error::io(&path, e)),
+            };
             out.insert(path.clone());
             // The payload names the file, relative to the table root (or with the
-            // root's leading slash stripped); old markers name `data/<stem>`.
-            let target = std::fs::read(&path)
+            // root's leading slash stripped); old markers (not JSON) name `data/<stem>`.
+            let target = serde_json::from_slice::<serde_json::Value>(&payload)
                 .ok()
-                .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
                 .and_then(|v| v.get("file_path").and_then(|p| p.as_str()).map(str::to_string));
             match target {
                 Some(t) => {
@@ -1018,33 +1054,59 @@ struct Reachable {
 }
 
 impl Reachable {
-    fn of_snapshots(table: &Table, snapshots: &[Snapshot], any_status: bool) -> Result<Reachable> {
+    /// Everything `snapshots` reference, by path relative to the table root (metadata
+    /// may name an older location of the same table). Any read or decode failure is an
+    /// error (what an unreadable file references is unknown, so nothing may be called
+    /// unreferenced), with one exception: a file that does not exist is skipped when
+    /// every snapshot naming it is in `may_be_gone` (snapshots only older metadata files
+    /// name, whose files expiry may have deleted) or is no longer retained by the
+    /// newest metadata (a concurrent expiry). A missing file of a retained snapshot is
+    /// an error.
+    fn of_snapshots(
+        table: &Table,
+        snapshots: &[Snapshot],
+        any_status: bool,
+        may_be_gone: &HashSet<i64>,
+    ) -> Result<Reachable> {
         let location = table.location();
         let mut r = Reachable::default();
-        let mut manifests: HashMap<PathBuf, ManifestFile> = HashMap::new();
+        // Each manifest with the snapshots whose files must exist that name it.
+        let mut manifests: HashMap<PathBuf, (ManifestFile, Vec<i64>)> = HashMap::new();
+        let gone_is_fine = |ids: &[i64]| -> Result<bool> {
+            for &id in ids {
+                if table.still_retained(id)? {
+                    return Ok(false);
+                }
+            }
+            Ok(true)
+        };
         for s in snapshots {
             let list_path = read_path(location, &s.manifest_list)?;
             if !r.manifest_lists.insert(location.relative(&list_path)) {
                 continue;
             }
+            let required: Vec<i64> =
+                if may_be_gone.contains(&s.snapshot_id) { Vec::new() } else { vec![s.snapshot_id] };
             let list = match load_manifest_list(table.storage(), location, s) {
                 Ok(l) => l,
-                // A snapshot of an old metadata file whose list is gone already.
-                Err(Error::Io { source, .. }) if any_status && source.kind() == std::io::ErrorKind::NotFound => {
+                Err(Error::Io { source, .. })
+                    if source.kind() == std::io::ErrorKind::NotFound && gone_is_fine(&required)? =>
+                {
                     continue;
                 }
                 Err(e) => return Err(e),
             };
             for m in list {
                 let path = read_path(location, &m.manifest_path)?;
-                manifests.entry(path).or_insert(m);
+                let slot = manifests.entry(path).or_insert_with(|| (m, Vec::new()));
+                slot.1.extend(&required);
             }
         }
-        for (path, m) in manifests {
+        for (path, (m, required)) in manifests {
             r.manifests.insert(location.relative(&path));
             let bytes = match table.storage().read(&path) {
                 Ok(b) => b,
-                Err(e) if any_status && e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound && gone_is_fine(&required)? => continue,
                 Err(e) => return Err(Error::io(&path, e)),
             };
             for e in read_manifest(&path, &bytes, Some(&m))?.entries {

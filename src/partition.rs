@@ -9,7 +9,12 @@
 //!   an unpartitioned spec it is exactly one [`DataFileWriter`] (no extra work per
 //!   batch); for a partitioned spec it computes each row's partition tuple with the
 //!   Arrow transforms, groups rows by tuple and hands each group to the writer of its
-//!   partition directory `data/<field>=<value>/…`.
+//!   partition directory `data/<field>=<value>/…`. At most
+//!   [`WriteOptions::max_open_files`] partition files are open at once (the least
+//!   recently written one is finished to make room; its partition's next rows start a
+//!   new file) and at most [`WriteOptions::max_buffered_bytes`] are buffered across
+//!   them (the largest row group is written out), however many partitions a
+//!   transaction touches.
 //! - [`partition_path`] and [`partition_summaries`].
 //!
 //! Promises:
@@ -22,7 +27,7 @@
 //! - Every data file a `StagedWriter` reports carries the partition tuple of all its
 //!   rows, typed as the spec's result types.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -382,6 +387,10 @@ pub(crate) fn distinct_partitions(files: &[DataFile]) -> usize {
 struct PartitionWriter {
     values: Vec<Option<Datum>>,
     writer: DataFileWriter,
+    /// When it was last written to (its key in [`Fanout::open`] while its file is open).
+    last_use: u64,
+    /// Bytes its open file buffers, as last measured.
+    buffered: u64,
 }
 
 /// How a transaction writes rows: one writer for an unpartitioned spec, one per
@@ -407,6 +416,13 @@ pub(crate) struct Fanout {
     /// Partition key (row-format bytes of the tuple) → index into `writers`.
     index: HashMap<Box<[u8]>, usize>,
     writers: Vec<PartitionWriter>,
+    /// Writers with an open file, by last use (oldest first): at most
+    /// `opts.max_open_files` of them.
+    open: BTreeMap<u64, usize>,
+    /// Use counter for `last_use`.
+    tick: u64,
+    /// Sum of the open writers' `buffered`, kept at most `opts.max_buffered_bytes`.
+    buffered: u64,
 }
 
 impl StagedWriter {
@@ -438,6 +454,9 @@ impl StagedWriter {
             converter,
             index: HashMap::new(),
             writers: Vec::new(),
+            open: BTreeMap::new(),
+            tick: 0,
+            buffered: 0,
         })))
     }
 
@@ -558,7 +577,7 @@ impl Fanout {
                         &self.schema,
                         self.opts.clone(),
                     );
-                    self.writers.push(PartitionWriter { values, writer });
+                    self.writers.push(PartitionWriter { values, writer, last_use: 0, buffered: 0 });
                     self.index.insert(key.into(), k);
                     k
                 }
@@ -569,9 +588,63 @@ impl Fanout {
                 let idx = UInt32Array::from(indices);
                 arrow_select::take::take_record_batch(batch, &idx)?
             };
+            // A writer about to open a file must not take the open count over the cap.
+            if !self.writers[w].writer.has_open_file() {
+                while self.open.len() >= self.opts.max_open_files.max(1) {
+                    self.close_least_recent()?;
+                }
+            }
             self.writers[w].writer.write(&part)?;
+            self.touched(w);
+            while self.buffered > self.opts.max_buffered_bytes {
+                if !self.flush_largest()? {
+                    break;
+                }
+            }
         }
         Ok(())
+    }
+
+    /// Books writer `w` as just used: its place in `open` and its buffered bytes.
+    fn touched(&mut self, w: usize) {
+        let pw = &mut self.writers[w];
+        self.open.remove(&pw.last_use);
+        self.buffered -= pw.buffered;
+        pw.buffered = 0;
+        // The write may have finished its file at the target size, or left one open.
+        if pw.writer.has_open_file() {
+            self.tick += 1;
+            pw.last_use = self.tick;
+            pw.buffered = pw.writer.buffered_bytes();
+            self.buffered += pw.buffered;
+            self.open.insert(pw.last_use, w);
+        }
+    }
+
+    /// Finishes the file of the writer used least recently; a later row for its
+    /// partition starts a new file.
+    fn close_least_recent(&mut self) -> Result<()> {
+        let Some((_, w)) = self.open.pop_first() else { return Ok(()) };
+        let pw = &mut self.writers[w];
+        self.buffered -= pw.buffered;
+        pw.buffered = 0;
+        pw.writer.close_file()
+    }
+
+    /// Writes out the largest buffered row group; false when nothing is buffered.
+    fn flush_largest(&mut self) -> Result<bool> {
+        let Some(&w) = self.open.values().max_by_key(|&&w| self.writers[w].buffered) else { return Ok(false) };
+        let pw = &mut self.writers[w];
+        if pw.buffered == 0 {
+            return Ok(false);
+        }
+        pw.writer.flush_row_group()?;
+        let before = pw.buffered;
+        self.buffered -= before;
+        pw.buffered = pw.writer.buffered_bytes();
+        self.buffered += pw.buffered;
+        // Stop if writing out freed nothing (nothing more to gain).
+        Ok(pw.buffered < before)
     }
 }
 

@@ -359,7 +359,7 @@ fn open_with(
 /// Defence in depth: the crate is meant to return errors on corrupt input, and the
 /// corruption tests in this module find no panic, but a panic on one bad file must not
 /// take down a process that serves a whole table.
-fn guard<T>(path: &Path, f: impl FnOnce() -> T) -> Result<T> {
+pub(crate) fn guard<T>(path: &Path, f: impl FnOnce() -> T) -> Result<T> {
     catch_unwind(AssertUnwindSafe(f)).map_err(|payload| {
         let what = payload
             .downcast_ref::<&str>()

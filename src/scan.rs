@@ -400,29 +400,15 @@ impl Scan {
                 *slot = Some(plan.read_file(i, self.batch_size));
             }
         } else {
-            // Each worker takes every n-th file; results are put back in plan order.
-            std::thread::scope(|scope| {
-                let handles: Vec<_> = (0..threads)
-                    .map(|w| {
-                        let plan = &plan;
-                        let batch_size = self.batch_size;
-                        scope.spawn(move || {
-                            (w..n).step_by(threads).map(|i| (i, plan.read_file(i, batch_size))).collect::<Vec<_>>()
-                        })
-                    })
-                    .collect();
-                for h in handles {
-                    match h.join() {
-                        Ok(results) => {
-                            for (i, r) in results {
-                                per_file[i] = Some(r);
-                            }
-                        }
-                        // A reader thread panicked (a bug, not bad input): surface it.
-                        Err(_) => per_file.push(Some(Err(Error::InvalidArgument("scan worker panicked".into())))),
-                    }
-                }
-            });
+            // A bounded pool (crate::pool) takes files from a shared queue; results
+            // come back in plan order.
+            let indices: Vec<usize> = (0..n).collect();
+            let results = crate::pool::map(&indices, threads, |&i| plan.read_file(i, self.batch_size));
+            for (slot, r) in per_file.iter_mut().zip(results) {
+                // A reader panicked (a bug, not bad input: decoding is guarded): surface it.
+                *slot =
+                    Some(r.unwrap_or_else(|why| Err(Error::InvalidArgument(format!("scan worker panicked: {why}")))));
+            }
         }
         let mut metrics = plan.metrics.clone();
         let mut out = Vec::new();

@@ -773,37 +773,35 @@ impl Transaction {
         // Partition directories (and data/) hold new entries too.
         let dirs = dirs_to_sync(&data_dir, &data_files);
         let root = self.table.location().root().to_path_buf();
+        let io_threads = self.table.inner.options.write.io_threads;
         let job = move || -> Result<()> {
-            std::thread::scope(|scope| {
-                let mut jobs: Vec<std::thread::ScopedJoinHandle<'_, Result<()>>> = Vec::new();
-                for p in &data_files {
-                    let storage = &storage;
-                    jobs.push(scope.spawn(move || storage.sync_file(p).map_err(|e| Error::io(p, e))));
-                }
-                let (storage, writes) = (&storage, &writes);
-                jobs.push(scope.spawn(move || {
-                    for (p, b) in writes {
+            // Every fsync (files, then directories) and our manifest, on a bounded pool:
+            // the thread count does not grow with the number of files.
+            enum Step<'a> {
+                File(&'a PathBuf),
+                Manifests,
+                Dir(&'a PathBuf),
+            }
+            let mut steps: Vec<Step<'_>> = data_files.iter().map(Step::File).collect();
+            steps.push(Step::Manifests);
+            steps.extend(dirs.iter().map(Step::Dir));
+            if created_data_dir {
+                steps.push(Step::Dir(&root));
+            }
+            let results = crate::pool::map(&steps, io_threads, |step| match step {
+                Step::File(p) => storage.sync_file(p).map_err(|e| Error::io(*p, e)),
+                Step::Manifests => {
+                    for (p, b) in &writes {
                         storage.write_new(p, b, true).map_err(|e| Error::io(p, e))?;
                     }
                     Ok(())
-                }));
-                let mut res = Ok(());
-                for d in dirs.iter().rev() {
-                    if res.is_ok() {
-                        res = storage.sync_dir(d).map_err(|e| Error::io(d, e));
-                    }
                 }
-                if res.is_ok() && created_data_dir {
-                    res = storage.sync_dir(&root).map_err(|e| Error::io(&root, e));
-                }
-                for j in jobs {
-                    let r = j.join().unwrap_or_else(|_| Err(Error::InvalidArgument("fsync thread panicked".into())));
-                    if res.is_ok() {
-                        res = r;
-                    }
-                }
-                res
-            })
+                Step::Dir(d) => storage.sync_dir(d).map_err(|e| Error::io(*d, e)),
+            });
+            for r in results {
+                r.unwrap_or_else(|why| Err(Error::InvalidArgument(format!("fsync worker panicked: {why}"))))?;
+            }
+            Ok(())
         };
         match std::thread::Builder::new().name("floe-prestage".into()).spawn(job) {
             Ok(h) => Ok(Some(h)),
@@ -889,26 +887,32 @@ impl Transaction {
             }
             return temp_of();
         }
-        std::thread::scope(|scope| {
-            let handles: Vec<_> = built.writes.iter().map(|w| scope.spawn(move || write_one(w))).collect();
-            let temp = temp_of();
-            let mut first_err = None;
-            for h in handles {
-                let res =
-                    h.join().unwrap_or_else(|_| Err(Error::InvalidArgument("file writer thread panicked".into())));
-                if let Err(e) = res {
+        // The attempt's files and the metadata temp file (`None`), on a bounded pool.
+        let jobs: Vec<Option<&(PathBuf, Vec<u8>)>> = built.writes.iter().map(Some).chain([None]).collect();
+        let results = crate::pool::map(&jobs, self.table.inner.options.write.io_threads, |job| match job {
+            Some(w) => write_one(w).map(|()| None),
+            None => temp_of().map(Some),
+        });
+        let mut temp = Err(Error::InvalidArgument("metadata temp file not written".into()));
+        let mut first_err = None;
+        for (job, r) in jobs.iter().zip(results) {
+            let r = r.unwrap_or_else(|why| Err(Error::InvalidArgument(format!("file writer panicked: {why}"))));
+            match (job, r) {
+                (None, r) => temp = r.map(|t| t.unwrap_or_default()),
+                (Some(_), Err(e)) => {
                     first_err.get_or_insert(e);
                 }
+                (Some(_), Ok(_)) => {}
             }
-            match (temp, first_err) {
-                (Ok(t), None) => Ok(t),
-                (Ok(t), Some(e)) => {
-                    let _ = storage.delete(&t);
-                    Err(e)
-                }
-                (Err(e), _) => Err(e),
+        }
+        match (temp, first_err) {
+            (Ok(t), None) => Ok(t),
+            (Ok(t), Some(e)) => {
+                let _ = storage.delete(&t);
+                Err(e)
             }
-        })
+            (Err(e), _) => Err(e),
+        }
     }
 
     /// Makes the new version's directory entry durable. The version is already

@@ -19,7 +19,8 @@
 //! - the current snapshot's summary totals (`total-records`, `total-data-files`)
 //!   agree with its manifests, when the writer recorded them;
 //! - with `deep`, every data file is read in full (every page decompressed and
-//!   decoded) and the rows counted.
+//!   decoded) and the rows counted. A file that makes the Parquet decoder panic is a
+//!   problem of kind [`ProblemKind::Unreadable`] like any other unreadable file.
 //!
 //! Each file is checked once however many snapshots share it. Problems are collected,
 //! not returned as the first error: the result lists everything wrong. `Err` is
@@ -375,29 +376,17 @@ impl Table {
 type FileResult = (Vec<(ProblemKind, String)>, Option<i64>);
 
 /// Checks data files in parallel; per file, the problems and (deep) rows read.
+///
+/// A bounded pool ([`crate::pool`], the machine's cores, at most 8 threads) takes files
+/// from a shared queue. Every file gets a result: a panic while checking one file (a
+/// corrupt file can make the parquet crate panic) is that file's
+/// [`ProblemKind::Unreadable`] problem, and a file whose worker failed is reported too,
+/// never silently left unchecked.
 fn check_files(files: &[FileToCheck], deep: bool) -> Vec<FileResult> {
-    let threads =
-        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).clamp(1, 8).min(files.len().max(1));
-    let mut out: Vec<FileResult> = (0..files.len()).map(|_| (Vec::new(), None)).collect();
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..threads)
-            .map(|w| {
-                scope.spawn(move || {
-                    (w..files.len()).step_by(threads).map(|i| (i, check_file(&files[i], deep))).collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        for h in handles {
-            // A checker thread can only panic on a bug; its files stay unreported
-            // rather than taking the whole verification down.
-            if let Ok(results) = h.join() {
-                for (i, r) in results {
-                    out[i] = r;
-                }
-            }
-        }
-    });
-    out
+    crate::pool::map(files, crate::pool::cpu_workers(), |f| check_file(f, deep))
+        .into_iter()
+        .map(|r| r.unwrap_or_else(|why| (vec![(ProblemKind::Unreadable, format!("checking panicked: {why}"))], None)))
+        .collect()
 }
 
 fn check_file(f: &FileToCheck, deep: bool) -> FileResult {
@@ -455,19 +444,28 @@ fn check_file(f: &FileToCheck, deep: bool) -> FileResult {
     }
 }
 
-/// Decodes every column of every row group and counts the rows.
+/// Decodes every column of every row group and counts the rows. Runs under the same
+/// panic guard as scans ([`crate::read`]): a decoder panic on a corrupt file is an
+/// error of this file.
 fn read_all_rows(path: &Path) -> std::result::Result<i64, String> {
-    let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
-    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
-        .map_err(|e| e.to_string())?
-        .with_batch_size(8192)
-        .build()
-        .map_err(|e| e.to_string())?;
-    let mut rows = 0i64;
-    for batch in reader {
-        rows += batch.map_err(|e| e.to_string())?.num_rows() as i64;
+    let decode = || -> std::result::Result<i64, String> {
+        let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
+        let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+            .map_err(|e| e.to_string())?
+            .with_batch_size(8192)
+            .build()
+            .map_err(|e| e.to_string())?;
+        let mut rows = 0i64;
+        for batch in reader {
+            rows += batch.map_err(|e| e.to_string())?.num_rows() as i64;
+        }
+        Ok(rows)
+    };
+    match crate::read::guard(path, decode) {
+        Ok(r) => r,
+        Err(crate::Error::Parquet { source, .. }) => Err(source.to_string()),
+        Err(e) => Err(e.to_string()),
     }
-    Ok(rows)
 }
 
 fn missing_or_unreadable(e: &std::io::Error) -> ProblemKind {

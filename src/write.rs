@@ -90,7 +90,25 @@ pub struct WriteOptions {
     pub compression: Compression,
     /// fsync each file (and its directory) before it is reported as written. Default true.
     pub durable: bool,
+    /// Partitioned writes: at most this many Parquet files open at once (one per
+    /// partition being written). When a row for another partition arrives, the file of
+    /// the partition written least recently is finished; a later row for that
+    /// partition starts a new file. Default [`DEFAULT_MAX_OPEN_FILES`] (64).
+    pub max_open_files: usize,
+    /// Partitioned writes: at most this many bytes of rows buffered in memory across
+    /// the open files' row groups; above it, the largest buffered row group is written
+    /// out (the file stays open). Default [`DEFAULT_MAX_BUFFERED_BYTES`] (256 MiB).
+    pub max_buffered_bytes: u64,
+    /// Threads a commit uses to fsync its data files and directories and to write its
+    /// manifests, manifest list and metadata, whatever the number of files. Default
+    /// [`crate::pool::DEFAULT_IO_THREADS`] (16).
+    pub io_threads: usize,
 }
+
+/// Default of [`WriteOptions::max_open_files`].
+pub const DEFAULT_MAX_OPEN_FILES: usize = 64;
+/// Default of [`WriteOptions::max_buffered_bytes`] (256 MiB).
+pub const DEFAULT_MAX_BUFFERED_BYTES: u64 = 256 * 1024 * 1024;
 
 impl Default for WriteOptions {
     fn default() -> Self {
@@ -99,6 +117,9 @@ impl Default for WriteOptions {
             row_group_size: 1024 * 1024,
             compression: Compression::ZSTD(ZstdLevel::default()),
             durable: true,
+            max_open_files: DEFAULT_MAX_OPEN_FILES,
+            max_buffered_bytes: DEFAULT_MAX_BUFFERED_BYTES,
+            io_threads: crate::pool::DEFAULT_IO_THREADS,
         }
     }
 }
@@ -718,6 +739,30 @@ impl DataFileWriter {
             }
         }
         Ok(std::mem::take(&mut self.finished))
+    }
+
+    /// True while a file is open (created and not yet finished).
+    pub(crate) fn has_open_file(&self) -> bool {
+        self.current.is_some()
+    }
+
+    /// Bytes the open file's writer holds in memory (its in-progress row group).
+    pub(crate) fn buffered_bytes(&self) -> u64 {
+        self.current.as_ref().map_or(0, |f| f.writer.memory_size() as u64)
+    }
+
+    /// Writes the open file's buffered rows out as a row group (the file stays open).
+    pub(crate) fn flush_row_group(&mut self) -> Result<()> {
+        match self.current.as_mut() {
+            Some(f) => f.writer.flush().map_err(|e| Error::Parquet { path: f.path.clone(), source: e }),
+            None => Ok(()),
+        }
+    }
+
+    /// Finishes the open file now (it is reported by [`finish`](Self::finish) like any
+    /// other); the next row written starts a new file.
+    pub(crate) fn close_file(&mut self) -> Result<()> {
+        self.close_current()
     }
 
     /// Stops without finishing the open file (which is left without a footer) and returns

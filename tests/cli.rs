@@ -5,6 +5,8 @@
 //! this test (`CARGO_BIN_EXE_floe`) with `NO_COLOR=1` and output piped (so no progress
 //! bars and machine formats by default).
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
@@ -650,6 +652,46 @@ fn verify_finds_missing_and_damaged_files() {
     std::fs::remove_file(&list).unwrap();
     let (stdout, _) = run(p, &["verify", "t"], 1);
     assert!(stdout.contains("missing: metadata/snap-"), "{stdout}");
+}
+
+/// `verify --deep` lists every damaged file, also those whose pages make the parquet
+/// decoder panic (such a panic used to drop every result of its checker thread).
+#[test]
+fn deep_verify_lists_every_damaged_file_even_when_the_decoder_panics() {
+    use common::{Damage, damaged_copies};
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path();
+    let t = floe::Table::create_with(p.join("t"), common::schema(), common::relaxed()).unwrap();
+    for _ in 0..12 {
+        t.append(&[common::batch(0, 100)]).unwrap();
+    }
+    let files: Vec<PathBuf> =
+        t.scan().plan().unwrap().files.iter().map(|f| floe::location::uri_to_path(&f.file_path)).collect();
+    let good = std::fs::read(&files[0]).unwrap();
+    let mut damaged: Vec<String> = Vec::new();
+    let copies = damaged_copies(&good, Damage::Panic, 3).into_iter().chain(damaged_copies(&good, Damage::Error, 2));
+    for (k, bytes) in copies.enumerate() {
+        // Spread over the file list, so every checker thread meets some.
+        let f = &files[k * 2];
+        std::fs::write(f, bytes).unwrap();
+        damaged.push(f.strip_prefix(t.path()).unwrap().display().to_string());
+    }
+    damaged.sort();
+
+    let (stdout, _) = run(p, &["verify", "t", "--deep", "--json"], 1);
+    let v: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(v["ok"], false);
+    let mut listed: Vec<String> =
+        v["problems"].as_array().unwrap().iter().map(|p| p["path"].as_str().unwrap().to_string()).collect();
+    listed.sort();
+    assert_eq!(listed, damaged, "{stdout}");
+    assert!(v["problems"].as_array().unwrap().iter().all(|p| p["kind"] == "unreadable"), "{stdout}");
+    let (stdout, stderr) = run(p, &["verify", "t", "--deep"], 1);
+    assert!(stdout.contains("FAILED: 5 problem(s)"), "{stdout}");
+    for f in &damaged {
+        assert!(stdout.contains(&format!("unreadable: {f}")), "{f} not listed: {stdout}");
+    }
+    assert!(stderr.contains("verification found 5 problem(s)"), "{stderr}");
 }
 
 #[test]

@@ -36,6 +36,8 @@ struct Faulty {
     inner: LocalStorage,
     fault: std::sync::Mutex<Fault>,
     publishes: AtomicU32,
+    /// File names whose reads fail with EIO (a bad sector under one file).
+    unreadable: std::sync::Mutex<Vec<String>>,
 }
 
 impl Faulty {
@@ -44,6 +46,7 @@ impl Faulty {
             inner: LocalStorage::new(root),
             fault: std::sync::Mutex::new(Fault::None),
             publishes: AtomicU32::new(0),
+            unreadable: std::sync::Mutex::new(Vec::new()),
         })
     }
     fn set(&self, f: Fault) {
@@ -51,6 +54,10 @@ impl Faulty {
     }
     fn get(&self) -> Fault {
         *self.fault.lock().unwrap()
+    }
+    /// Reads of files with these names fail with EIO from now on.
+    fn fail_reads_of(&self, names: &[String]) {
+        *self.unreadable.lock().unwrap() = names.to_vec();
     }
 }
 
@@ -62,6 +69,9 @@ impl Storage for Faulty {
     fn read(&self, path: &Path) -> io::Result<Vec<u8>> {
         let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
         if self.get() == Fault::AfterLinkUnreadable && name.ends_with(".metadata.json") {
+            return Err(eio());
+        }
+        if self.unreadable.lock().unwrap().iter().any(|n| n == name) {
             return Err(eio());
         }
         self.inner.read(path)
@@ -279,4 +289,163 @@ fn an_unresolvable_outcome_is_reported_as_unknown_and_keeps_the_files() {
     let fresh = Table::open(table.path()).unwrap();
     assert_eq!(fresh.current_snapshot().unwrap().commit_id(), Some(commit_id.as_str()));
     assert_eq!(ids(&fresh), vec![0, 1, 10, 11]);
+}
+
+// ---------------------------------------------------------------------------------------
+// Maintenance that meets unreadable metadata: it stops before deleting anything.
+// ---------------------------------------------------------------------------------------
+
+/// A table (on `Faulty` storage) whose older snapshots were trimmed from the newest
+/// metadata by `floe.commit.retain-snapshots` and whose first files were compacted away:
+/// those files are referenced only by older metadata versions in the metadata log. Every
+/// file is two hours old.
+fn trimmed_table() -> (tempfile::TempDir, Table, Arc<Faulty>) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t");
+    Table::create_with(&path, schema(), relaxed().property("floe.commit.retain-snapshots", "2")).unwrap();
+    let real = std::fs::canonicalize(&path).unwrap();
+    let storage = Faulty::new(&real);
+    let table = Table::open_with(&path, relaxed().storage(storage.clone())).unwrap();
+    for i in 0..6 {
+        table.append(&[batch(i * 10, 10)]).unwrap();
+    }
+    table.merge_manifests(&floe::MergeManifestsOptions::default()).unwrap();
+    table.compact(&floe::CompactOptions::default()).unwrap();
+    table.merge_manifests(&floe::MergeManifestsOptions::default()).unwrap();
+    table.append(&[batch(100, 1)]).unwrap();
+    table.append(&[batch(101, 1)]).unwrap();
+    age_all(&real, std::time::Duration::from_secs(7200));
+    (dir, table, storage)
+}
+
+fn age_all(root: &Path, age: std::time::Duration) {
+    for rel in common::tree(root) {
+        let f = std::fs::File::options().write(true).open(root.join(rel)).unwrap();
+        f.set_modified(std::time::SystemTime::now() - age).unwrap();
+    }
+}
+
+/// Names of the version files older than the newest one.
+fn old_versions(table: &Table) -> Vec<String> {
+    (1..table.version()).map(|v| format!("v{v}.metadata.json")).collect()
+}
+
+fn orphan_opts() -> floe::OrphanOptions {
+    floe::OrphanOptions {
+        allow_short_grace: true,
+        ..floe::OrphanOptions::default().older_than(std::time::Duration::from_secs(3600))
+    }
+}
+
+#[test]
+fn orphan_cleanup_stops_on_an_unreadable_old_metadata_version_and_deletes_nothing() {
+    let (_dir, table, storage) = trimmed_table();
+    let before = common::tree(table.path());
+    // Without a fault the trimmed snapshots' files are referenced by the metadata log:
+    // nothing is an orphan.
+    let dry = table.remove_orphans(&orphan_opts().dry_run(true)).unwrap();
+    assert!(dry.deleted_paths.is_empty(), "{:?}", dry.deleted_paths);
+
+    // EIO on the older versions: what they reference is unknown, so nothing may go.
+    storage.fail_reads_of(&old_versions(&table));
+    for dry_run in [true, false] {
+        match table.remove_orphans(&orphan_opts().dry_run(dry_run)) {
+            Err(Error::Io { path, .. }) => {
+                let name = path.file_name().unwrap().to_string_lossy().into_owned();
+                assert!(old_versions(&table).contains(&name), "{path:?}");
+            }
+            other => panic!("dry run {dry_run}: expected Error::Io naming an old version, got {other:?}"),
+        }
+    }
+    assert_eq!(common::tree(table.path()), before, "nothing deleted");
+
+    // A corrupt old version is the same: an error, nothing deleted.
+    storage.fail_reads_of(&[]);
+    let v2 = table.path().join("metadata/v2.metadata.json");
+    std::fs::write(&v2, b"{ not json").unwrap();
+    age_all(table.path(), std::time::Duration::from_secs(7200));
+    match table.remove_orphans(&orphan_opts()) {
+        Err(Error::CorruptMetadata { path, .. }) => assert_eq!(path, v2),
+        other => panic!("expected CorruptMetadata for v2, got {other:?}"),
+    }
+    assert_eq!(common::tree(table.path()), before, "nothing deleted");
+
+    // A version that is gone (removed by the user or a commit's cleanup) is skipped.
+    std::fs::remove_file(&v2).unwrap();
+    table.remove_orphans(&orphan_opts()).unwrap();
+    assert_eq!(ids(&Table::open(table.path()).unwrap()).len(), 62);
+}
+
+#[test]
+fn orphan_cleanup_stops_on_a_missing_or_unreadable_manifest_list_of_a_live_snapshot() {
+    let (dir, table, storage) = setup();
+    for i in 1..4 {
+        table.append(&[batch(i * 10, 2)]).unwrap();
+    }
+    let real = std::fs::canonicalize(table.path()).unwrap();
+    age_all(&real, std::time::Duration::from_secs(7200));
+    let before = common::tree(table.path());
+    let list = floe::location::uri_to_path(&table.current_snapshot().unwrap().manifest_list);
+
+    // Unreadable (EIO through the storage).
+    storage.fail_reads_of(&[list.file_name().unwrap().to_string_lossy().into_owned()]);
+    match table.remove_orphans(&orphan_opts()) {
+        Err(Error::Io { path, .. }) => assert_eq!(path, list),
+        other => panic!("expected Error::Io naming the manifest list, got {other:?}"),
+    }
+    storage.fail_reads_of(&[]);
+    assert_eq!(common::tree(table.path()), before, "nothing deleted");
+
+    // Missing: a live snapshot's list is never "nothing referenced".
+    let aside = dir.path().join("list.aside");
+    std::fs::rename(&list, &aside).unwrap();
+    match table.remove_orphans(&orphan_opts()) {
+        Err(Error::Io { path, source }) => {
+            assert_eq!(path, list);
+            assert_eq!(source.kind(), io::ErrorKind::NotFound);
+        }
+        other => panic!("expected Error::Io (NotFound) naming the manifest list, got {other:?}"),
+    }
+    std::fs::rename(&aside, &list).unwrap();
+    assert_eq!(common::tree(table.path()), before, "nothing deleted");
+    assert_eq!(ids(&Table::open(table.path()).unwrap()).len(), 8);
+}
+
+#[test]
+fn expiry_stops_on_unreadable_metadata_and_deletes_nothing() {
+    // An unreadable old version in the metadata log.
+    let (_dir, table, storage) = trimmed_table();
+    let before = common::tree(table.path());
+    storage.fail_reads_of(&old_versions(&table));
+    let opts = floe::ExpireOptions::default().older_than_ms(i64::MAX).retain_last(1);
+    match table.expire_snapshots(&opts) {
+        Err(Error::Io { path, .. }) => {
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            assert!(old_versions(&table).contains(&name), "{path:?}");
+        }
+        other => panic!("expected Error::Io naming an old version, got {other:?}"),
+    }
+    storage.fail_reads_of(&[]);
+    let after = common::tree(table.path());
+    let lost: Vec<&String> = before.iter().filter(|p| !after.contains(p)).collect();
+    assert!(lost.is_empty(), "nothing deleted, but {lost:?} went");
+
+    // An unreadable manifest list of a retained snapshot.
+    let (_dir2, table, storage) = trimmed_table();
+    let before = common::tree(table.path());
+    let list = floe::location::uri_to_path(&table.current_snapshot().unwrap().manifest_list);
+    storage.fail_reads_of(&[list.file_name().unwrap().to_string_lossy().into_owned()]);
+    match table.expire_snapshots(&opts) {
+        Err(Error::Io { path, .. }) => assert_eq!(path, list),
+        other => panic!("expected Error::Io naming the manifest list, got {other:?}"),
+    }
+    storage.fail_reads_of(&[]);
+    let after = common::tree(table.path());
+    let lost: Vec<&String> = before.iter().filter(|p| !after.contains(p)).collect();
+    assert!(lost.is_empty(), "nothing deleted, but {lost:?} went");
+    // With the fault gone, expiry finishes the job (the metadata log still names what
+    // the expired snapshots referenced).
+    let report = table.expire_snapshots(&opts).unwrap();
+    assert!(report.data_files_removed > 0, "{report}");
+    assert_eq!(ids(&Table::open(table.path()).unwrap()).len(), 62);
 }

@@ -275,7 +275,150 @@ fn child_entry() {
             }
             println!("EVOLVED {tries}");
         }
+        "many" => {
+            // One transaction over 5,000 partitions (`truncate[2]` of ids 0..10,000),
+            // then 100 of them again: their writers were closed to stay under the cap,
+            // so these rows go to new files.
+            let limits = std::fs::read_to_string("/proc/self/limits").unwrap();
+            let nofile = limits.lines().find(|l| l.starts_with("Max open files")).unwrap().to_string();
+            println!("NOFILE {nofile}");
+            let mut tx = table.new_transaction();
+            tx.append(&common::batch(0, 2 * MANY_PARTITIONS)).unwrap();
+            tx.append(&common::batch(0, 200)).unwrap();
+            let report = tx.commit().unwrap();
+            println!("FILES {}", report.added_files);
+            println!("ROWS {}", report.added_records);
+            let status = std::fs::read_to_string("/proc/self/status").unwrap();
+            let hwm = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap();
+            println!("PEAK_RSS_KB {}", hwm.split_whitespace().nth(1).unwrap());
+        }
         other => panic!("unknown role {other}"),
+    }
+}
+
+/// Partitions the `many` child writes.
+const MANY_PARTITIONS: usize = 5_000;
+/// Peak resident memory the `many` child may reach (docs/format.md, "Resource limits").
+const MANY_PEAK_RSS_KB: u64 = 256 * 1024;
+
+/// A transaction that appends to 5,000 partitions, in a process limited to 256 open
+/// files (`ulimit -n 256`, a real child process): it commits (open Parquet writers are
+/// capped and the least recently used one is closed and rolled; fsyncs run on a bounded
+/// pool, not a thread per file), every row is there, and the process's peak memory
+/// stays under `MANY_PEAK_RSS_KB`.
+#[test]
+fn five_thousand_partitions_in_one_transaction_under_ulimit_n_256() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = common::schema();
+    let spec = PartitionSpec::builder(&s).truncate("id", 2).build().unwrap();
+    // Durable (the default): every file is fsynced.
+    Table::create_partitioned(dir.path(), s, spec, Default::default()).unwrap();
+    let exe = std::env::current_exe().unwrap();
+    let out = std::process::Command::new("sh")
+        .args(["-c", "ulimit -n 256 && exec \"$0\" \"$@\""])
+        .arg(&exe)
+        .args(["--exact", "child_entry", "--nocapture", "--test-threads=1"])
+        .env("FLOE_PART_CHILD", "many")
+        .env("FLOE_TABLE", dir.path())
+        .env("FLOE_PROC", "0")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "child failed: {stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    eprintln!("{stdout}");
+    let value = |tag: &str| -> String {
+        let line = stdout.lines().find_map(|l| l.find(tag).map(|i| &l[i + tag.len()..])).unwrap();
+        line.trim().to_string()
+    };
+    assert!(value("NOFILE ").split_whitespace().any(|w| w == "256"), "the limit applied: {}", value("NOFILE "));
+    assert_eq!(value("ROWS ").parse::<usize>().unwrap(), 2 * MANY_PARTITIONS + 200);
+    // One file per partition, plus a new file for each of the 100 partitions written
+    // again after their writers were closed.
+    assert_eq!(value("FILES ").parse::<usize>().unwrap(), MANY_PARTITIONS + 100);
+    let peak: u64 = value("PEAK_RSS_KB ").parse().unwrap();
+    eprintln!("peak RSS of the 5,000-partition commit: {peak} KiB");
+    assert!(peak < MANY_PEAK_RSS_KB, "peak RSS {peak} KiB, bound {MANY_PEAK_RSS_KB} KiB");
+
+    let table = Table::open(dir.path()).unwrap();
+    let mut want: Vec<i64> = (0..2 * MANY_PARTITIONS as i64).chain(0..200).collect();
+    want.sort();
+    assert_eq!(common::ids(&table), want);
+    assert_eq!(files(&table).len(), MANY_PARTITIONS + 100);
+}
+
+/// `WriteOptions::max_open_files` and `max_buffered_bytes` as a caller sets them: with 2
+/// open files over 4 partitions written in turn, each return to a partition starts a new
+/// file; with a tiny buffer budget every write goes out as its own row group. No row is
+/// lost or moved to another partition.
+#[test]
+fn open_files_and_buffered_bytes_follow_the_write_options() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = common::schema();
+    let spec = PartitionSpec::builder(&s).bucket("id", 4).build().unwrap();
+    let write = floe::write::WriteOptions { max_open_files: 2, max_buffered_bytes: 1, ..Default::default() };
+    let opts = floe::TableOptions { write, ..common::relaxed() }.partition_spec(spec);
+    let table = Table::create_with(dir.path(), s, opts).unwrap();
+    // Ids whose bucket is k, for k = 0..4.
+    let mut by_bucket: Vec<Vec<i64>> = vec![Vec::new(); 4];
+    for id in 0..400i64 {
+        let Some(Datum::Int(b)) = Transform::Bucket(4).apply(Some(&Datum::Long(id))).unwrap() else { panic!() };
+        by_bucket[b as usize].push(id);
+    }
+    let id_batch = |ids: &[i64]| {
+        let schema = Arc::new(ArrowSchema::new(vec![Field::new("id", DataType::Int64, false)]));
+        RecordBatch::try_new(schema, vec![Arc::new(Int64Array::from(ids.to_vec()))]).unwrap()
+    };
+    let mut tx = table.new_transaction();
+    // Two rounds over the 4 partitions, 3 rows per visit.
+    for round in 0..2 {
+        for ids in &by_bucket {
+            tx.append(&id_batch(&ids[round * 3..round * 3 + 3])).unwrap();
+        }
+    }
+    tx.commit().unwrap();
+    let f = files(&table);
+    // Every visit after the first two found its partition's file closed: 8 files.
+    assert_eq!(f.len(), 8, "{f:?}");
+    for (path, part, rows) in &f {
+        assert_eq!(*rows, 3, "{path}");
+        let full = table.path().join(path);
+        let md = floe::read::read_parquet_metadata(&full).unwrap();
+        assert_eq!(md.num_row_groups(), 1, "{path}");
+        let reader = floe::read::open_data_file(&full, &table.schema(), None, &Default::default()).unwrap();
+        for b in reader {
+            let b = b.unwrap();
+            let ids = b.column(0).as_any().downcast_ref::<Int64Array>().unwrap();
+            for i in 0..ids.len() {
+                assert_eq!(Transform::Bucket(4).apply(Some(&Datum::Long(ids.value(i)))).unwrap(), part[0]);
+            }
+        }
+    }
+    let mut want: Vec<i64> = by_bucket.iter().flat_map(|ids| ids[..6].to_vec()).collect();
+    want.sort();
+    assert_eq!(common::ids(&table), want);
+
+    // One open file, one visit of 2 writes per partition: one file each, and the tiny
+    // budget makes each write its own row group.
+    let dir = tempfile::tempdir().unwrap();
+    let s = common::schema();
+    let spec = PartitionSpec::builder(&s).bucket("id", 4).build().unwrap();
+    let write = floe::write::WriteOptions { max_open_files: 1, max_buffered_bytes: 1, ..Default::default() };
+    let table =
+        Table::create_with(dir.path(), s, floe::TableOptions { write, ..common::relaxed() }.partition_spec(spec))
+            .unwrap();
+    let mut tx = table.new_transaction();
+    for ids in &by_bucket {
+        for &id in &ids[..2] {
+            tx.append(&id_batch(&[id])).unwrap();
+        }
+    }
+    tx.commit().unwrap();
+    let f = files(&table);
+    assert_eq!(f.len(), 4, "{f:?}");
+    for (path, _, rows) in &f {
+        assert_eq!(*rows, 2);
+        let md = floe::read::read_parquet_metadata(&table.path().join(path)).unwrap();
+        assert_eq!(md.num_row_groups(), 2, "each write flushed: {path}");
     }
 }
 

@@ -139,3 +139,49 @@ fn summary_that_disagrees_with_the_manifests() {
     assert_eq!(r.problems[0].kind, ProblemKind::CountMismatch);
     assert!(r.problems[0].detail.contains("total-records = 17"), "{}", r.problems[0].detail);
 }
+
+/// Many files, some damaged so that decoding their rows panics inside the parquet crate,
+/// some so that it merely errors: deep verification names every one of them (a panic on
+/// one file used to kill its checker thread and drop every result that thread held).
+#[test]
+fn deep_verification_names_every_corrupt_file_even_when_the_decoder_panics() {
+    use common::{Damage, damaged_copies};
+    let d = tempfile::tempdir().unwrap();
+    let t = Table::create_with(d.path().join("t"), schema(), relaxed()).unwrap();
+    // The same rows in every file: the files are alike, so one search finds damage for all.
+    for _ in 0..24 {
+        t.append(&[batch(0, 100)]).unwrap();
+    }
+    let files = data_files(&t);
+    assert_eq!(files.len(), 24);
+    let good = std::fs::read(&files[0]).unwrap();
+    let panics = damaged_copies(&good, Damage::Panic, 3);
+    let errors = damaged_copies(&good, Damage::Error, 2);
+    let mut damaged = std::collections::BTreeMap::new();
+    for (k, f) in files.iter().enumerate() {
+        assert_eq!(std::fs::read(f).unwrap(), good, "identical files");
+        let (bytes, damage) = match k % 4 {
+            0 => (&panics[k / 4 % 3], Damage::Panic),
+            1 if k % 8 == 1 => (&errors[k / 8 % 2], Damage::Error),
+            _ => continue,
+        };
+        std::fs::write(f, bytes).unwrap();
+        damaged.insert(f.strip_prefix(t.path()).unwrap().display().to_string(), damage);
+    }
+    assert_eq!(damaged.values().filter(|d| **d == Damage::Panic).count(), 6);
+
+    let r = t.verify(true).unwrap();
+    let found: std::collections::BTreeSet<&str> = r.problems.iter().map(|p| p.path.as_str()).collect();
+    let want: std::collections::BTreeSet<&str> = damaged.keys().map(String::as_str).collect();
+    assert_eq!(found, want, "every damaged file, and only those: {:#?}", r.problems);
+    assert_eq!(r.problems.len(), damaged.len(), "{:#?}", r.problems);
+    for p in &r.problems {
+        assert_eq!(p.kind, ProblemKind::Unreadable, "{p}");
+        if damaged[&p.path] == Damage::Panic {
+            assert!(p.detail.contains("panicked"), "{p}");
+        }
+    }
+    assert_eq!(r.data_files, 24);
+    // A shallow check reads footers only: these files' footers are intact.
+    assert!(t.verify(false).unwrap().is_ok());
+}

@@ -72,3 +72,71 @@ pub fn tree(dir: &std::path::Path) -> Vec<String> {
     out.sort();
     out
 }
+
+/// How a damaged Parquet file makes the parquet crate fail when its rows are decoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Damage {
+    /// The decoder panics (a bug in the crate that a corrupt file triggers).
+    Panic,
+    /// The decoder returns an error.
+    Error,
+}
+
+/// Decodes every row of a Parquet file held in memory, as `floe verify --deep` does;
+/// `None` when the decoder panicked.
+fn decode_outcome(bytes: &[u8]) -> Option<Result<i64, String>> {
+    let bytes = bytes::Bytes::copy_from_slice(bytes);
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes)
+            .map_err(|e| e.to_string())?
+            .with_batch_size(8192)
+            .build()
+            .map_err(|e| e.to_string())?;
+        let mut rows = 0i64;
+        for b in reader {
+            rows += b.map_err(|e| e.to_string())?.num_rows() as i64;
+        }
+        Ok(rows)
+    }))
+    .ok()
+}
+
+/// `count` damaged copies of the Parquet file `good`, each with one byte of its data
+/// pages overwritten (the footer stays intact, so the file opens and its size is
+/// unchanged) so that decoding its rows fails the way `want` says. Found by trying
+/// bytes in file order, so it does not depend on the writer's exact layout.
+///
+/// The search runs the decoder on damaged bytes: with `Damage::Panic` the panics it
+/// catches print their messages to the test's captured output.
+pub fn damaged_copies(good: &[u8], want: Damage, count: usize) -> Vec<Vec<u8>> {
+    let footer_len = u32::from_le_bytes(good[good.len() - 8..good.len() - 4].try_into().unwrap()) as usize;
+    let data_end = good.len() - 8 - footer_len;
+    let mut out = Vec::new();
+    for at in 4..data_end {
+        for byte in [0x7f_u8, 0xff, 0x00, 0x80, 0x40, 0x01] {
+            if good[at] == byte {
+                continue;
+            }
+            let mut bad = good.to_vec();
+            bad[at] = byte;
+            let got = match decode_outcome(&bad) {
+                None => Damage::Panic,
+                Some(Err(_)) => Damage::Error,
+                Some(Ok(_)) => continue,
+            };
+            if got == want {
+                out.push(bad);
+                if out.len() == count {
+                    return out;
+                }
+                // One per offset: the next copy differs in where it is damaged.
+                break;
+            }
+        }
+    }
+    panic!(
+        "found {} of {count} one-byte changes that make the parquet decoder {want:?} (if the crate no longer \
+         panics on corrupt pages, the panic half of the tests using this has nothing left to prove)",
+        out.len()
+    );
+}
