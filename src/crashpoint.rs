@@ -71,6 +71,12 @@ pub(crate) fn hit(phase: &'static str) {
 /// Sends SIGSTOP to this process (through `kill(1)`: the crate has no unsafe code) and
 /// returns once it is continued; aborts if it cannot be stopped, so a test never
 /// mistakes "not stopped" for "stopped and continued".
+///
+/// A signal sent to a process is taken by any one of its threads, and the group stop
+/// reaches the calling thread only once that thread has acted on it: `kill(1)` may
+/// return before this thread is stopped (seen: a writer linked its version before it
+/// stopped). So the caller then sleeps; the group stop lands inside the sleep, which
+/// resumes after SIGCONT, and only then does the commit go on.
 fn stop_self() {
     let stopped = std::process::Command::new("kill")
         .args(["-STOP", &std::process::id().to_string()])
@@ -79,6 +85,7 @@ fn stop_self() {
     if !stopped {
         std::process::abort();
     }
+    std::thread::sleep(std::time::Duration::from_millis(500));
 }
 
 /// True when `FLOE_FAIL_POINT` names `name`: the caller reports an injected error
