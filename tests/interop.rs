@@ -12,7 +12,9 @@
 //! Environment: the interpreter is `$FLOE_VENV_PYTHON`, or else the one
 //! `interop/setup.sh` prints after creating the venv from the package registry (run
 //! once per test binary). If that fails, every test here fails — unless
-//! `FLOE_SKIP_INTEROP=1`, in which case they print a loud notice and check nothing.
+//! `FLOE_SKIP_INTEROP=1`, in which case they print a loud notice and check nothing. A
+//! `$FLOE_VENV_PYTHON` that is set but broken always fails: the skip is only for a
+//! machine without the venv.
 //! `FLOE_INTEROP_KEEP=1` keeps each test's directory for inspection.
 //!
 //! Rows are compared as JSON values: floe's own scan is converted to the script's
@@ -59,7 +61,10 @@ static INTEROP: OnceLock<Result<Interop, String>> = OnceLock::new();
 fn interop() -> Option<&'static Interop> {
     match INTEROP.get_or_init(setup_interop) {
         Ok(interop) => Some(interop),
-        Err(e) if std::env::var("FLOE_SKIP_INTEROP").as_deref() == Ok("1") => {
+        Err(e)
+            if std::env::var("FLOE_SKIP_INTEROP").as_deref() == Ok("1")
+                && std::env::var_os("FLOE_VENV_PYTHON").is_none() =>
+        {
             // Straight to the process's stderr: the test harness captures eprintln!.
             let bar = "!".repeat(78);
             let notice = format!(
