@@ -22,7 +22,9 @@
 //!   extra pass over the data (NaN counts for float/double columns are the only per-value
 //!   work the Parquet footer cannot supply).
 //! - Every written column carries its Iceberg field id in the Parquet schema, and the
-//!   footer's key-value metadata carries the schema JSON under `iceberg.schema`.
+//!   footer's key-value metadata carries the schema JSON under `iceberg.schema`. Types
+//!   follow the spec's Parquet mapping, including the `UUID` logical type on uuid
+//!   columns (`fixed_len_byte_array(16)`), which Arrow alone would leave unannotated.
 //! - Column bounds are valid bounds (every non-null, non-NaN value lies within them):
 //!   strings are truncated to 16 characters and binary to 16 bytes (Iceberg's default
 //!   `truncate(16)` metrics mode), with the upper bound incremented, or dropped when no
@@ -42,13 +44,16 @@ use arrow_array::{
 };
 use arrow_buffer::{NullBuffer, OffsetBuffer, ScalarBuffer};
 use arrow_cast::cast::{CastOptions, can_cast_types, cast_with_options};
-use arrow_schema::{DataType, Field, SchemaRef, TimeUnit};
-use parquet::arrow::ArrowWriter;
-use parquet::basic::{Compression, ConvertedType, LogicalType, TimeUnit as ParquetTimeUnit, ZstdLevel};
+use arrow_schema::{DataType, Field, Schema as ArrowSchema, SchemaRef, TimeUnit};
+use parquet::arrow::ArrowSchemaConverter;
+use parquet::arrow::arrow_writer::{ArrowWriter, ArrowWriterOptions};
+use parquet::basic::{
+    Compression, ConvertedType, LogicalType, TimeUnit as ParquetTimeUnit, Type as PhysicalType, ZstdLevel,
+};
 use parquet::file::metadata::{KeyValue, ParquetMetaData};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::file::statistics::Statistics;
-use parquet::schema::types::ColumnDescriptor;
+use parquet::schema::types::{ColumnDescriptor, SchemaDescriptor, Type as ParquetType, TypePtr};
 
 use crate::error::{Error, Result};
 use crate::spec::manifest::{DataContent, DataFile};
@@ -578,6 +583,9 @@ pub struct DataFileWriter {
     prefix: String,
     schema: Schema,
     arrow: SchemaRef,
+    /// The Parquet schema files are written with, when it differs from the Arrow
+    /// writer's own conversion of `arrow` (uuid annotations, see `parquet_schema`).
+    parquet_schema: Option<SchemaDescriptor>,
     props: WriterProperties,
     opts: WriteOptions,
     nan_leaves: Vec<NanLeaf>,
@@ -630,12 +638,14 @@ impl DataFileWriter {
             .build();
         let mut nan_leaves = Vec::new();
         collect_nan_leaves(schema.fields(), &mut Vec::new(), &mut nan_leaves);
+        let arrow = Arc::new(schema.to_arrow());
         DataFileWriter {
             storage,
             dir: dir.to_path_buf(),
             prefix: file_prefix.to_string(),
             schema: schema.clone(),
-            arrow: Arc::new(schema.to_arrow()),
+            parquet_schema: parquet_schema(schema, &arrow),
+            arrow,
             props,
             opts,
             nan_leaves,
@@ -757,7 +767,11 @@ impl DataFileWriter {
             Err(e) => return Err(Error::io(&path, e)),
         };
         self.created.push(path.clone());
-        let writer = ArrowWriter::try_new(file, self.arrow.clone(), Some(self.props.clone()))
+        let mut options = ArrowWriterOptions::new().with_properties(self.props.clone());
+        if let Some(descr) = &self.parquet_schema {
+            options = options.with_parquet_schema(descr.clone());
+        }
+        let writer = ArrowWriter::try_new_with_options(file, self.arrow.clone(), options)
             .map_err(|e| Error::Parquet { path: path.clone(), source: e })?;
         let nan_counts = vec![0; self.nan_leaves.len()];
         self.current = Some(OpenFile { path, writer, rows: 0, nan_counts });
@@ -800,6 +814,73 @@ impl DataFileWriter {
 struct MetricLeaves {
     by_id: HashMap<i32, PrimitiveType>,
     by_path: HashMap<Vec<String>, i32>,
+}
+
+/// The Parquet schema for `schema`'s files when the Arrow writer's own conversion of
+/// `arrow` is not enough: Arrow has no uuid type (a uuid column is `FixedSizeBinary(16)`
+/// there, which converts to a bare `fixed_len_byte_array(16)`), and the Iceberg spec maps
+/// uuid to `fixed_len_byte_array(16)` with the `UUID` logical type. `None` for a schema
+/// without uuid columns, or when the conversion fails (the writer then reports that
+/// same conversion error when it opens a file).
+fn parquet_schema(schema: &Schema, arrow: &ArrowSchema) -> Option<SchemaDescriptor> {
+    fn uuid_ids(ty: &Type, id: i32, out: &mut HashSet<i32>) {
+        match ty {
+            Type::Primitive(PrimitiveType::Uuid) => {
+                out.insert(id);
+            }
+            Type::Primitive(_) => {}
+            Type::Struct(st) => st.fields.iter().for_each(|f| uuid_ids(&f.field_type, f.id, out)),
+            Type::List(l) => uuid_ids(&l.element, l.element_id, out),
+            Type::Map(m) => {
+                uuid_ids(&m.key, m.key_id, out);
+                uuid_ids(&m.value, m.value_id, out);
+            }
+        }
+    }
+    let mut ids = HashSet::new();
+    for f in schema.fields() {
+        uuid_ids(&f.field_type, f.id, &mut ids);
+    }
+    if ids.is_empty() {
+        return None;
+    }
+    let descr = ArrowSchemaConverter::new().convert(arrow).ok()?;
+    let root = annotate_uuids(&descr.root_schema_ptr(), &ids).ok()?;
+    Some(SchemaDescriptor::new(root))
+}
+
+/// `t` with the `UUID` logical type on every `fixed_len_byte_array(16)` leaf whose field
+/// id is in `ids`; everything else (names, repetition, ids, other annotations) as it was.
+fn annotate_uuids(t: &TypePtr, ids: &HashSet<i32>) -> parquet::errors::Result<TypePtr> {
+    match t.as_ref() {
+        ParquetType::PrimitiveType {
+            basic_info,
+            physical_type: PhysicalType::FIXED_LEN_BYTE_ARRAY,
+            type_length: 16,
+            ..
+        } if basic_info.has_id() && ids.contains(&basic_info.id()) && basic_info.has_repetition() => {
+            let leaf = ParquetType::primitive_type_builder(basic_info.name(), PhysicalType::FIXED_LEN_BYTE_ARRAY)
+                .with_length(16)
+                .with_repetition(basic_info.repetition())
+                .with_logical_type(Some(LogicalType::Uuid))
+                .with_id(Some(basic_info.id()))
+                .build()?;
+            Ok(Arc::new(leaf))
+        }
+        ParquetType::PrimitiveType { .. } => Ok(t.clone()),
+        ParquetType::GroupType { basic_info, fields } => {
+            let fields = fields.iter().map(|f| annotate_uuids(f, ids)).collect::<parquet::errors::Result<Vec<_>>>()?;
+            let mut group = ParquetType::group_type_builder(basic_info.name())
+                .with_fields(fields)
+                .with_converted_type(basic_info.converted_type())
+                .with_logical_type(basic_info.logical_type_ref().cloned())
+                .with_id(basic_info.has_id().then(|| basic_info.id()));
+            if basic_info.has_repetition() {
+                group = group.with_repetition(basic_info.repetition());
+            }
+            Ok(Arc::new(group.build()?))
+        }
+    }
 }
 
 fn metric_leaves(schema: &Schema) -> MetricLeaves {
