@@ -1108,3 +1108,22 @@ fn maintenance_help_has_examples() {
         assert!(help.contains(&format!("floe {cmd} ./events")), "{cmd} --help: {help}");
     }
 }
+
+#[test]
+fn where_with_thousands_of_terms_works_and_absurd_nesting_is_refused() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path();
+    table_with_rows(p);
+    // 8,000 `and` terms (about 100 KB of text), true for every row.
+    let and: Vec<String> = (0..8000).map(|i| format!("id<>{}", 100 + i)).collect();
+    assert_eq!(csv_ids(&ok(p, &["scan", "t", "--where", &and.join(" and ")])), [1, 2, 3]);
+    // 8,000 `or` terms, one of them true for one row.
+    let or: Vec<String> = (0..8000).map(|i| format!("id={}", if i == 4000 { 2 } else { 100 + i })).collect();
+    assert_eq!(csv_ids(&ok(p, &["scan", "t", "--where", &or.join(" or ")])), [2]);
+    ok(p, &["delete", "t", "--where", &or.join(" or ")]);
+    assert_eq!(csv_ids(&ok(p, &["scan", "t"])), [1, 3]);
+    // Parentheses 10,000 deep: a usage error naming the limit, nothing else.
+    let deep = format!("{}id = 1{}", "(".repeat(10_000), ")".repeat(10_000));
+    let err = fails(p, &["scan", "t", "--where", &deep], 2, &["nested too deeply"]);
+    assert!(err.len() < 1000, "the error does not echo the whole predicate: {} bytes", err.len());
+}
