@@ -224,6 +224,14 @@ fn conform_array(array: &ArrayRef, ty: &Type, target: &Field, path: &str) -> Res
     }
 }
 
+/// One column conformed to the Iceberg primitive `ty` by [`conform_batch`]'s rules (exact
+/// conversions only); `name` names it in errors. For callers holding values of a column
+/// outside a batch of the table (lookup keys).
+pub(crate) fn conform_column(array: &ArrayRef, ty: &PrimitiveType, name: &str) -> Result<ArrayRef> {
+    let target = Field::new(name, crate::spec::types::primitive_to_arrow(ty), true);
+    conform_array(array, &Type::Primitive(ty.clone()), &target, name)
+}
+
 fn cast_lossless(array: &ArrayRef, to: &DataType, path: &str) -> Result<ArrayRef> {
     // `safe: false` turns any overflow into an error instead of a silent null.
     let options = CastOptions { safe: false, ..Default::default() };
