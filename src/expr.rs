@@ -380,7 +380,9 @@ impl Column {
 
 impl Predicate {
     /// `self and other`, flattened: a chain of `and`s of any length is one `And` node
-    /// (so building, evaluating and dropping it never recurses per term).
+    /// (so building, evaluating and dropping it never recurses per term). Extending a
+    /// chain on the right (`chain.and(p)`, a left fold) costs O(1); putting a term in
+    /// front of a chain (`p.and(chain)`) copies the chain.
     pub fn and(self, other: Predicate) -> Predicate {
         match (self, other) {
             (Predicate::And(mut a), Predicate::And(b)) => {
