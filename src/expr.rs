@@ -29,6 +29,11 @@
 //!   truncated (strings cut at 16 characters) or written before a type promotion.
 //! - Parsing never panics; errors name the character position (0-based) and what was
 //!   expected.
+//! - Size costs time, never stack: `and`/`or` chains are single n-ary nodes (the builder
+//!   and the parser flatten them), and everything that walks a predicate recurses once
+//!   per level of *nesting* only, which is bounded: [`MAX_TEXT_NESTING`] levels of
+//!   parentheses/`not` in text, [`MAX_DEPTH`] levels of and/or/not at bind time, with
+//!   [`PredicateError::TooDeep`] beyond.
 
 use std::collections::{BTreeSet, HashSet};
 use std::fmt;
@@ -95,6 +100,15 @@ pub enum PredicateError {
         literal: String,
         /// Why it does not fit.
         reason: String,
+    },
+    /// The predicate nests deeper than floe handles: parentheses and `not` in text
+    /// beyond [`MAX_TEXT_NESTING`] levels, or and/or/not nodes beyond [`MAX_DEPTH`].
+    #[error("predicate nested too deeply: more than {limit} levels{}", position.map(|p| format!(" (at position {p})")).unwrap_or_default())]
+    TooDeep {
+        /// The limit that was exceeded.
+        limit: usize,
+        /// For text, the 0-based character offset where the limit was passed.
+        position: Option<usize>,
     },
 }
 
@@ -277,11 +291,22 @@ pub enum Predicate {
     },
     /// `not p`
     Not(Box<Predicate>),
-    /// `a and b`
-    And(Box<Predicate>, Box<Predicate>),
-    /// `a or b`
-    Or(Box<Predicate>, Box<Predicate>),
+    /// `a and b and …`: every term holds (no term: `true`). Chains are flat: the
+    /// builder and the parser never nest an `And` directly in an `And`.
+    And(Vec<Predicate>),
+    /// `a or b or …`: some term holds (no term: `false`). Flat like `And`.
+    Or(Vec<Predicate>),
 }
+
+/// How deeply parentheses and `not` may nest in predicate text
+/// ([`Predicate::parse`]); deeper text is [`PredicateError::TooDeep`].
+pub const MAX_TEXT_NESTING: usize = 200;
+
+/// How deeply `and`, `or` and `not` may nest in a predicate however it was built
+/// (chains of one operator do not nest: `a and b and c` is one level); [`Predicate::bind`]
+/// refuses deeper ones with [`PredicateError::TooDeep`]. Parsed text always fits: each
+/// of its [`MAX_TEXT_NESTING`] levels adds at most three.
+pub const MAX_DEPTH: usize = 1000;
 
 /// A column reference, the start of a predicate: `col("id").gt(5)`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -354,18 +379,53 @@ impl Column {
 }
 
 impl Predicate {
-    /// `self and other`
+    /// `self and other`, flattened: a chain of `and`s of any length is one `And` node
+    /// (so building, evaluating and dropping it never recurses per term). Extending a
+    /// chain on the right (`chain.and(p)`, a left fold) costs O(1); putting a term in
+    /// front of a chain (`p.and(chain)`) copies the chain.
     pub fn and(self, other: Predicate) -> Predicate {
-        Predicate::And(Box::new(self), Box::new(other))
+        match (self, other) {
+            (Predicate::And(mut a), Predicate::And(b)) => {
+                a.extend(b);
+                Predicate::And(a)
+            }
+            (Predicate::And(mut a), b) => {
+                a.push(b);
+                Predicate::And(a)
+            }
+            (a, Predicate::And(mut b)) => {
+                b.insert(0, a);
+                Predicate::And(b)
+            }
+            (a, b) => Predicate::And(vec![a, b]),
+        }
     }
-    /// `self or other`
+    /// `self or other`, flattened like [`and`](Self::and).
     pub fn or(self, other: Predicate) -> Predicate {
-        Predicate::Or(Box::new(self), Box::new(other))
+        match (self, other) {
+            (Predicate::Or(mut a), Predicate::Or(b)) => {
+                a.extend(b);
+                Predicate::Or(a)
+            }
+            (Predicate::Or(mut a), b) => {
+                a.push(b);
+                Predicate::Or(a)
+            }
+            (a, Predicate::Or(mut b)) => {
+                b.insert(0, a);
+                Predicate::Or(b)
+            }
+            (a, b) => Predicate::Or(vec![a, b]),
+        }
     }
-    /// `not self`
+    /// `not self`; `not (not p)` is `p` (equivalent in SQL's three-valued logic too), so
+    /// a chain of `not`s never nests deeper than one.
     #[allow(clippy::should_implement_trait)]
     pub fn not(self) -> Predicate {
-        Predicate::Not(Box::new(self))
+        match self {
+            Predicate::Not(p) => *p,
+            p => Predicate::Not(Box::new(p)),
+        }
     }
 
     /// Parses the text syntax (see [`parse`](crate::expr::Predicate::parse) grammar in
@@ -386,26 +446,50 @@ impl Predicate {
     }
 
     fn collect_columns(&self, out: &mut BTreeSet<String>) {
-        match self {
-            Predicate::True | Predicate::False => {}
-            Predicate::Compare { column, .. }
-            | Predicate::IsNull(column)
-            | Predicate::NotNull(column)
-            | Predicate::In { column, .. } => {
-                out.insert(column.clone());
-            }
-            Predicate::Not(p) => p.collect_columns(out),
-            Predicate::And(a, b) | Predicate::Or(a, b) => {
-                a.collect_columns(out);
-                b.collect_columns(out);
+        // An explicit stack: no recursion, whatever the predicate's shape.
+        let mut todo = vec![self];
+        while let Some(p) = todo.pop() {
+            match p {
+                Predicate::True | Predicate::False => {}
+                Predicate::Compare { column, .. }
+                | Predicate::IsNull(column)
+                | Predicate::NotNull(column)
+                | Predicate::In { column, .. } => {
+                    out.insert(column.clone());
+                }
+                Predicate::Not(p) => todo.push(p),
+                Predicate::And(ps) | Predicate::Or(ps) => todo.extend(ps),
             }
         }
     }
 
+    /// How deeply `and`/`or`/`not` nodes nest (a leaf is 0, `a and b` is 1), counted
+    /// without recursion and only up to `limit + 1`.
+    fn depth_up_to(&self, limit: usize) -> usize {
+        let mut deepest = 0;
+        let mut todo = vec![(self, 0usize)];
+        while let Some((p, d)) = todo.pop() {
+            deepest = deepest.max(d);
+            if deepest > limit {
+                break;
+            }
+            match p {
+                Predicate::Not(c) => todo.push((c, d + 1)),
+                Predicate::And(ps) | Predicate::Or(ps) => todo.extend(ps.iter().map(|c| (c, d + 1))),
+                _ => {}
+            }
+        }
+        deepest
+    }
+
     /// Checks the predicate against `schema`: resolves column names to field ids,
     /// coerces each literal to its column's type, pushes `not` down to the leaves and
-    /// folds constants.
+    /// folds constants. A predicate nested deeper than [`MAX_DEPTH`] is
+    /// [`PredicateError::TooDeep`] (binding and evaluation recurse once per level).
     pub fn bind(&self, schema: &Schema) -> Result<BoundPredicate, PredicateError> {
+        if self.depth_up_to(MAX_DEPTH) > MAX_DEPTH {
+            return Err(PredicateError::TooDeep { limit: MAX_DEPTH, position: None });
+        }
         Ok(self.bind_inner(schema, false)?.simplify())
     }
 
@@ -426,21 +510,13 @@ impl Predicate {
                 }
             }
             Predicate::Not(p) => p.bind_inner(schema, !negate)?,
-            Predicate::And(a, b) => {
-                let (a, b) = (a.bind_inner(schema, negate)?, b.bind_inner(schema, negate)?);
+            Predicate::And(ps) | Predicate::Or(ps) => {
+                let terms = ps.iter().map(|p| p.bind_inner(schema, negate)).collect::<Result<Vec<_>, _>>()?;
                 // De Morgan holds in SQL's three-valued logic, so negation moves inward.
-                if negate {
-                    BoundPredicate::Or(Box::new(a), Box::new(b))
+                if matches!(self, Predicate::And(_)) != negate {
+                    BoundPredicate::And(terms)
                 } else {
-                    BoundPredicate::And(Box::new(a), Box::new(b))
-                }
-            }
-            Predicate::Or(a, b) => {
-                let (a, b) = (a.bind_inner(schema, negate)?, b.bind_inner(schema, negate)?);
-                if negate {
-                    BoundPredicate::And(Box::new(a), Box::new(b))
-                } else {
-                    BoundPredicate::Or(Box::new(a), Box::new(b))
+                    BoundPredicate::Or(terms)
                 }
             }
             Predicate::IsNull(c) => {
@@ -477,7 +553,7 @@ impl Predicate {
 impl std::ops::Not for Predicate {
     type Output = Predicate;
     fn not(self) -> Predicate {
-        Predicate::Not(Box::new(self))
+        Predicate::not(self)
     }
 }
 
@@ -538,8 +614,23 @@ impl Predicate {
         }
     }
 
-    fn write_child(&self, f: &mut fmt::Formatter<'_>, child: &Predicate, min: u8) -> fmt::Result {
+    fn write_child(f: &mut fmt::Formatter<'_>, child: &Predicate, min: u8) -> fmt::Result {
         if child.precedence() < min { write!(f, "({child})") } else { write!(f, "{child}") }
+    }
+
+    /// `a op b op …`; a child needs parentheses below precedence `min` (an `or` inside an
+    /// `and`, or a nested chain of the same operator, which the builder never makes).
+    fn write_chain(f: &mut fmt::Formatter<'_>, terms: &[Predicate], op: &str, empty: &str, min: u8) -> fmt::Result {
+        if terms.is_empty() {
+            return f.write_str(empty);
+        }
+        for (i, t) in terms.iter().enumerate() {
+            if i > 0 {
+                f.write_str(op)?;
+            }
+            Predicate::write_child(f, t, min)?;
+        }
+        Ok(())
     }
 }
 
@@ -579,17 +670,8 @@ impl fmt::Display for Predicate {
                 // parses as well, but parentheses keep the text obvious.
                 write!(f, "({p})")
             }
-            Predicate::And(a, b) => {
-                self.write_child(f, a, 2)?;
-                f.write_str(" and ")?;
-                // Left-associative: a right child of the same precedence needs parentheses.
-                self.write_child(f, b, 3)
-            }
-            Predicate::Or(a, b) => {
-                self.write_child(f, a, 1)?;
-                f.write_str(" or ")?;
-                self.write_child(f, b, 2)
-            }
+            Predicate::And(terms) => Predicate::write_chain(f, terms, " and ", "true", 3),
+            Predicate::Or(terms) => Predicate::write_chain(f, terms, " or ", "false", 2),
         }
     }
 }
@@ -859,9 +941,10 @@ impl Parser {
     }
 
     fn parse_unary(&mut self, depth: usize) -> Result<Predicate, PredicateError> {
-        // Deeply nested input must not overflow the stack.
-        if depth > 200 {
-            return Err(self.err("less nesting (at most 200 levels)"));
+        // Deeply nested input must not overflow the stack: the parser recurses once per
+        // level of parentheses or `not` (chains of and/or are loops).
+        if depth > MAX_TEXT_NESTING {
+            return Err(PredicateError::TooDeep { limit: MAX_TEXT_NESTING, position: Some(self.at()) });
         }
         if self.eat_keyword("not") {
             return Ok(self.parse_unary(depth + 1)?.not());
@@ -1251,16 +1334,19 @@ pub struct BoundLeaf {
 }
 
 /// A predicate bound to a schema, with `not` pushed into the leaves.
+///
+/// [`Predicate::bind`] gives one no deeper than [`MAX_DEPTH`], with flat chains;
+/// evaluation, pruning and projection recurse once per level of nesting, never per term.
 #[derive(Debug, Clone, PartialEq)]
 pub enum BoundPredicate {
     /// Every row.
     True,
     /// No row.
     False,
-    /// Both.
-    And(Box<BoundPredicate>, Box<BoundPredicate>),
-    /// Either.
-    Or(Box<BoundPredicate>, Box<BoundPredicate>),
+    /// Every term (no term: every row).
+    And(Vec<BoundPredicate>),
+    /// Some term (no term: no row).
+    Or(Vec<BoundPredicate>),
     /// One column test.
     Leaf(BoundLeaf),
 }
@@ -1282,20 +1368,43 @@ pub struct ColumnStats {
 }
 
 impl BoundPredicate {
-    /// Folds `true`/`false` through `and`/`or` and empty `in` lists.
+    /// Folds `true`/`false` through `and`/`or` and empty `in` lists, and flattens an
+    /// `and` inside an `and` (an `or` inside an `or`).
     pub fn simplify(self) -> BoundPredicate {
         use BoundPredicate as B;
         match self {
-            B::And(a, b) => match (a.simplify(), b.simplify()) {
-                (B::False, _) | (_, B::False) => B::False,
-                (B::True, x) | (x, B::True) => x,
-                (a, b) => B::And(Box::new(a), Box::new(b)),
-            },
-            B::Or(a, b) => match (a.simplify(), b.simplify()) {
-                (B::True, _) | (_, B::True) => B::True,
-                (B::False, x) | (x, B::False) => x,
-                (a, b) => B::Or(Box::new(a), Box::new(b)),
-            },
+            B::And(terms) => {
+                let mut out = Vec::with_capacity(terms.len());
+                for t in terms {
+                    match t.simplify() {
+                        B::False => return B::False,
+                        B::True => {}
+                        B::And(inner) => out.extend(inner),
+                        t => out.push(t),
+                    }
+                }
+                match out.len() {
+                    0 => B::True,
+                    1 => out.pop().unwrap_or(B::True),
+                    _ => B::And(out),
+                }
+            }
+            B::Or(terms) => {
+                let mut out = Vec::with_capacity(terms.len());
+                for t in terms {
+                    match t.simplify() {
+                        B::True => return B::True,
+                        B::False => {}
+                        B::Or(inner) => out.extend(inner),
+                        t => out.push(t),
+                    }
+                }
+                match out.len() {
+                    0 => B::False,
+                    1 => out.pop().unwrap_or(B::False),
+                    _ => B::Or(out),
+                }
+            }
             B::Leaf(BoundLeaf { op: LeafOp::In(v), .. }) if v.is_empty() => B::False,
             B::Leaf(BoundLeaf { field_id, name, ty, op: LeafOp::NotIn(v) }) if v.is_empty() => {
                 B::Leaf(BoundLeaf { field_id, name, ty, op: LeafOp::NotNull })
@@ -1313,26 +1422,33 @@ impl BoundPredicate {
         out
     }
 
-    fn visit_leaves(&self, f: &mut dyn FnMut(&BoundLeaf)) {
-        match self {
-            BoundPredicate::True | BoundPredicate::False => {}
-            BoundPredicate::And(a, b) | BoundPredicate::Or(a, b) => {
-                a.visit_leaves(f);
-                b.visit_leaves(f);
+    /// Calls `f` on every leaf, in order, without recursion.
+    pub(crate) fn visit_leaves(&self, f: &mut dyn FnMut(&BoundLeaf)) {
+        let mut todo = vec![self];
+        while let Some(p) = todo.pop() {
+            match p {
+                BoundPredicate::True | BoundPredicate::False => {}
+                BoundPredicate::And(ps) | BoundPredicate::Or(ps) => todo.extend(ps.iter().rev()),
+                BoundPredicate::Leaf(l) => f(l),
             }
-            BoundPredicate::Leaf(l) => f(l),
         }
     }
 
     /// False only if no row described by `stats` (field id → what is known about that
     /// column) can match. Columns without statistics might match anything.
     pub fn might_match(&self, stats: &dyn Fn(i32) -> Option<ColumnStats>) -> bool {
+        self.might_match_leaves(&|l| stats(l.field_id))
+    }
+
+    /// [`might_match`](Self::might_match) with statistics looked up per leaf (which
+    /// knows its column's type).
+    fn might_match_leaves(&self, stats: &dyn Fn(&BoundLeaf) -> Option<ColumnStats>) -> bool {
         match self {
             BoundPredicate::True => true,
             BoundPredicate::False => false,
-            BoundPredicate::And(a, b) => a.might_match(stats) && b.might_match(stats),
-            BoundPredicate::Or(a, b) => a.might_match(stats) || b.might_match(stats),
-            BoundPredicate::Leaf(l) => match stats(l.field_id) {
+            BoundPredicate::And(ps) => ps.iter().all(|p| p.might_match_leaves(stats)),
+            BoundPredicate::Or(ps) => ps.iter().any(|p| p.might_match_leaves(stats)),
+            BoundPredicate::Leaf(l) => match stats(l) {
                 Some(s) => l.might_match(&s),
                 None => true,
             },
@@ -1343,17 +1459,7 @@ impl BoundPredicate {
     /// and NaN counts (keyed by field id, decoded with the types of `schema`, the schema
     /// this predicate was bound to).
     pub fn might_match_file(&self, file: &DataFile) -> bool {
-        self.might_match(&|id| file_column_stats(file, id, self.leaf_type(id).as_ref()))
-    }
-
-    fn leaf_type(&self, id: i32) -> Option<PrimitiveType> {
-        let mut ty = None;
-        self.visit_leaves(&mut |l| {
-            if l.field_id == id && ty.is_none() {
-                ty = Some(l.ty.clone());
-            }
-        });
-        ty
+        self.might_match_leaves(&|l| file_column_stats(file, l.field_id, Some(&l.ty)))
     }
 
     /// The inclusive projection onto the partition fields of `spec`: a predicate on
@@ -1369,17 +1475,17 @@ impl BoundPredicate {
         match self {
             B::True => B::True,
             B::False => B::False,
-            B::And(a, b) => B::And(Box::new(a.project_inner(spec)), Box::new(b.project_inner(spec))),
-            B::Or(a, b) => B::Or(Box::new(a.project_inner(spec)), Box::new(b.project_inner(spec))),
+            B::And(ps) => B::And(ps.iter().map(|p| p.project_inner(spec)).collect()),
+            B::Or(ps) => B::Or(ps.iter().map(|p| p.project_inner(spec)).collect()),
             B::Leaf(leaf) => {
-                let mut out = B::True;
+                let mut out = Vec::new();
                 for pf in spec.fields.iter().filter(|pf| pf.source_id == leaf.field_id) {
                     let Ok(pt) = partition_field_type(&pf.transform, &leaf.ty) else { continue };
                     if let Some(p) = project_leaf(&pf.transform, leaf, pf.field_id, &pt) {
-                        out = B::And(Box::new(out), Box::new(B::Leaf(p)));
+                        out.push(B::Leaf(p));
                     }
                 }
-                out
+                B::And(out)
             }
         }
     }
@@ -1396,8 +1502,27 @@ impl BoundPredicate {
         Ok(match self {
             BoundPredicate::True => BooleanArray::from(vec![true; n]),
             BoundPredicate::False => BooleanArray::from(vec![false; n]),
-            BoundPredicate::And(a, b) => and(&a.eval_inner(batch)?, &b.eval_inner(batch)?)?,
-            BoundPredicate::Or(a, b) => or(&a.eval_inner(batch)?, &b.eval_inner(batch)?)?,
+            BoundPredicate::And(ps) => {
+                let mut acc = BooleanArray::from(vec![true; n]);
+                for p in ps {
+                    // Every row already false: the rest cannot change the result.
+                    if acc.true_count() == 0 {
+                        break;
+                    }
+                    acc = and(&acc, &p.eval_inner(batch)?)?;
+                }
+                acc
+            }
+            BoundPredicate::Or(ps) => {
+                let mut acc = BooleanArray::from(vec![false; n]);
+                for p in ps {
+                    if acc.true_count() == n {
+                        break;
+                    }
+                    acc = or(&acc, &p.eval_inner(batch)?)?;
+                }
+                acc
+            }
             BoundPredicate::Leaf(l) => {
                 let column = column_by_id(batch, l.field_id, &l.name).ok_or_else(|| {
                     Error::InvalidArgument(format!("batch has no column {:?} (field id {})", l.name, l.field_id))
@@ -1805,7 +1930,13 @@ mod tests {
             (col("id").between(1, 9), "id >= 1 and id <= 9"),
             (col("name").ne("it's"), "name != 'it''s'"),
             (col("a").eq(1).or(col("b").eq(2)).and(col("c").eq(3)), "(a = 1 or b = 2) and c = 3"),
-            (col("a").eq(1).and(col("b").eq(2).and(col("c").eq(3))), "a = 1 and (b = 2 and c = 3)"),
+            // Chains are flat, whichever way they were grouped.
+            (col("a").eq(1).and(col("b").eq(2).and(col("c").eq(3))), "a = 1 and b = 2 and c = 3"),
+            (
+                col("a").eq(1).or(col("b").eq(2).and(col("c").eq(3).or(col("d").eq(4)))),
+                "a = 1 or b = 2 and (c = 3 or d = 4)",
+            ),
+            (col("a").eq(1).not().not(), "a = 1"),
             (col("my col").le(-2), "\"my col\" <= -2"),
             (col("id").not_in([1]), "id not in (1)"),
         ];
@@ -1856,7 +1987,11 @@ mod tests {
         assert_eq!(err(""), 0);
         assert_eq!(err("x = 1 )"), 6);
         let deep = format!("{}x = 1{}", "(".repeat(5000), ")".repeat(5000));
-        assert!(matches!(Predicate::parse(&deep), Err(PredicateError::Parse { .. })));
+        assert!(matches!(Predicate::parse(&deep), Err(PredicateError::TooDeep { limit: 200, position: Some(201) })));
+        assert_eq!(
+            Predicate::parse("a = 1 and (b = 2 and c = 3)").unwrap(),
+            Predicate::parse("a = 1 and b = 2 and c = 3").unwrap()
+        );
         let msg = Predicate::parse("id >").unwrap_err().to_string();
         assert!(msg.contains("position 4") && msg.contains("end of input"), "{msg}");
     }
@@ -1924,9 +2059,10 @@ mod tests {
         let s = schema();
         let b = col("id").lt(3).or(col("name").is_null()).not().bind(&s).unwrap();
         match b {
-            BoundPredicate::And(a, b) => {
-                assert_eq!(leaf(&a).op, LeafOp::Cmp(CmpOp::Ge, Datum::Long(3)));
-                assert_eq!(leaf(&b).op, LeafOp::NotNull);
+            BoundPredicate::And(terms) => {
+                assert_eq!(terms.len(), 2);
+                assert_eq!(leaf(&terms[0]).op, LeafOp::Cmp(CmpOp::Ge, Datum::Long(3)));
+                assert_eq!(leaf(&terms[1]).op, LeafOp::NotNull);
             }
             other => panic!("{other:?}"),
         }

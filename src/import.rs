@@ -4,18 +4,32 @@
 //! accepts": Parquet, CSV with a header row, and newline-delimited JSON, streamed in
 //! batches of bounded size (a file of any size is read in constant memory). Promises:
 //!
-//! - CSV values are parsed **as the table's column types** (no guessing): a value that
-//!   does not fit gives [`Error::InvalidInput`] naming the file, the row (1-based, the
-//!   first row after the header is row 1) and the column. CSV parsing (quoting,
-//!   escapes) is arrow-csv's; the typed conversion is arrow-cast's, so `true`/`false`,
-//!   ISO dates, RFC 3339 timestamps and decimals read as they do elsewhere in Arrow.
-//!   An empty field is a null. Nothing is rounded: a decimal with more fraction digits
-//!   than the column's scale, or a time finer than microseconds, is refused.
-//! - NDJSON is decoded by arrow-json against the table schema; an error names the line.
-//!   Keys not in the table schema are refused rather than silently dropped, and decimals
-//!   are checked against the column's scale as for CSV.
-//! - Parquet files are matched to the table by column name with the same lossless
-//!   conversions as [`crate::write::conform_batch`].
+//! - **Every value is stored exactly as written, or the file is refused.** A value that
+//!   does not fit its column exactly gives [`Error::InvalidInput`] naming the file, the
+//!   row (CSV: 1-based, the first row after the header is row 1; NDJSON: the line) and
+//!   the column (a dotted path for nested JSON values), and nothing is committed:
+//!   a fraction into an `int`/`long` (`2.9`, `2.5e0`; `2.0` and `1e3` are whole),
+//!   an integer outside the column's range, a decimal with more fraction digits than
+//!   the column's scale or more integer digits than its precision leaves, a number a
+//!   `float`/`double` cannot hold (it would become infinity, or zero), a date with a time
+//!   of day, a time or timestamp finer than microseconds, a time outside a day. (A
+//!   `float`/`double` takes the nearest representable value, as every reader does.)
+//! - Text (every CSV field, and every JSON number, date, time, timestamp and uuid) goes
+//!   through one exact parser (`parse_column`), whatever the format: numbers
+//!   are read digit by digit (no detour through a binary float), temporal values by
+//!   arrow-cast's parsers after the precision checks (`true`/`false`, ISO dates,
+//!   RFC 3339 timestamps read as elsewhere in Arrow). An integer for a date, time or
+//!   timestamp is the Iceberg stored value (days since 1970-01-01, microseconds since
+//!   midnight, microseconds since 1970-01-01T00:00Z). CSV parsing (quoting, escapes) is
+//!   arrow-csv's; an empty field is a null.
+//! - NDJSON is decoded by arrow-json against the table schema, numbers and temporal
+//!   values kept as their text (at any depth) for the parser above; a JSON number or
+//!   boolean given for a `string` column is stored as its JSON text. Keys not in the
+//!   table schema are refused rather than silently dropped.
+//! - Parquet files (and batches given to [`crate::Transaction::append`]) are matched to
+//!   the table by column name with the exact conversions of
+//!   [`crate::write::conform_batch`] (widening only, or a value-by-value check); a value
+//!   that fails that check is reported with its row.
 //! - A null in a required column is reported with the first row that holds it.
 //!
 //! It also turns a schema written as text (`id:long!,name:string`) or taken from a
@@ -27,9 +41,17 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use arrow_array::{Array, ArrayRef, Decimal128Array, FixedSizeBinaryArray, RecordBatch, StringArray};
+use arrow_array::cast::AsArray;
+use arrow_array::types::{Date32Type, Time64MicrosecondType, TimestampMicrosecondType};
+use arrow_array::{
+    Array, ArrayRef, Date32Array, Decimal128Array, FixedSizeBinaryArray, Float32Array, Float64Array, Int32Array,
+    Int64Array, ListArray, MapArray, RecordBatch, RecordBatchOptions, StringArray, StructArray, Time64MicrosecondArray,
+    TimestampMicrosecondArray,
+};
+use arrow_buffer::OffsetBuffer;
 use arrow_cast::CastOptions;
-use arrow_schema::{DataType, Field, Schema as ArrowSchema, SchemaRef};
+use arrow_cast::parse::Parser as _;
+use arrow_schema::{DataType, Field, FieldRef, Fields, Schema as ArrowSchema, SchemaRef};
 use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
 
 use crate::error::{Error, Result};
@@ -222,21 +244,9 @@ impl<R: Read> Read for Counting<R> {
 }
 
 enum Source {
-    Parquet {
-        reader: ParquetRecordBatchReader,
-        total_rows: u64,
-    },
-    Csv {
-        reader: Box<arrow_csv::reader::Reader<Counting<File>>>,
-        columns: Vec<(String, PrimitiveType)>,
-    },
-    Json {
-        lines: BufReader<Counting<File>>,
-        builder_schema: SchemaRef,
-        uuid_columns: Vec<(String, PrimitiveType)>,
-        required: Vec<String>,
-        line: u64,
-    },
+    Parquet { reader: ParquetRecordBatchReader, total_rows: u64 },
+    Csv { reader: Box<arrow_csv::reader::Reader<Counting<File>>>, columns: Vec<(String, PrimitiveType)> },
+    Json { lines: BufReader<Counting<File>>, builder_schema: SchemaRef, required: Vec<String>, line: u64 },
 }
 
 /// Streams one input file as batches in the table's Arrow schema.
@@ -308,10 +318,10 @@ impl FileReader {
             }
             FileFormat::Csv => open_csv(path, file, schema, batch_rows, &bytes_read)?,
             FileFormat::Json => {
-                let (builder_schema, uuid_columns) = json_schema(path, schema)?;
+                let builder_schema = json_schema(path, schema)?;
                 let lines = BufReader::new(Counting { inner: file, count: bytes_read.clone() });
                 let required = schema.fields().iter().filter(|f| f.required).map(|f| f.name.clone()).collect();
-                Source::Json { lines, builder_schema, uuid_columns, required, line: 0 }
+                Source::Json { lines, builder_schema, required, line: 0 }
             }
         };
         Ok(FileReader {
@@ -366,8 +376,8 @@ impl FileReader {
                 Some(Err(e)) => return Err(invalid(&path, None, None, format!("reading CSV: {e}"))),
                 Some(Ok(b)) => typed_csv_batch(&path, &b, columns, first_row)?,
             },
-            Source::Json { lines, builder_schema, uuid_columns, required, line } => {
-                match read_json_batch(&path, lines, builder_schema, uuid_columns, required, line, self.batch_rows)? {
+            Source::Json { lines, builder_schema, required, line } => {
+                match read_json_batch(&path, lines, builder_schema, &self.schema, required, line, self.batch_rows)? {
                     None => return Ok(None),
                     Some(b) => b,
                 }
@@ -384,7 +394,10 @@ impl FileReader {
         // Rows are numbered per record (for JSON, top-level required nulls were already
         // reported by line number in read_json_batch).
         conform_batch(&self.schema, batch).map_err(|e| match e {
-            Error::SchemaMismatch { field, reason } => invalid(&self.path, None, Some(&field), reason),
+            Error::SchemaMismatch { field, reason } => {
+                let row = first_bad_row(&self.schema, batch).map(|k| first_row + k);
+                invalid(&self.path, row, Some(&field), reason)
+            }
             Error::NullInRequiredField { field, null_count } => {
                 let row = batch
                     .schema()
@@ -428,6 +441,24 @@ impl Iterator for FileReader {
 
 fn first_null(array: &dyn Array) -> Option<usize> {
     (0..array.len()).find(|&i| array.is_null(i))
+}
+
+/// For a batch [`conform_batch`] refused: the 1-based row whose value failed a
+/// value-by-value check (a nanosecond timestamp that is not a whole microsecond), found
+/// by bisecting prefixes; `None` when the column's type itself is refused (an empty
+/// batch of that type fails too).
+fn first_bad_row(schema: &Schema, batch: &RecordBatch) -> Option<u64> {
+    let fails = |rows: usize| conform_batch(schema, &batch.slice(0, rows)).is_err();
+    if fails(0) || !fails(batch.num_rows()) {
+        return None;
+    }
+    // Invariant: the first `ok` rows conform, the first `bad` rows do not.
+    let (mut ok, mut bad) = (0, batch.num_rows());
+    while bad - ok > 1 {
+        let mid = ok + (bad - ok) / 2;
+        if fails(mid) { bad = mid } else { ok = mid }
+    }
+    Some(bad as u64)
 }
 
 // ------------------------------------------------------------------------ CSV
@@ -488,93 +519,301 @@ fn typed_csv_batch(
     let mut fields = Vec::with_capacity(columns.len());
     let mut arrays = Vec::with_capacity(columns.len());
     for ((name, ty), text) in columns.iter().zip(batch.columns()) {
-        let array = text_to_type(path, text, ty, name, first_row)?;
+        let strings = text
+            .as_string_opt::<i32>()
+            .ok_or_else(|| invalid(path, None, Some(name), format!("expected text, found {}", text.data_type())))?;
+        let array = parse_column(strings, ty)
+            .map_err(|b| invalid(path, Some(first_row + b.index as u64 + 1), Some(name), b.reason))?;
         fields.push(Field::new(name, array.data_type().clone(), true));
         arrays.push(array);
     }
     Ok(RecordBatch::try_new(Arc::new(ArrowSchema::new(fields)), arrays)?)
 }
 
-/// Parses a text column as `ty`; an unparsable value is an error naming its row.
-fn text_to_type(path: &Path, text: &ArrayRef, ty: &PrimitiveType, column: &str, first_row: u64) -> Result<ArrayRef> {
-    let strings = text
-        .as_any()
-        .downcast_ref::<StringArray>()
-        .ok_or_else(|| invalid(path, None, Some(column), format!("expected text, found {}", text.data_type())))?;
-    let bad = |i: usize| {
-        invalid(
-            path,
-            Some(first_row + i as u64 + 1),
-            Some(column),
-            format!("cannot read {:?} as {ty}", strings.value(i)),
+// ------------------------------------------------------------------------ exact values from text
+
+/// A text value that does not fit its column: where it is in the column, and why.
+struct BadValue {
+    index: usize,
+    reason: String,
+}
+
+/// Reads a text column as the Iceberg primitive `ty`, exactly (the rules are in the
+/// module doc): every value becomes the value its text says, or the column is refused at
+/// the first value that does not fit. Nulls stay null; text is trimmed of surrounding
+/// whitespace except for `string` columns. The one place CSV fields and JSON values
+/// become typed values.
+fn parse_column(strings: &StringArray, ty: &PrimitiveType) -> std::result::Result<ArrayRef, BadValue> {
+    use PrimitiveType as P;
+    Ok(match ty {
+        P::String => Arc::new(strings.clone()),
+        P::Boolean => {
+            // arrow-cast's spellings (true/false, t/f, yes/no, 1/0, …); safe = true turns a
+            // value it cannot read into a null, reported here.
+            let opts = CastOptions { safe: true, ..CastOptions::default() };
+            let out = arrow_cast::cast_with_options(strings, &DataType::Boolean, &opts)
+                .map_err(|e| BadValue { index: 0, reason: e.to_string() })?;
+            if let Some(i) = (0..strings.len()).find(|&i| strings.is_valid(i) && out.is_null(i)) {
+                return Err(BadValue { index: i, reason: cannot(strings.value(i), ty, None) });
+            }
+            out
+        }
+        P::Int => Arc::new(Int32Array::from(each(strings, |t| {
+            whole(t, ty, i128::from(i32::MIN), i128::from(i32::MAX)).map(|v| v as i32) // ok: range-checked
+        })?)),
+        P::Long => Arc::new(Int64Array::from(each(strings, |t| {
+            whole(t, ty, i128::from(i64::MIN), i128::from(i64::MAX)).map(|v| v as i64) // ok: range-checked
+        })?)),
+        P::Float => Arc::new(Float32Array::from(each(strings, |t| {
+            let v: f32 = t.parse().map_err(|_| cannot(t, ty, None))?;
+            check_float(t, ty, v.is_infinite(), v == 0.0).map(|()| v)
+        })?)),
+        P::Double => Arc::new(Float64Array::from(each(strings, |t| {
+            let v: f64 = t.parse().map_err(|_| cannot(t, ty, None))?;
+            check_float(t, ty, v.is_infinite(), v == 0.0).map(|()| v)
+        })?)),
+        P::Decimal { precision, scale } => {
+            let values = each(strings, |t| decimal(t, ty, *precision, *scale))?;
+            let array = Decimal128Array::from(values)
+                .with_precision_and_scale(*precision as u8, *scale as i8)
+                .map_err(|e| BadValue { index: 0, reason: e.to_string() })?;
+            Arc::new(array)
+        }
+        P::Date => Arc::new(Date32Array::from(each(strings, |t| date(t, ty))?)),
+        P::Time => Arc::new(Time64MicrosecondArray::from(each(strings, |t| time(t, ty))?)),
+        P::Timestamp | P::Timestamptz => timestamps(strings, ty)?,
+        P::Uuid => {
+            let values =
+                each(strings, |t| uuid::Uuid::parse_str(t).map(|u| *u.as_bytes()).map_err(|_| cannot(t, ty, None)))?;
+            let array = FixedSizeBinaryArray::try_from_sparse_iter_with_size(values.into_iter(), 16)
+                .map_err(|e| BadValue { index: 0, reason: e.to_string() })?;
+            Arc::new(array)
+        }
+        // Refused when the file is opened (text has no exact byte form for them).
+        P::Binary | P::Fixed(_) => {
+            return Err(BadValue { index: 0, reason: format!("{ty} columns cannot be read from text; use Parquet") });
+        }
+    })
+}
+
+/// `f` applied to every non-null (trimmed) value; the first error stops it.
+fn each<T>(
+    strings: &StringArray,
+    f: impl Fn(&str) -> std::result::Result<T, String>,
+) -> std::result::Result<Vec<Option<T>>, BadValue> {
+    let mut out = Vec::with_capacity(strings.len());
+    for i in 0..strings.len() {
+        if strings.is_null(i) {
+            out.push(None);
+        } else {
+            out.push(Some(f(strings.value(i).trim()).map_err(|reason| BadValue { index: i, reason })?));
+        }
+    }
+    Ok(out)
+}
+
+fn cannot(text: &str, ty: &PrimitiveType, why: Option<&str>) -> String {
+    match why {
+        Some(why) => format!("cannot read {text:?} as {ty}: {why}"),
+        None => format!("cannot read {text:?} as {ty}"),
+    }
+}
+
+/// A decimal number read exactly from text (`[+-]digits[.digits][(e|E)[+-]digits]`):
+/// `±digits × 10^exponent`, with no leading or trailing zeros in `digits` (none at all
+/// for zero).
+struct ExactNumber {
+    negative: bool,
+    digits: Vec<u8>,
+    exponent: i64,
+}
+
+/// Why an [`ExactNumber`] is not an integer of at most 38 digits.
+enum Inexact {
+    Fraction,
+    TooBig,
+}
+
+impl ExactNumber {
+    fn parse(text: &str) -> Option<ExactNumber> {
+        let (negative, rest) = match text.as_bytes().first() {
+            Some(b'-') => (true, &text[1..]),
+            Some(b'+') => (false, &text[1..]),
+            _ => (false, text),
+        };
+        let (mantissa, exp) = match rest.find(['e', 'E']) {
+            Some(i) => (&rest[..i], Some(&rest[i + 1..])),
+            None => (rest, None),
+        };
+        let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+        let all_digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+        if (int.is_empty() && frac.is_empty()) || !all_digits(int) || !all_digits(frac) {
+            return None;
+        }
+        let mut exponent: i64 = match exp {
+            None => 0,
+            Some(e) => {
+                let (sign, digits) = match e.as_bytes().first() {
+                    Some(b'-') => (-1, &e[1..]),
+                    Some(b'+') => (1, &e[1..]),
+                    _ => (1, e),
+                };
+                if digits.is_empty() || !all_digits(digits) {
+                    return None;
+                }
+                // Past 10^15 the number is out of every range anyway; no overflow.
+                let magnitude: i64 = if digits.len() > 15 { 10i64.pow(15) } else { digits.parse().ok()? };
+                sign * magnitude
+            }
+        };
+        exponent = exponent.checked_sub(i64::try_from(frac.len()).ok()?)?;
+        let mut digits: Vec<u8> = int.bytes().chain(frac.bytes()).skip_while(|&b| b == b'0').collect();
+        while digits.last() == Some(&b'0') {
+            digits.pop();
+            exponent += 1;
+        }
+        Some(ExactNumber { negative: negative && !digits.is_empty(), digits, exponent })
+    }
+
+    /// The value times 10^`scale`, when that is an integer of at most 38 digits.
+    fn scaled(&self, scale: i64) -> std::result::Result<i128, Inexact> {
+        if self.digits.is_empty() {
+            return Ok(0);
+        }
+        let exp = self.exponent.saturating_add(scale);
+        // No trailing zeros: a negative exponent leaves a non-zero fraction.
+        if exp < 0 {
+            return Err(Inexact::Fraction);
+        }
+        if self.digits.len() as i64 + exp > 38 {
+            return Err(Inexact::TooBig);
+        }
+        // At most 38 digits: below i128::MAX (about 1.7 × 10^38).
+        let mut v: i128 = 0;
+        for d in &self.digits {
+            v = v * 10 + i128::from(d - b'0');
+        }
+        for _ in 0..exp {
+            v *= 10;
+        }
+        Ok(if self.negative { -v } else { v })
+    }
+}
+
+/// An integer in `min..=max`, written with or without a fraction or exponent (`2.0`,
+/// `1e3`) as long as the value is whole.
+fn whole(text: &str, ty: &PrimitiveType, min: i128, max: i128) -> std::result::Result<i128, String> {
+    let n = ExactNumber::parse(text).ok_or_else(|| cannot(text, ty, None))?;
+    match n.scaled(0) {
+        Ok(v) if (min..=max).contains(&v) => Ok(v),
+        Ok(_) | Err(Inexact::TooBig) => Err(cannot(text, ty, Some("out of range"))),
+        Err(Inexact::Fraction) => Err(cannot(text, ty, Some("not a whole number"))),
+    }
+}
+
+/// The unscaled value of `decimal(precision, scale)`: no rounding, no overflow.
+fn decimal(text: &str, ty: &PrimitiveType, precision: u32, scale: u32) -> std::result::Result<i128, String> {
+    let n = ExactNumber::parse(text).ok_or_else(|| cannot(text, ty, None))?;
+    let too_big = || {
+        cannot(
+            text,
+            ty,
+            Some(&format!("more than {} digit(s) before the decimal point", precision.saturating_sub(scale))),
         )
     };
-    match ty {
-        PrimitiveType::String => Ok(text.clone()),
-        PrimitiveType::Uuid => {
-            let mut values: Vec<Option<[u8; 16]>> = Vec::with_capacity(strings.len());
-            for i in 0..strings.len() {
-                if strings.is_null(i) {
-                    values.push(None);
-                } else {
-                    let u = uuid::Uuid::parse_str(strings.value(i).trim()).map_err(|_| bad(i))?;
-                    values.push(Some(*u.as_bytes()));
-                }
-            }
-            let array = FixedSizeBinaryArray::try_from_sparse_iter_with_size(values.into_iter(), 16)?;
-            Ok(Arc::new(array))
-        }
-        _ => {
-            if let PrimitiveType::Decimal { scale, .. } = ty {
-                // arrow-cast rounds extra fraction digits; a value that does not fit the
-                // column's scale is refused instead of silently changed.
-                if let Some(i) = (0..strings.len())
-                    .find(|&i| !strings.is_null(i) && fraction_digits(strings.value(i)) > *scale as usize)
-                {
-                    return Err(invalid(
-                        path,
-                        Some(first_row + i as u64 + 1),
-                        Some(column),
-                        format!(
-                            "{:?} has more than {scale} digit(s) after the decimal point for {ty}",
-                            strings.value(i)
-                        ),
-                    ));
-                }
-            }
-            if matches!(ty, PrimitiveType::Time | PrimitiveType::Timestamp | PrimitiveType::Timestamptz)
-                && let Some(i) =
-                    (0..strings.len()).find(|&i| !strings.is_null(i) && subsecond_digits(strings.value(i)) > 6)
-            {
-                // Iceberg keeps microseconds; arrow-cast would drop the rest silently.
-                return Err(invalid(
-                    path,
-                    Some(first_row + i as u64 + 1),
-                    Some(column),
-                    format!("{:?} is more precise than the microseconds a {ty} holds", strings.value(i)),
-                ));
-            }
-            let target = parse_target(ty);
-            // safe = true: unparsable values become nulls; a null where the text was
-            // not null is the first bad value.
-            let opts = CastOptions { safe: true, ..CastOptions::default() };
-            let out = arrow_cast::cast_with_options(text, &target, &opts)?;
-            if let Some(i) = (0..strings.len()).find(|&i| !strings.is_null(i) && out.is_null(i)) {
-                return Err(bad(i));
-            }
-            Ok(out)
+    match n.scaled(i64::from(scale)) {
+        Ok(v) if v.unsigned_abs() < 10u128.pow(precision.min(38)) => Ok(v),
+        Ok(_) | Err(Inexact::TooBig) => Err(too_big()),
+        Err(Inexact::Fraction) => {
+            Err(cannot(text, ty, Some(&format!("more than {scale} digit(s) after the decimal point"))))
         }
     }
 }
 
-/// Significant digits after the decimal point in a plain decimal literal (`1.2500` has
-/// 2); exponent forms are left to the parser.
-fn fraction_digits(text: &str) -> usize {
-    let t = text.trim();
-    if t.contains(['e', 'E']) {
-        return 0;
+/// A float or double parsed from `text` (the nearest value) is refused when a finite
+/// number became infinite or a non-zero one became zero.
+fn check_float(text: &str, ty: &PrimitiveType, infinite: bool, zero: bool) -> std::result::Result<(), String> {
+    let unsigned = text.trim_start_matches(['+', '-']);
+    let infinity_literal = unsigned.eq_ignore_ascii_case("inf") || unsigned.eq_ignore_ascii_case("infinity");
+    let nonzero = ExactNumber::parse(text).is_some_and(|n| !n.digits.is_empty());
+    if (infinite && !infinity_literal) || (zero && nonzero) {
+        return Err(cannot(text, ty, Some("out of range")));
     }
-    t.split_once('.').map_or(0, |(_, frac)| frac.trim_end_matches('0').len())
+    Ok(())
+}
+
+/// An optional sign and digits only: the Iceberg stored value of a temporal column.
+fn is_integer_literal(text: &str) -> bool {
+    let digits = text.strip_prefix(['-', '+']).unwrap_or(text);
+    !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())
+}
+
+fn date(text: &str, ty: &PrimitiveType) -> std::result::Result<i32, String> {
+    if is_integer_literal(text) {
+        // ok: range-checked
+        return whole(text, ty, i128::from(i32::MIN), i128::from(i32::MAX)).map(|v| v as i32);
+    }
+    // arrow-cast would keep the date of a date-time and drop the rest.
+    if text.contains(['T', ' ', ':']) {
+        return Err(cannot(text, ty, Some("it has a time of day")));
+    }
+    Date32Type::parse(text).ok_or_else(|| cannot(text, ty, None))
+}
+
+const MICROS_PER_DAY: i64 = 86_400_000_000;
+
+fn time(text: &str, ty: &PrimitiveType) -> std::result::Result<i64, String> {
+    let micros = if is_integer_literal(text) {
+        // ok: range-checked
+        whole(text, ty, i128::from(i64::MIN), i128::from(i64::MAX)).map(|v| v as i64)?
+    } else {
+        if subsecond_digits(text) > 6 {
+            return Err(cannot(text, ty, Some("more precise than the microseconds it holds")));
+        }
+        Time64MicrosecondType::parse(text).ok_or_else(|| cannot(text, ty, None))?
+    };
+    if !(0..MICROS_PER_DAY).contains(&micros) {
+        return Err(cannot(text, ty, Some("not a time of day")));
+    }
+    Ok(micros)
+}
+
+/// Timestamps: an integer is microseconds since the epoch; other text is parsed by
+/// arrow-cast (as one column, which is faster), once it is known to be no finer than
+/// microseconds.
+fn timestamps(strings: &StringArray, ty: &PrimitiveType) -> std::result::Result<ArrayRef, BadValue> {
+    let n = strings.len();
+    let mut micros: Vec<Option<i64>> = vec![None; n];
+    let mut texts: Vec<Option<&str>> = vec![None; n];
+    for i in (0..n).filter(|&i| strings.is_valid(i)) {
+        let t = strings.value(i).trim();
+        let bad = |reason: String| BadValue { index: i, reason };
+        if is_integer_literal(t) {
+            // ok: range-checked
+            micros[i] = Some(whole(t, ty, i128::from(i64::MIN), i128::from(i64::MAX)).map_err(bad)? as i64);
+        } else if subsecond_digits(t) > 6 {
+            return Err(bad(cannot(t, ty, Some("more precise than the microseconds it holds"))));
+        } else {
+            texts[i] = Some(t);
+        }
+    }
+    let target = parse_target(ty);
+    let opts = CastOptions { safe: true, ..CastOptions::default() };
+    let parsed = arrow_cast::cast_with_options(&StringArray::from(texts.clone()), &target, &opts)
+        .map_err(|e| BadValue { index: 0, reason: e.to_string() })?;
+    let parsed = parsed.as_primitive::<TimestampMicrosecondType>();
+    for (i, t) in texts.iter().enumerate() {
+        if let Some(t) = t {
+            if parsed.is_null(i) {
+                return Err(BadValue { index: i, reason: cannot(t, ty, None) });
+            }
+            micros[i] = Some(parsed.value(i));
+        }
+    }
+    let DataType::Timestamp(_, tz) = target else {
+        return Err(BadValue { index: 0, reason: format!("{ty} is not a timestamp type") });
+    };
+    Ok(Arc::new(TimestampMicrosecondArray::from(micros).with_timezone_opt(tz)))
 }
 
 /// Significant digits of the fraction of a second in a time or date-time literal
@@ -600,47 +839,61 @@ fn parse_target(ty: &PrimitiveType) -> DataType {
 // ------------------------------------------------------------------------ JSON
 
 /// The schema arrow-json decodes with: the table's, top-level columns nullable (a
-/// missing key is a null, reported with its row by the required-column check), uuid
-/// columns as text and decimals at a wider scale (both converted afterwards, by
-/// `convert_columns`).
-fn json_schema(path: &Path, schema: &Schema) -> Result<(SchemaRef, Vec<(String, PrimitiveType)>)> {
+/// missing key is a null, reported with its line by the required-column check), and
+/// every leaf `parse_column` reads from text decoded as that text (see `stand_in`).
+fn json_schema(path: &Path, schema: &Schema) -> Result<SchemaRef> {
     let arrow = schema.to_arrow();
-    let mut uuid_columns = Vec::new();
     let mut fields = Vec::with_capacity(arrow.fields().len());
     for (f, nf) in arrow.fields().iter().zip(schema.fields()) {
-        let field = match &nf.field_type {
-            Type::Primitive(PrimitiveType::Uuid) => {
-                uuid_columns.push((nf.name.clone(), PrimitiveType::Uuid));
-                Field::new(f.name(), DataType::Utf8, true)
-            }
-            Type::Primitive(p @ (PrimitiveType::Binary | PrimitiveType::Fixed(_))) => {
-                return Err(invalid(
-                    path,
-                    None,
-                    Some(&nf.name),
-                    format!("{p} columns cannot be read from JSON; use Parquet"),
-                ));
-            }
-            Type::Primitive(p @ PrimitiveType::Timestamptz) => Field::new(f.name(), parse_target(p), true),
-            Type::Primitive(p @ PrimitiveType::Decimal { precision, scale }) => {
-                // arrow-json truncates extra fraction digits: decode with the widest
-                // scale that still holds the column's integer digits, then narrow
-                // exactly (or refuse) in `convert_columns`.
-                uuid_columns.push((nf.name.clone(), p.clone()));
-                let wide = 38 - (precision - scale) as i8;
-                Field::new(f.name(), DataType::Decimal128(38, wide), true)
-            }
-            _ => f.as_ref().clone().with_nullable(true),
-        };
-        fields.push(field);
+        if let Type::Primitive(p @ (PrimitiveType::Binary | PrimitiveType::Fixed(_))) = &nf.field_type {
+            return Err(invalid(
+                path,
+                None,
+                Some(&nf.name),
+                format!("{p} columns cannot be read from JSON; use Parquet"),
+            ));
+        }
+        let ty = stand_in(f.data_type(), &nf.field_type);
+        fields.push(f.as_ref().clone().with_data_type(ty).with_nullable(true));
     }
-    Ok((Arc::new(ArrowSchema::new(fields)), uuid_columns))
+    Ok(Arc::new(ArrowSchema::new(fields)))
+}
+
+/// Whether JSON values of a primitive column are read as text by `parse_column` (all
+/// but booleans, strings and bytes, which arrow-json decodes exactly itself).
+fn reads_as_text(p: &PrimitiveType) -> bool {
+    !matches!(p, PrimitiveType::Boolean | PrimitiveType::String | PrimitiveType::Binary | PrimitiveType::Fixed(_))
+}
+
+/// The Arrow type arrow-json decodes a value of Iceberg type `ty` (Arrow type `dt`) as:
+/// the same, except that leaves `reads_as_text` are `Utf8` at any depth. With
+/// `coerce_primitive`, arrow-json hands a JSON number over as the text it was written
+/// as, so no value passes through arrow-json's own conversions (which truncate `2.9`
+/// into a long and drop digits past a decimal's scale or a timestamp's microseconds).
+fn stand_in(dt: &DataType, ty: &Type) -> DataType {
+    let with = |f: &FieldRef, ty: &Type| Arc::new(f.as_ref().clone().with_data_type(stand_in(f.data_type(), ty)));
+    match (ty, dt) {
+        (Type::Primitive(p), _) if reads_as_text(p) => DataType::Utf8,
+        (Type::Struct(st), DataType::Struct(fields)) if fields.len() == st.fields.len() => {
+            DataType::Struct(fields.iter().zip(&st.fields).map(|(f, nf)| with(f, &nf.field_type)).collect())
+        }
+        (Type::List(l), DataType::List(element)) => DataType::List(with(element, &l.element)),
+        (Type::Map(m), DataType::Map(entries, sorted)) => match entries.data_type() {
+            DataType::Struct(kv) if kv.len() == 2 => {
+                let kv: Fields = vec![with(&kv[0], &m.key), with(&kv[1], &m.value)].into();
+                DataType::Map(Arc::new(entries.as_ref().clone().with_data_type(DataType::Struct(kv))), *sorted)
+            }
+            _ => dt.clone(),
+        },
+        _ => dt.clone(),
+    }
 }
 
 fn json_decoder(schema: &SchemaRef, batch_rows: usize) -> Result<arrow_json::reader::Decoder> {
     Ok(arrow_json::ReaderBuilder::new(schema.clone())
         .with_batch_size(batch_rows)
         .with_strict_mode(true)
+        .with_coerce_primitive(true)
         .build_decoder()?)
 }
 
@@ -650,7 +903,7 @@ fn read_json_batch(
     path: &Path,
     lines: &mut BufReader<Counting<File>>,
     schema: &SchemaRef,
-    uuid_columns: &[(String, PrimitiveType)],
+    table: &Schema,
     required: &[String],
     line: &mut u64,
     batch_rows: usize,
@@ -693,7 +946,7 @@ fn read_json_batch(
             return Err(invalid(path, Some(starts[0].0), None, e));
         }
     };
-    let batch = convert_columns(path, batch, uuid_columns, &starts)?;
+    let batch = convert_json(path, batch, table, &starts)?;
     // Nulls (or missing keys) in required columns, named by line number.
     for name in required {
         if let Ok(i) = batch.schema().index_of(name)
@@ -727,79 +980,119 @@ fn json_reason(e: &Error) -> String {
     }
 }
 
-/// Converts the columns arrow-json decoded in a stand-in type (see `json_schema`) to the
-/// table's type; errors name the line.
-fn convert_columns(
-    path: &Path,
-    batch: RecordBatch,
-    columns_to_convert: &[(String, PrimitiveType)],
-    starts: &[(u64, usize)],
-) -> Result<RecordBatch> {
-    if columns_to_convert.is_empty() {
-        return Ok(batch);
-    }
-    let schema = batch.schema();
-    let mut fields: Vec<Field> = schema.fields().iter().map(|f| f.as_ref().clone()).collect();
-    let mut columns: Vec<ArrayRef> = batch.columns().to_vec();
-    // Rows are counted from 1 within the batch; turn them into line numbers.
-    let at_line = |e: Error| match e {
-        Error::InvalidInput { path, row: Some(r), column, reason } => Error::InvalidInput {
-            path,
-            row: starts.get((r as usize).saturating_sub(1)).map(|(l, _)| *l),
-            column,
-            reason,
-        },
-        e => e,
-    };
-    for (name, ty) in columns_to_convert {
-        let Ok(i) = schema.index_of(name) else { continue };
-        let converted = match ty {
-            PrimitiveType::Decimal { precision, scale } => narrow_decimal(path, &columns[i], *precision, *scale, name),
-            _ => text_to_type(path, &columns[i], ty, name, 0),
-        }
-        .map_err(at_line)?;
-        fields[i] = Field::new(name, converted.data_type().clone(), true);
-        columns[i] = converted;
-    }
-    Ok(RecordBatch::try_new(Arc::new(ArrowSchema::new(fields)), columns)?)
+/// Why a decoded JSON column could not be converted: a value that does not fit (its
+/// index in the array being converted, the column path, the reason), or anything else.
+enum Unfit {
+    Value { index: usize, column: String, reason: String },
+    Other(Error),
 }
 
-/// A wide-scale decimal column narrowed to `decimal(precision, scale)` exactly: a value
-/// with more fraction digits, or too many digits, is an error naming its row.
-fn narrow_decimal(path: &Path, array: &ArrayRef, precision: u32, scale: u32, column: &str) -> Result<ArrayRef> {
-    let wide = array
-        .as_any()
-        .downcast_ref::<Decimal128Array>()
-        .ok_or_else(|| invalid(path, None, Some(column), format!("expected decimals, found {}", array.data_type())))?;
-    let from_scale = wide.scale().max(0) as u32;
-    let factor = 10i128.pow(from_scale.saturating_sub(scale));
-    let limit = 10i128.pow(precision);
-    let mut out: Vec<Option<i128>> = Vec::with_capacity(wide.len());
-    for i in 0..wide.len() {
-        if wide.is_null(i) {
-            out.push(None);
-            continue;
-        }
-        let v = wide.value(i);
-        let bad = |why: String| invalid(path, Some(i as u64 + 1), Some(column), why);
-        let shown = || {
-            let t = wide.value_as_string(i);
-            if t.contains('.') { t.trim_end_matches('0').trim_end_matches('.').to_string() } else { t }
-        };
-        if v % factor != 0 {
-            return Err(bad(format!(
-                "{} has more than {scale} digit(s) after the decimal point for decimal({precision}, {scale})",
-                shown()
-            )));
-        }
-        let n = v / factor;
-        if n.abs() >= limit {
-            return Err(bad(format!("{} does not fit decimal({precision}, {scale})", shown())));
-        }
-        out.push(Some(n));
+impl From<arrow_schema::ArrowError> for Unfit {
+    fn from(e: arrow_schema::ArrowError) -> Self {
+        Unfit::Other(e.into())
     }
-    let narrow = Decimal128Array::from(out).with_precision_and_scale(precision as u8, scale as i8)?;
-    Ok(Arc::new(narrow))
+}
+
+impl Unfit {
+    /// The same error with the index of a list or map value turned into the index of
+    /// the row (list, map) holding it.
+    fn in_row_of(self, offsets: &OffsetBuffer<i32>) -> Unfit {
+        match self {
+            Unfit::Value { index, column, reason } => {
+                let row = offsets.partition_point(|&o| usize::try_from(o).is_ok_and(|o| o <= index));
+                Unfit::Value { index: row.saturating_sub(1), column, reason }
+            }
+            other => other,
+        }
+    }
+}
+
+/// Converts the text stand-ins of a decoded JSON batch to the table's types; a value
+/// that does not fit names its line and column path.
+fn convert_json(path: &Path, batch: RecordBatch, table: &Schema, starts: &[(u64, usize)]) -> Result<RecordBatch> {
+    let schema = batch.schema();
+    let mut fields = Vec::with_capacity(schema.fields().len());
+    let mut columns = Vec::with_capacity(schema.fields().len());
+    for ((f, column), nf) in schema.fields().iter().zip(batch.columns()).zip(table.fields()) {
+        let converted = convert_text(column, &nf.field_type, &nf.name).map_err(|e| match e {
+            Unfit::Value { index, column, reason } => {
+                invalid(path, starts.get(index).map(|(l, _)| *l), Some(&column), reason)
+            }
+            Unfit::Other(e) => e,
+        })?;
+        fields.push(f.as_ref().clone().with_data_type(converted.data_type().clone()));
+        columns.push(converted);
+    }
+    let options = RecordBatchOptions::new().with_row_count(Some(batch.num_rows()));
+    Ok(RecordBatch::try_new_with_options(Arc::new(ArrowSchema::new(fields)), columns, &options)?)
+}
+
+/// `array` (decoded with `stand_in`'s type for `ty`) with its text leaves parsed by
+/// `parse_column`. Recurses once per level of the table's nesting.
+fn convert_text(array: &ArrayRef, ty: &Type, column: &str) -> std::result::Result<ArrayRef, Unfit> {
+    let shape = || Unfit::Other(invalid_shape(column, array.data_type()));
+    match ty {
+        Type::Primitive(p) if reads_as_text(p) => {
+            let strings = array.as_string_opt::<i32>().ok_or_else(shape)?;
+            parse_column(strings, p).map_err(|b| Unfit::Value {
+                index: b.index,
+                column: column.to_string(),
+                reason: b.reason,
+            })
+        }
+        Type::Primitive(_) => Ok(array.clone()),
+        Type::Struct(st) => {
+            let s = array.as_struct_opt().ok_or_else(shape)?;
+            let mut fields = Vec::with_capacity(st.fields.len());
+            let mut children = Vec::with_capacity(st.fields.len());
+            for ((f, child), nf) in s.fields().iter().zip(s.columns()).zip(&st.fields) {
+                let c = convert_text(child, &nf.field_type, &format!("{column}.{}", nf.name))?;
+                fields.push(Arc::new(f.as_ref().clone().with_data_type(c.data_type().clone())));
+                children.push(c);
+            }
+            Ok(Arc::new(StructArray::try_new_with_length(fields.into(), children, s.nulls().cloned(), s.len())?))
+        }
+        Type::List(l) => {
+            let list = array.as_list_opt::<i32>().ok_or_else(shape)?;
+            let DataType::List(element) = list.data_type() else { return Err(shape()) };
+            let values = convert_text(list.values(), &l.element, &format!("{column}.element"))
+                .map_err(|e| e.in_row_of(list.offsets()))?;
+            let element = Arc::new(element.as_ref().clone().with_data_type(values.data_type().clone()));
+            Ok(Arc::new(ListArray::try_new(element, list.offsets().clone(), values, list.nulls().cloned())?))
+        }
+        Type::Map(m) => {
+            let map = array.as_map_opt().ok_or_else(shape)?;
+            let DataType::Map(entries_field, sorted) = map.data_type() else { return Err(shape()) };
+            let DataType::Struct(kv) = entries_field.data_type() else { return Err(shape()) };
+            let entries = map.entries();
+            if kv.len() != 2 || entries.num_columns() != 2 {
+                return Err(shape());
+            }
+            let keys = convert_text(entries.column(0), &m.key, &format!("{column}.key"))
+                .map_err(|e| e.in_row_of(map.offsets()))?;
+            let values = convert_text(entries.column(1), &m.value, &format!("{column}.value"))
+                .map_err(|e| e.in_row_of(map.offsets()))?;
+            let kv: Fields = vec![
+                Arc::new(kv[0].as_ref().clone().with_data_type(keys.data_type().clone())),
+                Arc::new(kv[1].as_ref().clone().with_data_type(values.data_type().clone())),
+            ]
+            .into();
+            let entries = StructArray::try_new(kv.clone(), vec![keys, values], entries.nulls().cloned())?;
+            let entries_field = Arc::new(entries_field.as_ref().clone().with_data_type(DataType::Struct(kv)));
+            Ok(Arc::new(MapArray::try_new(
+                entries_field,
+                map.offsets().clone(),
+                entries,
+                map.nulls().cloned(),
+                *sorted,
+            )?))
+        }
+    }
+}
+
+/// arrow-json returned something other than the stand-in type asked for (a bug).
+fn invalid_shape(column: &str, got: &DataType) -> Error {
+    Error::SchemaMismatch { field: column.to_string(), reason: format!("the JSON decoder returned {got}") }
 }
 
 #[cfg(test)]
@@ -832,6 +1125,65 @@ mod tests {
         assert!(matches!(FileFormat::from_path(Path::new("x.tsv")), Err(Error::InvalidInput { .. })));
         assert_eq!(FileFormat::from_name("ndjson"), Some(FileFormat::Json));
         assert_eq!(FileFormat::from_name("xml"), None);
+    }
+
+    #[test]
+    fn exact_numbers() {
+        let n = |t: &str, scale: i64| {
+            ExactNumber::parse(t).map(|n| n.scaled(scale).map_err(|e| matches!(e, Inexact::Fraction)))
+        };
+        assert_eq!(n("00012.3400", 2), Some(Ok(1234)));
+        assert_eq!(n("-1.5e1", 0), Some(Ok(-15)));
+        assert_eq!(n("1.", 0), Some(Ok(1)));
+        assert_eq!(n(".5", 1), Some(Ok(5)));
+        assert_eq!(n("-0.000", 0), Some(Ok(0)));
+        assert_eq!(n("+7E+2", 0), Some(Ok(700)));
+        assert_eq!(n("1.05", 1), Some(Err(true)), "a fraction left over");
+        assert_eq!(n("1e-400", 5), Some(Err(true)));
+        assert_eq!(n("1e400", 0), Some(Err(false)), "too big");
+        assert_eq!(n("1e9999999999999999999", 0), Some(Err(false)), "a huge exponent saturates");
+        assert_eq!(n("99999999999999999999999999999999999999", 0), Some(Ok(10i128.pow(38) - 1)));
+        assert_eq!(n("999999999999999999999999999999999999990", 0), Some(Err(false)));
+        for bad in ["", ".", "-", "e5", "1e", "1e+", "1.2.3", "1_000", "0x10", " 1", "nan", "inf", "--1"] {
+            assert!(ExactNumber::parse(bad).is_none(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn json_values_of_every_type_go_through_text() {
+        let dir = tempfile::tempdir().unwrap();
+        let schema = Schema::from_json(&serde_json::json!({"type": "struct", "fields": [
+            {"id": 1, "name": "u", "required": false, "type": "uuid"},
+            {"id": 2, "name": "dec", "required": false, "type": "decimal(4, 1)"},
+            {"id": 3, "name": "s", "required": false, "type": "string"},
+            {"id": 4, "name": "b", "required": false, "type": "boolean"},
+            {"id": 5, "name": "tz", "required": false, "type": "timestamptz"},
+            {"id": 6, "name": "m", "required": false, "type": {"type": "map", "key-id": 7, "key": "int",
+                "value-id": 8, "value": "date", "value-required": false}}
+        ]}))
+        .unwrap();
+        let path = dir.path().join("a.ndjson");
+        std::fs::write(
+            &path,
+            "{\"u\": \"f81d4fae-7dec-11d0-a765-00a0c91e6bf6\", \"dec\": 123.40, \"s\": 5.10, \"b\": true, \
+             \"tz\": \"2024-01-01T01:00:00+01:00\", \"m\": {\"7\": \"2024-01-02\", \"-1\": 0}}\n{}\n",
+        )
+        .unwrap();
+        let batches: Vec<RecordBatch> = FileReader::open(&path, &schema, None).unwrap().collect::<Result<_>>().unwrap();
+        let b = &batches[0];
+        assert_eq!(b.num_rows(), 2);
+        assert_eq!(b.column(0).as_fixed_size_binary().value(0)[0], 0xf8);
+        assert_eq!(b.column(1).as_primitive::<arrow_array::types::Decimal128Type>().value(0), 1234);
+        assert_eq!(b.column(2).as_string::<i32>().value(0), "5.10", "a number for a string column: its text");
+        assert_eq!(b.column(4).as_primitive::<TimestampMicrosecondType>().value(0), 1_704_067_200_000_000);
+        let m = b.column(5).as_map();
+        assert_eq!(m.keys().as_primitive::<arrow_array::types::Int32Type>().values().to_vec(), vec![7, -1]);
+        assert_eq!(m.values().as_primitive::<Date32Type>().values().to_vec(), vec![19_724, 0]);
+        assert!(b.columns().iter().all(|c| c.is_null(1)));
+        // A map key that is not an int names the line and the key path.
+        std::fs::write(&path, "{}\n{\"m\": {\"1.5\": null}}\n").unwrap();
+        let err = FileReader::open(&path, &schema, None).unwrap().find_map(|r| r.err()).unwrap();
+        assert!(matches!(&err, Error::InvalidInput { row: Some(2), column: Some(c), .. } if c == "m.key"), "{err:?}");
     }
 
     #[test]

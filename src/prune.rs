@@ -83,10 +83,21 @@ impl Columns<'_> {
         match pred {
             BoundPredicate::True => RowSelection::from(vec![RowSelector::select(rows)]),
             BoundPredicate::False => RowSelection::from(vec![RowSelector::skip(rows)]),
-            BoundPredicate::And(a, b) => {
-                self.page_selection(a, rg, rows).intersection(&self.page_selection(b, rg, rows))
+            // One level of recursion per level of nesting, a loop over the terms.
+            BoundPredicate::And(ps) => {
+                let mut acc = RowSelection::from(vec![RowSelector::select(rows)]);
+                for p in ps {
+                    acc = acc.intersection(&self.page_selection(p, rg, rows));
+                }
+                acc
             }
-            BoundPredicate::Or(a, b) => self.page_selection(a, rg, rows).union(&self.page_selection(b, rg, rows)),
+            BoundPredicate::Or(ps) => {
+                let mut acc = RowSelection::from(vec![RowSelector::skip(rows)]);
+                for p in ps {
+                    acc = acc.union(&self.page_selection(p, rg, rows));
+                }
+                acc
+            }
             BoundPredicate::Leaf(l) => {
                 self.leaf_pages(l, rg, rows).unwrap_or_else(|| RowSelection::from(vec![RowSelector::select(rows)]))
             }
@@ -231,14 +242,7 @@ pub(crate) fn prune_file(
 }
 
 fn collect_types(pred: &BoundPredicate, out: &mut HashMap<i32, PrimitiveType>) {
-    match pred {
-        BoundPredicate::True | BoundPredicate::False => {}
-        BoundPredicate::And(a, b) | BoundPredicate::Or(a, b) => {
-            collect_types(a, out);
-            collect_types(b, out);
-        }
-        BoundPredicate::Leaf(l) => {
-            out.entry(l.field_id).or_insert_with(|| l.ty.clone());
-        }
-    }
+    pred.visit_leaves(&mut |l| {
+        out.entry(l.field_id).or_insert_with(|| l.ty.clone());
+    });
 }

@@ -25,7 +25,7 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use arrow_array::{Array, ArrayRef, BooleanArray, RecordBatch};
+use arrow_array::{ArrayRef, BooleanArray, RecordBatch};
 use arrow_select::filter::filter_record_batch;
 
 use crate::conflict::ConflictContext;
@@ -35,7 +35,7 @@ use crate::read::{NameMapping, ReadOptions, open_data_file};
 use crate::spec::manifest::DataFile;
 use crate::spec::metadata::TableMetadata;
 use crate::spec::transform::datum_at;
-use crate::spec::types::{PrimitiveType, Schema, primitive_to_arrow};
+use crate::spec::types::{PrimitiveType, Schema};
 use crate::spec::values::Datum;
 use crate::table::{Table, properties, read_path};
 use crate::transaction::{CommitReport, Transaction};
@@ -521,15 +521,9 @@ impl KeySet {
                     field: name.clone(),
                     reason: "key column missing from the batch".into(),
                 })?;
-                let target = primitive_to_arrow(ty);
-                if a.data_type() == &target {
-                    Ok(Arc::clone(a))
-                } else {
-                    arrow_cast::cast(a, &target).map_err(|e| Error::SchemaMismatch {
-                        field: name.clone(),
-                        reason: format!("key values do not convert to {ty}: {e}"),
-                    })
-                }
+                // The table's exact conversions: a key that would change (2.9 into a
+                // long) is refused rather than looked up as another key.
+                crate::write::conform_column(a, ty, name)
             })
             .collect()
     }

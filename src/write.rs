@@ -22,7 +22,9 @@
 //!   extra pass over the data (NaN counts for float/double columns are the only per-value
 //!   work the Parquet footer cannot supply).
 //! - Every written column carries its Iceberg field id in the Parquet schema, and the
-//!   footer's key-value metadata carries the schema JSON under `iceberg.schema`.
+//!   footer's key-value metadata carries the schema JSON under `iceberg.schema`. Types
+//!   follow the spec's Parquet mapping, including the `UUID` logical type on uuid
+//!   columns (`fixed_len_byte_array(16)`), which Arrow alone would leave unannotated.
 //! - Column bounds are valid bounds (every non-null, non-NaN value lies within them):
 //!   strings are truncated to 16 characters and binary to 16 bytes (Iceberg's default
 //!   `truncate(16)` metrics mode), with the upper bound incremented, or dropped when no
@@ -42,13 +44,16 @@ use arrow_array::{
 };
 use arrow_buffer::{NullBuffer, OffsetBuffer, ScalarBuffer};
 use arrow_cast::cast::{CastOptions, can_cast_types, cast_with_options};
-use arrow_schema::{DataType, Field, SchemaRef, TimeUnit};
-use parquet::arrow::ArrowWriter;
-use parquet::basic::{Compression, ConvertedType, LogicalType, TimeUnit as ParquetTimeUnit, ZstdLevel};
+use arrow_schema::{DataType, Field, Schema as ArrowSchema, SchemaRef, TimeUnit};
+use parquet::arrow::ArrowSchemaConverter;
+use parquet::arrow::arrow_writer::{ArrowWriter, ArrowWriterOptions};
+use parquet::basic::{
+    Compression, ConvertedType, LogicalType, TimeUnit as ParquetTimeUnit, Type as PhysicalType, ZstdLevel,
+};
 use parquet::file::metadata::{KeyValue, ParquetMetaData};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::file::statistics::Statistics;
-use parquet::schema::types::ColumnDescriptor;
+use parquet::schema::types::{ColumnDescriptor, SchemaDescriptor, Type as ParquetType, TypePtr};
 
 use crate::error::{Error, Result};
 use crate::spec::manifest::{DataContent, DataFile};
@@ -86,7 +91,7 @@ pub struct WriteOptions {
     /// Page compression. Default ZSTD level 1: Iceberg's default codec is zstd, and on
     /// 1M rows of (i64, 16-char string, f64) level 1 costs ~10% more CPU than Snappy for
     /// files ~40% smaller (17.3 vs 28.3 MiB), so less to write, fsync and read back (see
-    /// the `compression_speed` benchmark in this module's tests).
+    /// the `compression` figure of `benches/write_speed.rs`).
     pub compression: Compression,
     /// fsync each file (and its directory) before it is reported as written. Default true.
     pub durable: bool,
@@ -238,6 +243,14 @@ fn conform_array(array: &ArrayRef, ty: &Type, target: &Field, path: &str) -> Res
         Type::List(l) => conform_list(array, l, ty, target.data_type(), path),
         Type::Map(m) => conform_map(array, m, ty, target.data_type(), path),
     }
+}
+
+/// One column conformed to the Iceberg primitive `ty` by [`conform_batch`]'s rules (exact
+/// conversions only); `name` names it in errors. For callers holding values of a column
+/// outside a batch of the table (lookup keys).
+pub(crate) fn conform_column(array: &ArrayRef, ty: &PrimitiveType, name: &str) -> Result<ArrayRef> {
+    let target = Field::new(name, crate::spec::types::primitive_to_arrow(ty), true);
+    conform_array(array, &Type::Primitive(ty.clone()), &target, name)
 }
 
 fn cast_lossless(array: &ArrayRef, to: &DataType, path: &str) -> Result<ArrayRef> {
@@ -599,6 +612,9 @@ pub struct DataFileWriter {
     prefix: String,
     schema: Schema,
     arrow: SchemaRef,
+    /// The Parquet schema files are written with, when it differs from the Arrow
+    /// writer's own conversion of `arrow` (uuid annotations, see `parquet_schema`).
+    parquet_schema: Option<SchemaDescriptor>,
     props: WriterProperties,
     opts: WriteOptions,
     nan_leaves: Vec<NanLeaf>,
@@ -651,12 +667,14 @@ impl DataFileWriter {
             .build();
         let mut nan_leaves = Vec::new();
         collect_nan_leaves(schema.fields(), &mut Vec::new(), &mut nan_leaves);
+        let arrow = Arc::new(schema.to_arrow());
         DataFileWriter {
             storage,
             dir: dir.to_path_buf(),
             prefix: file_prefix.to_string(),
             schema: schema.clone(),
-            arrow: Arc::new(schema.to_arrow()),
+            parquet_schema: parquet_schema(schema, &arrow),
+            arrow,
             props,
             opts,
             nan_leaves,
@@ -802,7 +820,11 @@ impl DataFileWriter {
             Err(e) => return Err(Error::io(&path, e)),
         };
         self.created.push(path.clone());
-        let writer = ArrowWriter::try_new(file, self.arrow.clone(), Some(self.props.clone()))
+        let mut options = ArrowWriterOptions::new().with_properties(self.props.clone());
+        if let Some(descr) = &self.parquet_schema {
+            options = options.with_parquet_schema(descr.clone());
+        }
+        let writer = ArrowWriter::try_new_with_options(file, self.arrow.clone(), options)
             .map_err(|e| Error::Parquet { path: path.clone(), source: e })?;
         let nan_counts = vec![0; self.nan_leaves.len()];
         self.current = Some(OpenFile { path, writer, rows: 0, nan_counts });
@@ -845,6 +867,73 @@ impl DataFileWriter {
 struct MetricLeaves {
     by_id: HashMap<i32, PrimitiveType>,
     by_path: HashMap<Vec<String>, i32>,
+}
+
+/// The Parquet schema for `schema`'s files when the Arrow writer's own conversion of
+/// `arrow` is not enough: Arrow has no uuid type (a uuid column is `FixedSizeBinary(16)`
+/// there, which converts to a bare `fixed_len_byte_array(16)`), and the Iceberg spec maps
+/// uuid to `fixed_len_byte_array(16)` with the `UUID` logical type. `None` for a schema
+/// without uuid columns, or when the conversion fails (the writer then reports that
+/// same conversion error when it opens a file).
+fn parquet_schema(schema: &Schema, arrow: &ArrowSchema) -> Option<SchemaDescriptor> {
+    fn uuid_ids(ty: &Type, id: i32, out: &mut HashSet<i32>) {
+        match ty {
+            Type::Primitive(PrimitiveType::Uuid) => {
+                out.insert(id);
+            }
+            Type::Primitive(_) => {}
+            Type::Struct(st) => st.fields.iter().for_each(|f| uuid_ids(&f.field_type, f.id, out)),
+            Type::List(l) => uuid_ids(&l.element, l.element_id, out),
+            Type::Map(m) => {
+                uuid_ids(&m.key, m.key_id, out);
+                uuid_ids(&m.value, m.value_id, out);
+            }
+        }
+    }
+    let mut ids = HashSet::new();
+    for f in schema.fields() {
+        uuid_ids(&f.field_type, f.id, &mut ids);
+    }
+    if ids.is_empty() {
+        return None;
+    }
+    let descr = ArrowSchemaConverter::new().convert(arrow).ok()?;
+    let root = annotate_uuids(&descr.root_schema_ptr(), &ids).ok()?;
+    Some(SchemaDescriptor::new(root))
+}
+
+/// `t` with the `UUID` logical type on every `fixed_len_byte_array(16)` leaf whose field
+/// id is in `ids`; everything else (names, repetition, ids, other annotations) as it was.
+fn annotate_uuids(t: &TypePtr, ids: &HashSet<i32>) -> parquet::errors::Result<TypePtr> {
+    match t.as_ref() {
+        ParquetType::PrimitiveType {
+            basic_info,
+            physical_type: PhysicalType::FIXED_LEN_BYTE_ARRAY,
+            type_length: 16,
+            ..
+        } if basic_info.has_id() && ids.contains(&basic_info.id()) && basic_info.has_repetition() => {
+            let leaf = ParquetType::primitive_type_builder(basic_info.name(), PhysicalType::FIXED_LEN_BYTE_ARRAY)
+                .with_length(16)
+                .with_repetition(basic_info.repetition())
+                .with_logical_type(Some(LogicalType::Uuid))
+                .with_id(Some(basic_info.id()))
+                .build()?;
+            Ok(Arc::new(leaf))
+        }
+        ParquetType::PrimitiveType { .. } => Ok(t.clone()),
+        ParquetType::GroupType { basic_info, fields } => {
+            let fields = fields.iter().map(|f| annotate_uuids(f, ids)).collect::<parquet::errors::Result<Vec<_>>>()?;
+            let mut group = ParquetType::group_type_builder(basic_info.name())
+                .with_fields(fields)
+                .with_converted_type(basic_info.converted_type())
+                .with_logical_type(basic_info.logical_type_ref().cloned())
+                .with_id(basic_info.has_id().then(|| basic_info.id()));
+            if basic_info.has_repetition() {
+                group = group.with_repetition(basic_info.repetition());
+            }
+            Ok(Arc::new(group.build()?))
+        }
+    }
 }
 
 fn metric_leaves(schema: &Schema) -> MetricLeaves {
@@ -1919,144 +2008,5 @@ mod tests {
         assert_eq!(Datum::from_bytes(&PrimitiveType::String, &df.upper_bounds[&2]).unwrap(), Datum::String("q".into()));
         assert_eq!(df.null_value_counts[&2], 1);
         assert!(df.nan_value_counts.is_empty());
-    }
-
-    // ---------------- benchmarks (run with --release --ignored --nocapture) ----------------
-
-    fn bench_batch(rows: usize, seed: u64) -> RecordBatch {
-        let mut state = seed;
-        let mut next = move || {
-            // xorshift64*: deterministic, no dependency.
-            state ^= state >> 12;
-            state ^= state << 25;
-            state ^= state >> 27;
-            state.wrapping_mul(0x2545_f491_4f6c_dd1d)
-        };
-        let mut ids = Vec::with_capacity(rows);
-        let mut names = StringBuilder::with_capacity(rows, rows * 16);
-        let mut scores = Vec::with_capacity(rows);
-        for i in 0..rows {
-            ids.push(i as i64);
-            names.append_value(format!("{:016x}", next()));
-            scores.push((next() >> 11) as f64 / (1u64 << 53) as f64 * 1000.0);
-        }
-        RecordBatch::try_new(
-            Arc::new(simple_schema().to_arrow()),
-            vec![Arc::new(Int64Array::from(ids)), Arc::new(names.finish()), Arc::new(Float64Array::from(scores))],
-        )
-        .unwrap()
-    }
-
-    fn raw_write(path: &Path, b: &RecordBatch, props: WriterProperties) -> u64 {
-        let mut w = ArrowWriter::try_new(File::create(path).unwrap(), b.schema(), Some(props)).unwrap();
-        w.write(b).unwrap();
-        w.close().unwrap();
-        std::fs::metadata(path).unwrap().len()
-    }
-
-    /// CPU time of this thread in ns (Linux `schedstat`), so a loaded machine skews the
-    /// comparison less than wall time does.
-    fn thread_cpu_ns() -> u64 {
-        std::fs::read_to_string("/proc/thread-self/schedstat")
-            .ok()
-            .and_then(|s| s.split_whitespace().next().and_then(|v| v.parse().ok()))
-            .unwrap_or(0)
-    }
-
-    /// Runs each closure `reps` times, interleaved, returning per closure the best
-    /// (wall s, cpu s).
-    fn interleaved_best(reps: usize, runs: &mut [&mut dyn FnMut(usize)]) -> Vec<(f64, f64)> {
-        let mut best = vec![(f64::MAX, f64::MAX); runs.len()];
-        for rep in 0..reps {
-            for (i, run) in runs.iter_mut().enumerate() {
-                let (t, c) = (std::time::Instant::now(), thread_cpu_ns());
-                run(rep);
-                let wall = t.elapsed().as_secs_f64();
-                let cpu = (thread_cpu_ns() - c) as f64 / 1e9;
-                best[i] = (best[i].0.min(wall), best[i].1.min(cpu));
-            }
-        }
-        best
-    }
-
-    #[test]
-    #[ignore]
-    fn compression_speed() {
-        let dir = tempfile::tempdir().unwrap();
-        let b = bench_batch(1_000_000, 42);
-        let codecs = [
-            ("uncompressed", Compression::UNCOMPRESSED),
-            ("snappy", Compression::SNAPPY),
-            ("lz4_raw", Compression::LZ4_RAW),
-            ("zstd(1)", Compression::ZSTD(ZstdLevel::try_new(1).unwrap())),
-            ("zstd(3)", Compression::ZSTD(ZstdLevel::try_new(3).unwrap())),
-        ];
-        let mut sizes = vec![0u64; codecs.len()];
-        let mut closures: Vec<Box<dyn FnMut(usize)>> = codecs
-            .iter()
-            .zip(sizes.iter_mut())
-            .map(|((name, codec), size)| {
-                let (b, dir) = (&b, dir.path());
-                Box::new(move |rep: usize| {
-                    let path = dir.join(format!("{name}-{rep}.parquet"));
-                    let props = WriterProperties::builder().set_compression(*codec).build();
-                    *size = raw_write(&path, b, props);
-                    std::fs::remove_file(&path).unwrap();
-                }) as Box<dyn FnMut(usize)>
-            })
-            .collect();
-        let mut refs: Vec<&mut dyn FnMut(usize)> =
-            closures.iter_mut().map(|c| c.as_mut() as &mut dyn FnMut(usize)).collect();
-        let best = interleaved_best(9, &mut refs);
-        drop(refs);
-        drop(closures);
-        println!("1M rows (i64 sequential, 16-char hex string, f64 random), raw ArrowWriter, best of 9 interleaved:");
-        for (((name, _), (wall, cpu)), size) in codecs.iter().zip(best).zip(sizes) {
-            println!(
-                "  {name:<13} wall {:>6.1} ms  cpu {:>6.1} ms  {:>6.2} MiB",
-                wall * 1e3,
-                cpu * 1e3,
-                size as f64 / (1 << 20) as f64
-            );
-        }
-    }
-
-    #[test]
-    #[ignore]
-    fn overhead_vs_raw_arrow_writer() {
-        let dir = tempfile::tempdir().unwrap();
-        let rows = 10_000_000;
-        let b = bench_batch(rows, 7);
-        let schema = simple_schema();
-        let o = WriteOptions { durable: false, ..Default::default() };
-        // Same writer settings as DataFileWriter, minus the Iceberg work.
-        let props = WriterProperties::builder()
-            .set_compression(o.compression)
-            .set_max_row_group_row_count(Some(o.row_group_size))
-            .set_max_row_group_bytes(Some(ROW_GROUP_MAX_BYTES))
-            .build();
-        let mut raw = |rep: usize| {
-            let path = dir.path().join(format!("raw-{rep}.parquet"));
-            raw_write(&path, &b, props.clone());
-            std::fs::remove_file(&path).unwrap();
-        };
-        let mut floe = |rep: usize| {
-            let conformed = conform_batch(&schema, &b).unwrap();
-            let mut w = DataFileWriter::new(dir.path(), &format!("floe-{rep}"), &schema, o.clone());
-            w.write(&conformed).unwrap();
-            let files = w.finish().unwrap();
-            assert_eq!(files.iter().map(|f| f.record_count).sum::<i64>(), rows as i64);
-            for f in files {
-                std::fs::remove_file(f.file_path.strip_prefix("file://").unwrap()).unwrap();
-            }
-        };
-        let best = interleaved_best(5, &mut [&mut raw, &mut floe]);
-        let ((raw_wall, raw_cpu), (floe_wall, floe_cpu)) = (best[0], best[1]);
-        println!(
-            "10M rows, best of 5 interleaved: raw ArrowWriter wall {raw_wall:.3} s cpu {raw_cpu:.3} s; \
-             DataFileWriter wall {floe_wall:.3} s cpu {floe_cpu:.3} s; ratio wall {:.3} cpu {:.3}",
-            floe_wall / raw_wall,
-            floe_cpu / raw_cpu
-        );
     }
 }

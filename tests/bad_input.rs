@@ -199,3 +199,133 @@ fn metadata_paths_escaping_the_root_are_never_deleted() {
     t.append(&[batch(2, 1)]).unwrap();
     assert_eq!(std::fs::read(&victim).unwrap(), b"precious");
 }
+
+// ------------------------------------------------------------------ exact values
+
+/// id long!, i int, l long, dec decimal(5,2), ts timestamp.
+fn exact_schema() -> floe::spec::types::Schema {
+    floe::import::parse_schema("id:long!,i:int,l:long,dec:decimal(5,2),ts:timestamp").unwrap()
+}
+
+/// A Parquet file with columns `id` (Int64) and `name` of `array`'s type, rows 1 and 2.
+fn parquet_file(path: &std::path::Path, name: &str, array: arrow_array::ArrayRef) {
+    let batch = rb(
+        vec![Field::new("id", DataType::Int64, false), Field::new(name, array.data_type().clone(), true)],
+        vec![Arc::new(Int64Array::from(vec![1, 2])), array],
+    );
+    let mut w =
+        parquet::arrow::ArrowWriter::try_new(std::fs::File::create(path).unwrap(), batch.schema(), None).unwrap();
+    w.write(&batch).unwrap();
+    w.close().unwrap();
+}
+
+/// The first error reading `path` for `schema` through the library's import API.
+fn import_error(path: &std::path::Path, schema: &floe::spec::types::Schema) -> Error {
+    let reader = floe::import::FileReader::open(path, schema, None).unwrap();
+    let mut errors = reader.filter_map(|b| b.err());
+    errors.next().unwrap_or_else(|| panic!("{} was read without an error", path.display()))
+}
+
+/// Through `floe::import::FileReader` (what `floe append` uses), a value that does not
+/// fit its column exactly is `Error::InvalidInput` naming the file, the row (line) and
+/// the column, in CSV, NDJSON and Parquet alike; a Parquet column whose type cannot be
+/// stored exactly names the column (every row is affected).
+#[test]
+fn import_refuses_inexact_values_in_every_format() {
+    let dir = tempfile::tempdir().unwrap();
+    let schema = exact_schema();
+    let at = |name: &str| dir.path().join(name);
+    std::fs::write(at("l.csv"), "id,l\n1,1\n2,2.9\n").unwrap();
+    std::fs::write(at("l.ndjson"), "{\"id\": 1, \"l\": 1}\n{\"id\": 2, \"l\": 2.9}\n").unwrap();
+    std::fs::write(at("i.ndjson"), "{\"id\": 1}\n{\"id\": 2, \"i\": 300000000000}\n").unwrap();
+    std::fs::write(at("dec.ndjson"), "{\"id\": 1}\n{\"id\": 2, \"dec\": 1.001}\n").unwrap();
+    std::fs::write(at("ts.ndjson"), "{\"id\": 1}\n{\"id\": 2, \"ts\": \"2024-01-01T00:00:00.0000001\"}\n").unwrap();
+    std::fs::write(at("ts-number.ndjson"), "{\"id\": 1}\n{\"id\": 2, \"ts\": 1.5}\n").unwrap();
+    // A nanosecond timestamp that is not a whole microsecond, in the second row.
+    let ns = arrow_array::TimestampNanosecondArray::from(vec![1_000, 1_001]);
+    parquet_file(&at("ts.parquet"), "ts", Arc::new(ns));
+    for (name, column) in [
+        ("l.csv", "l"),
+        ("l.ndjson", "l"),
+        ("i.ndjson", "i"),
+        ("dec.ndjson", "dec"),
+        ("ts.ndjson", "ts"),
+        ("ts-number.ndjson", "ts"),
+        ("ts.parquet", "ts"),
+    ] {
+        match import_error(&at(name), &schema) {
+            Error::InvalidInput { path, row, column: c, reason } => {
+                assert_eq!(path, at(name));
+                assert_eq!(row, Some(2), "{name}: {reason}");
+                assert_eq!(c.as_deref(), Some(column), "{name}: {reason}");
+            }
+            e => panic!("{name}: {e:?}"),
+        }
+    }
+    // Types that cannot hold every value exactly: refused for the column.
+    parquet_file(&at("f.parquet"), "l", Arc::new(Float64Array::from(vec![1.0, 2.9])));
+    parquet_file(&at("i64.parquet"), "i", Arc::new(Int64Array::from(vec![1, 2])));
+    for (name, column) in [("f.parquet", "l"), ("i64.parquet", "i")] {
+        match import_error(&at(name), &schema) {
+            Error::InvalidInput { row: None, column: Some(c), reason, .. } => {
+                assert_eq!(c, column, "{name}");
+                assert!(reason.contains("cannot be stored losslessly"), "{name}: {reason}");
+            }
+            e => panic!("{name}: {e:?}"),
+        }
+    }
+}
+
+/// `Table::append` converts an Arrow type only where no value can change (widening, or a
+/// value-by-value check for nanosecond timestamps); anything else is
+/// `Error::SchemaMismatch` naming the column, and nothing is written.
+#[test]
+fn append_converts_arrow_types_only_exactly() {
+    use arrow_array::{ArrayRef, Decimal128Array, TimestampNanosecondArray, UInt64Array};
+    let dir = tempfile::tempdir().unwrap();
+    let t = Table::create_with(dir.path().join("t"), exact_schema(), relaxed()).unwrap();
+    let before = tree(t.path());
+    let one = |name: &str, array: ArrayRef| {
+        rb(
+            vec![Field::new("id", DataType::Int64, false), Field::new(name, array.data_type().clone(), true)],
+            vec![Arc::new(Int64Array::from(vec![1])), array],
+        )
+    };
+    let refused: Vec<(&str, ArrayRef)> = vec![
+        ("l", Arc::new(Float64Array::from(vec![2.0]))),
+        ("l", Arc::new(UInt64Array::from(vec![2]))),
+        ("l", Arc::new(StringArray::from(vec!["2"]))),
+        ("i", Arc::new(Int64Array::from(vec![2]))),
+        ("dec", Arc::new(Float64Array::from(vec![0.5]))),
+        ("dec", Arc::new(Decimal128Array::from(vec![12_345]).with_precision_and_scale(10, 4).unwrap())),
+        ("dec", Arc::new(Decimal128Array::from(vec![1]).with_precision_and_scale(7, 2).unwrap())),
+        ("ts", Arc::new(TimestampNanosecondArray::from(vec![1_001]))),
+    ];
+    for (name, array) in refused {
+        let what = format!("{name} from {}", array.data_type());
+        let err = t.append(&[one(name, array)]).unwrap_err();
+        assert!(matches!(&err, Error::SchemaMismatch { field, .. } if field == name), "{what}: {err:?}");
+        assert_eq!(tree(t.path()), before, "{what}: nothing may be written");
+        assert_eq!(Table::open(t.path()).unwrap().version(), 1, "{what}");
+    }
+    // Exact conversions are accepted.
+    t.append(&[
+        one("l", Arc::new(Int32Array::from(vec![7]))),
+        one("dec", Arc::new(Decimal128Array::from(vec![5]).with_precision_and_scale(3, 1).unwrap())),
+        one("ts", Arc::new(TimestampNanosecondArray::from(vec![2_000]))),
+    ])
+    .unwrap();
+}
+
+/// `Table::get` with keys of another Arrow type converts them exactly too: a `Float64`
+/// key is refused for a `long` column instead of being truncated into another key.
+#[test]
+fn get_converts_key_types_only_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = table(&dir);
+    let keys = |array: arrow_array::ArrayRef| rb(vec![Field::new("id", array.data_type().clone(), true)], vec![array]);
+    let err = t.get(&["id"], &keys(Arc::new(Float64Array::from(vec![2.9])))).unwrap_err();
+    assert!(matches!(&err, Error::SchemaMismatch { field, .. } if field == "id"), "{err:?}");
+    let found = t.get(&["id"], &keys(Arc::new(Int32Array::from(vec![2])))).unwrap();
+    assert_eq!(found.iter().map(RecordBatch::num_rows).sum::<usize>(), 1);
+}

@@ -341,7 +341,12 @@ fn append_bad_inputs_name_file_row_and_column() {
     ok(p, &["append", "dec", "d2.csv"]);
     assert_eq!(ok(p, &["scan", "dec"]), "d\n1.234\n-7.000\n");
     write(p, "d3.ndjson", "{\"d\": 1}\n{\"d\": 1.2345}\n");
-    fails(p, &["append", "dec", "d3.ndjson"], 2, &["d3.ndjson: row 2, column d: 1.2345 has more than 3 digit(s)"]);
+    fails(
+        p,
+        &["append", "dec", "d3.ndjson"],
+        2,
+        &["d3.ndjson: row 2, column d: cannot read \"1.2345\" as decimal(9, 3): more than 3 digit(s) after"],
+    );
     write(p, "d4.ndjson", "{\"d\": 12345678.5}\n");
     fails(p, &["append", "dec", "d4.ndjson"], 2, &["d4.ndjson: row 1", "12345678.5"]);
     write(p, "d5.ndjson", "{\"d\": \"2.50\"}\n{\"d\": 3}\n");
@@ -1176,4 +1181,175 @@ fn maintenance_help_has_examples() {
         let help = ok(d.path(), &[cmd, "--help"]);
         assert!(help.contains(&format!("floe {cmd} ./events")), "{cmd} --help: {help}");
     }
+}
+
+#[test]
+fn where_with_thousands_of_terms_works_and_absurd_nesting_is_refused() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path();
+    table_with_rows(p);
+    // 8,000 `and` terms (about 100 KB of text), true for every row.
+    let and: Vec<String> = (0..8000).map(|i| format!("id<>{}", 100 + i)).collect();
+    assert_eq!(csv_ids(&ok(p, &["scan", "t", "--where", &and.join(" and ")])), [1, 2, 3]);
+    // 8,000 `or` terms, one of them true for one row.
+    let or: Vec<String> = (0..8000).map(|i| format!("id={}", if i == 4000 { 2 } else { 100 + i })).collect();
+    assert_eq!(csv_ids(&ok(p, &["scan", "t", "--where", &or.join(" or ")])), [2]);
+    ok(p, &["delete", "t", "--where", &or.join(" or ")]);
+    assert_eq!(csv_ids(&ok(p, &["scan", "t"])), [1, 3]);
+    // Parentheses 10,000 deep: a usage error naming the limit, nothing else.
+    let deep = format!("{}id = 1{}", "(".repeat(10_000), ")".repeat(10_000));
+    let err = fails(p, &["scan", "t", "--where", &deep], 2, &["nested too deeply"]);
+    assert!(err.len() < 1000, "the error does not echo the whole predicate: {} bytes", err.len());
+}
+
+/// The schema of the exactness tests: one column of every numeric and temporal type,
+/// a struct and a list (for nested JSON values).
+const EXACT_SCHEMA: &str =
+    "id:long!,i:int,l:long,f:float,d:double,dec:decimal(5,2),dt:date,tm:time,ts:timestamp,tz:timestamptz";
+
+/// Writes `name` with `content`, appends it to `t`, and checks the refusal: exit status
+/// 2, one line naming the file, row and column (and `fragments`), and the table exactly
+/// as before (same version, no data file).
+#[track_caller]
+fn refused(dir: &Path, table: &str, name: &str, content: &[u8], fragments: &[&str]) {
+    std::fs::write(dir.join(name), content).unwrap();
+    let version = json(dir, &["info", table, "--json"])["version"].clone();
+    fails(dir, &["append", table, name], 2, fragments);
+    assert_eq!(json(dir, &["info", table, "--json"])["version"], version, "{name}: the table changed");
+    let data = dir.join(table).join("data");
+    let files = std::fs::read_dir(&data).map(|d| d.count()).unwrap_or(0);
+    assert_eq!(files, 0, "{name}: a data file was left behind");
+}
+
+/// A value that does not fit its column exactly (a fraction into an integer, an integer
+/// out of range, a decimal with more scale or precision than the column, a number out of
+/// a float's range, a date with a time of day, a time finer than microseconds or outside
+/// a day) is refused in CSV and NDJSON alike, naming file, row (line) and column; the
+/// same values written exactly are accepted.
+#[test]
+fn append_refuses_values_that_do_not_fit_exactly() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path();
+    ok(p, &["create", "t", "--schema", EXACT_SCHEMA]);
+    // (column, CSV text, JSON value, what the message says)
+    let cases: &[(&str, &str, &str, &str)] = &[
+        ("l", "2.9", "2.9", "not a whole number"),
+        ("l", "2.5e0", "2.5e0", "not a whole number"),
+        ("l", "9223372036854775808", "9223372036854775808", "out of range"),
+        ("l", "1e30", "1e30", "out of range"),
+        ("i", "3000000000", "3000000000", "out of range"),
+        ("i", "-2147483649", "-2147483649", "out of range"),
+        ("i", "0.5", "0.5", "not a whole number"),
+        ("dec", "1.005", "1.005", "more than 2 digit(s) after the decimal point"),
+        ("dec", "1.2e-3", "1.2e-3", "more than 2 digit(s) after the decimal point"),
+        ("dec", "1234.5", "1234.5", "more than 3 digit(s) before the decimal point"),
+        ("dec", "12e3", "12e3", "more than 3 digit(s) before the decimal point"),
+        ("f", "1e40", "1e40", "out of range"),
+        ("f", "1e-50", "1e-50", "out of range"),
+        ("d", "1e400", "1e400", "out of range"),
+        ("dt", "2024-01-01T10:00:00", "\"2024-01-01T10:00:00\"", "time of day"),
+        ("dt", "2024-01-01 00:00:00", "\"2024-01-01 00:00:00\"", "time of day"),
+        ("tm", "10:00:00.1234567", "\"10:00:00.1234567\"", "more precise than the microseconds"),
+        ("tm", "86400000000", "86400000000", "not a time of day"),
+        ("ts", "2024-01-01T00:00:00.0000001", "\"2024-01-01T00:00:00.0000001\"", "more precise"),
+        ("tz", "2024-01-01T00:00:00.000000001Z", "\"2024-01-01T00:00:00.000000001Z\"", "more precise"),
+        ("ts", "1.5", "1.5", "cannot read"),
+    ];
+    for (k, (column, csv, json_value, why)) in cases.iter().enumerate() {
+        let csv_name = format!("bad{k}.csv");
+        let csv_text = format!("id,{column}\n1,\n2,{csv}\n");
+        let at = format!("{csv_name}: row 2, column {column}");
+        refused(p, "t", &csv_name, csv_text.as_bytes(), &[&at, why]);
+        let json_name = format!("bad{k}.ndjson");
+        let json_text = format!("{{\"id\": 1}}\n\n{{\"id\": 2, \"{column}\": {json_value}}}\n");
+        let at = format!("{json_name}: row 3, column {column}");
+        refused(p, "t", &json_name, json_text.as_bytes(), &[&at, why]);
+    }
+    // Parquet: a value checked one by one (a nanosecond timestamp that is not a whole
+    // microsecond) names its row; a type that cannot hold every value names the column.
+    let parquet = |column: &str, array: arrow_array::ArrayRef| -> Vec<u8> {
+        use arrow_schema::{DataType, Field, Schema};
+        let schema = Schema::new(vec![
+            Field::new("id", DataType::Int64, false),
+            Field::new(column, array.data_type().clone(), true),
+        ]);
+        let batch = arrow_array::RecordBatch::try_new(
+            std::sync::Arc::new(schema),
+            vec![std::sync::Arc::new(arrow_array::Int64Array::from(vec![1, 2])), array],
+        )
+        .unwrap();
+        let mut out = Vec::new();
+        let mut w = parquet::arrow::ArrowWriter::try_new(&mut out, batch.schema(), None).unwrap();
+        w.write(&batch).unwrap();
+        w.close().unwrap();
+        out
+    };
+    let ns = std::sync::Arc::new(arrow_array::TimestampNanosecondArray::from(vec![1_000, 1_001]));
+    refused(p, "t", "ns.parquet", &parquet("ts", ns), &["ns.parquet: row 2, column ts", "without losing precision"]);
+    let f = std::sync::Arc::new(arrow_array::Float64Array::from(vec![1.0, 2.9]));
+    refused(p, "t", "f.parquet", &parquet("l", f), &["f.parquet: column l", "cannot be stored losslessly"]);
+    // The same columns with values that fit exactly, in every accepted spelling.
+    write(
+        p,
+        "good.csv",
+        "id,i,l,f,d,dec,dt,tm,ts,tz\n\
+         1,-2147483648,9223372036854775807,0.1,1e300,999.99,2024-02-29,23:59:59.999999,2024-01-01T00:00:00.123456000,2024-01-01T01:00:00+01:00\n\
+         2,2.0,1e3,16777217,-0,-1.50e1,19782,0,1704067200000000,1\n",
+    );
+    write(
+        p,
+        "good.ndjson",
+        "{\"id\": 3, \"i\": 7.000, \"l\": \"12\", \"f\": 1.5, \"d\": 2.5e-3, \"dec\": 0.1, \"dt\": \"2024-01-31\", \"tm\": \"10:00:00.5\", \"ts\": \"2024-01-01 10:00:00\", \"tz\": 0}\n",
+    );
+    ok(p, &["append", "t", "good.csv", "good.ndjson"]);
+    // The JSON lines as printed (decimals keep their scale there).
+    let out = ok(p, &["scan", "t", "--format", "json"]);
+    let line = |id: i64| out.lines().find(|l| l.starts_with(&format!("{{\"id\":{id},"))).unwrap().to_string();
+    assert_eq!(
+        line(1),
+        "{\"id\":1,\"i\":-2147483648,\"l\":9223372036854775807,\"f\":0.1,\"d\":1.0e300,\"dec\":999.99,\
+         \"dt\":\"2024-02-29\",\"tm\":\"23:59:59.999999\",\"ts\":\"2024-01-01T00:00:00.123456\",\
+         \"tz\":\"2024-01-01T00:00:00Z\"}"
+    );
+    // Whole numbers in any spelling; integers for temporal columns are the stored value
+    // (days, microseconds); a float takes the nearest value (16777217 -> 16777216).
+    assert_eq!(
+        line(2),
+        "{\"id\":2,\"i\":2,\"l\":1000,\"f\":16777216.0,\"d\":-0.0,\"dec\":-15.00,\"dt\":\"2024-02-29\",\
+         \"tm\":\"00:00:00\",\"ts\":\"2024-01-01T00:00:00\",\"tz\":\"1970-01-01T00:00:00.000001Z\"}"
+    );
+    assert_eq!(
+        line(3),
+        "{\"id\":3,\"i\":7,\"l\":12,\"f\":1.5,\"d\":0.0025,\"dec\":0.10,\"dt\":\"2024-01-31\",\
+         \"tm\":\"10:00:00.500\",\"ts\":\"2024-01-01T10:00:00\",\"tz\":\"1970-01-01T00:00:00Z\"}"
+    );
+}
+
+/// Nested JSON values are held to the same rule (struct fields, list elements, map
+/// values), the message naming the line and the dotted column path.
+#[test]
+fn append_refuses_inexact_nested_json_values() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path();
+    write(p, "like.ndjson", "{\"id\": 1, \"s\": {\"x\": 1}, \"li\": [1, 2]}\n");
+    ok(p, &["create", "n", "--like", "like.ndjson"]);
+    refused(
+        p,
+        "n",
+        "s.ndjson",
+        b"{\"id\": 1, \"s\": {\"x\": 1}}\n{\"id\": 2, \"s\": {\"x\": 2.9}}\n",
+        &["s.ndjson: row 2, column s.x", "not a whole number"],
+    );
+    refused(
+        p,
+        "n",
+        "li.ndjson",
+        b"{\"id\": 1, \"li\": [1]}\n{\"id\": 2, \"li\": null}\n{\"id\": 3, \"li\": [4, 5.5]}\n",
+        &["li.ndjson: row 3, column li.element", "not a whole number"],
+    );
+    write(p, "ok.ndjson", "{\"id\": 1, \"s\": {\"x\": 2.0}, \"li\": [3, 4e0]}\n");
+    ok(p, &["append", "n", "ok.ndjson"]);
+    let row: Value = serde_json::from_str(ok(p, &["scan", "n", "--format", "json"]).trim()).unwrap();
+    assert_eq!(row["s"]["x"], 2);
+    assert_eq!(row["li"], serde_json::json!([3, 4]));
 }

@@ -12,7 +12,9 @@
 //! Environment: the interpreter is `$FLOE_VENV_PYTHON`, or else the one
 //! `interop/setup.sh` prints after creating the venv from the package registry (run
 //! once per test binary). If that fails, every test here fails — unless
-//! `FLOE_SKIP_INTEROP=1`, in which case they print a loud notice and check nothing.
+//! `FLOE_SKIP_INTEROP=1`, in which case they print a loud notice and check nothing. A
+//! `$FLOE_VENV_PYTHON` that is set but broken always fails: the skip is only for a
+//! machine without the venv.
 //! `FLOE_INTEROP_KEEP=1` keeps each test's directory for inspection.
 //!
 //! Rows are compared as JSON values: floe's own scan is converted to the script's
@@ -59,7 +61,10 @@ static INTEROP: OnceLock<Result<Interop, String>> = OnceLock::new();
 fn interop() -> Option<&'static Interop> {
     match INTEROP.get_or_init(setup_interop) {
         Ok(interop) => Some(interop),
-        Err(e) if std::env::var("FLOE_SKIP_INTEROP").as_deref() == Ok("1") => {
+        Err(e)
+            if std::env::var("FLOE_SKIP_INTEROP").as_deref() == Ok("1")
+                && std::env::var_os("FLOE_VENV_PYTHON").is_none() =>
+        {
             // Straight to the process's stderr: the test harness captures eprintln!.
             let bar = "!".repeat(78);
             let notice = format!(
@@ -776,9 +781,38 @@ with table.new_transaction() as tx:
 print(json.dumps({"appended": sorted(shifted["id"].to_pylist())}))
 "#;
 
+/// Python, argv = [table dir, interop dir]: datashard reads the table without its uuid
+/// column `u`. Prints {"rows", "count"} in floe_interop.py's JSON forms, and under
+/// "full_read_error" what reading every column raised (null if it worked).
+const DATASHARD_READ_WITHOUT_UUID: &str = r#"
+import json, logging, sys
+sys.path.insert(0, sys.argv[2])
+import datashard, floe_interop
+logging.getLogger("datashard").setLevel(logging.WARNING)
+table = datashard.load_table(sys.argv[1])
+try:
+    table.to_arrow()
+    full = None
+except Exception as e:
+    full = f"{type(e).__name__}: {e}"
+fields = [(f["name"], f["type"]) for f in table._get_current_schema().fields if f["name"] != "u"]
+arrow = table.to_arrow(columns=[n for n, _ in fields])
+doc = floe_interop._rows_doc([n for n, _ in fields], arrow.to_pylist(), dict(fields))
+doc["full_read_error"] = full
+print(json.dumps(doc))
+"#;
+
 /// 3f. datashard reads floe's all-types files, appends the same values through its
 ///     own writer, and then datashard (which concatenates floe's and its own files by
-///     column name), floe and pyiceberg all read both copies identically.
+///     column name), floe, pyiceberg and DuckDB all read both copies identically.
+///
+///     Except one column, a known datashard 0.11.2 limitation: pyarrow reads a uuid
+///     column annotated with Parquet's `UUID` logical type (as floe and pyiceberg write
+///     it, the spec's mapping) as `arrow.uuid`, which datashard does not convert to the
+///     strings it uses for its own uuid files, so it cannot concatenate the two kinds of
+///     file. datashard reads every other column of the mixed table, and the failure of
+///     the full read is checked, so a datashard that handles it fails this test (and
+///     the limitation can be dropped from docs/format.md).
 #[test]
 fn datashard_mixes_its_files_with_floe_files_of_every_type() {
     let Some(py) = interop() else { return };
@@ -797,9 +831,23 @@ fn datashard_mixes_its_files_with_floe_files_of_every_type() {
         .collect();
     expected.extend(copies);
     assert_same_rows("floe scan", &expected, &floe_rows(&Table::open(dir.path()).unwrap()));
-    for reader in ["datashard-read", "pyiceberg-read", "duckdb-read"] {
+    for reader in ["pyiceberg-read", "duckdb-read"] {
         assert_same_rows(reader, &expected, &py.read(reader, dir.path(), None));
     }
+    let interop_dir = py.script.parent().expect("the script's directory");
+    let doc = py.snippet(DATASHARD_READ_WITHOUT_UUID, &[path_str(dir.path()), path_str(interop_dir)]);
+    let without_uuid: Vec<Value> = expected
+        .iter()
+        .map(|r| {
+            let mut r = r.clone();
+            r.as_object_mut().unwrap().remove("u");
+            r
+        })
+        .collect();
+    assert_same_rows("datashard without u", &without_uuid, doc["rows"].as_array().unwrap());
+    let full =
+        doc["full_read_error"].as_str().unwrap_or_else(|| panic!("datashard now reads the mixed uuid column: {doc}"));
+    assert!(full.contains("arrow.uuid"), "{full}");
 }
 
 /// 4. datashard reads a floe table, appends to it; a fresh floe handle reads both
@@ -1970,4 +2018,62 @@ fn readers_read_a_relocated_copy_after_the_original_is_gone() {
         assert_same_rows(&context, &expected, &py.read(reader, &copy_dir, None));
     }
     assert_datashard_reads_a_superset(py, &copy_dir, &expected);
+}
+
+/// Python, argv = [parquet files…]: the Parquet logical type of every leaf, as pyarrow
+/// reads the footer. Prints {file: {leaf path: logical type}}.
+const PARQUET_LOGICAL_TYPES: &str = r#"
+import json, sys
+import pyarrow.parquet as pq
+out = {}
+for f in sys.argv[1:]:
+    schema = pq.ParquetFile(f).metadata.schema
+    out[f] = {schema.column(i).path: str(schema.column(i).logical_type) for i in range(len(schema))}
+print(json.dumps(out))
+"#;
+
+/// 3g. uuid columns at every depth (top level, struct field, list element, map value)
+///     are written with Parquet's `UUID` logical type, as pyarrow reads the footer (a
+///     `fixed[16]` column is not), and pyiceberg and DuckDB read them as the same uuids
+///     floe wrote.
+#[test]
+fn readers_read_uuid_columns_at_every_depth() {
+    let Some(py) = interop() else { return };
+    let dir = scratch("readers_read_uuid_columns_at_every_depth");
+    let (schema, batch) = common::uuid_table_batch();
+    let table = Table::create_with(dir.path(), schema, relaxed()).expect("create");
+    table.append(&[batch]).expect("append");
+    let files: Vec<String> = table
+        .scan()
+        .plan()
+        .expect("plan")
+        .files
+        .iter()
+        .map(|f| floe::location::uri_to_path(&f.file_path).display().to_string())
+        .collect();
+    let args: Vec<&str> = files.iter().map(String::as_str).collect();
+    let doc = py.snippet(PARQUET_LOGICAL_TYPES, &args);
+    for f in &files {
+        let leaves = &doc[f.as_str()];
+        for (leaf, want) in [
+            ("u", "UUID"),
+            ("s.su", "UUID"),
+            ("l.list.element", "UUID"),
+            ("m.key_value.value", "UUID"),
+            ("fx", "None"),
+            ("id", "None"),
+        ] {
+            assert_eq!(leaves[leaf], json!(want), "{leaf} in {f}: {leaves}");
+        }
+    }
+    let u = |b: u8| uuid::Uuid::from_bytes([b; 16]).to_string();
+    let expected: Vec<Value> = (0..3u8)
+        .map(|i| {
+            json!({"id": i, "u": u(i), "fx": format!("{:02x}", 100 + i).repeat(16), "s": {"su": u(10 + i)},
+                   "l": [u(20 + i), null], "m": [[format!("k{i}"), u(30 + i)]]})
+        })
+        .collect();
+    for reader in ["pyiceberg-read", "duckdb-read"] {
+        assert_same_rows(reader, &expected, &py.read(reader, dir.path(), None));
+    }
 }

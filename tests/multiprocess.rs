@@ -12,9 +12,14 @@ use floe::{Durability, Table, TableOptions};
 
 const PROCS: usize = 8;
 const APPENDS: usize = 50;
+/// Compare-and-commit attempts per process.
+const CAS_TRIES: usize = 20;
 
-/// Child side: append APPENDS single-row batches with ids `proc*10_000 + i`, printing
-/// `ACK <version> <commit-id> <id>` for every commit that returned Ok.
+/// Child side. `writer`: append APPENDS single-row batches with ids `proc*10_000 + i`,
+/// printing `ACK <version> <commit-id> <id>` for every commit that returned Ok. `cas`:
+/// CAS_TRIES compare-and-commits, each reported as `CAS ok <base> <version> <attempts>
+/// <rebased-over> <commit-id> <id>` or `CAS conflict <base> <error's base> <error's
+/// attempted version>`.
 #[test]
 fn child_entry() {
     let Ok(role) = std::env::var("FLOE_CHILD") else { return };
@@ -32,22 +37,30 @@ fn child_entry() {
             println!("STATS {} {} {}", s.commits, s.conflicts, s.retries_succeeded);
         }
         "cas" => {
-            // Compare-and-commit: count how many succeed vs conflict.
-            let (mut ok, mut conflict) = (0, 0);
-            for i in 0..20i64 {
+            // Compare-and-commit: every outcome is reported with the version the
+            // transaction was based on, so the parent can check that a success landed
+            // right after its base (never rebased) and a refusal was a lost race.
+            wait_for_start(&path);
+            for i in 0..CAS_TRIES as i64 {
                 table.refresh().unwrap();
                 let mut tx = table.new_transaction();
+                let base = tx.base_version();
                 tx.append(&batch(proc_no * 10_000 + i, 1)).unwrap();
                 match tx.commit_if_current() {
-                    Ok(r) => {
-                        ok += 1;
-                        println!("ACK {} {} {}", r.version, r.commit_id, proc_no * 10_000 + i);
+                    Ok(r) => println!(
+                        "CAS ok {base} {} {} {} {} {}",
+                        r.version,
+                        r.attempts,
+                        r.rebased_over,
+                        r.commit_id,
+                        proc_no * 10_000 + i
+                    ),
+                    Err(floe::Error::ConcurrentModification { base_version, attempted_version, .. }) => {
+                        println!("CAS conflict {base} {base_version} {attempted_version}")
                     }
-                    Err(e) if e.is_concurrent_modification() => conflict += 1,
                     Err(e) => panic!("{e}"),
                 }
             }
-            println!("CAS {ok} {conflict}");
         }
         other => panic!("unknown role {other}"),
     }
@@ -57,6 +70,19 @@ fn child_entry() {
 /// without a newline before the test runs, so a tag may not start the line.
 fn tagged<'a>(line: &'a str, tag: &str) -> Option<&'a str> {
     line.find(tag).map(|i| &line[i + tag.len()..])
+}
+
+/// The file a child waits for before it starts (so the children really overlap).
+fn start_flag(table: &str) -> std::path::PathBuf {
+    std::path::Path::new(table).with_extension("go")
+}
+
+fn wait_for_start(table: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !start_flag(table).exists() {
+        assert!(std::time::Instant::now() < deadline, "never told to start");
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
 }
 
 fn spawn(role: &str, table: &std::path::Path, procs: usize) -> Vec<String> {
@@ -74,6 +100,8 @@ fn spawn(role: &str, table: &std::path::Path, procs: usize) -> Vec<String> {
                 .unwrap()
         })
         .collect();
+    // Every child is running (or about to): let them go at once.
+    std::fs::write(start_flag(table.to_str().unwrap()), b"").unwrap();
     let mut lines = Vec::new();
     for c in children {
         let out = c.wait_with_output().unwrap();
@@ -168,18 +196,46 @@ fn compare_and_commit_across_processes_never_rebases() {
     let path = dir.path().join("t");
     Table::create_with(&path, schema(), TableOptions::default().property("floe.commit.retain-snapshots", "0")).unwrap();
     let lines = spawn("cas", &path, 4);
-    let (mut ok, mut conflicts) = (0usize, 0usize);
+    let mut committed: Vec<(u64, String, i64)> = Vec::new();
+    let mut conflicts = 0usize;
     for l in lines.iter().filter_map(|l| tagged(l, "CAS ")) {
-        let v: Vec<usize> = l.split(' ').map(|x| x.parse().unwrap()).collect();
-        ok += v[0];
-        conflicts += v[1];
+        let f: Vec<&str> = l.split(' ').collect();
+        let num = |i: usize| -> u64 { f[i].parse().unwrap() };
+        match f[0] {
+            "ok" => {
+                let (base, version, attempts, rebased_over) = (num(1), num(2), num(3), num(4));
+                // A compare-and-commit lands exactly on top of the version it read, in
+                // one attempt, or not at all.
+                assert_eq!(version, base + 1, "committed v{version} on base v{base}: it was rebased ({l})");
+                assert_eq!(attempts, 1, "{l}");
+                assert_eq!(rebased_over, 0, "{l}");
+                committed.push((version, f[5].to_string(), f[6].parse().unwrap()));
+            }
+            "conflict" => {
+                let (base, reported_base, attempted) = (num(1), num(2), num(3));
+                assert_eq!(reported_base, base, "{l}");
+                assert_eq!(attempted, base + 1, "a refused compare-and-commit only tried v{}: {l}", base + 1);
+                conflicts += 1;
+            }
+            other => panic!("unexpected child line {other:?}: {l}"),
+        }
     }
-    assert_eq!(ok + conflicts, 80);
+    assert_eq!(committed.len() + conflicts, 4 * CAS_TRIES);
+    assert!(conflicts > 0, "the processes never raced: the test proved nothing");
     let table = Table::open(&path).unwrap();
-    // Exactly the successful ones landed, each at the version right after its base.
-    assert_eq!(table.version() as usize, 1 + ok);
-    assert_eq!(ids(&table).len(), ok);
-    eprintln!("compare-and-commit: {ok} committed, {conflicts} refused");
+    // Exactly the successful ones landed, each owning its version.
+    assert_eq!(table.version() as usize, 1 + committed.len());
+    let mut versions: Vec<u64> = committed.iter().map(|c| c.0).collect();
+    versions.sort();
+    assert_eq!(versions, (2..=table.version()).collect::<Vec<_>>());
+    for (v, commit, _) in &committed {
+        let md = table.metadata_at_version(*v).unwrap();
+        assert_eq!(md.current_snapshot().unwrap().commit_id(), Some(commit.as_str()), "v{v}");
+    }
+    let mut expected: Vec<i64> = committed.iter().map(|c| c.2).collect();
+    expected.sort();
+    assert_eq!(ids(&table), expected);
+    eprintln!("compare-and-commit: {} committed, {conflicts} refused", committed.len());
 }
 
 // SIGKILL crash cycles live in tests/crash.rs.

@@ -1826,38 +1826,4 @@ mod tests {
         encode_entry(&mut out, &parts, e).unwrap();
         out.len()
     }
-
-    /// Writes sample files for a manual check with other readers:
-    /// `FLOE_SAMPLE_DIR=/tmp/x cargo test --lib spec::manifest -- --ignored`.
-    #[test]
-    #[ignore]
-    fn write_samples() {
-        let dir = std::env::var("FLOE_SAMPLE_DIR").unwrap_or_else(|_| "/tmp/floe-manifest-sample".into());
-        std::fs::create_dir_all(&dir).unwrap();
-        let bytes = write(&full_entries());
-        std::fs::write(format!("{dir}/manifest.avro"), &bytes).unwrap();
-        let mut row = owner(bytes.len(), 3, 3);
-        row.manifest_path = format!("file://{dir}/manifest.avro");
-        let list = write_manifest_list(3, Some(2), 3, &[row]).unwrap();
-        std::fs::write(format!("{dir}/list.avro"), list).unwrap();
-    }
-
-    /// Reads files another writer produced (e.g. pyiceberg, see the report) from
-    /// `FLOE_SAMPLE_DIR`: `py-list.avro` and the manifests it lists.
-    #[test]
-    #[ignore]
-    fn read_foreign_samples() {
-        let dir = std::env::var("FLOE_SAMPLE_DIR").unwrap_or_else(|_| "/tmp/floe-manifest-sample".into());
-        let list_path = Path::new(&dir).join("py-list.avro");
-        let rows = read_manifest_list(&list_path, &std::fs::read(&list_path).unwrap()).unwrap();
-        for row in &rows {
-            println!("{row:?}");
-            let path = Path::new(row.manifest_path.trim_start_matches("file://"));
-            let m = read_manifest(path, &std::fs::read(path).unwrap(), Some(row)).unwrap();
-            println!("spec {:?} content {:?}", m.partition_spec_id, m.content);
-            for e in &m.entries {
-                println!("{e:?}");
-            }
-        }
-    }
 }

@@ -140,3 +140,59 @@ pub fn damaged_copies(good: &[u8], want: Damage, count: usize) -> Vec<Vec<u8>> {
         out.len()
     );
 }
+
+/// A table with uuid columns at every depth (top level, struct field, list element, map
+/// value) and a `fixed[16]` column that is not a uuid, and one batch of it.
+pub fn uuid_table_batch() -> (Schema, RecordBatch) {
+    use arrow_array::builder::{FixedSizeBinaryBuilder, ListBuilder, MapBuilder, StringBuilder};
+    use arrow_array::{ArrayRef, StructArray};
+    let schema = Schema::from_json(&serde_json::json!({
+        "type": "struct", "schema-id": 0, "fields": [
+            {"id": 1, "name": "id", "required": true, "type": "long"},
+            {"id": 2, "name": "u", "required": false, "type": "uuid"},
+            {"id": 3, "name": "fx", "required": false, "type": "fixed[16]"},
+            {"id": 4, "name": "s", "required": false, "type": {"type": "struct", "fields": [
+                {"id": 5, "name": "su", "required": false, "type": "uuid"}]}},
+            {"id": 6, "name": "l", "required": false, "type": {"type": "list", "element-id": 7,
+                "element-required": false, "element": "uuid"}},
+            {"id": 8, "name": "m", "required": false, "type": {"type": "map", "key-id": 9, "key": "string",
+                "value-id": 10, "value-required": false, "value": "uuid"}}
+        ]
+    }))
+    .unwrap();
+    let u = |b: u8| [b; 16];
+    let mut top = FixedSizeBinaryBuilder::new(16);
+    let mut fx = FixedSizeBinaryBuilder::new(16);
+    let mut su = FixedSizeBinaryBuilder::new(16);
+    let mut list = ListBuilder::new(FixedSizeBinaryBuilder::new(16));
+    let mut map = MapBuilder::new(None, StringBuilder::new(), FixedSizeBinaryBuilder::new(16));
+    for i in 0..3u8 {
+        top.append_value(u(i)).unwrap();
+        fx.append_value(u(100 + i)).unwrap();
+        su.append_value(u(10 + i)).unwrap();
+        list.values().append_value(u(20 + i)).unwrap();
+        list.values().append_null();
+        list.append(true);
+        map.keys().append_value(format!("k{i}"));
+        map.values().append_value(u(30 + i)).unwrap();
+        map.append(true).unwrap();
+    }
+    let s = StructArray::from(vec![(
+        Arc::new(Field::new("su", DataType::FixedSizeBinary(16), true)),
+        Arc::new(su.finish()) as ArrayRef,
+    )]);
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(Int64Array::from(vec![0, 1, 2])),
+        Arc::new(top.finish()),
+        Arc::new(fx.finish()),
+        Arc::new(s),
+        Arc::new(list.finish()),
+        Arc::new(map.finish()),
+    ];
+    let fields: Vec<Field> = columns
+        .iter()
+        .zip(["id", "u", "fx", "s", "l", "m"])
+        .map(|(c, n)| Field::new(n, c.data_type().clone(), n != "id"))
+        .collect();
+    (schema, RecordBatch::try_new(Arc::new(ArrowSchema::new(fields)), columns).unwrap())
+}

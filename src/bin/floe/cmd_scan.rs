@@ -107,10 +107,10 @@ fn build_scan(table: &Table, a: &ScanArgs) -> Result<Scan, Failure> {
         scan = scan.select(selected);
     }
     if let Some(text) = &a.filter {
-        let predicate = Predicate::parse(text).map_err(|e| Failure::usage(format!("--where {text:?}: {e}")))?;
+        let predicate = Predicate::parse(text).map_err(|e| Failure::bad_where(text, e))?;
         if a.snapshot.is_none() && a.version.is_none() && a.as_of.is_none() {
             // Name the bad column now; an older snapshot's schema is checked by planning.
-            predicate.bind(&table.schema()).map_err(|e| Failure::usage(format!("--where {text:?}: {e}")))?;
+            predicate.bind(&table.schema()).map_err(|e| Failure::bad_where(text, e))?;
         }
         scan = scan.filter(predicate);
     }

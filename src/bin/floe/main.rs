@@ -286,6 +286,19 @@ impl Failure {
         Failure { code: 2, error: msg.into().into() }
     }
 
+    /// A `--where` predicate that does not parse or bind (exit 2). The message quotes
+    /// the predicate, shortened when long (a generated one can be megabytes).
+    pub fn bad_where(text: &str, e: impl std::fmt::Display) -> Failure {
+        const SHOWN: usize = 60;
+        let shown = if text.chars().count() > SHOWN + 20 {
+            let head: String = text.chars().take(SHOWN).collect();
+            format!("{head:?}… ({} characters)", text.chars().count())
+        } else {
+            format!("{text:?}")
+        };
+        Failure::usage(format!("--where {shown}: {e}"))
+    }
+
     /// The table is not healthy (exit 1), already reported on stdout.
     pub fn unhealthy(msg: impl Into<String>) -> Failure {
         Failure { code: 1, error: msg.into().into() }
