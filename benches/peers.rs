@@ -48,8 +48,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use arrow_array::{Array, BooleanArray, Int64Array, RecordBatch};
 use arrow_schema::SchemaRef;
+use floe::data::write::WriteOptions;
 use floe::expr::col;
-use floe::write::WriteOptions;
 use floe::{CompactOptions, Durability, RetryPolicy, Table, TableOptions};
 use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;

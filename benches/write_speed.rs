@@ -22,7 +22,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use arrow_array::RecordBatch;
-use floe::write::{DataFileWriter, WriteOptions, conform_batch};
+use floe::data::write::{DataFileWriter, WriteOptions, conform_batch};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;

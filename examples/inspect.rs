@@ -15,7 +15,7 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use floe::Table;
-use floe::location::uri_to_path;
+use floe::io::location::uri_to_path;
 use floe::spec::types::{NestedField, PrimitiveType, Schema, Type};
 use floe::spec::values::Datum;
 

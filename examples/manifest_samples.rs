@@ -17,7 +17,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use floe::location::uri_to_path;
+use floe::io::location::uri_to_path;
 use floe::spec::manifest::{
     DataContent, DataFile, EntryStatus, FieldSummary, ManifestContent, ManifestEntry, ManifestFile,
     ManifestWriteContext, read_manifest, read_manifest_list, write_manifest, write_manifest_list,

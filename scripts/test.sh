@@ -18,7 +18,7 @@ export FLOE_BENCH_VENV FLOE_BENCH_REQUIRED=1
 bash bench/setup.sh | tail -n 1
 
 echo "== cargo build (benches must compile too)"
-cargo build --locked --benches --examples
+cargo build --locked --workspace --benches --examples
 
 echo "== cargo test"
-cargo test --locked -- --test-threads="${FLOE_TEST_THREADS:-2}"
+cargo test --locked --workspace -- --test-threads="${FLOE_TEST_THREADS:-2}"

@@ -60,57 +60,7 @@ use crate::spec::values::Datum;
 // Errors
 // ---------------------------------------------------------------------------------------
 
-/// Why a predicate could not be parsed or bound.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum PredicateError {
-    /// The text is not a predicate.
-    #[error("predicate syntax error at position {position}: expected {expected}, found {found}")]
-    Parse {
-        /// 0-based character offset of the offending token.
-        position: usize,
-        /// What the parser expected there.
-        expected: String,
-        /// What it found (the token, or `end of input`).
-        found: String,
-    },
-    /// The predicate names a column the schema does not have.
-    #[error("predicate refers to unknown column {column:?}")]
-    UnknownColumn {
-        /// The name used.
-        column: String,
-    },
-    /// The column is a struct, list or map; predicates apply to primitive columns.
-    #[error("predicate column {column:?} has type {column_type}; predicates apply to primitive columns")]
-    NotPrimitive {
-        /// The column.
-        column: String,
-        /// Its type.
-        column_type: String,
-    },
-    /// A literal does not fit the column's type (`name = 5` on a string column, an int
-    /// literal out of range, a malformed date, too many decimal places).
-    #[error("literal {literal} does not fit column {column:?} of type {column_type}: {reason}")]
-    LiteralType {
-        /// The column.
-        column: String,
-        /// Its type.
-        column_type: String,
-        /// The literal as written.
-        literal: String,
-        /// Why it does not fit.
-        reason: String,
-    },
-    /// The predicate nests deeper than floe handles: parentheses and `not` in text
-    /// beyond [`MAX_TEXT_NESTING`] levels, or and/or/not nodes beyond [`MAX_DEPTH`].
-    #[error("predicate nested too deeply: more than {limit} levels{}", position.map(|p| format!(" (at position {p})")).unwrap_or_default())]
-    TooDeep {
-        /// The limit that was exceeded.
-        limit: usize,
-        /// For text, the 0-based character offset where the limit was passed.
-        position: Option<usize>,
-    },
-}
+pub use crate::error::PredicateError;
 
 impl From<PredicateError> for Error {
     fn from(e: PredicateError) -> Self {

@@ -18,38 +18,26 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
-pub mod conflict;
 mod crashpoint;
+pub mod data;
 pub mod error;
-pub mod evolution;
 pub mod expr;
-#[cfg(feature = "import")]
-pub mod import;
-pub mod location;
-pub mod maintenance;
-pub mod partition;
-pub mod pool;
-mod prune;
-pub mod read;
-pub mod relocate;
-pub mod rowops;
+pub mod io;
+pub mod ops;
 pub mod scan;
 pub mod spec;
-pub mod stats;
-pub mod storage;
+pub mod sync;
 pub mod table;
-pub mod transaction;
-pub mod verify;
-pub mod write;
+pub mod txn;
 
-pub use conflict::{ConflictContext, LandedCommit};
 pub use error::{Conflict, Error, Result};
-pub use evolution::{SchemaMode, SchemaUpdate, SpecUpdate};
-pub use maintenance::{CompactOptions, ExpireOptions, MaintenanceReport, MergeManifestsOptions, OrphanOptions};
-pub use relocate::RelocateReport;
-pub use rowops::{InsertIfAbsent, Isolation, RowChanges, RowOps};
+pub use ops::maintenance::{CompactOptions, ExpireOptions, MaintenanceReport, MergeManifestsOptions, OrphanOptions};
+pub use ops::relocate::RelocateReport;
+pub use ops::verify::{Problem, ProblemKind, VerifyReport};
 pub use scan::{Scan, ScanIter, ScanMetrics, ScanPlan};
-pub use stats::CommitStats;
-pub use table::{Durability, HistoryEntry, Table, TableOptions};
-pub use transaction::{CommitReport, Operation, RetryPolicy, Transaction};
-pub use verify::{Problem, ProblemKind, VerifyReport};
+pub use table::stats::CommitStats;
+pub use table::{Durability, HistoryEntry, RetryPolicy, Table, TableOptions};
+pub use txn::conflict::{ConflictContext, LandedCommit};
+pub use txn::evolution::{SchemaMode, SchemaUpdate, SpecUpdate};
+pub use txn::rowops::{InsertIfAbsent, Isolation, RowChanges, RowOps};
+pub use txn::{CommitReport, Operation, Transaction};

@@ -81,7 +81,7 @@ fn manifest_and_list_paths_escaping_the_root_are_read_only() {
     t.append(&[batch(0, 2)]).unwrap();
     // Move the current manifest list outside and point the snapshot at it.
     let snap = t.current_snapshot().unwrap();
-    let list = floe::location::uri_to_path(&snap.manifest_list);
+    let list = floe::io::location::uri_to_path(&snap.manifest_list);
     let moved = outside.join(list.file_name().unwrap());
     std::fs::rename(&list, &moved).unwrap();
     edit_latest(&t, |m| {
@@ -177,10 +177,10 @@ fn rewrite_manifest(
     list_f: impl Fn(&mut floe::spec::manifest::ManifestFile),
 ) {
     let snap = t.current_snapshot().unwrap();
-    let list_path = floe::location::uri_to_path(&snap.manifest_list);
+    let list_path = floe::io::location::uri_to_path(&snap.manifest_list);
     let mut files = read_manifest_list(&list_path, &std::fs::read(&list_path).unwrap()).unwrap();
     let m = &mut files[0];
-    let mpath = floe::location::uri_to_path(&m.manifest_path);
+    let mpath = floe::io::location::uri_to_path(&m.manifest_path);
     let mut manifest = read_manifest(&mpath, &std::fs::read(&mpath).unwrap(), Some(m)).unwrap();
     manifest.entries.iter_mut().for_each(f);
     list_f(m);

@@ -1613,11 +1613,11 @@ fn floe_reads_a_partitioned_pyiceberg_table() {
     let mut files = 0;
     for m in table.manifests(&snap).unwrap() {
         assert!(m.partitions.as_ref().is_some_and(|p| p.len() == 2), "pyiceberg writes partition summaries");
-        let path = floe::location::uri_to_path(&m.manifest_path);
+        let path = floe::io::location::uri_to_path(&m.manifest_path);
         for e in read_manifest(&path, &std::fs::read(&path).unwrap(), Some(&m)).unwrap().entries {
             files += 1;
-            let file = floe::location::uri_to_path(&e.data_file.file_path);
-            let reader = floe::read::open_data_file(&file, &schema, None, &Default::default()).unwrap();
+            let file = floe::io::location::uri_to_path(&e.data_file.file_path);
+            let reader = floe::data::read::open_data_file(&file, &schema, None, &Default::default()).unwrap();
             for batch in reader {
                 let batch = batch.unwrap();
                 for (i, pf) in spec.fields.iter().enumerate() {
@@ -2049,7 +2049,7 @@ fn readers_read_uuid_columns_at_every_depth() {
         .expect("plan")
         .files
         .iter()
-        .map(|f| floe::location::uri_to_path(&f.file_path).display().to_string())
+        .map(|f| floe::io::location::uri_to_path(&f.file_path).display().to_string())
         .collect();
     let args: Vec<&str> = files.iter().map(String::as_str).collect();
     let doc = py.snippet(PARQUET_LOGICAL_TYPES, &args);

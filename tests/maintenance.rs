@@ -12,7 +12,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, SystemTime};
 
 use common::{batch, ids, relaxed, schema};
-use floe::location::uri_to_path;
+use floe::io::location::uri_to_path;
 use floe::{CompactOptions, Error, ExpireOptions, MergeManifestsOptions, OrphanOptions, Table, TableOptions};
 
 /// Child side. Roles: `writer` (FLOE_COUNT single-row appends, `ACK <id>` each),

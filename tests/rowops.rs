@@ -12,7 +12,7 @@ use arrow_array::{Float64Array, Int64Array, RecordBatch, StringArray};
 use floe::expr::{Predicate, col};
 use floe::spec::manifest::{EntryStatus, read_manifest};
 use floe::spec::types::PrimitiveType;
-use floe::transaction::Operation;
+use floe::txn::Operation;
 use floe::{Error, Isolation, Table};
 
 use common::{batch, ids, relaxed, schema};
@@ -85,7 +85,7 @@ fn delete_removes_whole_files_and_rewrites_partial_ones() {
     assert_eq!(snap.summary_i64("total-records"), Some(250));
     let mut deleted = 0;
     for m in table.manifests(&snap).unwrap() {
-        let path = floe::location::uri_to_path(&m.manifest_path);
+        let path = floe::io::location::uri_to_path(&m.manifest_path);
         let manifest = read_manifest(&path, &std::fs::read(&path).unwrap(), Some(&m)).unwrap();
         deleted += manifest.entries.iter().filter(|e| e.status == EntryStatus::Deleted).count();
     }
@@ -468,7 +468,7 @@ fn partition_scoped_writers_do_not_conflict() {
 /// Local storage that runs a hook once, the next time a version's temp file is written
 /// (inside a commit, just before its link): a concurrent commit at a chosen moment.
 struct HookStorage {
-    inner: floe::storage::LocalStorage,
+    inner: floe::io::storage::LocalStorage,
     hook: std::sync::Mutex<Option<Box<dyn FnOnce() + Send>>>,
 }
 
@@ -478,7 +478,7 @@ impl std::fmt::Debug for HookStorage {
     }
 }
 
-impl floe::storage::Storage for HookStorage {
+impl floe::io::storage::Storage for HookStorage {
     fn read(&self, p: &std::path::Path) -> std::io::Result<Vec<u8>> {
         self.inner.read(p)
     }
@@ -488,7 +488,7 @@ impl floe::storage::Storage for HookStorage {
     fn write_new(&self, p: &std::path::Path, b: &[u8], d: bool) -> std::io::Result<()> {
         self.inner.write_new(p, b, d)
     }
-    fn create_new(&self, p: &std::path::Path) -> std::io::Result<Box<dyn floe::storage::NewFile>> {
+    fn create_new(&self, p: &std::path::Path) -> std::io::Result<Box<dyn floe::io::storage::NewFile>> {
         self.inner.create_new(p)
     }
     fn sync_file(&self, p: &std::path::Path) -> std::io::Result<()> {
@@ -513,16 +513,16 @@ impl floe::storage::Storage for HookStorage {
     fn create_dir_all(&self, p: &std::path::Path) -> std::io::Result<()> {
         self.inner.create_dir_all(p)
     }
-    fn list(&self, p: &std::path::Path) -> std::io::Result<Vec<floe::storage::ListEntry>> {
+    fn list(&self, p: &std::path::Path) -> std::io::Result<Vec<floe::io::storage::ListEntry>> {
         self.inner.list(p)
     }
     fn delete(&self, p: &std::path::Path) -> std::io::Result<()> {
         self.inner.delete(p)
     }
-    fn try_lock_exclusive(&self, p: &std::path::Path) -> std::io::Result<Option<floe::storage::LockGuard>> {
+    fn try_lock_exclusive(&self, p: &std::path::Path) -> std::io::Result<Option<floe::io::storage::LockGuard>> {
         self.inner.try_lock_exclusive(p)
     }
-    fn lock_exclusive(&self, p: &std::path::Path) -> std::io::Result<floe::storage::LockGuard> {
+    fn lock_exclusive(&self, p: &std::path::Path) -> std::io::Result<floe::io::storage::LockGuard> {
         self.inner.lock_exclusive(p)
     }
 }
@@ -540,7 +540,7 @@ fn row_operation_retries_follow_the_handles_retry_policy() {
         let path = dir.path().join("t");
         Table::create_with(&path, schema(), relaxed()).unwrap().append(&[batch(0, 10)]).unwrap();
         let storage = Arc::new(HookStorage {
-            inner: floe::storage::LocalStorage::new(std::fs::canonicalize(&path).unwrap()),
+            inner: floe::io::storage::LocalStorage::new(std::fs::canonicalize(&path).unwrap()),
             hook: std::sync::Mutex::new(None),
         });
         let table = Table::open_with(&path, relaxed().retry(policy).storage(storage.clone())).unwrap();

@@ -459,7 +459,7 @@ fn metadata_that_does_not_encode_is_refused_and_nothing_is_published() {
 
 /// The Parquet leaves of a file: (field id, logical type) in schema order.
 fn parquet_leaves(path: &std::path::Path) -> Vec<(i32, Option<parquet::basic::LogicalType>)> {
-    let meta = floe::read::read_parquet_metadata(path).unwrap();
+    let meta = floe::data::read::read_parquet_metadata(path).unwrap();
     let descr = meta.file_metadata().schema_descr();
     descr
         .columns()
@@ -484,7 +484,7 @@ fn uuid_columns_carry_the_parquet_uuid_logical_type() {
     let snap = table.current_snapshot().unwrap();
     let files = table.scan().plan().unwrap().files;
     assert_eq!(files.len(), 1, "snapshot {}", snap.snapshot_id);
-    let path = floe::location::uri_to_path(&files[0].file_path);
+    let path = floe::io::location::uri_to_path(&files[0].file_path);
     let leaves = parquet_leaves(&path);
     let uuid_ids = [2, 5, 7, 10];
     for (id, logical) in &leaves {
@@ -507,24 +507,24 @@ fn uuid_columns_read_the_same_with_and_without_the_annotation() {
     let table = Table::create_with(dir.path().join("t"), schema.clone(), relaxed()).unwrap();
     table.append(std::slice::from_ref(&batch)).unwrap();
     let annotated_file = table.scan().plan().unwrap().files.remove(0);
-    let annotated = floe::location::uri_to_path(&annotated_file.file_path);
+    let annotated = floe::io::location::uri_to_path(&annotated_file.file_path);
     // The old form: the Arrow writer's own conversion of the table's Arrow schema.
-    let conformed = floe::write::conform_batch(&schema, &batch).unwrap();
+    let conformed = floe::data::write::conform_batch(&schema, &batch).unwrap();
     let old = dir.path().join("old.parquet");
     let mut w =
         parquet::arrow::ArrowWriter::try_new(std::fs::File::create(&old).unwrap(), conformed.schema(), None).unwrap();
     w.write(&conformed).unwrap();
     w.close().unwrap();
     assert!(parquet_leaves(&old).iter().all(|(_, l)| l.is_none() || *l == Some(parquet::basic::LogicalType::String)));
-    let opts = floe::read::ReadOptions::default();
+    let opts = floe::data::read::ReadOptions::default();
     for path in [&annotated, &old] {
         let read: Vec<RecordBatch> =
-            floe::read::open_data_file(path, &schema, None, &opts).unwrap().collect::<Result<_, _>>().unwrap();
+            floe::data::read::open_data_file(path, &schema, None, &opts).unwrap().collect::<Result<_, _>>().unwrap();
         assert_eq!(read, vec![conformed.clone()], "{}", path.display());
     }
     assert_eq!(table.scan().to_batches().unwrap(), vec![conformed]);
-    let meta = floe::read::read_parquet_metadata(&old).unwrap();
-    let old_file = floe::write::data_file_from_parquet_metadata("file:///old.parquet", 0, &meta, &schema);
+    let meta = floe::data::read::read_parquet_metadata(&old).unwrap();
+    let old_file = floe::data::write::data_file_from_parquet_metadata("file:///old.parquet", 0, &meta, &schema);
     assert_eq!(old_file.lower_bounds, annotated_file.lower_bounds);
     assert_eq!(old_file.upper_bounds, annotated_file.upper_bounds);
     assert_eq!(old_file.null_value_counts, annotated_file.null_value_counts);

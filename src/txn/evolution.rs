@@ -32,14 +32,14 @@ use arrow_array::RecordBatch;
 use arrow_schema::Schema as ArrowSchema;
 use serde_json::Value;
 
-use crate::conflict::ConflictContext;
+use crate::data::partition::default_name;
 use crate::error::{Conflict, Error, Result};
-use crate::partition::default_name;
 use crate::spec::metadata::{PartitionField, PartitionSpec, TableMetadata};
 use crate::spec::transform::Transform;
 use crate::spec::types::{NestedField, PrimitiveType, Schema, Type};
 use crate::table::{Table, properties};
-use crate::transaction::{CommitReport, Transaction};
+use crate::txn::conflict::ConflictContext;
+use crate::txn::{CommitReport, Transaction};
 
 /// How an append treats batch columns the table schema does not have.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -49,7 +49,7 @@ pub enum SchemaMode {
     Strict,
     /// Columns the schema lacks are added as optional columns in the same commit
     /// (types taken from Arrow as [`Schema::from_arrow`] maps them). Every other
-    /// check of [`crate::write::conform_batch`] still applies.
+    /// check of [`crate::data::write::conform_batch`] still applies.
     Merge,
 }
 
@@ -589,13 +589,13 @@ fn apply_spec_changes(
         None => md.partition_specs.iter().map(|s| s.spec_id).max().unwrap_or(0) + 1,
     };
     let spec = PartitionSpec { spec_id, fields };
-    crate::partition::validate_spec(schema, &spec)?;
+    crate::data::partition::validate_spec(schema, &spec)?;
     Ok((spec, last))
 }
 
 /// For [`SchemaMode::Merge`]: the schema with the batch's unknown top-level columns
 /// added as optional columns (ids past `last_column_id`), or `None` when the batch
-/// has no new column. Names are matched exactly, as [`crate::write::conform_batch`]
+/// has no new column. Names are matched exactly, as [`crate::data::write::conform_batch`]
 /// matches them.
 pub(crate) fn merged_schema(md: &TableMetadata, base: &Schema, batch: &ArrowSchema) -> Result<Option<Schema>> {
     let new: Vec<_> = batch.fields().iter().filter(|f| base.field_by_name(f.name()).is_none()).cloned().collect();

@@ -27,7 +27,11 @@
 //! * No commit (metadata-only ones included) lands on metadata that records another
 //!   directory than the one the table was opened at (a copied or moved table):
 //!   [`Error::TableRelocated`] before anything is staged, and again on the newest
-//!   version of every attempt. Only the relocation commit ([`crate::relocate`]) may.
+//!   version of every attempt. Only the relocation commit ([`crate::ops::relocate`]) may.
+
+pub mod conflict;
+pub mod evolution;
+pub mod rowops;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -35,13 +39,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use arrow_array::RecordBatch;
-use rand::Rng;
 
-use crate::conflict::{ConflictContext, Validator, append_conflicts, rewrite_conflicts};
+use crate::data::partition::{StagedWriter, dirs_to_sync, partition_summaries};
+use crate::data::write::conform_batch;
 use crate::error::{Conflict, Error, Result};
-use crate::evolution::{SchemaMode, merged_schema, register_merge};
-use crate::location::path_to_uri;
-use crate::partition::{StagedWriter, dirs_to_sync, partition_summaries};
+use crate::io::location::path_to_uri;
+use crate::io::storage::LockGuard;
 use crate::spec::manifest::{
     DataFile, EntryStatus, ManifestContent, ManifestEntry, ManifestFile, ManifestWriteContext, read_manifest,
     write_manifest, write_manifest_list,
@@ -51,76 +54,28 @@ use crate::spec::metadata::{
     TableMetadata,
 };
 use crate::spec::types::Schema;
-use crate::stats::Outcome;
-use crate::storage::LockGuard;
+use crate::table::stats::Outcome;
 use crate::table::{
-    Table, TableState, find_latest_version, load_manifest_list, load_version, now_ms, properties, read_path,
+    RetryPolicy, Table, TableState, find_latest_version, load_manifest_list, load_version, now_ms, properties,
+    read_path,
 };
-use crate::write::conform_batch;
+use crate::txn::conflict::{ConflictContext, Validator, append_conflicts, rewrite_conflicts};
+use crate::txn::evolution::{SchemaMode, merged_schema, register_merge};
 
-/// How a transaction retries after losing the race for a version.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RetryPolicy {
-    /// Attempts to create a version file, the first included (1 = never retry, and
-    /// never rebase: compare-and-commit).
-    pub max_attempts: u32,
-    /// First backoff delay (doubles each retry, with full jitter).
-    pub base_delay: Duration,
-    /// Cap on one backoff delay.
-    pub max_delay: Duration,
-    /// Total time a commit may spend retrying before giving up.
-    pub total_budget: Duration,
-    /// How long to wait for the advisory commit lock before committing without it.
-    pub lock_timeout: Duration,
-}
+impl Table {
+    /// Starts a transaction pinned to the current snapshot of this handle.
+    /// Call [`Table::refresh`] first to start from the newest version.
+    pub fn new_transaction(&self) -> Transaction {
+        Transaction::new(self.clone(), self.state())
+    }
 
-impl Default for RetryPolicy {
-    fn default() -> Self {
-        RetryPolicy {
-            max_attempts: 100,
-            base_delay: Duration::from_millis(1),
-            max_delay: Duration::from_millis(200),
-            total_budget: Duration::from_secs(60),
-            lock_timeout: Duration::from_secs(10),
+    /// Appends batches in one transaction (rebased onto the newest version at commit).
+    pub fn append(&self, batches: &[RecordBatch]) -> Result<CommitReport> {
+        let mut tx = self.new_transaction();
+        for b in batches {
+            tx.append(b)?;
         }
-    }
-}
-
-impl RetryPolicy {
-    /// No retry and no rebase: the commit succeeds only if no other commit landed
-    /// since the transaction began (compare-and-commit).
-    pub fn none() -> Self {
-        RetryPolicy { max_attempts: 1, ..RetryPolicy::default() }
-    }
-
-    /// Sets the attempt limit.
-    pub fn with_max_attempts(mut self, n: u32) -> Self {
-        self.max_attempts = n.max(1);
-        self
-    }
-
-    /// Sets the total time budget.
-    pub fn with_total_budget(mut self, d: Duration) -> Self {
-        self.total_budget = d;
-        self
-    }
-
-    /// Sets the backoff delays.
-    pub fn with_delays(mut self, base: Duration, max: Duration) -> Self {
-        self.base_delay = base;
-        self.max_delay = max.max(base);
-        self
-    }
-
-    /// Full-jitter exponential backoff before retry number `retry` (1-based).
-    pub(crate) fn backoff(&self, retry: u32) -> Duration {
-        let exp = self.base_delay.saturating_mul(1u32 << retry.min(16));
-        let cap = exp.min(self.max_delay);
-        let nanos = cap.as_nanos().min(u64::MAX as u128) as u64;
-        if nanos == 0 {
-            return Duration::ZERO;
-        }
-        Duration::from_nanos(rand::rng().random_range(nanos / 4..=nanos))
+        tx.commit()
     }
 }
 
@@ -768,7 +723,7 @@ impl Transaction {
             return Ok(None);
         }
         let data_files: Vec<PathBuf> =
-            self.data_files.iter().map(|f| crate::location::uri_to_path(&f.file_path)).collect();
+            self.data_files.iter().map(|f| crate::io::location::uri_to_path(&f.file_path)).collect();
         let data_dir = self.table.location().data_dir();
         // Partition directories (and data/) hold new entries too.
         let dirs = dirs_to_sync(&data_dir, &data_files);
@@ -788,7 +743,7 @@ impl Transaction {
             if created_data_dir {
                 steps.push(Step::Dir(&root));
             }
-            let results = crate::pool::map(&steps, io_threads, |step| match step {
+            let results = crate::sync::map(&steps, io_threads, |step| match step {
                 Step::File(p) => storage.sync_file(p).map_err(|e| Error::io(*p, e)),
                 Step::Manifests => {
                     for (p, b) in &writes {
@@ -889,7 +844,7 @@ impl Transaction {
         }
         // The attempt's files and the metadata temp file (`None`), on a bounded pool.
         let jobs: Vec<Option<&(PathBuf, Vec<u8>)>> = built.writes.iter().map(Some).chain([None]).collect();
-        let results = crate::pool::map(&jobs, self.table.inner.options.write.io_threads, |job| match job {
+        let results = crate::sync::map(&jobs, self.table.inner.options.write.io_threads, |job| match job {
             Some(w) => write_one(w).map(|()| None),
             None => temp_of().map(Some),
         });
@@ -948,10 +903,10 @@ impl Transaction {
             return Vec::new();
         }
         let mut added: Vec<PathBuf> =
-            self.data_files.iter().map(|f| crate::location::uri_to_path(&f.file_path)).collect();
+            self.data_files.iter().map(|f| crate::io::location::uri_to_path(&f.file_path)).collect();
         added.extend(built.writes.iter().map(|(p, _)| p.clone()));
         if let Some((_, m)) = &self.our_manifest {
-            let p = crate::location::uri_to_path(&m.manifest_path);
+            let p = crate::io::location::uri_to_path(&m.manifest_path);
             if !added.contains(&p) {
                 added.push(p);
             }
@@ -1276,7 +1231,7 @@ impl Transaction {
             s.insert("removed-files-size".into(), removed.bytes.to_string());
         }
         // Partitions of the added files (removals count as at least one).
-        let mut changed = crate::partition::distinct_partitions(&self.data_files);
+        let mut changed = crate::data::partition::distinct_partitions(&self.data_files);
         if removed.files > 0 {
             changed = changed.max(1);
         }
@@ -1398,7 +1353,7 @@ impl Transaction {
             sweep_stray_versions(&table, state);
         }
         if let (Some(snap), Some(manifests)) = (state.metadata.current_snapshot(), manifests) {
-            *crate::table::lock(&table.inner.manifest_cache) = Some((snap.snapshot_id, manifests));
+            *crate::sync::lock(&table.inner.manifest_cache) = Some((snap.snapshot_id, manifests));
         }
         table.install(state.clone());
     }
@@ -1538,7 +1493,7 @@ fn sweep_stray_versions(table: &Table, state: &TableState) {
         .iter()
         .filter_map(|e| table.location().confined_path(&e.metadata_file).ok())
         .filter(|p| p.parent() == Some(metadata_dir.as_path()))
-        .filter_map(|p| p.file_name().and_then(|n| n.to_str()).and_then(crate::location::parse_version_file))
+        .filter_map(|p| p.file_name().and_then(|n| n.to_str()).and_then(crate::io::location::parse_version_file))
         .min();
     let Some(floor) = floor else { return };
     let max_prev = state.metadata.property_i64(properties::PREVIOUS_VERSIONS_MAX, 100).max(1) as u64;
@@ -1550,7 +1505,7 @@ fn sweep_stray_versions(table: &Table, state: &TableState) {
     }
     let Ok(entries) = table.storage().list(&metadata_dir) else { return };
     for e in entries {
-        if let Some(k) = crate::location::parse_version_file(&e.name)
+        if let Some(k) = crate::io::location::parse_version_file(&e.name)
             && k < floor
         {
             let _ = table.storage().delete(&metadata_dir.join(&e.name));
@@ -1624,13 +1579,13 @@ fn retain_snapshots(md: &mut TableMetadata) {
 /// The parent snapshot's manifests, from the handle's cache when it is the one we
 /// committed last (the common single-writer case reads nothing).
 fn cached_manifest_list(table: &Table, snapshot: &Snapshot) -> Result<Arc<Vec<ManifestFile>>> {
-    if let Some((id, list)) = crate::table::lock(&table.inner.manifest_cache).as_ref()
+    if let Some((id, list)) = crate::sync::lock(&table.inner.manifest_cache).as_ref()
         && *id == snapshot.snapshot_id
     {
         return Ok(list.clone());
     }
     let list = Arc::new(load_manifest_list(table.storage(), table.location(), snapshot)?);
-    *crate::table::lock(&table.inner.manifest_cache) = Some((snapshot.snapshot_id, list.clone()));
+    *crate::sync::lock(&table.inner.manifest_cache) = Some((snapshot.snapshot_id, list.clone()));
     Ok(list)
 }
 

@@ -106,7 +106,7 @@ fn check(step: &Step, output: &str, dir: &str) -> Result<(), String> {
 
 #[test]
 fn walkthrough_commands_run_and_print_what_the_doc_shows() {
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let repo = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."));
     let doc = std::fs::read_to_string(repo.join("docs/walkthrough.md")).unwrap();
     let steps = steps(&doc);
     assert!(steps.len() >= 10, "found only {} sh blocks", steps.len());

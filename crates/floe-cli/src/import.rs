@@ -1,6 +1,6 @@
 //! Reading input files into batches of a table's schema (feature `import`).
 //!
-//! Owns everything between "a file someone has" and "a batch [`crate::Transaction::append`]
+//! Owns everything between "a file someone has" and "a batch [`floe::Transaction::append`]
 //! accepts": Parquet, CSV with a header row, and newline-delimited JSON, streamed in
 //! batches of bounded size (a file of any size is read in constant memory). Promises:
 //!
@@ -26,14 +26,14 @@
 //!   values kept as their text (at any depth) for the parser above; a JSON number or
 //!   boolean given for a `string` column is stored as its JSON text. Keys not in the
 //!   table schema are refused rather than silently dropped.
-//! - Parquet files (and batches given to [`crate::Transaction::append`]) are matched to
+//! - Parquet files (and batches given to [`floe::Transaction::append`]) are matched to
 //!   the table by column name with the exact conversions of
-//!   [`crate::write::conform_batch`] (widening only, or a value-by-value check); a value
+//!   [`floe::data::write::conform_batch`] (widening only, or a value-by-value check); a value
 //!   that fails that check is reported with its row.
 //! - A null in a required column is reported with the first row that holds it.
 //!
 //! It also turns a schema written as text (`id:long!,name:string`) or taken from a
-//! sample file into a [`Schema`] for [`crate::Table::create`].
+//! sample file into a [`Schema`] for [`floe::Table::create`].
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Seek};
@@ -54,9 +54,9 @@ use arrow_cast::parse::Parser as _;
 use arrow_schema::{DataType, Field, FieldRef, Fields, Schema as ArrowSchema, SchemaRef};
 use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
 
-use crate::error::{Error, Result};
-use crate::spec::types::{NestedField, PrimitiveType, Schema, Type, primitive_to_arrow};
-use crate::write::conform_batch;
+use floe::data::write::conform_batch;
+use floe::error::{Error, Result};
+use floe::spec::types::{NestedField, PrimitiveType, Schema, Type, primitive_to_arrow};
 
 /// Rows per batch unless told otherwise.
 pub const DEFAULT_BATCH_ROWS: usize = 64 * 1024;
@@ -189,7 +189,7 @@ pub fn schema_of_file(path: &Path, format: Option<FileFormat>) -> Result<Schema>
         Some(f) => f,
         None => FileFormat::from_path(path)?,
     };
-    let file = File::open(path).map_err(|e| Error::io(path, e))?;
+    let file = File::open(path).map_err(|e| Error::Io { path: path.to_path_buf(), source: e })?;
     let arrow = match format {
         FileFormat::Parquet => ParquetRecordBatchReaderBuilder::try_new(file)
             .map_err(|e| invalid(path, None, None, format!("not a readable Parquet file: {e}")))?
@@ -255,7 +255,7 @@ enum Source {
 /// # fn main() -> floe::Result<()> {
 /// let table = floe::Table::open("./events")?;
 /// let mut tx = table.new_transaction();
-/// for batch in floe::import::FileReader::open("new.csv".as_ref(), &table.schema(), None)? {
+/// for batch in floe_cli::import::FileReader::open("new.csv".as_ref(), &table.schema(), None)? {
 ///     tx.append(&batch?)?;
 /// }
 /// tx.commit()?;
@@ -302,7 +302,7 @@ impl FileReader {
             None => FileFormat::from_path(path)?,
         };
         let batch_rows = batch_rows.max(1);
-        let file = File::open(path).map_err(|e| Error::io(path, e))?;
+        let file = File::open(path).map_err(|e| Error::Io { path: path.to_path_buf(), source: e })?;
         let bytes_total = file.metadata().map(|m| m.len()).unwrap_or(0);
         let bytes_read = Arc::new(AtomicU64::new(0));
         let source = match format {
@@ -469,7 +469,7 @@ fn open_csv(path: &Path, mut file: File, schema: &Schema, batch_rows: usize, cou
     let (header, _) = format
         .infer_schema(&mut file, Some(0))
         .map_err(|e| invalid(path, None, None, format!("cannot read the CSV header: {e}")))?;
-    file.rewind().map_err(|e| Error::io(path, e))?;
+    file.rewind().map_err(|e| Error::Io { path: path.to_path_buf(), source: e })?;
     if header.fields().is_empty() || header.fields().iter().all(|f| f.name().is_empty()) {
         return Err(invalid(path, None, None, "empty CSV file: expected a header row naming the columns"));
     }
@@ -913,7 +913,7 @@ fn read_json_batch(
     let mut text = Vec::new();
     while starts.len() < batch_rows {
         text.clear();
-        let n = lines.read_until(b'\n', &mut text).map_err(|e| Error::io(path, e))?;
+        let n = lines.read_until(b'\n', &mut text).map_err(|e| Error::Io { path: path.to_path_buf(), source: e })?;
         if n == 0 {
             break;
         }

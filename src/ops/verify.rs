@@ -131,7 +131,7 @@ struct FileToCheck {
 
 impl Table {
     /// Checks that every file the retained snapshots reference exists and agrees with
-    /// the metadata; `deep` also reads every row. See the [module docs](crate::verify).
+    /// the metadata; `deep` also reads every row. See the [module docs](crate::ops::verify).
     ///
     /// ```no_run
     /// # fn main() -> floe::Result<()> {
@@ -377,13 +377,13 @@ type FileResult = (Vec<(ProblemKind, String)>, Option<i64>);
 
 /// Checks data files in parallel; per file, the problems and (deep) rows read.
 ///
-/// A bounded pool ([`crate::pool`], the machine's cores, at most 8 threads) takes files
+/// A bounded pool ([`crate::sync`], the machine's cores, at most 8 threads) takes files
 /// from a shared queue. Every file gets a result: a panic while checking one file (a
 /// corrupt file can make the parquet crate panic) is that file's
 /// [`ProblemKind::Unreadable`] problem, and a file whose worker failed is reported too,
 /// never silently left unchecked.
 fn check_files(files: &[FileToCheck], deep: bool) -> Vec<FileResult> {
-    crate::pool::map(files, crate::pool::cpu_workers(), |f| check_file(f, deep))
+    crate::sync::map(files, crate::sync::cpu_workers(), |f| check_file(f, deep))
         .into_iter()
         .map(|r| r.unwrap_or_else(|why| (vec![(ProblemKind::Unreadable, format!("checking panicked: {why}"))], None)))
         .collect()
@@ -404,7 +404,7 @@ fn check_file(f: &FileToCheck, deep: bool) -> FileResult {
             format!("data file is {} bytes, the manifest records {}", meta.len(), f.size),
         ));
     }
-    let footer = match crate::read::read_parquet_metadata(&f.path) {
+    let footer = match crate::data::read::read_parquet_metadata(&f.path) {
         Ok(m) => m,
         Err(e) => {
             // The path is already on the problem; keep only what is wrong.
@@ -445,7 +445,7 @@ fn check_file(f: &FileToCheck, deep: bool) -> FileResult {
 }
 
 /// Decodes every column of every row group and counts the rows. Runs under the same
-/// panic guard as scans ([`crate::read`]): a decoder panic on a corrupt file is an
+/// panic guard as scans ([`crate::data::read`]): a decoder panic on a corrupt file is an
 /// error of this file.
 fn read_all_rows(path: &Path) -> std::result::Result<i64, String> {
     let decode = || -> std::result::Result<i64, String> {
@@ -461,7 +461,7 @@ fn read_all_rows(path: &Path) -> std::result::Result<i64, String> {
         }
         Ok(rows)
     };
-    match crate::read::guard(path, decode) {
+    match crate::data::read::guard(path, decode) {
         Ok(r) => r,
         Err(crate::Error::Parquet { source, .. }) => Err(source.to_string()),
         Err(e) => Err(e.to_string()),

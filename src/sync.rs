@@ -14,15 +14,15 @@
 //! * A panic in the function on one item is caught and becomes that item's
 //!   `Err(message)`; every other item still runs and gets its result.
 //!
-//! The caps floe uses: [`WriteOptions::io_threads`](crate::write::WriteOptions::io_threads)
+//! The caps floe uses: [`WriteOptions::io_threads`](crate::data::write::WriteOptions::io_threads)
 //! (default [`DEFAULT_IO_THREADS`]) for a commit's I/O and [`cpu_workers`] for
 //! decoding; `docs/format.md` (§10) lists them.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, MutexGuard};
 
-/// Default of [`WriteOptions::io_threads`](crate::write::WriteOptions::io_threads):
+/// Default of [`WriteOptions::io_threads`](crate::data::write::WriteOptions::io_threads):
 /// threads for a commit's fsyncs and file writes. They mostly wait on the disk, so more than the
 /// cores help (parallel fsyncs share journal commits), but not without bound.
 pub const DEFAULT_IO_THREADS: usize = 16;
@@ -52,7 +52,7 @@ where
             let i = next.fetch_add(1, Ordering::Relaxed);
             let Some(item) = items.get(i) else { break };
             let r = catch_unwind(AssertUnwindSafe(|| f(item))).map_err(|p| panic_message(&*p));
-            *crate::table::lock(&slots[i]) = Some(r);
+            *crate::sync::lock(&slots[i]) = Some(r);
         }
     };
     if workers == 1 {
@@ -90,6 +90,14 @@ pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
         .unwrap_or_else(|| "unknown panic".into())
 }
 
+/// Locks `m`, ignoring poisoning: every value floe keeps behind a mutex is replaced
+/// whole, so a panic while holding the lock cannot leave it half-written.
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding the lock cannot leave TableState half-written (it is
+    // replaced whole), so a poisoned lock is still usable.
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -99,7 +107,7 @@ mod tests {
         let items: Vec<u32> = (0..1000).collect();
         let threads = Mutex::new(std::collections::HashSet::new());
         let out = map(&items, 4, |&i| {
-            crate::table::lock(&threads).insert(std::thread::current().id());
+            crate::sync::lock(&threads).insert(std::thread::current().id());
             if i % 100 == 7 {
                 panic!("item {i}");
             }
@@ -113,7 +121,7 @@ mod tests {
                 assert_eq!(r.as_ref().unwrap(), &(i as u32 * 2));
             }
         }
-        assert!(crate::table::lock(&threads).len() <= 4);
+        assert!(crate::sync::lock(&threads).len() <= 4);
         assert!(map(&Vec::<u32>::new(), 8, |&i| i).is_empty());
     }
 }

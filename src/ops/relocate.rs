@@ -3,7 +3,7 @@
 //! Metadata records absolute URIs, so a copied (`cp -a`, a restored backup) or moved
 //! (`mv`) table still names its old directory: its `location`, every snapshot's
 //! manifest list, every manifest, every data file and the metadata log. floe detects
-//! this when it opens the table ([`crate::location`]): reads use the copy's own files,
+//! this when it opens the table ([`crate::io::location`]): reads use the copy's own files,
 //! and commits and destructive maintenance are refused with
 //! [`Error::TableRelocated`]. Relocation is the explicit step that makes the copy a
 //! table of its own, in the spirit of Iceberg's rewrite-table-path:
@@ -32,12 +32,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
-use crate::location::path_to_uri;
+use crate::io::location::path_to_uri;
 use crate::spec::manifest::{ManifestFile, ManifestWriteContext, read_manifest, write_manifest, write_manifest_list};
 use crate::spec::metadata::{PartitionSpec, TableMetadata};
 use crate::spec::types::Schema;
+use crate::table::RetryPolicy;
 use crate::table::{Table, load_manifest_list, read_path};
-use crate::transaction::RetryPolicy;
 
 /// What [`Table::relocate`] did (or, as a dry run, would do).
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -81,7 +81,7 @@ impl Table {
     /// [`Table::relocated_from`]) at the directory it was opened at, in one new
     /// version: new manifests and manifest lists naming the files under this
     /// directory, and `location` and the metadata log set to it. See the
-    /// [module docs](crate::relocate). A table already at home is left alone
+    /// [module docs](crate::ops::relocate). A table already at home is left alone
     /// (`needed` is false). Fails with [`Error::ConcurrentModification`] (nothing
     /// changed) if another commit landed while it ran; run it again.
     ///

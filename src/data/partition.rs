@@ -35,14 +35,14 @@ use std::sync::Arc;
 use arrow_array::{ArrayRef, RecordBatch, UInt32Array};
 use arrow_row::{RowConverter, SortField};
 
+use crate::data::write::{DataFileWriter, WriteOptions};
 use crate::error::{Error, Result};
+use crate::io::storage::Storage;
 use crate::spec::manifest::{DataFile, FieldSummary};
 use crate::spec::metadata::{PartitionField, PartitionSpec};
 use crate::spec::transform::{Transform, datum_at, murmur3_32};
 use crate::spec::types::{PrimitiveType, Schema, primitive_to_arrow};
 use crate::spec::values::Datum;
-use crate::storage::Storage;
-use crate::write::{DataFileWriter, WriteOptions};
 
 /// The first partition field id (Iceberg assigns 1000, 1001, … for v2 tables).
 pub const FIRST_PARTITION_FIELD_ID: i32 = 1000;
@@ -562,7 +562,7 @@ impl Fanout {
                         .collect();
                     let rel = path_of(&self.path_fields, &values);
                     let dir = self.data_dir.join(&rel);
-                    if !crate::storage::is_within(&self.data_dir, &dir) {
+                    if !crate::io::storage::is_within(&self.data_dir, &dir) {
                         return Err(Error::PathEscapesTable {
                             path: dir.display().to_string(),
                             root: self.data_dir.clone(),

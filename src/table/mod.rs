@@ -6,22 +6,24 @@
 //! `v<N+1>`, `v<N+2>` … until one is missing, and lists the directory only when there
 //! is no usable hint (DESIGN.md §2.6).
 
+pub mod stats;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
-use arrow_array::RecordBatch;
+use rand::Rng;
 
+use crate::data::write::WriteOptions;
 use crate::error::{Error, Result};
-use crate::location::{TableLocation, parse_version_file};
-use crate::scan::Scan;
+use crate::io::location::{TableLocation, parse_version_file};
+use crate::io::storage::{LocalStorage, Storage};
 use crate::spec::manifest::{ManifestFile, read_manifest_list};
 use crate::spec::metadata::{PartitionSpec, Snapshot, SnapshotRef, SortOrder, TableMetadata};
 use crate::spec::types::Schema;
-use crate::stats::{CommitStats, StatsRecorder};
-use crate::storage::{LocalStorage, Storage};
-use crate::transaction::{CommitReport, RetryPolicy, Transaction};
-use crate::write::WriteOptions;
+use crate::sync::lock;
+use crate::table::stats::{CommitStats, StatsRecorder};
 
 /// Whether commits fsync.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -106,6 +108,72 @@ impl TableOptions {
     pub fn storage(mut self, s: Arc<dyn Storage>) -> Self {
         self.storage = Some(s);
         self
+    }
+}
+
+/// How a transaction retries after losing the race for a version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Attempts to create a version file, the first included (1 = never retry, and
+    /// never rebase: compare-and-commit).
+    pub max_attempts: u32,
+    /// First backoff delay (doubles each retry, with full jitter).
+    pub base_delay: Duration,
+    /// Cap on one backoff delay.
+    pub max_delay: Duration,
+    /// Total time a commit may spend retrying before giving up.
+    pub total_budget: Duration,
+    /// How long to wait for the advisory commit lock before committing without it.
+    pub lock_timeout: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            max_attempts: 100,
+            base_delay: Duration::from_millis(1),
+            max_delay: Duration::from_millis(200),
+            total_budget: Duration::from_secs(60),
+            lock_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// No retry and no rebase: the commit succeeds only if no other commit landed
+    /// since the transaction began (compare-and-commit).
+    pub fn none() -> Self {
+        RetryPolicy { max_attempts: 1, ..RetryPolicy::default() }
+    }
+
+    /// Sets the attempt limit.
+    pub fn with_max_attempts(mut self, n: u32) -> Self {
+        self.max_attempts = n.max(1);
+        self
+    }
+
+    /// Sets the total time budget.
+    pub fn with_total_budget(mut self, d: Duration) -> Self {
+        self.total_budget = d;
+        self
+    }
+
+    /// Sets the backoff delays.
+    pub fn with_delays(mut self, base: Duration, max: Duration) -> Self {
+        self.base_delay = base;
+        self.max_delay = max.max(base);
+        self
+    }
+
+    /// Full-jitter exponential backoff before retry number `retry` (1-based).
+    pub(crate) fn backoff(&self, retry: u32) -> Duration {
+        let exp = self.base_delay.saturating_mul(1u32 << retry.min(16));
+        let cap = exp.min(self.max_delay);
+        let nanos = cap.as_nanos().min(u64::MAX as u128) as u64;
+        if nanos == 0 {
+            return Duration::ZERO;
+        }
+        Duration::from_nanos(rand::rng().random_range(nanos / 4..=nanos))
     }
 }
 
@@ -240,7 +308,7 @@ impl Table {
         options: TableOptions,
     ) -> Result<Table> {
         // Refuse a spec that does not fit the schema before anything is written.
-        crate::partition::validate_spec(&schema, &spec)?;
+        crate::data::partition::validate_spec(&schema, &spec)?;
         let location = TableLocation::new(path.as_ref())?;
         let storage = storage_for(&location, &options);
         storage.create_dir_all(location.root()).map_err(|e| Error::io(location.root(), e))?;
@@ -349,14 +417,14 @@ impl Table {
     /// unless the file is a `v<N>.metadata.json`, in which case this is [`Table::open`]
     /// pinned to that version until refreshed.
     pub fn open_metadata_file(file: impl AsRef<Path>) -> Result<Table> {
-        let file = crate::location::local_path(file.as_ref())?;
+        let file = crate::io::location::local_path(file.as_ref())?;
         let file = file.as_path();
         let file = std::fs::canonicalize(file).map_err(|e| Error::io(file, e))?;
         let bytes = std::fs::read(&file).map_err(|e| Error::io(&file, e))?;
         let metadata = TableMetadata::from_json_bytes(&file, &bytes)?;
         let name = file.file_name().and_then(|n| n.to_str()).unwrap_or_default();
         let version = parse_version_file(name);
-        let root = crate::location::uri_to_path(&metadata.location);
+        let root = crate::io::location::uri_to_path(&metadata.location);
         // Trust the metadata's own location only if the file actually sits in it.
         let root = if file
             .parent()
@@ -500,26 +568,6 @@ impl Table {
             .collect()
     }
 
-    /// Starts a transaction pinned to the current snapshot of this handle.
-    /// Call [`Table::refresh`] first to start from the newest version.
-    pub fn new_transaction(&self) -> Transaction {
-        Transaction::new(self.clone(), self.state())
-    }
-
-    /// Appends batches in one transaction (rebased onto the newest version at commit).
-    pub fn append(&self, batches: &[RecordBatch]) -> Result<CommitReport> {
-        let mut tx = self.new_transaction();
-        for b in batches {
-            tx.append(b)?;
-        }
-        tx.commit()
-    }
-
-    /// A scan of the current snapshot (as this handle last saw it).
-    pub fn scan(&self) -> Scan {
-        Scan::new(self.clone())
-    }
-
     /// Commit statistics of this handle (and its clones) in this process.
     pub fn commit_stats(&self) -> CommitStats {
         self.inner.stats.snapshot()
@@ -573,12 +621,6 @@ impl Table {
 
 fn storage_for(location: &TableLocation, options: &TableOptions) -> Arc<dyn Storage> {
     options.storage.clone().unwrap_or_else(|| Arc::new(LocalStorage::new(location.root())))
-}
-
-pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    // A panic while holding the lock cannot leave TableState half-written (it is
-    // replaced whole), so a poisoned lock is still usable.
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 pub(crate) fn now_ms() -> i64 {

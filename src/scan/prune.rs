@@ -17,11 +17,11 @@ use parquet::file::metadata::{ParquetMetaData, RowGroupMetaData};
 use parquet::file::page_index::column_index::ColumnIndexMetaData;
 use parquet::file::statistics::Statistics;
 
+use crate::data::read::NameMapping;
+use crate::data::write::stat_bounds;
 use crate::expr::{BoundLeaf, BoundPredicate, ColumnStats};
-use crate::read::NameMapping;
 use crate::spec::manifest::DataFile;
 use crate::spec::types::PrimitiveType;
-use crate::write::stat_bounds;
 
 /// What to read of one file.
 #[derive(Debug, Clone, Default)]

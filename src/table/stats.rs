@@ -7,7 +7,7 @@
 use std::sync::Mutex;
 use std::time::Duration;
 
-use crate::table::lock;
+use crate::sync::lock;
 
 /// How many recent commit latencies are kept for percentiles.
 pub const LATENCY_WINDOW: usize = 4096;

@@ -119,7 +119,7 @@ impl TableLocation {
         if !path.is_absolute() || path.components().any(|c| matches!(c, Component::ParentDir)) {
             return Err(escapes());
         }
-        if !crate::storage::is_within(&self.root, &path) {
+        if !crate::io::storage::is_within(&self.root, &path) {
             return Err(escapes());
         }
         Ok(path)
@@ -130,7 +130,7 @@ impl TableLocation {
     /// under it are then read under the opened root. Returns whether `recorded` names
     /// the opened directory.
     pub(crate) fn observe(&self, recorded: &str) -> bool {
-        let mut state = crate::table::lock(&self.recorded);
+        let mut state = crate::sync::lock(&self.recorded);
         self.observe_locked(&mut state, recorded)
     }
 
@@ -151,7 +151,7 @@ impl TableLocation {
     /// Records the location the handle's current metadata names (see
     /// [`TableLocation::relocated_from`]).
     pub(crate) fn set_current(&self, recorded: &str) {
-        let mut state = crate::table::lock(&self.recorded);
+        let mut state = crate::sync::lock(&self.recorded);
         let here = self.observe_locked(&mut state, recorded);
         state.current_elsewhere = (!here).then(|| recorded.to_string());
     }
@@ -159,7 +159,7 @@ impl TableLocation {
     /// The location the handle's current metadata records, when it is not this
     /// directory (the table was copied or moved here and not yet relocated).
     pub fn relocated_from(&self) -> Option<String> {
-        crate::table::lock(&self.recorded).current_elsewhere.clone()
+        crate::sync::lock(&self.recorded).current_elsewhere.clone()
     }
 
     /// `Ok` when metadata recording `recorded` may be committed on or maintained from
@@ -180,7 +180,7 @@ impl TableLocation {
     /// deletes go through [`TableLocation::confined_path`] as well.
     pub fn read_path(&self, uri: &str) -> Result<PathBuf> {
         let path = normalize(&uri_to_path(uri));
-        let state = crate::table::lock(&self.recorded);
+        let state = crate::sync::lock(&self.recorded);
         let under = state.seen.iter().filter(|r| path.starts_with(&r.path)).max_by_key(|r| r.path.components().count());
         if let Some(r) = under {
             // `under` was chosen by `starts_with`, so the prefix always strips.

@@ -11,7 +11,7 @@ use std::io::{IsTerminal, Write};
 use std::path::Path;
 
 use comfy_table::{Cell, CellAlignment, ContentArrangement, Table as TextTable, presets};
-use floe::location::uri_to_path;
+use floe::io::location::uri_to_path;
 use floe::spec::types::PrimitiveType;
 use floe::spec::values::Datum;
 use indicatif::{ProgressBar, ProgressStyle};

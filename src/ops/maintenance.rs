@@ -32,9 +32,9 @@
 //! * **Rollback** ([`Table::rollback_to`], [`Table::set_current`]) and tags
 //!   ([`Table::create_tag`], [`Table::remove_tag`]) are metadata-only commits.
 //! * Files are compared by their path relative to the table root (every recorded URI
-//!   resolved by [`crate::location::TableLocation::read_path`]), never by the URI's
+//!   resolved by [`crate::io::location::TableLocation::read_path`]), never by the URI's
 //!   spelling. Every operation here, dry runs included, refuses a table that was copied
-//!   or moved and not relocated ([`Error::TableRelocated`]; see [`crate::relocate`]).
+//!   or moved and not relocated ([`Error::TableRelocated`]; see [`crate::ops::relocate`]).
 //!
 //! Every operation takes `dry_run` and returns a [`MaintenanceReport`] saying what it
 //! did (or would do). See `docs/maintenance.md`.
@@ -44,13 +44,13 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
+use crate::data::read::{NameMapping, ReadOptions, open_data_file};
+use crate::data::write::DataFileWriter;
 use crate::error::{Error, Result};
-use crate::read::{NameMapping, ReadOptions, open_data_file};
 use crate::spec::manifest::{DataContent, DataFile, EntryStatus, ManifestContent, ManifestFile, read_manifest};
 use crate::spec::metadata::{Snapshot, SnapshotLogEntry, SnapshotRef, TableMetadata};
 use crate::table::{Table, load_manifest_list, now_ms, properties, read_path};
-use crate::transaction::{CommitReport, Operation};
-use crate::write::DataFileWriter;
+use crate::txn::{CommitReport, Operation};
 
 /// Default compaction target when neither the options nor the table set one (128 MiB).
 pub const DEFAULT_COMPACTION_TARGET_BYTES: u64 = 128 * 1024 * 1024;
@@ -628,7 +628,7 @@ impl Table {
                 let ids: HashSet<i64> = expired.iter().map(|s| s.snapshot_id).collect();
                 md.snapshots.retain(|s| !ids.contains(&s.snapshot_id));
                 md.snapshot_log.retain(|e| !ids.contains(&e.snapshot_id));
-                *crate::table::lock(&sink) = expired;
+                *crate::sync::lock(&sink) = expired;
                 Ok(())
             });
             // Nothing to expire: no commit, but the collection below still runs, so a
@@ -641,7 +641,7 @@ impl Table {
             // Deletion only after the commit landed, against the newest metadata
             // (which includes anything committed since).
             self.refresh()?;
-            let expired = std::mem::take(&mut *crate::table::lock(&removed));
+            let expired = std::mem::take(&mut *crate::sync::lock(&removed));
             (expired, self.metadata())
         };
         report.snapshots_expired = expired.len();
@@ -776,7 +776,7 @@ impl Table {
             }
             let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
             let in_metadata_dir = path.parent() == Some(metadata_dir.as_path());
-            if in_metadata_dir && let Some(n) = crate::location::parse_version_file(name) {
+            if in_metadata_dir && let Some(n) = crate::io::location::parse_version_file(name) {
                 // Version files: those within previous-versions-max of the newest are
                 // kept whatever their age (plus anything newer than what we read);
                 // older superseded ones go whatever their age.
@@ -880,7 +880,7 @@ impl Table {
 
     fn delete_files(&self, files: Vec<(PathBuf, u64, Kind)>, report: &mut MaintenanceReport) {
         for (path, size, kind) in files {
-            let uri = crate::location::path_to_uri(&path);
+            let uri = crate::io::location::path_to_uri(&path);
             let confined = match self.location().confined_path(&uri) {
                 Ok(p) => p,
                 Err(_) => {
@@ -1042,7 +1042,7 @@ fn select_expired(md: &TableMetadata, older_than: i64, retain_last: usize) -> Ve
 }
 
 /// Files referenced by a set of snapshots, by their path relative to the table root
-/// (resolved with [`crate::location::TableLocation::read_path`], so a URI naming an
+/// (resolved with [`crate::io::location::TableLocation::read_path`], so a URI naming an
 /// older location of this table, or spelling the root differently, is the same file).
 #[derive(Debug, Default)]
 struct Reachable {

@@ -2,7 +2,7 @@
 //! the shell.
 //!
 //! A thin layer over the library: every command is a few calls to `floe::Table`,
-//! `floe::Scan`, `floe::import` and `Table::verify`, plus rendering. This file owns the
+//! `floe::Scan`, `floe_cli::import` and `Table::verify`, plus rendering. This file owns the
 //! argument grammar (clap), the exit codes and the one-line error report; `out.rs`
 //! owns rendering (tables, JSON, colour, progress); the `cmd_*` files own the commands.
 //!
@@ -249,7 +249,7 @@ struct AppendArgs {
     #[arg(long, value_parser = ["parquet", "csv", "json", "ndjson", "jsonl"])]
     format: Option<String>,
     /// Rows per batch while reading (memory use is about one batch).
-    #[arg(long, default_value_t = floe::import::DEFAULT_BATCH_ROWS, value_name = "ROWS")]
+    #[arg(long, default_value_t = floe_cli::import::DEFAULT_BATCH_ROWS, value_name = "ROWS")]
     batch_rows: usize,
     /// Skip the fsyncs (scratch tables only: not safe against power loss).
     #[arg(long)]

@@ -4,10 +4,10 @@
 //! file or a CSV header naming an unknown column fails with nothing written), streams
 //! each file in batches into one transaction, and commits once: all rows or none.
 
-use floe::import::{FileFormat, FileReader};
 use floe::spec::metadata::PartitionSpec;
 use floe::spec::transform::Transform;
 use floe::{Durability, Table, TableOptions};
+use floe_cli::import::{FileFormat, FileReader};
 use serde_json::json;
 
 use crate::cmd_read::{schema_json, schema_rows};
@@ -16,8 +16,8 @@ use crate::{AppendArgs, CmdResult, CreateArgs, Failure};
 
 pub fn create(o: &Out, a: &CreateArgs) -> CmdResult {
     let schema = match (&a.schema, &a.like) {
-        (Some(text), _) => floe::import::parse_schema(text)?,
-        (None, Some(file)) => floe::import::schema_of_file(file, None)?,
+        (Some(text), _) => floe_cli::import::parse_schema(text)?,
+        (None, Some(file)) => floe_cli::import::schema_of_file(file, None)?,
         (None, None) => return Err(Failure::usage("give the columns with --schema or a sample file with --like")),
     };
     let mut opts = TableOptions::default();
@@ -28,8 +28,12 @@ pub fn create(o: &Out, a: &CreateArgs) -> CmdResult {
             .ok_or_else(|| Failure::usage(format!("--property {p:?}: expected KEY=VALUE")))?;
         opts = opts.property(k.trim(), v);
     }
-    let fields: Vec<&str> =
-        a.partition.iter().flat_map(|p| floe::import::split_top_level(p)).filter(|f| !f.trim().is_empty()).collect();
+    let fields: Vec<&str> = a
+        .partition
+        .iter()
+        .flat_map(|p| floe_cli::import::split_top_level(p))
+        .filter(|f| !f.trim().is_empty())
+        .collect();
     if !fields.is_empty() {
         let mut builder = PartitionSpec::builder(&schema);
         for f in fields {

@@ -28,18 +28,18 @@ use std::sync::Arc;
 use arrow_array::{ArrayRef, BooleanArray, RecordBatch};
 use arrow_select::filter::filter_record_batch;
 
-use crate::conflict::ConflictContext;
+use crate::data::read::{NameMapping, ReadOptions, open_data_file};
+use crate::data::write::conform_batch;
 use crate::error::{Conflict, Error, Result};
 use crate::expr::{BoundPredicate, Literal, Predicate, col, partition_value_stats};
-use crate::read::{NameMapping, ReadOptions, open_data_file};
 use crate::spec::manifest::DataFile;
 use crate::spec::metadata::TableMetadata;
 use crate::spec::transform::datum_at;
 use crate::spec::types::{PrimitiveType, Schema};
 use crate::spec::values::Datum;
 use crate::table::{Table, properties, read_path};
-use crate::transaction::{CommitReport, Transaction};
-use crate::write::conform_batch;
+use crate::txn::conflict::ConflictContext;
+use crate::txn::{CommitReport, Transaction};
 
 /// How strictly a row-level operation checks commits that landed after it read the table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -163,7 +163,7 @@ impl RowOps<'_> {
             changes.rows_added += b.num_rows() as u64;
         }
         add_read_validator(tx, self.isolation, bound, "overwrite", false);
-        tx.set_operation(crate::transaction::Operation::Overwrite);
+        tx.set_operation(crate::txn::Operation::Overwrite);
         Ok(changes)
     }
 
@@ -523,7 +523,7 @@ impl KeySet {
                 })?;
                 // The table's exact conversions: a key that would change (2.9 into a
                 // long) is refused rather than looked up as another key.
-                crate::write::conform_column(a, ty, name)
+                crate::data::write::conform_column(a, ty, name)
             })
             .collect()
     }

@@ -20,7 +20,7 @@ const FLOE: &str = env!("CARGO_BIN_EXE_floe");
 static PYTHON: OnceLock<Result<PathBuf, String>> = OnceLock::new();
 
 fn find_python() -> Result<PathBuf, String> {
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let repo = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."));
     let python = match std::env::var_os("FLOE_VENV_PYTHON") {
         Some(p) => PathBuf::from(p),
         None => {
@@ -67,7 +67,7 @@ fn py_json(python: &Path, args: &[&str]) -> Value {
 }
 
 fn script() -> String {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("interop/floe_interop.py").display().to_string()
+    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../..")).join("interop/floe_interop.py").display().to_string()
 }
 
 #[track_caller]

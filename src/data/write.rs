@@ -56,10 +56,10 @@ use parquet::file::statistics::Statistics;
 use parquet::schema::types::{ColumnDescriptor, SchemaDescriptor, Type as ParquetType, TypePtr};
 
 use crate::error::{Error, Result};
+use crate::io::storage::{LocalStorage, NewFile, Storage};
 use crate::spec::manifest::{DataContent, DataFile};
 use crate::spec::types::{ListType, MapType, NestedField, PrimitiveType, Schema, StructType, Type};
 use crate::spec::values::Datum;
-use crate::storage::{LocalStorage, NewFile, Storage};
 
 /// Iceberg's default `write.metadata.metrics.default` is `truncate(16)`.
 const BOUND_TRUNCATE_LENGTH: usize = 16;
@@ -106,7 +106,7 @@ pub struct WriteOptions {
     pub max_buffered_bytes: u64,
     /// Threads a commit uses to fsync its data files and directories and to write its
     /// manifests, manifest list and metadata, whatever the number of files. Default
-    /// [`crate::pool::DEFAULT_IO_THREADS`] (16).
+    /// [`crate::sync::DEFAULT_IO_THREADS`] (16).
     pub io_threads: usize,
 }
 
@@ -124,7 +124,7 @@ impl Default for WriteOptions {
             durable: true,
             max_open_files: DEFAULT_MAX_OPEN_FILES,
             max_buffered_bytes: DEFAULT_MAX_BUFFERED_BYTES,
-            io_threads: crate::pool::DEFAULT_IO_THREADS,
+            io_threads: crate::sync::DEFAULT_IO_THREADS,
         }
     }
 }

@@ -16,18 +16,20 @@
 //! without pruning ([`Scan::prune`]); reading streams file by file and never holds more
 //! than one file's batch in flight per reader thread.
 
+mod prune;
+
 use std::sync::Arc;
 
 use arrow_array::RecordBatch;
 use arrow_schema::Schema as ArrowSchema;
 
-use crate::error::{Error, Result};
-use crate::expr::{BoundPredicate, Predicate, partition_summary_stats, partition_value_stats};
-use crate::prune::prune_file;
-use crate::read::{
+use crate::data::read::{
     DataFileReader, NameMapping, ReadOptions, open_data_file, open_data_file_with_metadata,
     read_parquet_metadata_with_page_index,
 };
+use crate::error::{Error, Result};
+use crate::expr::{BoundPredicate, Predicate, partition_summary_stats, partition_value_stats};
+use crate::scan::prune::prune_file;
 use crate::spec::manifest::{DataContent, EntryStatus, ManifestContent, read_manifest};
 use crate::spec::metadata::{PartitionSpec, Snapshot, TableMetadata};
 use crate::spec::types::{NestedField, Schema};
@@ -128,7 +130,7 @@ pub struct ScanPlan {
     read_schema: Schema,
     name_mapping: Option<Arc<NameMapping>>,
     /// Where the table was opened (turns recorded data file URIs into paths to read).
-    location: crate::location::TableLocation,
+    location: crate::io::location::TableLocation,
 }
 
 impl ScanPlan {
@@ -400,10 +402,10 @@ impl Scan {
                 *slot = Some(plan.read_file(i, self.batch_size));
             }
         } else {
-            // A bounded pool (crate::pool) takes files from a shared queue; results
+            // A bounded pool (crate::sync) takes files from a shared queue; results
             // come back in plan order.
             let indices: Vec<usize> = (0..n).collect();
-            let results = crate::pool::map(&indices, threads, |&i| plan.read_file(i, self.batch_size));
+            let results = crate::sync::map(&indices, threads, |&i| plan.read_file(i, self.batch_size));
             for (slot, r) in per_file.iter_mut().zip(results) {
                 // A reader panicked (a bug, not bad input: decoding is guarded): surface it.
                 *slot =
@@ -668,5 +670,12 @@ impl Iterator for ScanIter {
                 }
             }
         }
+    }
+}
+
+impl Table {
+    /// A scan of the current snapshot (as this handle last saw it).
+    pub fn scan(&self) -> Scan {
+        Scan::new(self.clone())
     }
 }

@@ -1,0 +1,7 @@
+//! The `floe` command's library part: [`import`] reads CSV, newline-delimited JSON and
+//! Parquet files into Arrow batches of a table's schema, refusing any value that does not
+//! fit its column exactly. The command itself is `src/main.rs`.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod import;

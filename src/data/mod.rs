@@ -1,0 +1,7 @@
+//! Data files: Arrow batches to Parquet files with Iceberg field ids and column
+//! statistics (`write`), rows split by partition (`partition`), and Parquet files back to
+//! batches of a table's schema with projection and row-group/page pruning (`read`).
+
+pub mod partition;
+pub mod read;
+pub mod write;
