@@ -1,5 +1,5 @@
 //! Row-level operations (copy-on-write delete, overwrite, upsert, insert-if-absent, get)
-//! through the public API, and every cell of DESIGN.md §3's conflict matrix that involves
+//! through the public API, and every cell of the conflict matrix in docs/conflicts.md that involves
 //! them, each by interleaving two real transactions on one table.
 
 mod common;
@@ -215,7 +215,7 @@ fn insert_if_absent_keeps_the_first_submission() {
 }
 
 // ---------------------------------------------------------------------------------------
-// The conflict matrix (DESIGN.md §3). Rows: this transaction; columns: what landed first.
+// The conflict matrix (docs/conflicts.md). Rows: this transaction; columns: what landed first.
 // ---------------------------------------------------------------------------------------
 
 fn assert_conflict<T: std::fmt::Debug>(r: Result<T, Error>, cell: &str) {
@@ -364,7 +364,7 @@ fn matrix_append_compaction_and_schema_vs_delete() {
     ours.commit().unwrap();
 }
 
-/// DESIGN.md §3, last row: a schema change conflicts with a delete that landed first.
+/// docs/conflicts.md, last row: a schema change conflicts with a delete that landed first.
 #[test]
 fn matrix_schema_change_vs_delete() {
     let dir = tempfile::tempdir().unwrap();

@@ -1,5 +1,5 @@
 //! Where a table's files live, and the mapping between paths and the absolute
-//! `file://` URIs recorded in metadata (ICEBERG-NOTES.md trap 1).
+//! `file://` URIs recorded in metadata (docs/format.md §1: readers need absolute paths).
 //!
 //! A [`TableLocation`] is the directory a table was *opened* at. Metadata records
 //! absolute URIs (`location`, manifest lists, manifests, data files, metadata log), so

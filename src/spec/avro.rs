@@ -5,7 +5,7 @@
 //! its own model and serializes that model into the file header, and the model has no
 //! place for `"logicalType": "map"` on an array. Iceberg readers need that annotation
 //! on the int-keyed metric maps (pyiceberg and polars fail without it, DuckDB aborts —
-//! ICEBERG-NOTES.md trap 4). So [`ContainerWriter`] puts the caller's schema JSON into
+//! docs/format.md §3). So [`ContainerWriter`] puts the caller's schema JSON into
 //! the header byte for byte, and the datums are encoded here too (zig-zag varints,
 //! length-prefixed bytes and strings, the union branch index, arrays as one counted
 //! block ended by a zero count — Avro 1.11 "Binary Encoding"). `apache-avro` is not

@@ -10,7 +10,7 @@
 //! - Written files follow the v2 spec and what Java and pyiceberg write: record names
 //!   `manifest_entry`/`r2`/`r102`/`k117_v118`…, `manifest_file`/`r508`; a `field-id` on
 //!   every field, `element-id` on lists, and `"logicalType": "map"` on the int-keyed
-//!   metric maps (ICEBERG-NOTES.md trap 4 — the reason the container file is written by
+//!   metric maps (docs/format.md §3 — the reason the container file is written by
 //!   hand, see `avro.rs`); the header keys `schema`, `schema-id`, `partition-spec`,
 //!   `partition-spec-id`, `format-version`, `content` (manifests) or `snapshot-id`,
 //!   `parent-snapshot-id`, `sequence-number`, `format-version` (manifest lists).
@@ -343,7 +343,7 @@ fn list(element_id: i32, items: &str) -> String {
 }
 
 /// An int-keyed map: an array of `k<key>_v<value>` records with the `map` logical
-/// type, which readers need to see it as a map (ICEBERG-NOTES.md trap 4).
+/// type, which readers need to see it as a map (docs/format.md §3).
 fn int_map(key_id: i32, value_id: i32, value: &str) -> String {
     let entry =
         record(&format!("k{key_id}_v{value_id}"), &[required("key", key_id, INT), required("value", value_id, value)]);

@@ -3,7 +3,7 @@
 //! Promises: decoding rejects anything that is not format-version 2 with a typed
 //! error; unknown top-level keys written by other engines are kept and written back
 //! unchanged; every key third-party readers were measured to need is always written
-//! (see ICEBERG-NOTES.md trap 5).
+//! (docs/format.md §2 lists what readers require).
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;

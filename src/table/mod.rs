@@ -4,7 +4,7 @@
 //! newest metadata it has seen; [`Table::refresh`] rolls it forward. Finding the newest
 //! version never trusts the hint alone: it reads `version-hint.text`, then probes
 //! `v<N+1>`, `v<N+2>` … until one is missing, and lists the directory only when there
-//! is no usable hint (DESIGN.md §2.6).
+//! is no usable hint (docs/format.md §4).
 
 pub mod stats;
 

@@ -1,5 +1,5 @@
 //! Conflict detection on rebase: what landed between a transaction's base and the
-//! newest version, and the rules (DESIGN.md §3, docs/conflicts.md) that decide
+//! newest version, and the rules (docs/conflicts.md) that decide
 //! whether the transaction may be rebased over it.
 //!
 //! Promises: [`ConflictContext::landed`] lists every snapshot committed on the
@@ -168,7 +168,7 @@ impl<'a> ConflictContext<'a> {
 /// A check run on every rebase; returns the conflicts it finds (empty = rebase).
 pub type Validator = dyn Fn(&ConflictContext<'_>) -> Result<Vec<Conflict>> + Send + Sync;
 
-/// DESIGN.md §3, the append row: an append rebases over anything except a schema
+/// docs/conflicts.md, the append row: an append rebases over anything except a schema
 /// change that no longer accepts its files, or the loss of the spec its files were written with.
 pub(crate) fn append_conflicts(base: &TableState, latest: &TableState) -> Vec<Conflict> {
     let mut out = Vec::new();

@@ -22,7 +22,7 @@
 //! Promises: every change is checked against the table's current metadata before
 //! anything is written (bad input is a typed error, nothing changes on disk), and
 //! applied again to the newest metadata on every commit attempt. A schema or spec
-//! change conflicts (DESIGN.md §3) with any commit that landed after it began other
+//! change conflicts (docs/conflicts.md) with any commit that landed after it began other
 //! than snapshot expiry: it fails with [`Error::ConcurrentModification`] rather than
 //! be applied to a table it did not see.
 
@@ -282,7 +282,7 @@ impl SpecUpdate {
     }
 }
 
-/// DESIGN.md §3, the schema/spec row: conflict with every commit that landed after
+/// docs/conflicts.md, the schema/spec row: conflict with every commit that landed after
 /// the change began, except snapshot expiry (which adds no snapshot).
 pub(crate) fn metadata_change_conflicts(ctx: &ConflictContext<'_>) -> Result<Vec<Conflict>> {
     let mut out = Vec::new();

@@ -5,7 +5,7 @@
 //! the commit point. The commit point is the exclusive creation of
 //! `v<L+1>.metadata.json` for the newest version `L`. On a lost race the staged data
 //! files and manifest are reused and only the manifest list and metadata are rebuilt
-//! on the new base, if the conflict rules (DESIGN.md §3) say the transaction still
+//! on the new base, if the conflict rules (docs/conflicts.md) say the transaction still
 //! holds; otherwise the caller gets [`Error::ConcurrentModification`] and every file
 //! the transaction wrote is deleted (or left as an unreferenced orphan if deletion
 //! fails). Promises:
@@ -374,7 +374,7 @@ impl Transaction {
         !self.updates.is_empty() && self.removed.is_empty() && self.data_files.is_empty() && self.operation.is_none()
     }
 
-    /// The conflicts that stop a rebase from `base` onto `latest` (DESIGN.md §3).
+    /// The conflicts that stop a rebase from `base` onto `latest` (docs/conflicts.md).
     fn rebase_conflicts(&self, latest: &TableState) -> Result<Vec<Conflict>> {
         let plain_append = self.removed.is_empty() && self.validators.is_empty() && self.updates.is_empty();
         if plain_append {

@@ -7,7 +7,7 @@
 //! transaction's base snapshot ([`crate::Scan::filter`]); which rows change is decided
 //! exactly, row by row.
 //!
-//! Concurrency (DESIGN.md §3, docs/conflicts.md): every operation here declares what it
+//! Concurrency (docs/conflicts.md): every operation here declares what it
 //! read. The commit loop already refuses to rebase when a file this transaction removes
 //! was removed or rewritten by a commit that landed first, or when the schema or
 //! partition spec changed. Under [`Isolation::Serializable`] (the default) an operation
