@@ -38,7 +38,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use arrow_array::{Array, Int64Array, RecordBatch};
 use arrow_schema::SchemaRef;
-use floe::data::write::WriteOptions;
+use floe::WriteOptions;
 use floe::{Durability, Table, TableOptions};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::file::properties::WriterProperties;

@@ -30,7 +30,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use arrow_array::{Float64Array, Int64Array, RecordBatch, StringArray};
-use floe::spec::types::{PrimitiveType, Schema};
+use floe::spec::{PrimitiveType, Schema};
 use floe::{CompactOptions, Durability, ExpireOptions, OrphanOptions, Table, TableOptions};
 
 type BoxResult<T> = Result<T, Box<dyn std::error::Error>>;

@@ -48,7 +48,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use arrow_array::{Array, BooleanArray, Int64Array, RecordBatch};
 use arrow_schema::SchemaRef;
-use floe::data::write::WriteOptions;
+use floe::WriteOptions;
 use floe::expr::col;
 use floe::{CompactOptions, Durability, RetryPolicy, Table, TableOptions};
 use parquet::arrow::ProjectionMask;

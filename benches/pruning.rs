@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use arrow_array::{Float64Array, Int64Array, RecordBatch, StringArray};
 use floe::expr::col;
-use floe::spec::types::{PrimitiveType, Schema};
+use floe::spec::{PrimitiveType, Schema};
 use floe::{Durability, Table, TableOptions};
 use rand::Rng;
 

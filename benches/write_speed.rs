@@ -22,7 +22,8 @@ use std::path::Path;
 use std::time::Instant;
 
 use arrow_array::RecordBatch;
-use floe::data::write::{DataFileWriter, WriteOptions, conform_batch};
+use floe::WriteOptions;
+use floe::testing::{DataFileWriter, conform_batch};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;

@@ -15,9 +15,9 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use floe::Table;
-use floe::io::location::uri_to_path;
-use floe::spec::types::{NestedField, PrimitiveType, Schema, Type};
-use floe::spec::values::Datum;
+use floe::spec::Datum;
+use floe::spec::{NestedField, PrimitiveType, Schema, Type};
+use floe::testing::uri_to_path;
 
 /// Appends a line to the report (writing to a `String` cannot fail).
 macro_rules! say {
@@ -315,7 +315,7 @@ fn field_name(schema: &Schema, id: i32) -> String {
     schema.field_by_id(id).map_or_else(|| format!("field {id}"), |f| f.name.clone())
 }
 
-fn summary(s: &floe::spec::metadata::Snapshot, key: &str) -> String {
+fn summary(s: &floe::spec::Snapshot, key: &str) -> String {
     s.summary.get(key).cloned().unwrap_or_else(|| "-".to_string())
 }
 

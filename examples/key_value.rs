@@ -16,7 +16,7 @@ use std::sync::Arc;
 use arrow_array::cast::AsArray;
 use arrow_array::{RecordBatch, StringArray};
 use floe::expr::col;
-use floe::spec::types::{PrimitiveType, Schema};
+use floe::spec::{PrimitiveType, Schema};
 use floe::{Durability, Table, TableOptions};
 use rand::Rng;
 

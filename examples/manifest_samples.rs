@@ -17,14 +17,14 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use floe::io::location::uri_to_path;
-use floe::spec::manifest::{
-    DataContent, DataFile, EntryStatus, FieldSummary, ManifestContent, ManifestEntry, ManifestFile,
-    ManifestWriteContext, read_manifest, read_manifest_list, write_manifest, write_manifest_list,
+use floe::spec::Datum;
+use floe::spec::{DataContent, DataFile, EntryStatus, FieldSummary, ManifestContent, ManifestFile};
+use floe::spec::{PartitionField, PartitionSpec};
+use floe::spec::{PrimitiveType, Schema};
+use floe::testing::uri_to_path;
+use floe::testing::{
+    ManifestEntry, ManifestWriteContext, read_manifest, read_manifest_list, write_manifest, write_manifest_list,
 };
-use floe::spec::metadata::{PartitionField, PartitionSpec};
-use floe::spec::types::{PrimitiveType, Schema};
-use floe::spec::values::Datum;
 
 type BoxResult<T> = Result<T, Box<dyn std::error::Error>>;
 

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use arrow::util::pretty::pretty_format_batches;
 use arrow_array::{Float64Array, Int64Array, RecordBatch, StringArray};
 use floe::Table;
-use floe::spec::types::{PrimitiveType, Schema};
+use floe::spec::{PrimitiveType, Schema};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let dir = std::env::args()

@@ -7,7 +7,7 @@
 //!
 //! ```no_run
 //! # fn main() -> floe::Result<()> {
-//! use floe::spec::types::{PrimitiveType, Schema};
+//! use floe::{PrimitiveType, Schema};
 //! let schema = Schema::builder().required("id", PrimitiveType::Long).build()?;
 //! let table = floe::Table::create_or_open("./events", schema)?;
 //! # let batch: arrow_array::RecordBatch = unimplemented!();
@@ -17,26 +17,39 @@
 //! ```
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
+#![warn(unnameable_types)]
 
 mod crashpoint;
-pub mod data;
-pub mod error;
+mod data;
+mod error;
 pub mod expr;
-pub mod io;
-pub mod ops;
-pub mod scan;
+mod io;
+mod ops;
+mod scan;
 pub mod spec;
-pub mod sync;
-pub mod table;
-pub mod txn;
+mod sync;
+mod table;
+#[cfg(feature = "testing")]
+pub mod testing;
+mod txn;
 
-pub use error::{Conflict, Error, Result};
+/// The storage contract: what a backend implements to hold a table's files
+/// ([`TableOptions::storage`]), and the local file-system backend.
+pub mod storage {
+    pub use crate::io::storage::{ListEntry, LocalStorage, LockGuard, NewFile, Storage};
+}
+
+pub use error::{Conflict, Error, PredicateError, Result};
+pub use expr::{Predicate, col};
+pub use spec::{NestedField, PartitionSpec, PrimitiveType, Schema, Transform, Type};
+
+pub use data::write::WriteOptions;
 pub use ops::maintenance::{CompactOptions, ExpireOptions, MaintenanceReport, MergeManifestsOptions, OrphanOptions};
 pub use ops::relocate::RelocateReport;
 pub use ops::verify::{Problem, ProblemKind, VerifyReport};
 pub use scan::{Scan, ScanIter, ScanMetrics, ScanPlan};
 pub use table::stats::CommitStats;
-pub use table::{Durability, HistoryEntry, RetryPolicy, Table, TableOptions};
+pub use table::{Durability, HistoryEntry, RetryPolicy, Table, TableOptions, properties};
 pub use txn::conflict::{ConflictContext, LandedCommit};
 pub use txn::evolution::{SchemaMode, SchemaUpdate, SpecUpdate};
 pub use txn::rowops::{InsertIfAbsent, Isolation, RowChanges, RowOps};

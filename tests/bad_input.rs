@@ -26,8 +26,8 @@ fn rb(fields: Vec<Field>, cols: Vec<arrow_array::ArrayRef>) -> RecordBatch {
 }
 
 /// id long!, i int, l long, dec decimal(5,2), ts timestamp.
-fn exact_schema() -> floe::spec::types::Schema {
-    use floe::spec::types::{PrimitiveType as P, Schema};
+fn exact_schema() -> floe::spec::Schema {
+    use floe::spec::{PrimitiveType as P, Schema};
     Schema::builder()
         .required("id", P::Long)
         .optional("i", P::Int)
@@ -151,7 +151,7 @@ fn corrupt_and_truncated_metadata_are_typed_errors() {
 fn corrupt_manifest_list_is_a_typed_error() {
     let dir = tempfile::tempdir().unwrap();
     let t = table(&dir);
-    let list = floe::io::location::uri_to_path(&t.current_snapshot().unwrap().manifest_list);
+    let list = floe::testing::uri_to_path(&t.current_snapshot().unwrap().manifest_list);
     let bytes = std::fs::read(&list).unwrap();
     std::fs::write(&list, &bytes[..bytes.len() - 7]).unwrap();
     let err = t.scan().to_batches().unwrap_err();

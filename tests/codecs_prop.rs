@@ -18,11 +18,11 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use common::{batch, relaxed, schema};
-use floe::spec::manifest::{
-    DataContent, DataFile, EntryStatus, FieldSummary, ManifestContent, ManifestEntry, ManifestFile,
-    ManifestWriteContext, read_manifest, read_manifest_list, write_manifest, write_manifest_list,
+use floe::spec::PartitionSpec;
+use floe::spec::{DataContent, DataFile, EntryStatus, FieldSummary, ManifestContent, ManifestFile};
+use floe::testing::{
+    ManifestEntry, ManifestWriteContext, read_manifest, read_manifest_list, write_manifest, write_manifest_list,
 };
-use floe::spec::metadata::{PartitionSpec, TableMetadata};
 use floe::{Error, Table};
 use proptest::prelude::*;
 
@@ -43,10 +43,10 @@ fn real() -> &'static Real {
         t.append(&[batch(10, 5)]).unwrap();
         let metadata = std::fs::read(t.metadata_path()).unwrap();
         let snap = t.current_snapshot().unwrap();
-        let list_path = floe::io::location::uri_to_path(&snap.manifest_list);
+        let list_path = floe::testing::uri_to_path(&snap.manifest_list);
         let list = std::fs::read(&list_path).unwrap();
         let m = &t.manifests(&snap).unwrap()[0];
-        let manifest = std::fs::read(floe::io::location::uri_to_path(&m.manifest_path)).unwrap();
+        let manifest = std::fs::read(floe::testing::uri_to_path(&m.manifest_path)).unwrap();
         Real { _dir: dir, metadata, list, manifest }
     })
 }
@@ -289,7 +289,7 @@ proptest! {
         extra in proptest::collection::btree_map("x-[a-z]{1,10}", any::<i64>(), 0..3),
         updated in 0i64..1 << 50,
     ) {
-        let mut md = TableMetadata::from_json_bytes(Path::new("v.json"), &real().metadata).unwrap();
+        let mut md = floe::testing::metadata_from_json(Path::new("v.json"), &real().metadata).unwrap();
         md.properties.extend(props);
         md.last_updated_ms = updated;
         if let Some(s) = md.snapshots.last_mut() {
@@ -299,8 +299,8 @@ proptest! {
         for (k, v) in extra {
             md.extra.insert(k, serde_json::Value::from(v));
         }
-        let bytes = md.to_json_bytes().unwrap();
-        let back = TableMetadata::from_json_bytes(Path::new("v.json"), &bytes).unwrap();
+        let bytes = floe::testing::metadata_to_json(&md).unwrap();
+        let back = floe::testing::metadata_from_json(Path::new("v.json"), &bytes).unwrap();
         prop_assert_eq!(back, md);
     }
 
@@ -311,7 +311,7 @@ proptest! {
     #[test]
     fn mutated_metadata_is_ok_or_a_typed_error(muts in proptest::collection::vec(mutation(), 1..4)) {
         let bytes = apply(&real().metadata, &muts);
-        let res = no_hang("metadata", move || TableMetadata::from_json_bytes(Path::new("v.json"), &bytes).err());
+        let res = no_hang("metadata", move || floe::testing::metadata_from_json(Path::new("v.json"), &bytes).err());
         if let Some(e) = res {
             prop_assert!(metadata_error(&e, "v.json"), "unexpected error {:?}", e);
         }
@@ -338,7 +338,7 @@ proptest! {
     #[test]
     fn arbitrary_bytes_are_ok_or_a_typed_error(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
         let b = bytes.clone();
-        if let Some(e) = no_hang("metadata", move || TableMetadata::from_json_bytes(Path::new("v"), &b).err()) {
+        if let Some(e) = no_hang("metadata", move || floe::testing::metadata_from_json(Path::new("v"), &b).err()) {
             prop_assert!(metadata_error(&e, "v"), "{:?}", e);
         }
         let b = bytes.clone();

@@ -247,7 +247,7 @@ fn check(path: &Path, acks: &[Ack], failed: &HashSet<String>, cycle: usize) -> (
     // Contiguous versions.
     let mut versions: Vec<u64> = std::fs::read_dir(path.join("metadata"))
         .unwrap()
-        .filter_map(|e| floe::io::location::parse_version_file(&e.unwrap().file_name().to_string_lossy()))
+        .filter_map(|e| floe::testing::parse_version_file(&e.unwrap().file_name().to_string_lossy()))
         .collect();
     versions.sort();
     assert_eq!(versions, (1..=table.version()).collect::<Vec<_>>(), "{what}: versions not contiguous");
@@ -288,27 +288,27 @@ fn check(path: &Path, acks: &[Ack], failed: &HashSet<String>, cycle: usize) -> (
     // Every referenced file exists and is complete.
     let mut live = HashSet::new();
     for s in &snaps {
-        let list = floe::io::location::uri_to_path(&s.manifest_list);
+        let list = floe::testing::uri_to_path(&s.manifest_list);
         assert!(list.exists(), "{what}: manifest list {list:?} missing");
         live.insert(list);
         for m in table.manifests(s).unwrap() {
-            let p = floe::io::location::uri_to_path(&m.manifest_path);
+            let p = floe::testing::uri_to_path(&m.manifest_path);
             let len = std::fs::metadata(&p).unwrap_or_else(|e| panic!("{what}: {p:?}: {e}")).len();
             assert_eq!(len as i64, m.manifest_length, "{what}: manifest {p:?} incomplete");
             if live.insert(p.clone()) {
                 // Data files an older snapshot still lists (compaction removed them from
                 // the current one) are referenced, not orphans.
                 let bytes = std::fs::read(&p).unwrap();
-                for e in floe::spec::manifest::read_manifest(&p, &bytes, Some(&m)).unwrap().entries {
-                    if e.status != floe::spec::manifest::EntryStatus::Deleted {
-                        live.insert(floe::io::location::uri_to_path(&e.data_file.file_path));
+                for e in floe::testing::read_manifest(&p, &bytes, Some(&m)).unwrap().entries {
+                    if e.status != floe::spec::EntryStatus::Deleted {
+                        live.insert(floe::testing::uri_to_path(&e.data_file.file_path));
                     }
                 }
             }
         }
     }
     for f in table.scan().plan().unwrap().files {
-        let p = floe::io::location::uri_to_path(&f.file_path);
+        let p = floe::testing::uri_to_path(&f.file_path);
         let len = std::fs::metadata(&p).unwrap_or_else(|e| panic!("{what}: {p:?}: {e}")).len();
         assert_eq!(len as i64, f.file_size_in_bytes, "{what}: data file {p:?} incomplete");
         live.insert(p);
@@ -467,7 +467,7 @@ fn version_files(table: &Path) -> Vec<u64> {
     let mut out: Vec<u64> = std::fs::read_dir(table.join("metadata"))
         .unwrap()
         .flatten()
-        .filter_map(|e| floe::io::location::parse_version_file(&e.file_name().to_string_lossy()))
+        .filter_map(|e| floe::testing::parse_version_file(&e.file_name().to_string_lossy()))
         .collect();
     out.sort();
     out
@@ -477,7 +477,7 @@ fn version_files(table: &Path) -> Vec<u64> {
 /// never swept).
 fn assert_window_kept(table: &Table) {
     for e in &table.metadata().metadata_log {
-        assert!(floe::io::location::uri_to_path(&e.metadata_file).exists(), "{} was deleted", e.metadata_file);
+        assert!(floe::testing::uri_to_path(&e.metadata_file).exists(), "{} was deleted", e.metadata_file);
     }
 }
 

@@ -10,9 +10,9 @@ use arrow_array::cast::AsArray;
 use arrow_array::types::{Float64Type, Int64Type};
 use arrow_array::{Array, Float32Array, Int32Array, Int64Array, RecordBatch, StringArray};
 use arrow_schema::{DataType, Field, Schema as ArrowSchema};
-use floe::spec::metadata::PartitionSpec;
-use floe::spec::transform::Transform;
-use floe::spec::types::{NestedField, PrimitiveType, Schema};
+use floe::spec::PartitionSpec;
+use floe::spec::Transform;
+use floe::spec::{NestedField, PrimitiveType, Schema};
 use floe::{Error, SchemaMode, Table};
 
 fn rows(table: &Table) -> Vec<RecordBatch> {
@@ -503,7 +503,7 @@ fn manifests_merge_across_a_widened_partition_source() {
 
 #[test]
 fn nested_columns_can_be_added_with_fresh_ids() {
-    use floe::spec::types::{ListType, StructType, Type};
+    use floe::spec::{ListType, StructType, Type};
     let dir = tempfile::tempdir().unwrap();
     let table = Table::create_with(dir.path(), common::schema(), common::relaxed()).unwrap();
     table.append(&[common::batch(0, 2)]).unwrap();

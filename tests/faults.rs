@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use common::{batch, ids, relaxed, schema};
-use floe::io::storage::{ListEntry, LocalStorage, LockGuard, Storage};
+use floe::storage::{ListEntry, LocalStorage, LockGuard, Storage};
 use floe::{Error, RetryPolicy, Table};
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -86,7 +86,7 @@ impl Storage for Faulty {
         }
         self.inner.write_new(path, bytes, durable)
     }
-    fn create_new(&self, path: &Path) -> io::Result<Box<dyn floe::io::storage::NewFile>> {
+    fn create_new(&self, path: &Path) -> io::Result<Box<dyn floe::storage::NewFile>> {
         self.inner.create_new(path)
     }
     fn sync_file(&self, path: &Path) -> io::Result<()> {
@@ -385,7 +385,7 @@ fn orphan_cleanup_stops_on_a_missing_or_unreadable_manifest_list_of_a_live_snaps
     let real = std::fs::canonicalize(table.path()).unwrap();
     age_all(&real, std::time::Duration::from_secs(7200));
     let before = common::tree(table.path());
-    let list = floe::io::location::uri_to_path(&table.current_snapshot().unwrap().manifest_list);
+    let list = floe::testing::uri_to_path(&table.current_snapshot().unwrap().manifest_list);
 
     // Unreadable (EIO through the storage).
     storage.fail_reads_of(&[list.file_name().unwrap().to_string_lossy().into_owned()]);
@@ -433,7 +433,7 @@ fn expiry_stops_on_unreadable_metadata_and_deletes_nothing() {
     // An unreadable manifest list of a retained snapshot.
     let (_dir2, table, storage) = trimmed_table();
     let before = common::tree(table.path());
-    let list = floe::io::location::uri_to_path(&table.current_snapshot().unwrap().manifest_list);
+    let list = floe::testing::uri_to_path(&table.current_snapshot().unwrap().manifest_list);
     storage.fail_reads_of(&[list.file_name().unwrap().to_string_lossy().into_owned()]);
     match table.expire_snapshots(&opts) {
         Err(Error::Io { path, .. }) => assert_eq!(path, list),

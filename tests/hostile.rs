@@ -12,10 +12,9 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use common::{batch, ids, relaxed, schema, tree};
-use floe::spec::manifest::{
-    ManifestContent, ManifestWriteContext, read_manifest, read_manifest_list, write_manifest, write_manifest_list,
-};
-use floe::spec::metadata::PartitionSpec;
+use floe::spec::ManifestContent;
+use floe::spec::PartitionSpec;
+use floe::testing::{ManifestWriteContext, read_manifest, read_manifest_list, write_manifest, write_manifest_list};
 use floe::{Error, Table};
 
 /// Rewrites the newest metadata file in place with `f` applied to its JSON.
@@ -81,7 +80,7 @@ fn manifest_and_list_paths_escaping_the_root_are_read_only() {
     t.append(&[batch(0, 2)]).unwrap();
     // Move the current manifest list outside and point the snapshot at it.
     let snap = t.current_snapshot().unwrap();
-    let list = floe::io::location::uri_to_path(&snap.manifest_list);
+    let list = floe::testing::uri_to_path(&snap.manifest_list);
     let moved = outside.join(list.file_name().unwrap());
     std::fs::rename(&list, &moved).unwrap();
     edit_latest(&t, |m| {
@@ -173,14 +172,14 @@ fn format_versions_other_than_2_are_unsupported() {
 /// and the manifest list with the new length and `list_f` applied.
 fn rewrite_manifest(
     t: &Table,
-    f: impl Fn(&mut floe::spec::manifest::ManifestEntry),
-    list_f: impl Fn(&mut floe::spec::manifest::ManifestFile),
+    f: impl Fn(&mut floe::testing::ManifestEntry),
+    list_f: impl Fn(&mut floe::spec::ManifestFile),
 ) {
     let snap = t.current_snapshot().unwrap();
-    let list_path = floe::io::location::uri_to_path(&snap.manifest_list);
+    let list_path = floe::testing::uri_to_path(&snap.manifest_list);
     let mut files = read_manifest_list(&list_path, &std::fs::read(&list_path).unwrap()).unwrap();
     let m = &mut files[0];
-    let mpath = floe::io::location::uri_to_path(&m.manifest_path);
+    let mpath = floe::testing::uri_to_path(&m.manifest_path);
     let mut manifest = read_manifest(&mpath, &std::fs::read(&mpath).unwrap(), Some(m)).unwrap();
     manifest.entries.iter_mut().for_each(f);
     list_f(m);
@@ -196,8 +195,7 @@ fn rewrite_manifest(
 
 #[test]
 fn unsupported_features_are_typed_errors_not_wrong_answers() {
-    type Case =
-        (&'static str, fn(&mut floe::spec::manifest::ManifestEntry), fn(&mut floe::spec::manifest::ManifestFile));
+    type Case = (&'static str, fn(&mut floe::testing::ManifestEntry), fn(&mut floe::spec::ManifestFile));
     let cases: [Case; 5] = [
         ("ORC data files", |e| e.data_file.file_format = "ORC".into(), |_| {}),
         ("Avro data files", |e| e.data_file.file_format = "AVRO".into(), |_| {}),
@@ -205,7 +203,7 @@ fn unsupported_features_are_typed_errors_not_wrong_answers() {
         ("encrypted manifests", |_| {}, |m| m.key_metadata = Some(vec![1])),
         (
             "position deletes",
-            |e| e.data_file.content = floe::spec::manifest::DataContent::PositionDeletes,
+            |e| e.data_file.content = floe::spec::DataContent::PositionDeletes,
             |m| m.content = ManifestContent::Deletes,
         ),
     ];

@@ -40,7 +40,8 @@ use arrow_array::{
     Array, ArrayRef, BinaryArray, BooleanArray, Date32Array, Decimal128Array, FixedSizeBinaryArray, Float32Array,
     Float64Array, Int32Array, Int64Array, RecordBatch, StringArray, Time64MicrosecondArray, TimestampMicrosecondArray,
 };
-use floe::spec::types::{PrimitiveType, Schema, primitive_to_arrow};
+use floe::spec::{PrimitiveType, Schema};
+use floe::testing::primitive_to_arrow;
 use floe::{Table, TableOptions};
 use serde_json::{Value, json};
 
@@ -291,17 +292,17 @@ fn decimal_str(unscaled: i128, scale: u32) -> String {
 
 /// `YYYY-MM-DD` of days since 1970-01-01 (floe's own `Datum` display, the script's form).
 fn date_str(days: i64) -> String {
-    floe::spec::values::Datum::Date(days as i32).to_string()
+    floe::spec::Datum::Date(days as i32).to_string()
 }
 
 /// `HH:MM:SS.ffffff` of microseconds since midnight.
 fn time_str(micros: i64) -> String {
-    floe::spec::values::Datum::Time(micros).to_string()
+    floe::spec::Datum::Time(micros).to_string()
 }
 
 /// `YYYY-MM-DDTHH:MM:SS.ffffff` of microseconds since the epoch.
 fn timestamp_str(micros: i64) -> String {
-    floe::spec::values::Datum::Timestamp(micros).to_string()
+    floe::spec::Datum::Timestamp(micros).to_string()
 }
 
 // ------------------------------------------------------------------ rows of the interop schema
@@ -1347,8 +1348,8 @@ print(json.dumps({"checked": n, "bad": bad}))
 ///     on many values.
 #[test]
 fn transforms_match_pyiceberg() {
-    use floe::spec::transform::Transform;
-    use floe::spec::values::Datum;
+    use floe::spec::Datum;
+    use floe::spec::Transform;
     let Some(py) = interop() else { return };
     let mut cases = Vec::new();
     let mut push = |ty: &str, t: Transform, json_value: Value, d: Datum| {
@@ -1464,7 +1465,7 @@ print(json.dumps({"ids": ids, "files": len(files)}))
 /// bucket over long/uuid/decimal, day, month, truncate over string and decimal),
 /// written in two commits; returns it with its rows.
 fn partitioned_floe_table(dir: &Path) -> (Table, Vec<Value>) {
-    use floe::spec::metadata::PartitionSpec;
+    use floe::spec::PartitionSpec;
     let schema = Schema::builder()
         .required("id", PrimitiveType::Long)
         .optional("name", PrimitiveType::String)
@@ -1594,8 +1595,9 @@ print(json.dumps({"metadata": table.metadata_location}))
 ///     the partition values floe decodes equal its own transforms of the rows.
 #[test]
 fn floe_reads_a_partitioned_pyiceberg_table() {
-    use floe::spec::manifest::read_manifest;
-    use floe::spec::transform::{Transform, datum_at};
+    use floe::spec::Transform;
+    use floe::testing::datum_at;
+    use floe::testing::read_manifest;
     let Some(py) = interop() else { return };
     let dir = scratch("floe_reads_a_partitioned_pyiceberg_table");
     let doc = py.snippet(PYICEBERG_PARTITIONED_WRITER, &[path_str(dir.path())]);
@@ -1613,11 +1615,11 @@ fn floe_reads_a_partitioned_pyiceberg_table() {
     let mut files = 0;
     for m in table.manifests(&snap).unwrap() {
         assert!(m.partitions.as_ref().is_some_and(|p| p.len() == 2), "pyiceberg writes partition summaries");
-        let path = floe::io::location::uri_to_path(&m.manifest_path);
+        let path = floe::testing::uri_to_path(&m.manifest_path);
         for e in read_manifest(&path, &std::fs::read(&path).unwrap(), Some(&m)).unwrap().entries {
             files += 1;
-            let file = floe::io::location::uri_to_path(&e.data_file.file_path);
-            let reader = floe::data::read::open_data_file(&file, &schema, None, &Default::default()).unwrap();
+            let file = floe::testing::uri_to_path(&e.data_file.file_path);
+            let reader = floe::testing::open_data_file(&file, &schema, None, &Default::default()).unwrap();
             for batch in reader {
                 let batch = batch.unwrap();
                 for (i, pf) in spec.fields.iter().enumerate() {
@@ -1645,7 +1647,7 @@ fn floe_reads_a_partitioned_pyiceberg_table() {
 fn evolved_floe_table(dir: &Path) -> (Table, Vec<Value>) {
     use arrow_schema::{DataType, Field};
     use floe::SchemaMode;
-    use floe::spec::transform::Transform;
+    use floe::spec::Transform;
     let schema = Schema::builder()
         .required("id", PrimitiveType::Long)
         .optional("name", PrimitiveType::String)
@@ -2049,7 +2051,7 @@ fn readers_read_uuid_columns_at_every_depth() {
         .expect("plan")
         .files
         .iter()
-        .map(|f| floe::io::location::uri_to_path(&f.file_path).display().to_string())
+        .map(|f| floe::testing::uri_to_path(&f.file_path).display().to_string())
         .collect();
     let args: Vec<&str> = files.iter().map(String::as_str).collect();
     let doc = py.snippet(PARQUET_LOGICAL_TYPES, &args);

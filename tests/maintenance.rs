@@ -12,7 +12,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, SystemTime};
 
 use common::{batch, ids, relaxed, schema};
-use floe::io::location::uri_to_path;
+use floe::testing::uri_to_path;
 use floe::{CompactOptions, Error, ExpireOptions, MergeManifestsOptions, OrphanOptions, Table, TableOptions};
 
 /// Child side. Roles: `writer` (FLOE_COUNT single-row appends, `ACK <id>` each),
@@ -596,7 +596,7 @@ fn expiry_keeps_files_that_a_retained_merged_manifest_relists() {
 
 #[test]
 fn compaction_groups_by_partition() {
-    use floe::spec::metadata::PartitionSpec;
+    use floe::spec::PartitionSpec;
     let dir = tempfile::tempdir().unwrap();
     let s = schema();
     let spec = PartitionSpec::builder(&s).bucket("id", 2).build().unwrap();

@@ -7,11 +7,11 @@ use std::sync::Arc;
 
 use arrow_array::{Array, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray};
 use arrow_schema::{DataType, Field, Schema as ArrowSchema, TimeUnit};
-use floe::spec::manifest::read_manifest;
-use floe::spec::metadata::PartitionSpec;
-use floe::spec::transform::Transform;
-use floe::spec::types::{PrimitiveType, Schema};
-use floe::spec::values::Datum;
+use floe::spec::Datum;
+use floe::spec::PartitionSpec;
+use floe::spec::Transform;
+use floe::spec::{PrimitiveType, Schema};
+use floe::testing::read_manifest;
 use floe::{Error, Table};
 
 const HOUR: i64 = 3_600_000_000;
@@ -46,10 +46,10 @@ fn files(table: &Table) -> Vec<(String, Vec<Option<Datum>>, i64)> {
     let snap = table.current_snapshot().unwrap();
     let mut out = Vec::new();
     for m in table.manifests(&snap).unwrap() {
-        let path = floe::io::location::uri_to_path(&m.manifest_path);
+        let path = floe::testing::uri_to_path(&m.manifest_path);
         let manifest = read_manifest(&path, &std::fs::read(&path).unwrap(), Some(&m)).unwrap();
         for e in manifest.entries {
-            let p = floe::io::location::uri_to_path(&e.data_file.file_path);
+            let p = floe::testing::uri_to_path(&e.data_file.file_path);
             let rel = p.strip_prefix(table.path()).unwrap().to_str().unwrap().to_string();
             out.push((rel, e.data_file.partition, e.data_file.record_count));
         }
@@ -131,7 +131,7 @@ fn many_batches_and_commits_share_partition_writers_per_transaction() {
     // Each row sits in the bucket the transform gives its id.
     for (path, part, _) in &f {
         let full = table.path().join(path);
-        let reader = floe::data::read::open_data_file(&full, &table.schema(), None, &Default::default()).unwrap();
+        let reader = floe::testing::open_data_file(&full, &table.schema(), None, &Default::default()).unwrap();
         for b in reader {
             let b = b.unwrap();
             let ids = b.column(0).as_any().downcast_ref::<Int64Array>().unwrap();
@@ -192,7 +192,7 @@ fn bad_specs_are_refused_before_anything_is_written() {
     let s = schema();
     let bad = PartitionSpec {
         spec_id: 0,
-        fields: vec![floe::spec::metadata::PartitionField {
+        fields: vec![floe::spec::PartitionField {
             source_id: 1,
             field_id: 1000,
             name: "x".into(),
@@ -204,7 +204,7 @@ fn bad_specs_are_refused_before_anything_is_written() {
     assert!(!dir.path().join("t").exists(), "nothing created for a bad spec");
     let unknown = PartitionSpec {
         spec_id: 0,
-        fields: vec![floe::spec::metadata::PartitionField {
+        fields: vec![floe::spec::PartitionField {
             source_id: 1,
             field_id: 1000,
             name: "x".into(),
@@ -355,7 +355,7 @@ fn open_files_and_buffered_bytes_follow_the_write_options() {
     let dir = tempfile::tempdir().unwrap();
     let s = common::schema();
     let spec = PartitionSpec::builder(&s).bucket("id", 4).build().unwrap();
-    let write = floe::data::write::WriteOptions { max_open_files: 2, max_buffered_bytes: 1, ..Default::default() };
+    let write = floe::WriteOptions { max_open_files: 2, max_buffered_bytes: 1, ..Default::default() };
     let opts = floe::TableOptions { write, ..common::relaxed() }.partition_spec(spec);
     let table = Table::create_with(dir.path(), s, opts).unwrap();
     // Ids whose bucket is k, for k = 0..4.
@@ -382,9 +382,9 @@ fn open_files_and_buffered_bytes_follow_the_write_options() {
     for (path, part, rows) in &f {
         assert_eq!(*rows, 3, "{path}");
         let full = table.path().join(path);
-        let md = floe::data::read::read_parquet_metadata(&full).unwrap();
+        let md = floe::testing::read_parquet_metadata(&full).unwrap();
         assert_eq!(md.num_row_groups(), 1, "{path}");
-        let reader = floe::data::read::open_data_file(&full, &table.schema(), None, &Default::default()).unwrap();
+        let reader = floe::testing::open_data_file(&full, &table.schema(), None, &Default::default()).unwrap();
         for b in reader {
             let b = b.unwrap();
             let ids = b.column(0).as_any().downcast_ref::<Int64Array>().unwrap();
@@ -402,7 +402,7 @@ fn open_files_and_buffered_bytes_follow_the_write_options() {
     let dir = tempfile::tempdir().unwrap();
     let s = common::schema();
     let spec = PartitionSpec::builder(&s).bucket("id", 4).build().unwrap();
-    let write = floe::data::write::WriteOptions { max_open_files: 1, max_buffered_bytes: 1, ..Default::default() };
+    let write = floe::WriteOptions { max_open_files: 1, max_buffered_bytes: 1, ..Default::default() };
     let table =
         Table::create_with(dir.path(), s, floe::TableOptions { write, ..common::relaxed() }.partition_spec(spec))
             .unwrap();
@@ -417,7 +417,7 @@ fn open_files_and_buffered_bytes_follow_the_write_options() {
     assert_eq!(f.len(), 4, "{f:?}");
     for (path, _, rows) in &f {
         assert_eq!(*rows, 2);
-        let md = floe::data::read::read_parquet_metadata(&table.path().join(path)).unwrap();
+        let md = floe::testing::read_parquet_metadata(&table.path().join(path)).unwrap();
         assert_eq!(md.num_row_groups(), 2, "each write flushed: {path}");
     }
 }
@@ -469,19 +469,18 @@ fn processes_append_to_a_partitioned_table_while_it_evolves() {
     let snap = table.current_snapshot().unwrap();
     for m in table.manifests(&snap).unwrap() {
         let spec = md.partition_specs.iter().find(|s| s.spec_id == m.partition_spec_id).unwrap();
-        let path = floe::io::location::uri_to_path(&m.manifest_path);
+        let path = floe::testing::uri_to_path(&m.manifest_path);
         for e in read_manifest(&path, &std::fs::read(&path).unwrap(), Some(&m)).unwrap().entries {
-            let file = floe::io::location::uri_to_path(&e.data_file.file_path);
+            let file = floe::testing::uri_to_path(&e.data_file.file_path);
             let schema = table.schema();
-            for b in floe::data::read::open_data_file(&file, &schema, None, &Default::default()).unwrap() {
+            for b in floe::testing::open_data_file(&file, &schema, None, &Default::default()).unwrap() {
                 let b = b.unwrap();
                 for (k, pf) in spec.fields.iter().enumerate() {
                     let src = schema.field_by_id(pf.source_id).unwrap();
                     let col = b.column_by_name(&src.name).unwrap();
                     let t = Transform::parse(&pf.transform).unwrap();
                     for r in 0..b.num_rows() {
-                        let v =
-                            floe::spec::transform::datum_at(col.as_ref(), r, src.field_type.as_primitive().unwrap());
+                        let v = floe::testing::datum_at(col.as_ref(), r, src.field_type.as_primitive().unwrap());
                         assert_eq!(t.apply(v.as_ref()).unwrap(), e.data_file.partition[k]);
                     }
                 }

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use floe::spec::metadata::PartitionSpec;
+use floe::spec::PartitionSpec;
 use floe::{CompactOptions, Error, ExpireOptions, MergeManifestsOptions, OrphanOptions, Table, TableOptions};
 use serde_json::Value;
 

@@ -9,10 +9,11 @@ use std::sync::Arc;
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Float64Type, Int64Type};
 use arrow_array::{Float64Array, Int64Array, RecordBatch, StringArray};
+use floe::Operation;
 use floe::expr::{Predicate, col};
-use floe::spec::manifest::{EntryStatus, read_manifest};
-use floe::spec::types::PrimitiveType;
-use floe::txn::Operation;
+use floe::spec::EntryStatus;
+use floe::spec::PrimitiveType;
+use floe::testing::read_manifest;
 use floe::{Error, Isolation, Table};
 
 use common::{batch, ids, relaxed, schema};
@@ -85,7 +86,7 @@ fn delete_removes_whole_files_and_rewrites_partial_ones() {
     assert_eq!(snap.summary_i64("total-records"), Some(250));
     let mut deleted = 0;
     for m in table.manifests(&snap).unwrap() {
-        let path = floe::io::location::uri_to_path(&m.manifest_path);
+        let path = floe::testing::uri_to_path(&m.manifest_path);
         let manifest = read_manifest(&path, &std::fs::read(&path).unwrap(), Some(&m)).unwrap();
         deleted += manifest.entries.iter().filter(|e| e.status == EntryStatus::Deleted).count();
     }
@@ -207,10 +208,10 @@ fn insert_if_absent_keeps_the_first_submission() {
     let table = Table::create_with(dir.path().join("t"), schema(), relaxed()).unwrap();
     let (_, r) = table.insert_if_absent(&["id"], &[rows(&[1, 2, 2], "first")]).unwrap();
     assert_eq!(r.changes.rows_added, 2);
-    assert_eq!(r.skipped, vec![vec![floe::spec::values::Datum::Long(2)]]);
+    assert_eq!(r.skipped, vec![vec![floe::spec::Datum::Long(2)]]);
     let (_, r) = table.insert_if_absent(&["id"], &[rows(&[2, 3], "second")]).unwrap();
     assert_eq!(r.changes.rows_added, 1);
-    assert_eq!(r.skipped, vec![vec![floe::spec::values::Datum::Long(2)]]);
+    assert_eq!(r.skipped, vec![vec![floe::spec::Datum::Long(2)]]);
     assert_eq!(names(&table), vec![(1, "first-1".into()), (2, "first-2".into()), (3, "second-3".into())]);
 }
 
@@ -426,7 +427,7 @@ fn matrix_upsert_and_insert_if_absent() {
 /// overwrites judge the other's added files by their partition values.
 #[test]
 fn partition_scoped_writers_do_not_conflict() {
-    use floe::spec::metadata::PartitionSpec;
+    use floe::spec::PartitionSpec;
     let dir = tempfile::tempdir().unwrap();
     let schema = schema();
     let spec = PartitionSpec::builder(&schema).identity("name").build().unwrap();
@@ -468,7 +469,7 @@ fn partition_scoped_writers_do_not_conflict() {
 /// Local storage that runs a hook once, the next time a version's temp file is written
 /// (inside a commit, just before its link): a concurrent commit at a chosen moment.
 struct HookStorage {
-    inner: floe::io::storage::LocalStorage,
+    inner: floe::storage::LocalStorage,
     hook: std::sync::Mutex<Option<Box<dyn FnOnce() + Send>>>,
 }
 
@@ -478,7 +479,7 @@ impl std::fmt::Debug for HookStorage {
     }
 }
 
-impl floe::io::storage::Storage for HookStorage {
+impl floe::storage::Storage for HookStorage {
     fn read(&self, p: &std::path::Path) -> std::io::Result<Vec<u8>> {
         self.inner.read(p)
     }
@@ -488,7 +489,7 @@ impl floe::io::storage::Storage for HookStorage {
     fn write_new(&self, p: &std::path::Path, b: &[u8], d: bool) -> std::io::Result<()> {
         self.inner.write_new(p, b, d)
     }
-    fn create_new(&self, p: &std::path::Path) -> std::io::Result<Box<dyn floe::io::storage::NewFile>> {
+    fn create_new(&self, p: &std::path::Path) -> std::io::Result<Box<dyn floe::storage::NewFile>> {
         self.inner.create_new(p)
     }
     fn sync_file(&self, p: &std::path::Path) -> std::io::Result<()> {
@@ -513,16 +514,16 @@ impl floe::io::storage::Storage for HookStorage {
     fn create_dir_all(&self, p: &std::path::Path) -> std::io::Result<()> {
         self.inner.create_dir_all(p)
     }
-    fn list(&self, p: &std::path::Path) -> std::io::Result<Vec<floe::io::storage::ListEntry>> {
+    fn list(&self, p: &std::path::Path) -> std::io::Result<Vec<floe::storage::ListEntry>> {
         self.inner.list(p)
     }
     fn delete(&self, p: &std::path::Path) -> std::io::Result<()> {
         self.inner.delete(p)
     }
-    fn try_lock_exclusive(&self, p: &std::path::Path) -> std::io::Result<Option<floe::io::storage::LockGuard>> {
+    fn try_lock_exclusive(&self, p: &std::path::Path) -> std::io::Result<Option<floe::storage::LockGuard>> {
         self.inner.try_lock_exclusive(p)
     }
-    fn lock_exclusive(&self, p: &std::path::Path) -> std::io::Result<floe::io::storage::LockGuard> {
+    fn lock_exclusive(&self, p: &std::path::Path) -> std::io::Result<floe::storage::LockGuard> {
         self.inner.lock_exclusive(p)
     }
 }
@@ -540,7 +541,7 @@ fn row_operation_retries_follow_the_handles_retry_policy() {
         let path = dir.path().join("t");
         Table::create_with(&path, schema(), relaxed()).unwrap().append(&[batch(0, 10)]).unwrap();
         let storage = Arc::new(HookStorage {
-            inner: floe::io::storage::LocalStorage::new(std::fs::canonicalize(&path).unwrap()),
+            inner: floe::storage::LocalStorage::new(std::fs::canonicalize(&path).unwrap()),
             hook: std::sync::Mutex::new(None),
         });
         let table = Table::open_with(&path, relaxed().retry(policy).storage(storage.clone())).unwrap();

@@ -9,10 +9,10 @@ use std::sync::Arc;
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Float64Type, Int64Type};
 use arrow_array::{Float64Array, Int32Array, Int64Array, RecordBatch, StringArray};
-use floe::data::write::WriteOptions;
+use floe::WriteOptions;
 use floe::expr::{CmpOp, Literal, Predicate, PredicateError, col};
-use floe::spec::metadata::PartitionSpec;
-use floe::spec::types::{PrimitiveType, Schema};
+use floe::spec::PartitionSpec;
+use floe::spec::{PrimitiveType, Schema};
 use floe::{Error, Table, TableOptions};
 use proptest::prelude::*;
 

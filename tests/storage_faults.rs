@@ -28,7 +28,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use common::{batch, ids, schema};
-use floe::io::storage::{ListEntry, LocalStorage, LockGuard, NewFile, Storage};
+use floe::storage::{ListEntry, LocalStorage, LockGuard, NewFile, Storage};
 use floe::{Durability, Error, Table, TableOptions};
 
 // ---------------------------------------------------------------------------------------
@@ -448,18 +448,18 @@ fn data_and_avro_files(root: &Path) -> Vec<PathBuf> {
 fn check_references(t: &Table, what: &str) -> std::collections::HashSet<PathBuf> {
     let mut live = std::collections::HashSet::new();
     for snap in t.snapshots() {
-        let list = floe::io::location::uri_to_path(&snap.manifest_list);
+        let list = floe::testing::uri_to_path(&snap.manifest_list);
         assert!(list.exists(), "{what}: manifest list {list:?} missing");
         live.insert(list);
         for m in t.manifests(&snap).unwrap() {
-            let p = floe::io::location::uri_to_path(&m.manifest_path);
+            let p = floe::testing::uri_to_path(&m.manifest_path);
             let len = std::fs::metadata(&p).unwrap_or_else(|e| panic!("{what}: manifest {p:?}: {e}")).len();
             assert_eq!(len as i64, m.manifest_length, "{what}: manifest {p:?} incomplete");
             live.insert(p);
         }
     }
     for f in t.scan().plan().unwrap().files {
-        let p = floe::io::location::uri_to_path(&f.file_path);
+        let p = floe::testing::uri_to_path(&f.file_path);
         let len = std::fs::metadata(&p).unwrap_or_else(|e| panic!("{what}: data file {p:?}: {e}")).len();
         assert_eq!(len as i64, f.file_size_in_bytes, "{what}: data file {p:?} incomplete");
         live.insert(p);
@@ -473,7 +473,7 @@ fn run_one(durable: bool, scenario: Scenario, kind: Kind, k: u64, tally: &mut Ta
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("t");
     let plain = if scenario == Scenario::Partitioned {
-        let spec = floe::spec::metadata::PartitionSpec::builder(&schema()).bucket("id", 2).build().unwrap();
+        let spec = floe::spec::PartitionSpec::builder(&schema()).bucket("id", 2).build().unwrap();
         Table::create_with(&path, schema(), options(durable).partition_spec(spec)).unwrap()
     } else {
         Table::create_with(&path, schema(), options(durable)).unwrap()
@@ -608,8 +608,8 @@ fn partitioned_commit_survives_a_fault_at_every_operation() {
 type MetadataCommit = (&'static str, fn(&Table, &[i64]) -> floe::Result<u64>, fn(&Table, &[i64]) -> bool);
 
 fn metadata_commits() -> Vec<MetadataCommit> {
-    use floe::spec::transform::Transform;
-    use floe::{ExpireOptions, spec::types::PrimitiveType};
+    use floe::spec::Transform;
+    use floe::{ExpireOptions, PrimitiveType};
     vec![
         (
             "schema change",

@@ -12,7 +12,7 @@ use arrow_array::{
 };
 use arrow_schema::{DataType, Field, Schema as ArrowSchema, TimeUnit};
 use common::{batch, ids, relaxed, schema};
-use floe::spec::types::{NestedField, PrimitiveType, Schema};
+use floe::spec::{NestedField, PrimitiveType, Schema};
 use floe::{Durability, Error, RetryPolicy, Table, TableOptions};
 
 #[test]
@@ -352,7 +352,7 @@ fn opens_through_a_symlinked_directory() {
 fn nested_struct_list_map_round_trip() {
     use arrow_array::builder::{Int64Builder, ListBuilder, MapBuilder, StringBuilder};
     use arrow_array::{ArrayRef, StructArray};
-    use floe::spec::types::{ListType, MapType, StructType, Type};
+    use floe::spec::{ListType, MapType, StructType, Type};
 
     let schema = Schema::new(vec![
         NestedField::required(1, "id", PrimitiveType::Long),
@@ -459,7 +459,7 @@ fn metadata_that_does_not_encode_is_refused_and_nothing_is_published() {
 
 /// The Parquet leaves of a file: (field id, logical type) in schema order.
 fn parquet_leaves(path: &std::path::Path) -> Vec<(i32, Option<parquet::basic::LogicalType>)> {
-    let meta = floe::data::read::read_parquet_metadata(path).unwrap();
+    let meta = floe::testing::read_parquet_metadata(path).unwrap();
     let descr = meta.file_metadata().schema_descr();
     descr
         .columns()
@@ -484,7 +484,7 @@ fn uuid_columns_carry_the_parquet_uuid_logical_type() {
     let snap = table.current_snapshot().unwrap();
     let files = table.scan().plan().unwrap().files;
     assert_eq!(files.len(), 1, "snapshot {}", snap.snapshot_id);
-    let path = floe::io::location::uri_to_path(&files[0].file_path);
+    let path = floe::testing::uri_to_path(&files[0].file_path);
     let leaves = parquet_leaves(&path);
     let uuid_ids = [2, 5, 7, 10];
     for (id, logical) in &leaves {
@@ -507,24 +507,24 @@ fn uuid_columns_read_the_same_with_and_without_the_annotation() {
     let table = Table::create_with(dir.path().join("t"), schema.clone(), relaxed()).unwrap();
     table.append(std::slice::from_ref(&batch)).unwrap();
     let annotated_file = table.scan().plan().unwrap().files.remove(0);
-    let annotated = floe::io::location::uri_to_path(&annotated_file.file_path);
+    let annotated = floe::testing::uri_to_path(&annotated_file.file_path);
     // The old form: the Arrow writer's own conversion of the table's Arrow schema.
-    let conformed = floe::data::write::conform_batch(&schema, &batch).unwrap();
+    let conformed = floe::testing::conform_batch(&schema, &batch).unwrap();
     let old = dir.path().join("old.parquet");
     let mut w =
         parquet::arrow::ArrowWriter::try_new(std::fs::File::create(&old).unwrap(), conformed.schema(), None).unwrap();
     w.write(&conformed).unwrap();
     w.close().unwrap();
     assert!(parquet_leaves(&old).iter().all(|(_, l)| l.is_none() || *l == Some(parquet::basic::LogicalType::String)));
-    let opts = floe::data::read::ReadOptions::default();
+    let opts = floe::testing::ReadOptions::default();
     for path in [&annotated, &old] {
         let read: Vec<RecordBatch> =
-            floe::data::read::open_data_file(path, &schema, None, &opts).unwrap().collect::<Result<_, _>>().unwrap();
+            floe::testing::open_data_file(path, &schema, None, &opts).unwrap().collect::<Result<_, _>>().unwrap();
         assert_eq!(read, vec![conformed.clone()], "{}", path.display());
     }
     assert_eq!(table.scan().to_batches().unwrap(), vec![conformed]);
-    let meta = floe::data::read::read_parquet_metadata(&old).unwrap();
-    let old_file = floe::data::write::data_file_from_parquet_metadata("file:///old.parquet", 0, &meta, &schema);
+    let meta = floe::testing::read_parquet_metadata(&old).unwrap();
+    let old_file = floe::testing::data_file_from_parquet_metadata("file:///old.parquet", 0, &meta, &schema);
     assert_eq!(old_file.lower_bounds, annotated_file.lower_bounds);
     assert_eq!(old_file.upper_bounds, annotated_file.upper_bounds);
     assert_eq!(old_file.null_value_counts, annotated_file.null_value_counts);

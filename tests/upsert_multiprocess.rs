@@ -16,7 +16,7 @@ use std::sync::Arc;
 use arrow_array::cast::AsArray;
 use arrow_array::types::Int64Type;
 use arrow_array::{Int64Array, RecordBatch};
-use floe::spec::types::{PrimitiveType, Schema};
+use floe::spec::{PrimitiveType, Schema};
 use floe::{Durability, Table, TableOptions};
 use rand::Rng;
 

@@ -18,7 +18,7 @@ fn table_with_three_commits(dir: &std::path::Path) -> Table {
 }
 
 fn data_files(t: &Table) -> Vec<std::path::PathBuf> {
-    t.scan().plan().unwrap().files.iter().map(|f| floe::io::location::uri_to_path(&f.file_path)).collect()
+    t.scan().plan().unwrap().files.iter().map(|f| floe::testing::uri_to_path(&f.file_path)).collect()
 }
 
 #[test]
@@ -83,7 +83,7 @@ fn truncated_and_corrupted_data_files() {
     assert!(t.verify(true).unwrap().is_ok());
 
     // Same size, footer intact, page bytes garbled: only a deep check can see it.
-    let md = floe::data::read::read_parquet_metadata(&files[0]).unwrap();
+    let md = floe::testing::read_parquet_metadata(&files[0]).unwrap();
     let (start, len) = md.row_group(0).column(0).byte_range();
     let mut garbled = bytes.clone();
     for b in &mut garbled[start as usize..(start + len) as usize] {
@@ -103,7 +103,7 @@ fn damaged_manifest_and_manifest_list() {
     let t = table_with_three_commits(d.path());
     let snap = t.current_snapshot().unwrap();
     let manifests = t.manifests(&snap).unwrap();
-    let m = floe::io::location::uri_to_path(&manifests[0].manifest_path);
+    let m = floe::testing::uri_to_path(&manifests[0].manifest_path);
     let bytes = std::fs::read(&m).unwrap();
     std::fs::write(&m, &bytes[..bytes.len() / 2]).unwrap();
     let r = t.verify(false).unwrap();
@@ -114,7 +114,7 @@ fn damaged_manifest_and_manifest_list() {
 
     // The first snapshot's manifest list: time travel to it would fail.
     let first = &t.snapshots()[0];
-    let list = floe::io::location::uri_to_path(&first.manifest_list);
+    let list = floe::testing::uri_to_path(&first.manifest_list);
     std::fs::remove_file(&list).unwrap();
     let r = t.verify(false).unwrap();
     assert_eq!(r.problems.len(), 1, "{:?}", r.problems);

@@ -9,8 +9,9 @@ use std::sync::Arc;
 
 use arrow_array::{Array, Float64Array, Int64Array, RecordBatch, StringArray};
 use arrow_schema::{ArrowError, SchemaRef};
-use floe::data::write::{ICEBERG_SCHEMA_KEY, WriteOptions};
-use floe::spec::types::{PrimitiveType, Schema};
+use floe::WriteOptions;
+use floe::spec::{PrimitiveType, Schema};
+use floe::testing::ICEBERG_SCHEMA_KEY;
 use parquet::arrow::ArrowWriter;
 use parquet::file::metadata::KeyValue;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};

@@ -8,7 +8,6 @@
 use std::path::{Path, PathBuf};
 
 use floe::Table;
-use floe::spec::metadata::TableMetadata;
 
 /// A table directory reused for every input (`metadata/` and `data/` exist).
 pub fn table_dir() -> &'static Path {
@@ -50,7 +49,7 @@ fn row() -> arrow_array::RecordBatch {
 /// plans a scan, reads history, refreshes and appends a row (every write confined to
 /// the table directory).
 pub fn open_metadata(bytes: &[u8]) {
-    let _ = TableMetadata::from_json_bytes(Path::new("fuzz.metadata.json"), bytes);
+    let _ = floe::testing::metadata_from_json(Path::new("fuzz.metadata.json"), bytes);
     let dir = table_dir();
     reset(dir);
     let v1 = dir.join("metadata/v1.metadata.json");

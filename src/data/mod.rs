@@ -2,6 +2,6 @@
 //! statistics (`write`), rows split by partition (`partition`), and Parquet files back to
 //! batches of a table's schema with projection and row-group/page pruning (`read`).
 
-pub mod partition;
-pub mod read;
-pub mod write;
+pub(crate) mod partition;
+pub(crate) mod read;
+pub(crate) mod write;

@@ -404,6 +404,8 @@ impl fmt::Debug for DataFileReader {
     }
 }
 
+// `schema` and `path` serve the `testing` feature's users (tests and benches).
+#[cfg_attr(not(feature = "testing"), allow(dead_code))]
 impl DataFileReader {
     /// The schema of every batch: `projected.to_arrow()`.
     pub fn schema(&self) -> SchemaRef {

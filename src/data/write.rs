@@ -155,6 +155,19 @@ pub fn conform_batch(schema: &Schema, batch: &RecordBatch) -> Result<RecordBatch
     conform_to(schema, &Arc::new(schema.to_arrow()), batch)
 }
 
+impl Schema {
+    /// `batch` converted to this schema exactly as [`crate::Table::append`] converts it
+    /// (see [`conform_batch`]'s rules): columns matched by name, types converted only
+    /// where every value is kept exactly, nulls refused in required fields. For code
+    /// that prepares batches before appending them (an importer reporting the row of a
+    /// bad value).
+    ///
+    /// Errors: [`Error::SchemaMismatch`], [`Error::NullInRequiredField`].
+    pub fn conform(&self, batch: &RecordBatch) -> Result<RecordBatch> {
+        conform_batch(self, batch)
+    }
+}
+
 fn conform_to(schema: &Schema, target: &SchemaRef, batch: &RecordBatch) -> Result<RecordBatch> {
     let source = batch.schema();
     // Where each table column sits in the batch. A batch already on the table schema
@@ -636,6 +649,8 @@ impl std::fmt::Debug for DataFileWriter {
     }
 }
 
+// `new` and `arrow_schema` serve the `testing` feature's users (the write_speed bench).
+#[cfg_attr(not(feature = "testing"), allow(dead_code))]
 impl DataFileWriter {
     /// A writer for files `dir/<file_prefix>-<n>.parquet` holding rows of `schema`,
     /// on the local file system confined to `dir` (see [`with_storage`](Self::with_storage)).

@@ -3,6 +3,6 @@
 //! or moved table (`relocate`). Each is built on transactions and scans, never the other
 //! way round.
 
-pub mod maintenance;
-pub mod relocate;
-pub mod verify;
+pub(crate) mod maintenance;
+pub(crate) mod relocate;
+pub(crate) mod verify;

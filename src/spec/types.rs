@@ -520,6 +520,12 @@ fn promotes(from: &Type, to: &Type) -> bool {
 }
 
 impl PrimitiveType {
+    /// The Arrow type floe reads and writes this type as (`timestamptz` is a UTC
+    /// microsecond timestamp, `uuid` a 16-byte fixed-size binary, …).
+    pub fn to_arrow(&self) -> DataType {
+        primitive_to_arrow(self)
+    }
+
     /// True when a column of this type may become `to` (the v2 type promotions:
     /// `int`→`long`, `float`→`double`, `decimal(P,S)`→`decimal(P',S)` with `P' >= P`;
     /// and any type to itself). Readers cast old files' values.

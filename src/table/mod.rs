@@ -6,7 +6,7 @@
 //! `v<N+1>`, `v<N+2>` … until one is missing, and lists the directory only when there
 //! is no usable hint (docs/format.md §4).
 
-pub mod stats;
+pub(crate) mod stats;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -506,6 +506,18 @@ impl Table {
     /// The table root directory.
     pub fn path(&self) -> &Path {
         self.inner.location.root()
+    }
+
+    /// The local file a location recorded in metadata names (a data file's
+    /// [`DataFile::file_path`](crate::spec::DataFile::file_path), a manifest, a manifest
+    /// list, a metadata file), as floe reads it: the files of a copied or moved table
+    /// map to the directory it was opened at, a relative location is relative to the
+    /// table root, any other location names the file it names.
+    ///
+    /// Errors: [`Error::TableRelocated`] for a location outside a copied table's
+    /// recorded location (it could be another table's file).
+    pub fn local_path(&self, location: &str) -> Result<PathBuf> {
+        read_path(&self.inner.location, location)
     }
 
     /// The version (`N` of `v<N>.metadata.json`) this handle last saw.

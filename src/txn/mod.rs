@@ -29,9 +29,9 @@
 //!   [`Error::TableRelocated`] before anything is staged, and again on the newest
 //!   version of every attempt. Only the relocation commit ([`crate::ops::relocate`]) may.
 
-pub mod conflict;
-pub mod evolution;
-pub mod rowops;
+pub(crate) mod conflict;
+pub(crate) mod evolution;
+pub(crate) mod rowops;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;

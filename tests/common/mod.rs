@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use arrow_array::{Array, Float64Array, Int64Array, RecordBatch, StringArray};
 use arrow_schema::{DataType, Field, Schema as ArrowSchema};
-use floe::spec::types::{PrimitiveType, Schema};
+use floe::spec::{PrimitiveType, Schema};
 use floe::{Durability, Table, TableOptions};
 
 /// id long required, name string, value double.

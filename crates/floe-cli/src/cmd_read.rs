@@ -8,8 +8,8 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use floe::Table;
-use floe::spec::metadata::{ATTEMPT_KEY, REBASED_OVER_KEY, Snapshot};
-use floe::spec::types::{NestedField, PrimitiveType, Schema, Type};
+use floe::spec::{ATTEMPT_KEY, REBASED_OVER_KEY, Snapshot};
+use floe::spec::{NestedField, PrimitiveType, Schema, Type};
 use serde_json::{Value, json};
 
 use crate::out::{Out, Style, bound, fmt_ms, human_bytes, rel_uri};
@@ -140,7 +140,7 @@ pub fn info(o: &Out, path: &Path) -> CmdResult {
     }
     let version = match table.version() {
         0 => format!("- ({})", table.metadata_path().display()),
-        n => format!("v{n} ({})", rel_uri(&root, &table.metadata_path().display().to_string())),
+        n => format!("v{n} ({})", rel_uri(&table, &table.metadata_path().display().to_string())),
     };
     let mut text = o.pairs(&[
         ("table", root.display().to_string()),
@@ -278,7 +278,6 @@ fn merge(into: &mut Value, from: Value) {
 pub fn snapshots(o: &Out, path: &Path) -> CmdResult {
     let table = open_table(path)?;
     let md = table.metadata();
-    let root = table.path().to_path_buf();
     let snaps = table.snapshots();
     if o.json {
         let docs: Vec<Value> = snaps
@@ -321,7 +320,7 @@ pub fn snapshots(o: &Out, path: &Path) -> CmdResult {
                 opt(s.summary_i64("deleted-data-files")),
                 opt(s.summary_i64("total-records")),
                 opt(s.summary_i64(ATTEMPT_KEY)),
-                rel_uri(&root, &s.manifest_list),
+                rel_uri(&table, &s.manifest_list),
             ]
         })
         .collect();
@@ -354,7 +353,6 @@ pub fn snapshots(o: &Out, path: &Path) -> CmdResult {
 pub fn files(o: &Out, path: &Path, snapshot: Option<i64>) -> CmdResult {
     let table = open_table(path)?;
     let md = table.metadata();
-    let root = table.path().to_path_buf();
     let scan = match snapshot {
         Some(id) => table.scan().snapshot_id(id),
         None => table.scan(),
@@ -365,7 +363,7 @@ pub fn files(o: &Out, path: &Path, snapshot: Option<i64>) -> CmdResult {
     let columns = column_types(&schemas);
     let spec_fields: Vec<String> =
         md.default_spec().map(|s| s.fields.iter().map(|f| f.name.clone()).collect()).unwrap_or_default();
-    let partition_text = |f: &floe::spec::manifest::DataFile| -> String {
+    let partition_text = |f: &floe::spec::DataFile| -> String {
         if f.partition.is_empty() {
             return String::new();
         }
@@ -450,7 +448,7 @@ pub fn files(o: &Out, path: &Path, snapshot: Option<i64>) -> CmdResult {
                 })
                 .collect();
             let mut row =
-                vec![rel_uri(&root, &f.file_path), f.record_count.to_string(), f.file_size_in_bytes.to_string()];
+                vec![rel_uri(&table, &f.file_path), f.record_count.to_string(), f.file_size_in_bytes.to_string()];
             if partitioned {
                 row.push(partition_text(f));
             }

@@ -257,7 +257,7 @@ fn explain(o: &Out, a: &ScanArgs) -> CmdResult {
             .iter()
             .map(|f| {
                 serde_json::json!({
-                    "path": rel_uri(table.path(), &f.file_path),
+                    "path": rel_uri(&table, &f.file_path),
                     "record_count": f.record_count,
                     "file_size_in_bytes": f.file_size_in_bytes,
                 })
@@ -298,9 +298,7 @@ fn explain(o: &Out, a: &ScanArgs) -> CmdResult {
     let rows: Vec<Vec<String>> = plan
         .files
         .iter()
-        .map(|f| {
-            vec![rel_uri(table.path(), &f.file_path), f.record_count.to_string(), f.file_size_in_bytes.to_string()]
-        })
+        .map(|f| vec![rel_uri(&table, &f.file_path), f.record_count.to_string(), f.file_size_in_bytes.to_string()])
         .collect();
     if !rows.is_empty() {
         text.push_str(&o.table(&["path", "rows", "bytes"], rows, &[1, 2]));

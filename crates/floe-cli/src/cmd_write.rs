@@ -4,8 +4,8 @@
 //! file or a CSV header naming an unknown column fails with nothing written), streams
 //! each file in batches into one transaction, and commits once: all rows or none.
 
-use floe::spec::metadata::PartitionSpec;
-use floe::spec::transform::Transform;
+use floe::spec::PartitionSpec;
+use floe::spec::Transform;
 use floe::{Durability, Table, TableOptions};
 use floe_cli::import::{FileFormat, FileReader};
 use serde_json::json;

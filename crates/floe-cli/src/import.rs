@@ -28,7 +28,7 @@
 //!   table schema are refused rather than silently dropped.
 //! - Parquet files (and batches given to [`floe::Transaction::append`]) are matched to
 //!   the table by column name with the exact conversions of
-//!   [`floe::data::write::conform_batch`] (widening only, or a value-by-value check); a value
+//!   [`Schema::conform`] (widening only, or a value-by-value check); a value
 //!   that fails that check is reported with its row.
 //! - A null in a required column is reported with the first row that holds it.
 //!
@@ -54,9 +54,8 @@ use arrow_cast::parse::Parser as _;
 use arrow_schema::{DataType, Field, FieldRef, Fields, Schema as ArrowSchema, SchemaRef};
 use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
 
-use floe::data::write::conform_batch;
-use floe::error::{Error, Result};
-use floe::spec::types::{NestedField, PrimitiveType, Schema, Type, primitive_to_arrow};
+use floe::spec::{NestedField, PrimitiveType, Schema, Type};
+use floe::{Error, Result};
 
 /// Rows per batch unless told otherwise.
 pub const DEFAULT_BATCH_ROWS: usize = 64 * 1024;
@@ -393,7 +392,7 @@ impl FileReader {
     fn conform(&self, batch: &RecordBatch, first_row: u64) -> Result<RecordBatch> {
         // Rows are numbered per record (for JSON, top-level required nulls were already
         // reported by line number in read_json_batch).
-        conform_batch(&self.schema, batch).map_err(|e| match e {
+        self.schema.conform(batch).map_err(|e| match e {
             Error::SchemaMismatch { field, reason } => {
                 let row = first_bad_row(&self.schema, batch).map(|k| first_row + k);
                 invalid(&self.path, row, Some(&field), reason)
@@ -443,12 +442,12 @@ fn first_null(array: &dyn Array) -> Option<usize> {
     (0..array.len()).find(|&i| array.is_null(i))
 }
 
-/// For a batch [`conform_batch`] refused: the 1-based row whose value failed a
+/// For a batch [`Schema::conform`] refused: the 1-based row whose value failed a
 /// value-by-value check (a nanosecond timestamp that is not a whole microsecond), found
 /// by bisecting prefixes; `None` when the column's type itself is refused (an empty
 /// batch of that type fails too).
 fn first_bad_row(schema: &Schema, batch: &RecordBatch) -> Option<u64> {
-    let fails = |rows: usize| conform_batch(schema, &batch.slice(0, rows)).is_err();
+    let fails = |rows: usize| schema.conform(&batch.slice(0, rows)).is_err();
     if fails(0) || !fails(batch.num_rows()) {
         return None;
     }
@@ -828,11 +827,11 @@ fn subsecond_digits(text: &str) -> usize {
 
 /// The Arrow type text is parsed into: the table's, except that `timestamptz` parses
 /// with the offset `+00:00` (arrow-cast cannot resolve the zone name `UTC` without the
-/// time-zone database; the instants are the same and conform_batch relabels them).
+/// time-zone database; the instants are the same and `Schema::conform` relabels them).
 fn parse_target(ty: &PrimitiveType) -> DataType {
     match ty {
         PrimitiveType::Timestamptz => DataType::Timestamp(arrow_schema::TimeUnit::Microsecond, Some("+00:00".into())),
-        other => primitive_to_arrow(other),
+        other => other.to_arrow(),
     }
 }
 

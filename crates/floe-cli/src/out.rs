@@ -8,12 +8,11 @@
 //! returns its I/O error, so a closed pipe ends the command quietly.
 
 use std::io::{IsTerminal, Write};
-use std::path::Path;
 
 use comfy_table::{Cell, CellAlignment, ContentArrangement, Table as TextTable, presets};
-use floe::io::location::uri_to_path;
-use floe::spec::types::PrimitiveType;
-use floe::spec::values::Datum;
+use floe::Table;
+use floe::spec::Datum;
+use floe::spec::PrimitiveType;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::Value;
 
@@ -148,9 +147,9 @@ pub fn fmt_ms(ms: i64) -> String {
 }
 
 /// `file:///t/data/x` -> `data/x` when under the table root, else unchanged.
-pub fn rel_uri(root: &Path, uri: &str) -> String {
-    let path = uri_to_path(uri);
-    match path.strip_prefix(root) {
+pub fn rel_uri(table: &Table, uri: &str) -> String {
+    let Ok(path) = table.local_path(uri) else { return uri.to_string() };
+    match path.strip_prefix(table.path()) {
         Ok(r) => r.display().to_string(),
         Err(_) => uri.to_string(),
     }

@@ -12,7 +12,7 @@ fn rb(fields: Vec<Field>, cols: Vec<arrow_array::ArrayRef>) -> RecordBatch {
 }
 
 /// id long!, i int, l long, dec decimal(5,2), ts timestamp.
-fn exact_schema() -> floe::spec::types::Schema {
+fn exact_schema() -> floe::spec::Schema {
     floe_cli::import::parse_schema("id:long!,i:int,l:long,dec:decimal(5,2),ts:timestamp").unwrap()
 }
 
@@ -29,7 +29,7 @@ fn parquet_file(path: &std::path::Path, name: &str, array: arrow_array::ArrayRef
 }
 
 /// The first error reading `path` for `schema` through the library's import API.
-fn import_error(path: &std::path::Path, schema: &floe::spec::types::Schema) -> Error {
+fn import_error(path: &std::path::Path, schema: &floe::spec::Schema) -> Error {
     let reader = floe_cli::import::FileReader::open(path, schema, None).unwrap();
     let mut errors = reader.filter_map(|b| b.err());
     errors.next().unwrap_or_else(|| panic!("{} was read without an error", path.display()))
