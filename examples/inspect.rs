@@ -17,7 +17,6 @@ use std::path::{Path, PathBuf};
 use floe::Table;
 use floe::spec::Datum;
 use floe::spec::{NestedField, PrimitiveType, Schema, Type};
-use floe::testing::uri_to_path;
 
 /// Appends a line to the report (writing to a `String` cannot fail).
 macro_rules! say {
@@ -170,9 +169,9 @@ fn run(args: &Args, o: &mut String) -> Result<(), String> {
     say!(o, "metadata log ({} previous version(s), oldest first)", md.metadata_log.len());
     let mut rows = vec![row(["written (UTC)", "file", ""])];
     for e in &md.metadata_log {
-        let path = uri_to_path(&e.metadata_file);
+        let path = table.resolve_path(&e.metadata_file).unwrap_or_else(|_| e.metadata_file.clone().into());
         let gone = if path.exists() { "" } else { "(deleted)" };
-        rows.push(vec![fmt_ms(e.timestamp_ms), rel_uri(&root, &e.metadata_file), gone.to_string()]);
+        rows.push(vec![fmt_ms(e.timestamp_ms), rel_uri(&table, &e.metadata_file), gone.to_string()]);
     }
     print_table(o, &rows, &[false, false, false], 2);
 
@@ -189,13 +188,13 @@ fn run(args: &Args, o: &mut String) -> Result<(), String> {
         "snapshot {} ({which}, seq {}): manifest list {}",
         snapshot.snapshot_id,
         snapshot.sequence_number,
-        rel_uri(&root, &snapshot.manifest_list)
+        rel_uri(&table, &snapshot.manifest_list)
     );
     say!(o, "manifests ({})", manifests.len());
     let mut rows = vec![row(["path", "content", "seq", "added", "existing", "deleted", "rows"])];
     for m in &manifests {
         rows.push(vec![
-            rel_uri(&root, &m.manifest_path),
+            rel_uri(&table, &m.manifest_path),
             m.content.as_str().to_string(),
             m.sequence_number.to_string(),
             m.added_files_count.to_string(),
@@ -212,8 +211,15 @@ fn run(args: &Args, o: &mut String) -> Result<(), String> {
     say!(o, "data files ({}, {} rows, {} bytes)", plan.files.len(), plan.record_count(), total_bytes);
     let columns = column_types(&plan.schema, &md.schemas);
     for f in &plan.files {
-        let missing = if uri_to_path(&f.file_path).exists() { "" } else { "  (missing on disk)" };
-        say!(o, "  {}  rows {}  bytes {}{missing}", rel_uri(&root, &f.file_path), f.record_count, f.file_size_in_bytes);
+        let missing =
+            if table.resolve_path(&f.file_path).is_ok_and(|p| p.exists()) { "" } else { "  (missing on disk)" };
+        say!(
+            o,
+            "  {}  rows {}  bytes {}{missing}",
+            rel_uri(&table, &f.file_path),
+            f.record_count,
+            f.file_size_in_bytes
+        );
         let ids: std::collections::BTreeSet<i32> =
             f.lower_bounds.keys().chain(f.upper_bounds.keys()).chain(f.null_value_counts.keys()).copied().collect();
         if ids.is_empty() {
@@ -320,9 +326,9 @@ fn summary(s: &floe::spec::Snapshot, key: &str) -> String {
 }
 
 /// `file:///t/metadata/x` -> `metadata/x` when under the table root, else unchanged.
-fn rel_uri(root: &Path, uri: &str) -> String {
-    let path = uri_to_path(uri);
-    match path.strip_prefix(root) {
+fn rel_uri(table: &Table, uri: &str) -> String {
+    let Ok(path) = table.resolve_path(uri) else { return uri.to_string() };
+    match path.strip_prefix(table.path()) {
         Ok(r) => r.display().to_string(),
         Err(_) => uri.to_string(),
     }

@@ -432,11 +432,18 @@ impl Predicate {
         deepest
     }
 
-    /// Checks the predicate against `schema`: resolves column names to field ids,
+    /// Checks the predicate against `schema` as a scan, delete or overwrite does before
+    /// it runs: every column exists and is primitive, every literal fits its column's
+    /// type, nesting is within [`MAX_DEPTH`]. For validating user input up front.
+    pub fn check(&self, schema: &Schema) -> Result<(), PredicateError> {
+        self.bind(schema).map(|_| ())
+    }
+
+    /// Binds the predicate to `schema`: resolves column names to field ids,
     /// coerces each literal to its column's type, pushes `not` down to the leaves and
     /// folds constants. A predicate nested deeper than [`MAX_DEPTH`] is
     /// [`PredicateError::TooDeep`] (binding and evaluation recurse once per level).
-    pub fn bind(&self, schema: &Schema) -> Result<BoundPredicate, PredicateError> {
+    pub(crate) fn bind(&self, schema: &Schema) -> Result<BoundPredicate, PredicateError> {
         if self.depth_up_to(MAX_DEPTH) > MAX_DEPTH {
             return Err(PredicateError::TooDeep { limit: MAX_DEPTH, position: None });
         }
@@ -1257,7 +1264,7 @@ fn parse_timestamp(s: &str) -> Result<(i64, bool), String> {
 
 /// What a bound leaf tests.
 #[derive(Debug, Clone, PartialEq)]
-pub enum LeafOp {
+pub(crate) enum LeafOp {
     /// `is null`
     IsNull,
     /// `is not null`
@@ -1272,7 +1279,7 @@ pub enum LeafOp {
 
 /// One test on one column, resolved to its field id and type.
 #[derive(Debug, Clone, PartialEq)]
-pub struct BoundLeaf {
+pub(crate) struct BoundLeaf {
     /// The column's field id (for statistics and files, which are keyed by id).
     pub field_id: i32,
     /// The column's name in the schema it was bound to (for messages).
@@ -1288,7 +1295,7 @@ pub struct BoundLeaf {
 /// [`Predicate::bind`] gives one no deeper than [`MAX_DEPTH`], with flat chains;
 /// evaluation, pruning and projection recurse once per level of nesting, never per term.
 #[derive(Debug, Clone, PartialEq)]
-pub enum BoundPredicate {
+pub(crate) enum BoundPredicate {
     /// Every row.
     True,
     /// No row.
@@ -1304,7 +1311,7 @@ pub enum BoundPredicate {
 /// What is known about one column (or partition field) over a set of rows: a file, a
 /// row group, a page, a manifest's partition summary. `None` means unknown.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct ColumnStats {
+pub(crate) struct ColumnStats {
     /// A value ≤ every non-null, non-NaN value.
     pub lower: Option<Datum>,
     /// A value ≥ every non-null, non-NaN value.
@@ -1494,7 +1501,7 @@ impl BoundPredicate {
 /// (identity keeps the test; bucket projects `=`/`in`/null tests; truncate and the time
 /// transforms also project ranges); an unknown transform projects nothing.
 /// `partition_type` is the result type of the transform ([`partition_field_type`]).
-pub fn project_leaf(
+pub(crate) fn project_leaf(
     transform: &str,
     leaf: &BoundLeaf,
     partition_field_id: i32,
@@ -1541,7 +1548,7 @@ pub fn project_leaf(
 
 /// The statistics of column `id` in a manifest entry (`ty`: its type now; bounds written
 /// before a promotion decode leniently).
-pub fn file_column_stats(file: &DataFile, id: i32, ty: Option<&PrimitiveType>) -> Option<ColumnStats> {
+pub(crate) fn file_column_stats(file: &DataFile, id: i32, ty: Option<&PrimitiveType>) -> Option<ColumnStats> {
     let decode = |b: &Vec<u8>| ty.and_then(|ty| Datum::from_bytes(ty, b).ok());
     let s = ColumnStats {
         lower: file.lower_bounds.get(&id).and_then(decode),
@@ -1555,7 +1562,7 @@ pub fn file_column_stats(file: &DataFile, id: i32, ty: Option<&PrimitiveType>) -
 
 /// Statistics of the partition fields of one file: its partition values (`partition`,
 /// aligned with `spec.fields`) as single-value ranges, keyed by partition field id.
-pub fn partition_value_stats(
+pub(crate) fn partition_value_stats(
     spec: &PartitionSpec,
     schema: &Schema,
     partition: &[Option<Datum>],
@@ -1596,7 +1603,7 @@ pub fn partition_value_stats(
 
 /// Statistics of partition field `id` from a manifest-list row's partition summaries
 /// (`summaries`, aligned with `spec.fields`).
-pub fn partition_summary_stats(
+pub(crate) fn partition_summary_stats(
     spec: &PartitionSpec,
     schema: &Schema,
     summaries: &[FieldSummary],

@@ -121,7 +121,7 @@ pub struct ScanPlan {
     /// The data files to read (live, and not pruned), oldest commit first.
     pub files: Vec<DataFile>,
     /// The filter bound to the snapshot's schema (`None`: every row).
-    pub filter: Option<BoundPredicate>,
+    pub(crate) filter: Option<BoundPredicate>,
     /// Planning counts (manifests and files read and skipped).
     pub metrics: ScanMetrics,
     /// Whether row groups and pages are pruned when reading.

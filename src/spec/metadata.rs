@@ -234,7 +234,7 @@ fn ser_snapshot_id<S: serde::Serializer>(v: &Option<i64>, s: S) -> std::result::
 
 impl TableMetadata {
     /// Decodes and validates a metadata file's bytes.
-    pub fn from_json_bytes(path: &Path, bytes: &[u8]) -> Result<TableMetadata> {
+    pub(crate) fn from_json_bytes(path: &Path, bytes: &[u8]) -> Result<TableMetadata> {
         // The common case decodes straight into the typed struct (this runs on every
         // commit that follows another writer's). Only a failure pays for a second,
         // untyped parse to tell "not v2" (unsupported) from "broken" (corrupt).
@@ -264,7 +264,7 @@ impl TableMetadata {
     /// keys floe writes itself would appear twice (floe's own decoder, and any strict
     /// JSON reader, then refuses the file; lenient ones silently take either value),
     /// and a serializer error must never turn into an empty file at the commit point.
-    pub fn to_json_bytes(&self) -> Result<Vec<u8>> {
+    pub(crate) fn to_json_bytes(&self) -> Result<Vec<u8>> {
         if let Some(key) = self.extra.keys().find(|k| WRITTEN_KEYS.contains(&k.as_str())) {
             return Err(Error::MetadataEncode {
                 reason: format!("the extra key {key:?} shadows a key floe writes itself (it would appear twice)"),

@@ -220,7 +220,7 @@ impl Transform {
     /// `source` in floe's Arrow representation ([`primitive_to_arrow`]; what
     /// `conform_batch` produces). The result has the Arrow type of
     /// [`Transform::result_type`] and the same nulls.
-    pub fn apply_array(&self, array: &ArrayRef, source: &PrimitiveType) -> Result<ArrayRef> {
+    pub(crate) fn apply_array(&self, array: &ArrayRef, source: &PrimitiveType) -> Result<ArrayRef> {
         let result = self.result_type(source)?;
         let mismatch =
             || bad(format!("partition transform {self} over {source}: array has Arrow type {}", array.data_type()));

@@ -508,18 +508,6 @@ impl Table {
         self.inner.location.root()
     }
 
-    /// The local file a location recorded in metadata names (a data file's
-    /// [`DataFile::file_path`](crate::spec::DataFile::file_path), a manifest, a manifest
-    /// list, a metadata file), as floe reads it: the files of a copied or moved table
-    /// map to the directory it was opened at, a relative location is relative to the
-    /// table root, any other location names the file it names.
-    ///
-    /// Errors: [`Error::TableRelocated`] for a location outside a copied table's
-    /// recorded location (it could be another table's file).
-    pub fn local_path(&self, location: &str) -> Result<PathBuf> {
-        read_path(&self.inner.location, location)
-    }
-
     /// The version (`N` of `v<N>.metadata.json`) this handle last saw.
     pub fn version(&self) -> u64 {
         self.state().version
@@ -614,8 +602,14 @@ impl Table {
         self.inner.location.relocated_from()
     }
 
-    /// The local path a URI recorded in this table's metadata is read at (a file of a
-    /// copied or moved table is read under [`Table::path`], never at the original).
+    /// The local path a location recorded in this table's metadata is read at (a data
+    /// file's [`DataFile::file_path`](crate::spec::DataFile::file_path), a manifest, a
+    /// manifest list, a metadata file): a file of a copied or moved table is read under
+    /// [`Table::path`], never at the original; a relative location is relative to the
+    /// table root.
+    ///
+    /// Errors: [`Error::TableRelocated`] for a location outside a copied table's
+    /// recorded location (it could be another table's file).
     pub fn resolve_path(&self, uri: &str) -> Result<PathBuf> {
         self.inner.location.read_path(uri)
     }

@@ -260,7 +260,7 @@ pub fn compact(o: &Out, a: &CompactArgs, verbose: bool) -> CmdResult {
     }
     if let (Some(p), Some(text)) = (predicate, &a.filter) {
         // Bound here too, for a usage error naming the flag; compaction binds it again.
-        p.bind(&table.schema()).map_err(|e| Failure::bad_where(text, e))?;
+        p.check(&table.schema()).map_err(|e| Failure::bad_where(text, e))?;
         opts = opts.matching(p);
     }
     let r = table.compact(&opts)?;
@@ -408,7 +408,7 @@ pub fn relocate(o: &Out, a: &RelocateArgs) -> CmdResult {
 pub fn delete(o: &Out, a: &DeleteArgs) -> CmdResult {
     let predicate = parse_predicate(&a.filter)?;
     let table = Table::open(&a.table)?;
-    predicate.bind(&table.schema()).map_err(|e| Failure::bad_where(&a.filter, e))?;
+    predicate.check(&table.schema()).map_err(|e| Failure::bad_where(&a.filter, e))?;
     // Counting first keeps a no-match delete from committing an empty snapshot (and is
     // the whole of a dry run). Pruning makes it cheap when statistics rule files out.
     let matching = table.scan().filter(predicate.clone()).count()?;

@@ -110,7 +110,7 @@ fn build_scan(table: &Table, a: &ScanArgs) -> Result<Scan, Failure> {
         let predicate = Predicate::parse(text).map_err(|e| Failure::bad_where(text, e))?;
         if a.snapshot.is_none() && a.version.is_none() && a.as_of.is_none() {
             // Name the bad column now; an older snapshot's schema is checked by planning.
-            predicate.bind(&table.schema()).map_err(|e| Failure::bad_where(text, e))?;
+            predicate.check(&table.schema()).map_err(|e| Failure::bad_where(text, e))?;
         }
         scan = scan.filter(predicate);
     }

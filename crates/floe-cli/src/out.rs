@@ -148,7 +148,7 @@ pub fn fmt_ms(ms: i64) -> String {
 
 /// `file:///t/data/x` -> `data/x` when under the table root, else unchanged.
 pub fn rel_uri(table: &Table, uri: &str) -> String {
-    let Ok(path) = table.local_path(uri) else { return uri.to_string() };
+    let Ok(path) = table.resolve_path(uri) else { return uri.to_string() };
     match path.strip_prefix(table.path()) {
         Ok(r) => r.display().to_string(),
         Err(_) => uri.to_string(),
