@@ -336,7 +336,7 @@ fn orphans(cfg: &Config, root: &Path, out: &mut String) -> BoxResult<()> {
     let t = Instant::now();
     make_strays(&path.join("data/strays"), cfg.orphans)?;
     println!("created {} stray files in {:.2} s", cfg.orphans, t.elapsed().as_secs_f64());
-    let opts = OrphanOptions { allow_short_grace: true, ..OrphanOptions::default().older_than(Duration::ZERO) };
+    let opts = OrphanOptions::default().older_than(Duration::ZERO).allow_short_grace(true);
 
     let t = Instant::now();
     let mut count = 0;

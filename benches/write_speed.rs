@@ -127,7 +127,7 @@ fn compression(dir: &Path, rows: usize) -> BoxResult<()> {
 fn overhead(dir: &Path, rows: usize) -> BoxResult<()> {
     let b = batch(rows)?;
     let schema = bench_schema();
-    let o = WriteOptions { durable: false, ..Default::default() };
+    let o = WriteOptions::default().durable(false);
     // floe's writer settings, minus the Iceberg work.
     let props = raw_writer_properties(&schema, &o);
     let mut raw = |rep: usize| -> BoxResult<()> {

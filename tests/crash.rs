@@ -114,7 +114,7 @@ fn maintenance_child() {
     let log_path = std::env::var("FLOE_ACK_LOG").unwrap();
     let mut log = std::fs::OpenOptions::new().create(true).append(true).open(&log_path).unwrap();
     let table = Table::open_with(&path, TableOptions::default().durability(Durability::Durable)).unwrap();
-    let orphans = OrphanOptions { older_than: ORPHAN_GRACE, allow_short_grace: true, ..OrphanOptions::default() };
+    let orphans = OrphanOptions::default().older_than(ORPHAN_GRACE).allow_short_grace(true);
     loop {
         let line = if compact {
             match table.compact(&CompactOptions::default()) {
@@ -408,7 +408,7 @@ fn sigkilled_writers_never_lose_an_acknowledged_commit() {
         // needed) without touching anything the table references.
         if (cycle + 1) % CYCLES_PER_TABLE == 0 || cycle + 1 == cycles {
             totals.orphans += orphans;
-            let cleanup = OrphanOptions { older_than: Duration::ZERO, allow_short_grace: true, dry_run: false };
+            let cleanup = OrphanOptions::default().older_than(Duration::ZERO).allow_short_grace(true);
             let report = Table::open(&path).unwrap().remove_orphans(&cleanup).unwrap();
             totals.orphans_cleaned +=
                 report.data_files_removed + report.metadata_files_removed + report.other_files_removed;
@@ -575,7 +575,7 @@ fn a_writer_paused_before_its_link_while_orphan_cleanup_runs_is_never_acknowledg
     }
     // While it is stopped: another commit, then orphan cleanup with no grace period.
     table.append(&[batch(10, 1)]).unwrap();
-    let opts = OrphanOptions { allow_short_grace: true, ..OrphanOptions::default().older_than(Duration::ZERO) };
+    let opts = OrphanOptions::default().older_than(Duration::ZERO).allow_short_grace(true);
     let report = table.remove_orphans(&opts).unwrap();
     assert!(report.data_files_removed >= 1, "the paused writer's data file was deleted: {report}");
     signal("-CONT", child.id());

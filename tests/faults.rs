@@ -331,10 +331,7 @@ fn old_versions(table: &Table) -> Vec<String> {
 }
 
 fn orphan_opts() -> floe::OrphanOptions {
-    floe::OrphanOptions {
-        allow_short_grace: true,
-        ..floe::OrphanOptions::default().older_than(std::time::Duration::from_secs(3600))
-    }
+    floe::OrphanOptions::default().older_than(std::time::Duration::from_secs(3600)).allow_short_grace(true)
 }
 
 #[test]

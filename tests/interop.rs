@@ -1042,7 +1042,7 @@ fn floe_and_datashard_append_concurrently() {
 #[test]
 fn floe_without_lock_and_datashard_append_concurrently() {
     let Some(py) = interop() else { return };
-    let options = TableOptions { advisory_lock: false, ..TableOptions::default() };
+    let options = TableOptions::default().advisory_lock(false);
     race_datashard(py, "floe_without_lock_and_datashard_append_concurrently", options, 40);
 }
 
@@ -1301,7 +1301,7 @@ fn readers_read_the_table_after_each_maintenance_operation() {
     check("expire_snapshots", &expected);
 
     std::fs::write(dir.path().join("data/stray.parquet"), b"not parquet").unwrap();
-    let opts = OrphanOptions { allow_short_grace: true, ..OrphanOptions::default().older_than(Duration::ZERO) };
+    let opts = OrphanOptions::default().older_than(Duration::ZERO).allow_short_grace(true);
     let r = table.remove_orphans(&opts).expect("remove orphans");
     assert!(r.deleted_paths.iter().any(|p| p.ends_with("data/stray.parquet")), "{r}");
     check("remove_orphans", &expected);

@@ -148,8 +148,7 @@ fn compaction_honours_target_size_filter_and_commit_groups() {
     let (_d, table) = table_with_appends(12);
     let size = table.scan().plan().unwrap().files[0].file_size_in_bytes as u64;
     // Bins of ~3 files; a commit every ~2 bins.
-    let opts = CompactOptions { max_commit_bytes: size * 7, ..CompactOptions::default() }
-        .target_file_size(size * 3 + size / 2);
+    let opts = CompactOptions::default().max_commit_bytes(size * 7).target_file_size(size * 3 + size / 2);
     let report = table.compact(&opts).unwrap();
     assert_eq!(report.data_files_removed, 12);
     assert_eq!(report.data_files_added, 4);
@@ -191,7 +190,7 @@ fn merge_manifests_folds_them_into_one() {
     let (_d, table) = table_with_appends(15);
     let snap = table.current_snapshot().unwrap();
     assert_eq!(table.manifests(&snap).unwrap().len(), 15);
-    let dry = table.merge_manifests(&MergeManifestsOptions { dry_run: true, ..Default::default() }).unwrap();
+    let dry = table.merge_manifests(&MergeManifestsOptions::default().dry_run(true)).unwrap();
     assert_eq!((dry.manifests_before, dry.manifests_after), (15, 1));
     assert_eq!(table.version(), 16);
     let report = table.merge_manifests(&MergeManifestsOptions::default()).unwrap();
@@ -318,7 +317,7 @@ fn orphan_cleanup_removes_only_old_unreferenced_files() {
 
     // The default grace is a day; shorter ones must be asked for.
     assert!(matches!(table.remove_orphans(&OrphanOptions::default().older_than(hour)), Err(Error::InvalidArgument(_))));
-    let opts = OrphanOptions { allow_short_grace: true, ..OrphanOptions::default().older_than(hour) };
+    let opts = OrphanOptions::default().older_than(hour).allow_short_grace(true);
     let dry = table.remove_orphans(&opts.clone().dry_run(true)).unwrap();
     assert_eq!(dry.deleted_paths.len(), 2, "{:?}", dry.deleted_paths);
     assert!(stray_old.exists());
@@ -353,8 +352,7 @@ fn orphan_cleanup_removes_superseded_version_files_beyond_the_limit() {
         table.append(&[batch(i, 1)]).unwrap();
     }
     assert!(table.path().join("metadata/v1.metadata.json").exists());
-    let opts =
-        OrphanOptions { allow_short_grace: true, ..OrphanOptions::default().older_than(Duration::from_secs(3600)) };
+    let opts = OrphanOptions::default().older_than(Duration::from_secs(3600)).allow_short_grace(true);
     let report = table.remove_orphans(&opts).unwrap();
     let versions: Vec<u64> =
         (1..=9).filter(|v| table.path().join(format!("metadata/v{v}.metadata.json")).exists()).collect();
@@ -521,7 +519,7 @@ fn expiry_and_orphan_cleanup_while_writers_run_and_one_is_killed() {
 
     let mut writers: Vec<Child> = (0..3).map(|p| spawn("endless", &path, p, 0)).collect();
     let table = Table::open(&path).unwrap();
-    let orphan_opts = OrphanOptions { allow_short_grace: true, ..OrphanOptions::default().older_than(grace) };
+    let orphan_opts = OrphanOptions::default().older_than(grace).allow_short_grace(true);
     let started = std::time::Instant::now();
     let mut deleted_total = 0;
     let mut staged_seen_deleted_at = None;

@@ -355,8 +355,8 @@ fn open_files_and_buffered_bytes_follow_the_write_options() {
     let dir = tempfile::tempdir().unwrap();
     let s = common::schema();
     let spec = PartitionSpec::builder(&s).bucket("id", 4).build().unwrap();
-    let write = floe::WriteOptions { max_open_files: 2, max_buffered_bytes: 1, ..Default::default() };
-    let opts = floe::TableOptions { write, ..common::relaxed() }.partition_spec(spec);
+    let write = floe::WriteOptions::default().max_open_files(2).max_buffered_bytes(1);
+    let opts = common::relaxed().write(write).partition_spec(spec);
     let table = Table::create_with(dir.path(), s, opts).unwrap();
     // Ids whose bucket is k, for k = 0..4.
     let mut by_bucket: Vec<Vec<i64>> = vec![Vec::new(); 4];
@@ -402,10 +402,8 @@ fn open_files_and_buffered_bytes_follow_the_write_options() {
     let dir = tempfile::tempdir().unwrap();
     let s = common::schema();
     let spec = PartitionSpec::builder(&s).bucket("id", 4).build().unwrap();
-    let write = floe::WriteOptions { max_open_files: 1, max_buffered_bytes: 1, ..Default::default() };
-    let table =
-        Table::create_with(dir.path(), s, floe::TableOptions { write, ..common::relaxed() }.partition_spec(spec))
-            .unwrap();
+    let write = floe::WriteOptions::default().max_open_files(1).max_buffered_bytes(1);
+    let table = Table::create_with(dir.path(), s, common::relaxed().write(write).partition_spec(spec)).unwrap();
     let mut tx = table.new_transaction();
     for ids in &by_bucket {
         for &id in &ids[..2] {

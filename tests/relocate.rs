@@ -122,14 +122,14 @@ fn api_copy_refuses_every_write_and_maintenance_operation() {
     assert_relocated(copy.delete(floe::expr::Predicate::parse("id = 1").unwrap()), &recorded, &opened);
     assert_relocated(copy.compact(&CompactOptions::default()), &recorded, &opened);
     assert_relocated(copy.compact(&CompactOptions::default().dry_run(true)), &recorded, &opened);
-    let merge = MergeManifestsOptions { min_count: 2, dry_run: false };
+    let merge = MergeManifestsOptions::default().min_count(2);
     assert_relocated(copy.merge_manifests(&merge), &recorded, &opened);
     let expire = ExpireOptions::default().older_than_ms(i64::MAX).retain_last(1);
     assert_relocated(copy.expire_snapshots(&expire), &recorded, &opened);
     assert_relocated(copy.expire_snapshots(&expire.clone().dry_run(true)), &recorded, &opened);
-    let orphans = OrphanOptions { older_than: Duration::ZERO, allow_short_grace: true, dry_run: false };
+    let orphans = OrphanOptions::default().older_than(Duration::ZERO).allow_short_grace(true);
     assert_relocated(copy.remove_orphans(&orphans), &recorded, &opened);
-    assert_relocated(copy.remove_orphans(&OrphanOptions { dry_run: true, ..orphans }), &recorded, &opened);
+    assert_relocated(copy.remove_orphans(&orphans.clone().dry_run(true)), &recorded, &opened);
     assert_relocated(copy.rollback_to(first), &recorded, &opened);
     assert_relocated(copy.set_current(first), &recorded, &opened);
     assert_relocated(copy.create_tag("new", first), &recorded, &opened);
@@ -168,7 +168,7 @@ fn api_moved_table_reads_and_refuses_until_relocated() {
     let report = t.verify(true).unwrap();
     assert_eq!(report.problems.len(), 1, "{:?}", report.problems);
     let before = tree(&moved);
-    let dry = OrphanOptions { older_than: Duration::ZERO, allow_short_grace: true, dry_run: true };
+    let dry = OrphanOptions::default().older_than(Duration::ZERO).allow_short_grace(true).dry_run(true);
     assert_relocated(t.remove_orphans(&dry), &recorded, t.path());
     assert_relocated(t.append(&[batch(100, 1)]), &recorded, t.path());
     assert_eq!(tree(&moved), before);
@@ -279,7 +279,7 @@ fn api_relocate_partitioned_table_with_history() {
     copy.append(&[batch(60, 10)]).unwrap();
     let expire = ExpireOptions::default().older_than_ms(i64::MAX).retain_last(1);
     copy.expire_snapshots(&expire).unwrap();
-    let orphans = OrphanOptions { older_than: Duration::ZERO, allow_short_grace: true, dry_run: false };
+    let orphans = OrphanOptions::default().older_than(Duration::ZERO).allow_short_grace(true);
     copy.remove_orphans(&orphans).unwrap();
     assert_eq!(ids(&copy), (0..70).collect::<Vec<_>>());
     assert!(copy.verify(true).unwrap().is_ok(), "{:?}", copy.verify(true).unwrap().problems);
@@ -307,7 +307,7 @@ fn api_expiry_after_relocation_keeps_live_files_older_versions_name() {
     copy.relocate().unwrap();
     let report = copy.expire_snapshots(&ExpireOptions::default().older_than_ms(i64::MAX).retain_last(1)).unwrap();
     assert_eq!(report.data_files_removed, 0, "{report:?}");
-    let orphans = OrphanOptions { older_than: Duration::ZERO, allow_short_grace: true, dry_run: false };
+    let orphans = OrphanOptions::default().older_than(Duration::ZERO).allow_short_grace(true);
     let report = copy.remove_orphans(&orphans).unwrap();
     assert_eq!(report.data_files_removed, 0, "{report:?}");
     assert_eq!(ids(&copy), (0..40).collect::<Vec<_>>());

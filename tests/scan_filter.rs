@@ -116,7 +116,7 @@ fn bad_predicates_are_typed_errors() {
 #[test]
 fn row_groups_and_pages_are_pruned() {
     let dir = tempfile::tempdir().unwrap();
-    let opts = TableOptions { write: WriteOptions { row_group_size: 10_000, ..WriteOptions::default() }, ..relaxed() };
+    let opts = relaxed().write(WriteOptions::default().row_group_size(10_000));
     let table = Table::create_with(dir.path().join("t"), schema(), opts).unwrap();
     // One file of 100,000 sorted ids: 10 row groups of 10,000.
     table.append(&[batch(0, 100_000)]).unwrap();
@@ -417,7 +417,7 @@ proptest! {
     ) {
         let dir = tempfile::tempdir().unwrap();
         // Tiny row groups and pages so that every pruning step has something to do.
-        let opts = TableOptions { write: WriteOptions { row_group_size: 8, ..WriteOptions::default() }, ..relaxed() };
+        let opts = relaxed().write(WriteOptions::default().row_group_size(8));
         let table = if partitioned {
             // Partition pruning through bucket, truncate and identity projections.
             let spec = PartitionSpec::builder(&prop_schema()).bucket("id", 3).truncate("s", 1).identity("x").build().unwrap();

@@ -79,6 +79,7 @@ pub const ICEBERG_SCHEMA_KEY: &str = "iceberg.schema";
 
 /// How data files are written.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct WriteOptions {
     /// Roll to a new file once a file reaches this many bytes (estimated while writing,
     /// so files end near, not exactly at, this size). Default 512 MiB, Iceberg's
@@ -114,6 +115,50 @@ pub struct WriteOptions {
 pub const DEFAULT_MAX_OPEN_FILES: usize = 64;
 /// Default of [`WriteOptions::max_buffered_bytes`] (256 MiB).
 pub const DEFAULT_MAX_BUFFERED_BYTES: u64 = 256 * 1024 * 1024;
+
+impl WriteOptions {
+    /// Sets [`WriteOptions::target_file_size_bytes`].
+    pub fn target_file_size(mut self, bytes: u64) -> Self {
+        self.target_file_size_bytes = bytes;
+        self
+    }
+
+    /// Sets [`WriteOptions::row_group_size`] (rows).
+    pub fn row_group_size(mut self, rows: usize) -> Self {
+        self.row_group_size = rows;
+        self
+    }
+
+    /// Sets [`WriteOptions::compression`].
+    pub fn compression(mut self, compression: Compression) -> Self {
+        self.compression = compression;
+        self
+    }
+
+    /// Sets [`WriteOptions::durable`].
+    pub fn durable(mut self, yes: bool) -> Self {
+        self.durable = yes;
+        self
+    }
+
+    /// Sets [`WriteOptions::max_open_files`].
+    pub fn max_open_files(mut self, n: usize) -> Self {
+        self.max_open_files = n;
+        self
+    }
+
+    /// Sets [`WriteOptions::max_buffered_bytes`].
+    pub fn max_buffered_bytes(mut self, bytes: u64) -> Self {
+        self.max_buffered_bytes = bytes;
+        self
+    }
+
+    /// Sets [`WriteOptions::io_threads`].
+    pub fn io_threads(mut self, n: usize) -> Self {
+        self.io_threads = n;
+        self
+    }
+}
 
 impl Default for WriteOptions {
     fn default() -> Self {

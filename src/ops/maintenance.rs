@@ -68,6 +68,7 @@ pub const INFLIGHT_MARKER_DIR: &str = "metadata/inflight";
 /// on disk for time travel until expiry); for expiry and orphan cleanup they mean
 /// deleted from disk.
 #[derive(Debug, Clone, Default, PartialEq)]
+#[non_exhaustive]
 pub struct MaintenanceReport {
     /// `compact`, `merge-manifests`, `expire-snapshots`, `remove-orphans`, `rollback`,
     /// `set-current`, `create-tag`, `remove-tag`.
@@ -151,6 +152,7 @@ pub type FileFilter = Arc<dyn Fn(&DataFile) -> bool + Send + Sync>;
 
 /// How [`Table::compact`] works.
 #[derive(Clone)]
+#[non_exhaustive]
 pub struct CompactOptions {
     /// Output file size. `None`: the table's `write.target-file-size-bytes`, else
     /// 128 MiB.
@@ -223,6 +225,24 @@ impl CompactOptions {
         self
     }
 
+    /// Sets [`CompactOptions::small_file_fraction`].
+    pub fn small_file_fraction(mut self, fraction: f64) -> Self {
+        self.small_file_fraction = fraction;
+        self
+    }
+
+    /// Sets [`CompactOptions::min_input_files`].
+    pub fn min_input_files(mut self, n: usize) -> Self {
+        self.min_input_files = n;
+        self
+    }
+
+    /// Sets [`CompactOptions::max_commit_bytes`].
+    pub fn max_commit_bytes(mut self, bytes: u64) -> Self {
+        self.max_commit_bytes = bytes;
+        self
+    }
+
     /// Sets dry run.
     pub fn dry_run(mut self, yes: bool) -> Self {
         self.dry_run = yes;
@@ -232,6 +252,7 @@ impl CompactOptions {
 
 /// How [`Table::merge_manifests`] works.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct MergeManifestsOptions {
     /// Merge when the current snapshot has at least this many small data manifests
     /// of the default spec (default 2: any).
@@ -246,8 +267,23 @@ impl Default for MergeManifestsOptions {
     }
 }
 
+impl MergeManifestsOptions {
+    /// Sets [`MergeManifestsOptions::min_count`].
+    pub fn min_count(mut self, n: usize) -> Self {
+        self.min_count = n;
+        self
+    }
+
+    /// Sets dry run.
+    pub fn dry_run(mut self, yes: bool) -> Self {
+        self.dry_run = yes;
+        self
+    }
+}
+
 /// How [`Table::expire_snapshots`] works.
 #[derive(Debug, Clone, Default)]
+#[non_exhaustive]
 pub struct ExpireOptions {
     /// Expire snapshots older than this (ms since the epoch). `None`: now minus the
     /// table's `history.expire.max-snapshot-age-ms` (default 5 days).
@@ -281,6 +317,7 @@ impl ExpireOptions {
 
 /// How [`Table::remove_orphans`] works.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct OrphanOptions {
     /// Only files last modified longer ago than this are deleted (default 1 day).
     pub older_than: Duration,
@@ -301,6 +338,12 @@ impl OrphanOptions {
     /// Sets the grace period.
     pub fn older_than(mut self, d: Duration) -> Self {
         self.older_than = d;
+        self
+    }
+
+    /// Sets [`OrphanOptions::allow_short_grace`].
+    pub fn allow_short_grace(mut self, yes: bool) -> Self {
+        self.allow_short_grace = yes;
         self
     }
 

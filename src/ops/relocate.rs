@@ -41,6 +41,7 @@ use crate::table::{Table, load_manifest_list, read_path};
 
 /// What [`Table::relocate`] did (or, as a dry run, would do).
 #[derive(Debug, Clone, Default, PartialEq)]
+#[non_exhaustive]
 pub struct RelocateReport {
     /// Nothing was changed; the counts say what would have been.
     pub dry_run: bool,

@@ -72,6 +72,7 @@ impl ProblemKind {
 
 /// One thing wrong with the table.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Problem {
     /// The kind of problem.
     pub kind: ProblemKind,
@@ -89,6 +90,7 @@ impl fmt::Display for Problem {
 
 /// The result of [`Table::verify`]: what was checked and what is wrong.
 #[derive(Debug, Clone, Default, PartialEq)]
+#[non_exhaustive]
 pub struct VerifyReport {
     /// The version checked (`v<N>.metadata.json`; 0 for a catalog-style file).
     pub version: u64,

@@ -60,6 +60,7 @@ pub struct Scan {
 /// What a scan read and what pruning let it skip. Planning fills the manifest and file
 /// counts; reading adds the row-group and row counts.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ScanMetrics {
     /// Manifests in the snapshot's manifest list.
     pub manifests: usize,
@@ -113,6 +114,7 @@ type FileOutput = (Vec<RecordBatch>, ScanMetrics);
 
 /// A planned scan: the snapshot, the projected schema and the files to read.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct ScanPlan {
     /// The snapshot read (`None` for an empty table).
     pub snapshot: Option<Snapshot>,

@@ -45,6 +45,7 @@ impl Durability {
 
 /// How a handle commits. Defaults are durable, retrying, and lock-queued.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct TableOptions {
     /// fsync or not.
     pub durability: Durability,
@@ -109,10 +110,23 @@ impl TableOptions {
         self.storage = Some(s);
         self
     }
+
+    /// Sets [`TableOptions::advisory_lock`].
+    pub fn advisory_lock(mut self, yes: bool) -> Self {
+        self.advisory_lock = yes;
+        self
+    }
+
+    /// Sets the Parquet writing options.
+    pub fn write(mut self, write: WriteOptions) -> Self {
+        self.write = write;
+        self
+    }
 }
 
 /// How a transaction retries after losing the race for a version.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct RetryPolicy {
     /// Attempts to create a version file, the first included (1 = never retry, and
     /// never rebase: compare-and-commit).
@@ -155,6 +169,12 @@ impl RetryPolicy {
     /// Sets the total time budget.
     pub fn with_total_budget(mut self, d: Duration) -> Self {
         self.total_budget = d;
+        self
+    }
+
+    /// Sets [`RetryPolicy::lock_timeout`].
+    pub fn with_lock_timeout(mut self, d: Duration) -> Self {
+        self.lock_timeout = d;
         self
     }
 
@@ -259,6 +279,7 @@ pub struct Table {
 
 /// One row of [`Table::history`].
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct HistoryEntry {
     /// When the snapshot became current.
     pub timestamp_ms: i64,

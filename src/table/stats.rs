@@ -14,6 +14,7 @@ pub const LATENCY_WINDOW: usize = 4096;
 
 /// A copy of a handle's counters.
 #[derive(Debug, Clone, Default, PartialEq)]
+#[non_exhaustive]
 pub struct CommitStats {
     /// Attempts to create a version file (every try counts).
     pub attempts: u64,

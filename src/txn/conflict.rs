@@ -19,6 +19,7 @@ use crate::table::{Table, TableState, load_manifest_list, read_path};
 
 /// A snapshot that was committed after a transaction's base.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct LandedCommit {
     /// Its snapshot id.
     pub snapshot_id: i64,

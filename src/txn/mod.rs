@@ -81,6 +81,7 @@ impl Table {
 
 /// What a successful commit did.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct CommitReport {
     /// The version created (`v<N>.metadata.json`).
     pub version: u64,

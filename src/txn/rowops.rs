@@ -56,6 +56,7 @@ pub enum Isolation {
 
 /// What a row-level operation staged.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct RowChanges {
     /// Data files read because they may hold affected rows.
     pub files_scanned: usize,
@@ -73,6 +74,7 @@ pub struct RowChanges {
 
 /// The outcome of [`RowOps::insert_if_absent`].
 #[derive(Debug, Clone, Default, PartialEq)]
+#[non_exhaustive]
 pub struct InsertIfAbsent {
     /// What was staged.
     pub changes: RowChanges,

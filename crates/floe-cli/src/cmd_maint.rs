@@ -269,7 +269,7 @@ pub fn compact(o: &Out, a: &CompactArgs, verbose: bool) -> CmdResult {
 
 pub fn merge_manifests(o: &Out, a: &MergeManifestsArgs, verbose: bool) -> CmdResult {
     let table = Table::open(&a.table)?;
-    let opts = MergeManifestsOptions { min_count: a.min_count.max(2), dry_run: a.dry_run };
+    let opts = MergeManifestsOptions::default().min_count(a.min_count.max(2)).dry_run(a.dry_run);
     let r = table.merge_manifests(&opts)?;
     print_report(o, &table, &r, verbose)
 }
