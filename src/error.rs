@@ -9,22 +9,112 @@ use std::path::PathBuf;
 /// Result alias used across floe.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// What a concurrent commit did that made ours unsafe to rebase.
+/// A concurrent commit that made ours unsafe to rebase: which version, what it did, and
+/// why the two cannot both hold ([`ConflictKind`], the part to match on). `Display`
+/// gives the human message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Conflict {
-    /// The version that landed first.
+    /// The version the conflict was found at: the commit that landed first, or the
+    /// newest of several.
     pub version: u64,
-    /// Its snapshot operation (`append`, `overwrite`, …) or `"metadata"` for a
-    /// schema/spec/property change.
-    pub operation: String,
+    /// The landed commit's snapshot operation as its summary records it (`append`,
+    /// `overwrite`, `delete`, `replace`, or another engine's value); `None` for a change
+    /// of the metadata alone (schema, partition spec, properties, refs) or when the
+    /// conflict is not tied to one commit.
+    pub operation: Option<String>,
     /// Why the two cannot both hold.
-    pub reason: String,
+    pub kind: ConflictKind,
+}
+
+impl Conflict {
+    /// A conflict found at `version`, of the commit with `operation` (see the fields).
+    pub fn new(version: u64, operation: Option<String>, kind: ConflictKind) -> Conflict {
+        Conflict { version, operation, kind }
+    }
 }
 
 impl std::fmt::Display for Conflict {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "v{} ({}): {}", self.version, self.operation, self.reason)
+        write!(f, "v{} ({}): {}", self.version, self.operation.as_deref().unwrap_or("metadata"), self.kind)
+    }
+}
+
+/// Why a transaction cannot be rebased over a commit that landed first
+/// (docs/conflicts.md has the rules). `Display` gives the human message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConflictKind {
+    /// The table's schema changed since the transaction read it (for a plain append:
+    /// to one that no longer accepts files written with the schema it read).
+    #[error("the schema changed from {base_schema_id} to {schema_id} since this transaction read the table")]
+    SchemaChanged {
+        /// The schema the transaction read.
+        base_schema_id: i32,
+        /// The table's schema now.
+        schema_id: i32,
+    },
+    /// The default partition spec changed since the transaction began (for a plain
+    /// append: the spec its files were written with is gone from the table).
+    #[error("the partition spec changed from {base_spec_id} to {spec_id} since this transaction began")]
+    SpecChanged {
+        /// The spec the transaction read.
+        base_spec_id: i32,
+        /// The table's default spec now.
+        spec_id: i32,
+    },
+    /// The current snapshot no longer descends from the one the transaction read
+    /// (a rollback, or history expired faster than it could be followed): what landed
+    /// cannot be listed.
+    #[error("the current snapshot no longer descends from this transaction's base (rollback or expiry)")]
+    HistoryRewritten,
+    /// A file this transaction removes is no longer live: a concurrent commit removed
+    /// or rewrote it.
+    #[error("{path} is no longer live (removed or rewritten by a concurrent commit)")]
+    FileNoLongerLive {
+        /// The file's location.
+        path: String,
+    },
+    /// Under serializable isolation: a concurrent commit added a file that may hold
+    /// rows matching what this transaction read.
+    #[error("snapshot {snapshot_id} added {path}, which may hold rows this transaction read (serializable isolation)")]
+    MatchingFileAdded {
+        /// The landed snapshot.
+        snapshot_id: i64,
+        /// The added file's location.
+        path: String,
+    },
+    /// Under serializable isolation: a concurrent commit removed a file that may hold
+    /// rows matching what this transaction read.
+    #[error(
+        "snapshot {snapshot_id} removed {path}, which may hold rows this transaction read (serializable isolation)"
+    )]
+    MatchingFileRemoved {
+        /// The landed snapshot.
+        snapshot_id: i64,
+        /// The removed file's location.
+        path: String,
+    },
+    /// A commit landed after the transaction began, and the transaction does not rebase
+    /// over any: a schema or spec change, or a compare-and-commit
+    /// ([`crate::RetryPolicy::none`], [`crate::Transaction::commit_if_current`]).
+    #[error("{} was committed after this transaction began", fmt_snapshot(*snapshot_id))]
+    CommittedSinceBase {
+        /// The landed commit's snapshot (`None` for a change of the metadata alone).
+        snapshot_id: Option<i64>,
+    },
+    /// A rule of a validator ([`crate::Transaction::add_validator`]).
+    #[error("{reason}")]
+    Custom {
+        /// The validator's explanation.
+        reason: String,
+    },
+}
+
+fn fmt_snapshot(id: Option<i64>) -> String {
+    match id {
+        Some(id) => format!("snapshot {id}"),
+        None => "a metadata change".to_string(),
     }
 }
 

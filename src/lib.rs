@@ -39,7 +39,7 @@ pub mod storage {
     pub use crate::io::storage::{ListEntry, LocalStorage, LockGuard, NewFile, Storage};
 }
 
-pub use error::{Conflict, Error, PredicateError, Result};
+pub use error::{Conflict, ConflictKind, Error, PredicateError, Result};
 pub use expr::{Predicate, col};
 pub use spec::{NestedField, PartitionSpec, PrimitiveType, Schema, Transform, Type};
 

@@ -5,7 +5,7 @@
 mod common;
 
 use common::{batch, ids, relaxed, schema};
-use floe::{Error, Operation, RetryPolicy, Table};
+use floe::{ConflictKind, Error, Operation, RetryPolicy, Table};
 
 fn table_with_files(n: i64) -> (tempfile::TempDir, Table) {
     let dir = tempfile::tempdir().unwrap();
@@ -83,7 +83,11 @@ fn two_transactions_removing_the_same_file_cannot_both_commit() {
     match err {
         Error::ConcurrentModification { conflicting, retries_exhausted, .. } => {
             assert!(!retries_exhausted);
-            assert!(conflicting.iter().any(|c| c.reason.contains("no longer live")), "{conflicting:?}");
+            assert!(
+                conflicting.iter().any(|c| matches!(c.kind, ConflictKind::FileNoLongerLive { .. })),
+                "{conflicting:?}"
+            );
+            assert!(err_text(&conflicting).contains("no longer live"), "the message says why");
         }
         other => panic!("expected a conflict, got {other}"),
     }
@@ -110,14 +114,15 @@ fn validators_run_only_on_rebase_and_can_refuse_it() {
         assert_eq!(landed.len(), 2);
         assert!(landed.iter().all(|l| l.operation == "append" && l.added.len() == 1 && l.removed.is_empty()));
         let big = landed.iter().any(|l| l.added.iter().any(|f| f.record_count >= 5));
-        Ok(if big { vec![ctx.conflict("append", "added a file of 5+ rows")] } else { Vec::new() })
+        let why = ConflictKind::Custom { reason: "added a file of 5+ rows".into() };
+        Ok(if big { vec![ctx.conflict(why)] } else { Vec::new() })
     });
     let other = Table::open(table.path()).unwrap();
     other.append(&[batch(30, 1)]).unwrap();
     other.append(&[batch(40, 5)]).unwrap();
     let err = tx.commit().unwrap_err();
     assert!(
-        matches!(err, Error::ConcurrentModification { ref conflicting, .. } if conflicting[0].reason.contains("5+"))
+        matches!(err, Error::ConcurrentModification { ref conflicting, .. } if matches!(&conflicting[0].kind, ConflictKind::Custom { reason } if reason.contains("5+")))
     );
     assert_eq!(ids(&table).len(), 10 + 1 + 1 + 5);
 }
@@ -207,7 +212,12 @@ fn a_removal_rebases_over_an_append_and_conflicts_with_a_schema_change() {
     schema_change.commit().unwrap();
     let err = tx.commit().unwrap_err();
     assert!(
-        matches!(err, Error::ConcurrentModification { ref conflicting, .. } if conflicting.iter().any(|c| c.operation == "schema change")),
+        matches!(err, Error::ConcurrentModification { ref conflicting, .. } if conflicting.iter().any(|c| matches!(c.kind, ConflictKind::SchemaChanged { .. }))),
         "{err}"
     );
+}
+
+/// The conflicts' human messages, joined.
+fn err_text(conflicts: &[floe::Conflict]) -> String {
+    conflicts.iter().map(|c| c.to_string()).collect::<Vec<_>>().join("; ")
 }

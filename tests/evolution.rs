@@ -13,7 +13,7 @@ use arrow_schema::{DataType, Field, Schema as ArrowSchema};
 use floe::spec::PartitionSpec;
 use floe::spec::Transform;
 use floe::spec::{NestedField, PrimitiveType, Schema};
-use floe::{Error, SchemaMode, Table};
+use floe::{ConflictKind, Error, SchemaMode, Table};
 
 fn rows(table: &Table) -> Vec<RecordBatch> {
     table.scan().to_batches().unwrap()
@@ -291,11 +291,19 @@ fn spec_evolution_keeps_old_files_under_their_spec() {
 
 // ----------------------------------------------------------------- conflicts
 
+/// What each conflict of `err` is: `schema change`, `partition spec change` or
+/// `history change` for those kinds, else the landed commit's operation.
 fn conflict_ops(err: &Error) -> Vec<String> {
     match err {
-        Error::ConcurrentModification { conflicting, retries_exhausted: false, .. } => {
-            conflicting.iter().map(|c| c.operation.clone()).collect()
-        }
+        Error::ConcurrentModification { conflicting, retries_exhausted: false, .. } => conflicting
+            .iter()
+            .map(|c| match &c.kind {
+                ConflictKind::SchemaChanged { .. } => "schema change".to_string(),
+                ConflictKind::SpecChanged { .. } => "partition spec change".to_string(),
+                ConflictKind::HistoryRewritten => "history change".to_string(),
+                _ => c.operation.clone().unwrap_or_else(|| "metadata".into()),
+            })
+            .collect(),
         other => panic!("expected a conflict, got {other:?}"),
     }
 }

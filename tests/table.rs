@@ -250,7 +250,8 @@ fn commits_rebase_over_other_handles_and_compare_and_commit_conflicts() {
             assert_eq!(*attempted_version, 4, "the version it needed");
             assert_eq!(conflicting.len(), 1);
             assert_eq!(conflicting[0].version, 4);
-            assert_eq!(conflicting[0].operation, "append");
+            assert_eq!(conflicting[0].operation.as_deref(), Some("append"));
+            assert!(matches!(conflicting[0].kind, floe::ConflictKind::CommittedSinceBase { snapshot_id: Some(_) }));
         }
         other => panic!("expected ConcurrentModification, got {other:?}"),
     }

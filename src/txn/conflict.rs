@@ -12,7 +12,7 @@
 use std::collections::HashSet;
 use std::sync::OnceLock;
 
-use crate::error::{Conflict, Result};
+use crate::error::{Conflict, ConflictKind, Result};
 use crate::spec::manifest::{DataFile, EntryStatus, read_manifest};
 use crate::spec::metadata::TableMetadata;
 use crate::table::{Table, TableState, load_manifest_list, read_path};
@@ -104,9 +104,31 @@ impl<'a> ConflictContext<'a> {
         }
     }
 
-    /// A conflict attributed to the newest version.
-    pub fn conflict(&self, operation: impl Into<String>, reason: impl Into<String>) -> Conflict {
-        Conflict { version: self.latest.version, operation: operation.into(), reason: reason.into() }
+    /// A conflict found at the newest version, not tied to one landed commit (a
+    /// validator's rule is [`ConflictKind::Custom`]).
+    pub fn conflict(&self, kind: ConflictKind) -> Conflict {
+        Conflict::new(self.latest.version, None, kind)
+    }
+
+    /// A conflict with one landed commit (its operation is recorded).
+    pub fn conflict_with(&self, landed: &LandedCommit, kind: ConflictKind) -> Conflict {
+        Conflict::new(self.latest.version, Some(landed.operation.clone()), kind)
+    }
+
+    /// A schema change since the base.
+    pub(crate) fn schema_conflict(&self) -> Conflict {
+        self.conflict(ConflictKind::SchemaChanged {
+            base_schema_id: self.base.metadata.current_schema_id,
+            schema_id: self.latest.metadata.current_schema_id,
+        })
+    }
+
+    /// A spec change since the base.
+    pub(crate) fn spec_conflict(&self) -> Conflict {
+        self.conflict(ConflictKind::SpecChanged {
+            base_spec_id: self.base.metadata.default_spec_id,
+            spec_id: self.latest.metadata.default_spec_id,
+        })
     }
 
     fn landed_inner(&self) -> &std::result::Result<(Vec<LandedCommit>, bool), String> {
@@ -175,24 +197,21 @@ pub(crate) fn append_conflicts(base: &TableState, latest: &TableState) -> Vec<Co
     let mut out = Vec::new();
     let (b, l) = (&base.metadata, &latest.metadata);
     if l.current_schema_id != b.current_schema_id && !l.current_schema().accepts_files_of(b.current_schema()) {
-        out.push(Conflict {
-            version: latest.version,
-            operation: "schema change".into(),
-            reason: format!(
-                "schema {} no longer accepts files written with schema {}",
-                l.current_schema_id, b.current_schema_id
-            ),
-        });
+        out.push(Conflict::new(
+            latest.version,
+            None,
+            ConflictKind::SchemaChanged { base_schema_id: b.current_schema_id, schema_id: l.current_schema_id },
+        ));
     }
     // Our files keep the spec they were written with (the manifest records its id), as
     // Iceberg allows for files of any of a table's specs: a new default spec does not
     // stop the rebase as long as ours is still one of the table's specs.
     if l.default_spec_id != b.default_spec_id && !l.partition_specs.iter().any(|s| s.spec_id == b.default_spec_id) {
-        out.push(Conflict {
-            version: latest.version,
-            operation: "partition spec change".into(),
-            reason: format!("spec {} this append was written with is gone from the table", b.default_spec_id),
-        });
+        out.push(Conflict::new(
+            latest.version,
+            None,
+            ConflictKind::SpecChanged { base_spec_id: b.default_spec_id, spec_id: l.default_spec_id },
+        ));
     }
     out
 }
@@ -205,16 +224,13 @@ pub(crate) fn append_conflicts(base: &TableState, latest: &TableState) -> Vec<Co
 pub(crate) fn rewrite_conflicts(ctx: &ConflictContext<'_>, check_history: bool) -> Result<Vec<Conflict>> {
     let mut out = Vec::new();
     if ctx.schema_changed() {
-        out.push(ctx.conflict("schema change", "the schema changed since this transaction read the table"));
+        out.push(ctx.schema_conflict());
     }
     if ctx.spec_changed() {
-        out.push(ctx.conflict("partition spec change", "the partition spec changed since this transaction began"));
+        out.push(ctx.spec_conflict());
     }
     if check_history && ctx.history_rewritten()? {
-        out.push(ctx.conflict(
-            "history change",
-            "the current snapshot no longer descends from this transaction's base (rollback or expiry)",
-        ));
+        out.push(ctx.conflict(ConflictKind::HistoryRewritten));
     }
     Ok(out)
 }

@@ -33,7 +33,7 @@ use arrow_schema::Schema as ArrowSchema;
 use serde_json::Value;
 
 use crate::data::partition::default_name;
-use crate::error::{Conflict, Error, Result};
+use crate::error::{Conflict, ConflictKind, Error, Result};
 use crate::spec::metadata::{PartitionField, PartitionSpec, TableMetadata};
 use crate::spec::transform::Transform;
 use crate::spec::types::{NestedField, PrimitiveType, Schema, Type};
@@ -287,19 +287,16 @@ impl SpecUpdate {
 pub(crate) fn metadata_change_conflicts(ctx: &ConflictContext<'_>) -> Result<Vec<Conflict>> {
     let mut out = Vec::new();
     if ctx.schema_changed() {
-        out.push(ctx.conflict("schema change", "the schema changed concurrently"));
+        out.push(ctx.schema_conflict());
     }
     if ctx.spec_changed() {
-        out.push(ctx.conflict("partition spec change", "the partition spec changed concurrently"));
+        out.push(ctx.spec_conflict());
     }
     for c in ctx.landed()? {
-        out.push(ctx.conflict(
-            c.operation.clone(),
-            format!("snapshot {} was committed after this schema/spec change began", c.snapshot_id),
-        ));
+        out.push(ctx.conflict_with(c, ConflictKind::CommittedSinceBase { snapshot_id: Some(c.snapshot_id) }));
     }
     if ctx.history_rewritten()? {
-        out.push(ctx.conflict("history change", "the current snapshot no longer descends from the base"));
+        out.push(ctx.conflict(ConflictKind::HistoryRewritten));
     }
     Ok(out)
 }
@@ -310,7 +307,7 @@ pub(crate) fn metadata_change_conflicts(ctx: &ConflictContext<'_>) -> Result<Vec
 pub(crate) fn merge_append_conflicts(ctx: &ConflictContext<'_>) -> Result<Vec<Conflict>> {
     let mut out = Vec::new();
     if ctx.schema_changed() {
-        out.push(ctx.conflict("schema change", "the schema changed while this append was adding columns"));
+        out.push(ctx.schema_conflict());
     }
     Ok(out)
 }

@@ -42,7 +42,7 @@ use arrow_array::RecordBatch;
 
 use crate::data::partition::{StagedWriter, dirs_to_sync, partition_summaries};
 use crate::data::write::conform_batch;
-use crate::error::{Conflict, Error, Result};
+use crate::error::{Conflict, ConflictKind, Error, Result};
 use crate::io::location::path_to_uri;
 use crate::io::storage::LockGuard;
 use crate::spec::manifest::{
@@ -1167,11 +1167,7 @@ impl Transaction {
             .removed
             .iter()
             .filter(|f| !found.contains(&f.file_path))
-            .map(|f| Conflict {
-                version: 0,
-                operation: "remove".into(),
-                reason: format!("{} is no longer live (removed or rewritten by a concurrent commit)", f.file_path),
-            })
+            .map(|f| Conflict::new(0, None, ConflictKind::FileNoLongerLive { path: f.file_path.clone() }))
             .collect();
         if !missing.is_empty() {
             return Ok(Err(missing));
@@ -1553,9 +1549,9 @@ fn describe_landed(table: &Table, base: &TableState, latest: &TableState) -> Vec
         } else {
             load_version(table.storage(), table.location(), v).ok()
         }
-        .and_then(|s| s.metadata.current_snapshot().map(|sn| sn.operation().to_string()))
-        .unwrap_or_else(|| "metadata".into());
-        out.push(Conflict { version: v, operation: op, reason: "committed after this transaction began".into() });
+        .and_then(|s| s.metadata.current_snapshot().map(|sn| (sn.snapshot_id, sn.operation().to_string())));
+        let (snapshot_id, operation) = op.map_or((None, None), |(id, op)| (Some(id), Some(op)));
+        out.push(Conflict::new(v, operation, ConflictKind::CommittedSinceBase { snapshot_id }));
     }
     out
 }

@@ -30,7 +30,7 @@ use arrow_select::filter::filter_record_batch;
 
 use crate::data::read::{NameMapping, ReadOptions, open_data_file};
 use crate::data::write::conform_batch;
-use crate::error::{Conflict, Error, Result};
+use crate::error::{Conflict, ConflictKind, Error, Result};
 use crate::expr::{BoundPredicate, Literal, Predicate, col, partition_value_stats};
 use crate::spec::manifest::DataFile;
 use crate::spec::metadata::TableMetadata;
@@ -146,7 +146,7 @@ impl RowOps<'_> {
         let bound = predicate.bind(md.current_schema())?;
         let matcher = bound.clone();
         let changes = rewrite_matching(tx, &predicate, &|b: &RecordBatch| matcher.evaluate(b))?;
-        add_read_validator(tx, self.isolation, bound, "delete", false);
+        add_read_validator(tx, self.isolation, bound, false);
         Ok(changes)
     }
 
@@ -164,7 +164,7 @@ impl RowOps<'_> {
             tx.append(b)?;
             changes.rows_added += b.num_rows() as u64;
         }
-        add_read_validator(tx, self.isolation, bound, "overwrite", false);
+        add_read_validator(tx, self.isolation, bound, false);
         tx.set_operation(crate::txn::Operation::Overwrite);
         Ok(changes)
     }
@@ -203,7 +203,7 @@ impl RowOps<'_> {
             changes.rows_added += b.num_rows() as u64;
         }
         let bound = filter.bind(schema)?;
-        add_read_validator(tx, self.isolation, bound, "upsert", false);
+        add_read_validator(tx, self.isolation, bound, false);
         Ok(changes)
     }
 
@@ -249,7 +249,7 @@ impl RowOps<'_> {
             }
         }
         let bound = filter.bind(schema)?;
-        add_read_validator(tx, self.isolation, bound, "insert_if_absent", true);
+        add_read_validator(tx, self.isolation, bound, true);
         Ok(out)
     }
 }
@@ -403,11 +403,10 @@ fn rewrite_matching(
 
 /// Under serializable isolation: a conflict when a landed commit added (or, with
 /// `removed_too`, removed) a file that may hold rows matching `read`.
-fn add_read_validator(tx: &mut Transaction, isolation: Isolation, read: BoundPredicate, what: &str, removed_too: bool) {
+fn add_read_validator(tx: &mut Transaction, isolation: Isolation, read: BoundPredicate, removed_too: bool) {
     if isolation == Isolation::Snapshot || read == BoundPredicate::False {
         return;
     }
-    let what = what.to_string();
     tx.add_validator(move |ctx: &ConflictContext<'_>| {
         let mut out: Vec<Conflict> = Vec::new();
         let md = ctx.latest_metadata();
@@ -415,13 +414,13 @@ fn add_read_validator(tx: &mut Transaction, isolation: Isolation, read: BoundPre
             let files = c.added.iter().map(|f| ("added", f));
             let removed = c.removed.iter().filter(|_| removed_too).map(|f| ("removed", f));
             if let Some((how, f)) = files.chain(removed).find(|(_, f)| file_may_match(&read, f, md, ctx)) {
-                out.push(ctx.conflict(
-                    c.operation.clone(),
-                    format!(
-                        "{what} read rows that snapshot {} {how} may change (file {}); serializable isolation",
-                        c.snapshot_id, f.file_path
-                    ),
-                ));
+                let (snapshot_id, path) = (c.snapshot_id, f.file_path.clone());
+                let kind = if how == "added" {
+                    ConflictKind::MatchingFileAdded { snapshot_id, path }
+                } else {
+                    ConflictKind::MatchingFileRemoved { snapshot_id, path }
+                };
+                out.push(ctx.conflict_with(c, kind));
             }
         }
         Ok(out)
