@@ -155,7 +155,7 @@ fn run(args: &Args, o: &mut String) -> Result<(), String> {
             s.snapshot_id.to_string(),
             s.parent_snapshot_id.map_or("-".to_string(), |p| p.to_string()),
             s.sequence_number.to_string(),
-            fmt_ms(s.timestamp_ms),
+            fmt_time(s.timestamp()),
             s.operation().to_string(),
             summary(s, "added-records"),
             summary(s, "total-records"),
@@ -171,7 +171,7 @@ fn run(args: &Args, o: &mut String) -> Result<(), String> {
     for e in &md.metadata_log {
         let path = table.resolve_path(&e.metadata_file).unwrap_or_else(|_| e.metadata_file.clone().into());
         let gone = if path.exists() { "" } else { "(deleted)" };
-        rows.push(vec![fmt_ms(e.timestamp_ms), rel_uri(&table, &e.metadata_file), gone.to_string()]);
+        rows.push(vec![fmt_time(e.timestamp()), rel_uri(&table, &e.metadata_file), gone.to_string()]);
     }
     print_table(o, &rows, &[false, false, false], 2);
 
@@ -339,6 +339,11 @@ fn rel(root: &Path, path: &Path) -> String {
 }
 
 /// Milliseconds since the epoch as `YYYY-MM-DD HH:MM:SS.mmm` (UTC).
+fn fmt_time(t: std::time::SystemTime) -> String {
+    let ms = t.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
+    fmt_ms(ms)
+}
+
 fn fmt_ms(ms: i64) -> String {
     // Datum's Display renders timestamps as ISO 8601 with microseconds.
     let s = Datum::Timestamp(ms.saturating_mul(1000)).to_string().replacen('T', " ", 1);

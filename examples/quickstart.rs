@@ -50,7 +50,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("time travel to snapshot {}:", r1.snapshot_id);
     println!("{}", pretty_format_batches(&table.scan().snapshot_id(r1.snapshot_id).to_batches()?)?);
     for h in table.history() {
-        println!("history: {} at {} ms: {}", h.snapshot_id, h.timestamp_ms, h.operation.as_deref().unwrap_or("?"));
+        let at = h.timestamp.duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_millis();
+        println!("history: {} at {at} ms: {}", h.snapshot_id, h.operation.as_deref().unwrap_or("?"));
     }
     println!("\ntable at {}", table.path().display());
     Ok(())

@@ -307,12 +307,16 @@ pub enum Error {
     /// The transaction stayed open longer than `floe.transaction.max-age-ms`: its
     /// staged files may be older than the orphan-cleanup grace period, so it is not
     /// committed (nothing was linked; its files are deleted).
-    #[error("transaction open for {age_ms} ms, more than the table's limit of {max_age_ms} ms")]
+    #[error(
+        "transaction open for {} ms, more than the table's limit of {} ms",
+        age.as_millis(),
+        max_age.as_millis()
+    )]
     TransactionTooOld {
         /// How long it was open.
-        age_ms: u64,
+        age: std::time::Duration,
         /// The limit (`floe.transaction.max-age-ms`).
-        max_age_ms: u64,
+        max_age: std::time::Duration,
     },
 
     /// A caller argument is invalid (empty column list, unknown column, …).

@@ -1296,7 +1296,13 @@ fn readers_read_the_table_after_each_maintenance_operation() {
     table.set_current(merged).expect("forward again");
 
     table.create_tag("before-expiry", compacted).expect("tag");
-    let r = table.expire_snapshots(&ExpireOptions::default().older_than_ms(i64::MAX).retain_last(1)).expect("expire");
+    let r = table
+        .expire_snapshots(
+            &ExpireOptions::default()
+                .before(std::time::SystemTime::now() + std::time::Duration::from_secs(60))
+                .retain_last(1),
+        )
+        .expect("expire");
     assert!(r.snapshots_expired > 0 && r.data_files_removed == 12, "{r}");
     check("expire_snapshots", &expected);
 
@@ -1963,8 +1969,13 @@ fn floe_remembers_datashard_after_its_snapshots_leave_the_metadata() {
     );
     let r = table.compact(&floe::CompactOptions::default()).expect("compact");
     assert!(r.data_files_removed > 100, "{r}");
-    let r =
-        table.expire_snapshots(&floe::ExpireOptions::default().older_than_ms(i64::MAX).retain_last(1)).expect("expire");
+    let r = table
+        .expire_snapshots(
+            &floe::ExpireOptions::default()
+                .before(std::time::SystemTime::now() + std::time::Duration::from_secs(60))
+                .retain_last(1),
+        )
+        .expect("expire");
     assert!(r.snapshots_expired > 0, "{r}");
     let floe = floe_rows(&Table::open(dir.path()).unwrap());
     assert_same_rows("floe scan", &expected, &floe);

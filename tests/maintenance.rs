@@ -179,7 +179,13 @@ fn compaction_rebases_over_history_it_cannot_follow() {
     tx.append(&batch(0, 40)).unwrap();
     let other = Table::open(table.path()).unwrap();
     other.append(&[batch(1000, 1)]).unwrap();
-    other.expire_snapshots(&ExpireOptions::default().older_than_ms(i64::MAX).retain_last(1)).unwrap();
+    other
+        .expire_snapshots(
+            &ExpireOptions::default()
+                .before(std::time::SystemTime::now() + std::time::Duration::from_secs(60))
+                .retain_last(1),
+        )
+        .unwrap();
     assert_eq!(other.snapshots().len(), 1);
     tx.commit().unwrap();
     assert_eq!(ids(&table).len(), 41);
@@ -217,13 +223,24 @@ fn expiry_deletes_only_what_expired_snapshots_alone_referenced() {
     table.compact(&CompactOptions::default()).unwrap();
     let compacted = live_paths(&table);
 
-    let dry = table.expire_snapshots(&ExpireOptions::default().older_than_ms(i64::MAX).retain_last(1).dry_run(true));
+    let dry = table.expire_snapshots(
+        &ExpireOptions::default()
+            .before(std::time::SystemTime::now() + std::time::Duration::from_secs(60))
+            .retain_last(1)
+            .dry_run(true),
+    );
     let dry = dry.unwrap();
     assert_eq!(dry.snapshots_expired, 9, "11 snapshots, minus the current one and the tagged one");
     assert!(dry.deleted_paths.iter().all(|p| p.exists()), "a dry run deletes nothing");
     assert_eq!(table.snapshots().len(), 12 - 1);
 
-    let report = table.expire_snapshots(&ExpireOptions::default().older_than_ms(i64::MAX).retain_last(1)).unwrap();
+    let report = table
+        .expire_snapshots(
+            &ExpireOptions::default()
+                .before(std::time::SystemTime::now() + std::time::Duration::from_secs(60))
+                .retain_last(1),
+        )
+        .unwrap();
     eprintln!("{report}");
     assert_eq!(report.snapshots_expired, 9);
     let fresh = Table::open(table.path()).unwrap();
@@ -252,7 +269,13 @@ fn expiry_deletes_only_what_expired_snapshots_alone_referenced() {
 
     // Untagging makes it expirable.
     fresh.remove_tag("audit").unwrap();
-    let report = fresh.expire_snapshots(&ExpireOptions::default().older_than_ms(i64::MAX).retain_last(1)).unwrap();
+    let report = fresh
+        .expire_snapshots(
+            &ExpireOptions::default()
+                .before(std::time::SystemTime::now() + std::time::Duration::from_secs(60))
+                .retain_last(1),
+        )
+        .unwrap();
     assert_eq!((report.snapshots_expired, report.data_files_removed), (1, 3));
     assert!(small_files.iter().all(|p| !p.exists()));
     assert_eq!(ids(&fresh), (0..100).collect::<Vec<_>>());
@@ -273,7 +296,13 @@ fn expiry_collects_snapshots_that_commits_already_trimmed() {
     table.merge_manifests(&MergeManifestsOptions::default()).unwrap();
     table.compact(&CompactOptions::default()).unwrap();
     assert_eq!(table.snapshots().len(), 5);
-    let report = table.expire_snapshots(&ExpireOptions::default().older_than_ms(i64::MAX).retain_last(1)).unwrap();
+    let report = table
+        .expire_snapshots(
+            &ExpireOptions::default()
+                .before(std::time::SystemTime::now() + std::time::Duration::from_secs(60))
+                .retain_last(1),
+        )
+        .unwrap();
     eprintln!("{report}");
     assert_eq!(report.snapshots_expired, 4);
     assert_eq!(report.data_files_removed, 12, "the 12 small files, most of them only in trimmed snapshots");
@@ -525,7 +554,13 @@ fn expiry_and_orphan_cleanup_while_writers_run_and_one_is_killed() {
     let mut staged_seen_deleted_at = None;
     let mut rounds = 0;
     while started.elapsed() < Duration::from_secs(8) {
-        let e = table.expire_snapshots(&ExpireOptions::default().older_than_ms(i64::MAX).retain_last(1)).unwrap();
+        let e = table
+            .expire_snapshots(
+                &ExpireOptions::default()
+                    .before(std::time::SystemTime::now() + std::time::Duration::from_secs(60))
+                    .retain_last(1),
+            )
+            .unwrap();
         let o = table.remove_orphans(&orphan_opts).unwrap();
         deleted_total += e.deleted_paths.len() + o.deleted_paths.len();
         for p in &o.deleted_paths {
@@ -570,7 +605,13 @@ fn expiry_and_orphan_cleanup_while_writers_run_and_one_is_killed() {
     assert!(deleted_total > 0);
     // The table takes commits and one more full cleanup leaves it readable.
     table.append(&[batch(-5, 1)]).unwrap();
-    table.expire_snapshots(&ExpireOptions::default().older_than_ms(i64::MAX).retain_last(1)).unwrap();
+    table
+        .expire_snapshots(
+            &ExpireOptions::default()
+                .before(std::time::SystemTime::now() + std::time::Duration::from_secs(60))
+                .retain_last(1),
+        )
+        .unwrap();
     assert_eq!(table.snapshots().len(), 1);
     let present = ids(&table);
     assert!(present.len() > acked.len() && present.binary_search(&-5).is_ok());
@@ -583,7 +624,13 @@ fn expiry_keeps_files_that_a_retained_merged_manifest_relists() {
     let (_d, table) = table_with_appends(6);
     let files = live_paths(&table);
     table.merge_manifests(&MergeManifestsOptions::default()).unwrap();
-    let report = table.expire_snapshots(&ExpireOptions::default().older_than_ms(i64::MAX).retain_last(1)).unwrap();
+    let report = table
+        .expire_snapshots(
+            &ExpireOptions::default()
+                .before(std::time::SystemTime::now() + std::time::Duration::from_secs(60))
+                .retain_last(1),
+        )
+        .unwrap();
     assert_eq!(report.snapshots_expired, 6);
     assert_eq!(report.data_files_removed, 0, "{report}");
     assert_eq!(report.metadata_files_removed, 12, "6 manifest lists and 6 manifests: {report}");

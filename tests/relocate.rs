@@ -124,7 +124,9 @@ fn api_copy_refuses_every_write_and_maintenance_operation() {
     assert_relocated(copy.compact(&CompactOptions::default().dry_run(true)), &recorded, &opened);
     let merge = MergeManifestsOptions::default().min_count(2);
     assert_relocated(copy.merge_manifests(&merge), &recorded, &opened);
-    let expire = ExpireOptions::default().older_than_ms(i64::MAX).retain_last(1);
+    let expire = ExpireOptions::default()
+        .before(std::time::SystemTime::now() + std::time::Duration::from_secs(60))
+        .retain_last(1);
     assert_relocated(copy.expire_snapshots(&expire), &recorded, &opened);
     assert_relocated(copy.expire_snapshots(&expire.clone().dry_run(true)), &recorded, &opened);
     let orphans = OrphanOptions::default().older_than(Duration::ZERO).allow_short_grace(true);
@@ -277,7 +279,9 @@ fn api_relocate_partitioned_table_with_history() {
     assert!(!Table::open(&copy_dir).unwrap().relocate().unwrap().needed);
 
     copy.append(&[batch(60, 10)]).unwrap();
-    let expire = ExpireOptions::default().older_than_ms(i64::MAX).retain_last(1);
+    let expire = ExpireOptions::default()
+        .before(std::time::SystemTime::now() + std::time::Duration::from_secs(60))
+        .retain_last(1);
     copy.expire_snapshots(&expire).unwrap();
     let orphans = OrphanOptions::default().older_than(Duration::ZERO).allow_short_grace(true);
     copy.remove_orphans(&orphans).unwrap();
@@ -305,7 +309,13 @@ fn api_expiry_after_relocation_keeps_live_files_older_versions_name() {
     std::fs::remove_dir_all(&orig).unwrap();
     let copy = Table::open_with(&copy_dir, relaxed()).unwrap();
     copy.relocate().unwrap();
-    let report = copy.expire_snapshots(&ExpireOptions::default().older_than_ms(i64::MAX).retain_last(1)).unwrap();
+    let report = copy
+        .expire_snapshots(
+            &ExpireOptions::default()
+                .before(std::time::SystemTime::now() + std::time::Duration::from_secs(60))
+                .retain_last(1),
+        )
+        .unwrap();
     assert_eq!(report.data_files_removed, 0, "{report:?}");
     let orphans = OrphanOptions::default().older_than(Duration::ZERO).allow_short_grace(true);
     let report = copy.remove_orphans(&orphans).unwrap();

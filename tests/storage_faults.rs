@@ -645,7 +645,14 @@ fn metadata_commits() -> Vec<MetadataCommit> {
         ),
         (
             "expiry",
-            |t, _| Ok(t.expire_snapshots(&ExpireOptions::default().older_than_ms(i64::MAX).retain_last(1))?.versions[0]),
+            |t, _| {
+                Ok(t.expire_snapshots(
+                    &ExpireOptions::default()
+                        .before(std::time::SystemTime::now() + std::time::Duration::from_secs(60))
+                        .retain_last(1),
+                )?
+                .versions[0])
+            },
             |t, s| t.snapshots().len() == 1 && t.current_snapshot().map(|c| c.snapshot_id) == Some(s[2]),
         ),
     ]

@@ -48,7 +48,7 @@ use crate::data::read::{NameMapping, ReadOptions, open_data_file};
 use crate::data::write::DataFileWriter;
 use crate::error::{Error, Result};
 use crate::spec::manifest::{DataContent, DataFile, EntryStatus, ManifestContent, ManifestFile, read_manifest};
-use crate::spec::metadata::{Snapshot, SnapshotLogEntry, SnapshotRef, TableMetadata};
+use crate::spec::metadata::{Snapshot, SnapshotLogEntry, SnapshotRef, TableMetadata, time_to_ms};
 use crate::table::{Table, load_manifest_list, now_ms, properties, read_path};
 use crate::txn::{CommitReport, Operation};
 
@@ -285,9 +285,13 @@ impl MergeManifestsOptions {
 #[derive(Debug, Clone, Default)]
 #[non_exhaustive]
 pub struct ExpireOptions {
-    /// Expire snapshots older than this (ms since the epoch). `None`: now minus the
-    /// table's `history.expire.max-snapshot-age-ms` (default 5 days).
-    pub older_than_ms: Option<i64>,
+    /// Expire snapshots committed longer ago than this. With neither this nor
+    /// [`ExpireOptions::before`]: the table's `history.expire.max-snapshot-age-ms`
+    /// (default 5 days).
+    pub older_than: Option<Duration>,
+    /// Expire snapshots committed before this time. With [`ExpireOptions::older_than`]
+    /// as well, a snapshot must be older than both.
+    pub before: Option<SystemTime>,
     /// Always keep the newest this many snapshots. `None`: the table's
     /// `history.expire.min-snapshots-to-keep` (default 1).
     pub retain_last: Option<usize>,
@@ -296,9 +300,15 @@ pub struct ExpireOptions {
 }
 
 impl ExpireOptions {
-    /// Expire snapshots older than `ms` (epoch milliseconds).
-    pub fn older_than_ms(mut self, ms: i64) -> Self {
-        self.older_than_ms = Some(ms);
+    /// Expire snapshots committed longer ago than `age`.
+    pub fn older_than(mut self, age: Duration) -> Self {
+        self.older_than = Some(age);
+        self
+    }
+
+    /// Expire snapshots committed before `time`.
+    pub fn before(mut self, time: SystemTime) -> Self {
+        self.before = Some(time);
         self
     }
 
@@ -645,9 +655,14 @@ impl Table {
         // Destructive or not, nothing runs on a copied or moved table until it is
         // relocated: its metadata names the original's files.
         self.check_not_relocated(&md)?;
-        let older_than = opts.older_than_ms.unwrap_or_else(|| {
-            now_ms() - md.property_i64(properties::MAX_SNAPSHOT_AGE_MS, DEFAULT_MAX_SNAPSHOT_AGE_MS)
-        });
+        let age_ms = |d: Duration| i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
+        let older_than = match (opts.older_than, opts.before) {
+            (None, None) => now_ms() - md.property_i64(properties::MAX_SNAPSHOT_AGE_MS, DEFAULT_MAX_SNAPSHOT_AGE_MS),
+            (age, before) => {
+                let by_age = age.map_or(i64::MAX, |d| now_ms().saturating_sub(age_ms(d)));
+                by_age.min(before.map_or(i64::MAX, time_to_ms))
+            }
+        };
         let retain_last = opts
             .retain_last
             .unwrap_or_else(|| {

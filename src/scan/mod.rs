@@ -19,6 +19,7 @@
 mod prune;
 
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use arrow_array::RecordBatch;
 use arrow_schema::Schema as ArrowSchema;
@@ -311,9 +312,11 @@ impl Scan {
         self
     }
 
-    /// Reads the snapshot that was current at `timestamp_ms` (ms since the epoch).
-    pub fn as_of_timestamp(mut self, timestamp_ms: i64) -> Self {
-        self.selection = Selection::Timestamp(timestamp_ms);
+    /// Reads the snapshot that was current at `time` (the snapshot log's entry at or
+    /// before it, to the millisecond). [`Error::NotFound`] when no snapshot was current
+    /// then.
+    pub fn as_of(mut self, time: SystemTime) -> Self {
+        self.selection = Selection::Timestamp(crate::spec::metadata::time_to_ms(time));
         self
     }
 

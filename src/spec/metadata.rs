@@ -7,6 +7,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
+use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -22,6 +23,23 @@ pub const ATTEMPT_KEY: &str = "floe.commit.attempt";
 /// Snapshot summary key: how many versions other writers committed between the
 /// transaction's base and this snapshot (the commit was rebased over them).
 pub const REBASED_OVER_KEY: &str = "floe.commit.rebased-over";
+
+/// Iceberg's timestamps (milliseconds since the Unix epoch) as a point in time, the one
+/// type the public API uses for them. Out-of-range values (not seen from a real clock)
+/// saturate at the epoch.
+pub(crate) fn ms_to_time(ms: i64) -> SystemTime {
+    let d = Duration::from_millis(ms.unsigned_abs());
+    let t = if ms >= 0 { SystemTime::UNIX_EPOCH.checked_add(d) } else { SystemTime::UNIX_EPOCH.checked_sub(d) };
+    t.unwrap_or(SystemTime::UNIX_EPOCH)
+}
+
+/// A point in time as Iceberg's milliseconds since the Unix epoch (saturating).
+pub(crate) fn time_to_ms(t: SystemTime) -> i64 {
+    match t.duration_since(SystemTime::UNIX_EPOCH) {
+        Ok(d) => i64::try_from(d.as_millis()).unwrap_or(i64::MAX),
+        Err(before) => i64::try_from(before.duration().as_millis()).map(|ms| -ms).unwrap_or(i64::MIN),
+    }
+}
 
 /// A partition field (`source-id`, `field-id`, `name`, `transform`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -78,8 +96,8 @@ pub struct Snapshot {
     /// Data sequence number assigned to this snapshot's new files.
     #[serde(default)]
     pub sequence_number: i64,
-    /// Commit time, ms since the epoch.
-    pub timestamp_ms: i64,
+    /// Commit time, ms since the epoch ([`Snapshot::timestamp`]).
+    pub(crate) timestamp_ms: i64,
     /// Absolute location of the manifest list.
     pub manifest_list: String,
     /// Operation and counters; always has `operation`.
@@ -91,6 +109,11 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
+    /// When the snapshot was committed.
+    pub fn timestamp(&self) -> SystemTime {
+        ms_to_time(self.timestamp_ms)
+    }
+
     /// The summary's `operation` (`append`, `overwrite`, `replace`, `delete`).
     pub fn operation(&self) -> &str {
         self.summary.get("operation").map(String::as_str).unwrap_or("unknown")
@@ -111,20 +134,34 @@ impl Snapshot {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub struct SnapshotLogEntry {
-    /// When the snapshot became current.
-    pub timestamp_ms: i64,
+    /// When the snapshot became current, ms since the epoch ([`SnapshotLogEntry::timestamp`]).
+    pub(crate) timestamp_ms: i64,
     /// The snapshot.
     pub snapshot_id: i64,
+}
+
+impl SnapshotLogEntry {
+    /// When the snapshot became current.
+    pub fn timestamp(&self) -> SystemTime {
+        ms_to_time(self.timestamp_ms)
+    }
 }
 
 /// `metadata-log` entry.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub struct MetadataLogEntry {
-    /// That metadata file's `last-updated-ms`.
-    pub timestamp_ms: i64,
+    /// That metadata file's `last-updated-ms` ([`MetadataLogEntry::timestamp`]).
+    pub(crate) timestamp_ms: i64,
     /// Absolute location of the previous metadata file.
     pub metadata_file: String,
+}
+
+impl MetadataLogEntry {
+    /// When that metadata file was written (its `last-updated-ms`).
+    pub fn timestamp(&self) -> SystemTime {
+        ms_to_time(self.timestamp_ms)
+    }
 }
 
 /// A named reference (`main`, branches, tags).

@@ -11,7 +11,7 @@ pub(crate) mod stats;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use rand::Rng;
 
@@ -282,7 +282,7 @@ pub struct Table {
 #[non_exhaustive]
 pub struct HistoryEntry {
     /// When the snapshot became current.
-    pub timestamp_ms: i64,
+    pub timestamp: SystemTime,
     /// The snapshot.
     pub snapshot_id: i64,
     /// Its parent.
@@ -579,7 +579,7 @@ impl Table {
             .map(|e| {
                 let snap = md.snapshot(e.snapshot_id);
                 HistoryEntry {
-                    timestamp_ms: e.timestamp_ms,
+                    timestamp: e.timestamp(),
                     snapshot_id: e.snapshot_id,
                     parent_snapshot_id: snap.and_then(|s| s.parent_snapshot_id),
                     operation: snap.map(|s| s.operation().to_string()),

@@ -671,7 +671,10 @@ impl Transaction {
             .max(0) as u64;
         let age_ms = self.created_at.elapsed().as_millis().min(u64::MAX as u128) as u64;
         if age_ms > max_age_ms {
-            return Err(Error::TransactionTooOld { age_ms, max_age_ms });
+            return Err(Error::TransactionTooOld {
+                age: Duration::from_millis(age_ms),
+                max_age: Duration::from_millis(max_age_ms),
+            });
         }
         Ok(())
     }

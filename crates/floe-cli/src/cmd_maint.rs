@@ -16,7 +16,7 @@ use floe::{CompactOptions, ExpireOptions, MaintenanceReport, MergeManifestsOptio
 use serde_json::{Value, json};
 
 use crate::cmd_scan::parse_as_of;
-use crate::out::Out;
+use crate::out::{Out, from_epoch_ms};
 use crate::{CmdResult, Failure};
 
 #[derive(Debug, Args)]
@@ -277,7 +277,7 @@ pub fn merge_manifests(o: &Out, a: &MergeManifestsArgs, verbose: bool) -> CmdRes
 pub fn expire(o: &Out, a: &ExpireArgs, verbose: bool) -> CmdResult {
     let mut opts = ExpireOptions::default().dry_run(a.dry_run);
     if let Some(text) = &a.older_than {
-        opts = opts.older_than_ms(parse_cutoff(text)?);
+        opts = opts.before(from_epoch_ms(parse_cutoff(text)?));
     }
     if let Some(n) = a.retain_last {
         opts = opts.retain_last(n);

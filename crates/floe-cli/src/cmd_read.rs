@@ -12,7 +12,7 @@ use floe::spec::{ATTEMPT_KEY, REBASED_OVER_KEY, Snapshot};
 use floe::spec::{NestedField, PrimitiveType, Schema, Type};
 use serde_json::{Value, json};
 
-use crate::out::{Out, Style, bound, fmt_ms, human_bytes, rel_uri};
+use crate::out::{Out, Style, bound, epoch_ms, fmt_ms, human_bytes, rel_uri};
 use crate::{CmdResult, Failure};
 
 /// Opens a table directory at its newest version, or one metadata file as it is.
@@ -157,7 +157,7 @@ pub fn info(o: &Out, path: &Path) -> CmdResult {
                     s.snapshot_id,
                     s.sequence_number,
                     s.operation(),
-                    fmt_ms(s.timestamp_ms)
+                    fmt_ms(epoch_ms(s.timestamp()))
                 ),
                 None => "none (empty table)".into(),
             },
@@ -213,7 +213,7 @@ pub fn history(o: &Out, path: &Path) -> CmdResult {
             .map(|e| {
                 let snap = md.snapshot(e.snapshot_id);
                 let mut v = json!({
-                    "timestamp_ms": e.timestamp_ms,
+                    "timestamp_ms": epoch_ms(e.timestamp),
                     "snapshot_id": e.snapshot_id,
                     "parent_snapshot_id": e.parent_snapshot_id,
                     "operation": e.operation,
@@ -234,7 +234,7 @@ pub fn history(o: &Out, path: &Path) -> CmdResult {
             let snap = md.snapshot(e.snapshot_id);
             let current = if md.current_snapshot_id == Some(e.snapshot_id) { "*" } else { "" };
             vec![
-                format!("{}{current}", fmt_ms(e.timestamp_ms)),
+                format!("{}{current}", fmt_ms(epoch_ms(e.timestamp))),
                 e.snapshot_id.to_string(),
                 e.parent_snapshot_id.map_or("-".into(), |p| p.to_string()),
                 e.operation.clone().unwrap_or_else(|| "(expired)".into()),
@@ -287,7 +287,7 @@ pub fn snapshots(o: &Out, path: &Path) -> CmdResult {
                     "snapshot_id": s.snapshot_id,
                     "parent_snapshot_id": s.parent_snapshot_id,
                     "sequence_number": s.sequence_number,
-                    "timestamp_ms": s.timestamp_ms,
+                    "timestamp_ms": epoch_ms(s.timestamp()),
                     "operation": s.operation(),
                     "current": md.current_snapshot_id == Some(s.snapshot_id),
                     "commit_id": s.commit_id(),
@@ -312,7 +312,7 @@ pub fn snapshots(o: &Out, path: &Path) -> CmdResult {
                 format!("{}{current}", s.snapshot_id),
                 s.parent_snapshot_id.map_or("-".into(), |p| p.to_string()),
                 s.sequence_number.to_string(),
-                fmt_ms(s.timestamp_ms),
+                fmt_ms(epoch_ms(s.timestamp())),
                 s.operation().to_string(),
                 opt(s.summary_i64("added-records")),
                 opt(s.summary_i64("deleted-records")),
@@ -498,7 +498,7 @@ pub fn stats(o: &Out, path: &Path) -> CmdResult {
         }
     }
     let span_ms = match (snaps.first(), snaps.last()) {
-        (Some(a), Some(b)) => b.timestamp_ms - a.timestamp_ms,
+        (Some(a), Some(b)) => epoch_ms(b.timestamp()) - epoch_ms(a.timestamp()),
         _ => 0,
     };
     let rate =
@@ -523,7 +523,7 @@ pub fn stats(o: &Out, path: &Path) -> CmdResult {
             json!({
                 "snapshot_id": s.snapshot_id,
                 "sequence_number": s.sequence_number,
-                "timestamp_ms": s.timestamp_ms,
+                "timestamp_ms": epoch_ms(s.timestamp()),
                 "total_records": s.summary_i64("total-records"),
                 "total_data_files": s.summary_i64("total-data-files"),
                 "total_files_size": s.summary_i64("total-files-size"),
@@ -591,7 +591,7 @@ pub fn stats(o: &Out, path: &Path) -> CmdResult {
         .map(|s| {
             vec![
                 s.sequence_number.to_string(),
-                fmt_ms(s.timestamp_ms),
+                fmt_ms(epoch_ms(s.timestamp())),
                 opt(s.summary_i64("total-records")),
                 opt(s.summary_i64("total-data-files")),
                 opt(s.summary_i64("total-files-size")),

@@ -119,7 +119,7 @@ fn build_scan(table: &Table, a: &ScanArgs) -> Result<Scan, Failure> {
     } else if let Some(v) = a.version {
         scan = scan.as_of_version(v);
     } else if let Some(t) = &a.as_of {
-        scan = scan.as_of_timestamp(parse_as_of(t)?);
+        scan = scan.as_of(crate::out::from_epoch_ms(parse_as_of(t)?));
     }
     Ok(scan)
 }

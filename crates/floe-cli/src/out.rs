@@ -140,6 +140,23 @@ pub fn report_error(e: &(dyn std::error::Error + 'static), verbose: bool) {
     let _ = std::io::stderr().write_all(text.as_bytes());
 }
 
+/// A point in time as milliseconds since the epoch (what `--json` prints and `fmt_ms`
+/// formats); saturating.
+pub fn epoch_ms(t: std::time::SystemTime) -> i64 {
+    match t.duration_since(std::time::UNIX_EPOCH) {
+        Ok(d) => i64::try_from(d.as_millis()).unwrap_or(i64::MAX),
+        Err(e) => i64::try_from(e.duration().as_millis()).map(|ms| -ms).unwrap_or(i64::MIN),
+    }
+}
+
+/// Milliseconds since the epoch as a point in time (what `--as-of` and `--older-than`
+/// parse to); saturating at the epoch.
+pub fn from_epoch_ms(ms: i64) -> std::time::SystemTime {
+    let d = std::time::Duration::from_millis(ms.unsigned_abs());
+    let t = if ms >= 0 { std::time::UNIX_EPOCH.checked_add(d) } else { std::time::UNIX_EPOCH.checked_sub(d) };
+    t.unwrap_or(std::time::UNIX_EPOCH)
+}
+
 /// Milliseconds since the epoch as `YYYY-MM-DD HH:MM:SS.mmm` (UTC).
 pub fn fmt_ms(ms: i64) -> String {
     let s = Datum::Timestamp(ms.saturating_mul(1000)).to_string().replacen('T', " ", 1);

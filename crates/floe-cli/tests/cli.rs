@@ -672,7 +672,7 @@ fn deep_verify_lists_every_damaged_file_even_when_the_decoder_panics() {
         t.append(&[common::batch(0, 100)]).unwrap();
     }
     let files: Vec<PathBuf> =
-        t.scan().plan().unwrap().files.iter().map(|f| floe::testing::uri_to_path(&f.file_path)).collect();
+        t.scan().plan().unwrap().files.iter().map(|f| t.resolve_path(&f.file_path).unwrap()).collect();
     let good = std::fs::read(&files[0]).unwrap();
     let mut damaged: Vec<String> = Vec::new();
     let copies = damaged_copies(&good, Damage::Panic, 3).into_iter().chain(damaged_copies(&good, Damage::Error, 2));
