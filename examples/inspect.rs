@@ -98,16 +98,16 @@ fn run(args: &Args, o: &mut String) -> Result<(), String> {
     // Identity.
     let current_schema = md.current_schema();
     say!(o, "table           {}", root.display());
-    say!(o, "location        {}", md.location);
-    say!(o, "format version  {}", md.format_version);
-    say!(o, "table uuid      {}", md.table_uuid);
+    say!(o, "location        {}", md.location());
+    say!(o, "format version  {}", md.format_version());
+    say!(o, "table uuid      {}", md.table_uuid());
     match table.version() {
         0 => say!(o, "version         - ({}, not a v<N> file)", rel(&root, &table.metadata_path())),
         n => say!(o, "version         v{n} ({})", rel(&root, &table.metadata_path())),
     }
-    say!(o, "last updated    {}", fmt_ms(md.last_updated_ms));
-    say!(o, "last seq number {}", md.last_sequence_number);
-    say!(o, "current snap    {}", md.current_snapshot_id.map_or("none (empty table)".to_string(), |s| s.to_string()));
+    say!(o, "last updated    {}", fmt_time(md.last_updated()));
+    say!(o, "last seq number {}", md.last_sequence_number());
+    say!(o, "current snap    {}", md.current_snapshot_id().map_or("none (empty table)".to_string(), |s| s.to_string()));
 
     // Schema.
     say!(o);
@@ -115,8 +115,8 @@ fn run(args: &Args, o: &mut String) -> Result<(), String> {
         o,
         "schema {} (current; {} schema(s) in metadata, last column id {})",
         current_schema.schema_id,
-        md.schemas.len(),
-        md.last_column_id
+        md.schemas().len(),
+        md.last_column_id()
     );
     let mut rows = vec![row(["id", "name", "type", "required"])];
     for f in current_schema.fields() {
@@ -138,8 +138,8 @@ fn run(args: &Args, o: &mut String) -> Result<(), String> {
 
     // Properties.
     say!(o);
-    say!(o, "properties ({})", md.properties.len());
-    let rows: Vec<Vec<String>> = md.properties.iter().map(|(k, v)| vec![k.clone(), v.clone()]).collect();
+    say!(o, "properties ({})", md.properties().len());
+    let rows: Vec<Vec<String>> = md.properties().iter().map(|(k, v)| vec![k.clone(), v.clone()]).collect();
     print_table(o, &rows, &[false, false], 2);
 
     // Snapshots.
@@ -149,7 +149,7 @@ fn run(args: &Args, o: &mut String) -> Result<(), String> {
     let mut rows =
         vec![row(["", "snapshot id", "parent", "seq", "time (UTC)", "operation", "added", "total", "floe commit id"])];
     for s in &snapshots {
-        let current = md.current_snapshot_id == Some(s.snapshot_id);
+        let current = md.current_snapshot_id() == Some(s.snapshot_id);
         rows.push(vec![
             if current { "*" } else { "" }.to_string(),
             s.snapshot_id.to_string(),
@@ -166,9 +166,9 @@ fn run(args: &Args, o: &mut String) -> Result<(), String> {
 
     // Metadata log.
     say!(o);
-    say!(o, "metadata log ({} previous version(s), oldest first)", md.metadata_log.len());
+    say!(o, "metadata log ({} previous version(s), oldest first)", md.metadata_log().len());
     let mut rows = vec![row(["written (UTC)", "file", ""])];
-    for e in &md.metadata_log {
+    for e in md.metadata_log() {
         let path = table.resolve_path(&e.metadata_file).unwrap_or_else(|_| e.metadata_file.clone().into());
         let gone = if path.exists() { "" } else { "(deleted)" };
         rows.push(vec![fmt_time(e.timestamp()), rel_uri(&table, &e.metadata_file), gone.to_string()]);
@@ -181,7 +181,7 @@ fn run(args: &Args, o: &mut String) -> Result<(), String> {
         say!(o, "no snapshot: the table is empty");
         return Ok(());
     };
-    let which = if md.current_snapshot_id == Some(snapshot.snapshot_id) { "current" } else { "time travel" };
+    let which = if md.current_snapshot_id() == Some(snapshot.snapshot_id) { "current" } else { "time travel" };
     say!(o);
     say!(
         o,
@@ -209,7 +209,7 @@ fn run(args: &Args, o: &mut String) -> Result<(), String> {
     let total_bytes: i64 = plan.files.iter().map(|f| f.file_size_in_bytes).sum();
     say!(o);
     say!(o, "data files ({}, {} rows, {} bytes)", plan.files.len(), plan.record_count(), total_bytes);
-    let columns = column_types(&plan.schema, &md.schemas);
+    let columns = column_types(&plan.schema, md.schemas());
     for f in &plan.files {
         let missing =
             if table.resolve_path(&f.file_path).is_ok_and(|p| p.exists()) { "" } else { "  (missing on disk)" };

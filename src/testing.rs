@@ -22,10 +22,59 @@ pub use crate::spec::transform::datum_at;
 pub use crate::spec::types::primitive_to_arrow;
 pub use crate::sync::{DEFAULT_IO_THREADS, MAX_CPU_WORKERS};
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
-use crate::Result;
-use crate::spec::TableMetadata;
+use crate::spec::{Schema, Snapshot, SnapshotLogEntry, TableMetadata};
+use crate::{Result, Transaction};
+
+/// Adds a raw change to `tx`'s metadata, applied to the newest metadata on every
+/// attempt (what schema, spec, property and maintenance commits are built on): for
+/// tests that forge metadata states no public operation makes.
+pub fn update_metadata<F>(tx: &mut Transaction, update: F)
+where
+    F: FnMut(&mut TableMetadata) -> Result<()> + Send + 'static,
+{
+    tx.update_metadata(update);
+}
+
+/// Raw edits of metadata fields, for [`update_metadata`] closures and codec tests.
+impl TableMetadata {
+    /// The properties, to edit.
+    pub fn properties_mut(&mut self) -> &mut BTreeMap<String, String> {
+        &mut self.properties
+    }
+
+    /// The schemas, to edit.
+    pub fn schemas_mut(&mut self) -> &mut Vec<Schema> {
+        &mut self.schemas
+    }
+
+    /// Sets the current schema id.
+    pub fn set_current_schema_id(&mut self, id: i32) {
+        self.current_schema_id = id;
+    }
+
+    /// The snapshots, to edit.
+    pub fn snapshots_mut(&mut self) -> &mut Vec<Snapshot> {
+        &mut self.snapshots
+    }
+
+    /// The snapshot log, to edit.
+    pub fn snapshot_log_mut(&mut self) -> &mut Vec<SnapshotLogEntry> {
+        &mut self.snapshot_log
+    }
+
+    /// Keys floe does not interpret, to edit.
+    pub fn extra_mut(&mut self) -> &mut BTreeMap<String, serde_json::Value> {
+        &mut self.extra
+    }
+
+    /// Sets `last-updated-ms`.
+    pub fn set_last_updated_ms(&mut self, ms: i64) {
+        self.last_updated_ms = ms;
+    }
+}
 
 /// The rows of `batch` (of `schema`'s Arrow schema) that `predicate` selects, as a
 /// scan evaluates it.

@@ -133,10 +133,7 @@ fn metadata_only_commit_creates_a_version_without_a_snapshot() {
     let snap = table.current_snapshot().unwrap().snapshot_id;
     let version = table.version();
     let mut tx = table.new_transaction();
-    tx.update_metadata(|md| {
-        md.properties.insert("owner".into(), "ops".into());
-        Ok(())
-    });
+    tx.set_property("owner", "ops");
     let report = tx.commit().unwrap();
     assert_eq!(report.version, version + 1);
     assert_eq!(table.current_snapshot().unwrap().snapshot_id, snap);
@@ -148,17 +145,14 @@ fn metadata_only_commit_creates_a_version_without_a_snapshot() {
 fn metadata_updates_are_reapplied_on_the_newest_version() {
     let (_d, table) = table_with_files(1);
     let mut tx = table.new_transaction();
-    tx.update_metadata(|md| {
-        let n = md.properties.get("counter").and_then(|v| v.parse::<i64>().ok()).unwrap_or(0);
-        md.properties.insert("counter".into(), (n + 1).to_string());
+    floe::testing::update_metadata(&mut tx, |md| {
+        let n = md.properties().get("counter").and_then(|v| v.parse::<i64>().ok()).unwrap_or(0);
+        md.properties_mut().insert("counter".into(), (n + 1).to_string());
         Ok(())
     });
     let other = Table::open(table.path()).unwrap();
     let mut bump = other.new_transaction();
-    bump.update_metadata(|md| {
-        md.properties.insert("counter".into(), "10".into());
-        Ok(())
-    });
+    bump.set_property("counter", "10");
     bump.commit().unwrap();
     other.append(&[batch(50, 1)]).unwrap();
     tx.commit().unwrap();
@@ -172,7 +166,7 @@ fn an_update_that_fails_commits_nothing() {
     let (_d, table) = table_with_files(1);
     let version = table.version();
     let mut tx = table.new_transaction();
-    tx.update_metadata(|_| Err(Error::InvalidArgument("refused".into())));
+    floe::testing::update_metadata(&mut tx, |_| Err(Error::InvalidArgument("refused".into())));
     assert!(matches!(tx.commit(), Err(Error::InvalidArgument(_))));
     assert_eq!(Table::open(table.path()).unwrap().version(), version);
 }
@@ -202,11 +196,11 @@ fn a_removal_rebases_over_an_append_and_conflicts_with_a_schema_change() {
     tx.remove_files([files[0].clone()]).unwrap();
     let other = Table::open(table.path()).unwrap();
     let mut schema_change = other.new_transaction();
-    schema_change.update_metadata(|md| {
+    floe::testing::update_metadata(&mut schema_change, |md| {
         let mut s = md.current_schema().clone();
-        s.schema_id = md.schemas.iter().map(|s| s.schema_id).max().unwrap_or(0) + 1;
-        md.current_schema_id = s.schema_id;
-        md.schemas.push(s);
+        s.schema_id = md.schemas().iter().map(|s| s.schema_id).max().unwrap_or(0) + 1;
+        md.set_current_schema_id(s.schema_id);
+        md.schemas_mut().push(s);
         Ok(())
     });
     schema_change.commit().unwrap();

@@ -290,14 +290,14 @@ proptest! {
         updated in 0i64..1 << 50,
     ) {
         let mut md = floe::testing::metadata_from_json(Path::new("v.json"), &real().metadata).unwrap();
-        md.properties.extend(props);
-        md.last_updated_ms = updated;
-        if let Some(s) = md.snapshots.last_mut() {
+        md.properties_mut().extend(props);
+        md.set_last_updated_ms(updated);
+        if let Some(s) = md.snapshots_mut().last_mut() {
             s.summary.extend(summary);
             s.summary.insert("operation".into(), "append".into());
         }
         for (k, v) in extra {
-            md.extra.insert(k, serde_json::Value::from(v));
+            md.extra_mut().insert(k, serde_json::Value::from(v));
         }
         let bytes = floe::testing::metadata_to_json(&md).unwrap();
         let back = floe::testing::metadata_from_json(Path::new("v.json"), &bytes).unwrap();

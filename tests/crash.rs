@@ -476,7 +476,7 @@ fn version_files(table: &Path) -> Vec<u64> {
 /// Asserts every version the current metadata log names is on disk (the kept window is
 /// never swept).
 fn assert_window_kept(table: &Table) {
-    for e in &table.metadata().metadata_log {
+    for e in table.metadata().metadata_log() {
         assert!(floe::testing::uri_to_path(&e.metadata_file).exists(), "{} was deleted", e.metadata_file);
     }
 }
@@ -526,10 +526,7 @@ fn commits_delete_stray_version_files_below_the_window() {
 
     // With delete-after-commit disabled nothing is deleted.
     let mut tx = table.new_transaction();
-    tx.update_metadata(|md| {
-        md.properties.insert("write.metadata.delete-after-commit.enabled".into(), "false".into());
-        Ok(())
-    });
+    tx.set_property("write.metadata.delete-after-commit.enabled", "false");
     tx.commit().unwrap(); // v13
     std::fs::copy(version_file(13), version_file(1)).unwrap();
     for k in 0..3 {

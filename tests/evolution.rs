@@ -65,7 +65,7 @@ fn add_rename_drop_reorder_read_old_files_by_id() {
     assert_eq!(schema.schema_id, 1);
     assert_eq!(schema.field_by_name("country").unwrap().id, 4, "new ids go past last-column-id");
     assert_eq!(schema.field_by_name("label").unwrap().id, 2, "a rename keeps the id");
-    assert_eq!(table.metadata().last_column_id, 4);
+    assert_eq!(table.metadata().last_column_id(), 4);
     // Old files: the new column is null, the renamed one found by id.
     assert_eq!(column(&table, "country"), ["null", "null", "null"]);
     assert_eq!(column(&table, "label"), ["row-0", "row-1", "row-2"]);
@@ -254,19 +254,19 @@ fn spec_evolution_keeps_old_files_under_their_spec() {
     table.append(&[common::batch(0, 4)]).unwrap();
     table.update_spec().add_field("id", Transform::Bucket(2)).commit().unwrap();
     let md = table.metadata();
-    assert_eq!(md.default_spec_id, 1);
-    assert_eq!(md.partition_specs.len(), 2);
-    assert_eq!(md.last_partition_id, 1000);
+    assert_eq!(md.default_spec_id(), 1);
+    assert_eq!(md.partition_specs().len(), 2);
+    assert_eq!(md.last_partition_id(), 1000);
     table.append(&[common::batch(10, 4)]).unwrap();
     table.update_spec().add_field("name", Transform::Truncate(3)).remove_field("id_bucket").commit().unwrap();
     let md = table.metadata();
-    assert_eq!(md.default_spec_id, 2);
+    assert_eq!(md.default_spec_id(), 2);
     assert_eq!(md.default_spec().unwrap().fields[0].field_id, 1001);
     table.append(&[common::batch(20, 2)]).unwrap();
     // Adding back bucket(id) reuses its field id 1000 and the spec with the same fields.
     table.update_spec().remove_field("name_trunc").add_field("id", Transform::Bucket(2)).commit().unwrap();
-    assert_eq!(table.metadata().default_spec_id, 1, "identical spec reused");
-    assert_eq!(table.metadata().partition_specs.len(), 3);
+    assert_eq!(table.metadata().default_spec_id(), 1, "identical spec reused");
+    assert_eq!(table.metadata().partition_specs().len(), 3);
     table.append(&[common::batch(30, 1)]).unwrap();
     let mut by_spec: Vec<(i32, i32)> = table
         .manifests(&table.current_snapshot().unwrap())
@@ -334,13 +334,13 @@ fn an_append_conflicts_with_a_schema_change_its_files_do_not_fit() {
     // required string: files with a long `id` no longer fit.
     let other = Table::open_with(dir.path(), common::relaxed()).unwrap();
     let mut raw = other.new_transaction();
-    raw.update_metadata(|md| {
+    floe::testing::update_metadata(&mut raw, |md| {
         let mut fields = md.current_schema().fields().to_vec();
         fields[0] = NestedField::required(1, "id", PrimitiveType::String);
         let mut s = Schema::new(fields)?;
         s.schema_id = 1;
-        md.schemas.push(s);
-        md.current_schema_id = 1;
+        md.schemas_mut().push(s);
+        md.set_current_schema_id(1);
         Ok(())
     });
     raw.commit().unwrap();
@@ -387,10 +387,10 @@ fn a_schema_change_conflicts_with_any_concurrent_commit_but_expiry() {
     table.refresh().unwrap();
     let tx = table.update_schema().add_column("a", PrimitiveType::Int).into_transaction().unwrap();
     let mut expire = other.new_transaction();
-    expire.update_metadata(|md| {
-        let oldest = md.snapshots[0].snapshot_id;
-        md.snapshots.retain(|s| s.snapshot_id != oldest);
-        md.snapshot_log.retain(|s| s.snapshot_id != oldest);
+    floe::testing::update_metadata(&mut expire, |md| {
+        let oldest = md.snapshots()[0].snapshot_id;
+        md.snapshots_mut().retain(|s| s.snapshot_id != oldest);
+        md.snapshot_log_mut().retain(|s| s.snapshot_id != oldest);
         Ok(())
     });
     expire.commit().unwrap();
@@ -468,7 +468,7 @@ fn an_append_rebases_over_a_widening_and_a_spec_change() {
         table.manifests(&table.current_snapshot().unwrap()).unwrap().iter().map(|m| m.partition_spec_id).collect();
     specs.sort();
     assert_eq!(specs, [0, 0]);
-    assert_eq!(table.metadata().default_spec_id, 1);
+    assert_eq!(table.metadata().default_spec_id(), 1);
 }
 
 #[test]
@@ -533,7 +533,7 @@ fn nested_columns_can_be_added_with_fresh_ids() {
     let s = table.schema();
     let ids = s.all_field_ids();
     assert_eq!(ids, vec![1, 2, 3, 4, 5, 6, 7], "ids assigned fresh past last-column-id");
-    assert_eq!(table.metadata().last_column_id, 7);
+    assert_eq!(table.metadata().last_column_id(), 7);
     assert_eq!(s.field_by_name("point").unwrap().doc.as_deref(), Some("a point"));
     let out = rows(&table);
     assert_eq!(out[0].column(3).null_count(), 2, "old rows read the new struct as null");

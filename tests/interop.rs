@@ -1722,7 +1722,7 @@ fn evolved_floe_table(dir: &Path) -> (Table, Vec<Value>) {
     table.append(&[batch(300, true)]).unwrap();
     let names: Vec<String> = table.schema().fields().iter().map(|f| f.name.clone()).collect();
     assert_eq!(names, ["country", "id", "label", "n", "f", "dec", "extra"]);
-    assert_eq!(table.metadata().partition_specs.len(), 3);
+    assert_eq!(table.metadata().partition_specs().len(), 3);
     let rows = floe_rows(&table);
     assert_eq!(rows.len(), 26);
     (table, rows)

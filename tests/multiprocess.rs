@@ -152,13 +152,13 @@ fn eight_processes_fifty_appends_each_lose_nothing() {
                 let next = table.metadata_at_version(*v + 1).unwrap();
                 eprintln!(
                     "missing v{v}: snap {:?} parent {:?}; v{} snap {:?} parent {:?} n_snaps {} vs {}",
-                    md.current_snapshot_id,
+                    md.current_snapshot_id(),
                     md.current_snapshot().unwrap().parent_snapshot_id,
                     v + 1,
-                    next.current_snapshot_id,
+                    next.current_snapshot_id(),
                     next.current_snapshot().unwrap().parent_snapshot_id,
-                    md.snapshots.len(),
-                    next.snapshots.len()
+                    md.snapshots().len(),
+                    next.snapshots().len()
                 );
             }
         }

@@ -462,11 +462,11 @@ fn processes_append_to_a_partitioned_table_while_it_evolves() {
     assert_eq!(common::ids(&table), acked, "every acknowledged row exactly once");
     assert!(table.schema().field_by_name("note").is_some());
     let md = table.metadata();
-    assert_eq!(md.partition_specs.len(), 2);
+    assert_eq!(md.partition_specs().len(), 2);
     // Each file's rows match the tuple recorded for it under its own spec.
     let snap = table.current_snapshot().unwrap();
     for m in table.manifests(&snap).unwrap() {
-        let spec = md.partition_specs.iter().find(|s| s.spec_id == m.partition_spec_id).unwrap();
+        let spec = md.partition_specs().iter().find(|s| s.spec_id == m.partition_spec_id).unwrap();
         let path = floe::testing::uri_to_path(&m.manifest_path);
         for e in read_manifest(&path, &std::fs::read(&path).unwrap(), Some(&m)).unwrap().entries {
             let file = floe::testing::uri_to_path(&e.data_file.file_path);

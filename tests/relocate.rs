@@ -69,7 +69,7 @@ fn api_detects_copies_but_not_other_spellings() {
     let orig = d.path().join("t");
     let t = table_with_three_appends(&orig);
     assert_eq!(t.relocated_from(), None);
-    let orig_uri = t.metadata().location.clone();
+    let orig_uri = t.metadata().location().to_string();
     std::os::unix::fs::symlink(&orig, d.path().join("link")).unwrap();
     let spellings = [
         d.path().join("link"),
@@ -100,7 +100,7 @@ fn api_copy_refuses_every_write_and_maintenance_operation() {
     let d = tempfile::tempdir().unwrap();
     let orig = d.path().join("t");
     let t = table_with_three_appends(&orig);
-    let recorded = t.metadata().location.clone();
+    let recorded = t.metadata().location().to_string();
     let first = t.snapshots()[0].snapshot_id;
     t.create_tag("old", first).unwrap();
     let copy_dir = d.path().join("copy");
@@ -114,10 +114,7 @@ fn api_copy_refuses_every_write_and_maintenance_operation() {
     let mut tx = copy.new_transaction();
     assert_relocated(tx.append(&batch(100, 5)), &recorded, &opened);
     let mut tx = copy.new_transaction();
-    tx.update_metadata(|md| {
-        md.properties.insert("k".into(), "v".into());
-        Ok(())
-    });
+    tx.set_property("k", "v");
     assert_relocated(tx.commit(), &recorded, &opened);
     assert_relocated(copy.delete(floe::expr::Predicate::parse("id = 1").unwrap()), &recorded, &opened);
     assert_relocated(copy.compact(&CompactOptions::default()), &recorded, &opened);
@@ -158,7 +155,7 @@ fn api_copy_refuses_every_write_and_maintenance_operation() {
 fn api_moved_table_reads_and_refuses_until_relocated() {
     let d = tempfile::tempdir().unwrap();
     let t = table_with_three_appends(&d.path().join("t"));
-    let recorded = t.metadata().location.clone();
+    let recorded = t.metadata().location().to_string();
     let first = t.snapshots()[0].snapshot_id;
     drop(t);
     let moved = d.path().join("moved");
@@ -207,7 +204,7 @@ fn api_copy_never_reads_a_file_outside_its_recorded_location() {
     match copy.scan().to_batches() {
         Err(Error::TableRelocated { file: Some(f), recorded, opened }) => {
             assert_eq!(f, foreign);
-            assert_eq!(recorded, t.metadata().location);
+            assert_eq!(recorded, t.metadata().location());
             assert_eq!(opened, copy.path());
         }
         other => panic!("expected TableRelocated naming the file, got {other:?}"),
@@ -255,8 +252,8 @@ fn api_relocate_partitioned_table_with_history() {
 
     let md = copy.metadata();
     let root = format!("file://{}/", copy.path().display());
-    assert_eq!(format!("{}/", md.location), root);
-    for e in &md.metadata_log {
+    assert_eq!(format!("{}/", md.location()), root);
+    for e in md.metadata_log() {
         assert!(e.metadata_file.starts_with(&root), "{}", e.metadata_file);
     }
     for s in copy.snapshots() {

@@ -247,10 +247,10 @@ fn add_column(table: &Table) -> floe::Transaction {
 /// Expire every snapshot but the current one.
 fn expire_old(table: &Table) -> floe::Transaction {
     let mut tx = table.new_transaction();
-    tx.update_metadata(|md| {
-        let cur = md.current_snapshot_id;
-        md.snapshots.retain(|s| Some(s.snapshot_id) == cur);
-        md.snapshot_log.retain(|e| Some(e.snapshot_id) == cur);
+    floe::testing::update_metadata(&mut tx, |md| {
+        let cur = md.current_snapshot_id();
+        md.snapshots_mut().retain(|s| Some(s.snapshot_id) == cur);
+        md.snapshot_log_mut().retain(|e| Some(e.snapshot_id) == cur);
         Ok(())
     });
     tx

@@ -52,9 +52,9 @@ fn create_append_scan_reopen() {
     assert_eq!(snap.summary.get("operation").map(String::as_str), Some("append"));
     assert_eq!(snap.commit_id(), Some(r2.commit_id.as_str()));
     let md = again.metadata();
-    assert!(md.properties.contains_key("schema.name-mapping.default"));
-    assert!(md.location.starts_with("file:///"));
-    assert_eq!(md.metadata_log.len(), 2);
+    assert!(md.properties().contains_key("schema.name-mapping.default"));
+    assert!(md.location().starts_with("file:///"));
+    assert_eq!(md.metadata_log().len(), 2);
 
     // Projection keeps the selected order and the field ids.
     let b = &again.scan().select(["value", "id"]).to_batches().unwrap()[0];
@@ -315,8 +315,8 @@ fn commit_cost_stays_bounded_metadata_is_pruned() {
         .count();
     assert_eq!(versions, 6, "current + previous-versions-max metadata files are kept");
     let md = table.metadata();
-    assert_eq!(md.metadata_log.len(), 5);
-    assert_eq!(md.snapshots.len(), 10);
+    assert_eq!(md.metadata_log().len(), 5);
+    assert_eq!(md.snapshots().len(), 10);
     let manifests = table.manifests(&table.current_snapshot().unwrap()).unwrap();
     assert!(manifests.len() <= 9, "manifests merged: {}", manifests.len());
     assert_eq!(ids(&Table::open(&path).unwrap()), (0..40).collect::<Vec<_>>());
@@ -445,8 +445,8 @@ fn metadata_that_does_not_encode_is_refused_and_nothing_is_published() {
     table.append(&[batch(0, 2)]).unwrap();
     let before = common::tree(dir.path());
     let mut tx = table.new_transaction();
-    tx.update_metadata(|md| {
-        md.extra.insert("location".into(), serde_json::Value::String("file:///elsewhere".into()));
+    floe::testing::update_metadata(&mut tx, |md| {
+        md.extra_mut().insert("location".into(), serde_json::Value::String("file:///elsewhere".into()));
         Ok(())
     });
     let err = tx.commit().expect_err("metadata with a duplicated key must not be published");

@@ -178,58 +178,59 @@ pub struct SnapshotRef {
     pub extra: BTreeMap<String, Value>,
 }
 
-/// Table metadata, format version 2.
+/// Table metadata, format version 2: a read-only view (a table's metadata changes only
+/// through commits). Timestamps are [`SystemTime`]s.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub struct TableMetadata {
     /// Always 2.
-    pub format_version: u8,
+    pub(crate) format_version: u8,
     /// Table identity; must never change between versions.
-    pub table_uuid: String,
+    pub(crate) table_uuid: String,
     /// Absolute table location (`file:///...`).
-    pub location: String,
+    pub(crate) location: String,
     /// Highest sequence number assigned.
-    pub last_sequence_number: i64,
+    pub(crate) last_sequence_number: i64,
     /// Last change, ms since the epoch.
-    pub last_updated_ms: i64,
+    pub(crate) last_updated_ms: i64,
     /// Highest field id ever assigned.
-    pub last_column_id: i32,
+    pub(crate) last_column_id: i32,
     /// All schemas.
-    pub schemas: Vec<Schema>,
+    pub(crate) schemas: Vec<Schema>,
     /// Current schema id.
-    pub current_schema_id: i32,
+    pub(crate) current_schema_id: i32,
     /// All partition specs.
-    pub partition_specs: Vec<PartitionSpec>,
+    pub(crate) partition_specs: Vec<PartitionSpec>,
     /// Default spec id.
-    pub default_spec_id: i32,
+    pub(crate) default_spec_id: i32,
     /// Highest partition field id ever assigned.
-    pub last_partition_id: i32,
+    pub(crate) last_partition_id: i32,
     /// Table properties.
     #[serde(default)]
-    pub properties: BTreeMap<String, String>,
+    pub(crate) properties: BTreeMap<String, String>,
     /// Current snapshot (`-1` / absent = empty table).
     #[serde(default, deserialize_with = "de_snapshot_id", serialize_with = "ser_snapshot_id")]
-    pub current_snapshot_id: Option<i64>,
+    pub(crate) current_snapshot_id: Option<i64>,
     /// Retained snapshots.
     #[serde(default)]
-    pub snapshots: Vec<Snapshot>,
+    pub(crate) snapshots: Vec<Snapshot>,
     /// History of the current snapshot.
     #[serde(default)]
-    pub snapshot_log: Vec<SnapshotLogEntry>,
+    pub(crate) snapshot_log: Vec<SnapshotLogEntry>,
     /// Previous metadata files.
     #[serde(default)]
-    pub metadata_log: Vec<MetadataLogEntry>,
+    pub(crate) metadata_log: Vec<MetadataLogEntry>,
     /// Sort orders.
-    pub sort_orders: Vec<SortOrder>,
+    pub(crate) sort_orders: Vec<SortOrder>,
     /// Default sort order id.
-    pub default_sort_order_id: i32,
+    pub(crate) default_sort_order_id: i32,
     /// References; `main` is the current snapshot.
     #[serde(default)]
-    pub refs: BTreeMap<String, SnapshotRef>,
+    pub(crate) refs: BTreeMap<String, SnapshotRef>,
     /// Keys floe does not interpret (statistics, partition-statistics, engine extras),
     /// written back unchanged.
     #[serde(flatten)]
-    pub extra: BTreeMap<String, Value>,
+    pub(crate) extra: BTreeMap<String, Value>,
 }
 
 /// Every top-level key [`TableMetadata`] writes from its own fields (not from `extra`).
@@ -349,6 +350,101 @@ impl TableMetadata {
         Ok(())
     }
 
+    /// The format version (always 2).
+    pub fn format_version(&self) -> u8 {
+        self.format_version
+    }
+
+    /// The table's identity; never changes between versions.
+    pub fn table_uuid(&self) -> &str {
+        &self.table_uuid
+    }
+
+    /// The table location the metadata records (`file:///...`).
+    pub fn location(&self) -> &str {
+        &self.location
+    }
+
+    /// The highest sequence number assigned.
+    pub fn last_sequence_number(&self) -> i64 {
+        self.last_sequence_number
+    }
+
+    /// When this metadata was written.
+    pub fn last_updated(&self) -> SystemTime {
+        ms_to_time(self.last_updated_ms)
+    }
+
+    /// The highest field id ever assigned.
+    pub fn last_column_id(&self) -> i32 {
+        self.last_column_id
+    }
+
+    /// Every schema the table has had that is still recorded.
+    pub fn schemas(&self) -> &[Schema] {
+        &self.schemas
+    }
+
+    /// The id of the current schema.
+    pub fn current_schema_id(&self) -> i32 {
+        self.current_schema_id
+    }
+
+    /// Every partition spec.
+    pub fn partition_specs(&self) -> &[PartitionSpec] {
+        &self.partition_specs
+    }
+
+    /// The id of the default partition spec (the one new files are written with).
+    pub fn default_spec_id(&self) -> i32 {
+        self.default_spec_id
+    }
+
+    /// The highest partition field id ever assigned.
+    pub fn last_partition_id(&self) -> i32 {
+        self.last_partition_id
+    }
+
+    /// The table properties.
+    pub fn properties(&self) -> &BTreeMap<String, String> {
+        &self.properties
+    }
+
+    /// The current snapshot's id (`None`: the table has no snapshot).
+    pub fn current_snapshot_id(&self) -> Option<i64> {
+        self.current_snapshot_id
+    }
+
+    /// The retained snapshots.
+    pub fn snapshots(&self) -> &[Snapshot] {
+        &self.snapshots
+    }
+
+    /// Which snapshot was current when, oldest first.
+    pub fn snapshot_log(&self) -> &[SnapshotLogEntry] {
+        &self.snapshot_log
+    }
+
+    /// The previous metadata files still recorded, oldest first.
+    pub fn metadata_log(&self) -> &[MetadataLogEntry] {
+        &self.metadata_log
+    }
+
+    /// The sort orders.
+    pub fn sort_orders(&self) -> &[SortOrder] {
+        &self.sort_orders
+    }
+
+    /// The default sort order's id.
+    pub fn default_sort_order_id(&self) -> i32 {
+        self.default_sort_order_id
+    }
+
+    /// Named references (`main`, branches, tags).
+    pub fn refs(&self) -> &BTreeMap<String, SnapshotRef> {
+        &self.refs
+    }
+
     /// The current schema.
     pub fn current_schema(&self) -> &Schema {
         // validate() guarantees it exists; fall back to the first for safety.
@@ -376,12 +472,12 @@ impl TableMetadata {
     }
 
     /// A property parsed as a number, or `default`.
-    pub fn property_i64(&self, key: &str, default: i64) -> i64 {
+    pub(crate) fn property_i64(&self, key: &str, default: i64) -> i64 {
         self.properties.get(key).and_then(|v| v.parse().ok()).unwrap_or(default)
     }
 
     /// A property parsed as a boolean, or `default`.
-    pub fn property_bool(&self, key: &str, default: bool) -> bool {
+    pub(crate) fn property_bool(&self, key: &str, default: bool) -> bool {
         self.properties.get(key).and_then(|v| v.parse().ok()).unwrap_or(default)
     }
 }

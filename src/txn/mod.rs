@@ -340,12 +340,36 @@ impl Transaction {
     /// Adds a change to the table metadata (schema, partition spec, properties,
     /// refs, snapshots), applied to the newest metadata on every attempt before this
     /// transaction's snapshot, if any, is added. A transaction with updates and no
-    /// file changes commits a new version without a new snapshot.
-    pub fn update_metadata<F>(&mut self, update: F)
+    /// file changes commits a new version without a new snapshot. Crate-internal (and
+    /// `floe::testing::update_metadata`): the public changes are
+    /// [`Transaction::set_property`], [`Table::update_schema`], [`Table::update_spec`]
+    /// and maintenance.
+    pub(crate) fn update_metadata<F>(&mut self, update: F)
     where
         F: FnMut(&mut TableMetadata) -> Result<()> + Send + 'static,
     {
         self.updates.push(Box::new(update));
+    }
+
+    /// Sets a table property in this transaction's commit (re-applied on the newest
+    /// metadata if the transaction is rebased: the last commit to set a key wins). A
+    /// transaction with no file changes commits a new version without a new snapshot.
+    pub fn set_property(&mut self, key: impl Into<String>, value: impl Into<String>) {
+        let (key, value) = (key.into(), value.into());
+        self.update_metadata(move |md| {
+            md.properties.insert(key.clone(), value.clone());
+            Ok(())
+        });
+    }
+
+    /// Removes a table property in this transaction's commit (see
+    /// [`Transaction::set_property`]).
+    pub fn remove_property(&mut self, key: impl Into<String>) {
+        let key = key.into();
+        self.update_metadata(move |md| {
+            md.properties.remove(&key);
+            Ok(())
+        });
     }
 
     /// Sets how [`Transaction::append`] treats batch columns the table schema lacks:

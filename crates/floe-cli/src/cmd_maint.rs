@@ -312,7 +312,7 @@ pub fn set_current(o: &Out, a: &SnapshotArgs) -> CmdResult {
 
 /// After rollback / set-current: the report and the snapshot now current.
 fn print_current(o: &Out, table: &Table, r: &MaintenanceReport) -> CmdResult {
-    let current = table.metadata().current_snapshot_id;
+    let current = table.metadata().current_snapshot_id();
     if o.json {
         let mut v = report_json(table, r);
         v["current_snapshot_id"] = json!(current);
@@ -347,7 +347,7 @@ pub fn tag(o: &Out, a: &TagArgs) -> CmdResult {
             Some(id) => id,
             None => table
                 .metadata()
-                .current_snapshot_id
+                .current_snapshot_id()
                 .ok_or_else(|| Failure::usage("the table has no snapshot to tag yet; give SNAPSHOT_ID"))?,
         };
         table.create_tag(name, id)?

@@ -115,14 +115,14 @@ pub fn info(o: &Out, path: &Path) -> CmdResult {
     if o.json {
         o.json(&json!({
             "path": root,
-            "location": md.location,
-            "format_version": md.format_version,
-            "table_uuid": md.table_uuid,
+            "location": md.location(),
+            "format_version": md.format_version(),
+            "table_uuid": md.table_uuid(),
             "version": table.version(),
             "metadata_file": table.metadata_path(),
-            "last_updated_ms": md.last_updated_ms,
-            "last_sequence_number": md.last_sequence_number,
-            "current_snapshot_id": md.current_snapshot_id,
+            "last_updated_ms": epoch_ms(md.last_updated()),
+            "last_sequence_number": md.last_sequence_number(),
+            "current_snapshot_id": md.current_snapshot_id(),
             "schema": schema_json(schema),
             "partition_spec": spec.map(|s| json!({
                 "spec_id": s.spec_id,
@@ -130,8 +130,8 @@ pub fn info(o: &Out, path: &Path) -> CmdResult {
                     "name": f.name, "transform": f.transform, "source_id": f.source_id, "field_id": f.field_id,
                 })).collect::<Vec<_>>(),
             })),
-            "properties": md.properties,
-            "snapshots": md.snapshots.len(),
+            "properties": md.properties(),
+            "snapshots": md.snapshots().len(),
             "total_records": rows,
             "total_data_files": files,
             "total_data_bytes": bytes,
@@ -144,11 +144,11 @@ pub fn info(o: &Out, path: &Path) -> CmdResult {
     };
     let mut text = o.pairs(&[
         ("table", root.display().to_string()),
-        ("location", md.location.clone()),
-        ("format version", md.format_version.to_string()),
-        ("table uuid", md.table_uuid.clone()),
+        ("location", md.location().to_string()),
+        ("format version", md.format_version().to_string()),
+        ("table uuid", md.table_uuid().to_string()),
         ("version", version),
-        ("last updated", format!("{} UTC", fmt_ms(md.last_updated_ms))),
+        ("last updated", format!("{} UTC", fmt_ms(epoch_ms(md.last_updated())))),
         (
             "current snapshot",
             match current {
@@ -162,16 +162,16 @@ pub fn info(o: &Out, path: &Path) -> CmdResult {
                 None => "none (empty table)".into(),
             },
         ),
-        ("snapshots", format!("{} retained", md.snapshots.len())),
+        ("snapshots", format!("{} retained", md.snapshots().len())),
         ("rows", rows.to_string()),
         ("data files", files.to_string()),
         ("data size", format!("{bytes} bytes ({})", human_bytes(bytes))),
         ("partition spec", spec_text),
     ]);
-    text.push_str(&format!("\nschema {} (last column id {})\n", schema.schema_id, md.last_column_id));
+    text.push_str(&format!("\nschema {} (last column id {})\n", schema.schema_id, md.last_column_id()));
     text.push_str(&o.table(&["id", "name", "type", "required"], schema_rows(schema), &[0]));
-    text.push_str(&format!("\nproperties ({})\n", md.properties.len()));
-    let props: Vec<Vec<String>> = md.properties.iter().map(|(k, v)| vec![k.clone(), shorten(v, 60)]).collect();
+    text.push_str(&format!("\nproperties ({})\n", md.properties().len()));
+    let props: Vec<Vec<String>> = md.properties().iter().map(|(k, v)| vec![k.clone(), shorten(v, 60)]).collect();
     text.push_str(&o.table(&["key", "value"], props, &[]));
     o.print(&text)?;
     Ok(())
@@ -218,7 +218,7 @@ pub fn history(o: &Out, path: &Path) -> CmdResult {
                     "parent_snapshot_id": e.parent_snapshot_id,
                     "operation": e.operation,
                     "retained": snap.is_some(),
-                    "current": md.current_snapshot_id == Some(e.snapshot_id),
+                    "current": md.current_snapshot_id() == Some(e.snapshot_id),
                     "commit_id": snap.and_then(|s| s.commit_id()),
                 });
                 merge(&mut v, change_json(snap));
@@ -232,7 +232,7 @@ pub fn history(o: &Out, path: &Path) -> CmdResult {
         .iter()
         .map(|e| {
             let snap = md.snapshot(e.snapshot_id);
-            let current = if md.current_snapshot_id == Some(e.snapshot_id) { "*" } else { "" };
+            let current = if md.current_snapshot_id() == Some(e.snapshot_id) { "*" } else { "" };
             vec![
                 format!("{}{current}", fmt_ms(epoch_ms(e.timestamp))),
                 e.snapshot_id.to_string(),
@@ -289,7 +289,7 @@ pub fn snapshots(o: &Out, path: &Path) -> CmdResult {
                     "sequence_number": s.sequence_number,
                     "timestamp_ms": epoch_ms(s.timestamp()),
                     "operation": s.operation(),
-                    "current": md.current_snapshot_id == Some(s.snapshot_id),
+                    "current": md.current_snapshot_id() == Some(s.snapshot_id),
                     "commit_id": s.commit_id(),
                     "attempt": s.summary_i64(ATTEMPT_KEY),
                     "rebased_over": s.summary_i64(REBASED_OVER_KEY),
@@ -307,7 +307,7 @@ pub fn snapshots(o: &Out, path: &Path) -> CmdResult {
     let rows: Vec<Vec<String>> = snaps
         .iter()
         .map(|s| {
-            let current = if md.current_snapshot_id == Some(s.snapshot_id) { "*" } else { "" };
+            let current = if md.current_snapshot_id() == Some(s.snapshot_id) { "*" } else { "" };
             vec![
                 format!("{}{current}", s.snapshot_id),
                 s.parent_snapshot_id.map_or("-".into(), |p| p.to_string()),
@@ -359,7 +359,7 @@ pub fn files(o: &Out, path: &Path, snapshot: Option<i64>) -> CmdResult {
     };
     let plan = scan.plan()?;
     let mut schemas: Vec<&Schema> = vec![&plan.schema];
-    schemas.extend(md.schemas.iter());
+    schemas.extend(md.schemas().iter());
     let columns = column_types(&schemas);
     let spec_fields: Vec<String> =
         md.default_spec().map(|s| s.fields.iter().map(|f| f.name.clone()).collect()).unwrap_or_default();
@@ -534,8 +534,8 @@ pub fn stats(o: &Out, path: &Path) -> CmdResult {
         o.json(&json!({
             "version": table.version(),
             "snapshots_retained": snaps.len(),
-            "snapshot_log_entries": md.snapshot_log.len(),
-            "metadata_log_entries": md.metadata_log.len(),
+            "snapshot_log_entries": md.snapshot_log().len(),
+            "metadata_log_entries": md.metadata_log().len(),
             "metadata_file_bytes": metadata_bytes,
             "current_manifests": manifests,
             "operations": by_op,
@@ -580,8 +580,8 @@ pub fn stats(o: &Out, path: &Path) -> CmdResult {
             "rebased commits",
             format!("{rebased} (over {rebased_over_total} version(s) in all, at most {rebased_over_max} at once)"),
         ),
-        ("snapshot log", format!("{} entries", md.snapshot_log.len())),
-        ("metadata log", format!("{} previous version(s)", md.metadata_log.len())),
+        ("snapshot log", format!("{} entries", md.snapshot_log().len())),
+        ("metadata log", format!("{} previous version(s)", md.metadata_log().len())),
         ("metadata file", metadata_bytes.map_or("-".into(), |b| format!("{b} bytes"))),
         ("manifests now", manifests.map_or("-".into(), |m| m.to_string())),
     ]));

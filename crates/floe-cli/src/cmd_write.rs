@@ -47,14 +47,15 @@ pub fn create(o: &Out, a: &CreateArgs) -> CmdResult {
     if o.json {
         o.json(&json!({
             "path": table.path(),
-            "location": md.location,
+            "location": md.location(),
             "version": table.version(),
-            "table_uuid": md.table_uuid,
+            "table_uuid": md.table_uuid(),
             "schema": schema_json(md.current_schema()),
         }))?;
         return Ok(());
     }
-    let mut text = format!("created table {} (v{}, uuid {})\n", table.path().display(), table.version(), md.table_uuid);
+    let mut text =
+        format!("created table {} (v{}, uuid {})\n", table.path().display(), table.version(), md.table_uuid());
     text.push_str(&o.table(&["id", "name", "type", "required"], schema_rows(md.current_schema()), &[0]));
     o.print(&text)?;
     Ok(())
