@@ -140,7 +140,7 @@ fn main() -> BoxResult<()> {
     let start = rng.random_range(0..total - keys as i64);
     let clustered: Vec<i64> = (start..start + keys as i64).collect();
     let t = Instant::now();
-    let (_, c) = table.upsert(&["id"], &[kv(clustered.clone())?])?;
+    let c = table.upsert(&["id"], &[kv(clustered.clone())?])?.rows.unwrap_or_default();
     let up_clustered = t.elapsed();
     println!(
         "upsert {keys} clustered keys: {:.0} ms; files read {}, rewritten {}, rows replaced {}, rows copied {}",
@@ -153,7 +153,7 @@ fn main() -> BoxResult<()> {
     let span = (total / 100).max(1);
     let lo = rng.random_range(0..total - span);
     let t = Instant::now();
-    let (_, c) = table.delete(col("id").between(lo, lo + span - 1))?;
+    let c = table.delete(col("id").between(lo, lo + span - 1))?.rows.unwrap_or_default();
     let del = t.elapsed();
     println!(
         "delete 1% by predicate (id between {lo} and {}): {:.0} ms; files read {}, removed {}, rewritten {}, rows deleted {}",
@@ -168,7 +168,7 @@ fn main() -> BoxResult<()> {
     random.sort();
     random.dedup();
     let t = Instant::now();
-    let (_, c) = table.upsert(&["id"], &[kv(random.clone())?])?;
+    let c = table.upsert(&["id"], &[kv(random.clone())?])?.rows.unwrap_or_default();
     let up_random = t.elapsed();
     println!(
         "upsert {} random keys: {:.0} ms; files read {}, rewritten {}, rows replaced {}, rows copied {}",

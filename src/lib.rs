@@ -45,12 +45,12 @@ pub use spec::{NestedField, PartitionSpec, PrimitiveType, Schema, Transform, Typ
 
 pub use data::write::WriteOptions;
 pub use ops::maintenance::{CompactOptions, ExpireOptions, MaintenanceReport, MergeManifestsOptions, OrphanOptions};
-pub use ops::relocate::RelocateReport;
+pub use ops::relocate::Relocation;
 pub use ops::verify::{Problem, ProblemKind, VerifyReport};
 pub use scan::{Scan, ScanIter, ScanMetrics, ScanPlan};
 pub use table::stats::CommitStats;
 pub use table::{Durability, HistoryEntry, RetryPolicy, Table, TableOptions, properties};
 pub use txn::conflict::{ConflictContext, LandedCommit};
 pub use txn::evolution::{SchemaMode, SchemaUpdate, SpecUpdate};
-pub use txn::rowops::{InsertIfAbsent, Isolation, RowChanges, RowOps};
+pub use txn::rowops::{Isolation, RowChanges, RowOps};
 pub use txn::{CommitReport, Operation, Transaction};

@@ -118,7 +118,7 @@ fn maintenance_child() {
     loop {
         let line = if compact {
             match table.compact(&CompactOptions::default()) {
-                Ok(r) => format!("MAINT compact {} {}\n", r.versions.len(), r.data_files_removed),
+                Ok(r) => format!("MAINT compact {} {}\n", r.versions().len(), r.data_files_removed),
                 Err(e) => format!("MAINTFAIL compact {}\n", e.to_string().replace('\n', " ")),
             }
         } else {
@@ -584,7 +584,7 @@ fn a_writer_paused_before_its_link_while_orphan_cleanup_runs_is_never_acknowledg
 
     let fresh = Table::open(&path).unwrap();
     assert_eq!(ids(&fresh), vec![0, 1, 10], "the paused writer's rows are not in the table");
-    let verify = fresh.verify(false).unwrap();
+    let verify = fresh.verify().unwrap();
     assert!(verify.problems.is_empty(), "{verify:?}");
     fresh.append(&[batch(20, 1)]).unwrap();
     assert_eq!(ids(&Table::open(&path).unwrap()), vec![0, 1, 10, 20]);

@@ -120,13 +120,13 @@ fn compaction_rewrites_small_files_into_one_and_keeps_every_row() {
     let dry = table.compact(&CompactOptions::default().dry_run(true)).unwrap();
     assert!(dry.dry_run);
     assert_eq!((dry.data_files_removed, dry.data_files_added, dry.rows_rewritten), (20, 1, 200));
-    assert!(dry.versions.is_empty());
+    assert!(dry.versions().is_empty());
     assert_eq!(live_paths(&table).len(), 20, "a dry run changes nothing");
 
     let report = table.compact(&CompactOptions::default()).unwrap();
     eprintln!("{report}");
     assert_eq!((report.data_files_removed, report.data_files_added, report.rows_rewritten), (20, 1, 200));
-    assert_eq!(report.versions.len(), 1);
+    assert_eq!(report.versions().len(), 1);
     assert!(report.bytes_added > 0 && report.bytes_removed > 0);
     let fresh = Table::open(table.path()).unwrap();
     assert_eq!(ids(&fresh), before);
@@ -140,7 +140,7 @@ fn compaction_rewrites_small_files_into_one_and_keeps_every_row() {
     // Nothing left to do.
     let again = table.compact(&CompactOptions::default()).unwrap();
     assert_eq!(again.data_files_removed, 0);
-    assert!(again.versions.is_empty());
+    assert!(again.versions().is_empty());
 }
 
 #[test]
@@ -152,7 +152,7 @@ fn compaction_honours_target_size_filter_and_commit_groups() {
     let report = table.compact(&opts).unwrap();
     assert_eq!(report.data_files_removed, 12);
     assert_eq!(report.data_files_added, 4);
-    assert_eq!(report.versions.len(), 2, "{report}");
+    assert_eq!(report.versions().len(), 2, "{report}");
     assert_eq!(ids(&table), (0..120).collect::<Vec<_>>());
 
     // Only files whose ids start below 50 (by their lower bound on column 1).
@@ -398,7 +398,7 @@ fn rollback_and_set_current_are_new_commits() {
     let third = snaps[2].snapshot_id;
     let v = table.version();
     let report = table.rollback_to(first).unwrap();
-    assert_eq!(report.versions, vec![v + 1]);
+    assert_eq!(report.versions(), vec![v + 1]);
     let fresh = Table::open(table.path()).unwrap();
     assert_eq!(fresh.current_snapshot().unwrap().snapshot_id, first);
     assert_eq!(fresh.reference("main").unwrap().snapshot_id, first);

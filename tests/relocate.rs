@@ -81,13 +81,13 @@ fn api_detects_copies_but_not_other_spellings() {
     for p in &spellings {
         let t = Table::open_with(p, relaxed()).unwrap();
         assert_eq!(t.relocated_from(), None, "{}", p.display());
-        assert_eq!(t.verify(false).unwrap().problems, [], "{}", p.display());
+        assert_eq!(t.verify().unwrap().problems, [], "{}", p.display());
         t.append(&[batch(100, 1)]).unwrap();
     }
     cp_a(&orig, &d.path().join("copy"));
     let copy = Table::open(d.path().join("copy")).unwrap();
     assert_eq!(copy.relocated_from().as_deref(), Some(orig_uri.as_str()));
-    let report = copy.verify(true).unwrap();
+    let report = copy.verify_deep().unwrap();
     assert_eq!(report.problems.len(), 1, "{:?}", report.problems);
     assert_eq!(report.problems[0].kind, floe::ProblemKind::Relocated);
     assert_eq!(report.rows_read, Some(35), "the copy's files are checked");
@@ -164,7 +164,7 @@ fn api_moved_table_reads_and_refuses_until_relocated() {
     assert_eq!(t.relocated_from().as_deref(), Some(recorded.as_str()));
     assert_eq!(ids(&t), (0..30).collect::<Vec<_>>());
     assert_eq!(snapshot_ids(&t, first), (0..10).collect::<Vec<_>>());
-    let report = t.verify(true).unwrap();
+    let report = t.verify_deep().unwrap();
     assert_eq!(report.problems.len(), 1, "{:?}", report.problems);
     let before = tree(&moved);
     let dry = OrphanOptions::default().older_than(Duration::ZERO).allow_short_grace(true).dry_run(true);
@@ -209,7 +209,7 @@ fn api_copy_never_reads_a_file_outside_its_recorded_location() {
         }
         other => panic!("expected TableRelocated naming the file, got {other:?}"),
     }
-    let problems = copy.verify(false).unwrap().problems;
+    let problems = copy.verify().unwrap().problems;
     assert!(problems.iter().all(|p| p.kind == floe::ProblemKind::Relocated), "{problems:?}");
     assert_eq!(problems.len(), 2, "{problems:?}");
     assert!(matches!(copy.relocate(), Err(Error::TableRelocated { file: Some(_), .. })));
@@ -244,9 +244,10 @@ fn api_relocate_partitioned_table_with_history() {
     cp_a(&orig, &copy_dir);
     let copy = Table::open_with(&copy_dir, relaxed()).unwrap();
     let dry = copy.relocate_dry_run().unwrap();
-    assert!(dry.needed && dry.version.is_none() && dry.snapshots == 3, "{dry:?}");
+    let details = dry.relocation.clone().expect("relocation details");
+    assert!(details.needed && dry.commits.is_empty() && details.snapshots == 3, "{dry:?}");
     let r = copy.relocate().unwrap();
-    assert_eq!(r.version, Some(t.version() + 1), "{r:?}");
+    assert_eq!(r.versions(), [t.version() + 1], "{r:?}");
     assert_eq!(copy.relocated_from(), None);
     std::fs::remove_dir_all(&orig).unwrap();
 
@@ -266,14 +267,14 @@ fn api_relocate_partitioned_table_with_history() {
         }
     }
     assert_eq!(copy.reference("mid").unwrap().snapshot_id, snaps[1].snapshot_id);
-    assert!(copy.verify(true).unwrap().is_ok());
+    assert!(copy.verify_deep().unwrap().is_ok());
     for (id, rows) in &by_snapshot {
         assert_eq!(&snapshot_ids(&copy, *id), rows, "snapshot {id}");
     }
     for (v, rows) in &by_version {
         assert_eq!(&version_ids(&copy, *v), rows, "version {v}");
     }
-    assert!(!Table::open(&copy_dir).unwrap().relocate().unwrap().needed);
+    assert!(!Table::open(&copy_dir).unwrap().relocate().unwrap().relocation.unwrap().needed);
 
     copy.append(&[batch(60, 10)]).unwrap();
     let expire = ExpireOptions::default()
@@ -283,7 +284,7 @@ fn api_relocate_partitioned_table_with_history() {
     let orphans = OrphanOptions::default().older_than(Duration::ZERO).allow_short_grace(true);
     copy.remove_orphans(&orphans).unwrap();
     assert_eq!(ids(&copy), (0..70).collect::<Vec<_>>());
-    assert!(copy.verify(true).unwrap().is_ok(), "{:?}", copy.verify(true).unwrap().problems);
+    assert!(copy.verify_deep().unwrap().is_ok(), "{:?}", copy.verify_deep().unwrap().problems);
     assert_eq!(snapshot_ids(&copy, snaps[1].snapshot_id), by_snapshot[1].1, "the tagged snapshot survives");
 }
 
@@ -318,7 +319,7 @@ fn api_expiry_after_relocation_keeps_live_files_older_versions_name() {
     let report = copy.remove_orphans(&orphans).unwrap();
     assert_eq!(report.data_files_removed, 0, "{report:?}");
     assert_eq!(ids(&copy), (0..40).collect::<Vec<_>>());
-    assert!(copy.verify(true).unwrap().is_ok());
+    assert!(copy.verify_deep().unwrap().is_ok());
 }
 
 /// `Table::create`, `create_or_open`, `open` and `open_metadata_file` refuse a URL with

@@ -93,14 +93,15 @@ fn delete_removes_whole_files_and_rewrites_partial_ones() {
     assert_eq!(deleted, 2);
 
     // A delete that only removes whole files is a `delete` snapshot.
-    let (report, changes) = table.delete(col("id").lt(100)).unwrap();
+    let report = table.delete(col("id").lt(100)).unwrap();
+    let changes = report.rows.clone().unwrap_or_default();
     assert_eq!((changes.files_removed, changes.files_rewritten, changes.rows_copied), (1, 0, 0));
     assert_eq!(report.removed_records, 100);
     assert_eq!(table.current_snapshot().unwrap().operation(), "delete");
     assert_eq!(ids(&table), (250..400).collect::<Vec<_>>());
 
     // Matching nothing changes nothing.
-    let (_, changes) = table.delete(col("id").gt(10_000)).unwrap();
+    let changes = table.delete(col("id").gt(10_000)).unwrap().rows.unwrap_or_default();
     assert_eq!(changes, floe::RowChanges::default());
     assert_eq!(ids(&table).len(), 150);
 
@@ -141,7 +142,8 @@ fn delete_uses_sql_semantics_and_typed_errors() {
 fn overwrite_and_overwrite_all() {
     let dir = tempfile::tempdir().unwrap();
     let table = four_files(dir.path());
-    let (report, changes) = table.overwrite(col("id").lt(150), &[rows(&[1000, 1001], "new")]).unwrap();
+    let report = table.overwrite(col("id").lt(150), &[rows(&[1000, 1001], "new")]).unwrap();
+    let changes = report.rows.clone().unwrap_or_default();
     assert_eq!((changes.rows_removed, changes.rows_added, changes.rows_copied), (150, 2, 50));
     assert_eq!(report.added_records, 52);
     assert_eq!(table.current_snapshot().unwrap().operation(), "overwrite");
@@ -161,7 +163,7 @@ fn overwrite_and_overwrite_all() {
 fn upsert_replaces_existing_keys_and_inserts_new_ones() {
     let dir = tempfile::tempdir().unwrap();
     let table = four_files(dir.path());
-    let (_, changes) = table.upsert(&["id"], &[rows(&[5, 150, 999], "v2")]).unwrap();
+    let changes = table.upsert(&["id"], &[rows(&[5, 150, 999], "v2")]).unwrap().rows.unwrap_or_default();
     assert_eq!((changes.rows_removed, changes.rows_added), (2, 3));
     assert_eq!(changes.files_scanned, 2, "only the files whose bounds hold 5 or 150 are read");
     let all = names(&table);
@@ -206,12 +208,12 @@ fn composite_keys() {
 fn insert_if_absent_keeps_the_first_submission() {
     let dir = tempfile::tempdir().unwrap();
     let table = Table::create_with(dir.path().join("t"), schema(), relaxed()).unwrap();
-    let (_, r) = table.insert_if_absent(&["id"], &[rows(&[1, 2, 2], "first")]).unwrap();
-    assert_eq!(r.changes.rows_added, 2);
-    assert_eq!(r.skipped, vec![vec![floe::spec::Datum::Long(2)]]);
-    let (_, r) = table.insert_if_absent(&["id"], &[rows(&[2, 3], "second")]).unwrap();
-    assert_eq!(r.changes.rows_added, 1);
-    assert_eq!(r.skipped, vec![vec![floe::spec::Datum::Long(2)]]);
+    let r = table.insert_if_absent(&["id"], &[rows(&[1, 2, 2], "first")]).unwrap().rows.unwrap_or_default();
+    assert_eq!(r.rows_added, 2);
+    assert_eq!(r.keys_skipped, vec![vec![floe::spec::Datum::Long(2)]]);
+    let r = table.insert_if_absent(&["id"], &[rows(&[2, 3], "second")]).unwrap().rows.unwrap_or_default();
+    assert_eq!(r.rows_added, 1);
+    assert_eq!(r.keys_skipped, vec![vec![floe::spec::Datum::Long(2)]]);
     assert_eq!(names(&table), vec![(1, "first-1".into()), (2, "first-2".into()), (3, "second-3".into())]);
 }
 
@@ -407,13 +409,13 @@ fn matrix_upsert_and_insert_if_absent() {
     // insert_if_absent × a landed insert of the same key: conflict (first one wins).
     let mut ours = table.new_transaction();
     let r = ours.insert_if_absent(&["id"], &[rows(&[3000], "ours")]).unwrap();
-    assert!(r.skipped.is_empty());
+    assert!(r.keys_skipped.is_empty());
     table.insert_if_absent(&["id"], &[rows(&[3000], "theirs")]).unwrap();
     assert_conflict(ours.commit(), "insert_if_absent × insert_if_absent");
     // insert_if_absent × a landed delete of a key it saw (and skipped): conflict.
     let mut ours = table.new_transaction();
     let r = ours.insert_if_absent(&["id"], &[rows(&[3000], "again")]).unwrap();
-    assert_eq!(r.skipped.len(), 1);
+    assert_eq!(r.keys_skipped.len(), 1);
     table.delete(col("id").eq(3000)).unwrap();
     assert_conflict(ours.commit(), "insert_if_absent × delete of a seen key");
     // upsert × a schema change: conflict.
@@ -556,7 +558,8 @@ fn row_operation_retries_follow_the_handles_retry_policy() {
         let res = table.delete(col("id").lt(100));
         let fresh = Table::open(&path).unwrap();
         if redone {
-            let (report, changes) = res.unwrap_or_else(|e| panic!("{policy:?}: redone from a fresh read: {e}"));
+            let report = res.unwrap_or_else(|e| panic!("{policy:?}: redone from a fresh read: {e}"));
+            let changes = report.rows.clone().expect("a delete reports its row changes");
             assert_eq!(changes.rows_removed, 13, "{policy:?}: the concurrently added rows are deleted too");
             assert_eq!(report.version, 4);
             assert!(ids(&fresh).is_empty());

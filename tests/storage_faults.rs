@@ -621,25 +621,25 @@ fn metadata_commits() -> Vec<MetadataCommit> {
             |t, _| Ok(t.update_spec().add_field("id", Transform::Bucket(4)).commit()?.version),
             |t, _| t.metadata().default_spec().is_some_and(|s| s.fields.len() == 1),
         ),
-        ("tag", |t, s| Ok(t.create_tag("v1", s[0])?.versions[0]), |t, s| t.tags().get("v1") == Some(&s[0])),
+        ("tag", |t, s| Ok(t.create_tag("v1", s[0])?.versions()[0]), |t, s| t.tags().get("v1") == Some(&s[0])),
         (
             "remove tag",
             |t, s| {
                 t.create_tag("gone", s[0])?;
-                Ok(t.remove_tag("gone")?.versions[0])
+                Ok(t.remove_tag("gone")?.versions()[0])
             },
             |t, _| !t.tags().contains_key("gone"),
         ),
         (
             "rollback",
-            |t, s| Ok(t.rollback_to(s[0])?.versions[0]),
+            |t, s| Ok(t.rollback_to(s[0])?.versions()[0]),
             |t, s| t.current_snapshot().map(|c| c.snapshot_id) == Some(s[0]),
         ),
         (
             "set current",
             |t, s| {
                 t.rollback_to(s[0])?;
-                Ok(t.set_current(s[2])?.versions[0])
+                Ok(t.set_current(s[2])?.versions()[0])
             },
             |t, s| t.current_snapshot().map(|c| c.snapshot_id) == Some(s[2]),
         ),
@@ -651,7 +651,7 @@ fn metadata_commits() -> Vec<MetadataCommit> {
                         .before(std::time::SystemTime::now() + std::time::Duration::from_secs(60))
                         .retain_last(1),
                 )?
-                .versions[0])
+                .versions()[0])
             },
             |t, s| t.snapshots().len() == 1 && t.current_snapshot().map(|c| c.snapshot_id) == Some(s[2]),
         ),

@@ -25,16 +25,16 @@ fn data_files(t: &Table) -> Vec<std::path::PathBuf> {
 fn healthy_table_passes_shallow_and_deep() {
     let d = tempfile::tempdir().unwrap();
     let t = table_with_three_commits(d.path());
-    let r = t.verify(false).unwrap();
+    let r = t.verify().unwrap();
     assert!(r.is_ok(), "{:?}", r.problems);
     assert_eq!((r.version, r.snapshots, r.manifests, r.data_files, r.current_rows), (4, 3, 3, 3, 16));
     assert_eq!(r.rows_read, None);
-    let r = t.verify(true).unwrap();
+    let r = t.verify_deep().unwrap();
     assert!(r.is_ok());
     assert_eq!(r.rows_read, Some(16));
     // An empty table is fine too.
     let e = Table::create_with(d.path().join("e"), schema(), relaxed()).unwrap();
-    let r = e.verify(true).unwrap();
+    let r = e.verify_deep().unwrap();
     assert!(r.is_ok());
     assert_eq!((r.snapshots, r.data_files, r.rows_read), (0, 0, Some(0)));
 }
@@ -46,11 +46,11 @@ fn verify_checks_the_version_the_handle_holds() {
     let other = Table::open_with(t.path(), relaxed()).unwrap();
     other.append(&[batch(100, 3)]).unwrap();
     // `t` has not refreshed: it verifies v4, a consistent state, not a mix.
-    let r = t.verify(false).unwrap();
+    let r = t.verify().unwrap();
     assert!(r.is_ok());
     assert_eq!((r.version, r.current_rows), (4, 16));
     t.refresh().unwrap();
-    let r = t.verify(true).unwrap();
+    let r = t.verify_deep().unwrap();
     assert_eq!((r.version, r.current_rows, r.rows_read), (5, 19, Some(19)));
 }
 
@@ -60,7 +60,7 @@ fn missing_data_file() {
     let t = table_with_three_commits(d.path());
     let files = data_files(&t);
     std::fs::remove_file(&files[1]).unwrap();
-    let r = t.verify(false).unwrap();
+    let r = t.verify().unwrap();
     assert_eq!(r.problems.len(), 1, "{:?}", r.problems);
     let p = &r.problems[0];
     assert_eq!(p.kind, ProblemKind::Missing);
@@ -76,11 +76,11 @@ fn truncated_and_corrupted_data_files() {
     // Truncated: size and footer.
     let bytes = std::fs::read(&files[0]).unwrap();
     std::fs::write(&files[0], &bytes[..bytes.len() - 10]).unwrap();
-    let r = t.verify(false).unwrap();
+    let r = t.verify().unwrap();
     let kinds: Vec<ProblemKind> = r.problems.iter().map(|p| p.kind).collect();
     assert_eq!(kinds, [ProblemKind::SizeMismatch, ProblemKind::Unreadable], "{:?}", r.problems);
     std::fs::write(&files[0], &bytes).unwrap();
-    assert!(t.verify(true).unwrap().is_ok());
+    assert!(t.verify_deep().unwrap().is_ok());
 
     // Same size, footer intact, page bytes garbled: only a deep check can see it.
     let md = floe::testing::read_parquet_metadata(&files[0]).unwrap();
@@ -90,9 +90,9 @@ fn truncated_and_corrupted_data_files() {
         *b = 0xA5;
     }
     std::fs::write(&files[0], &garbled).unwrap();
-    let shallow = t.verify(false).unwrap();
+    let shallow = t.verify().unwrap();
     assert!(shallow.is_ok(), "a shallow check reads only sizes and footers: {:?}", shallow.problems);
-    let r = t.verify(true).unwrap();
+    let r = t.verify_deep().unwrap();
     assert!(!r.is_ok(), "deep verification must notice garbled pages");
     assert!(r.problems.iter().all(|p| p.path.starts_with("data/")), "{:?}", r.problems);
 }
@@ -106,7 +106,7 @@ fn damaged_manifest_and_manifest_list() {
     let m = floe::testing::uri_to_path(&manifests[0].manifest_path);
     let bytes = std::fs::read(&m).unwrap();
     std::fs::write(&m, &bytes[..bytes.len() / 2]).unwrap();
-    let r = t.verify(false).unwrap();
+    let r = t.verify().unwrap();
     let kinds: Vec<ProblemKind> = r.problems.iter().map(|p| p.kind).collect();
     assert!(kinds.contains(&ProblemKind::SizeMismatch), "{:?}", r.problems);
     assert!(kinds.contains(&ProblemKind::Unreadable), "{:?}", r.problems);
@@ -116,7 +116,7 @@ fn damaged_manifest_and_manifest_list() {
     let first = &t.snapshots()[0];
     let list = floe::testing::uri_to_path(&first.manifest_list);
     std::fs::remove_file(&list).unwrap();
-    let r = t.verify(false).unwrap();
+    let r = t.verify().unwrap();
     assert_eq!(r.problems.len(), 1, "{:?}", r.problems);
     assert_eq!(r.problems[0].kind, ProblemKind::Missing);
     assert!(r.problems[0].path.starts_with("metadata/snap-"));
@@ -134,7 +134,7 @@ fn summary_that_disagrees_with_the_manifests() {
     assert_ne!(text, edited, "the summary holds total-records 16");
     std::fs::write(&path, edited).unwrap();
     let t = Table::open(t.path()).unwrap();
-    let r = t.verify(false).unwrap();
+    let r = t.verify().unwrap();
     assert_eq!(r.problems.len(), 1, "{:?}", r.problems);
     assert_eq!(r.problems[0].kind, ProblemKind::CountMismatch);
     assert!(r.problems[0].detail.contains("total-records = 17"), "{}", r.problems[0].detail);
@@ -170,7 +170,7 @@ fn deep_verification_names_every_corrupt_file_even_when_the_decoder_panics() {
     }
     assert_eq!(damaged.values().filter(|d| **d == Damage::Panic).count(), 6);
 
-    let r = t.verify(true).unwrap();
+    let r = t.verify_deep().unwrap();
     let found: std::collections::BTreeSet<&str> = r.problems.iter().map(|p| p.path.as_str()).collect();
     let want: std::collections::BTreeSet<&str> = damaged.keys().map(String::as_str).collect();
     assert_eq!(found, want, "every damaged file, and only those: {:#?}", r.problems);
@@ -183,5 +183,5 @@ fn deep_verification_names_every_corrupt_file_even_when_the_decoder_panics() {
     }
     assert_eq!(r.data_files, 24);
     // A shallow check reads footers only: these files' footers are intact.
-    assert!(t.verify(false).unwrap().is_ok());
+    assert!(t.verify().unwrap().is_ok());
 }

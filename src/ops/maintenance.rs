@@ -47,6 +47,7 @@ use std::time::{Duration, Instant, SystemTime};
 use crate::data::read::{NameMapping, ReadOptions, open_data_file};
 use crate::data::write::DataFileWriter;
 use crate::error::{Error, Result};
+use crate::ops::relocate::Relocation;
 use crate::spec::manifest::{DataContent, DataFile, EntryStatus, ManifestContent, ManifestFile, read_manifest};
 use crate::spec::metadata::{Snapshot, SnapshotLogEntry, SnapshotRef, TableMetadata, time_to_ms};
 use crate::table::{Table, load_manifest_list, now_ms, properties, read_path};
@@ -95,19 +96,27 @@ pub struct MaintenanceReport {
     pub rows_rewritten: i64,
     /// Snapshots removed from metadata.
     pub snapshots_expired: usize,
-    /// Versions this operation committed, in order.
-    pub versions: Vec<u64>,
+    /// The commits this operation made, in order: each reported as a transaction's
+    /// commit is ([`Table::append`] returns the same shape).
+    pub commits: Vec<CommitReport>,
     /// Every file deleted (or that would be).
     pub deleted_paths: Vec<PathBuf>,
     /// Work not done and why (conflicting groups, files outside the table, ...).
     pub skipped: Vec<String>,
+    /// [`Table::relocate`]: what it rewrote.
+    pub relocation: Option<Relocation>,
     /// Wall time.
     pub elapsed: Duration,
 }
 
 impl MaintenanceReport {
-    fn new(operation: &str, dry_run: bool) -> Self {
+    pub(crate) fn new(operation: &str, dry_run: bool) -> Self {
         MaintenanceReport { operation: operation.to_string(), dry_run, ..MaintenanceReport::default() }
+    }
+
+    /// The versions this operation committed, in order.
+    pub fn versions(&self) -> Vec<u64> {
+        self.commits.iter().map(|c| c.version).collect()
     }
 }
 
@@ -136,8 +145,15 @@ impl std::fmt::Display for MaintenanceReport {
         if self.manifests_before > 0 {
             write!(f, "; manifests {} -> {}", self.manifests_before, self.manifests_after)?;
         }
-        if !self.versions.is_empty() {
-            let v: Vec<String> = self.versions.iter().map(|v| format!("v{v}")).collect();
+        if let Some(r) = &self.relocation {
+            write!(
+                f,
+                "; from {}: {} manifest list(s), {} manifest(s), {} data file path(s) rewritten",
+                r.recorded, r.snapshots, r.manifests, r.data_files
+            )?;
+        }
+        if !self.commits.is_empty() {
+            let v: Vec<String> = self.commits.iter().map(|c| format!("v{}", c.version)).collect();
             write!(f, "; committed {}", v.join(", "))?;
         }
         if !self.skipped.is_empty() {
@@ -511,12 +527,12 @@ impl Table {
         for bins in commits {
             match self.compact_commit(&bins, target) {
                 Ok((r, added_bytes)) => {
-                    report.versions.push(r.version);
                     report.data_files_removed += r.removed_files;
                     report.data_files_added += r.added_files;
                     report.rows_rewritten += r.removed_records;
                     report.bytes_removed += bins.iter().map(Bin::bytes).sum::<u64>();
                     report.bytes_added += added_bytes;
+                    report.commits.push(r);
                 }
                 Err(e) if e.is_concurrent_modification() => {
                     let files: usize = bins.iter().map(|b| b.inputs.len()).sum();
@@ -637,7 +653,7 @@ impl Table {
         tx.set_operation(Operation::Replace);
         tx.force_manifest_merge(min_count);
         let r = tx.commit()?;
-        report.versions.push(r.version);
+        report.commits.push(r);
         if let Some(s) = self.current_snapshot() {
             report.manifests_after = self.manifests(&s)?.len();
         }
@@ -694,7 +710,7 @@ impl Table {
             // next one.
             if !select_expired(&md, older_than, retain_last).is_empty() {
                 let r = tx.commit()?;
-                report.versions.push(r.version);
+                report.commits.push(r);
             }
             // Deletion only after the commit landed, against the newest metadata
             // (which includes anything committed since).
@@ -1001,7 +1017,7 @@ impl Table {
             Ok(())
         });
         let r = tx.commit()?;
-        report.versions.push(r.version);
+        report.commits.push(r);
         report.elapsed = started.elapsed();
         Ok(report)
     }
@@ -1028,7 +1044,7 @@ impl Table {
             md.refs.insert(tag.clone(), SnapshotRef { snapshot_id, ref_type: "tag".into(), extra: BTreeMap::new() });
             Ok(())
         });
-        report.versions.push(tx.commit()?.version);
+        report.commits.push(tx.commit()?);
         report.elapsed = started.elapsed();
         Ok(report)
     }
@@ -1049,7 +1065,7 @@ impl Table {
             Some(_) => Err(Error::InvalidArgument(format!("ref {tag:?} is a branch, not a tag"))),
             None => Err(Error::NotFound { what: format!("tag {tag:?}") }),
         });
-        report.versions.push(tx.commit()?.version);
+        report.commits.push(tx.commit()?);
         report.elapsed = started.elapsed();
         Ok(report)
     }

@@ -29,30 +29,29 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use crate::error::{Error, Result};
 use crate::io::location::path_to_uri;
+use crate::ops::maintenance::MaintenanceReport;
 use crate::spec::manifest::{ManifestFile, ManifestWriteContext, read_manifest, write_manifest, write_manifest_list};
 use crate::spec::metadata::{PartitionSpec, TableMetadata};
 use crate::spec::types::Schema;
 use crate::table::RetryPolicy;
 use crate::table::{Table, load_manifest_list, read_path};
 
-/// What [`Table::relocate`] did (or, as a dry run, would do).
+/// What [`Table::relocate`] rewrote (or, as a dry run, would rewrite): the details of
+/// its [`MaintenanceReport::relocation`]. The report's `commits` holds the version it
+/// committed, `dry_run` and `elapsed` the rest.
 #[derive(Debug, Clone, Default, PartialEq)]
 #[non_exhaustive]
-pub struct RelocateReport {
-    /// Nothing was changed; the counts say what would have been.
-    pub dry_run: bool,
+pub struct Relocation {
     /// The location the metadata recorded before.
     pub recorded: String,
     /// The directory the table was opened at (its location afterwards).
     pub opened: PathBuf,
     /// False when the metadata already records this directory: nothing to do.
     pub needed: bool,
-    /// The version committed (`None` for a dry run or when nothing was needed).
-    pub version: Option<u64>,
     /// Snapshots whose manifest lists were rewritten.
     pub snapshots: usize,
     /// Manifests rewritten (each once, however many snapshots share it).
@@ -63,8 +62,6 @@ pub struct RelocateReport {
     pub metadata_log: usize,
     /// Every file written (manifests and manifest lists).
     pub written: Vec<PathBuf>,
-    /// Wall time.
-    pub elapsed: Duration,
 }
 
 /// The rewritten metadata pieces and the files they need.
@@ -95,16 +92,16 @@ impl Table {
     /// assert!(copy.relocated_from().is_none());
     /// # Ok(()) }
     /// ```
-    pub fn relocate(&self) -> Result<RelocateReport> {
+    pub fn relocate(&self) -> Result<MaintenanceReport> {
         self.relocate_inner(false)
     }
 
     /// What [`Table::relocate`] would rewrite; changes nothing.
-    pub fn relocate_dry_run(&self) -> Result<RelocateReport> {
+    pub fn relocate_dry_run(&self) -> Result<MaintenanceReport> {
         self.relocate_inner(true)
     }
 
-    fn relocate_inner(&self, dry_run: bool) -> Result<RelocateReport> {
+    fn relocate_inner(&self, dry_run: bool) -> Result<MaintenanceReport> {
         let started = Instant::now();
         if self.inner.read_only {
             return Err(Error::Unsupported {
@@ -116,17 +113,18 @@ impl Table {
         let mut tx = self.new_transaction().with_retry(RetryPolicy::none());
         tx.allow_relocated();
         let md = Arc::clone(tx.base_metadata());
-        let mut report = RelocateReport {
-            dry_run,
-            recorded: md.location.clone(),
-            opened: self.path().to_path_buf(),
-            ..RelocateReport::default()
+        let mut report = MaintenanceReport::new("relocate", dry_run);
+        let mut details =
+            Relocation { recorded: md.location.clone(), opened: self.path().to_path_buf(), ..Relocation::default() };
+        let finish = |mut report: MaintenanceReport, details: Relocation| {
+            report.relocation = Some(details);
+            report.elapsed = started.elapsed();
+            report
         };
         if self.location().observe(&md.location) {
-            report.elapsed = started.elapsed();
-            return Ok(report);
+            return Ok(finish(report, details));
         }
-        report.needed = true;
+        details.needed = true;
         let plan = self.plan_relocation(&md, &tx.commit_id())?;
         let log: Vec<String> = md
             .metadata_log
@@ -134,19 +132,18 @@ impl Table {
             .map(|e| Ok(path_to_uri(&read_path(self.location(), &e.metadata_file)?)))
             .collect::<Result<_>>()?;
         let statistics = relocated_statistics(self, &md)?;
-        report.snapshots = plan.lists.len();
-        report.manifests = plan.manifests;
-        report.data_files = plan.data_files;
-        report.metadata_log = log.len();
-        report.written = plan.writes.iter().map(|(p, _)| p.clone()).collect();
+        details.snapshots = plan.lists.len();
+        details.manifests = plan.manifests;
+        details.data_files = plan.data_files;
+        details.metadata_log = log.len();
+        details.written = plan.writes.iter().map(|(p, _)| p.clone()).collect();
         if dry_run {
-            report.elapsed = started.elapsed();
-            return Ok(report);
+            return Ok(finish(report, details));
         }
 
         let durable = self.inner.options.durability.is_durable();
         // The transaction owns the new files from here: deleted unless it commits.
-        tx.adopt_files(report.written.clone());
+        tx.adopt_files(details.written.clone());
         for (path, bytes) in &plan.writes {
             self.storage().write_new(path, bytes, durable).map_err(|e| Error::io(path, e))?;
         }
@@ -176,10 +173,8 @@ impl Table {
             md.location = root_uri.clone();
             Ok(())
         });
-        let committed = tx.commit()?;
-        report.version = Some(committed.version);
-        report.elapsed = started.elapsed();
-        Ok(report)
+        report.commits.push(tx.commit()?);
+        Ok(finish(report, details))
     }
 
     /// New manifests (every data file path mapped under the root) and manifest lists

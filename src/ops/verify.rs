@@ -133,19 +133,29 @@ struct FileToCheck {
 
 impl Table {
     /// Checks that every file the retained snapshots reference exists and agrees with
-    /// the metadata; `deep` also reads every row. See the [module docs](crate::ops::verify).
+    /// the metadata (sizes, row counts, footers). See the [module docs](crate::ops::verify).
     ///
     /// ```no_run
     /// # fn main() -> floe::Result<()> {
     /// let table = floe::Table::open("./events")?;
-    /// let report = table.verify(false)?;
+    /// let report = table.verify()?;
     /// for p in &report.problems {
     ///     eprintln!("{p}");
     /// }
     /// assert!(report.is_ok());
     /// # Ok(()) }
     /// ```
-    pub fn verify(&self, deep: bool) -> Result<VerifyReport> {
+    pub fn verify(&self) -> Result<VerifyReport> {
+        self.verify_inner(false)
+    }
+
+    /// [`Table::verify`], and also reads every row of every live data file (a file the
+    /// Parquet decoder cannot read is a problem).
+    pub fn verify_deep(&self) -> Result<VerifyReport> {
+        self.verify_inner(true)
+    }
+
+    fn verify_inner(&self, deep: bool) -> Result<VerifyReport> {
         let state = self.state();
         let md = state.metadata.clone();
         let root = self.path().to_path_buf();

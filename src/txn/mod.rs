@@ -33,6 +33,8 @@ pub(crate) mod conflict;
 pub(crate) mod evolution;
 pub(crate) mod rowops;
 
+use rowops::RowChanges;
+
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -108,6 +110,10 @@ pub struct CommitReport {
     pub removed_files: usize,
     /// Rows in the removed data files.
     pub removed_records: i64,
+    /// What the transaction's row-level operation changed (delete, overwrite, upsert,
+    /// insert-if-absent: rows removed, copied and added, keys skipped); `None` for
+    /// appends and metadata changes.
+    pub rows: Option<RowChanges>,
     /// Time from `commit()` to the version being durable.
     pub elapsed: Duration,
 }
@@ -165,6 +171,8 @@ pub struct Transaction {
     operation: Option<Operation>,
     validators: Vec<Arc<Validator>>,
     updates: Vec<Box<MetadataUpdate>>,
+    /// What the row-level operations of this transaction changed (for the report).
+    rows: Option<RowChanges>,
     /// When the transaction began: it refuses to commit past
     /// `floe.transaction.max-age-ms` (orphan cleanup's guarantee rests on it).
     created_at: Instant,
@@ -221,6 +229,7 @@ impl Transaction {
             operation: None,
             validators: Vec::new(),
             updates: Vec::new(),
+            rows: None,
             created_at: Instant::now(),
             merge_min_count: None,
             staged_created_dir: false,
@@ -287,6 +296,11 @@ impl Transaction {
     }
 
     /// Whether anything is staged yet (files added or removed).
+    /// Records what a row-level operation staged, for [`CommitReport::rows`].
+    pub(crate) fn record_rows(&mut self, changes: &RowChanges) {
+        self.rows.get_or_insert_with(RowChanges::default).add(changes);
+    }
+
     pub(crate) fn has_file_changes(&self) -> bool {
         self.writer.is_some() || !self.data_files.is_empty() || !self.removed.is_empty()
     }
@@ -665,6 +679,7 @@ impl Transaction {
                     added_records,
                     removed_files: self.removed.len(),
                     removed_records: self.removed.iter().map(|f| f.record_count).sum(),
+                    rows: self.rows.clone(),
                     elapsed,
                 });
             }

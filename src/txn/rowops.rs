@@ -54,8 +54,9 @@ pub enum Isolation {
     Snapshot,
 }
 
-/// What a row-level operation staged.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// What a row-level operation staged, and (in [`CommitReport::rows`]) what its commit
+/// changed.
+#[derive(Debug, Clone, Default, PartialEq)]
 #[non_exhaustive]
 pub struct RowChanges {
     /// Data files read because they may hold affected rows.
@@ -70,17 +71,23 @@ pub struct RowChanges {
     pub rows_copied: u64,
     /// New rows written (overwrite, upsert, insert-if-absent).
     pub rows_added: u64,
+    /// Insert-if-absent: keys not inserted because the table already held them (or an
+    /// earlier row of the same call did), in input order, one `Vec` of key values per
+    /// skipped row.
+    pub keys_skipped: Vec<Vec<Datum>>,
 }
 
-/// The outcome of [`RowOps::insert_if_absent`].
-#[derive(Debug, Clone, Default, PartialEq)]
-#[non_exhaustive]
-pub struct InsertIfAbsent {
-    /// What was staged.
-    pub changes: RowChanges,
-    /// Keys not inserted because the table already held them (or an earlier row of the
-    /// same call did), in input order, one `Vec` of key values per skipped row.
-    pub skipped: Vec<Vec<Datum>>,
+impl RowChanges {
+    /// Adds `other`'s counts (and skipped keys) to these.
+    pub(crate) fn add(&mut self, other: &RowChanges) {
+        self.files_scanned += other.files_scanned;
+        self.files_removed += other.files_removed;
+        self.files_rewritten += other.files_rewritten;
+        self.rows_removed += other.rows_removed;
+        self.rows_copied += other.rows_copied;
+        self.rows_added += other.rows_added;
+        self.keys_skipped.extend(other.keys_skipped.iter().cloned());
+    }
 }
 
 /// Row-level operations on a transaction with a chosen [`Isolation`]
@@ -132,7 +139,7 @@ impl Transaction {
 
     /// Inserts only the rows of `batches` whose key is not in the table yet (the first
     /// submission counts), reporting the skipped keys (serializable).
-    pub fn insert_if_absent(&mut self, key_columns: &[&str], batches: &[RecordBatch]) -> Result<InsertIfAbsent> {
+    pub fn insert_if_absent(&mut self, key_columns: &[&str], batches: &[RecordBatch]) -> Result<RowChanges> {
         self.with_isolation(Isolation::Serializable).insert_if_absent(key_columns, batches)
     }
 }
@@ -147,6 +154,7 @@ impl RowOps<'_> {
         let matcher = bound.clone();
         let changes = rewrite_matching(tx, &predicate, &|b: &RecordBatch| matcher.evaluate(b))?;
         add_read_validator(tx, self.isolation, bound, false);
+        tx.record_rows(&changes);
         Ok(changes)
     }
 
@@ -166,6 +174,7 @@ impl RowOps<'_> {
         }
         add_read_validator(tx, self.isolation, bound, false);
         tx.set_operation(crate::txn::Operation::Overwrite);
+        tx.record_rows(&changes);
         Ok(changes)
     }
 
@@ -194,6 +203,7 @@ impl RowOps<'_> {
             }
         }
         if keys.is_empty() {
+            tx.record_rows(&RowChanges::default());
             return Ok(RowChanges::default());
         }
         let filter = keys.predicate();
@@ -204,11 +214,12 @@ impl RowOps<'_> {
         }
         let bound = filter.bind(schema)?;
         add_read_validator(tx, self.isolation, bound, false);
+        tx.record_rows(&changes);
         Ok(changes)
     }
 
     /// See [`Transaction::insert_if_absent`].
-    pub fn insert_if_absent(self, key_columns: &[&str], batches: &[RecordBatch]) -> Result<InsertIfAbsent> {
+    pub fn insert_if_absent(self, key_columns: &[&str], batches: &[RecordBatch]) -> Result<RowChanges> {
         let tx = self.tx;
         first_change(tx)?;
         let md = Arc::clone(tx.base_metadata());
@@ -222,13 +233,14 @@ impl RowOps<'_> {
                 input.insert(k.clone());
             }
         }
-        let mut out = InsertIfAbsent::default();
+        let mut out = RowChanges::default();
         if input.is_empty() {
+            tx.record_rows(&out);
             return Ok(out);
         }
         // The keys the base already holds.
         let filter = input.predicate();
-        let existing = input.existing_in(tx.table(), tx.base_version(), &md, &filter, &mut out.changes)?;
+        let existing = input.existing_in(tx.table(), tx.base_version(), &md, &filter, &mut out)?;
         let mut taken: HashSet<Vec<u8>> = existing;
         for (b, keys) in conformed.iter().zip(per_batch) {
             let mut keep = Vec::with_capacity(keys.len());
@@ -238,18 +250,19 @@ impl RowOps<'_> {
                     keep.push(true);
                 } else {
                     keep.push(false);
-                    out.skipped.push(key);
+                    out.keys_skipped.push(key);
                 }
             }
             let mask = BooleanArray::from(keep);
             let rows = filter_record_batch(b, &mask)?;
             if rows.num_rows() > 0 {
                 tx.append(&rows)?;
-                out.changes.rows_added += rows.num_rows() as u64;
+                out.rows_added += rows.num_rows() as u64;
             }
         }
         let bound = filter.bind(schema)?;
         add_read_validator(tx, self.isolation, bound, true);
+        tx.record_rows(&out);
         Ok(out)
     }
 }
@@ -283,31 +296,28 @@ impl Table {
     /// concurrent commit conflicts, under the handle's [`crate::RetryPolicy`]: up to
     /// `max_attempts` reads and commits in all (so [`crate::RetryPolicy::none`] fails at
     /// the first conflict), within `total_budget`, with its jittered backoff between.
-    pub fn delete(&self, predicate: Predicate) -> Result<(CommitReport, RowChanges)> {
+    /// The report's [`CommitReport::rows`] says what changed.
+    pub fn delete(&self, predicate: Predicate) -> Result<CommitReport> {
         self.retry_row_op(|tx| tx.delete(predicate.clone()))
     }
 
     /// [`Transaction::overwrite`] in its own transaction, retried like [`Table::delete`].
-    pub fn overwrite(&self, predicate: Predicate, batches: &[RecordBatch]) -> Result<(CommitReport, RowChanges)> {
+    pub fn overwrite(&self, predicate: Predicate, batches: &[RecordBatch]) -> Result<CommitReport> {
         self.retry_row_op(|tx| tx.overwrite(predicate.clone(), batches))
     }
 
     /// [`Transaction::upsert`] in its own transaction, retried like [`Table::delete`].
-    pub fn upsert(&self, key_columns: &[&str], batches: &[RecordBatch]) -> Result<(CommitReport, RowChanges)> {
+    pub fn upsert(&self, key_columns: &[&str], batches: &[RecordBatch]) -> Result<CommitReport> {
         self.retry_row_op(|tx| tx.upsert(key_columns, batches))
     }
 
     /// [`Transaction::insert_if_absent`] in its own transaction, retried like
-    /// [`Table::delete`].
-    pub fn insert_if_absent(
-        &self,
-        key_columns: &[&str],
-        batches: &[RecordBatch],
-    ) -> Result<(CommitReport, InsertIfAbsent)> {
+    /// [`Table::delete`]; the report's [`CommitReport::rows`] lists the skipped keys.
+    pub fn insert_if_absent(&self, key_columns: &[&str], batches: &[RecordBatch]) -> Result<CommitReport> {
         self.retry_row_op(|tx| tx.insert_if_absent(key_columns, batches))
     }
 
-    fn retry_row_op<T>(&self, mut op: impl FnMut(&mut Transaction) -> Result<T>) -> Result<(CommitReport, T)> {
+    fn retry_row_op(&self, mut op: impl FnMut(&mut Transaction) -> Result<RowChanges>) -> Result<CommitReport> {
         // The same policy the handle's transactions use for lost races: a caller who
         // asked for no retries (compare-and-commit) gets none here either.
         let policy = self.inner.options.retry;
@@ -317,9 +327,9 @@ impl Table {
             attempt += 1;
             self.refresh()?;
             let mut tx = self.new_transaction();
-            let out = op(&mut tx)?;
+            op(&mut tx)?;
             match tx.commit() {
-                Ok(report) => return Ok((report, out)),
+                Ok(report) => return Ok(report),
                 Err(e)
                     if e.is_concurrent_modification()
                         && attempt < policy.max_attempts

@@ -200,7 +200,7 @@ fn parse_predicate(text: &str) -> Result<Predicate, Failure> {
 /// The line for an operation that only commits metadata (rollback, tags): the
 /// report's file counts are all zero there.
 fn metadata_only_line(r: &MaintenanceReport) -> String {
-    let v: Vec<String> = r.versions.iter().map(|v| format!("v{v}")).collect();
+    let v: Vec<String> = r.versions().iter().map(|v| format!("v{v}")).collect();
     format!("{}: committed {} in {:.3}s", r.operation, v.join(", "), r.elapsed.as_secs_f64())
 }
 
@@ -224,7 +224,7 @@ fn report_json(table: &Table, r: &MaintenanceReport) -> Value {
         "bytes_added": r.bytes_added,
         "rows_rewritten": r.rows_rewritten,
         "snapshots_expired": r.snapshots_expired,
-        "versions": r.versions,
+        "versions": r.versions(),
         "deleted_paths": r.deleted_paths.iter().map(|p| rel(root, p)).collect::<Vec<_>>(),
         "skipped": r.skipped,
         "elapsed_ms": r.elapsed.as_secs_f64() * 1000.0,
@@ -367,21 +367,23 @@ pub fn tag(o: &Out, a: &TagArgs) -> CmdResult {
 
 pub fn relocate(o: &Out, a: &RelocateArgs) -> CmdResult {
     let table = Table::open(&a.table)?;
-    let r = if a.dry_run { table.relocate_dry_run()? } else { table.relocate()? };
+    let report = if a.dry_run { table.relocate_dry_run()? } else { table.relocate()? };
+    let r = report.relocation.clone().unwrap_or_default();
+    let version = report.versions().first().copied();
     if o.json {
         o.json(&json!({
             "operation": "relocate",
-            "dry_run": r.dry_run,
+            "dry_run": report.dry_run,
             "needed": r.needed,
             "recorded": r.recorded,
             "opened": r.opened,
-            "version": r.version,
+            "version": version,
             "snapshots": r.snapshots,
             "manifests": r.manifests,
             "data_files": r.data_files,
             "metadata_log": r.metadata_log,
             "written": r.written.iter().map(|p| rel(table.path(), p)).collect::<Vec<_>>(),
-            "elapsed_ms": r.elapsed.as_secs_f64() * 1000.0,
+            "elapsed_ms": report.elapsed.as_secs_f64() * 1000.0,
         }))?;
         return Ok(());
     }
@@ -398,8 +400,8 @@ pub fn relocate(o: &Out, a: &RelocateArgs) -> CmdResult {
         r.recorded,
         r.opened.display()
     );
-    match r.version {
-        Some(v) => o.line(&format!("relocate: committed v{v}: {what} in {:.3}s", r.elapsed.as_secs_f64()))?,
+    match version {
+        Some(v) => o.line(&format!("relocate: committed v{v}: {what} in {:.3}s", report.elapsed.as_secs_f64()))?,
         None => o.line(&format!("relocate (dry run): would rewrite {what}"))?,
     }
     Ok(())
@@ -424,7 +426,8 @@ pub fn delete(o: &Out, a: &DeleteArgs) -> CmdResult {
         return Ok(());
     }
     let started = std::time::Instant::now();
-    let (report, changes) = table.delete(predicate)?;
+    let report = table.delete(predicate)?;
+    let changes = report.rows.clone().unwrap_or_default();
     let elapsed = started.elapsed();
     if o.json {
         o.json(&json!({

@@ -607,7 +607,7 @@ pub fn stats(o: &Out, path: &Path) -> CmdResult {
 
 pub fn verify(o: &Out, path: &Path, deep: bool) -> CmdResult {
     let table = open_table(path)?;
-    let r = table.verify(deep)?;
+    let r = if deep { table.verify_deep()? } else { table.verify()? };
     if o.json {
         o.json(&json!({
             "ok": r.is_ok(),
