@@ -14,9 +14,8 @@ use std::fmt::Write as _;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
-use floe::Table;
 use floe::spec::Datum;
-use floe::spec::{NestedField, PrimitiveType, Schema, Type};
+use floe::{NestedField, PrimitiveType, Schema, Table, Type};
 
 /// Appends a line to the report (writing to a `String` cannot fail).
 macro_rules! say {

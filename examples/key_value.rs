@@ -13,11 +13,9 @@
 use std::process::Command;
 use std::sync::Arc;
 
-use arrow_array::cast::AsArray;
-use arrow_array::{RecordBatch, StringArray};
-use floe::expr::col;
-use floe::spec::{PrimitiveType, Schema};
-use floe::{Durability, Table, TableOptions};
+use floe::arrow::array::cast::AsArray;
+use floe::arrow::array::{RecordBatch, StringArray};
+use floe::{Durability, PrimitiveType, Schema, Table, TableOptions, col};
 use rand::Rng;
 
 const PROCS: usize = 4;

@@ -17,10 +17,10 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use floe::spec::Datum;
-use floe::spec::{DataContent, DataFile, EntryStatus, FieldSummary, ManifestContent, ManifestFile};
-use floe::spec::{PartitionField, PartitionSpec};
-use floe::spec::{PrimitiveType, Schema};
+use floe::spec::{
+    DataContent, DataFile, Datum, EntryStatus, FieldSummary, ManifestContent, ManifestFile, PartitionField,
+    PartitionSpec, PrimitiveType, Schema,
+};
 use floe::testing::uri_to_path;
 use floe::testing::{
     ManifestEntry, ManifestWriteContext, read_manifest, read_manifest_list, write_manifest, write_manifest_list,

@@ -12,9 +12,8 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use arrow_array::{Array, Int64Array, RecordBatch, StringArray};
-use floe::spec::{PrimitiveType, Schema};
-use floe::{Durability, Table, TableOptions};
+use floe::arrow::array::{Array, Int64Array, RecordBatch, StringArray};
+use floe::{Durability, PrimitiveType, Schema, Table, TableOptions};
 
 struct Args {
     procs: usize,

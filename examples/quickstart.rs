@@ -1,13 +1,14 @@
 //! Create a table, append twice, scan, time travel, and print the rows.
 //!
 //! `cargo run --example quickstart [DIR]` (default: a fresh folder under ./target).
+//!
+//! Needs only the `floe` crate: Arrow comes re-exported as `floe::arrow`.
 
 use std::sync::Arc;
 
-use arrow::util::pretty::pretty_format_batches;
-use arrow_array::{Float64Array, Int64Array, RecordBatch, StringArray};
-use floe::Table;
-use floe::spec::{PrimitiveType, Schema};
+use floe::arrow::array::{Float64Array, Int64Array, RecordBatch, StringArray};
+use floe::arrow::util::display::{ArrayFormatter, FormatOptions};
+use floe::{PrimitiveType, Schema, Table};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let dir = std::env::args()
@@ -46,14 +47,37 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("committed v{} after {} attempt(s)", r2.version, r2.attempts);
 
     println!("\ncurrent snapshot, columns id and name:");
-    println!("{}", pretty_format_batches(&table.scan().select(["id", "name"]).to_batches()?)?);
+    print_rows(&table.scan().select(["id", "name"]).to_batches()?)?;
     println!("time travel to snapshot {}:", r1.snapshot_id);
-    println!("{}", pretty_format_batches(&table.scan().snapshot_id(r1.snapshot_id).to_batches()?)?);
+    print_rows(&table.scan().snapshot_id(r1.snapshot_id).to_batches()?)?;
     for h in table.history() {
         let at = h.timestamp.duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_millis();
         println!("history: {} at {at} ms: {}", h.snapshot_id, h.operation.as_deref().unwrap_or("?"));
     }
     println!("\ntable at {}", table.path().display());
+    Ok(())
+}
+
+/// One line per row: `column=value` pairs.
+fn print_rows(batches: &[RecordBatch]) -> Result<(), Box<dyn std::error::Error>> {
+    let options = FormatOptions::default().with_null("null");
+    for batch in batches {
+        let columns = batch
+            .columns()
+            .iter()
+            .map(|c| ArrayFormatter::try_new(c.as_ref(), &options))
+            .collect::<Result<Vec<_>, _>>()?;
+        for row in 0..batch.num_rows() {
+            let fields: Vec<String> = batch
+                .schema()
+                .fields()
+                .iter()
+                .zip(&columns)
+                .map(|(f, c)| format!("{}={}", f.name(), c.value(row)))
+                .collect();
+            println!("  {}", fields.join("  "));
+        }
+    }
     Ok(())
 }
 

@@ -338,7 +338,7 @@ pub enum Error {
     },
 
     /// Table metadata could not be encoded as a valid metadata file (for example a
-    /// key of [`crate::spec::metadata::TableMetadata::extra`] that shadows one floe
+    /// key of `crate::spec::metadata::TableMetadata::extra` that shadows one floe
     /// writes itself). Nothing was published: no version file was created.
     #[error("cannot encode the table metadata: {reason}")]
     MetadataEncode {

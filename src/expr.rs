@@ -3,15 +3,15 @@
 //!
 //! Owns the unbound [`Predicate`] (column names and loosely typed [`Literal`]s), its
 //! builder ([`col`]), its text syntax ([`Predicate::parse`], the inverse of its
-//! `Display`), the bound form [`BoundPredicate`] (field ids and [`Datum`]s of the
+//! `Display`), the bound form `BoundPredicate` (field ids and `Datum`s of the
 //! column's type), and the three evaluations scans, deletes and conflict checks need:
-//! - [`BoundPredicate::might_match`]: "can any row described by these statistics match?"
-//!   over [`ColumnStats`] (manifest partition summaries, partition values, column bounds
+//! - `BoundPredicate::might_match`: "can any row described by these statistics match?"
+//!   over `ColumnStats` (manifest partition summaries, partition values, column bounds
 //!   in manifests, Parquet row-group and page statistics);
-//! - [`BoundPredicate::project`]: the inclusive projection of a predicate on source
-//!   columns onto the partition fields of a spec ([`project_leaf`] is the per-transform
+//! - `BoundPredicate::project`: the inclusive projection of a predicate on source
+//!   columns onto the partition fields of a spec (`project_leaf` is the per-transform
 //!   hook; identity is implemented here);
-//! - [`BoundPredicate::evaluate`]: the exact row mask of an Arrow batch.
+//! - `BoundPredicate::evaluate`: the exact row mask of an Arrow batch.
 //!
 //! Promises:
 //! - Binding checks every column name and literal against the schema and fails with a
@@ -253,7 +253,7 @@ pub enum Predicate {
 pub const MAX_TEXT_NESTING: usize = 200;
 
 /// How deeply `and`, `or` and `not` may nest in a predicate however it was built
-/// (chains of one operator do not nest: `a and b and c` is one level); [`Predicate::bind`]
+/// (chains of one operator do not nest: `a and b and c` is one level); binding (`Predicate::check`, every scan and delete)
 /// refuses deeper ones with [`PredicateError::TooDeep`]. Parsed text always fits: each
 /// of its [`MAX_TEXT_NESTING`] levels adds at most three.
 pub const MAX_DEPTH: usize = 1000;

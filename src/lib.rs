@@ -6,15 +6,29 @@
 //! `docs/format.md` for the format and the commit protocol.
 //!
 //! ```no_run
-//! # fn main() -> floe::Result<()> {
-//! use floe::{PrimitiveType, Schema};
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use std::sync::Arc;
+//! use floe::arrow::array::{Int64Array, RecordBatch};
+//! use floe::{PrimitiveType, Schema, Table};
+//!
 //! let schema = Schema::builder().required("id", PrimitiveType::Long).build()?;
-//! let table = floe::Table::create_or_open("./events", schema)?;
-//! # let batch: arrow_array::RecordBatch = unimplemented!();
-//! let report = table.append(&[batch])?;            // one durable commit
+//! let table = Table::create_or_open("./events", schema.clone())?;
+//! let batch = RecordBatch::try_new(Arc::new(schema.to_arrow()), vec![Arc::new(Int64Array::from(vec![1, 2]))])?;
+//! let report = table.append(&[batch])?;            // one durable commit: a CommitReport
 //! let rows = table.scan().select(["id"]).to_batches()?;
 //! # Ok(()) }
 //! ```
+//!
+//! The public API: the table and its options ([`Table`], [`TableOptions`]),
+//! transactions ([`Transaction`]), scans ([`Scan`]), schemas and types ([`Schema`],
+//! [`PrimitiveType`]), partition specs ([`PartitionSpec`], [`Transform`]), predicates
+//! ([`col`], [`Predicate`], more in [`expr`]), maintenance options, one report shape
+//! ([`CommitReport`] per commit, [`MaintenanceReport`] per maintenance run) and errors
+//! ([`Error`], [`ConflictKind`]). The Iceberg model types a user reads (snapshots, data
+//! files, the metadata view) are in [`spec`]; the storage contract in [`storage`]; the
+//! Arrow and Parquet crates floe is built on are re-exported as [`arrow`] and
+//! [`parquet`]. Everything else is internal. `api/floe.txt` lists the public API and
+//! `tests/public_api.rs` fails when it changes unannounced.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 #![warn(unnameable_types)]
@@ -38,6 +52,14 @@ mod txn;
 pub mod storage {
     pub use crate::io::storage::{ListEntry, LocalStorage, LockGuard, NewFile, Storage};
 }
+
+/// The Arrow crate floe is built on (`arrow` 59, without its optional features):
+/// batches for [`Table::append`] and from [`Scan`] are `floe::arrow::array::RecordBatch`,
+/// so a user builds them without matching Arrow versions by hand.
+pub use arrow;
+/// The Parquet crate floe writes data files with (`parquet` 59), e.g. for
+/// [`WriteOptions::compression`]'s `floe::parquet::basic::Compression`.
+pub use parquet;
 
 pub use error::{Conflict, ConflictKind, Error, PredicateError, Result};
 pub use expr::{Predicate, col};

@@ -165,6 +165,10 @@ impl Crate {
                     continue;
                 }
                 for (alias, path) in flatten_use(&u.tree) {
+                    if alias == name && path.len() == 1 && path[0] == name {
+                        // `use arrow;`: another crate, by its own name.
+                        return Some(Target::External(name.to_string()));
+                    }
                     if alias == name {
                         return Some(self.resolve(at, &path));
                     }
@@ -352,8 +356,10 @@ fn listing(c: &Crate) -> Vec<String> {
         }
         let Target::Item(module, name) = target else {
             if let Target::External(e) = target {
+                // A re-exported crate's major version is part of floe's API.
+                let version = dependency_version(e).map(|v| format!(" (version {v})")).unwrap_or_default();
                 for p in ps {
-                    lines.insert(format!("pub use {p} = ::{e}"));
+                    lines.insert(format!("pub use {p} = ::{e}{version}"));
                 }
             }
             continue;
@@ -515,6 +521,16 @@ fn walk_public(
             }
         }
     }
+}
+
+/// The version requirement of `name` in the `[dependencies]` of the crate's Cargo.toml.
+fn dependency_version(name: &str) -> Option<String> {
+    let manifest = std::fs::read_to_string(root().join("Cargo.toml")).ok()?;
+    let deps = manifest.split("\n[dependencies]\n").nth(1)?.split("\n[").next()?;
+    let line = deps.lines().find(|l| l.split([' ', '=']).next() == Some(name))?;
+    let rest = line.split_once('=')?.1;
+    let quoted = rest.split('"').nth(1)?;
+    Some(quoted.to_string())
 }
 
 fn root() -> PathBuf {

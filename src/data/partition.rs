@@ -53,8 +53,8 @@ const MAX_COMPONENT_LEN: usize = 120;
 /// Builds a [`PartitionSpec`] from source column names and transforms.
 ///
 /// ```
-/// use floe::spec::metadata::PartitionSpec;
-/// use floe::spec::types::{PrimitiveType, Schema};
+/// use floe::PartitionSpec;
+/// use floe::{PrimitiveType, Schema};
 /// let schema = Schema::builder()
 ///     .required("id", PrimitiveType::Long)
 ///     .optional("region", PrimitiveType::String)

@@ -99,15 +99,15 @@ pub struct WriteOptions {
     /// Partitioned writes: at most this many Parquet files open at once (one per
     /// partition being written). When a row for another partition arrives, the file of
     /// the partition written least recently is finished; a later row for that
-    /// partition starts a new file. Default [`DEFAULT_MAX_OPEN_FILES`] (64).
+    /// partition starts a new file. Default `DEFAULT_MAX_OPEN_FILES` (64).
     pub max_open_files: usize,
     /// Partitioned writes: at most this many bytes of rows buffered in memory across
     /// the open files' row groups; above it, the largest buffered row group is written
-    /// out (the file stays open). Default [`DEFAULT_MAX_BUFFERED_BYTES`] (256 MiB).
+    /// out (the file stays open). Default `DEFAULT_MAX_BUFFERED_BYTES` (256 MiB).
     pub max_buffered_bytes: u64,
     /// Threads a commit uses to fsync its data files and directories and to write its
     /// manifests, manifest list and metadata, whatever the number of files. Default
-    /// [`crate::sync::DEFAULT_IO_THREADS`] (16).
+    /// `crate::sync::DEFAULT_IO_THREADS` (16).
     pub io_threads: usize,
 }
 
@@ -202,7 +202,7 @@ pub fn conform_batch(schema: &Schema, batch: &RecordBatch) -> Result<RecordBatch
 
 impl Schema {
     /// `batch` converted to this schema exactly as [`crate::Table::append`] converts it
-    /// (see [`conform_batch`]'s rules): columns matched by name, types converted only
+    /// (see `conform_batch`'s rules): columns matched by name, types converted only
     /// where every value is kept exactly, nulls refused in required fields. For code
     /// that prepares batches before appending them (an importer reporting the row of a
     /// bad value).

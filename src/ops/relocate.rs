@@ -79,7 +79,7 @@ impl Table {
     /// [`Table::relocated_from`]) at the directory it was opened at, in one new
     /// version: new manifests and manifest lists naming the files under this
     /// directory, and `location` and the metadata log set to it. See the
-    /// [module docs](crate::ops::relocate). A table already at home is left alone
+    /// docs/maintenance.md. A table already at home is left alone
     /// (`needed` is false). Fails with [`Error::ConcurrentModification`] (nothing
     /// changed) if another commit landed while it ran; run it again.
     ///

@@ -133,7 +133,7 @@ struct FileToCheck {
 
 impl Table {
     /// Checks that every file the retained snapshots reference exists and agrees with
-    /// the metadata (sizes, row counts, footers). See the [module docs](crate::ops::verify).
+    /// the metadata (sizes, row counts, footers). What is checked: `floe verify` in docs/walkthrough.md §9 and docs/reliability.md §7.
     ///
     /// ```no_run
     /// # fn main() -> floe::Result<()> {

@@ -366,18 +366,9 @@ impl Transform {
 
     /// Inclusive projection: a predicate on the partition value that every row matching
     /// `bound` (a predicate on the source column of type `source`) also matches, or
-    /// `None` when the transform loses too much to say anything (e.g. `<` on a bucket).
-    ///
-    /// ```
-    /// use floe::spec::transform::{Bound, Transform};
-    /// use floe::spec::types::PrimitiveType;
-    /// use floe::spec::values::Datum;
-    /// // id < 10 on truncate[5] -> part <= 5
-    /// let p = Transform::Truncate(5).project(&PrimitiveType::Long, &Bound::Lt(Datum::Long(10))).unwrap();
-    /// assert_eq!(p, Some(Bound::LtEq(Datum::Long(5))));
-    /// // bucket only projects equality and IN
-    /// assert_eq!(Transform::Bucket(4).project(&PrimitiveType::Long, &Bound::Lt(Datum::Long(10))).unwrap(), None);
-    /// ```
+    /// `None` when the transform loses too much to say anything (e.g. `<` on a bucket):
+    /// `id < 10` on `truncate[5]` projects to `part <= 5`, and a bucket projects only
+    /// equality and `IN` (unit test `project_examples`).
     pub(crate) fn project(&self, source: &PrimitiveType, bound: &Bound) -> Result<Option<Bound>> {
         self.result_type(source)?;
         let f = |d: &Datum| -> Result<Datum> {
@@ -564,6 +555,18 @@ pub fn datum_at(array: &dyn Array, row: usize, ty: &PrimitiveType) -> Option<Dat
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn project_examples() {
+        use super::{Bound, Transform};
+        use crate::spec::types::PrimitiveType;
+        use crate::spec::values::Datum;
+        // id < 10 on truncate[5] -> part <= 5
+        let p = Transform::Truncate(5).project(&PrimitiveType::Long, &Bound::Lt(Datum::Long(10))).unwrap();
+        assert_eq!(p, Some(Bound::LtEq(Datum::Long(5))));
+        // bucket only projects equality and IN
+        assert_eq!(Transform::Bucket(4).project(&PrimitiveType::Long, &Bound::Lt(Datum::Long(10))).unwrap(), None);
+    }
+
     use super::*;
     use PrimitiveType as P;
 

@@ -312,8 +312,8 @@ impl Table {
     ///
     /// ```no_run
     /// # fn main() -> floe::Result<()> {
-    /// use floe::spec::metadata::PartitionSpec;
-    /// use floe::spec::types::{PrimitiveType, Schema};
+    /// use floe::PartitionSpec;
+    /// use floe::{PrimitiveType, Schema};
     /// let schema = Schema::builder()
     ///     .required("id", PrimitiveType::Long)
     ///     .required("ts", PrimitiveType::Timestamptz)

@@ -49,7 +49,7 @@ pub enum SchemaMode {
     Strict,
     /// Columns the schema lacks are added as optional columns in the same commit
     /// (types taken from Arrow as [`Schema::from_arrow`] maps them). Every other
-    /// check of [`crate::data::write::conform_batch`] still applies.
+    /// check of `crate::data::write::conform_batch` still applies.
     Merge,
 }
 
@@ -70,7 +70,7 @@ enum Change {
 ///
 /// ```no_run
 /// # fn main() -> floe::Result<()> {
-/// use floe::spec::types::PrimitiveType;
+/// use floe::PrimitiveType;
 /// let table = floe::Table::open("./events")?;
 /// table
 ///     .update_schema()
@@ -218,7 +218,7 @@ impl SchemaUpdate {
 ///
 /// ```no_run
 /// # fn main() -> floe::Result<()> {
-/// use floe::spec::transform::Transform;
+/// use floe::Transform;
 /// let table = floe::Table::open("./events")?;
 /// table.update_spec().add_field("ts", Transform::Day).remove_field("id_bucket").commit()?;
 /// # Ok(()) }
