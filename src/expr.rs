@@ -161,7 +161,7 @@ pub enum CmpOp {
 
 impl CmpOp {
     /// The operator that selects exactly the non-null rows this one does not.
-    pub fn negate(self) -> CmpOp {
+    pub(crate) fn negate(self) -> CmpOp {
         match self {
             CmpOp::Lt => CmpOp::Ge,
             CmpOp::Le => CmpOp::Gt,
@@ -173,7 +173,7 @@ impl CmpOp {
     }
 
     /// `a op b` ⇔ `b flip(op) a`.
-    pub fn flip(self) -> CmpOp {
+    pub(crate) fn flip(self) -> CmpOp {
         match self {
             CmpOp::Lt => CmpOp::Gt,
             CmpOp::Le => CmpOp::Ge,

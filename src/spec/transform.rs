@@ -190,12 +190,6 @@ impl Transform {
         Ok(result)
     }
 
-    /// True when `a <= b` implies `transform(a) <= transform(b)` (identity, truncate and
-    /// the time transforms); false for bucket and void.
-    pub fn preserves_order(&self) -> bool {
-        !matches!(self, Transform::Bucket(_) | Transform::Void)
-    }
-
     /// Applies the transform to one value (`None` = null, which every transform maps to
     /// null). A value the transform does not take is [`Error::InvalidArgument`].
     pub fn apply(&self, value: Option<&Datum>) -> Result<Option<Datum>> {
@@ -347,7 +341,14 @@ impl Transform {
     /// year (`2017`), `2017-11` for months, `2017-11-16` for days, `2017-11-16-22` for
     /// hours, the bucket number, and the value itself otherwise (decimals with their
     /// scale, binary as hex).
-    pub fn to_human_string(&self, source: &PrimitiveType, value: Option<&Datum>) -> String {
+    /// True when `a <= b` implies `transform(a) <= transform(b)` (identity, truncate and
+    /// the time transforms); false for bucket and void.
+    pub fn preserves_order(&self) -> bool {
+        !matches!(self, Transform::Bucket(_) | Transform::Void)
+    }
+
+    #[allow(clippy::wrong_self_convention)] // `Transform` is `Copy`; kept by reference like its siblings
+    pub(crate) fn to_human_string(&self, source: &PrimitiveType, value: Option<&Datum>) -> String {
         let Some(v) = value else { return "null".to_string() };
         match (self, v) {
             (Transform::Year, Datum::Int(y)) => format!("{:04}", 1970 + i64::from(*y)),

@@ -361,7 +361,7 @@ impl Schema {
     }
 
     /// The highest field id used anywhere in the schema (0 for an empty schema).
-    pub fn highest_field_id(&self) -> i32 {
+    pub(crate) fn highest_field_id(&self) -> i32 {
         let mut ids = Vec::new();
         collect_ids(&self.fields, &mut ids);
         ids.into_iter().max().unwrap_or(0)
@@ -456,7 +456,7 @@ impl Schema {
 
     /// The `schema.name-mapping.default` JSON for this schema (maps column names to ids,
     /// so readers that find Parquet files without ids still resolve them).
-    pub fn name_mapping_json(&self) -> String {
+    pub(crate) fn name_mapping_json(&self) -> String {
         fn map_fields(fields: &[NestedField]) -> Vec<Value> {
             fields
                 .iter()
@@ -495,16 +495,11 @@ impl Schema {
         Value::Array(map_fields(&self.fields)).to_string()
     }
 
-    /// Field ids by top-level column name.
-    pub fn ids_by_name(&self) -> HashMap<&str, i32> {
-        self.fields.iter().map(|f| (f.name.as_str(), f.id)).collect()
-    }
-
     /// True when files written with `other` can be read as this schema without loss:
     /// every field of `other` that is required here exists there with the same type
     /// or one the spec promotes to it (`int`→`long`, `float`→`double`, decimal
     /// precision widening).
-    pub fn accepts_files_of(&self, other: &Schema) -> bool {
+    pub(crate) fn accepts_files_of(&self, other: &Schema) -> bool {
         self.fields.iter().all(|f| match other.field_by_id(f.id) {
             Some(o) => o.field_type == f.field_type || !f.required || promotes(&o.field_type, &f.field_type),
             None => !f.required,

@@ -235,7 +235,7 @@ pub mod properties {
     pub const MIN_SNAPSHOTS_TO_KEEP: &str = "history.expire.min-snapshots-to-keep";
 
     /// floe's defaults for a new table: bounded metadata so commit cost stays flat.
-    pub fn defaults() -> Vec<(&'static str, &'static str)> {
+    pub(crate) fn defaults() -> Vec<(&'static str, &'static str)> {
         vec![
             (DELETE_AFTER_COMMIT, "true"),
             (PREVIOUS_VERSIONS_MAX, "100"),
