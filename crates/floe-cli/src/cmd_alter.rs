@@ -163,10 +163,16 @@ fn changes(a: &AlterArgs) -> Result<(Vec<Change>, Flags), Failure> {
     out.push(first);
     while !rest.is_empty() {
         let next = Next::try_parse_from(&rest).map_err(|e| {
-            // clap's message is several lines (usage, hint); the first says what is wrong.
+            // clap's message is several lines: what is wrong (possibly a list), then the
+            // usage and a hint, which are about the inner parser and would mislead.
             let text = e.to_string();
-            let line = text.lines().next().unwrap_or_default().trim_start_matches("error: ").to_string();
-            Failure::usage(format!("alter: {line}"))
+            let what: Vec<&str> = text
+                .lines()
+                .take_while(|l| !l.starts_with("Usage:") && !l.starts_with("For more information"))
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .collect();
+            Failure::usage(format!("alter: {}", what.join(" ").trim_start_matches("error: ")))
         })?;
         flags.dry_run |= next.dry_run;
         flags.json |= next.json;
