@@ -174,7 +174,9 @@ fn floe_cli_on_a_pyiceberg_table() {
 
 /// Rows as (id, label, n, country, ts to the second), sorted by id: the form every
 /// reader's JSON can be brought to (floe writes `…Z`, pyiceberg and DuckDB `…+00:00`).
-fn evolved_rows(rows: &[Value]) -> Vec<(i64, Option<String>, Option<i64>, Option<String>, Option<String>)> {
+type EvolvedRow = (i64, Option<String>, Option<i64>, Option<String>, Option<String>);
+
+fn evolved_rows(rows: &[Value]) -> Vec<EvolvedRow> {
     let s = |v: &Value| v.as_str().map(str::to_string);
     let mut out: Vec<_> = rows
         .iter()
