@@ -2,7 +2,10 @@
 //!
 //! Owns everything between "a file someone has" and "a batch [`floe::Transaction::append`]
 //! accepts": Parquet, CSV with a header row, and newline-delimited JSON, streamed in
-//! batches of bounded size (a file of any size is read in constant memory). Promises:
+//! batches of bounded size (a file of any size is read in constant memory), from a file
+//! or from standard input ([`FileReader::open_stdin`]: CSV and JSON are streamed as they
+//! arrive, and nothing is ever rewound; Parquet, whose footer comes last, is first
+//! copied to an anonymous temporary file). Promises:
 //!
 //! - **Every value is stored exactly as written, or the file is refused.** A value that
 //!   does not fit its column exactly gives [`Error::InvalidInput`] naming the file, the

@@ -7,7 +7,11 @@
 //! owns rendering (tables, JSON, colour, progress); the `cmd_*` files own the commands.
 //!
 //! Maintenance (`compact`, `expire`, `remove-orphans`, `rollback`, tags) and the
-//! row-level `delete` live in `cmd_maint.rs`.
+//! row-level `delete` live in `cmd_maint.rs`; `upsert`, `insert-if-absent` and
+//! `overwrite` in `cmd_rows.rs` (their key checks in `keys.rs`); schema and
+//! partition-spec evolution (`alter`) in `cmd_alter.rs`. `input.rs` owns the input
+//! arguments the commands that take rows share (files, `-` for stdin, `--format`,
+//! `--dry-run`).
 //!
 //! Exit codes: 0 ok; 1 the table failed verification, a commit conflict was not
 //! resolved, a commit's outcome or durability is not known (`CommitStateUnknown`;
