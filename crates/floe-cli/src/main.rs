@@ -46,7 +46,7 @@ use clap::{Args, Parser, Subcommand};
     about = "Inspect and change floe / Apache Iceberg v2 file-system tables",
     long_about = "Inspect and change floe tables: Apache Iceberg v2 tables that live in a plain \
 directory (also those written by pyiceberg, datashard, Spark or DuckDB in the same layout).\n\n\
-Every read command takes --json for scripts. TABLE is the table's directory, or one \
+Every command takes --json for scripts; the commands that change rows, the schema or files take --dry-run. TABLE is the table's directory, or one \
 metadata file (metadata/v3.metadata.json, or a catalog's 00001-<uuid>.metadata.json) to \
 read exactly that version.",
     after_help = "Exit status: 0 ok; 1 verification failed, a commit conflict was not resolved, a commit's \
