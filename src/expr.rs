@@ -439,6 +439,17 @@ impl Predicate {
         self.bind(schema).map(|_| ())
     }
 
+    /// The rows of `batch` (a batch of `schema`'s Arrow form, as scans return and
+    /// [`Schema::conform`] makes) this predicate selects, evaluated as a scan, delete or
+    /// overwrite evaluates it (SQL semantics: a null comparison does not select).
+    ///
+    /// Errors: [`Error::Predicate`] when it does not fit `schema` (see
+    /// [`Predicate::check`]), [`Error::InvalidArgument`] when `batch` lacks a column it
+    /// reads.
+    pub fn evaluate(&self, schema: &Schema, batch: &RecordBatch) -> Result<BooleanArray> {
+        self.bind(schema)?.evaluate(batch)
+    }
+
     /// Binds the predicate to `schema`: resolves column names to field ids,
     /// coerces each literal to its column's type, pushes `not` down to the leaves and
     /// folds constants. A predicate nested deeper than [`MAX_DEPTH`] is

@@ -76,16 +76,6 @@ impl TableMetadata {
     }
 }
 
-/// The rows of `batch` (of `schema`'s Arrow schema) that `predicate` selects, as a
-/// scan evaluates it.
-pub fn evaluate(
-    predicate: &crate::Predicate,
-    schema: &crate::Schema,
-    batch: &arrow_array::RecordBatch,
-) -> Result<arrow_array::BooleanArray> {
-    predicate.bind(schema)?.evaluate(batch)
-}
-
 /// Decodes a metadata file's bytes (`path` names it in errors), as opening a table does.
 pub fn metadata_from_json(path: &Path, bytes: &[u8]) -> Result<TableMetadata> {
     TableMetadata::from_json_bytes(path, bytes)

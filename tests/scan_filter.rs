@@ -507,7 +507,7 @@ fn chains_of_a_hundred_thousand_terms_do_not_overflow_the_stack() {
     assert_eq!(parsed, built);
     assert_eq!(Predicate::parse(&built.to_string()).unwrap(), built, "display round-trips");
     assert_eq!(ids_of(&table.scan().filter(built.clone()).to_batches().unwrap()), (0..20).collect::<Vec<_>>());
-    let mask = floe::testing::evaluate(&built, &table.schema(), &batch(0, 5)).unwrap();
+    let mask = built.evaluate(&table.schema(), &batch(0, 5)).unwrap();
     assert_eq!(mask.true_count(), 5);
     drop((parsed, mask));
 

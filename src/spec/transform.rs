@@ -528,6 +528,18 @@ pub fn murmur3_32(data: &[u8]) -> i32 {
     h as i32
 }
 
+impl Datum {
+    /// Row `row` of an Arrow array holding values of `ty` in floe's Arrow
+    /// representation ([`PrimitiveType::to_arrow`]), as a value: `None` for a null, a
+    /// row out of range, or an array of another Arrow type.
+    pub fn from_arrow(array: &dyn Array, row: usize, ty: &PrimitiveType) -> Option<Datum> {
+        if row >= array.len() {
+            return None;
+        }
+        datum_at(array, row, ty)
+    }
+}
+
 /// Row `row` of an array holding values of `ty` in floe's Arrow representation, as a
 /// [`Datum`] (`None` for null or an array of another Arrow type).
 pub fn datum_at(array: &dyn Array, row: usize, ty: &PrimitiveType) -> Option<Datum> {
