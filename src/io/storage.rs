@@ -52,7 +52,9 @@
 //!   with `AlreadyExists` if the key is taken. Readers never see a partial object under
 //!   the key. Any other error from `publish_staged` is *ambiguous*: the object may or
 //!   may not have been created, and the caller resolves it by reading the key back and
-//!   comparing bytes. Staging and publishing are two calls so a commit can write
+//!   comparing bytes. So is `AlreadyExists` from a backend with
+//!   [`Capabilities::retries_writes`] (its retry of a write that landed sees the
+//!   write's own object). Staging and publishing are two calls so a commit can write
 //!   everything, check what must be checked, and only then take the commit point; on
 //!   the local file system they are a temp file (fsynced) and `link(2)`, which never
 //!   replaces (never `rename`); an object store stages nothing (the bytes stay in
@@ -145,6 +147,10 @@ pub struct Capabilities {
     /// The namespace has links (symlinks), which reads follow and listings report as
     /// skipped, and which writes refuse when they lead outside the root.
     pub links: bool,
+    /// The backend may retry a write whose first try landed (an HTTP client after a
+    /// lost response), so `AlreadyExists` from an exclusive create may be this very
+    /// write: the caller reads the key back before calling it a lost race.
+    pub retries_writes: bool,
 }
 
 impl Capabilities {
@@ -155,7 +161,14 @@ impl Capabilities {
 
     /// Everything the local file system offers.
     pub fn local_file_system() -> Capabilities {
-        Capabilities { fsync: true, directories: true, advisory_lock: true, atomic_exclusive_create: true, links: true }
+        Capabilities {
+            fsync: true,
+            directories: true,
+            advisory_lock: true,
+            atomic_exclusive_create: true,
+            links: true,
+            retries_writes: false,
+        }
     }
 
     /// Sets [`Capabilities::fsync`].
@@ -185,6 +198,12 @@ impl Capabilities {
     /// Sets [`Capabilities::links`].
     pub fn with_links(mut self, yes: bool) -> Self {
         self.links = yes;
+        self
+    }
+
+    /// Sets [`Capabilities::retries_writes`].
+    pub fn with_retries_writes(mut self, yes: bool) -> Self {
+        self.retries_writes = yes;
         self
     }
 }

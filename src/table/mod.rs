@@ -375,9 +375,15 @@ impl Table {
         let bytes = metadata.to_json_bytes()?;
         match store.publish_exclusive(&key1, &bytes, durable) {
             Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            // A store that retries writes may see its own landed v1: the bytes decide.
+            Err(e)
+                if e.kind() == std::io::ErrorKind::AlreadyExists
+                    && !(store.capabilities().retries_writes
+                        && store.read(&key1).is_ok_and(|b| b[..] == bytes[..])) =>
+            {
                 return Err(Error::TableExists { path: location.root().to_path_buf() });
             }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
             Err(e) => return Err(Error::io(&path1, e)),
         }
         if durable && store.capabilities().fsync && store.capabilities().directories {

@@ -578,7 +578,14 @@ impl Transaction {
                     hole = !self.check_not_a_hole(next_version, &key);
                     !hole
                 }
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => false,
+                // Taken by another writer: a lost race (unless the store may have
+                // retried our own landed write; then the bytes decide, below).
+                Err(e)
+                    if e.kind() == std::io::ErrorKind::AlreadyExists
+                        && !table.storage().capabilities().retries_writes =>
+                {
+                    false
+                }
                 Err(e) => match self.resolve_ambiguous(next_version, &metadata_bytes, e) {
                     Ok(landed) => landed,
                     Err(e) => {
@@ -1319,8 +1326,9 @@ impl Transaction {
         }
     }
 
-    /// The link failed with an error that is not EEXIST: it may or may not have
-    /// happened. Re-read the version and compare it with the exact bytes we tried to
+    /// The link failed with an error that is not EEXIST (or with EEXIST from a store
+    /// that retries writes, whose retry may have met our own version): it may or may
+    /// not have happened. Re-read the version and compare it with the exact bytes we tried to
     /// publish. That identifies every kind of commit, metadata-only ones (schema or
     /// spec change, tag, rollback, expiry) too, which have no snapshot summary to carry
     /// a commit id; a snapshot commit's bytes hold its random snapshot id and commit
