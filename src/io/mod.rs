@@ -41,7 +41,10 @@ pub type StorageOptions = BTreeMap<String, String>;
 /// A caller's location parsed into a scheme and a root URL (see the module docs).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoreUrl {
+    /// The scheme as written (errors name it so).
     scheme: String,
+    /// The location as the caller gave it.
+    given: String,
     url: String,
     /// For `file`: the absolute, lexically normalized path.
     local: Option<PathBuf>,
@@ -60,7 +63,8 @@ impl StoreUrl {
         let unsupported = || Error::UnsupportedLocation { location: text.to_string(), scheme: scheme.to_string() };
         if !scheme.eq_ignore_ascii_case("file") {
             return Ok(StoreUrl {
-                scheme: scheme.to_ascii_lowercase(),
+                scheme: scheme.to_string(),
+                given: text.to_string(),
                 url: text.trim_end_matches('/').to_string(),
                 local: None,
             });
@@ -87,10 +91,10 @@ impl StoreUrl {
             return Err(Error::InvalidArgument(format!("table location {abs:?} is not valid UTF-8")));
         }
         let url = format!("file://{}", abs.display().to_string().trim_end_matches('/'));
-        Ok(StoreUrl { scheme: "file".into(), url, local: Some(abs) })
+        Ok(StoreUrl { scheme: "file".into(), given: path.display().to_string(), url, local: Some(abs) })
     }
 
-    /// The scheme, lower case (`file`, `s3`, …).
+    /// The scheme as written (`file` for local paths and `file:` URLs; `s3`, `S3A`, …).
     pub fn scheme(&self) -> &str {
         &self.scheme
     }
@@ -118,9 +122,7 @@ pub fn open_store(url: &StoreUrl, options: &StorageOptions) -> Result<Arc<dyn St
             }
             Ok(Arc::new(LocalStorage::new(path)))
         }
-        (scheme, _) => {
-            Err(Error::UnsupportedLocation { location: url.as_str().to_string(), scheme: scheme.to_string() })
-        }
+        (scheme, _) => Err(Error::UnsupportedLocation { location: url.given.clone(), scheme: scheme.to_string() }),
     }
 }
 
