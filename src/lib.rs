@@ -47,10 +47,24 @@ mod table;
 pub mod testing;
 mod txn;
 
-/// The storage contract: what a backend implements to hold a table's files
-/// ([`TableOptions::storage`]), and the local file-system backend.
+/// The storage contract every byte of a table goes through: what a backend implements
+/// to hold a table's files ([`TableOptions::storage`]), the keys it is addressed by, and
+/// the local file-system backend. With the cargo feature `testing`: [`conformance`], the
+/// contract's test suite any backend's tests call, and [`fault`], a fault-injecting
+/// wrapper around any store (both outside the stability promise of `api/floe.txt`).
+///
+/// [`conformance`]: crate::io::conformance
+/// [`fault`]: crate::io::fault
 pub mod storage {
-    pub use crate::io::storage::{ListEntry, LocalStorage, LockGuard, NewFile, Storage};
+    pub use crate::io::StorageOptions;
+    pub use crate::io::key::{Key, KeyError};
+    pub use crate::io::local::LocalStorage;
+    pub use crate::io::storage::{
+        Capabilities, Listing, LockGuard, NewFile, ObjectMeta, RandomAccess, SkipReason, Skipped, Staged, Storage,
+        unsupported,
+    };
+    #[cfg(feature = "testing")]
+    pub use crate::io::{conformance, fault};
 }
 
 /// The Arrow crate floe is built on (`arrow` 59, without its optional features):
