@@ -20,9 +20,10 @@
 //! `#![warn(unnameable_types)]` in `src/lib.rs` covers what a source listing cannot see:
 //! a public type in a private module reachable through a signature fails the build.
 //!
-//! A second test holds the rule the listing is meant to protect: every options,
+//! Two more tests hold what the listing is meant to protect: every options,
 //! report and error type is `#[non_exhaustive]`, so adding a field or a variant to one
-//! is not a breaking change.
+//! is not a breaking change; and the auto traits (`Send`, `Sync`) of the handles, reports
+//! and errors, which a source listing cannot see.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -587,4 +588,24 @@ fn options_reports_and_errors_are_non_exhaustive() {
         }
     }
     assert!(missing.is_empty(), "options, reports and errors must be #[non_exhaustive]: {missing:?}");
+}
+
+/// Auto traits are API too, and a source listing cannot see them: a handle, a
+/// transaction or an error that stopped being `Send` would break callers silently.
+#[test]
+fn handles_reports_and_errors_cross_threads() {
+    fn send_sync<T: Send + Sync>() {}
+    fn send<T: Send>() {}
+    send_sync::<floe::Table>();
+    send_sync::<floe::TableOptions>();
+    send_sync::<floe::Scan>();
+    send_sync::<floe::ScanPlan>();
+    send::<floe::ScanIter>();
+    send::<floe::Transaction>();
+    send_sync::<floe::Error>();
+    send_sync::<floe::CommitReport>();
+    send_sync::<floe::MaintenanceReport>();
+    send_sync::<floe::VerifyReport>();
+    send_sync::<floe::spec::TableMetadata>();
+    send_sync::<floe::Predicate>();
 }
