@@ -151,7 +151,7 @@ fn corrupt_and_truncated_metadata_are_typed_errors() {
 fn corrupt_manifest_list_is_a_typed_error() {
     let dir = tempfile::tempdir().unwrap();
     let t = table(&dir);
-    let list = floe::testing::uri_to_path(&t.current_snapshot().unwrap().manifest_list);
+    let list = t.resolve_path(&t.current_snapshot().unwrap().manifest_list).unwrap();
     let bytes = std::fs::read(&list).unwrap();
     std::fs::write(&list, &bytes[..bytes.len() - 7]).unwrap();
     let err = t.scan().to_batches().unwrap_err();

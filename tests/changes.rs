@@ -37,7 +37,7 @@ fn removing_a_file_records_a_delete_snapshot() {
     assert_eq!(s("total-records").as_deref(), Some("20"));
     assert_eq!(s("total-data-files").as_deref(), Some("2"));
     // The removed file stays for time travel; the previous snapshot still has it.
-    assert!(floe::testing::uri_to_path(&victim.file_path).exists());
+    assert!(table.resolve_path(&victim.file_path).unwrap().exists());
     let parent = snap.parent_snapshot_id.unwrap();
     assert_eq!(table.scan().snapshot_id(parent).count().unwrap(), 30);
     // A fresh handle agrees, and later appends carry the removal forward.

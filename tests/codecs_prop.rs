@@ -43,10 +43,10 @@ fn real() -> &'static Real {
         t.append(&[batch(10, 5)]).unwrap();
         let metadata = std::fs::read(t.metadata_path()).unwrap();
         let snap = t.current_snapshot().unwrap();
-        let list_path = floe::testing::uri_to_path(&snap.manifest_list);
+        let list_path = t.resolve_path(&snap.manifest_list).unwrap();
         let list = std::fs::read(&list_path).unwrap();
         let m = &t.manifests(&snap).unwrap()[0];
-        let manifest = std::fs::read(floe::testing::uri_to_path(&m.manifest_path)).unwrap();
+        let manifest = std::fs::read(t.resolve_path(&m.manifest_path).unwrap()).unwrap();
         Real { _dir: dir, metadata, list, manifest }
     })
 }

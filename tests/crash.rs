@@ -288,11 +288,11 @@ fn check(path: &Path, acks: &[Ack], failed: &HashSet<String>, cycle: usize) -> (
     // Every referenced file exists and is complete.
     let mut live = HashSet::new();
     for s in &snaps {
-        let list = floe::testing::uri_to_path(&s.manifest_list);
+        let list = table.resolve_path(&s.manifest_list).unwrap();
         assert!(list.exists(), "{what}: manifest list {list:?} missing");
         live.insert(list);
         for m in table.manifests(s).unwrap() {
-            let p = floe::testing::uri_to_path(&m.manifest_path);
+            let p = table.resolve_path(&m.manifest_path).unwrap();
             let len = std::fs::metadata(&p).unwrap_or_else(|e| panic!("{what}: {p:?}: {e}")).len();
             assert_eq!(len as i64, m.manifest_length, "{what}: manifest {p:?} incomplete");
             if live.insert(p.clone()) {
@@ -301,14 +301,14 @@ fn check(path: &Path, acks: &[Ack], failed: &HashSet<String>, cycle: usize) -> (
                 let bytes = std::fs::read(&p).unwrap();
                 for e in floe::testing::read_manifest(&p, &bytes, Some(&m)).unwrap().entries {
                     if e.status != floe::spec::EntryStatus::Deleted {
-                        live.insert(floe::testing::uri_to_path(&e.data_file.file_path));
+                        live.insert(table.resolve_path(&e.data_file.file_path).unwrap());
                     }
                 }
             }
         }
     }
     for f in table.scan().plan().unwrap().files {
-        let p = floe::testing::uri_to_path(&f.file_path);
+        let p = table.resolve_path(&f.file_path).unwrap();
         let len = std::fs::metadata(&p).unwrap_or_else(|e| panic!("{what}: {p:?}: {e}")).len();
         assert_eq!(len as i64, f.file_size_in_bytes, "{what}: data file {p:?} incomplete");
         live.insert(p);
@@ -477,7 +477,7 @@ fn version_files(table: &Path) -> Vec<u64> {
 /// never swept).
 fn assert_window_kept(table: &Table) {
     for e in table.metadata().metadata_log() {
-        assert!(floe::testing::uri_to_path(&e.metadata_file).exists(), "{} was deleted", e.metadata_file);
+        assert!(table.resolve_path(&e.metadata_file).unwrap().exists(), "{} was deleted", e.metadata_file);
     }
 }
 

@@ -321,7 +321,7 @@ fn orphan_cleanup_stops_on_a_missing_or_unreadable_manifest_list_of_a_live_snaps
     let real = std::fs::canonicalize(table.path()).unwrap();
     age_all(&real, std::time::Duration::from_secs(7200));
     let before = common::tree(table.path());
-    let list = floe::testing::uri_to_path(&table.current_snapshot().unwrap().manifest_list);
+    let list = table.resolve_path(&table.current_snapshot().unwrap().manifest_list).unwrap();
 
     // Unreadable (EIO through the storage).
     storage.fail_reads_of(&[list.file_name().unwrap().to_string_lossy().into_owned()]);
@@ -371,7 +371,7 @@ fn expiry_stops_on_unreadable_metadata_and_deletes_nothing() {
     // An unreadable manifest list of a retained snapshot.
     let (_dir2, table, storage) = trimmed_table();
     let before = common::tree(table.path());
-    let list = floe::testing::uri_to_path(&table.current_snapshot().unwrap().manifest_list);
+    let list = table.resolve_path(&table.current_snapshot().unwrap().manifest_list).unwrap();
     storage.fail_reads_of(&[list.file_name().unwrap().to_string_lossy().into_owned()]);
     match table.expire_snapshots(&opts) {
         Err(Error::Io { path, .. }) => assert_eq!(path, list),

@@ -12,7 +12,6 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, SystemTime};
 
 use common::{batch, ids, relaxed, schema};
-use floe::testing::uri_to_path;
 use floe::{CompactOptions, Error, ExpireOptions, MergeManifestsOptions, OrphanOptions, Table, TableOptions};
 
 /// Child side. Roles: `writer` (FLOE_COUNT single-row appends, `ACK <id>` each),
@@ -92,13 +91,13 @@ fn table_with_appends(n: i64) -> (tempfile::TempDir, Table) {
 }
 
 fn live_paths(table: &Table) -> Vec<PathBuf> {
-    table.scan().plan().unwrap().files.iter().map(|f| uri_to_path(&f.file_path)).collect()
+    table.scan().plan().unwrap().files.iter().map(|f| table.resolve_path(&f.file_path).unwrap()).collect()
 }
 
 /// Every file the current snapshot needs exists with its recorded size.
 fn assert_live_files_exist(table: &Table, context: &str) {
     for f in table.scan().plan().unwrap().files {
-        let p = uri_to_path(&f.file_path);
+        let p = table.resolve_path(&f.file_path).unwrap();
         let len = std::fs::metadata(&p).unwrap_or_else(|e| panic!("{context}: {p:?} missing: {e}")).len();
         assert_eq!(len as i64, f.file_size_in_bytes, "{context}: {p:?}");
     }
@@ -256,7 +255,7 @@ fn expiry_deletes_only_what_expired_snapshots_alone_referenced() {
         .unwrap()
         .files
         .iter()
-        .map(|f| uri_to_path(&f.file_path))
+        .map(|f| fresh.resolve_path(&f.file_path).unwrap())
         .collect();
     for p in &small_files {
         assert_eq!(p.exists(), tagged_files.contains(p), "{p:?}");

@@ -46,10 +46,10 @@ fn files(table: &Table) -> Vec<(String, Vec<Option<Datum>>, i64)> {
     let snap = table.current_snapshot().unwrap();
     let mut out = Vec::new();
     for m in table.manifests(&snap).unwrap() {
-        let path = floe::testing::uri_to_path(&m.manifest_path);
+        let path = table.resolve_path(&m.manifest_path).unwrap();
         let manifest = read_manifest(&path, &std::fs::read(&path).unwrap(), Some(&m)).unwrap();
         for e in manifest.entries {
-            let p = floe::testing::uri_to_path(&e.data_file.file_path);
+            let p = table.resolve_path(&e.data_file.file_path).unwrap();
             let rel = p.strip_prefix(table.path()).unwrap().to_str().unwrap().to_string();
             out.push((rel, e.data_file.partition, e.data_file.record_count));
         }
@@ -467,9 +467,9 @@ fn processes_append_to_a_partitioned_table_while_it_evolves() {
     let snap = table.current_snapshot().unwrap();
     for m in table.manifests(&snap).unwrap() {
         let spec = md.partition_specs().iter().find(|s| s.spec_id == m.partition_spec_id).unwrap();
-        let path = floe::testing::uri_to_path(&m.manifest_path);
+        let path = table.resolve_path(&m.manifest_path).unwrap();
         for e in read_manifest(&path, &std::fs::read(&path).unwrap(), Some(&m)).unwrap().entries {
-            let file = floe::testing::uri_to_path(&e.data_file.file_path);
+            let file = table.resolve_path(&e.data_file.file_path).unwrap();
             let schema = table.schema();
             for b in floe::testing::open_data_file(&file, &schema, None, &Default::default()).unwrap() {
                 let b = b.unwrap();

@@ -138,18 +138,18 @@ fn data_and_avro_files(root: &Path) -> Vec<PathBuf> {
 fn check_references(t: &Table, what: &str) -> std::collections::HashSet<PathBuf> {
     let mut live = std::collections::HashSet::new();
     for snap in t.snapshots() {
-        let list = floe::testing::uri_to_path(&snap.manifest_list);
+        let list = t.resolve_path(&snap.manifest_list).unwrap();
         assert!(list.exists(), "{what}: manifest list {list:?} missing");
         live.insert(list);
         for m in t.manifests(&snap).unwrap() {
-            let p = floe::testing::uri_to_path(&m.manifest_path);
+            let p = t.resolve_path(&m.manifest_path).unwrap();
             let len = std::fs::metadata(&p).unwrap_or_else(|e| panic!("{what}: manifest {p:?}: {e}")).len();
             assert_eq!(len as i64, m.manifest_length, "{what}: manifest {p:?} incomplete");
             live.insert(p);
         }
     }
     for f in t.scan().plan().unwrap().files {
-        let p = floe::testing::uri_to_path(&f.file_path);
+        let p = t.resolve_path(&f.file_path).unwrap();
         let len = std::fs::metadata(&p).unwrap_or_else(|e| panic!("{what}: data file {p:?}: {e}")).len();
         assert_eq!(len as i64, f.file_size_in_bytes, "{what}: data file {p:?} incomplete");
         live.insert(p);

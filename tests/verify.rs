@@ -18,7 +18,7 @@ fn table_with_three_commits(dir: &std::path::Path) -> Table {
 }
 
 fn data_files(t: &Table) -> Vec<std::path::PathBuf> {
-    t.scan().plan().unwrap().files.iter().map(|f| floe::testing::uri_to_path(&f.file_path)).collect()
+    t.scan().plan().unwrap().files.iter().map(|f| t.resolve_path(&f.file_path).unwrap()).collect()
 }
 
 #[test]
@@ -103,7 +103,7 @@ fn damaged_manifest_and_manifest_list() {
     let t = table_with_three_commits(d.path());
     let snap = t.current_snapshot().unwrap();
     let manifests = t.manifests(&snap).unwrap();
-    let m = floe::testing::uri_to_path(&manifests[0].manifest_path);
+    let m = t.resolve_path(&manifests[0].manifest_path).unwrap();
     let bytes = std::fs::read(&m).unwrap();
     std::fs::write(&m, &bytes[..bytes.len() / 2]).unwrap();
     let r = t.verify().unwrap();
@@ -114,7 +114,7 @@ fn damaged_manifest_and_manifest_list() {
 
     // The first snapshot's manifest list: time travel to it would fail.
     let first = &t.snapshots()[0];
-    let list = floe::testing::uri_to_path(&first.manifest_list);
+    let list = t.resolve_path(&first.manifest_list).unwrap();
     std::fs::remove_file(&list).unwrap();
     let r = t.verify().unwrap();
     assert_eq!(r.problems.len(), 1, "{:?}", r.problems);
