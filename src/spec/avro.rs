@@ -10,7 +10,7 @@
 //! assembled here: the header, whose metadata map `apache-avro` encodes but whose
 //! schema text floe supplies, because the model has no attribute on `timestamp-micros`
 //! and Iceberg marks timestamp vs timestamptz with `adjust-to-utc` there
-//! ([`iceberg_schema_text`]). Files are written with the `null` codec.
+//! ([`WriterSchema`]). Files are written with the `null` codec.
 //!
 //! Why the read side checks before `apache-avro` decodes: its `Reader` handles the
 //! null, deflate and snappy codecs and the writer schema of any producer, but on a
@@ -49,26 +49,37 @@ pub(crate) const RECORD_COUNT_KEY: &str = "floe.record-count";
 // ---------------------------------------------------------------------------------
 // Writing containers.
 
-/// The writer schema as it goes into the header: `apache-avro`'s serialization of
-/// `schema`, with Iceberg's `adjust-to-utc` attribute on timestamps. The model has no
-/// attributes on `timestamp-micros` (its parser drops them too), yet the attribute is
-/// how Iceberg readers, floe's included, tell `timestamptz` from `timestamp`. So the
-/// caller's schema writes `timestamptz` as the model's `TimestampMicros` and
-/// `timestamp` as `LocalTimestampMicros`, and both become the spec's form here. The two
-/// texts replaced are exactly what `apache-avro` writes for those two types and
-/// nothing else: names in a schema are `[A-Za-z0-9_]`, and floe's schemas have no
-/// defaults but `null` and no docs.
-pub(crate) fn iceberg_schema_text(schema: &AvroSchema) -> Result<String, String> {
-    let text = serde_json::to_string(schema).map_err(|e| format!("Avro schema does not serialize: {e}"))?;
-    Ok(text
-        .replace(
-            r#"{"type":"long","logicalType":"local-timestamp-micros"}"#,
-            r#"{"type":"long","logicalType":"timestamp-micros","adjust-to-utc":false}"#,
-        )
-        .replace(
-            r#"{"type":"long","logicalType":"timestamp-micros"}"#,
-            r#"{"type":"long","logicalType":"timestamp-micros","adjust-to-utc":true}"#,
-        ))
+/// A writer schema: `apache-avro`'s model (what objects are serialized against) and
+/// the text that goes into the header. Built once per schema and kept by the caller:
+/// building and serializing the model costs more than encoding a small manifest.
+pub(crate) struct WriterSchema {
+    pub(crate) schema: AvroSchema,
+    text: String,
+}
+
+impl WriterSchema {
+    /// The header text is `apache-avro`'s serialization of `schema`, with Iceberg's
+    /// `adjust-to-utc` attribute on timestamps. The model has no attributes on
+    /// `timestamp-micros` (its parser drops them too), yet the attribute is how Iceberg
+    /// readers, floe's included, tell `timestamptz` from `timestamp`. So the caller's
+    /// schema writes `timestamptz` as the model's `TimestampMicros` and `timestamp` as
+    /// `LocalTimestampMicros`, and both become the spec's form here. The two texts
+    /// replaced are exactly what `apache-avro` writes for those two types and nothing
+    /// else: names in a schema are `[A-Za-z0-9_]`, and floe's schemas have no defaults
+    /// but `null` and no docs.
+    pub(crate) fn new(schema: AvroSchema) -> Result<Self, String> {
+        let text = serde_json::to_string(&schema).map_err(|e| format!("Avro schema does not serialize: {e}"))?;
+        let text = text
+            .replace(
+                r#"{"type":"long","logicalType":"local-timestamp-micros"}"#,
+                r#"{"type":"long","logicalType":"timestamp-micros","adjust-to-utc":false}"#,
+            )
+            .replace(
+                r#"{"type":"long","logicalType":"timestamp-micros"}"#,
+                r#"{"type":"long","logicalType":"timestamp-micros","adjust-to-utc":true}"#,
+            );
+        Ok(WriterSchema { schema, text })
+    }
 }
 
 /// `bytes` (Avro `bytes`, or `fixed` of the same length) for serde, which would
@@ -97,7 +108,7 @@ impl serde::Serialize for HeaderMap<'_> {
 ///
 /// The header is assembled here, from parts `apache-avro` encodes, because its own
 /// writer can only put its serialization of the schema model there, which lacks the
-/// `adjust-to-utc` attribute (see [`iceberg_schema_text`]). Its keys: `avro.schema`,
+/// `adjust-to-utc` attribute (see [`WriterSchema::new`]). Its keys: `avro.schema`,
 /// `avro.codec` (`null`), [`RECORD_COUNT_KEY`], then the caller's, in that order.
 pub(crate) struct ContainerWriter<'s> {
     writer: apache_avro::Writer<'s, Vec<u8>>,
@@ -107,14 +118,13 @@ impl<'s> ContainerWriter<'s> {
     /// Writes the header for `record_count` objects of `schema` with the caller's
     /// `metadata` keys.
     pub(crate) fn new(
-        schema: &'s AvroSchema,
+        schema: &'s WriterSchema,
         metadata: &[(&str, String)],
         record_count: usize,
     ) -> Result<Self, String> {
-        let schema_text = iceberg_schema_text(schema)?;
         let count = record_count.to_string();
         let mut keys: Vec<(&str, &[u8])> = Vec::with_capacity(metadata.len() + 3);
-        keys.push(("avro.schema", schema_text.as_bytes()));
+        keys.push(("avro.schema", schema.text.as_bytes()));
         keys.push(("avro.codec", b"null"));
         keys.push((RECORD_COUNT_KEY, count.as_bytes()));
         keys.extend(metadata.iter().map(|(k, v)| (*k, v.as_bytes())));
@@ -129,7 +139,7 @@ impl<'s> ContainerWriter<'s> {
         out.extend_from_slice(&map);
         out.extend_from_slice(&sync);
         let writer = apache_avro::Writer::builder()
-            .schema(schema)
+            .schema(&schema.schema)
             .writer(out)
             .has_header(true)
             .marker(sync)
@@ -570,10 +580,13 @@ mod tests {
 
     #[test]
     fn container_round_trips_through_apache_avro() {
-        let schema = AvroSchema::parse_str(
-            r#"{"type":"record","name":"r","fields":[{"name":"a","type":"long"},{"name":"b","type":["null","string"],"default":null},
+        let schema = WriterSchema::new(
+            AvroSchema::parse_str(
+                r#"{"type":"record","name":"r","fields":[{"name":"a","type":"long"},{"name":"b","type":["null","string"],"default":null},
                {"name":"ts","type":["null",{"type":"long","logicalType":"local-timestamp-micros"}]},
                {"name":"tz","type":{"type":"long","logicalType":"timestamp-micros"}}]}"#,
+            )
+            .unwrap(),
         )
         .unwrap();
         let mut w = ContainerWriter::new(&schema, &[("k", "v".to_string())], 2).unwrap();
@@ -600,7 +613,7 @@ mod tests {
 
     #[test]
     fn blocks_close_at_the_target_size() {
-        let schema = AvroSchema::String;
+        let schema = WriterSchema::new(AvroSchema::String).unwrap();
         let item = "x".repeat(1000);
         let n = 3 * BLOCK_TARGET_BYTES / 1000;
         let mut w = ContainerWriter::new(&schema, &[], n).unwrap();

@@ -28,8 +28,9 @@
 //!   `sequence_number` when the entry is ADDED (or, as Java does, when that sequence
 //!   number is 0, the v1 case); v1 files without the sequence-number columns read 0.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use apache_avro::Schema as AvroSchema;
 use apache_avro::schema::{DecimalSchema, FixedSchema, InnerDecimalSchema, Name, RecordField, UnionSchema, UuidSchema};
@@ -37,7 +38,7 @@ use apache_avro::types::Value;
 use serde::Serialize;
 use serde_json::Value as Json;
 
-use super::avro::{self, ContainerWriter, Record};
+use super::avro::{self, ContainerWriter, Record, WriterSchema};
 use super::metadata::PartitionSpec;
 use super::types::{PrimitiveType, Schema};
 use super::values::Datum;
@@ -371,7 +372,7 @@ fn int_map(key_id: i32, value_id: i32, value: AvroSchema) -> Result<AvroSchema> 
 /// The Avro type of a partition value. Named types (fixed) are defined once and then
 /// referred to by name, as Avro requires; the names are Java's. Timestamps use the
 /// model's two timestamp types, which the header text turns into Iceberg's
-/// `adjust-to-utc` forms (`avro::iceberg_schema_text`).
+/// `adjust-to-utc` forms (`avro::WriterSchema`).
 fn avro_type(ty: &PrimitiveType, defined: &mut HashSet<String>) -> Result<AvroSchema> {
     let mut named = |name: String, define: &dyn Fn(Name) -> AvroSchema| -> Result<AvroSchema> {
         let n = schema_name("fixed", &name)?;
@@ -483,11 +484,58 @@ fn manifest_list_schema() -> Result<AvroSchema> {
     )
 }
 
+/// The writer schema of manifests with these partition fields. Building one costs
+/// more than encoding a small manifest, and a table's manifests share a few, so they
+/// are kept per process (bounded: past 64, the cache starts over).
+fn cached_manifest_schema(parts: &[PartField]) -> Result<Arc<WriterSchema>> {
+    /// (Avro name, field id, result type) of each partition field.
+    type Key = Vec<(String, i32, PrimitiveType)>;
+    static CACHE: OnceLock<Mutex<HashMap<Key, Arc<WriterSchema>>>> = OnceLock::new();
+    let key: Vec<_> = parts.iter().map(|p| (p.avro_name.clone(), p.field_id, p.ty.clone())).collect();
+    let cache = CACHE.get_or_init(|| Mutex::new(HashMap::new()));
+    if let Some(s) = cache.lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
+        return Ok(Arc::clone(s));
+    }
+    let schema = Arc::new(WriterSchema::new(manifest_schema(parts)?).map_err(Error::InvalidArgument)?);
+    let mut guard = cache.lock().unwrap_or_else(|p| p.into_inner());
+    if guard.len() >= 64 {
+        guard.clear();
+    }
+    guard.insert(key, Arc::clone(&schema));
+    Ok(schema)
+}
+
+/// The writer schema of manifest lists, built once.
+fn cached_manifest_list_schema() -> Result<&'static WriterSchema> {
+    static SCHEMA: OnceLock<std::result::Result<WriterSchema, String>> = OnceLock::new();
+    SCHEMA
+        .get_or_init(|| manifest_list_schema().map_err(|e| e.to_string()).and_then(WriterSchema::new))
+        .as_ref()
+        .map_err(|e| Error::InvalidArgument(e.clone()))
+}
+
 // ---------------------------------------------------------------------------------
 // Writing: the rows as serde values that `apache-avro` serializes against the schemas
 // above, field by field (so a value of the wrong kind is an error, not a bad file).
+// Records are serialized positionally, in the schema's field order ([`avro_record!`]),
+// which spares `apache-avro` a lookup by name for every field of every row.
 
-#[derive(Serialize)]
+/// `Serialize` for a row struct as the Avro record `$name`: its fields, listed in the
+/// schema's order, as a tuple struct (which `apache-avro` matches to the record by
+/// name and writes field by field in order).
+macro_rules! avro_record {
+    ($ty:ident, $name:literal, [$($field:ident),+ $(,)?]) => {
+        impl Serialize for $ty<'_> {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+                use serde::ser::SerializeTupleStruct;
+                let mut t = s.serialize_tuple_struct($name, [$(stringify!($field)),+].len())?;
+                $(t.serialize_field(&self.$field)?;)+
+                t.end()
+            }
+        }
+    };
+}
+
 struct EntryRow<'a> {
     status: i32,
     snapshot_id: Option<i64>,
@@ -496,7 +544,8 @@ struct EntryRow<'a> {
     data_file: DataFileRow<'a>,
 }
 
-#[derive(Serialize)]
+avro_record!(EntryRow, "manifest_entry", [status, snapshot_id, sequence_number, file_sequence_number, data_file]);
+
 struct DataFileRow<'a> {
     content: i32,
     file_path: &'a str,
@@ -516,34 +565,70 @@ struct DataFileRow<'a> {
     sort_order_id: Option<i32>,
 }
 
-/// One entry of an int-keyed map (a `k<key>_v<value>` record).
-#[derive(Serialize)]
+avro_record!(
+    DataFileRow,
+    "r2",
+    [
+        content,
+        file_path,
+        file_format,
+        partition,
+        record_count,
+        file_size_in_bytes,
+        column_sizes,
+        value_counts,
+        null_value_counts,
+        nan_value_counts,
+        lower_bounds,
+        upper_bounds,
+        key_metadata,
+        split_offsets,
+        equality_ids,
+        sort_order_id,
+    ]
+);
+
+/// One entry of an int-keyed map: the record `name` (`k<key>_v<value>`).
 struct KeyValue<V> {
+    name: &'static str,
     key: i32,
     value: V,
 }
 
-/// An int-keyed map as the array of key/value records; an empty map is written as
-/// null (see [`IntMap::of`]).
-struct IntMap<'a, V>(&'a BTreeMap<i32, V>);
+impl<V: Serialize> Serialize for KeyValue<V> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::SerializeTupleStruct;
+        let mut t = s.serialize_tuple_struct(self.name, 2)?;
+        t.serialize_field(&self.key)?;
+        t.serialize_field(&self.value)?;
+        t.end()
+    }
+}
+
+/// An int-keyed map as the array of key/value records named `name`; an empty map is
+/// written as null (see [`IntMap::of`]).
+struct IntMap<'a, V> {
+    name: &'static str,
+    map: &'a BTreeMap<i32, V>,
+}
 
 impl<'a, V> IntMap<'a, V> {
     /// `None` for an empty map, as Java writes a metric that was not collected
     /// (readers treat both alike).
-    fn of(m: &'a BTreeMap<i32, V>) -> Option<Self> {
-        (!m.is_empty()).then_some(IntMap(m))
+    fn of(name: &'static str, map: &'a BTreeMap<i32, V>) -> Option<Self> {
+        (!map.is_empty()).then_some(IntMap { name, map })
     }
 }
 
 impl Serialize for IntMap<'_, i64> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-        s.collect_seq(self.0.iter().map(|(k, v)| KeyValue { key: *k, value: *v }))
+        s.collect_seq(self.map.iter().map(|(k, v)| KeyValue { name: self.name, key: *k, value: *v }))
     }
 }
 
 impl Serialize for IntMap<'_, Vec<u8>> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-        s.collect_seq(self.0.iter().map(|(k, v)| KeyValue { key: *k, value: avro::Bytes(v) }))
+        s.collect_seq(self.map.iter().map(|(k, v)| KeyValue { name: self.name, key: *k, value: avro::Bytes(v) }))
     }
 }
 
@@ -611,15 +696,19 @@ fn partition_value<'a>(ty: &PrimitiveType, v: &'a Datum) -> Result<PartValue<'a>
     })
 }
 
-/// The `partition` record: a serde map by field name (the record's field count
-/// varies with the spec, which serde's fixed-name structs cannot express).
+/// The `partition` record (`r102`), one value per field of the spec, in order.
 struct PartitionRow<'a> {
-    fields: Vec<(&'a str, Option<PartValue<'a>>)>,
+    values: Vec<Option<PartValue<'a>>>,
 }
 
 impl Serialize for PartitionRow<'_> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-        s.collect_map(self.fields.iter().map(|(k, v)| (*k, v)))
+        use serde::ser::SerializeTupleStruct;
+        let mut t = s.serialize_tuple_struct("r102", self.values.len())?;
+        for v in &self.values {
+            t.serialize_field(v)?;
+        }
+        t.end()
     }
 }
 
@@ -651,16 +740,14 @@ fn entry_row<'a>(parts: &'a [PartField], e: &'a ManifestEntry) -> Result<EntryRo
     if d.partition.len() != parts.len() {
         return Err(format!("{} partition values for a spec with {} fields", d.partition.len(), parts.len()));
     }
-    let fields = parts
+    let values = parts
         .iter()
         .zip(&d.partition)
         .map(|(p, v)| {
-            let value = v
-                .as_ref()
+            v.as_ref()
                 .map(|v| partition_value(&p.ty, v))
                 .transpose()
-                .map_err(|r| format!("partition field {}: {r}", p.avro_name))?;
-            Ok((p.avro_name.as_str(), value))
+                .map_err(|r| format!("partition field {}: {r}", p.avro_name))
         })
         .collect::<Result<Vec<_>, String>>()?;
     Ok(EntryRow {
@@ -672,15 +759,15 @@ fn entry_row<'a>(parts: &'a [PartField], e: &'a ManifestEntry) -> Result<EntryRo
             content: d.content.id(),
             file_path: &d.file_path,
             file_format: &d.file_format,
-            partition: PartitionRow { fields },
+            partition: PartitionRow { values },
             record_count: d.record_count,
             file_size_in_bytes: d.file_size_in_bytes,
-            column_sizes: IntMap::of(&d.column_sizes),
-            value_counts: IntMap::of(&d.value_counts),
-            null_value_counts: IntMap::of(&d.null_value_counts),
-            nan_value_counts: IntMap::of(&d.nan_value_counts),
-            lower_bounds: IntMap::of(&d.lower_bounds),
-            upper_bounds: IntMap::of(&d.upper_bounds),
+            column_sizes: IntMap::of("k117_v118", &d.column_sizes),
+            value_counts: IntMap::of("k119_v120", &d.value_counts),
+            null_value_counts: IntMap::of("k121_v122", &d.null_value_counts),
+            nan_value_counts: IntMap::of("k138_v139", &d.nan_value_counts),
+            lower_bounds: IntMap::of("k126_v127", &d.lower_bounds),
+            upper_bounds: IntMap::of("k129_v130", &d.upper_bounds),
             key_metadata: d.key_metadata.as_deref().map(avro::Bytes),
             split_offsets: d.split_offsets.as_deref(),
             equality_ids: d.equality_ids.as_deref(),
@@ -697,7 +784,7 @@ fn entry_row<'a>(parts: &'a [PartField], e: &'a ManifestEntry) -> Result<EntryRo
 /// [`Error::InvalidArgument`].
 pub fn write_manifest(ctx: &ManifestWriteContext<'_>, entries: &[ManifestEntry]) -> Result<Vec<u8>> {
     let parts = partition_fields(ctx.schema, ctx.spec)?;
-    let schema = manifest_schema(&parts)?;
+    let schema = cached_manifest_schema(&parts)?;
     let spec_json = serde_json::to_string(&ctx.spec.fields)
         .map_err(|e| Error::InvalidArgument(format!("partition spec does not serialize: {e}")))?;
     let metadata = [
@@ -717,7 +804,6 @@ pub fn write_manifest(ctx: &ManifestWriteContext<'_>, entries: &[ManifestEntry])
     w.finish().map_err(Error::InvalidArgument)
 }
 
-#[derive(Serialize)]
 struct ManifestFileRow<'a> {
     manifest_path: &'a str,
     manifest_length: i64,
@@ -736,13 +822,36 @@ struct ManifestFileRow<'a> {
     key_metadata: Option<avro::Bytes<'a>>,
 }
 
-#[derive(Serialize)]
+avro_record!(
+    ManifestFileRow,
+    "manifest_file",
+    [
+        manifest_path,
+        manifest_length,
+        partition_spec_id,
+        content,
+        sequence_number,
+        min_sequence_number,
+        added_snapshot_id,
+        added_files_count,
+        existing_files_count,
+        deleted_files_count,
+        added_rows_count,
+        existing_rows_count,
+        deleted_rows_count,
+        partitions,
+        key_metadata,
+    ]
+);
+
 struct SummaryRow<'a> {
     contains_null: bool,
     contains_nan: Option<bool>,
     lower_bound: Option<avro::Bytes<'a>>,
     upper_bound: Option<avro::Bytes<'a>>,
 }
+
+avro_record!(SummaryRow, "r508", [contains_null, contains_nan, lower_bound, upper_bound]);
 
 struct Summaries<'a>(&'a [FieldSummary]);
 
@@ -794,8 +903,8 @@ pub fn write_manifest_list(
         ("sequence-number", sequence_number.to_string()),
         ("format-version", "2".to_string()),
     ];
-    let schema = manifest_list_schema()?;
-    let mut w = ContainerWriter::new(&schema, &metadata, files.len()).map_err(Error::InvalidArgument)?;
+    let schema = cached_manifest_list_schema()?;
+    let mut w = ContainerWriter::new(schema, &metadata, files.len()).map_err(Error::InvalidArgument)?;
     for f in files {
         let assign = |n: i64| -> Result<i64> {
             if n != UNASSIGNED_SEQUENCE_NUMBER {
@@ -2078,8 +2187,8 @@ mod tests {
 
     fn encoded_len(e: &ManifestEntry) -> usize {
         let parts = partition_fields(&schema(), &spec()).unwrap();
-        let avro_schema = manifest_schema(&parts).unwrap();
-        let w = apache_avro::writer::datum::GenericDatumWriter::builder(&avro_schema).build().unwrap();
+        let avro_schema = cached_manifest_schema(&parts).unwrap();
+        let w = apache_avro::writer::datum::GenericDatumWriter::builder(&avro_schema.schema).build().unwrap();
         w.write_ser_to_vec(&entry_row(&parts, e).unwrap()).unwrap().len()
     }
 }
