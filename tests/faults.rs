@@ -6,11 +6,12 @@ mod common;
 
 use std::io;
 use std::path::Path;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
 
 use common::{batch, ids, relaxed, schema};
-use floe::io::storage::{ListEntry, LocalStorage, LockGuard, Storage};
+use floe::io::fault::{Fault as Kind, FaultStorage, Op, Rule};
+use floe::io::local::LocalStorage;
+use floe::io::storage::Storage;
 use floe::{Error, RetryPolicy, Table};
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -31,119 +32,57 @@ enum Fault {
     AfterLinkUnreadable,
 }
 
+/// The public fault-injecting store, driven by the scenarios above.
 #[derive(Debug)]
 struct Faulty {
-    inner: LocalStorage,
-    fault: std::sync::Mutex<Fault>,
-    publishes: AtomicU32,
+    store: Arc<FaultStorage>,
+    fault: Mutex<Fault>,
     /// File names whose reads fail with EIO (a bad sector under one file).
-    unreadable: std::sync::Mutex<Vec<String>>,
+    unreadable: Mutex<Vec<String>>,
 }
 
 impl Faulty {
     fn new(root: &Path) -> Arc<Faulty> {
         Arc::new(Faulty {
-            inner: LocalStorage::new(root),
-            fault: std::sync::Mutex::new(Fault::None),
-            publishes: AtomicU32::new(0),
-            unreadable: std::sync::Mutex::new(Vec::new()),
+            store: FaultStorage::new(Arc::new(LocalStorage::new(root))),
+            fault: Mutex::new(Fault::None),
+            unreadable: Mutex::new(Vec::new()),
         })
+    }
+    fn storage(&self) -> Arc<dyn Storage> {
+        self.store.clone()
     }
     fn set(&self, f: Fault) {
         *self.fault.lock().unwrap() = f;
-    }
-    fn get(&self) -> Fault {
-        *self.fault.lock().unwrap()
+        self.rearm();
     }
     /// Reads of files with these names fail with EIO from now on.
     fn fail_reads_of(&self, names: &[String]) {
         *self.unreadable.lock().unwrap() = names.to_vec();
+        self.rearm();
     }
-}
-
-fn eio() -> io::Error {
-    io::Error::other("injected EIO")
-}
-
-impl Storage for Faulty {
-    fn read(&self, path: &Path) -> io::Result<Vec<u8>> {
-        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
-        if self.get() == Fault::AfterLinkUnreadable && name.ends_with(".metadata.json") {
-            return Err(eio());
-        }
-        if self.unreadable.lock().unwrap().iter().any(|n| n == name) {
-            return Err(eio());
-        }
-        self.inner.read(path)
+    /// Version publishes attempted so far.
+    fn publishes(&self) -> u64 {
+        self.store.calls(Op::Publish)
     }
-    fn exists(&self, path: &Path) -> io::Result<bool> {
-        self.inner.exists(path)
-    }
-    fn write_new(&self, path: &Path, bytes: &[u8], durable: bool) -> io::Result<()> {
-        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
-        if self.get() == Fault::ManifestList && name.starts_with("snap-") {
-            return Err(eio());
-        }
-        self.inner.write_new(path, bytes, durable)
-    }
-    fn create_new(&self, path: &Path) -> io::Result<Box<dyn floe::io::storage::NewFile>> {
-        self.inner.create_new(path)
-    }
-    fn sync_file(&self, path: &Path) -> io::Result<()> {
-        self.inner.sync_file(path)
-    }
-    fn write_temp(&self, final_path: &Path, bytes: &[u8], durable: bool) -> io::Result<std::path::PathBuf> {
-        self.inner.write_temp(final_path, bytes, durable)
-    }
-    fn link_temp(&self, temp: &Path, final_path: &Path) -> io::Result<()> {
-        self.publishes.fetch_add(1, Ordering::SeqCst);
-        match self.get() {
-            Fault::BeforeLink => {
-                self.set(Fault::None);
-                let _ = std::fs::remove_file(temp);
-                Err(eio())
-            }
-            Fault::AfterLink => {
-                self.set(Fault::None);
-                self.inner.link_temp(temp, final_path)?;
-                Err(eio())
-            }
+    fn rearm(&self) {
+        self.store.disarm();
+        let publish = Rule::new(Kind::Eio).op(Op::Publish);
+        match *self.fault.lock().unwrap() {
+            Fault::None => {}
+            Fault::BeforeLink => self.store.inject(publish),
+            Fault::AfterLink => self.store.inject(Rule::new(Kind::AfterSuccess).op(Op::Publish)),
+            Fault::ManifestList => self.store.inject(Rule::new(Kind::Eio).op(Op::PutNew).name_prefix("snap-").always()),
+            Fault::AlwaysTaken => self.store.inject(Rule::new(Kind::AlreadyExists).op(Op::Publish).always()),
+            Fault::TakenOnce => self.store.inject(Rule::new(Kind::AlreadyExists).op(Op::Publish)),
             Fault::AfterLinkUnreadable => {
-                self.inner.link_temp(temp, final_path)?;
-                Err(eio())
+                self.store.inject(Rule::new(Kind::AfterSuccess).op(Op::Publish).always());
+                self.store.inject(Rule::new(Kind::Eio).op(Op::Read).suffix(".metadata.json").always());
             }
-            Fault::AlwaysTaken => {
-                let _ = std::fs::remove_file(temp);
-                Err(io::Error::from(io::ErrorKind::AlreadyExists))
-            }
-            Fault::TakenOnce => {
-                self.set(Fault::None);
-                let _ = std::fs::remove_file(temp);
-                Err(io::Error::from(io::ErrorKind::AlreadyExists))
-            }
-            _ => self.inner.link_temp(temp, final_path),
         }
-    }
-    fn replace_advisory(&self, path: &Path, bytes: &[u8]) -> io::Result<()> {
-        self.inner.replace_advisory(path, bytes)
-    }
-    fn sync_dir(&self, dir: &Path) -> io::Result<()> {
-        self.inner.sync_dir(dir)
-    }
-    fn create_dir_all(&self, dir: &Path) -> io::Result<()> {
-        self.inner.create_dir_all(dir)
-    }
-    fn list(&self, dir: &Path) -> io::Result<Vec<ListEntry>> {
-        self.inner.list(dir)
-    }
-    fn delete(&self, path: &Path) -> io::Result<()> {
-        self.inner.delete(path)
-    }
-    fn try_lock_exclusive(&self, path: &Path) -> io::Result<Option<LockGuard>> {
-        self.inner.try_lock_exclusive(path)
-    }
-    fn lock_exclusive(&self, path: &Path) -> io::Result<LockGuard> {
-        self.inner.lock_exclusive(path)
+        for name in self.unreadable.lock().unwrap().iter() {
+            self.store.inject(Rule::new(Kind::Eio).op(Op::Read).name(name.clone()).always());
+        }
     }
 }
 
@@ -153,7 +92,7 @@ fn setup() -> (tempfile::TempDir, Table, Arc<Faulty>) {
     Table::create_with(&path, schema(), relaxed()).unwrap();
     let real = std::fs::canonicalize(&path).unwrap();
     let storage = Faulty::new(&real);
-    let table = Table::open_with(&path, relaxed().storage(storage.clone())).unwrap();
+    let table = Table::open_with(&path, relaxed().storage(storage.storage())).unwrap();
     table.append(&[batch(0, 2)]).unwrap();
     (dir, table, storage)
 }
@@ -198,10 +137,10 @@ fn an_error_after_the_commit_point_is_resolved_as_committed() {
 fn a_failed_manifest_list_write_fails_cleanly() {
     let (_dir, table, storage) = setup();
     storage.set(Fault::ManifestList);
-    let before = storage.publishes.load(Ordering::SeqCst);
+    let before = storage.publishes();
     let err = table.append(&[batch(10, 2)]).unwrap_err();
     assert!(matches!(err, Error::Io { .. }), "{err:?}");
-    assert_eq!(storage.publishes.load(Ordering::SeqCst), before, "no version attempted");
+    assert_eq!(storage.publishes(), before, "no version attempted");
     storage.set(Fault::None);
     let fresh = Table::open(table.path()).unwrap();
     assert_eq!(ids(&fresh), vec![0, 1]);
@@ -305,7 +244,7 @@ fn trimmed_table() -> (tempfile::TempDir, Table, Arc<Faulty>) {
     Table::create_with(&path, schema(), relaxed().property("floe.commit.retain-snapshots", "2")).unwrap();
     let real = std::fs::canonicalize(&path).unwrap();
     let storage = Faulty::new(&real);
-    let table = Table::open_with(&path, relaxed().storage(storage.clone())).unwrap();
+    let table = Table::open_with(&path, relaxed().storage(storage.storage())).unwrap();
     for i in 0..6 {
         table.append(&[batch(i * 10, 10)]).unwrap();
     }

@@ -554,68 +554,6 @@ fn partition_scoped_writers_do_not_conflict() {
     assert_conflict(a.commit(), "delete × overwrite adding a matching row in the same partition");
 }
 
-/// Local storage that runs a hook once, the next time a version's temp file is written
-/// (inside a commit, just before its link): a concurrent commit at a chosen moment.
-struct HookStorage {
-    inner: floe::io::storage::LocalStorage,
-    hook: std::sync::Mutex<Option<Box<dyn FnOnce() + Send>>>,
-}
-
-impl std::fmt::Debug for HookStorage {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("HookStorage")
-    }
-}
-
-impl floe::io::storage::Storage for HookStorage {
-    fn read(&self, p: &std::path::Path) -> std::io::Result<Vec<u8>> {
-        self.inner.read(p)
-    }
-    fn exists(&self, p: &std::path::Path) -> std::io::Result<bool> {
-        self.inner.exists(p)
-    }
-    fn write_new(&self, p: &std::path::Path, b: &[u8], d: bool) -> std::io::Result<()> {
-        self.inner.write_new(p, b, d)
-    }
-    fn create_new(&self, p: &std::path::Path) -> std::io::Result<Box<dyn floe::io::storage::NewFile>> {
-        self.inner.create_new(p)
-    }
-    fn sync_file(&self, p: &std::path::Path) -> std::io::Result<()> {
-        self.inner.sync_file(p)
-    }
-    fn write_temp(&self, p: &std::path::Path, b: &[u8], d: bool) -> std::io::Result<std::path::PathBuf> {
-        let hook = self.hook.lock().unwrap().take();
-        if let Some(hook) = hook {
-            hook();
-        }
-        self.inner.write_temp(p, b, d)
-    }
-    fn link_temp(&self, t: &std::path::Path, p: &std::path::Path) -> std::io::Result<()> {
-        self.inner.link_temp(t, p)
-    }
-    fn replace_advisory(&self, p: &std::path::Path, b: &[u8]) -> std::io::Result<()> {
-        self.inner.replace_advisory(p, b)
-    }
-    fn sync_dir(&self, p: &std::path::Path) -> std::io::Result<()> {
-        self.inner.sync_dir(p)
-    }
-    fn create_dir_all(&self, p: &std::path::Path) -> std::io::Result<()> {
-        self.inner.create_dir_all(p)
-    }
-    fn list(&self, p: &std::path::Path) -> std::io::Result<Vec<floe::io::storage::ListEntry>> {
-        self.inner.list(p)
-    }
-    fn delete(&self, p: &std::path::Path) -> std::io::Result<()> {
-        self.inner.delete(p)
-    }
-    fn try_lock_exclusive(&self, p: &std::path::Path) -> std::io::Result<Option<floe::io::storage::LockGuard>> {
-        self.inner.try_lock_exclusive(p)
-    }
-    fn lock_exclusive(&self, p: &std::path::Path) -> std::io::Result<floe::io::storage::LockGuard> {
-        self.inner.lock_exclusive(p)
-    }
-}
-
 /// `Table::delete` (and the other row-level helpers) redo a conflicting operation under
 /// the handle's `RetryPolicy`: with `RetryPolicy::none()` a concurrent commit adding a
 /// matching row fails it at once; with a generous policy it is redone from a fresh read
@@ -628,19 +566,19 @@ fn row_operation_retries_follow_the_handles_retry_policy() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t");
         Table::create_with(&path, schema(), relaxed()).unwrap().append(&[batch(0, 10)]).unwrap();
-        let storage = Arc::new(HookStorage {
-            inner: floe::io::storage::LocalStorage::new(std::fs::canonicalize(&path).unwrap()),
-            hook: std::sync::Mutex::new(None),
-        });
+        // Runs a hook once, the next time a version is staged (inside a commit, just
+        // before its link): a concurrent commit at a chosen moment.
+        let local = floe::io::local::LocalStorage::new(std::fs::canonicalize(&path).unwrap());
+        let storage = floe::io::fault::FaultStorage::new(Arc::new(local));
         let table = Table::open_with(&path, relaxed().retry(policy).storage(storage.clone())).unwrap();
         // The concurrent writer does not queue on the advisory lock the row operation
         // holds while it writes its temp file.
         let mut other_options = relaxed();
         other_options.advisory_lock = false;
         let other = Table::open_with(&path, other_options).unwrap();
-        *storage.hook.lock().unwrap() = Some(Box::new(move || {
+        storage.before(floe::io::fault::Op::Stage, move || {
             other.append(&[batch(50, 3)]).unwrap();
-        }));
+        });
         let res = table.delete(col("id").lt(100));
         let fresh = Table::open(&path).unwrap();
         if redone {

@@ -29,7 +29,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use arrow_array::{ArrayRef, RecordBatch, UInt32Array};
@@ -37,7 +37,7 @@ use arrow_row::{RowConverter, SortField};
 
 use crate::data::write::{DataFileWriter, WriteOptions};
 use crate::error::{Error, Result};
-use crate::io::storage::Storage;
+use crate::io::storage::{Key, Storage};
 use crate::spec::manifest::{DataFile, FieldSummary};
 use crate::spec::metadata::{PartitionField, PartitionSpec};
 use crate::spec::transform::{Transform, datum_at, murmur3_32};
@@ -406,7 +406,7 @@ pub(crate) enum StagedWriter {
 
 pub(crate) struct Fanout {
     storage: Arc<dyn Storage>,
-    data_dir: PathBuf,
+    data_dir: Key,
     prefix: String,
     schema: Schema,
     opts: WriteOptions,
@@ -431,7 +431,7 @@ impl StagedWriter {
     /// A writer for `schema`'s rows under `data_dir`, files named `<prefix>-…`.
     pub(crate) fn new(
         storage: Arc<dyn Storage>,
-        data_dir: &Path,
+        data_dir: Key,
         prefix: &str,
         schema: &Schema,
         spec: Option<&PartitionSpec>,
@@ -441,7 +441,7 @@ impl StagedWriter {
         let spec = match spec {
             Some(s) if !s.fields.is_empty() => s,
             _ => {
-                let w = DataFileWriter::with_storage(storage, data_dir, prefix, schema, opts);
+                let w = DataFileWriter::with_storage(storage, Some(data_dir), prefix, schema, opts);
                 return Ok(StagedWriter::Plain(if uuid_annotation { w } else { w.without_uuid_annotation() }));
             }
         };
@@ -451,7 +451,7 @@ impl StagedWriter {
         let converter = RowConverter::new(sort_fields)?;
         Ok(StagedWriter::Partitioned(Box::new(Fanout {
             storage,
-            data_dir: data_dir.to_path_buf(),
+            data_dir,
             prefix: prefix.to_string(),
             schema: schema.clone(),
             opts,
@@ -476,10 +476,10 @@ impl StagedWriter {
     }
 
     /// Every file created so far.
-    pub(crate) fn created_paths(&self) -> Vec<PathBuf> {
+    pub(crate) fn created_keys(&self) -> Vec<Key> {
         match self {
-            StagedWriter::Plain(w) => w.created_paths().to_vec(),
-            StagedWriter::Partitioned(f) => f.writers.iter().flat_map(|p| p.writer.created_paths().to_vec()).collect(),
+            StagedWriter::Plain(w) => w.created_keys().to_vec(),
+            StagedWriter::Partitioned(f) => f.writers.iter().flat_map(|p| p.writer.created_keys().to_vec()).collect(),
         }
     }
 
@@ -510,7 +510,7 @@ impl StagedWriter {
     }
 
     /// Stops and returns every path created, for the caller to delete.
-    pub(crate) fn abort(self) -> Vec<PathBuf> {
+    pub(crate) fn abort(self) -> Vec<Key> {
         match self {
             StagedWriter::Plain(w) => w.abort(),
             StagedWriter::Partitioned(f) => f.writers.into_iter().flat_map(|p| p.writer.abort()).collect(),
@@ -520,13 +520,13 @@ impl StagedWriter {
 
 /// Every directory whose entries the files of `files` need made durable: each file's
 /// directory and its ancestors up to and including `data_dir`.
-pub(crate) fn dirs_to_sync(data_dir: &Path, files: &[PathBuf]) -> Vec<PathBuf> {
+pub(crate) fn dirs_to_sync(data_dir: &Key, files: &[Key]) -> Vec<Key> {
     let mut dirs = BTreeSet::new();
-    dirs.insert(data_dir.to_path_buf());
+    dirs.insert(data_dir.clone());
     for f in files {
         let mut d = f.parent();
         while let Some(dir) = d {
-            if !dir.starts_with(data_dir) || !dirs.insert(dir.to_path_buf()) {
+            if !dir.starts_with(data_dir) || !dirs.insert(dir.clone()) {
                 break;
             }
             d = dir.parent();
@@ -568,18 +568,18 @@ impl Fanout {
                         .map(|(a, f)| datum_at(a.as_ref(), first, &f.result))
                         .collect();
                     let rel = path_of(&self.path_fields, &values);
-                    let dir = self.data_dir.join(&rel);
-                    if !crate::io::storage::is_within(&self.data_dir, &dir) {
-                        return Err(Error::PathEscapesTable {
-                            path: dir.display().to_string(),
-                            root: self.data_dir.clone(),
-                        });
-                    }
+                    // path_of never makes `/`, `.` or `..` segments; a key checks again.
+                    let dir = rel.to_str().and_then(|r| self.data_dir.join(r).ok()).ok_or_else(|| {
+                        Error::PathEscapesTable {
+                            path: format!("{}/{}", self.data_dir, rel.display()),
+                            root: self.storage.display_path(Some(&self.data_dir)),
+                        }
+                    })?;
                     let k = self.writers.len();
                     let prefix = format!("{}-p{k}", self.prefix);
                     let mut writer = DataFileWriter::with_storage(
                         self.storage.clone(),
-                        &dir,
+                        Some(dir),
                         &prefix,
                         &self.schema,
                         self.opts.clone(),
@@ -754,11 +754,10 @@ mod tests {
 
     #[test]
     fn dirs_to_sync_walks_up_to_the_data_dir() {
-        let data = Path::new("/t/data");
-        let files = vec![PathBuf::from("/t/data/a=1/b=2/f.parquet"), PathBuf::from("/t/data/a=1/b=3/g.parquet")];
-        let dirs = dirs_to_sync(data, &files);
-        let want: Vec<PathBuf> =
-            ["/t/data", "/t/data/a=1", "/t/data/a=1/b=2", "/t/data/a=1/b=3"].iter().map(PathBuf::from).collect();
+        let k = |s: &str| Key::new(s).unwrap();
+        let files = vec![k("data/a=1/b=2/f.parquet"), k("data/a=1/b=3/g.parquet")];
+        let dirs = dirs_to_sync(&k("data"), &files);
+        let want: Vec<Key> = ["data", "data/a=1", "data/a=1/b=2", "data/a=1/b=3"].into_iter().map(k).collect();
         assert_eq!(dirs, want);
     }
 }

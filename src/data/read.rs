@@ -25,7 +25,6 @@
 
 use std::collections::HashSet;
 use std::fmt;
-use std::fs::File;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -46,6 +45,8 @@ use parquet::schema::types::SchemaDescriptor;
 use serde_json::Value;
 
 use crate::error::{Error, Result};
+use crate::io::location::{FileRef, local_file};
+use crate::io::storage::ParquetSource;
 use crate::spec::types::{NestedField, PARQUET_FIELD_ID_KEY, PrimitiveType, Schema, Type};
 
 /// Rows per batch when the caller does not say. Measured on a 10M-row scan (i64, 16-char
@@ -172,35 +173,60 @@ fn structural_child<'a>(m: &'a MappedField, name: &str) -> Option<&'a MappedFiel
 // Metadata
 // ---------------------------------------------------------------------------------------
 
-/// Reads only the Parquet footer of `path` (no page index, no data).
-pub fn read_parquet_metadata(path: &Path) -> Result<Arc<ParquetMetaData>> {
-    let file = File::open(path).map_err(|e| Error::io(path, e))?;
-    footer(&file, path)
+/// Opens a data file for ranged reads through its store. `size` is the size the
+/// caller knows (a manifest records it; a remote store then skips asking).
+pub fn open_source(file: &FileRef, size: Option<u64>) -> Result<ParquetSource> {
+    let handle = file.store.open_read(&file.key, size).map_err(|e| Error::io(file.path(), e))?;
+    Ok(ParquetSource::new(handle))
 }
 
-/// Reads the Parquet footer of `path` and, where the file has one, its page index
+/// Reads only the Parquet footer of `source` (no page index, no data).
+pub fn read_footer(source: &ParquetSource, path: &Path) -> Result<Arc<ParquetMetaData>> {
+    let md = guard(path, || ParquetMetaDataReader::new().parse_and_finish(source))?
+        .map_err(|source| Error::Parquet { path: path.to_path_buf(), source })?;
+    Ok(Arc::new(md))
+}
+
+/// Reads the Parquet footer of `source` and, where the file has one, its page index
 /// (column and offset indexes), for page-level pruning.
-pub fn read_parquet_metadata_with_page_index(path: &Path) -> Result<Arc<ParquetMetaData>> {
-    let file = File::open(path).map_err(|e| Error::io(path, e))?;
+pub fn read_footer_with_page_index(source: &ParquetSource, path: &Path) -> Result<Arc<ParquetMetaData>> {
     let md = guard(path, || {
-        ParquetMetaDataReader::new().with_page_index_policy(PageIndexPolicy::Optional).parse_and_finish(&file)
+        ParquetMetaDataReader::new().with_page_index_policy(PageIndexPolicy::Optional).parse_and_finish(source)
     })?
     .map_err(|source| Error::Parquet { path: path.to_path_buf(), source })?;
     Ok(Arc::new(md))
 }
 
-fn footer(file: &File, path: &Path) -> Result<Arc<ParquetMetaData>> {
-    let md = guard(path, || ParquetMetaDataReader::new().parse_and_finish(file))?
-        .map_err(|source| Error::Parquet { path: path.to_path_buf(), source })?;
-    Ok(Arc::new(md))
+/// Reads only the Parquet footer of the local file `path` (no page index, no data).
+pub fn read_parquet_metadata(path: &Path) -> Result<Arc<ParquetMetaData>> {
+    let file = local_file(path)?;
+    read_footer(&open_source(&file, None)?, path)
+}
+
+/// [`read_footer_with_page_index`] of the local file `path`.
+pub fn read_parquet_metadata_with_page_index(path: &Path) -> Result<Arc<ParquetMetaData>> {
+    let file = local_file(path)?;
+    read_footer_with_page_index(&open_source(&file, None)?, path)
 }
 
 // ---------------------------------------------------------------------------------------
 // Opening
 // ---------------------------------------------------------------------------------------
 
-/// Opens `path` for a streaming read shaped like `projected` (the table schema restricted
-/// to the selected top-level columns, in output order).
+/// Opens the local file `path` for a streaming read shaped like `projected` (see
+/// [`open_data`]).
+pub fn open_data_file(
+    path: &Path,
+    projected: &Schema,
+    name_mapping: Option<&NameMapping>,
+    opts: &ReadOptions,
+) -> Result<DataFileReader> {
+    open_data(&local_file(path)?, None, projected, name_mapping, opts)
+}
+
+/// Opens `file` for a streaming read shaped like `projected` (the table schema
+/// restricted to the selected top-level columns, in output order). `size` is the size
+/// the manifest records, if known.
 ///
 /// `name_mapping` (the table's parsed `schema.name-mapping.default`) gives ids to file
 /// columns that carry none. A file with no field ids at all and no mapping is refused
@@ -211,28 +237,30 @@ fn footer(file: &File, path: &Path) -> Result<Arc<ParquetMetaData>> {
 ///
 /// Everything that can be checked without decoding data (types, required columns,
 /// `opts`) is checked here, so the stream only fails on bad data.
-pub fn open_data_file(
-    path: &Path,
+pub fn open_data(
+    file: &FileRef,
+    size: Option<u64>,
     projected: &Schema,
     name_mapping: Option<&NameMapping>,
     opts: &ReadOptions,
 ) -> Result<DataFileReader> {
-    let file = File::open(path).map_err(|e| Error::io(path, e))?;
-    let metadata = footer(&file, path)?;
-    open_with(file, path, metadata, projected, name_mapping, opts)
+    let path = file.path();
+    let source = open_source(file, size)?;
+    let metadata = read_footer(&source, &path)?;
+    open_with(source, &path, metadata, projected, name_mapping, opts)
 }
 
-/// Like [`open_data_file`], reusing a footer already read with [`read_parquet_metadata`]
-/// (row-group pruning reads it first; this saves reading it twice).
-pub fn open_data_file_with_metadata(
+/// Like [`open_data`], reusing a source and footer already read with
+/// [`read_footer`] (row-group pruning reads it first; this saves reading it twice).
+pub fn open_data_with_metadata(
+    source: ParquetSource,
     path: &Path,
     metadata: Arc<ParquetMetaData>,
     projected: &Schema,
     name_mapping: Option<&NameMapping>,
     opts: &ReadOptions,
 ) -> Result<DataFileReader> {
-    let file = File::open(path).map_err(|e| Error::io(path, e))?;
-    open_with(file, path, metadata, projected, name_mapping, opts)
+    open_with(source, path, metadata, projected, name_mapping, opts)
 }
 
 fn parquet_err(path: &Path, source: ParquetError) -> Error {
@@ -240,7 +268,7 @@ fn parquet_err(path: &Path, source: ParquetError) -> Error {
 }
 
 fn open_with(
-    file: File,
+    file: ParquetSource,
     path: &Path,
     metadata: Arc<ParquetMetaData>,
     projected: &Schema,
@@ -931,7 +959,7 @@ mod tests {
     }
 
     fn write(path: &Path, batches: &[RecordBatch], props: Option<WriterProperties>) {
-        let file = File::create(path).unwrap();
+        let file = crate::io::local::test_fs::create(path);
         let mut w = ArrowWriter::try_new(file, batches[0].schema(), props).unwrap();
         for b in batches {
             w.write(b).unwrap();
@@ -1121,7 +1149,9 @@ mod tests {
         let path = dir.path().join("f.parquet");
         let message = "message spark_schema { optional int96 ts = 1; }";
         let schema_type = Arc::new(parse_message_type(message).unwrap());
-        let mut w = SerializedFileWriter::new(File::create(&path).unwrap(), schema_type, Default::default()).unwrap();
+        let mut w =
+            SerializedFileWriter::new(crate::io::local::test_fs::create(&path), schema_type, Default::default())
+                .unwrap();
         let mut rg = w.next_row_group().unwrap();
         let mut col = rg.next_column().unwrap().unwrap();
         let epoch_julian = 2_440_588u32;
@@ -1294,13 +1324,13 @@ mod tests {
         let good = dir.path().join("good.parquet");
         let props = WriterProperties::builder().set_max_row_group_row_count(Some(300)).build();
         two_column_file(&good, 1000, Some(props));
-        let bytes = std::fs::read(&good).unwrap();
+        let bytes = crate::io::local::test_fs::read(&good);
         let bad = dir.path().join("bad.parquet");
         let len = bytes.len();
         let mut cuts: Vec<usize> = (0..len).step_by((len / 97).max(1)).collect();
         cuts.extend([1, 4, 7, 8, 9, len - 9, len - 8, len - 7, len - 4, len - 1]);
         for cut in cuts {
-            std::fs::write(&bad, &bytes[..cut]).unwrap();
+            crate::io::local::test_fs::write(&bad, &bytes[..cut]);
             let result = read(&bad, &two_column_schema(), None, &ReadOptions::default());
             match result {
                 Err(Error::Parquet { path, .. }) => assert_eq!(path, bad),
@@ -1321,7 +1351,7 @@ mod tests {
             let props =
                 WriterProperties::builder().set_max_row_group_row_count(Some(300)).set_compression(compression).build();
             two_column_file(&good, 1000, Some(props));
-            let bytes = std::fs::read(&good).unwrap();
+            let bytes = crate::io::local::test_fs::read(&good);
             let md = read_parquet_metadata(&good).unwrap();
             let data_end = md.row_groups().iter().flat_map(|rg| rg.columns()).map(|c| {
                 let (start, len) = c.byte_range();
@@ -1341,7 +1371,7 @@ mod tests {
                     let at = 4 + (seed as usize) % (data_end - 4);
                     b[at] = (seed >> 32) as u8;
                 }
-                std::fs::write(&bad, &b).unwrap();
+                crate::io::local::test_fs::write(&bad, &b);
                 match read(&bad, &two_column_schema(), None, &ReadOptions::default()) {
                     Ok(_) | Err(Error::SchemaMismatch { .. }) | Err(Error::NullInRequiredField { .. }) => {}
                     Err(Error::Parquet { source, .. }) => {
@@ -1364,12 +1394,12 @@ mod tests {
         let path = dir.path().join("f.parquet");
         two_column_file(&path, 500, None);
         let md = read_parquet_metadata(&path).unwrap();
-        let mut bytes = std::fs::read(&path).unwrap();
+        let mut bytes = crate::io::local::test_fs::read(&path);
         let (start, len) = md.row_group(0).column(1).byte_range();
         for b in &mut bytes[start as usize..(start + len) as usize] {
             *b = 0xff;
         }
-        std::fs::write(&path, &bytes).unwrap();
+        crate::io::local::test_fs::write(&path, &bytes);
 
         let only_id = schema(vec![NestedField::required(1, "id", PrimitiveType::Long)]);
         let out = read_one(&path, &only_id, None);
@@ -1805,7 +1835,7 @@ json.dump({"schema": json.loads(t.schema().model_dump_json()), "file": files[0]}
             Err(Error::SchemaMismatch { .. })
         ));
 
-        let pi: Value = serde_json::from_str(&std::fs::read_to_string(at("pyiceberg.json")).unwrap()).unwrap();
+        let pi: Value = serde_json::from_str(&crate::io::local::test_fs::read_to_string(at("pyiceberg.json"))).unwrap();
         let table_schema = Schema::from_json(&pi["schema"]).unwrap();
         let file = pi["file"].as_str().unwrap().trim_start_matches("file://").to_string();
         let out = read_one(Path::new(&file), &table_schema, None);

@@ -9,7 +9,8 @@
 //!   (`<prefix>-<n>.parquet`, created exclusively, fsync'ed when durable), rolling to a new
 //!   file at the target size, and describes each file as a manifest [`DataFile`]. All of
 //!   its file I/O goes through a [`Storage`] (the table's, so fault injection and root
-//!   confinement apply to data files too).
+//!   confinement apply to data files too; an object store uploads a file in parts as it
+//!   is written).
 //! - [`data_file_from_parquet_metadata`]: turns a Parquet footer into a [`DataFile`]
 //!   (also used to import Parquet files written elsewhere).
 //!
@@ -59,7 +60,8 @@ use parquet::file::statistics::Statistics;
 use parquet::schema::types::{ColumnDescriptor, SchemaDescriptor, Type as ParquetType, TypePtr};
 
 use crate::error::{Error, Result};
-use crate::io::storage::{LocalStorage, NewFile, Storage};
+use crate::io::local::LocalStorage;
+use crate::io::storage::{Key, NewFile, Storage};
 use crate::spec::manifest::{DataContent, DataFile};
 use crate::spec::types::{ListType, MapType, NestedField, PrimitiveType, Schema, StructType, Type};
 use crate::spec::values::Datum;
@@ -595,6 +597,7 @@ fn count_nans(batch: &RecordBatch, leaf: &NanLeaf) -> i64 {
 }
 
 struct OpenFile {
+    key: Key,
     path: PathBuf,
     writer: ArrowWriter<Box<dyn NewFile>>,
     rows: usize,
@@ -606,12 +609,12 @@ struct OpenFile {
 ///
 /// Files are named `<prefix>-<n>.parquet` (n = 0, 1, …) and created exclusively: an
 /// existing file is never overwritten (the write fails instead). If anything fails, the
-/// files in [`created_paths`](Self::created_paths) (or returned by
+/// files in [`created_keys`](Self::created_keys) (or returned by
 /// [`abort`](Self::abort)) are the caller's to delete; none of them is referenced by any
 /// table metadata yet.
 pub struct DataFileWriter {
     storage: Arc<dyn Storage>,
-    dir: PathBuf,
+    dir: Option<Key>,
     prefix: String,
     schema: Schema,
     arrow: SchemaRef,
@@ -623,7 +626,7 @@ pub struct DataFileWriter {
     nan_leaves: Vec<NanLeaf>,
     current: Option<OpenFile>,
     next_index: usize,
-    created: Vec<PathBuf>,
+    created: Vec<Key>,
     created_dir: bool,
     finished: Vec<DataFile>,
 }
@@ -644,14 +647,14 @@ impl DataFileWriter {
     /// on the local file system confined to `dir` (see [`with_storage`](Self::with_storage)).
     /// Nothing is created until the first non-empty batch.
     pub fn new(dir: &Path, file_prefix: &str, schema: &Schema, opts: WriteOptions) -> Self {
-        let root = std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf());
-        Self::with_storage(Arc::new(LocalStorage::new(root)), dir, file_prefix, schema, opts)
+        Self::with_storage(Arc::new(LocalStorage::new(dir)), None, file_prefix, schema, opts)
     }
 
-    /// Like [`new`](Self::new), doing every file operation through `storage` (a table's).
+    /// Like [`new`](Self::new), writing `dir/<file_prefix>-<n>.parquet` (`dir` a key of
+    /// `storage`, its root for `None`) through `storage` (a table's).
     pub fn with_storage(
         storage: Arc<dyn Storage>,
-        dir: &Path,
+        dir: Option<Key>,
         file_prefix: &str,
         schema: &Schema,
         opts: WriteOptions,
@@ -673,7 +676,7 @@ impl DataFileWriter {
         let arrow = Arc::new(schema.to_arrow());
         DataFileWriter {
             storage,
-            dir: dir.to_path_buf(),
+            dir,
             prefix: file_prefix.to_string(),
             schema: schema.clone(),
             parquet_schema: parquet_schema(schema, &arrow),
@@ -704,8 +707,9 @@ impl DataFileWriter {
         &self.arrow
     }
 
-    /// Every file this writer created so far, including one still being written.
-    pub fn created_paths(&self) -> &[PathBuf] {
+    /// Every file this writer created so far, including one still being written (keys
+    /// of its storage).
+    pub fn created_keys(&self) -> &[Key] {
         &self.created
     }
 
@@ -762,11 +766,14 @@ impl DataFileWriter {
         self.close_current()?;
         if self.opts.durable && !self.created.is_empty() {
             // The new directory entries must survive a power cut too.
-            self.sync_dir(&self.dir)?;
-            if self.created_dir
-                && let Some(parent) = self.dir.parent().filter(|p| !p.as_os_str().is_empty())
-            {
-                self.sync_dir(parent)?;
+            self.sync_dir(self.dir.as_ref())?;
+            if self.created_dir {
+                match &self.dir {
+                    Some(dir) => self.sync_dir(dir.parent().as_ref())?,
+                    None => {
+                        self.storage.sync_root_entry().map_err(|e| Error::io(self.storage.display_path(None), e))?
+                    }
+                }
             }
         }
         Ok(std::mem::take(&mut self.finished))
@@ -797,26 +804,29 @@ impl DataFileWriter {
     }
 
     /// Stops without finishing the open file (which is left without a footer) and returns
-    /// every path created, for the caller to delete.
-    pub fn abort(mut self) -> Vec<PathBuf> {
+    /// every key created, for the caller to delete.
+    pub fn abort(mut self) -> Vec<Key> {
         self.current = None;
         std::mem::take(&mut self.created)
     }
 
     fn open_next(&mut self) -> Result<()> {
-        let dir = std::path::absolute(&self.dir).map_err(|e| Error::io(&self.dir, e))?;
-        let path = dir.join(format!("{}-{}.parquet", self.prefix, self.next_index));
-        if path.to_str().is_none() {
-            // Metadata stores file:// URIs as strings.
-            return Err(Error::InvalidArgument(format!("data file path {path:?} is not valid UTF-8")));
+        let name = format!("{}-{}.parquet", self.prefix, self.next_index);
+        let key = match &self.dir {
+            Some(dir) => dir.join(&name),
+            None => Key::new(name),
         }
+        .map_err(|e| Error::InvalidArgument(format!("data file name: {e}")))?;
+        let path = self.storage.display_path(Some(&key));
         self.next_index += 1;
         // create_new: never overwrite a file someone else (or an earlier attempt) wrote.
-        let create = || self.storage.create_new(&path);
+        let create = || self.storage.create_new(&key);
         let file = match create() {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 // The data (or partition) directory appears with its first file.
-                self.storage.create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+                self.storage
+                    .create_dir_all(self.dir.as_ref())
+                    .map_err(|e| Error::io(self.storage.display_path(self.dir.as_ref()), e))?;
                 self.created_dir = true;
                 create()
             }
@@ -827,12 +837,12 @@ impl DataFileWriter {
             // Another error may come after the file was created (an ambiguous create):
             // the name is ours (unique prefix), so it is registered for cleanup.
             Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => {
-                self.created.push(path.clone());
+                self.created.push(key);
                 return Err(Error::io(&path, e));
             }
             Err(e) => return Err(Error::io(&path, e)),
         };
-        self.created.push(path.clone());
+        self.created.push(key.clone());
         let mut options = ArrowWriterOptions::new().with_properties(self.props.clone());
         if let Some(descr) = &self.parquet_schema {
             options = options.with_parquet_schema(descr.clone());
@@ -840,7 +850,7 @@ impl DataFileWriter {
         let writer = ArrowWriter::try_new_with_options(file, self.arrow.clone(), options)
             .map_err(|e| Error::Parquet { path: path.clone(), source: e })?;
         let nan_counts = vec![0; self.nan_leaves.len()];
-        self.current = Some(OpenFile { path, writer, rows: 0, nan_counts });
+        self.current = Some(OpenFile { key, path, writer, rows: 0, nan_counts });
         Ok(())
     }
 
@@ -853,8 +863,7 @@ impl DataFileWriter {
         // Flushes (a failed flush is an error here, not lost in a drop) and fsyncs.
         open.writer.inner_mut().complete(self.opts.durable).map_err(|e| Error::io(&open.path, e))?;
         let size = open.writer.bytes_written() as u64;
-        // open_next checked that the path is UTF-8.
-        let uri = format!("file://{}", open.path.to_string_lossy());
+        let uri = self.storage.url(&open.key);
         let mut data_file = data_file_from_parquet_metadata(&uri, size, &meta, &self.schema);
         for (leaf, n) in self.nan_leaves.iter().zip(&open.nan_counts) {
             data_file.nan_value_counts.insert(leaf.field_id, *n);
@@ -865,8 +874,8 @@ impl DataFileWriter {
 }
 
 impl DataFileWriter {
-    fn sync_dir(&self, dir: &Path) -> Result<()> {
-        self.storage.sync_dir(dir).map_err(|e| Error::io(dir, e))
+    fn sync_dir(&self, dir: Option<&Key>) -> Result<()> {
+        self.storage.sync_dir(dir).map_err(|e| Error::io(self.storage.display_path(dir), e))
     }
 }
 
@@ -1221,7 +1230,6 @@ mod tests {
     use arrow_schema::Schema as ArrowSchema;
     use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
     use parquet::file::reader::{FileReader, SerializedFileReader};
-    use std::fs::File;
 
     fn opts() -> WriteOptions {
         WriteOptions { durable: false, ..Default::default() }
@@ -1279,7 +1287,8 @@ mod tests {
 
     fn read_back(path_uri: &str) -> RecordBatch {
         let path = path_uri.strip_prefix("file://").unwrap();
-        let reader = ParquetRecordBatchReaderBuilder::try_new(File::open(path).unwrap()).unwrap().build().unwrap();
+        let reader =
+            ParquetRecordBatchReaderBuilder::try_new(crate::io::local::test_fs::open(path)).unwrap().build().unwrap();
         let batches: Vec<RecordBatch> = reader.map(|b| b.unwrap()).collect();
         arrow_select::concat::concat_batches(&batches[0].schema(), &batches).unwrap()
     }
@@ -1882,7 +1891,7 @@ mod tests {
         let b = conform_batch(&schema, &struct_batch(vec![Some(1)], None)).unwrap();
         let df = &write_all(dir.path(), &schema, &[b], opts())[0];
         let path = df.file_path.strip_prefix("file://").unwrap();
-        let reader = SerializedFileReader::new(File::open(path).unwrap()).unwrap();
+        let reader = SerializedFileReader::new(crate::io::local::test_fs::open(path)).unwrap();
         let meta = reader.metadata().file_metadata();
         let mut ids = Vec::new();
         fn walk(t: &parquet::schema::types::Type, ids: &mut Vec<(String, i32)>) {
@@ -1921,7 +1930,7 @@ mod tests {
         assert!(df.file_path.starts_with("file:///"), "{}", df.file_path);
         let path = PathBuf::from(df.file_path.strip_prefix("file://").unwrap());
         assert_eq!(path, dir.path().join("f-0.parquet"));
-        assert_eq!(df.file_size_in_bytes as u64, std::fs::metadata(&path).unwrap().len());
+        assert_eq!(df.file_size_in_bytes as u64, crate::io::local::test_fs::len(&path));
         let offsets = df.split_offsets.clone().unwrap();
         assert_eq!(offsets.len(), 5);
         assert_eq!(offsets[0], 4, "first row group starts right after the magic");
@@ -1974,21 +1983,21 @@ mod tests {
     fn never_overwrites_and_reports_created_paths() {
         let dir = tempfile::tempdir().unwrap();
         let schema = simple_schema();
-        std::fs::write(dir.path().join("f-0.parquet"), b"keep me").unwrap();
+        crate::io::local::test_fs::write(dir.path().join("f-0.parquet"), b"keep me");
         let b = batch(vec![Field::new("id", DataType::Int64, false)], vec![Arc::new(Int64Array::from(vec![1]))]);
         let mut w = DataFileWriter::new(dir.path(), "f", &schema, opts());
         assert!(matches!(w.write(&b), Err(Error::Io { .. })));
-        assert!(w.created_paths().is_empty());
-        assert_eq!(std::fs::read(dir.path().join("f-0.parquet")).unwrap(), b"keep me");
+        assert!(w.created_keys().is_empty());
+        assert_eq!(crate::io::local::test_fs::read(dir.path().join("f-0.parquet")), b"keep me");
 
         let mut w = DataFileWriter::new(dir.path(), "g", &schema, opts());
         w.write(&b).unwrap();
-        assert_eq!(w.created_paths(), &[dir.path().join("g-0.parquet")]);
+        assert_eq!(w.created_keys(), &[crate::io::storage::Key::new("g-0.parquet").unwrap()]);
         // A bad batch is refused before it reaches the file.
         let bad = batch(vec![Field::new("id", DataType::Utf8, false)], vec![Arc::new(StringArray::from(vec!["x"]))]);
         assert!(matches!(w.write(&bad), Err(Error::SchemaMismatch { .. })));
         let paths = w.abort();
-        assert_eq!(paths, vec![dir.path().join("g-0.parquet")]);
+        assert_eq!(paths, vec![crate::io::storage::Key::new("g-0.parquet").unwrap()]);
 
         // Durable writes and an empty writer.
         let w = DataFileWriter::new(dir.path(), "h", &schema, WriteOptions::default());
@@ -2012,7 +2021,7 @@ mod tests {
             vec![Field::new("id", DataType::Int64, false), Field::new("name", DataType::Utf8, true)],
             vec![Arc::new(Int64Array::from(vec![3, 1])), Arc::new(StringArray::from(vec![Some("q"), None]))],
         );
-        let mut w = ArrowWriter::try_new(File::create(&path).unwrap(), b.schema(), None).unwrap();
+        let mut w = ArrowWriter::try_new(crate::io::local::test_fs::create(&path), b.schema(), None).unwrap();
         w.write(&b).unwrap();
         let meta = w.close().unwrap();
         let df = data_file_from_parquet_metadata("file:///x", 10, &meta, &simple_schema());

@@ -1,41 +1,83 @@
-//! Where a table's files live, and the mapping between paths and the absolute
-//! `file://` URIs recorded in metadata (docs/format.md §1: readers need absolute paths).
+//! Where a table's files live: the one place that maps the absolute URIs recorded in
+//! metadata to keys of the table's store, and back (docs/format.md §1: readers need
+//! absolute URIs, so metadata keeps recording `file:///abs/table/...`).
 //!
-//! A [`TableLocation`] is the directory a table was *opened* at. Metadata records
-//! absolute URIs (`location`, manifest lists, manifests, data files, metadata log), so
-//! a table that was copied (`cp -a`, a restored backup) or moved (`mv`) still names
-//! its old directory. This module is the one place that turns a recorded URI into a
-//! local path, and owns what that means for such a table. Promises:
+//! A [`TableLocation`] is the store a table was *opened* at (its root URL) plus what its
+//! metadata has recorded. Metadata records absolute URIs (`location`, manifest lists,
+//! manifests, data files, metadata log), so a table that was copied (`cp -a`, a
+//! restored backup) or moved (`mv`) still names its old directory. This module owns what
+//! that means for such a table. Promises:
 //!
-//! * Every URI floe writes is absolute; [`TableLocation::confined_path`] refuses any
-//!   recorded location that resolves outside the table root, so nothing read from
-//!   metadata can make floe write or delete elsewhere.
-//! * Only local directories are table locations: a path, or a `file:` URI
-//!   (`file:///abs`, `file:/abs`). Any other scheme (`s3://`, `gs://`, `http://`, …)
-//!   is refused by [`TableLocation::new`] with [`Error::UnsupportedLocation`] before
-//!   anything is created.
-//! * A recorded location is compared with the opened directory canonically (symlinks
-//!   resolved, `file:` spellings and trailing slashes ignored): a table opened through
-//!   a link is not relocated; a copy or a moved table is.
-//! * [`TableLocation::read_path`] resolves every URI under a location this table's
-//!   metadata has recorded (the newest one, and older ones seen in older versions) to
-//!   the same relative path under the opened root, so a copy reads its own files,
-//!   never the original's. A file outside every such location is read where it is
-//!   only when the table is not relocated; otherwise it is
-//!   [`Error::TableRelocated`], naming both locations.
-//! * [`TableLocation::check_not_relocated`] is what every commit and every
-//!   destructive maintenance operation calls: until the table is relocated
-//!   (`Table::relocate`), they fail with [`Error::TableRelocated`].
+//! * Every URI floe writes is `root URL/key` ([`TableLocation::uri`]);
+//!   [`TableLocation::confined_key`] refuses any recorded URI that does not lie strictly
+//!   below the table root (another scheme or host, `..`, a relative path), so nothing
+//!   read from metadata can make floe write or delete elsewhere.
+//! * A recorded location is compared with the opened root canonically (symlinks
+//!   resolved, `file:` spellings and trailing slashes ignored): a table opened through a
+//!   link is not relocated; a copy or a moved table is.
+//! * [`TableLocation::resolve`] maps every URI under a location this table's metadata
+//!   has recorded (the newest one, and older ones seen in older versions) to the same
+//!   key under the opened root, so a copy reads its own files, never the original's. A
+//!   relative path is a key under the root. A file outside every such location is read
+//!   where it is (through a store built for its own root by [`crate::io::open_store`])
+//!   only when the table is not relocated; otherwise it is [`Error::TableRelocated`],
+//!   naming both locations.
+//! * [`TableLocation::check_not_relocated`] is what every commit and every destructive
+//!   maintenance operation calls: until the table is relocated (`Table::relocate`),
+//!   they fail with [`Error::TableRelocated`].
 
-use std::path::{Component, Path, PathBuf};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use crate::error::{Error, Result};
+use crate::io::storage::{Key, Storage};
+use crate::io::{StorageOptions, StoreUrl, canonical_url, open_store, uri_scheme};
 
-/// The standard folders of one table.
+/// A file named in metadata, resolved for reading: the store that holds it and its key
+/// there (the table's own store for every file under the table root).
+#[derive(Debug, Clone)]
+pub struct FileRef {
+    /// The store holding the file.
+    pub store: Arc<dyn Storage>,
+    /// Its key in `store`.
+    pub key: Key,
+    /// The file lies outside the table root (read where it is).
+    pub external: bool,
+}
+
+impl FileRef {
+    /// How the file is named in errors (its local path, or its URL).
+    pub fn path(&self) -> PathBuf {
+        self.store.display_path(Some(&self.key))
+    }
+
+    /// Its URL (`root/key` of its store).
+    pub fn url(&self) -> String {
+        self.store.url(&self.key)
+    }
+
+    /// The whole file.
+    pub fn read(&self) -> Result<bytes::Bytes> {
+        self.store.read(&self.key).map_err(|e| Error::io(self.path(), e))
+    }
+
+    /// What identifies the file when comparing references: its key for a file of the
+    /// table, its URL for one outside.
+    pub fn id(&self) -> String {
+        if self.external { self.url() } else { self.key.to_string() }
+    }
+}
+
+/// A table's root and the locations its metadata recorded (see the module docs).
 #[derive(Debug, Clone)]
 pub struct TableLocation {
-    root: PathBuf,
+    store: Arc<dyn Storage>,
+    root: UriPath,
+    display_root: PathBuf,
+    options: Arc<StorageOptions>,
+    /// Stores for files outside the table root, by authority (`file`, `s3://bucket`).
+    external: Arc<Mutex<HashMap<String, Arc<dyn Storage>>>>,
     /// What this table's metadata records (shared by clones: one handle's view).
     recorded: Arc<Mutex<Recorded>>,
 }
@@ -46,7 +88,7 @@ struct Recorded {
     /// Every distinct `location` met in this table's metadata.
     seen: Vec<RecordedLocation>,
     /// The location the handle's current metadata records, when it is not the opened
-    /// directory.
+    /// root.
     current_elsewhere: Option<String>,
 }
 
@@ -54,81 +96,166 @@ struct Recorded {
 struct RecordedLocation {
     /// As written in metadata.
     uri: String,
-    /// Its path, lexically normalized (at least one named component).
-    path: PathBuf,
-    /// It names the opened directory (possibly through a symlink).
+    /// Parsed and lexically normalized (at least one named segment).
+    path: UriPath,
+    /// It names the opened root (possibly through a symlink).
     here: bool,
 }
 
-impl TableLocation {
-    /// A table rooted at `root`: a local path or a `file:` URI (made absolute; symlinks
-    /// in it resolved when the directory exists, so a table opened through a link is
-    /// the same table). Any other URI scheme is [`Error::UnsupportedLocation`].
-    pub fn new(root: &Path) -> Result<TableLocation> {
-        let root = local_path(root)?;
-        let abs = if root.is_absolute() {
-            root
+/// A URI split into what identifies its namespace and its normalized path segments.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct UriPath {
+    /// `file` for local paths and `file:` URIs; `scheme://host` for other URLs.
+    authority: String,
+    /// A plain relative path (no scheme, no leading `/`).
+    relative: bool,
+    /// The path's segments, `.` removed and `..` resolved lexically.
+    segments: Vec<String>,
+    /// The path held a `..` segment before normalizing.
+    climbs: bool,
+}
+
+impl UriPath {
+    /// Parses a recorded URI the way floe and the readers it shares tables with do:
+    /// `file:///x`, `file:/x` (Java's form), `file://localhost/x`, a plain `/x` or a
+    /// relative path; `scheme://host/x` for other URLs. Taken literally (no `%XX`
+    /// decoding).
+    fn parse(uri: &str) -> UriPath {
+        let mut url = true;
+        let (authority, path) = if let Some(r) = uri.strip_prefix("file://") {
+            ("file".to_string(), r.strip_prefix("localhost").unwrap_or(r))
+        } else if let Some(r) = uri.strip_prefix("file:") {
+            ("file".to_string(), r)
+        } else if let Some(scheme) = uri_scheme(uri).filter(|s| !s.eq_ignore_ascii_case("file")) {
+            let rest = &uri[scheme.len() + 1..];
+            match rest.strip_prefix("//") {
+                Some(after) => {
+                    let (host, path) = after.split_at(after.find('/').unwrap_or(after.len()));
+                    (format!("{}://{host}", scheme.to_ascii_lowercase()), path)
+                }
+                None => (scheme.to_ascii_lowercase(), rest),
+            }
         } else {
-            std::env::current_dir().map_err(|e| Error::io(&root, e))?.join(&root)
+            url = false;
+            ("file".to_string(), uri)
         };
-        let abs = normalize(&abs);
-        let root = std::fs::canonicalize(&abs).unwrap_or(abs);
-        Ok(TableLocation { root, recorded: Arc::default() })
+        let relative = !url && !path.starts_with('/');
+        let mut segments: Vec<String> = Vec::new();
+        let mut climbs = false;
+        for s in path.split('/') {
+            match s {
+                "" | "." => {}
+                ".." => {
+                    climbs = true;
+                    segments.pop();
+                }
+                other => segments.push(other.to_string()),
+            }
+        }
+        UriPath { authority, relative, segments, climbs }
     }
 
-    /// The table root.
+    /// The segments below `base`, if this path lies under it (or is it).
+    fn below(&self, base: &UriPath) -> Option<&[String]> {
+        (self.authority == base.authority && self.relative == base.relative)
+            .then(|| self.segments.strip_prefix(base.segments.as_slice()))
+            .flatten()
+    }
+}
+
+fn key_of(segments: &[String]) -> Option<Key> {
+    Key::from_segments(segments.iter().map(String::as_str)).ok()
+}
+
+impl TableLocation {
+    /// The table rooted at `store`'s root. `options` build the stores of files outside
+    /// the root.
+    pub fn new(store: Arc<dyn Storage>, options: StorageOptions) -> TableLocation {
+        let root = UriPath::parse(store.root_url());
+        let display_root = store.display_path(None);
+        TableLocation {
+            store,
+            root,
+            display_root,
+            options: Arc::new(options),
+            external: Arc::default(),
+            recorded: Arc::default(),
+        }
+    }
+
+    /// The table's store.
+    pub fn store(&self) -> &Arc<dyn Storage> {
+        &self.store
+    }
+
+    /// The table root as a local path (the root URL for a store that is not local).
     pub fn root(&self) -> &Path {
-        &self.root
+        &self.display_root
     }
 
-    /// `<root>/metadata`
-    pub fn metadata_dir(&self) -> PathBuf {
-        self.root.join("metadata")
+    /// `metadata`
+    pub fn metadata_dir(&self) -> Key {
+        Key::known("metadata")
     }
 
-    /// `<root>/data`
-    pub fn data_dir(&self) -> PathBuf {
-        self.root.join("data")
+    /// `data`
+    pub fn data_dir(&self) -> Key {
+        Key::known("data")
     }
 
-    /// `<root>/metadata/v<N>.metadata.json`
-    pub fn version_file(&self, version: u64) -> PathBuf {
-        self.metadata_dir().join(format!("v{version}.metadata.json"))
+    /// `metadata/v<N>.metadata.json`
+    pub fn version_file(&self, version: u64) -> Key {
+        Key::known(format!("metadata/v{version}.metadata.json"))
     }
 
-    /// `<root>/metadata/version-hint.text`
-    pub fn hint_file(&self) -> PathBuf {
-        self.metadata_dir().join("version-hint.text")
+    /// `metadata/version-hint.text`
+    pub fn hint_file(&self) -> Key {
+        Key::known("metadata/version-hint.text")
     }
 
-    /// `<root>/.locks/metadata.lock` (the file datashard locks around its commit).
-    pub fn lock_file(&self) -> PathBuf {
-        self.root.join(".locks").join("metadata.lock")
+    /// `.locks/metadata.lock` (the file datashard locks around its commit).
+    pub fn lock_file(&self) -> Key {
+        Key::known(".locks/metadata.lock")
     }
 
     /// The table's `location` URI.
     pub fn root_uri(&self) -> String {
-        path_to_uri(&self.root)
+        self.store.root_url().to_string()
     }
 
-    /// A path inside the table named by a URI from metadata, refusing anything that
-    /// escapes the root.
-    pub fn confined_path(&self, uri: &str) -> Result<PathBuf> {
-        let path = uri_to_path(uri);
-        let escapes = || Error::PathEscapesTable { path: uri.to_string(), root: self.root.clone() };
-        if !path.is_absolute() || path.components().any(|c| matches!(c, Component::ParentDir)) {
+    /// The URI recorded in metadata for `key`.
+    pub fn uri(&self, key: &Key) -> String {
+        self.store.url(key)
+    }
+
+    /// How `key` is named in errors and reports (its local path).
+    pub fn path(&self, key: &Key) -> PathBuf {
+        self.store.display_path(Some(key))
+    }
+
+    /// `key` as a [`FileRef`] of the table's store.
+    pub fn file(&self, key: Key) -> FileRef {
+        FileRef { store: self.store.clone(), key, external: false }
+    }
+
+    /// The key of a file named by a URI from metadata, for writing or deleting:
+    /// refuses ([`Error::PathEscapesTable`]) anything not strictly below the root.
+    pub fn confined_key(&self, uri: &str) -> Result<Key> {
+        let escapes = || Error::PathEscapesTable { path: uri.to_string(), root: self.display_root.clone() };
+        let p = UriPath::parse(uri);
+        if p.relative || p.climbs {
             return Err(escapes());
         }
-        if !crate::io::storage::is_within(&self.root, &path) {
-            return Err(escapes());
+        match p.below(&self.root) {
+            Some(rest) if !rest.is_empty() => key_of(rest).ok_or_else(escapes),
+            _ => Err(escapes()),
         }
-        Ok(path)
     }
 
     /// Records that this table's metadata names `recorded` as its location (any
     /// version: the newest, an older one read for time travel or maintenance). Files
     /// under it are then read under the opened root. Returns whether `recorded` names
-    /// the opened directory.
+    /// the opened root.
     pub(crate) fn observe(&self, recorded: &str) -> bool {
         let mut state = crate::sync::lock(&self.recorded);
         self.observe_locked(&mut state, recorded)
@@ -138,11 +265,17 @@ impl TableLocation {
         if let Some(r) = state.seen.iter().find(|r| r.uri == recorded) {
             return r.here;
         }
-        let path = normalize(&uri_to_path(recorded));
-        let here = path == self.root || std::fs::canonicalize(&path).is_ok_and(|p| p == self.root);
-        // A location without a named component ("", "/", "file:///") would capture
-        // every path: it is never used to map files.
-        if path.components().any(|c| matches!(c, Component::Normal(_))) {
+        let path = UriPath::parse(recorded);
+        let same = |p: &UriPath| p.authority == self.root.authority && !p.relative && p.segments == self.root.segments;
+        let here = same(&path)
+            || (path.authority == "file"
+                && StoreUrl::parse(Path::new(recorded))
+                    .ok()
+                    .and_then(|u| canonical_url(&u))
+                    .is_some_and(|c| same(&UriPath::parse(&c))));
+        // A location without a named segment ("", "/", "file:///") would capture every
+        // path: it is never used to map files.
+        if !path.segments.is_empty() {
             state.seen.push(RecordedLocation { uri: recorded.to_string(), path, here });
         }
         here
@@ -156,94 +289,83 @@ impl TableLocation {
         state.current_elsewhere = (!here).then(|| recorded.to_string());
     }
 
-    /// The location the handle's current metadata records, when it is not this
-    /// directory (the table was copied or moved here and not yet relocated).
+    /// The location the handle's current metadata records, when it is not this root
+    /// (the table was copied or moved here and not yet relocated).
     pub fn relocated_from(&self) -> Option<String> {
         crate::sync::lock(&self.recorded).current_elsewhere.clone()
     }
 
     /// `Ok` when metadata recording `recorded` may be committed on or maintained from
-    /// this directory; [`Error::TableRelocated`] when the table was copied or moved
-    /// here (writes and destructive maintenance wait for `Table::relocate`).
+    /// this root; [`Error::TableRelocated`] when the table was copied or moved here
+    /// (writes and destructive maintenance wait for `Table::relocate`).
     pub fn check_not_relocated(&self, recorded: &str) -> Result<()> {
         if self.observe(recorded) {
             return Ok(());
         }
-        Err(Error::TableRelocated { recorded: recorded.to_string(), opened: self.root.clone(), file: None })
+        Err(Error::TableRelocated { recorded: recorded.to_string(), opened: self.display_root.clone(), file: None })
     }
 
-    /// The local path to read a file named in metadata at. A URI under a location this
-    /// table's metadata recorded maps to the same relative path under the opened root
-    /// (a copy reads its own files); a relative path is relative to the root. Anything
-    /// else is read where it is, unless the table is relocated: then it is
-    /// [`Error::TableRelocated`] (it could be another table's file). Writes and
-    /// deletes go through [`TableLocation::confined_path`] as well.
-    pub fn read_path(&self, uri: &str) -> Result<PathBuf> {
-        let path = normalize(&uri_to_path(uri));
+    /// Where to read a file named in metadata (see the module docs): a URI under a
+    /// location this table's metadata recorded maps to the same key under the opened
+    /// root; a relative path is a key under the root; anything else is read where it
+    /// is, unless the table is relocated ([`Error::TableRelocated`]).
+    pub fn resolve(&self, uri: &str) -> Result<FileRef> {
+        let p = UriPath::parse(uri);
+        let not_a_file = || {
+            Error::io(
+                PathBuf::from(uri),
+                std::io::Error::new(std::io::ErrorKind::InvalidInput, "names a table location, not a file in it"),
+            )
+        };
         let state = crate::sync::lock(&self.recorded);
-        let under = state.seen.iter().filter(|r| path.starts_with(&r.path)).max_by_key(|r| r.path.components().count());
-        if let Some(r) = under {
-            // `under` was chosen by `starts_with`, so the prefix always strips.
-            let rel = path.strip_prefix(&r.path).unwrap_or(Path::new(""));
-            return Ok(self.root.join(rel));
+        let under = state
+            .seen
+            .iter()
+            .filter_map(|r| p.below(&r.path).map(|rest| (r.path.segments.len(), rest)))
+            .max_by_key(|(len, _)| *len);
+        let rest = match under {
+            Some((_, rest)) => Some(rest),
+            None if p.relative => Some(p.segments.as_slice()),
+            None => p.below(&self.root),
+        };
+        if let Some(rest) = rest {
+            return key_of(rest).map(|k| self.file(k)).ok_or_else(not_a_file);
         }
-        if path.starts_with(&self.root) {
-            return Ok(path);
-        }
-        if !path.is_absolute() {
-            return Ok(self.root.join(path));
-        }
-        match &state.current_elsewhere {
-            Some(recorded) => Err(Error::TableRelocated {
+        if let Some(recorded) = &state.current_elsewhere {
+            return Err(Error::TableRelocated {
                 recorded: recorded.clone(),
-                opened: self.root.clone(),
+                opened: self.display_root.clone(),
                 file: Some(uri.to_string()),
-            }),
-            None => Ok(path),
+            });
         }
+        drop(state);
+        let key = key_of(&p.segments).ok_or_else(not_a_file)?;
+        Ok(FileRef { store: self.external_store(&p.authority)?, key, external: true })
     }
 
-    /// `path` relative to the table root, or the whole path when it lies outside:
-    /// how maintenance compares files (a recorded URI and a listed file are the same
-    /// file when their paths relative to the root agree).
-    pub fn relative(&self, path: &Path) -> PathBuf {
-        path.strip_prefix(&self.root).map(Path::to_path_buf).unwrap_or_else(|_| path.to_path_buf())
+    /// The store rooted at the top of `authority` (`file:///` for local files).
+    fn external_store(&self, authority: &str) -> Result<Arc<dyn Storage>> {
+        let mut stores = crate::sync::lock(&self.external);
+        if let Some(s) = stores.get(authority) {
+            return Ok(s.clone());
+        }
+        let root = if authority == "file" { "file:///".to_string() } else { format!("{authority}/") };
+        let store = open_store(&StoreUrl::parse(Path::new(&root))?, &self.options)?;
+        stores.insert(authority.to_string(), store.clone());
+        Ok(store)
     }
 }
 
-/// The scheme of a URI-looking location (`s3` of `s3://bucket/x`, `file` of
-/// `file:/x`): RFC 3986 letters, at least two (so nothing like a drive letter), then
-/// `:/`. `None` for a plain path.
-pub fn uri_scheme(location: &str) -> Option<&str> {
-    let (scheme, rest) = location.split_once(':')?;
-    let mut chars = scheme.chars();
-    let first = chars.next()?;
-    let valid = first.is_ascii_alphabetic()
-        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
-        && scheme.len() >= 2;
-    (valid && rest.starts_with('/')).then_some(scheme)
-}
-
-/// The local directory a caller's location names: a path as given, or a `file:` URI
-/// (`file:///abs`, `file:/abs`, `file://localhost/abs`) as its absolute path. Any
-/// other scheme, or a `file:` URI naming another host, is
-/// [`Error::UnsupportedLocation`]: until object stores are supported, `s3://b/t` must
-/// not quietly become a local folder named `s3:`.
-pub fn local_path(location: &Path) -> Result<PathBuf> {
-    let Some(text) = location.to_str() else { return Ok(location.to_path_buf()) };
-    let Some(scheme) = uri_scheme(text) else { return Ok(location.to_path_buf()) };
-    let unsupported = || Error::UnsupportedLocation { location: text.to_string(), scheme: scheme.to_string() };
-    if !scheme.eq_ignore_ascii_case("file") {
-        return Err(unsupported());
-    }
-    // uri_to_path matches the scheme in lower case, as floe writes it.
-    let lowered = format!("file{}", &text[scheme.len()..]);
-    let path = uri_to_path(&lowered);
-    if !path.is_absolute() {
-        // file://host/x: another machine's file.
-        return Err(unsupported());
-    }
-    Ok(path)
+/// A local file named by its path, as a [`FileRef`] of a store rooted at its
+/// directory (for reading files that belong to no table: imports, tests, tools).
+pub fn local_file(path: &Path) -> Result<FileRef> {
+    let name = path.file_name().and_then(|n| n.to_str());
+    let key = name.and_then(|n| Key::new(n).ok()).ok_or_else(|| {
+        Error::InvalidArgument(format!("{} does not name a file (or its name is not UTF-8)", path.display()))
+    })?;
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let store: Arc<dyn Storage> = Arc::new(crate::io::local::LocalStorage::new(dir));
+    Ok(FileRef { store, key, external: true })
 }
 
 /// Parses a version file name `v<N>.metadata.json`. Versions above 2^62 are not
@@ -276,24 +398,18 @@ pub fn uri_to_path(uri: &str) -> PathBuf {
     PathBuf::from(rest)
 }
 
-/// Removes `.` and resolves `..` lexically.
-fn normalize(path: &Path) -> PathBuf {
-    let mut out = PathBuf::new();
-    for c in path.components() {
-        match c {
-            Component::CurDir => {}
-            Component::ParentDir => {
-                out.pop();
-            }
-            other => out.push(other.as_os_str()),
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::io::local::LocalStorage;
+
+    fn at(root: &str) -> TableLocation {
+        TableLocation::new(Arc::new(LocalStorage::new(root)), StorageOptions::new())
+    }
+
+    fn key_path(loc: &TableLocation, uri: &str) -> PathBuf {
+        loc.resolve(uri).unwrap().path()
+    }
 
     #[test]
     fn version_names() {
@@ -308,55 +424,51 @@ mod tests {
         assert_eq!(uri_to_path("file:///a/b"), PathBuf::from("/a/b"));
         assert_eq!(uri_to_path("file:/a/b"), PathBuf::from("/a/b"));
         assert_eq!(uri_to_path("/a/b%41c"), PathBuf::from("/a/b%41c"));
-        let loc = TableLocation { root: PathBuf::from("/t/x"), recorded: Arc::default() };
-        assert!(loc.confined_path("file:///t/x/data/a.parquet").is_ok());
-        assert!(loc.confined_path("file:///t/x/../y/a.parquet").is_err());
-        assert!(loc.confined_path("file:///etc/passwd").is_err());
-        assert!(loc.confined_path("data/a.parquet").is_err());
-    }
-
-    #[test]
-    fn schemes() {
-        assert_eq!(uri_scheme("s3://b/t"), Some("s3"));
-        assert_eq!(uri_scheme("abfss://c@a/t"), Some("abfss"));
-        assert_eq!(uri_scheme("file:/x"), Some("file"));
-        assert_eq!(uri_scheme("C:/x"), None, "a drive letter is not a scheme");
-        assert_eq!(uri_scheme("./s3://b"), None);
-        assert_eq!(uri_scheme("dir:name"), None);
-        assert_eq!(uri_scheme("/abs/s3://x"), None);
-        assert_eq!(local_path(Path::new("file:///a/b")).unwrap(), PathBuf::from("/a/b"));
-        assert_eq!(local_path(Path::new("FILE:/a/b")).unwrap(), PathBuf::from("/a/b"));
-        assert_eq!(local_path(Path::new("file://localhost/a")).unwrap(), PathBuf::from("/a"));
-        assert_eq!(local_path(Path::new("rel/dir")).unwrap(), PathBuf::from("rel/dir"));
-        for bad in ["s3://b/t", "gs://b/t", "http://h/t", "file://host/t"] {
-            assert!(matches!(local_path(Path::new(bad)), Err(Error::UnsupportedLocation { .. })), "{bad}");
+        let loc = at("/t/x");
+        assert_eq!(loc.confined_key("file:///t/x/data/a.parquet").unwrap().as_str(), "data/a.parquet");
+        assert_eq!(loc.confined_key("file:/t/x/data/a.parquet").unwrap().as_str(), "data/a.parquet");
+        assert_eq!(loc.uri(&Key::new("data/a b.parquet").unwrap()), "file:///t/x/data/a b.parquet");
+        for bad in [
+            "file:///t/x/../y/a.parquet",
+            "file:///etc/passwd",
+            "data/a.parquet",
+            "file:///t/x",
+            "file:///t/xy/a",
+            "s3://t/x/a",
+        ] {
+            assert!(matches!(loc.confined_key(bad), Err(Error::PathEscapesTable { .. })), "{bad}");
         }
     }
 
     #[test]
     fn relocated_reads_map_under_the_root() {
-        let loc = TableLocation { root: PathBuf::from("/new/t"), recorded: Arc::default() };
+        let loc = at("/new/t");
         loc.set_current("file:///old/t/");
         assert_eq!(loc.relocated_from().as_deref(), Some("file:///old/t/"));
         assert!(loc.check_not_relocated("file:///old/t/").is_err());
         assert!(loc.check_not_relocated("file:///new/t").is_ok());
-        assert_eq!(loc.read_path("file:///old/t/data/a.parquet").unwrap(), PathBuf::from("/new/t/data/a.parquet"));
-        assert_eq!(loc.read_path("/old/t/data/a.parquet").unwrap(), PathBuf::from("/new/t/data/a.parquet"));
-        assert_eq!(loc.read_path("file:///new/t/data/b").unwrap(), PathBuf::from("/new/t/data/b"));
-        assert_eq!(loc.read_path("data/c").unwrap(), PathBuf::from("/new/t/data/c"));
+        assert_eq!(key_path(&loc, "file:///old/t/data/a.parquet"), PathBuf::from("/new/t/data/a.parquet"));
+        assert_eq!(key_path(&loc, "/old/t/data/a.parquet"), PathBuf::from("/new/t/data/a.parquet"));
+        assert_eq!(key_path(&loc, "file:///new/t/data/b"), PathBuf::from("/new/t/data/b"));
+        assert_eq!(key_path(&loc, "data/c"), PathBuf::from("/new/t/data/c"));
+        assert!(!loc.resolve("data/c").unwrap().external);
         // `..` cannot climb out of the recorded location into someone else's files.
         assert!(matches!(
-            loc.read_path("file:///old/t/../other/data/x"),
+            loc.resolve("file:///old/t/../other/data/x"),
             Err(Error::TableRelocated { file: Some(_), .. })
         ));
-        assert!(matches!(loc.read_path("file:///etc/passwd"), Err(Error::TableRelocated { .. })));
+        assert!(matches!(loc.resolve("file:///etc/passwd"), Err(Error::TableRelocated { .. })));
         // Once the current metadata is at home, older locations still map; others are read as they are.
         loc.set_current("file:///new/t");
         assert_eq!(loc.relocated_from(), None);
-        assert_eq!(loc.read_path("file:///old/t/data/a").unwrap(), PathBuf::from("/new/t/data/a"));
-        assert_eq!(loc.read_path("file:///elsewhere/x").unwrap(), PathBuf::from("/elsewhere/x"));
+        assert_eq!(key_path(&loc, "file:///old/t/data/a"), PathBuf::from("/new/t/data/a"));
+        let outside = loc.resolve("file:///elsewhere/x").unwrap();
+        assert!(outside.external);
+        assert_eq!((outside.path(), outside.url()), (PathBuf::from("/elsewhere/x"), "file:///elsewhere/x".into()));
         // A location without a named component maps nothing.
         loc.observe("file:///");
-        assert_eq!(loc.read_path("file:///elsewhere/x").unwrap(), PathBuf::from("/elsewhere/x"));
+        assert_eq!(key_path(&loc, "file:///elsewhere/x"), PathBuf::from("/elsewhere/x"));
+        // A file outside on another scheme needs a backend floe does not have yet.
+        assert!(matches!(loc.resolve("s3://b/t/x"), Err(Error::UnsupportedLocation { .. })));
     }
 }

@@ -1,411 +1,553 @@
-//! The file-system contract floe's commit protocol stands on.
+//! The storage contract: the one trait every byte floe reads or writes goes through.
 //!
-//! [`Storage`] is everything the table, transaction, write and scan layers may do to
-//! files they create or delete: metadata, manifests, manifest lists *and* Parquet data
-//! files all go through it, so a fault-injecting implementation (tests/faults.rs) reaches
-//! every write of a commit. Its contract, which every implementation must keep (the
-//! conformance suite in `tests/faults.rs` checks it against [`LocalStorage`]):
+//! A [`Storage`] is a flat namespace of immutable-once-complete objects under one root
+//! URL (`file:///abs/table`; later `s3://bucket/prefix`). Objects are named by
+//! [`Key`]s relative to that root: `/`-separated, never absolute, never `..`. The
+//! table, transaction, scan, data and maintenance layers name no path and open no file
+//! themselves: metadata, manifests, manifest lists, version hints, locks and Parquet
+//! data files (footers and column chunks included) all go through this trait, so a
+//! fault-injecting wrapper ([`crate::io::fault`], feature `testing`) reaches every
+//! operation of a commit, and a new backend is a new implementation of this trait.
 //!
-//! * **Write-once.** [`Storage::write_new`] and [`Storage::create_new`] create a file
-//!   that did not exist and fail with `AlreadyExists` otherwise (exclusive create); no
-//!   method overwrites a file except [`Storage::replace_advisory`], which is only for the
-//!   advisory version hint. A file is only trusted once complete: a writer that failed
-//!   part-way leaves a file the caller deletes (or maintenance removes as an orphan);
-//!   no metadata references a file before it was written completely.
-//! * **Exclusive publish.** [`Storage::publish_exclusive`] (= [`Storage::write_temp`] +
-//!   [`Storage::link_temp`]) makes a complete file appear at its final name atomically,
-//!   or fails with `AlreadyExists` if the name is taken. Readers never see a partial
-//!   file under the final name. On the local file system this is temp file + fsync +
-//!   `link(2)` (never `rename`, which overwrites). An error other than `AlreadyExists`
-//!   from `link_temp` is *ambiguous*: the name may or may not have been created, and
-//!   the caller resolves it by reading the file back.
-//! * **Durability.** With `durable = true` (or after [`Storage::sync_file`] /
-//!   [`NewFile::complete`]`(true)`) a file's bytes are on stable storage; a new
-//!   directory entry is on stable storage after [`Storage::sync_dir`] of its directory
-//!   (and a new directory's entry after `sync_dir` of its parent). `publish_exclusive`
-//!   with `durable` does both.
-//! * **Listing.** [`Storage::list`] returns the entries of one directory (names, sizes,
-//!   mtimes), possibly including temp files (`.<name>.<uuid>.tmp`) and orphans of
-//!   crashed writers, which callers must never mistake for committed files.
-//! * **Confinement.** Writes, creates, links and deletes are refused
-//!   (`PermissionDenied`) for paths outside the root given at construction, lexically
-//!   (`..`, other absolute paths) and after resolving symlinks of the parent directory.
+//! # The contract
 //!
-//! Paths are absolute. Reads may go anywhere (a table may reference files it did not
-//! write); the table layer decides what it trusts.
+//! Every implementation keeps every clause below; `floe::io::conformance` (feature
+//! `testing`) checks each one and is what a backend's own tests call.
+//!
+//! **Keys and confinement.**
+//! * Every operation acts on the object named by `root_url()/key` and nothing else. A
+//!   backend never reads, writes, creates, deletes or locks anything outside its root:
+//!   [`Key`] rules out `..` and absolute names, and a backend whose namespace has links
+//!   (the local file system's symlinks) refuses with `PermissionDenied` any write,
+//!   create, publish, delete, lock or directory creation that would land outside the
+//!   root through one. Reads follow links (a table may link its data elsewhere).
+//! * [`Storage::url`] of a key is `root_url()` + `/` + the key, byte for byte: it is
+//!   what floe records in metadata, and what other readers (pyiceberg, DuckDB, Spark)
+//!   open.
+//!
+//! **Reads.**
+//! * [`Storage::read`] returns the whole object; [`Storage::open_read`] returns a
+//!   [`RandomAccess`] handle whose `read_range(a..b)` returns exactly `b - a` bytes
+//!   starting at `a` or fails (`UnexpectedEof` past the end); a handle reads the
+//!   object as it was when opened or fails, never a mix of two versions.
+//!   [`ParquetSource`] adapts a handle to the Parquet reader, which then fetches the
+//!   footer and only the column chunks it decodes.
+//! * [`Storage::head`] gives size and modification time; a missing key is `NotFound`
+//!   from every read (never an empty object).
+//!
+//! **Writes of new objects (write-once).**
+//! * [`Storage::put_new`] and [`Storage::create_new`] create an object that did not
+//!   exist and fail with `AlreadyExists` otherwise (checked atomically by backends with
+//!   [`Capabilities::atomic_exclusive_create`]; a streamed create may report it only at
+//!   [`NewFile::complete`]). No method overwrites an object except
+//!   [`Storage::put_advisory`].
+//! * An object is complete, and may be named by metadata, only once `put_new` or
+//!   `NewFile::complete` returned `Ok`. A write that failed part-way may leave a partial
+//!   object (local) or none (an object store's multipart upload); the caller deletes the
+//!   key, and `NotFound` from that delete is fine.
+//!
+//! **The commit point (exclusive publish).**
+//! * [`Storage::stage_exclusive`] prepares the complete bytes of an object;
+//!   [`Storage::publish_staged`] makes them appear under their key atomically, or fails
+//!   with `AlreadyExists` if the key is taken. Readers never see a partial object under
+//!   the key. Any other error from `publish_staged` is *ambiguous*: the object may or
+//!   may not have been created, and the caller resolves it by reading the key back and
+//!   comparing bytes. So is `AlreadyExists` from a backend with
+//!   [`Capabilities::retries_writes`] (its retry of a write that landed sees the
+//!   write's own object). Staging and publishing are two calls so a commit can write
+//!   everything, check what must be checked, and only then take the commit point; on
+//!   the local file system they are a temp file (fsynced) and `link(2)`, which never
+//!   replaces (never `rename`); an object store stages nothing (the bytes stay in
+//!   memory) and publishes with one conditional PUT (`If-None-Match: *`).
+//!   [`Storage::discard_staged`] drops a staged object that will not be published.
+//!   `publish_staged` consumes its [`Staged`] and leaves no temporary object behind,
+//!   whatever it returns.
+//!
+//! **Advisory objects.** [`Storage::put_advisory`] replaces an object whole (readers see
+//! the old or the new bytes, never a mix). It is only for hints (`version-hint.text`),
+//! never a commit point.
+//!
+//! **Durability.** With [`Capabilities::fsync`], bytes are on stable storage after
+//! `put_new`/`stage_exclusive` with `durable`, [`NewFile::complete`]`(true)` or
+//! [`Storage::sync_file`]; a new name is durable after [`Storage::sync_dir`] of its
+//! directory (and a new directory's name after `sync_dir` of its parent;
+//! [`Storage::sync_root_entry`] for the root's own name). Without `fsync`, every
+//! write is as durable as the backend makes it when the call returns (an object store:
+//! durable), and the sync methods succeed doing nothing.
+//!
+//! **Directories.** With [`Capabilities::directories`], a key's parent directory must
+//! exist before an object is created under it (`create_new`/`put_new` fail with
+//! `NotFound` otherwise; [`Storage::create_dir_all`] makes it). Without it there are
+//! no directories: `create_dir_all` succeeds doing nothing and every key can be
+//! written.
+//!
+//! **Listing.** [`Storage::list`] returns every object under a prefix (segment-wise:
+//! `data` lists `data/x`, not `database/x`), recursively, with size and modification
+//! time, in no particular order. A prefix with nothing under it is an empty listing,
+//! not an error. The listing may include temporary objects of writers in progress or
+//! crashed (`.<name>.<uuid>.tmp`), which callers never mistake for committed objects.
+//! A backend with links never follows one: it reports it in [`Listing::skipped`], as it
+//! does a name that is not a valid key (not UTF-8).
+//!
+//! **Deletes.** [`Storage::delete`] removes one object; a missing key is `NotFound`.
+//!
+//! **Locks.** With [`Capabilities::advisory_lock`], [`Storage::try_lock_exclusive`] and
+//! [`Storage::lock_exclusive`] take an exclusive advisory lock named by a key, held
+//! until the [`LockGuard`] drops (or the process dies). Correctness never depends on
+//! it. Without it both fail with `Unsupported`, and callers do not ask.
+//!
+//! **Capabilities** ([`Storage::capabilities`]) are constant for a backend and honest:
+//! a backend that cannot fsync, lock, create atomically or keep directories says so,
+//! and callers branch on capabilities, never on the backend's type. floe refuses to
+//! commit to a store without [`Capabilities::atomic_exclusive_create`].
+//!
+//! **Concurrency.** Every method may be called from many threads at once. The batch
+//! forms ([`Storage::read_many`], [`Storage::put_new_many`], [`Storage::delete_many`])
+//! have the same per-item semantics as their single forms, results in item order; the
+//! defaults run them on floe's bounded pool (a remote backend may do better).
+//!
+//! # Sync, and async backends
+//!
+//! The contract is synchronous: floe's public API is synchronous and its commit
+//! protocol is a sequence of dependent steps. An asynchronous backend (object_store)
+//! implements it by running its futures on a small runtime of its own threads and
+//! waiting for the result on a channel, never by blocking on the caller's runtime, so
+//! the synchronous API works inside and outside a tokio runtime (docs/design.md, "I/O,
+//! async and the storage contract").
 
-use std::fmt::Debug;
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
-use std::path::{Component, Path, PathBuf};
+use std::any::Any;
+use std::fmt::{self, Debug};
+use std::io::{self, Read};
+use std::ops::Range;
+use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::SystemTime;
 
-/// One directory entry from [`Storage::list`].
-#[derive(Debug, Clone)]
-pub struct ListEntry {
-    /// File name (not the full path).
-    pub name: String,
-    /// Size in bytes.
-    pub size: u64,
-    /// Last modification time, when the platform reports it.
-    pub modified: Option<SystemTime>,
-    /// True for directories.
-    pub is_dir: bool,
+use bytes::Bytes;
+
+pub use crate::io::key::{Key, KeyError};
+
+/// What a backend can do (see the module docs, "Capabilities").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct Capabilities {
+    /// Writes become durable only through explicit syncs, which the backend performs
+    /// (`sync_file`, `sync_dir`, `durable` flags). Without it, a write is as durable as
+    /// the backend makes it when the call returns, and syncs do nothing.
+    pub fsync: bool,
+    /// Real directories: a parent must exist before an object is created under it, and
+    /// a new name is durable only after its directory is synced.
+    pub directories: bool,
+    /// `try_lock_exclusive` / `lock_exclusive` work.
+    pub advisory_lock: bool,
+    /// `put_new`, `create_new` and `publish_staged` fail with `AlreadyExists` iff the
+    /// key exists, atomically under concurrent writers (exactly one winner). floe does
+    /// not commit to a store without it.
+    pub atomic_exclusive_create: bool,
+    /// The namespace has links (symlinks), which reads follow and listings report as
+    /// skipped, and which writes refuse when they lead outside the root.
+    pub links: bool,
+    /// The backend may retry a write whose first try landed (an HTTP client after a
+    /// lost response), so `AlreadyExists` from an exclusive create may be this very
+    /// write: the caller reads the key back before calling it a lost race.
+    pub retries_writes: bool,
 }
 
-/// A held advisory lock; released on drop (and by the kernel if the process dies).
+impl Capabilities {
+    /// No capability at all (an honest starting point for a new backend).
+    pub fn none() -> Capabilities {
+        Capabilities::default()
+    }
+
+    /// Everything the local file system offers.
+    pub fn local_file_system() -> Capabilities {
+        Capabilities {
+            fsync: true,
+            directories: true,
+            advisory_lock: true,
+            atomic_exclusive_create: true,
+            links: true,
+            retries_writes: false,
+        }
+    }
+
+    /// Sets [`Capabilities::fsync`].
+    pub fn with_fsync(mut self, yes: bool) -> Self {
+        self.fsync = yes;
+        self
+    }
+
+    /// Sets [`Capabilities::directories`].
+    pub fn with_directories(mut self, yes: bool) -> Self {
+        self.directories = yes;
+        self
+    }
+
+    /// Sets [`Capabilities::advisory_lock`].
+    pub fn with_advisory_lock(mut self, yes: bool) -> Self {
+        self.advisory_lock = yes;
+        self
+    }
+
+    /// Sets [`Capabilities::atomic_exclusive_create`].
+    pub fn with_atomic_exclusive_create(mut self, yes: bool) -> Self {
+        self.atomic_exclusive_create = yes;
+        self
+    }
+
+    /// Sets [`Capabilities::links`].
+    pub fn with_links(mut self, yes: bool) -> Self {
+        self.links = yes;
+        self
+    }
+
+    /// Sets [`Capabilities::retries_writes`].
+    pub fn with_retries_writes(mut self, yes: bool) -> Self {
+        self.retries_writes = yes;
+        self
+    }
+}
+
+/// Size and modification time of one object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectMeta {
+    /// The object's key.
+    pub key: Key,
+    /// Size in bytes.
+    pub size: u64,
+    /// Last modification time, when the backend reports it.
+    pub modified: Option<SystemTime>,
+}
+
+/// Why a listing passed over an entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SkipReason {
+    /// A symbolic link: never followed, never listed as an object.
+    Link,
+    /// A name that is not a valid [`Key`] (not UTF-8).
+    InvalidName,
+}
+
+/// An entry a listing passed over.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Skipped {
+    /// The entry's name relative to the root (lossy when it is not UTF-8).
+    pub name: String,
+    /// Why.
+    pub reason: SkipReason,
+}
+
+/// What [`Storage::list`] found under a prefix.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Listing {
+    /// Every object, in no particular order.
+    pub objects: Vec<ObjectMeta>,
+    /// Entries that are not objects floe may touch (links, invalid names).
+    pub skipped: Vec<Skipped>,
+}
+
+/// A held advisory lock; released on drop (and by the OS if the process dies).
 pub struct LockGuard {
-    _file: Option<File>,
+    _held: Option<Box<dyn Any + Send>>,
 }
 
 impl Debug for LockGuard {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("LockGuard")
     }
 }
 
 impl LockGuard {
-    /// A guard that holds nothing (storage without locks).
+    /// A guard holding `held` (whatever keeps the lock: a file handle, a lease).
+    pub fn new(held: impl Any + Send) -> Self {
+        LockGuard { _held: Some(Box::new(held)) }
+    }
+
+    /// A guard that holds nothing.
     pub fn none() -> Self {
-        LockGuard { _file: None }
+        LockGuard { _held: None }
     }
 }
 
-/// A file being created by [`Storage::create_new`]: bytes go in through [`io::Write`].
+/// An object being created by [`Storage::create_new`]: bytes go in through
+/// [`io::Write`] (an object store uploads parts as they fill: memory stays bounded).
 pub trait NewFile: io::Write + Send {
-    /// Flushes everything written and, when `durable`, fsyncs the file's contents. The
-    /// file is complete once this returns `Ok`; nothing is written after it.
+    /// Flushes everything written and, when `durable` (and the backend has
+    /// [`Capabilities::fsync`]), syncs the contents. The object is complete once this
+    /// returns `Ok`; nothing is written after it.
     fn complete(&mut self, durable: bool) -> io::Result<()>;
 }
 
-impl NewFile for File {
-    fn complete(&mut self, durable: bool) -> io::Result<()> {
-        self.flush()?;
-        if durable { self.sync_all() } else { Ok(()) }
-    }
+/// An open object for ranged reads ([`Storage::open_read`]).
+pub trait RandomAccess: Send + Sync + Debug {
+    /// The object's size in bytes.
+    fn size(&self) -> u64;
+    /// Exactly the bytes of `range`, or an error (`UnexpectedEof` past the end).
+    fn read_range(&self, range: Range<u64>) -> io::Result<Bytes>;
 }
 
-/// The operations floe performs on files. See the module docs for the contract.
-pub trait Storage: Send + Sync + Debug {
-    /// The whole file.
-    fn read(&self, path: &Path) -> io::Result<Vec<u8>>;
-    /// Whether a file exists.
-    fn exists(&self, path: &Path) -> io::Result<bool>;
-    /// Creates `path` with `bytes`; `AlreadyExists` if it exists. Fsynced if `durable`.
-    fn write_new(&self, path: &Path, bytes: &[u8], durable: bool) -> io::Result<()>;
-    /// Creates `path` exclusively (`AlreadyExists` if the name is taken) for streaming
-    /// writes (Parquet data files). Until [`NewFile::complete`] returns `Ok` the file is
-    /// incomplete; a caller whose write fails deletes it.
-    fn create_new(&self, path: &Path) -> io::Result<Box<dyn NewFile>>;
-    /// Fsyncs the contents of a complete file this process wrote without durability.
-    fn sync_file(&self, path: &Path) -> io::Result<()>;
-    /// Writes `bytes` to a new temporary file beside `final_path` (fsynced when
-    /// `durable`) and returns its path: the first half of an exclusive publish.
-    fn write_temp(&self, final_path: &Path, bytes: &[u8], durable: bool) -> io::Result<PathBuf>;
-    /// Atomically gives the complete file `temp` the name `final_path`, failing with
-    /// `AlreadyExists` if the name is taken; `temp` is removed either way. The new
-    /// directory entry is durable only after [`Storage::sync_dir`].
-    fn link_temp(&self, temp: &Path, final_path: &Path) -> io::Result<()>;
-    /// Atomically creates `path` holding `bytes`, or fails with `AlreadyExists`.
-    /// When `durable`, the file and its directory entry are synced before returning.
-    fn publish_exclusive(&self, path: &Path, bytes: &[u8], durable: bool) -> io::Result<()> {
-        let temp = self.write_temp(path, bytes, durable)?;
-        self.link_temp(&temp, path)?;
-        if durable && let Some(dir) = path.parent() {
-            self.sync_dir(dir)?;
-        }
-        Ok(())
-    }
-    /// Replaces `path` atomically (temp + rename). Only for advisory files.
-    fn replace_advisory(&self, path: &Path, bytes: &[u8]) -> io::Result<()>;
-    /// Fsyncs a directory so entries created in it survive a power cut.
-    fn sync_dir(&self, dir: &Path) -> io::Result<()>;
-    /// Creates a directory and its parents.
-    fn create_dir_all(&self, dir: &Path) -> io::Result<()>;
-    /// Entries of a directory (`NotFound` if it does not exist).
-    fn list(&self, dir: &Path) -> io::Result<Vec<ListEntry>>;
-    /// Deletes a file.
-    fn delete(&self, path: &Path) -> io::Result<()>;
-    /// Tries to take an exclusive advisory lock on `path` (created if needed);
-    /// `Ok(None)` when another holder has it.
-    fn try_lock_exclusive(&self, path: &Path) -> io::Result<Option<LockGuard>>;
-    /// Takes an exclusive advisory lock on `path`, blocking until it is free.
-    fn lock_exclusive(&self, path: &Path) -> io::Result<LockGuard>;
-}
-
-/// The local file system, confined to one root directory.
+/// An object prepared by [`Storage::stage_exclusive`], to be published with
+/// [`Storage::publish_staged`] or dropped with [`Storage::discard_staged`].
+///
+/// A backend either wrote the bytes to a temporary object (`temp`) or keeps them in
+/// memory for one conditional PUT (`bytes`).
 #[derive(Debug)]
-pub struct LocalStorage {
-    root: PathBuf,
-    /// The root with symlinks resolved, computed once it exists (confinement checks
-    /// run on every write; a data-file writer's root may not exist yet at construction).
-    real_root: std::sync::OnceLock<PathBuf>,
+pub struct Staged {
+    key: Key,
+    temp: Option<Key>,
+    bytes: Option<Bytes>,
 }
 
-impl Clone for LocalStorage {
-    fn clone(&self) -> Self {
-        LocalStorage { root: self.root.clone(), real_root: self.real_root.clone() }
+impl Staged {
+    /// Staged in the temporary object `temp`, to be published as `key`.
+    pub fn in_temp(key: Key, temp: Key) -> Staged {
+        Staged { key, temp: Some(temp), bytes: None }
+    }
+
+    /// Staged in memory, to be published as `key` with one conditional write.
+    pub fn in_memory(key: Key, bytes: Bytes) -> Staged {
+        Staged { key, temp: None, bytes: Some(bytes) }
+    }
+
+    /// The key it will be published as.
+    pub fn key(&self) -> &Key {
+        &self.key
+    }
+
+    /// The temporary object holding the bytes, if any.
+    pub fn temp(&self) -> Option<&Key> {
+        self.temp.as_ref()
+    }
+
+    /// The bytes held in memory, if any.
+    pub fn bytes(&self) -> Option<&Bytes> {
+        self.bytes.as_ref()
     }
 }
 
-impl LocalStorage {
-    /// Storage whose writes and deletes are confined to `root` (absolute).
-    pub fn new(root: impl Into<PathBuf>) -> Self {
-        let root = root.into();
-        let real_root = std::sync::OnceLock::new();
-        if let Ok(real) = fs::canonicalize(&root) {
-            let _ = real_root.set(real);
-        }
-        LocalStorage { root, real_root }
+/// The operations floe performs on stored objects. See the module docs for the
+/// contract every implementation keeps.
+pub trait Storage: Send + Sync + Debug {
+    /// The root every key is relative to, as a URL without a trailing `/`
+    /// (`file:///abs/table`).
+    fn root_url(&self) -> &str;
+
+    /// What the backend can do.
+    fn capabilities(&self) -> Capabilities;
+
+    /// The URL of `key`: `root_url()/key`, as recorded in metadata.
+    fn url(&self, key: &Key) -> String {
+        format!("{}/{}", self.root_url(), key)
     }
 
-    /// The confinement root.
-    pub fn root(&self) -> &Path {
-        &self.root
-    }
-
-    /// The root with symlinks resolved; the lexical root while it does not exist.
-    fn real_root(&self) -> PathBuf {
-        if let Some(r) = self.real_root.get() {
-            return r.clone();
-        }
-        match fs::canonicalize(&self.root) {
-            Ok(real) => self.real_root.get_or_init(|| real).clone(),
-            Err(_) => self.root.clone(),
+    /// How `key` (the root for `None`) is named in errors and reports: the local path
+    /// for the file system, the URL otherwise.
+    fn display_path(&self, key: Option<&Key>) -> PathBuf {
+        match key {
+            Some(k) => PathBuf::from(self.url(k)),
+            None => PathBuf::from(self.root_url()),
         }
     }
 
-    fn check_confined(&self, path: &Path) -> io::Result<()> {
-        if !is_within(&self.root, path) {
-            return Err(escape_error(path, &self.root));
+    /// The whole object.
+    fn read(&self, key: &Key) -> io::Result<Bytes>;
+
+    /// Opens `key` for ranged reads. `size_hint` is the size the caller already knows
+    /// (a manifest records it), which a remote backend may use instead of asking.
+    fn open_read(&self, key: &Key, size_hint: Option<u64>) -> io::Result<Arc<dyn RandomAccess>>;
+
+    /// Exactly the bytes of `range` of `key`.
+    fn read_range(&self, key: &Key, range: Range<u64>) -> io::Result<Bytes> {
+        self.open_read(key, None)?.read_range(range)
+    }
+
+    /// Size and modification time of `key` (`NotFound` if it does not exist).
+    fn head(&self, key: &Key) -> io::Result<ObjectMeta>;
+
+    /// Whether `key` exists.
+    fn exists(&self, key: &Key) -> io::Result<bool> {
+        match self.head(key) {
+            Ok(_) => Ok(true),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(e),
         }
-        let Some(parent) = path.parent() else { return Ok(()) };
-        // Lexically inside; a symlink between the root and the file could still lead
-        // out. lstat each directory below the root (one or two per file: cheap, and
-        // unlike a cache it sees a directory swapped for a symlink later); a component
-        // that does not exist ends the walk (nothing below it exists yet).
-        let Ok(rel) = parent.strip_prefix(&self.root) else { return Ok(()) };
-        let mut dir = self.root.clone();
-        let mut symlink = false;
-        for c in rel.components() {
-            dir.push(c);
-            match fs::symlink_metadata(&dir) {
-                Ok(m) if m.file_type().is_symlink() => {
-                    symlink = true;
-                    break;
-                }
-                Ok(_) => {}
-                Err(_) => break,
-            }
-        }
-        if !symlink {
-            return Ok(());
-        }
-        // A symlink inside the table: allowed only if it resolves inside the root. The
-        // nearest existing ancestor of the parent decides (a parent that does not exist
-        // yet would be created below it: create_dir_all must not escape either).
-        for dir in parent.ancestors() {
-            if !dir.starts_with(&self.root) {
-                return Ok(());
-            }
-            if let Ok(real) = fs::canonicalize(dir) {
-                return if real.starts_with(self.real_root()) { Ok(()) } else { Err(escape_error(path, &self.root)) };
-            }
+    }
+
+    /// [`Storage::read`] of every key, results in key order, at most `max_workers`
+    /// at a time.
+    fn read_many(&self, keys: &[Key], max_workers: usize) -> Vec<io::Result<Bytes>> {
+        pooled(keys, max_workers, |k| self.read(k))
+    }
+
+    /// Creates `key` holding `bytes`; `AlreadyExists` if it exists.
+    fn put_new(&self, key: &Key, bytes: &[u8], durable: bool) -> io::Result<()>;
+
+    /// [`Storage::put_new`] of every item, results in item order, at most
+    /// `max_workers` at a time.
+    fn put_new_many(&self, items: &[(Key, Vec<u8>)], durable: bool, max_workers: usize) -> Vec<io::Result<()>> {
+        pooled(items, max_workers, |(k, b)| self.put_new(k, b, durable))
+    }
+
+    /// Creates `key` exclusively for a streamed write (Parquet data files).
+    fn create_new(&self, key: &Key) -> io::Result<Box<dyn NewFile>>;
+
+    /// Makes the contents of a complete object this process wrote durable (nothing
+    /// without [`Capabilities::fsync`]).
+    fn sync_file(&self, key: &Key) -> io::Result<()>;
+
+    /// The first half of an exclusive publish: prepares `bytes` to appear as `key`
+    /// (synced when `durable`).
+    fn stage_exclusive(&self, key: &Key, bytes: &[u8], durable: bool) -> io::Result<Staged>;
+
+    /// The commit point: makes the staged bytes appear as their key atomically, or
+    /// `AlreadyExists` if it is taken; any other error is ambiguous. Leaves nothing
+    /// temporary behind. The new name is durable after [`Storage::sync_dir`].
+    fn publish_staged(&self, staged: Staged) -> io::Result<()>;
+
+    /// Drops a staged object that will not be published.
+    fn discard_staged(&self, staged: Staged) -> io::Result<()>;
+
+    /// Atomically creates `key` holding `bytes`, or `AlreadyExists`. When `durable`,
+    /// the object and its name are durable before this returns.
+    fn publish_exclusive(&self, key: &Key, bytes: &[u8], durable: bool) -> io::Result<()> {
+        let staged = self.stage_exclusive(key, bytes, durable)?;
+        self.publish_staged(staged)?;
+        if durable {
+            self.sync_dir(key.parent().as_ref())?;
         }
         Ok(())
     }
-}
 
-fn escape_error(path: &Path, root: &Path) -> io::Error {
-    io::Error::new(
-        io::ErrorKind::PermissionDenied,
-        format!("{} is outside the table root {}", path.display(), root.display()),
-    )
-}
+    /// Replaces `key` whole (readers see the old or the new bytes). Only for advisory
+    /// objects such as the version hint.
+    fn put_advisory(&self, key: &Key, bytes: &[u8]) -> io::Result<()>;
 
-/// True when `path` is lexically inside `root` (no `..` components, absolute, prefix).
-pub fn is_within(root: &Path, path: &Path) -> bool {
-    path.is_absolute()
-        && !path.components().any(|c| matches!(c, Component::ParentDir | Component::CurDir))
-        && path.starts_with(root)
-        && path != root
-}
+    /// Creates the directory `dir` (the root for `None`) and its parents (nothing
+    /// without [`Capabilities::directories`]).
+    fn create_dir_all(&self, dir: Option<&Key>) -> io::Result<()>;
 
-fn temp_name(path: &Path) -> PathBuf {
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
-    path.with_file_name(format!(".{name}.{}.tmp", uuid::Uuid::new_v4().simple()))
-}
+    /// Makes the names in directory `dir` (the root for `None`) durable (nothing
+    /// without [`Capabilities::fsync`] and [`Capabilities::directories`]).
+    fn sync_dir(&self, dir: Option<&Key>) -> io::Result<()>;
 
-fn write_file(path: &Path, bytes: &[u8], durable: bool) -> io::Result<()> {
-    let mut f = OpenOptions::new().write(true).create_new(true).open(path)?;
-    f.write_all(bytes)?;
-    if durable {
-        f.sync_all()?;
-    }
-    Ok(())
-}
-
-impl Storage for LocalStorage {
-    fn read(&self, path: &Path) -> io::Result<Vec<u8>> {
-        fs::read(path)
+    /// Makes the root's own name durable in its parent directory (a root this process
+    /// just created).
+    fn sync_root_entry(&self) -> io::Result<()> {
+        Ok(())
     }
 
-    fn exists(&self, path: &Path) -> io::Result<bool> {
-        path.try_exists()
+    /// Every object under `prefix` (all of them for `None`), recursively.
+    fn list(&self, prefix: Option<&Key>) -> io::Result<Listing>;
+
+    /// Deletes `key` (`NotFound` if it does not exist).
+    fn delete(&self, key: &Key) -> io::Result<()>;
+
+    /// [`Storage::delete`] of every key, results in key order, at most `max_workers`
+    /// at a time.
+    fn delete_many(&self, keys: &[Key], max_workers: usize) -> Vec<io::Result<()>> {
+        pooled(keys, max_workers, |k| self.delete(k))
     }
 
-    fn write_new(&self, path: &Path, bytes: &[u8], durable: bool) -> io::Result<()> {
-        self.check_confined(path)?;
-        let res = write_file(path, bytes, durable);
-        if res.is_err() {
-            // Do not leave a partial file under a name someone may trust; a failure
-            // with AlreadyExists created nothing of ours.
-            if !matches!(&res, Err(e) if e.kind() == io::ErrorKind::AlreadyExists) {
-                let _ = fs::remove_file(path);
+    /// Tries to take the advisory lock `key`; `Ok(None)` when another holder has it.
+    fn try_lock_exclusive(&self, key: &Key) -> io::Result<Option<LockGuard>>;
+
+    /// Takes the advisory lock `key`, blocking until it is free.
+    fn lock_exclusive(&self, key: &Key) -> io::Result<LockGuard>;
+}
+
+/// `f` on every item on floe's bounded pool; a panic becomes that item's error.
+fn pooled<T: Sync, R: Send>(
+    items: &[T],
+    max_workers: usize,
+    f: impl Fn(&T) -> io::Result<R> + Sync,
+) -> Vec<io::Result<R>> {
+    crate::sync::map(items, max_workers, f)
+        .into_iter()
+        .map(|r| r.unwrap_or_else(|why| Err(io::Error::other(format!("storage worker panicked: {why}")))))
+        .collect()
+}
+
+/// The error a backend returns for an operation its capabilities rule out.
+pub fn unsupported(what: &str) -> io::Error {
+    io::Error::new(io::ErrorKind::Unsupported, format!("{what} is not supported by this storage"))
+}
+
+// ---------------------------------------------------------------------------------------
+// Parquet through the store
+// ---------------------------------------------------------------------------------------
+
+/// Bytes fetched at a time for the sequential reads the Parquet reader makes (page
+/// headers): the capacity of the `BufReader` it puts around a `File`.
+const SEQUENTIAL_READ_BYTES: u64 = 8 * 1024;
+
+/// A [`RandomAccess`] handle as Parquet's [`ChunkReader`](parquet::file::reader::ChunkReader):
+/// the footer and the column chunks and pages the reader decodes are fetched with
+/// ranged reads through the store, nothing else.
+#[derive(Debug, Clone)]
+pub struct ParquetSource {
+    handle: Arc<dyn RandomAccess>,
+}
+
+impl ParquetSource {
+    /// Wraps an open object.
+    pub fn new(handle: Arc<dyn RandomAccess>) -> Self {
+        ParquetSource { handle }
+    }
+}
+
+impl parquet::file::reader::Length for ParquetSource {
+    fn len(&self) -> u64 {
+        self.handle.size()
+    }
+}
+
+impl parquet::file::reader::ChunkReader for ParquetSource {
+    type T = SequentialRead;
+
+    fn get_read(&self, start: u64) -> parquet::errors::Result<SequentialRead> {
+        let size = self.handle.size();
+        if start > size {
+            return Err(parquet::errors::ParquetError::EOF(format!(
+                "Expected to read at offset {start}, while file has length {size}"
+            )));
+        }
+        Ok(SequentialRead { handle: self.handle.clone(), pos: start, end: size, buf: Bytes::new() })
+    }
+
+    fn get_bytes(&self, start: u64, length: usize) -> parquet::errors::Result<Bytes> {
+        let end = start.checked_add(length as u64).filter(|e| *e <= self.handle.size()).ok_or_else(|| {
+            parquet::errors::ParquetError::EOF(format!(
+                "Expected to read {length} bytes at offset {start}, while file has length {}",
+                self.handle.size()
+            ))
+        })?;
+        Ok(self.handle.read_range(start..end)?)
+    }
+}
+
+/// Sequential reads from an offset to the end of an object, fetched in windows.
+#[derive(Debug)]
+pub struct SequentialRead {
+    handle: Arc<dyn RandomAccess>,
+    pos: u64,
+    end: u64,
+    buf: Bytes,
+}
+
+impl Read for SequentialRead {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        if self.buf.is_empty() {
+            if self.pos >= self.end || out.is_empty() {
+                return Ok(0);
             }
+            let want = (out.len() as u64).max(SEQUENTIAL_READ_BYTES).min(self.end - self.pos);
+            self.buf = self.handle.read_range(self.pos..self.pos + want)?;
+            self.pos += want;
         }
-        res
-    }
-
-    fn create_new(&self, path: &Path) -> io::Result<Box<dyn NewFile>> {
-        self.check_confined(path)?;
-        Ok(Box::new(OpenOptions::new().write(true).create_new(true).open(path)?))
-    }
-
-    fn sync_file(&self, path: &Path) -> io::Result<()> {
-        File::open(path)?.sync_all()
-    }
-
-    fn write_temp(&self, final_path: &Path, bytes: &[u8], durable: bool) -> io::Result<PathBuf> {
-        self.check_confined(final_path)?;
-        let tmp = temp_name(final_path);
-        if let Err(e) = write_file(&tmp, bytes, durable) {
-            let _ = fs::remove_file(&tmp);
-            return Err(e);
-        }
-        Ok(tmp)
-    }
-
-    fn link_temp(&self, temp: &Path, final_path: &Path) -> io::Result<()> {
-        self.check_confined(final_path)?;
-        // link(2) fails with EEXIST instead of replacing: this is the commit point.
-        let linked = fs::hard_link(temp, final_path);
-        let _ = fs::remove_file(temp);
-        linked
-    }
-
-    fn replace_advisory(&self, path: &Path, bytes: &[u8]) -> io::Result<()> {
-        self.check_confined(path)?;
-        let tmp = temp_name(path);
-        if let Err(e) = write_file(&tmp, bytes, false) {
-            let _ = fs::remove_file(&tmp);
-            return Err(e);
-        }
-        let res = fs::rename(&tmp, path);
-        if res.is_err() {
-            let _ = fs::remove_file(&tmp);
-        }
-        res
-    }
-
-    fn sync_dir(&self, dir: &Path) -> io::Result<()> {
-        sync_directory(dir)
-    }
-
-    fn create_dir_all(&self, dir: &Path) -> io::Result<()> {
-        if dir != self.root {
-            self.check_confined(dir)?;
-        }
-        fs::create_dir_all(dir)
-    }
-
-    fn list(&self, dir: &Path) -> io::Result<Vec<ListEntry>> {
-        let mut out = Vec::new();
-        for entry in fs::read_dir(dir)? {
-            let entry = entry?;
-            let Ok(name) = entry.file_name().into_string() else { continue };
-            // A file may vanish between readdir and stat (a concurrent cleanup).
-            let Ok(meta) = entry.metadata() else { continue };
-            out.push(ListEntry { name, size: meta.len(), modified: meta.modified().ok(), is_dir: meta.is_dir() });
-        }
-        Ok(out)
-    }
-
-    fn delete(&self, path: &Path) -> io::Result<()> {
-        self.check_confined(path)?;
-        fs::remove_file(path)
-    }
-
-    fn lock_exclusive(&self, path: &Path) -> io::Result<LockGuard> {
-        let file = self.open_lock_file(path)?;
-        file.lock()?;
-        Ok(LockGuard { _file: Some(file) })
-    }
-
-    fn try_lock_exclusive(&self, path: &Path) -> io::Result<Option<LockGuard>> {
-        let file = self.open_lock_file(path)?;
-        match file.try_lock() {
-            Ok(()) => Ok(Some(LockGuard { _file: Some(file) })),
-            Err(fs::TryLockError::WouldBlock) => Ok(None),
-            Err(fs::TryLockError::Error(e)) => Err(e),
-        }
-    }
-}
-
-impl LocalStorage {
-    fn open_lock_file(&self, path: &Path) -> io::Result<File> {
-        self.check_confined(path)?;
-        let open = || OpenOptions::new().read(true).write(true).create(true).truncate(false).open(path);
-        let file = match open() {
-            Ok(f) => f,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                if let Some(dir) = path.parent() {
-                    fs::create_dir_all(dir)?;
-                }
-                open()?
-            }
-            Err(e) => return Err(e),
-        };
-        Ok(file)
-    }
-}
-
-fn sync_directory(dir: &Path) -> io::Result<()> {
-    File::open(dir)?.sync_all()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn confinement_is_lexical_and_real() {
-        let root = Path::new("/t/table");
-        assert!(is_within(root, Path::new("/t/table/data/x.parquet")));
-        assert!(!is_within(root, Path::new("/t/table/../other/x")));
-        assert!(!is_within(root, Path::new("/t/tablex/x")));
-        assert!(!is_within(root, Path::new("data/x")));
-        assert!(!is_within(root, root));
-    }
-
-    #[test]
-    fn symlinked_parent_escaping_root_is_refused() {
-        let outside = tempfile::tempdir().unwrap();
-        let root = tempfile::tempdir().unwrap();
-        std::os::unix::fs::symlink(outside.path(), root.path().join("evil")).unwrap();
-        let s = LocalStorage::new(root.path());
-        let err = s.write_new(&root.path().join("evil/x"), b"x", false).unwrap_err();
-        assert_eq!(err.kind(), io::ErrorKind::PermissionDenied);
-        assert!(!outside.path().join("x").exists());
-        // A directory that does not exist yet below the symlink: its nearest existing
-        // ancestor decides (this used to be created outside the root).
-        let err = s.create_dir_all(&root.path().join("evil/new/deeper")).unwrap_err();
-        assert_eq!(err.kind(), io::ErrorKind::PermissionDenied);
-        assert!(!outside.path().join("new").exists());
-        // A root that does not exist yet can be created with its subdirectories.
-        let fresh = root.path().join("fresh");
-        let s = LocalStorage::new(&fresh);
-        s.create_dir_all(&fresh.join("a/b")).unwrap();
-        s.write_new(&fresh.join("a/b/x"), b"x", false).unwrap();
+        let n = out.len().min(self.buf.len());
+        out[..n].copy_from_slice(&self.buf[..n]);
+        self.buf = self.buf.slice(n..);
+        Ok(n)
     }
 }

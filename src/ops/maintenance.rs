@@ -32,7 +32,7 @@
 //! * **Rollback** ([`Table::rollback_to`], [`Table::set_current`]) and tags
 //!   ([`Table::create_tag`], [`Table::remove_tag`]) are metadata-only commits.
 //! * Files are compared by their path relative to the table root (every recorded URI
-//!   resolved by [`crate::io::location::TableLocation::read_path`]), never by the URI's
+//!   resolved by [`crate::io::location::TableLocation::resolve`]), never by the URI's
 //!   spelling. Every operation here, dry runs included, refuses a table that was copied
 //!   or moved and not relocated ([`Error::TableRelocated`]; see [`crate::ops::relocate`]).
 //!
@@ -40,16 +40,18 @@
 //! did (or would do). See `docs/maintenance.md`.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
-use crate::data::read::{NameMapping, ReadOptions, open_data_file};
+use crate::data::read::{NameMapping, ReadOptions, open_data};
 use crate::data::write::DataFileWriter;
 use crate::error::{Error, Result};
+use crate::io::location::FileRef;
+use crate::io::storage::{Key, SkipReason};
 use crate::spec::manifest::{DataContent, DataFile, EntryStatus, ManifestContent, ManifestFile, read_manifest};
 use crate::spec::metadata::{Snapshot, SnapshotLogEntry, SnapshotRef, TableMetadata};
-use crate::table::{Table, load_manifest_list, now_ms, properties, read_path};
+use crate::table::{Table, load_manifest_list, now_ms, properties, read_files};
 use crate::txn::{CommitReport, Operation, datashard_writes_here};
 
 /// Default compaction target when neither the options nor the table set one (128 MiB).
@@ -320,12 +322,11 @@ struct LiveFile {
 
 /// Every live data file of `snapshot` with its manifest's spec id, oldest first.
 fn live_files(table: &Table, snapshot: &Snapshot) -> Result<Vec<LiveFile>> {
-    let manifests = load_manifest_list(table.storage(), table.location(), snapshot)?;
+    let manifests = load_manifest_list(table.location(), snapshot)?;
     let mut out: Vec<(i64, LiveFile)> = Vec::new();
-    for m in &manifests {
-        let path = read_path(table.location(), &m.manifest_path)?;
-        let bytes = table.storage().read(&path).map_err(|e| Error::io(&path, e))?;
-        let manifest = read_manifest(&path, &bytes, Some(m))?;
+    let uris: Vec<&str> = manifests.iter().map(|m| m.manifest_path.as_str()).collect();
+    for (m, (file, bytes)) in manifests.iter().zip(read_files(table, &uris)?) {
+        let manifest = read_manifest(&file.path(), &bytes, Some(m))?;
         for e in manifest.entries {
             if e.status == EntryStatus::Deleted {
                 continue;
@@ -501,7 +502,7 @@ impl Table {
             // Through the table's storage: confinement and fault injection apply.
             let mut writer = DataFileWriter::with_storage(
                 self.inner.storage.clone(),
-                &dir,
+                Some(dir.clone()),
                 &format!("{prefix}-c{i}"),
                 &schema,
                 write_opts.clone(),
@@ -511,8 +512,9 @@ impl Table {
             }
             let mut written = || -> Result<()> {
                 for f in &bin.inputs {
-                    let path = read_path(self.location(), &f.file_path)?;
-                    let reader = open_data_file(&path, &schema, name_mapping.as_ref(), &ReadOptions::default())?;
+                    let data = self.location().resolve(&f.file_path)?;
+                    let size = u64::try_from(f.file_size_in_bytes).ok().filter(|s| *s > 0);
+                    let reader = open_data(&data, size, &schema, name_mapping.as_ref(), &ReadOptions::default())?;
                     for batch in reader {
                         writer.write(&batch?)?;
                     }
@@ -525,7 +527,7 @@ impl Table {
                 }
                 return Err(e);
             }
-            let paths = writer.created_paths().to_vec();
+            let paths = writer.created_keys().to_vec();
             let created_dir = writer.created_dir();
             match writer.finish() {
                 Ok(mut files) => {
@@ -561,7 +563,7 @@ impl Table {
             report.elapsed = started.elapsed();
             return Ok(report);
         };
-        let manifests = load_manifest_list(self.storage(), self.location(), &snapshot)?;
+        let manifests = load_manifest_list(self.location(), &snapshot)?;
         let target = md.property_i64(properties::MANIFEST_TARGET_SIZE, 8 * 1024 * 1024);
         let small = manifests
             .iter()
@@ -657,8 +659,8 @@ impl Table {
         let live_ids: HashSet<i64> = retained_md.snapshots.iter().map(|s| s.snapshot_id).collect();
         let mut seen: HashSet<i64> = candidates.iter().map(|s| s.snapshot_id).collect();
         for entry in &retained_md.metadata_log {
-            let path = read_path(self.location(), &entry.metadata_file)?;
-            let Some(old) = self.read_logged_metadata(&path)? else { continue };
+            let file = self.location().resolve(&entry.metadata_file)?;
+            let Some(old) = self.read_logged_metadata(&file)? else { continue };
             // Its files are read under our root even if it names an older location.
             self.location().observe(&old.location);
             for s in old.snapshots {
@@ -668,38 +670,39 @@ impl Table {
             }
         }
         let reachable = Reachable::of_snapshots(self, &retained_md.snapshots, false, &HashSet::new())?;
-        let mut to_delete: Vec<(PathBuf, u64, Kind)> = Vec::new();
-        // Files are compared by their path relative to the table root, never by the
-        // URI spelling (an older version may name an older location of this table).
-        let mut queued: HashSet<PathBuf> = HashSet::new();
+        let mut to_delete: Vec<(FileRef, u64, Kind)> = Vec::new();
+        // Files are compared by their key under the table root, never by the URI
+        // spelling (an older version may name an older location of this table).
+        let mut queued: HashSet<String> = HashSet::new();
         for s in &candidates {
-            let list_path = read_path(self.location(), &s.manifest_list)?;
-            let key = self.location().relative(&list_path);
-            if !reachable.manifest_lists.contains(&key) && queued.insert(key) {
-                to_delete.push((list_path, 0, Kind::Metadata));
+            let list_file = self.location().resolve(&s.manifest_list)?;
+            let id = list_file.id();
+            if !reachable.manifest_lists.contains(&id) && queued.insert(id) {
+                to_delete.push((list_file, 0, Kind::Metadata));
             }
-            let list = match load_manifest_list(self.storage(), self.location(), s) {
+            let list = match load_manifest_list(self.location(), s) {
                 Ok(l) => l,
                 // Already deleted (an earlier expiry, or a datashard GC).
                 Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => continue,
                 Err(e) => return Err(e),
             };
             for m in list {
-                let path = read_path(self.location(), &m.manifest_path)?;
-                let key = self.location().relative(&path);
-                if reachable.manifests.contains(&key) || !queued.insert(key) {
+                let manifest = self.location().resolve(&m.manifest_path)?;
+                let id = manifest.id();
+                if reachable.manifests.contains(&id) || !queued.insert(id) {
                     continue;
                 }
-                let bytes = match self.storage().read(&path) {
+                let bytes = match manifest.store.read(&manifest.key) {
                     Ok(b) => b,
                     Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-                    Err(e) => return Err(Error::io(&path, e)),
+                    Err(e) => return Err(Error::io(manifest.path(), e)),
                 };
-                to_delete.push((path.clone(), m.manifest_length.max(0) as u64, Kind::Metadata));
-                for e in read_manifest(&path, &bytes, Some(&m))?.entries {
+                let entries = read_manifest(&manifest.path(), &bytes, Some(&m))?.entries;
+                to_delete.push((manifest, m.manifest_length.max(0) as u64, Kind::Metadata));
+                for e in entries {
                     let f = e.data_file;
-                    let file = read_path(self.location(), &f.file_path)?;
-                    let key = self.location().relative(&file);
+                    let file = self.location().resolve(&f.file_path)?;
+                    let key = file.id();
                     if !reachable.data_files.contains(&key) && queued.insert(key) {
                         to_delete.push((file, f.file_size_in_bytes.max(0) as u64, Kind::Data));
                     }
@@ -741,16 +744,16 @@ impl Table {
 
         // Everything the newest metadata and the metadata files in its log reference.
         let mut all_snapshots: Vec<Snapshot> = md.snapshots.clone();
-        let mut keep: HashSet<PathBuf> = HashSet::new();
-        keep.insert(self.metadata_path());
+        let mut keep: HashSet<String> = HashSet::new();
+        keep.insert(self.state().metadata_key.to_string());
         let mut snapshot_ids: HashSet<i64> = all_snapshots.iter().map(|s| s.snapshot_id).collect();
         // Snapshots only older metadata files name: their files may be gone already
         // (expired); those of the newest metadata's snapshots must be there.
         let mut logged_only: HashSet<i64> = HashSet::new();
         for entry in &md.metadata_log {
-            let path = read_path(self.location(), &entry.metadata_file)?;
-            keep.insert(path.clone());
-            let Some(old) = self.read_logged_metadata(&path)? else { continue };
+            let file = self.location().resolve(&entry.metadata_file)?;
+            keep.insert(file.id());
+            let Some(old) = self.read_logged_metadata(&file)? else { continue };
             // Its files are read under our root even if it names an older location.
             self.location().observe(&old.location);
             for s in old.snapshots {
@@ -764,32 +767,40 @@ impl Table {
         let max_prev = md.property_i64(properties::PREVIOUS_VERSIONS_MAX, 100).max(1) as u64;
         let protected = self.inflight_protection(cutoff)?;
 
-        let root = self.location().root().to_path_buf();
-        let mut files: Vec<(PathBuf, std::fs::Metadata)> = Vec::new();
-        walk_no_symlinks(&root, &mut files, &mut report)?;
+        // Every object under the root, never following a symlink (reported instead).
+        let listing = self.storage().list(None).map_err(|e| Error::io(self.location().root(), e))?;
+        for skipped in &listing.skipped {
+            let shown = self.location().root().join(&skipped.name);
+            report.skipped.push(match skipped.reason {
+                SkipReason::Link => format!("{} is a symlink; not followed", shown.display()),
+                _ => format!("{}: its name is not valid UTF-8; not examined", shown.display()),
+            });
+        }
         let metadata_dir = self.location().metadata_dir();
-        let mut to_delete: Vec<(PathBuf, u64, Kind)> = Vec::new();
-        for (path, meta) in files {
-            let rel = path.strip_prefix(&root).unwrap_or(&path);
-            if rel.starts_with(".locks") || path == self.location().hint_file() {
+        let hint = self.location().hint_file();
+        let mut to_delete: Vec<(FileRef, u64, Kind)> = Vec::new();
+        for object in listing.objects {
+            let key = object.key;
+            if key.segments().next() == Some(".locks") || key == hint {
                 continue;
             }
-            if reachable.contains(rel) || keep.contains(&path) || protected.contains(&path) {
+            let id = key.to_string();
+            if reachable.contains(&id) || keep.contains(&id) || protected.contains(&key) {
                 continue;
             }
-            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
-            let in_metadata_dir = path.parent() == Some(metadata_dir.as_path());
-            if in_metadata_dir && let Some(n) = crate::io::location::parse_version_file(name) {
+            let name = key.name().to_string();
+            let in_metadata_dir = key.parent().as_ref() == Some(&metadata_dir);
+            if in_metadata_dir && let Some(n) = crate::io::location::parse_version_file(&name) {
                 // Version files: those within previous-versions-max of the newest are
                 // kept whatever their age (plus anything newer than what we read);
                 // older superseded ones go whatever their age.
                 if n + max_prev > version {
                     continue;
                 }
-                to_delete.push((path.clone(), meta.len(), Kind::Metadata));
+                to_delete.push((self.location().file(key), object.size, Kind::Metadata));
                 continue;
             }
-            let young = meta.modified().map(|m| m > cutoff).unwrap_or(true);
+            let young = object.modified.map(|m| m > cutoff).unwrap_or(true);
             if young {
                 continue;
             }
@@ -800,7 +811,7 @@ impl Table {
             } else {
                 Kind::Other
             };
-            to_delete.push((path.clone(), meta.len(), kind));
+            to_delete.push((self.location().file(key), object.size, kind));
         }
         self.delete_files(to_delete, &mut report);
         report.elapsed = started.elapsed();
@@ -811,11 +822,11 @@ impl Table {
     /// exists (a commit's cleanup or the user removed it). Any other failure (an I/O
     /// error, a file that does not decode) is an error: what that version references
     /// cannot be known, so nothing may be deleted as unreferenced.
-    fn read_logged_metadata(&self, path: &Path) -> Result<Option<TableMetadata>> {
-        match self.storage().read(path) {
-            Ok(bytes) => TableMetadata::from_json_bytes(path, &bytes).map(Some),
+    fn read_logged_metadata(&self, file: &FileRef) -> Result<Option<TableMetadata>> {
+        match file.store.read(&file.key) {
+            Ok(bytes) => TableMetadata::from_json_bytes(&file.path(), &bytes).map(Some),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(Error::io(path, e)),
+            Err(e) => Err(Error::io(file.path(), e)),
         }
     }
 
@@ -830,35 +841,28 @@ impl Table {
     /// Paths named by datashard in-flight markers modified after `cutoff`, and the
     /// markers themselves. Older markers are abandoned (datashard's own timeout is
     /// 1 day) and are orphans like any other file.
-    fn inflight_protection(&self, cutoff: SystemTime) -> Result<HashSet<PathBuf>> {
-        let root = self.location().root();
-        let dir = root.join(INFLIGHT_MARKER_DIR);
+    fn inflight_protection(&self, cutoff: SystemTime) -> Result<HashSet<Key>> {
+        let location = self.location();
+        let dir = Key::known(INFLIGHT_MARKER_DIR);
         let mut out = HashSet::new();
-        let entries = match std::fs::read_dir(&dir) {
-            Ok(rd) => rd,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
-            Err(e) => return Err(Error::io(&dir, e)),
-        };
-        for entry in entries {
-            let path = entry.map_err(|e| Error::io(&dir, e))?.path();
-            let Some(name) = path.file_name().and_then(|n| n.to_str()) else { continue };
-            let Some(stem) = name.strip_suffix(".inflight") else { continue };
-            // A marker that vanished since the listing was resolved by its writer; one
-            // that cannot be examined may protect anything: stop.
-            let meta = match std::fs::symlink_metadata(&path) {
-                Ok(m) => m,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-                Err(e) => return Err(Error::io(&path, e)),
-            };
-            if !meta.is_file() || meta.modified().map(|m| m <= cutoff).unwrap_or(false) {
+        // A listing reports regular files only (a symlinked marker protects nothing).
+        let listing = self.storage().list(Some(&dir)).map_err(|e| Error::io(location.path(&dir), e))?;
+        for marker in listing.objects {
+            if marker.key.parent().as_ref() != Some(&dir) {
                 continue;
             }
-            let payload = match self.storage().read(&path) {
+            let Some(stem) = marker.key.name().strip_suffix(".inflight").map(str::to_string) else { continue };
+            if marker.modified.map(|m| m <= cutoff).unwrap_or(false) {
+                continue;
+            }
+            // A marker that vanished since the listing was resolved by its writer; one
+            // that cannot be read may protect anything: stop.
+            let payload = match self.storage().read(&marker.key) {
                 Ok(b) => b,
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-                Err(e) => return Err(Error::io(&path, e)),
+                Err(e) => return Err(Error::io(location.path(&marker.key), e)),
             };
-            out.insert(path.clone());
+            out.insert(marker.key.clone());
             // The payload names the file, relative to the table root (or with the
             // root's leading slash stripped); old markers (not JSON) name `data/<stem>`.
             let target = serde_json::from_slice::<serde_json::Value>(&payload)
@@ -866,38 +870,40 @@ impl Table {
                 .and_then(|v| v.get("file_path").and_then(|p| p.as_str()).map(str::to_string));
             match target {
                 Some(t) => {
-                    let t = t.strip_prefix("file://").unwrap_or(&t).to_string();
-                    let abs = PathBuf::from(format!("/{}", t.trim_start_matches('/')));
-                    if abs.starts_with(root) {
-                        out.insert(abs);
+                    let t = t.strip_prefix("file://").unwrap_or(&t);
+                    let trimmed = t.trim_start_matches('/');
+                    // As an absolute path under the root, and as a path relative to it.
+                    if let Ok(k) = location.confined_key(&format!("file:///{trimmed}")) {
+                        out.insert(k);
                     }
-                    out.insert(root.join(t.trim_start_matches('/')));
+                    if let Ok(k) = Key::new(trimmed) {
+                        out.insert(k);
+                    }
                 }
                 None => {
-                    out.insert(root.join("data").join(stem));
+                    if let Ok(k) = Key::new(format!("data/{stem}")) {
+                        out.insert(k);
+                    }
                 }
             }
         }
         Ok(out)
     }
 
-    fn delete_files(&self, files: Vec<(PathBuf, u64, Kind)>, report: &mut MaintenanceReport) {
-        for (path, size, kind) in files {
-            let uri = crate::io::location::path_to_uri(&path);
-            let confined = match self.location().confined_path(&uri) {
-                Ok(p) => p,
-                Err(_) => {
-                    report.skipped.push(format!("{} is outside the table; not deleted", path.display()));
-                    continue;
-                }
-            };
-            let size = if size > 0 { size } else { std::fs::symlink_metadata(&confined).map(|m| m.len()).unwrap_or(0) };
+    fn delete_files(&self, files: Vec<(FileRef, u64, Kind)>, report: &mut MaintenanceReport) {
+        for (file, size, kind) in files {
+            if file.external {
+                report.skipped.push(format!("{} is outside the table; not deleted", file.path().display()));
+                continue;
+            }
+            let path = file.path();
+            let size = if size > 0 { size } else { file.store.head(&file.key).map(|m| m.size).unwrap_or(0) };
             if !report.dry_run {
-                match self.storage().delete(&confined) {
+                match file.store.delete(&file.key) {
                     Ok(()) => {}
                     Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
                     Err(e) => {
-                        report.skipped.push(format!("could not delete {}: {e}", confined.display()));
+                        report.skipped.push(format!("could not delete {}: {e}", path.display()));
                         continue;
                     }
                 }
@@ -908,7 +914,7 @@ impl Table {
                 Kind::Other => report.other_files_removed += 1,
             }
             report.bytes_removed += size;
-            report.deleted_paths.push(confined);
+            report.deleted_paths.push(path);
         }
     }
 
@@ -1044,27 +1050,27 @@ fn select_expired(md: &TableMetadata, older_than: i64, retain_last: usize) -> Ve
     md.snapshots.iter().filter(|s| !keep.contains(&s.snapshot_id) && s.timestamp_ms < older_than).cloned().collect()
 }
 
-/// Files referenced by a set of snapshots, by their path relative to the table root
-/// (resolved with [`crate::io::location::TableLocation::read_path`], so a URI naming an
-/// older location of this table, or spelling the root differently, is the same file).
+/// Files referenced by a set of snapshots, by [`FileRef::id`]: their key under the table
+/// root (resolved with [`crate::io::location::TableLocation::resolve`], so a URI naming
+/// an older location of this table, or spelling the root differently, is the same
+/// file), or the URL of a file outside it.
 #[derive(Debug, Default)]
 struct Reachable {
-    manifest_lists: HashSet<PathBuf>,
-    manifests: HashSet<PathBuf>,
+    manifest_lists: HashSet<String>,
+    manifests: HashSet<String>,
     /// Data files live (`ADDED`/`EXISTING`) in some snapshot; with `any_status`,
     /// also those only listed as `DELETED`.
-    data_files: HashSet<PathBuf>,
+    data_files: HashSet<String>,
 }
 
 impl Reachable {
-    /// Everything `snapshots` reference, by path relative to the table root (metadata
-    /// may name an older location of the same table). Any read or decode failure is an
-    /// error (what an unreadable file references is unknown, so nothing may be called
-    /// unreferenced), with one exception: a file that does not exist is skipped when
-    /// every snapshot naming it is in `may_be_gone` (snapshots only older metadata files
-    /// name, whose files expiry may have deleted) or is no longer retained by the
-    /// newest metadata (a concurrent expiry). A missing file of a retained snapshot is
-    /// an error.
+    /// Everything `snapshots` reference (see [`Reachable`]; metadata may name an older
+    /// location of the same table). Any read or decode failure is an error (what an
+    /// unreadable file references is unknown, so nothing may be called unreferenced),
+    /// with one exception: a file that does not exist is skipped when every snapshot
+    /// naming it is in `may_be_gone` (snapshots only older metadata files name, whose
+    /// files expiry may have deleted) or is no longer retained by the newest metadata (a
+    /// concurrent expiry). A missing file of a retained snapshot is an error.
     fn of_snapshots(
         table: &Table,
         snapshots: &[Snapshot],
@@ -1074,7 +1080,7 @@ impl Reachable {
         let location = table.location();
         let mut r = Reachable::default();
         // Each manifest with the snapshots whose files must exist that name it.
-        let mut manifests: HashMap<PathBuf, (ManifestFile, Vec<i64>)> = HashMap::new();
+        let mut manifests: HashMap<String, (FileRef, ManifestFile, Vec<i64>)> = HashMap::new();
         let gone_is_fine = |ids: &[i64]| -> Result<bool> {
             for &id in ids {
                 if table.still_retained(id)? {
@@ -1084,13 +1090,13 @@ impl Reachable {
             Ok(true)
         };
         for s in snapshots {
-            let list_path = read_path(location, &s.manifest_list)?;
-            if !r.manifest_lists.insert(location.relative(&list_path)) {
+            let list_file = location.resolve(&s.manifest_list)?;
+            if !r.manifest_lists.insert(list_file.id()) {
                 continue;
             }
             let required: Vec<i64> =
                 if may_be_gone.contains(&s.snapshot_id) { Vec::new() } else { vec![s.snapshot_id] };
-            let list = match load_manifest_list(table.storage(), location, s) {
+            let list = match load_manifest_list(location, s) {
                 Ok(l) => l,
                 Err(Error::Io { source, .. })
                     if source.kind() == std::io::ErrorKind::NotFound && gone_is_fine(&required)? =>
@@ -1100,62 +1106,29 @@ impl Reachable {
                 Err(e) => return Err(e),
             };
             for m in list {
-                let path = read_path(location, &m.manifest_path)?;
-                let slot = manifests.entry(path).or_insert_with(|| (m, Vec::new()));
-                slot.1.extend(&required);
+                let file = location.resolve(&m.manifest_path)?;
+                let slot = manifests.entry(file.id()).or_insert_with(|| (file, m, Vec::new()));
+                slot.2.extend(&required);
             }
         }
-        for (path, (m, required)) in manifests {
-            r.manifests.insert(location.relative(&path));
-            let bytes = match table.storage().read(&path) {
+        for (id, (file, m, required)) in manifests {
+            r.manifests.insert(id);
+            let bytes = match file.store.read(&file.key) {
                 Ok(b) => b,
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound && gone_is_fine(&required)? => continue,
-                Err(e) => return Err(Error::io(&path, e)),
+                Err(e) => return Err(Error::io(file.path(), e)),
             };
-            for e in read_manifest(&path, &bytes, Some(&m))?.entries {
+            for e in read_manifest(&file.path(), &bytes, Some(&m))?.entries {
                 if any_status || e.status != EntryStatus::Deleted {
-                    let file = read_path(location, &e.data_file.file_path)?;
-                    r.data_files.insert(location.relative(&file));
+                    r.data_files.insert(location.resolve(&e.data_file.file_path)?.id());
                 }
             }
         }
         Ok(r)
     }
 
-    /// Whether the file at `rel` (relative to the table root) is referenced.
-    fn contains(&self, rel: &Path) -> bool {
-        self.manifest_lists.contains(rel) || self.manifests.contains(rel) || self.data_files.contains(rel)
+    /// Whether the file with this id is referenced.
+    fn contains(&self, id: &str) -> bool {
+        self.manifest_lists.contains(id) || self.manifests.contains(id) || self.data_files.contains(id)
     }
-}
-
-/// Every regular file below `dir`, with its metadata, never following symlinks
-/// (a symlink is reported in `skipped` and neither followed nor deleted).
-fn walk_no_symlinks(
-    dir: &Path,
-    out: &mut Vec<(PathBuf, std::fs::Metadata)>,
-    report: &mut MaintenanceReport,
-) -> Result<()> {
-    let entries = match std::fs::read_dir(dir) {
-        Ok(rd) => rd,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(Error::io(dir, e)),
-    };
-    for entry in entries {
-        let entry = entry.map_err(|e| Error::io(dir, e))?;
-        let path = entry.path();
-        let meta = match std::fs::symlink_metadata(&path) {
-            Ok(m) => m,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-            Err(e) => return Err(Error::io(&path, e)),
-        };
-        let ft = meta.file_type();
-        if ft.is_symlink() {
-            report.skipped.push(format!("{} is a symlink; not followed", path.display()));
-        } else if ft.is_dir() {
-            walk_no_symlinks(&path, out, report)?;
-        } else if ft.is_file() {
-            out.push((path, meta));
-        }
-    }
-    Ok(())
 }

@@ -32,12 +32,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
-use crate::io::location::path_to_uri;
+use crate::io::storage::Key;
 use crate::spec::manifest::{ManifestFile, ManifestWriteContext, read_manifest, write_manifest, write_manifest_list};
 use crate::spec::metadata::{PartitionSpec, TableMetadata};
 use crate::spec::types::Schema;
 use crate::table::RetryPolicy;
-use crate::table::{Table, load_manifest_list, read_path};
+use crate::table::{Table, load_manifest_list};
 
 /// What [`Table::relocate`] did (or, as a dry run, would do).
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -71,7 +71,7 @@ struct Plan {
     /// Snapshot id → its new manifest list URI.
     lists: HashMap<i64, String>,
     /// Files to write, in any order.
-    writes: Vec<(PathBuf, Vec<u8>)>,
+    writes: Vec<(Key, Vec<u8>)>,
     manifests: usize,
     data_files: usize,
 }
@@ -130,14 +130,14 @@ impl Table {
         let log: Vec<String> = md
             .metadata_log
             .iter()
-            .map(|e| Ok(path_to_uri(&read_path(self.location(), &e.metadata_file)?)))
+            .map(|e| Ok(self.location().resolve(&e.metadata_file)?.url()))
             .collect::<Result<_>>()?;
         let statistics = relocated_statistics(self, &md)?;
         report.snapshots = plan.lists.len();
         report.manifests = plan.manifests;
         report.data_files = plan.data_files;
         report.metadata_log = log.len();
-        report.written = plan.writes.iter().map(|(p, _)| p.clone()).collect();
+        report.written = plan.writes.iter().map(|(k, _)| self.location().path(k)).collect();
         if dry_run {
             report.elapsed = started.elapsed();
             return Ok(report);
@@ -145,9 +145,11 @@ impl Table {
 
         let durable = self.inner.options.durability.is_durable();
         // The transaction owns the new files from here: deleted unless it commits.
-        tx.adopt_files(report.written.clone());
-        for (path, bytes) in &plan.writes {
-            self.storage().write_new(path, bytes, durable).map_err(|e| Error::io(path, e))?;
+        tx.adopt_files(plan.writes.iter().map(|(k, _)| k.clone()).collect());
+        // Independent new files: one batch (concurrent PUTs on a remote store).
+        let io_threads = self.inner.options.write.io_threads;
+        for ((key, _), r) in plan.writes.iter().zip(self.storage().put_new_many(&plan.writes, durable, io_threads)) {
+            r.map_err(|e| Error::io(self.location().path(key), e))?;
         }
         let recorded = md.location.clone();
         let root_uri = self.location().root_uri();
@@ -185,23 +187,23 @@ impl Table {
     /// for every snapshot of `md`.
     fn plan_relocation(&self, md: &TableMetadata, commit_id: &str) -> Result<Plan> {
         let location = self.location();
-        let metadata_dir = location.metadata_dir();
         let mut plan = Plan { lists: HashMap::new(), writes: Vec::new(), manifests: 0, data_files: 0 };
         // Old manifest (resolved path) → its rewritten manifest-list row.
-        let mut rewritten: HashMap<PathBuf, ManifestFile> = HashMap::new();
+        let mut rewritten: HashMap<String, ManifestFile> = HashMap::new();
         for snapshot in &md.snapshots {
-            let list = load_manifest_list(self.storage(), location, snapshot)?;
+            let list = load_manifest_list(location, snapshot)?;
             let mut rows = Vec::with_capacity(list.len());
             for m in list {
-                let old_path = read_path(location, &m.manifest_path)?;
-                if let Some(row) = rewritten.get(&old_path) {
+                let old = location.resolve(&m.manifest_path)?;
+                if let Some(row) = rewritten.get(&old.id()) {
                     rows.push(row.clone());
                     continue;
                 }
-                let bytes = self.storage().read(&old_path).map_err(|e| Error::io(&old_path, e))?;
+                let old_path = old.path();
+                let bytes = old.read()?;
                 let mut entries = read_manifest(&old_path, &bytes, Some(&m))?.entries;
                 for e in &mut entries {
-                    e.data_file.file_path = path_to_uri(&read_path(location, &e.data_file.file_path)?);
+                    e.data_file.file_path = location.resolve(&e.data_file.file_path)?.url();
                 }
                 let spec = md.partition_specs.iter().find(|s| s.spec_id == m.partition_spec_id).ok_or_else(|| {
                     Error::corrupt(&old_path, format!("unknown partition spec id {}", m.partition_spec_id))
@@ -209,16 +211,16 @@ impl Table {
                 let schema = schema_for(md, spec);
                 let ctx = ManifestWriteContext { schema, spec, content: m.content };
                 let new_bytes = write_manifest(&ctx, &entries)?;
-                let new_path = metadata_dir.join(format!("{commit_id}-r{}.avro", plan.manifests));
+                let new_path = Key::known(format!("metadata/{commit_id}-r{}.avro", plan.manifests));
                 plan.manifests += 1;
                 plan.data_files += entries.len();
                 let row = ManifestFile {
-                    manifest_path: path_to_uri(&new_path),
+                    manifest_path: location.uri(&new_path),
                     manifest_length: new_bytes.len() as i64,
                     ..m
                 };
                 plan.writes.push((new_path, new_bytes));
-                rewritten.insert(old_path, row.clone());
+                rewritten.insert(old.id(), row.clone());
                 rows.push(row);
             }
             let list_bytes = write_manifest_list(
@@ -227,8 +229,8 @@ impl Table {
                 snapshot.sequence_number,
                 &rows,
             )?;
-            let list_path = metadata_dir.join(format!("snap-{}-0-{commit_id}.avro", snapshot.snapshot_id));
-            plan.lists.insert(snapshot.snapshot_id, path_to_uri(&list_path));
+            let list_path = Key::known(format!("metadata/snap-{}-0-{commit_id}.avro", snapshot.snapshot_id));
+            plan.lists.insert(snapshot.snapshot_id, location.uri(&list_path));
             plan.writes.push((list_path, list_bytes));
         }
         Ok(plan)
@@ -255,7 +257,7 @@ fn relocated_statistics(table: &Table, md: &TableMetadata) -> Result<BTreeMap<St
         let mut items = items.clone();
         for item in &mut items {
             if let Some(serde_json::Value::String(path)) = item.get_mut("statistics-path") {
-                *path = path_to_uri(&read_path(table.location(), path)?);
+                *path = table.location().resolve(path)?.url();
             }
         }
         out.insert(key.to_string(), serde_json::Value::Array(items));

@@ -31,8 +31,10 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use crate::error::Result;
+use crate::io::location::FileRef;
+use crate::io::storage::ParquetSource;
 use crate::spec::manifest::{EntryStatus, ManifestFile, read_manifest, read_manifest_list};
-use crate::table::{Table, read_path};
+use crate::table::Table;
 
 /// What kind of problem [`Table::verify`] found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -123,7 +125,7 @@ impl VerifyReport {
 
 /// A data file to check, with the numbers its manifest recorded.
 struct FileToCheck {
-    path: PathBuf,
+    file: FileRef,
     shown: String,
     size: i64,
     records: i64,
@@ -203,15 +205,16 @@ impl Table {
         snapshots.sort_by_key(|s| s.sequence_number);
         for snap in &snapshots {
             report.snapshots += 1;
-            let list_path = match read_path(self.location(), &snap.manifest_list) {
+            let list_file = match self.location().resolve(&snap.manifest_list) {
                 Ok(p) => p,
                 Err(e) => {
                     problem(&mut report, ProblemKind::Relocated, &snap.manifest_list, e.to_string());
                     continue;
                 }
             };
+            let list_path = list_file.path();
             let list_shown = shown(&root, &list_path);
-            let list = match self.storage().read(&list_path) {
+            let list = match list_file.store.read(&list_file.key) {
                 Ok(bytes) => match read_manifest_list(&list_path, &bytes) {
                     Ok(l) => l,
                     Err(e) => {
@@ -295,7 +298,7 @@ impl Table {
         seen_files: &mut HashSet<String>,
         files: &mut Vec<FileToCheck>,
     ) {
-        let path = match read_path(self.location(), &m.manifest_path) {
+        let manifest_file = match self.location().resolve(&m.manifest_path) {
             Ok(p) => p,
             Err(e) => {
                 let problem =
@@ -304,11 +307,12 @@ impl Table {
                 return;
             }
         };
+        let path = manifest_file.path();
         let shown_path = shown(root, &path);
         let mut push = |kind, detail: String| {
             report.problems.push(Problem { kind, path: shown_path.clone(), detail });
         };
-        let bytes = match self.storage().read(&path) {
+        let bytes = match manifest_file.store.read(&manifest_file.key) {
             Ok(b) => b,
             Err(e) => {
                 push(missing_or_unreadable(&e), format!("manifest: {e}"));
@@ -340,7 +344,7 @@ impl Table {
             if e.status == EntryStatus::Deleted || !seen_files.insert(e.data_file.file_path.clone()) {
                 continue;
             }
-            let file = match read_path(self.location(), &e.data_file.file_path) {
+            let file = match self.location().resolve(&e.data_file.file_path) {
                 Ok(p) => p,
                 Err(err) => {
                     push(ProblemKind::Relocated, err.to_string());
@@ -348,8 +352,8 @@ impl Table {
                 }
             };
             files.push(FileToCheck {
-                shown: shown(root, &file),
-                path: file,
+                shown: shown(root, &file.path()),
+                file,
                 size: e.data_file.file_size_in_bytes,
                 records: e.data_file.record_count,
             });
@@ -391,20 +395,23 @@ fn check_files(files: &[FileToCheck], deep: bool) -> Vec<FileResult> {
 
 fn check_file(f: &FileToCheck, deep: bool) -> FileResult {
     let mut problems = Vec::new();
-    let meta = match std::fs::metadata(&f.path) {
-        Ok(m) => m,
+    // Opened once through the store: its size, the footer, and (deep) every row.
+    let handle = match f.file.store.open_read(&f.file.key, None) {
+        Ok(h) => h,
         Err(e) => {
             problems.push((missing_or_unreadable(&e), format!("data file: {e}")));
             return (problems, None);
         }
     };
-    if meta.len() as i64 != f.size {
+    if handle.size() as i64 != f.size {
         problems.push((
             ProblemKind::SizeMismatch,
-            format!("data file is {} bytes, the manifest records {}", meta.len(), f.size),
+            format!("data file is {} bytes, the manifest records {}", handle.size(), f.size),
         ));
     }
-    let footer = match crate::data::read::read_parquet_metadata(&f.path) {
+    let path = f.file.path();
+    let source = ParquetSource::new(handle);
+    let footer = match crate::data::read::read_footer(&source, &path) {
         Ok(m) => m,
         Err(e) => {
             // The path is already on the problem; keep only what is wrong.
@@ -427,7 +434,7 @@ fn check_file(f: &FileToCheck, deep: bool) -> FileResult {
     if !deep {
         return (problems, None);
     }
-    match read_all_rows(&f.path) {
+    match read_all_rows(source, &path) {
         Ok(rows) => {
             if rows != f.records {
                 problems.push((
@@ -447,10 +454,9 @@ fn check_file(f: &FileToCheck, deep: bool) -> FileResult {
 /// Decodes every column of every row group and counts the rows. Runs under the same
 /// panic guard as scans ([`crate::data::read`]): a decoder panic on a corrupt file is an
 /// error of this file.
-fn read_all_rows(path: &Path) -> std::result::Result<i64, String> {
+fn read_all_rows(source: ParquetSource, path: &Path) -> std::result::Result<i64, String> {
     let decode = || -> std::result::Result<i64, String> {
-        let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
-        let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+        let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(source)
             .map_err(|e| e.to_string())?
             .with_batch_size(8192)
             .build()

@@ -24,16 +24,16 @@ use arrow_array::RecordBatch;
 use arrow_schema::Schema as ArrowSchema;
 
 use crate::data::read::{
-    DataFileReader, NameMapping, ReadOptions, open_data_file, open_data_file_with_metadata,
-    read_parquet_metadata_with_page_index,
+    DataFileReader, NameMapping, ReadOptions, open_data, open_data_with_metadata, open_source,
+    read_footer_with_page_index,
 };
 use crate::error::{Error, Result};
 use crate::expr::{BoundPredicate, Predicate, partition_summary_stats, partition_value_stats};
 use crate::scan::prune::prune_file;
-use crate::spec::manifest::{DataContent, EntryStatus, ManifestContent, read_manifest};
+use crate::spec::manifest::{DataContent, EntryStatus, ManifestContent, ManifestFile, read_manifest};
 use crate::spec::metadata::{PartitionSpec, Snapshot, TableMetadata};
 use crate::spec::types::{NestedField, Schema};
-use crate::table::{Table, load_manifest_list, properties, read_path};
+use crate::table::{Table, load_manifest_list, properties, read_files};
 
 pub use crate::spec::manifest::DataFile;
 
@@ -170,12 +170,15 @@ impl FileRead {
     fn open(plan: &ScanPlan, file: &DataFile, opts: &ReadOptions, acc: &mut ScanMetrics) -> Result<Option<FileRead>> {
         // Relative paths (some writers) are relative to the table root; the files of a
         // copied or moved table are read under the directory it was opened at.
-        let path = plan.location.read_path(&file.file_path)?;
+        let data = plan.location.resolve(&file.file_path)?;
+        let size = u64::try_from(file.file_size_in_bytes).ok().filter(|s| *s > 0);
         let mapping = plan.name_mapping.as_deref();
         let mut metrics = ScanMetrics::default();
         let reader = match (&plan.filter, plan.prune) {
             (Some(pred), true) => {
-                let md = read_parquet_metadata_with_page_index(&path)?;
+                let path = data.path();
+                let source = open_source(&data, size)?;
+                let md = read_footer_with_page_index(&source, &path)?;
                 let pruned = prune_file(&md, pred, file, mapping);
                 metrics.row_groups += pruned.row_groups_total;
                 metrics.row_groups_skipped += pruned.row_groups_total - pruned.row_groups.len();
@@ -190,9 +193,9 @@ impl FileRead {
                     row_selection: pruned.selection,
                     ..opts.clone()
                 };
-                open_data_file_with_metadata(&path, md, &plan.read_schema, mapping, &opts)?
+                open_data_with_metadata(source, &path, md, &plan.read_schema, mapping, &opts)?
             }
-            _ => open_data_file(&path, &plan.read_schema, mapping, opts)?,
+            _ => open_data(&data, size, &plan.read_schema, mapping, opts)?,
         };
         metrics.files_read += 1;
         let output =
@@ -492,7 +495,7 @@ impl Scan {
         metrics: &mut ScanMetrics,
     ) -> Result<Vec<DataFile>> {
         let table = &self.table;
-        let manifests = load_manifest_list(table.storage(), table.location(), snapshot)?;
+        let manifests = load_manifest_list(table.location(), snapshot)?;
         metrics.manifests = manifests.len();
         let schema = metadata
             .schema(snapshot.schema_id.unwrap_or(metadata.current_schema_id))
@@ -502,6 +505,9 @@ impl Scan {
         // (data sequence number, file): sorted below so rows come back oldest commit
         // first, whatever order the manifest list has (newest manifest first).
         let mut files: Vec<(i64, DataFile)> = Vec::new();
+        // First which manifests to read (partition summaries prune whole manifests),
+        // then read them all at once (concurrently on a remote store), then decode.
+        let mut to_read: Vec<(&ManifestFile, Option<usize>)> = Vec::new();
         for m in &manifests {
             let part = match filter {
                 Some(f) => {
@@ -513,14 +519,14 @@ impl Scan {
                         };
                         projected.push((m.partition_spec_id, spec, p));
                     }
-                    projected.iter().find(|(id, _, _)| *id == m.partition_spec_id).and_then(|(_, spec, p)| {
-                        let spec = spec.as_ref()?;
-                        (*p != BoundPredicate::True).then_some((spec, p))
+                    projected.iter().position(|(id, spec, p)| {
+                        *id == m.partition_spec_id && spec.is_some() && *p != BoundPredicate::True
                     })
                 }
                 None => None,
             };
-            if let (Some((spec, p)), Some(summaries), ManifestContent::Data) = (part, &m.partitions, m.content)
+            if let (Some(i), Some(summaries), ManifestContent::Data) = (part, &m.partitions, m.content)
+                && let (_, Some(spec), p) = &projected[i]
                 && !p.might_match(&|id| partition_summary_stats(spec, schema, summaries, id))
             {
                 metrics.manifests_skipped += 1;
@@ -529,9 +535,16 @@ impl Scan {
                 metrics.files_skipped_by_partition += live;
                 continue;
             }
-            let path = read_path(table.location(), &m.manifest_path)?;
-            let bytes = table.storage().read(&path).map_err(|e| Error::io(&path, e))?;
-            let manifest = read_manifest(&path, &bytes, Some(m))?;
+            to_read.push((m, part));
+        }
+        let uris: Vec<&str> = to_read.iter().map(|(m, _)| m.manifest_path.as_str()).collect();
+        let read = read_files(table, &uris)?;
+        for ((m, part), (file, bytes)) in to_read.into_iter().zip(read) {
+            let part = part.and_then(|i| match &projected[i] {
+                (_, Some(spec), p) => Some((spec, p)),
+                _ => None,
+            });
+            let manifest = read_manifest(&file.path(), &bytes, Some(m))?;
             if m.content == ManifestContent::Deletes {
                 if manifest.entries.iter().any(|e| e.status != EntryStatus::Deleted) {
                     return Err(Error::Unsupported {

@@ -17,8 +17,9 @@ use rand::Rng;
 
 use crate::data::write::WriteOptions;
 use crate::error::{Error, Result};
-use crate::io::location::{TableLocation, parse_version_file};
-use crate::io::storage::{LocalStorage, Storage};
+use crate::io::location::{FileRef, TableLocation, parse_version_file};
+use crate::io::storage::{Key, Storage};
+use crate::io::{StorageOptions, StoreUrl, open_store};
 use crate::spec::manifest::{ManifestFile, read_manifest_list};
 use crate::spec::metadata::{PartitionSpec, Snapshot, SnapshotRef, SortOrder, TableMetadata};
 use crate::spec::types::Schema;
@@ -57,8 +58,12 @@ pub struct TableOptions {
     pub write: WriteOptions,
     /// Properties set on a table this handle creates (merged over floe's defaults).
     pub properties: BTreeMap<String, String>,
-    /// The storage to use; `None` = the local file system.
+    /// The storage to use; `None` = the one [`crate::io::open_store`] builds for the
+    /// location's scheme. A given storage must be rooted at the table's location.
     pub storage: Option<Arc<dyn Storage>>,
+    /// Options for building the storage (and the stores of files outside the table),
+    /// keyed as the backend documents them. The local file system takes none.
+    pub storage_options: StorageOptions,
     /// The partition spec of a table this handle creates (`None` = unpartitioned).
     /// Ignored when opening.
     pub partition_spec: Option<PartitionSpec>,
@@ -73,6 +78,7 @@ impl Default for TableOptions {
             write: WriteOptions::default(),
             properties: BTreeMap::new(),
             storage: None,
+            storage_options: StorageOptions::new(),
             partition_spec: None,
         }
     }
@@ -104,9 +110,15 @@ impl TableOptions {
         self
     }
 
-    /// Uses a custom storage (fault injection in tests).
+    /// Uses a custom storage (fault injection in tests), rooted at the table location.
     pub fn storage(mut self, s: Arc<dyn Storage>) -> Self {
         self.storage = Some(s);
+        self
+    }
+
+    /// Sets an option for building the storage.
+    pub fn storage_option(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.storage_options.insert(key.into(), value.into());
         self
     }
 }
@@ -237,6 +249,9 @@ pub(crate) struct TableState {
     /// Version number (`v<N>`); 0 for a table opened from a catalog-style file.
     pub version: u64,
     pub metadata: Arc<TableMetadata>,
+    /// The metadata file's key in the table's store.
+    pub metadata_key: Key,
+    /// How it is named in errors and reports (its local path).
     pub metadata_path: PathBuf,
 }
 
@@ -312,21 +327,21 @@ impl Table {
     ) -> Result<Table> {
         // Refuse a spec that does not fit the schema before anything is written.
         crate::data::partition::validate_spec(&schema, &spec)?;
-        let location = TableLocation::new(path.as_ref())?;
-        let storage = storage_for(&location, &options);
-        storage.create_dir_all(location.root()).map_err(|e| Error::io(location.root(), e))?;
-        // Re-resolve now that the directory exists (symlinks in the path). Every path
-        // below is taken from the resolved location (creating a table through a
-        // symlinked parent used to fail: metadata/ was named through the link).
-        let location = TableLocation::new(location.root())?;
-        let storage = storage_for(&location, &options);
-        let metadata_dir = location.metadata_dir();
-        if find_latest_version(storage.as_ref(), &location, 0, false)?.is_some() {
+        let url = StoreUrl::parse(path.as_ref())?;
+        let store = storage_for(&url, &options)?;
+        check_writable(store.as_ref())?;
+        store.create_dir_all(None).map_err(|e| Error::io(store.display_path(None), e))?;
+        // Re-resolve now that the directory exists (symlinks in the path). Every key
+        // below is under the resolved root (creating a table through a symlinked
+        // parent used to fail: metadata/ was named through the link).
+        let store = if options.storage.is_some() { store } else { storage_for(&url, &options)? };
+        let location = TableLocation::new(store.clone(), options.storage_options.clone());
+        if find_latest_version(&location, 0, false)?.is_some() {
             return Err(Error::TableExists { path: location.root().to_path_buf() });
         }
-        storage.create_dir_all(&metadata_dir).map_err(|e| Error::io(&metadata_dir, e))?;
-        let data_dir = location.data_dir();
-        storage.create_dir_all(&data_dir).map_err(|e| Error::io(&data_dir, e))?;
+        for dir in [location.metadata_dir(), location.data_dir()] {
+            store.create_dir_all(Some(&dir)).map_err(|e| Error::io(location.path(&dir), e))?;
+        }
 
         let mut schema = schema;
         schema.schema_id = 0;
@@ -357,26 +372,33 @@ impl Table {
             refs: BTreeMap::new(),
             extra: BTreeMap::new(),
         };
-        let path1 = location.version_file(1);
+        let key1 = location.version_file(1);
+        let path1 = location.path(&key1);
         let durable = options.durability.is_durable();
         let bytes = metadata.to_json_bytes()?;
-        match storage.publish_exclusive(&path1, &bytes, durable) {
+        match store.publish_exclusive(&key1, &bytes, durable) {
             Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            // A store that retries writes may see its own landed v1: the bytes decide.
+            Err(e)
+                if e.kind() == std::io::ErrorKind::AlreadyExists
+                    && !(store.capabilities().retries_writes
+                        && store.read(&key1).is_ok_and(|b| b[..] == bytes[..])) =>
+            {
                 return Err(Error::TableExists { path: location.root().to_path_buf() });
             }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
             Err(e) => return Err(Error::io(&path1, e)),
         }
-        if durable {
+        if durable && store.capabilities().fsync && store.capabilities().directories {
             // v1's own entry is synced by publish_exclusive; the new folders' entries
             // (and the root's, if we just made it) need their parents synced too.
-            for dir in [Some(location.root()), location.root().parent()].into_iter().flatten() {
-                storage.sync_dir(dir).map_err(|e| Error::io(dir, e))?;
-            }
+            let root = location.root().to_path_buf();
+            store.sync_dir(None).map_err(|e| Error::io(&root, e))?;
+            store.sync_root_entry().map_err(|e| Error::io(root.parent().unwrap_or(&root), e))?;
         }
-        let _ = storage.replace_advisory(&location.hint_file(), b"1");
-        let state = TableState { version: 1, metadata: Arc::new(metadata), metadata_path: path1 };
-        Ok(Table::from_parts(location, storage, options, state, false))
+        let _ = store.put_advisory(&location.hint_file(), b"1");
+        let state = TableState { version: 1, metadata: Arc::new(metadata), metadata_key: key1, metadata_path: path1 };
+        Ok(Table::from_parts(location, options, state, false))
     }
 
     /// Opens the table at `path` (its newest version).
@@ -386,13 +408,13 @@ impl Table {
 
     /// Opens with options.
     pub fn open_with(path: impl AsRef<Path>, options: TableOptions) -> Result<Table> {
-        let location = TableLocation::new(path.as_ref())?;
-        let storage = storage_for(&location, &options);
-        let Some(version) = find_latest_version(storage.as_ref(), &location, 0, false)? else {
+        let url = StoreUrl::parse(path.as_ref())?;
+        let location = TableLocation::new(storage_for(&url, &options)?, options.storage_options.clone());
+        let Some(version) = find_latest_version(&location, 0, false)? else {
             return Err(Error::TableNotFound { path: location.root().to_path_buf() });
         };
-        let state = load_version(storage.as_ref(), &location, version)?;
-        Ok(Table::from_parts(location, storage, options, state, false))
+        let state = load_version(&location, version)?;
+        Ok(Table::from_parts(location, options, state, false))
     }
 
     /// Opens the table at `path`, creating it with `schema` if there is none.
@@ -420,43 +442,40 @@ impl Table {
     /// unless the file is a `v<N>.metadata.json`, in which case this is [`Table::open`]
     /// pinned to that version until refreshed.
     pub fn open_metadata_file(file: impl AsRef<Path>) -> Result<Table> {
-        let file = crate::io::location::local_path(file.as_ref())?;
-        let file = file.as_path();
-        let file = std::fs::canonicalize(file).map_err(|e| Error::io(file, e))?;
-        let bytes = std::fs::read(&file).map_err(|e| Error::io(&file, e))?;
-        let metadata = TableMetadata::from_json_bytes(&file, &bytes)?;
-        let name = file.file_name().and_then(|n| n.to_str()).unwrap_or_default();
-        let version = parse_version_file(name);
-        let root = crate::io::location::uri_to_path(&metadata.location);
-        // Trust the metadata's own location only if the file actually sits in it.
-        let root = if file
-            .parent()
-            .and_then(Path::parent)
-            .is_some_and(|p| std::fs::canonicalize(&root).map(|r| r == p).unwrap_or(false))
-        {
-            root
-        } else {
-            file.parent().and_then(Path::parent).map(Path::to_path_buf).unwrap_or(root)
+        let url = StoreUrl::parse(file.as_ref())?;
+        // The file with symlinks resolved: its own directory decides the table root.
+        let url = match crate::io::canonical_url(&url) {
+            Some(real) => StoreUrl::parse(Path::new(&real))?,
+            None => url,
         };
-        let location = TableLocation::new(&root)?;
+        // `<root>/metadata/<name>`: the root is the directory above the file's.
+        let (dir, name) = url.as_str().rsplit_once('/').unwrap_or(("", url.as_str()));
+        let (root, parent) = dir.rsplit_once('/').unwrap_or((dir, ""));
+        let key = Key::from_segments([parent, name].into_iter().filter(|s| !s.is_empty()))
+            .map_err(|e| Error::InvalidArgument(format!("{}: {e}", file.as_ref().display())))?;
         let options = TableOptions::default();
-        let storage = storage_for(&location, &options);
-        let state = TableState { version: version.unwrap_or(0), metadata: Arc::new(metadata), metadata_path: file };
-        Ok(Table::from_parts(location, storage, options, state, version.is_none()))
+        let root = if root.ends_with(':') || root.ends_with("//") { format!("{root}/") } else { root.to_string() };
+        let store = open_store(&StoreUrl::parse(Path::new(&root))?, &options.storage_options)?;
+        let location = TableLocation::new(store, options.storage_options.clone());
+        let path = location.path(&key);
+        let bytes = location.store().read(&key).map_err(|e| Error::io(&path, e))?;
+        let metadata = TableMetadata::from_json_bytes(&path, &bytes)?;
+        let version = parse_version_file(key.name());
+        let state = TableState {
+            version: version.unwrap_or(0),
+            metadata: Arc::new(metadata),
+            metadata_key: key,
+            metadata_path: path,
+        };
+        Ok(Table::from_parts(location, options, state, version.is_none()))
     }
 
-    fn from_parts(
-        location: TableLocation,
-        storage: Arc<dyn Storage>,
-        options: TableOptions,
-        state: TableState,
-        read_only: bool,
-    ) -> Table {
+    fn from_parts(location: TableLocation, options: TableOptions, state: TableState, read_only: bool) -> Table {
         location.set_current(&state.metadata.location);
         Table {
             inner: Arc::new(TableInner {
+                storage: location.store().clone(),
                 location,
-                storage,
                 options,
                 state: Mutex::new(state),
                 stats: StatsRecorder::default(),
@@ -476,10 +495,10 @@ impl Table {
             return Ok(());
         }
         let current = self.state();
-        let latest = find_latest_version(self.inner.storage.as_ref(), &self.inner.location, current.version, false)?
+        let latest = find_latest_version(&self.inner.location, current.version, false)?
             .ok_or_else(|| Error::TableNotFound { path: self.inner.location.root().to_path_buf() })?;
         if latest != current.version {
-            let state = load_version(self.inner.storage.as_ref(), &self.inner.location, latest)?;
+            let state = load_version(&self.inner.location, latest)?;
             self.check_uuid(&current, &state)?;
             self.install(state);
         }
@@ -578,18 +597,18 @@ impl Table {
 
     /// The manifests of a snapshot.
     pub fn manifests(&self, snapshot: &Snapshot) -> Result<Vec<ManifestFile>> {
-        load_manifest_list(self.inner.storage.as_ref(), &self.inner.location, snapshot)
+        load_manifest_list(&self.inner.location, snapshot)
     }
 
     /// Loads the metadata of an older version `v<N>` (for time travel by version).
     pub fn metadata_at_version(&self, version: u64) -> Result<Arc<TableMetadata>> {
-        let path = self.inner.location.version_file(version);
-        match self.inner.storage.exists(&path) {
+        let key = self.inner.location.version_file(version);
+        match self.inner.storage.exists(&key) {
             Ok(true) => {}
             Ok(false) => return Err(Error::NotFound { what: format!("version {version} (v{version}.metadata.json)") }),
-            Err(e) => return Err(Error::io(&path, e)),
+            Err(e) => return Err(Error::io(self.inner.location.path(&key), e)),
         }
-        Ok(load_version(self.inner.storage.as_ref(), &self.inner.location, version)?.metadata)
+        Ok(load_version(&self.inner.location, version)?.metadata)
     }
 
     pub(crate) fn location(&self) -> &TableLocation {
@@ -608,7 +627,7 @@ impl Table {
     /// The local path a URI recorded in this table's metadata is read at (a file of a
     /// copied or moved table is read under [`Table::path`], never at the original).
     pub fn resolve_path(&self, uri: &str) -> Result<PathBuf> {
-        self.inner.location.read_path(uri)
+        Ok(self.inner.location.resolve(uri)?.path())
     }
 
     /// `Ok` when `metadata` (a version of this table) may be committed on or
@@ -622,8 +641,33 @@ impl Table {
     }
 }
 
-fn storage_for(location: &TableLocation, options: &TableOptions) -> Arc<dyn Storage> {
-    options.storage.clone().unwrap_or_else(|| Arc::new(LocalStorage::new(location.root())))
+/// The store of a table at `url`: the options' storage (which must be rooted there), or
+/// the one [`open_store`] builds.
+fn storage_for(url: &StoreUrl, options: &TableOptions) -> Result<Arc<dyn Storage>> {
+    let Some(given) = &options.storage else { return open_store(url, &options.storage_options) };
+    let canonical = crate::io::canonical_url(url).unwrap_or_else(|| url.as_str().to_string());
+    if given.root_url() != canonical && given.root_url() != url.as_str() {
+        return Err(Error::InvalidArgument(format!(
+            "the storage in TableOptions is rooted at {}, not at the table location {}",
+            given.root_url(),
+            url.as_str()
+        )));
+    }
+    Ok(given.clone())
+}
+
+/// Commits need an exclusive create that is atomic under concurrent writers.
+pub(crate) fn check_writable(store: &dyn Storage) -> Result<()> {
+    if store.capabilities().atomic_exclusive_create {
+        return Ok(());
+    }
+    Err(Error::Unsupported {
+        what: format!(
+            "writing to {}: the store does not create objects exclusively and atomically, \
+             which floe's commit point needs",
+            store.root_url()
+        ),
+    })
 }
 
 pub(crate) fn now_ms() -> i64 {
@@ -632,20 +676,15 @@ pub(crate) fn now_ms() -> i64 {
 
 /// The newest `v<N>`: hint, then forward probes; a listing only without a usable hint.
 /// `known` is a version the caller already saw (probing starts past it).
-pub(crate) fn find_latest_version(
-    storage: &dyn Storage,
-    location: &TableLocation,
-    known: u64,
-    force_list: bool,
-) -> Result<Option<u64>> {
-    let hint_path = location.hint_file();
-    let hint = match storage.read(&hint_path) {
+pub(crate) fn find_latest_version(location: &TableLocation, known: u64, force_list: bool) -> Result<Option<u64>> {
+    let storage = location.store();
+    let hint = match storage.read(&location.hint_file()) {
         Ok(bytes) => std::str::from_utf8(&bytes).ok().and_then(|s| s.trim().parse::<u64>().ok()),
         Err(_) => None,
     };
     let exists = |v: u64| -> Result<bool> {
-        let p = location.version_file(v);
-        storage.exists(&p).map_err(|e| Error::io(p, e))
+        let k = location.version_file(v);
+        storage.exists(&k).map_err(|e| Error::io(location.path(&k), e))
     };
     let start = match hint.map(|h| h.max(known)).or((known > 0).then_some(known)) {
         Some(s) if !force_list && s > 0 && exists(s)? => Some(s),
@@ -653,18 +692,10 @@ pub(crate) fn find_latest_version(
     };
     let mut n = match start {
         Some(s) => s,
-        None => {
-            let dir = location.metadata_dir();
-            let entries = match storage.list(&dir) {
-                Ok(e) => e,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-                Err(e) => return Err(Error::io(dir, e)),
-            };
-            match entries.iter().filter_map(|e| parse_version_file(&e.name)).max() {
-                Some(max) => max,
-                None => return Ok(None),
-            }
-        }
+        None => match list_versions(location)?.into_iter().max() {
+            Some(max) => max,
+            None => return Ok(None),
+        },
     };
     while exists(n + 1)? {
         n += 1;
@@ -672,31 +703,59 @@ pub(crate) fn find_latest_version(
     Ok(Some(n))
 }
 
+/// The version numbers of the `v<N>.metadata.json` files in `metadata/` (a missing
+/// folder has none).
+pub(crate) fn list_versions(location: &TableLocation) -> Result<Vec<u64>> {
+    let dir = location.metadata_dir();
+    let listing = location.store().list(Some(&dir)).map_err(|e| Error::io(location.path(&dir), e))?;
+    Ok(listing
+        .objects
+        .iter()
+        .filter(|o| o.key.parent().as_ref() == Some(&dir))
+        .filter_map(|o| parse_version_file(o.key.name()))
+        .collect())
+}
+
 /// Reads and decodes `v<version>.metadata.json`.
-pub(crate) fn load_version(storage: &dyn Storage, location: &TableLocation, version: u64) -> Result<TableState> {
-    let path = location.version_file(version);
-    let bytes = storage.read(&path).map_err(|e| Error::io(&path, e))?;
+pub(crate) fn load_version(location: &TableLocation, version: u64) -> Result<TableState> {
+    let key = location.version_file(version);
+    let path = location.path(&key);
+    let bytes = location.store().read(&key).map_err(|e| Error::io(&path, e))?;
     let metadata = TableMetadata::from_json_bytes(&path, &bytes)?;
     // Files this version names under its recorded location are read under ours.
     location.observe(&metadata.location);
-    Ok(TableState { version, metadata: Arc::new(metadata), metadata_path: path })
+    Ok(TableState { version, metadata: Arc::new(metadata), metadata_key: key, metadata_path: path })
 }
 
 /// Reads a snapshot's manifest list.
-pub(crate) fn load_manifest_list(
-    storage: &dyn Storage,
-    location: &TableLocation,
-    snapshot: &Snapshot,
-) -> Result<Vec<ManifestFile>> {
-    let path = read_path(location, &snapshot.manifest_list)?;
-    let bytes = storage.read(&path).map_err(|e| Error::io(&path, e))?;
-    read_manifest_list(&path, &bytes)
+pub(crate) fn load_manifest_list(location: &TableLocation, snapshot: &Snapshot) -> Result<Vec<ManifestFile>> {
+    let file = location.resolve(&snapshot.manifest_list)?;
+    let bytes = file.read()?;
+    read_manifest_list(&file.path(), &bytes)
 }
 
-/// The local path of a file named in metadata, for reading: every reader goes
-/// through [`TableLocation::read_path`], which maps the files of a copied or moved
-/// table to the directory it was opened at. Writes and deletes go through
-/// [`TableLocation::confined_path`] as well.
-pub(crate) fn read_path(location: &TableLocation, uri: &str) -> Result<PathBuf> {
-    location.read_path(uri)
+/// Reads the files `uris` name (the manifests of a snapshot), in order: the table's own
+/// with one [`Storage::read_many`] on the I/O pool (concurrent requests on a remote
+/// store), any outside the table one by one.
+pub(crate) fn read_files(table: &Table, uris: &[&str]) -> Result<Vec<(FileRef, bytes::Bytes)>> {
+    let location = table.location();
+    let files: Vec<FileRef> = uris.iter().map(|u| location.resolve(u)).collect::<Result<_>>()?;
+    let keys: Vec<Key> = files.iter().filter(|f| !f.external).map(|f| f.key.clone()).collect();
+    let mut own = table.storage().read_many(&keys, table.inner.options.write.io_threads).into_iter();
+    files
+        .into_iter()
+        .map(|f| {
+            let bytes = if f.external {
+                f.read()?
+            } else {
+                match own.next() {
+                    Some(r) => r.map_err(|e| Error::io(f.path(), e))?,
+                    None => {
+                        return Err(Error::io(f.path(), std::io::Error::other("read_many returned too few results")));
+                    }
+                }
+            };
+            Ok((f, bytes))
+        })
+        .collect()
 }

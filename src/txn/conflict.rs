@@ -15,7 +15,7 @@ use std::sync::OnceLock;
 use crate::error::{Conflict, Result};
 use crate::spec::manifest::{DataFile, EntryStatus, read_manifest};
 use crate::spec::metadata::TableMetadata;
-use crate::table::{Table, TableState, load_manifest_list, read_path};
+use crate::table::{Table, TableState, load_manifest_list};
 
 /// A snapshot that was committed after a transaction's base.
 #[derive(Debug, Clone)]
@@ -142,13 +142,12 @@ impl<'a> ConflictContext<'a> {
                 added: Vec::new(),
                 removed: Vec::new(),
             };
-            for m in load_manifest_list(self.table.storage(), self.table.location(), s)? {
+            for m in load_manifest_list(self.table.location(), s)? {
                 if m.added_snapshot_id != s.snapshot_id {
                     continue;
                 }
-                let path = read_path(self.table.location(), &m.manifest_path)?;
-                let bytes = self.table.storage().read(&path).map_err(|e| crate::error::Error::io(&path, e))?;
-                for e in read_manifest(&path, &bytes, Some(&m))?.entries {
+                let file = self.table.location().resolve(&m.manifest_path)?;
+                for e in read_manifest(&file.path(), &file.read()?, Some(&m))?.entries {
                     if e.snapshot_id != Some(s.snapshot_id) {
                         continue;
                     }

@@ -43,8 +43,8 @@ use arrow_array::RecordBatch;
 use crate::data::partition::{StagedWriter, dirs_to_sync, partition_summaries};
 use crate::data::write::conform_batch;
 use crate::error::{Conflict, Error, Result};
-use crate::io::location::path_to_uri;
-use crate::io::storage::LockGuard;
+use crate::io::location::TableLocation;
+use crate::io::storage::{Key, LockGuard, Staged};
 use crate::spec::manifest::{
     DataFile, EntryStatus, ManifestContent, ManifestEntry, ManifestFile, ManifestWriteContext, read_manifest,
     write_manifest, write_manifest_list,
@@ -56,8 +56,8 @@ use crate::spec::metadata::{
 use crate::spec::types::Schema;
 use crate::table::stats::Outcome;
 use crate::table::{
-    RetryPolicy, Table, TableState, find_latest_version, load_manifest_list, load_version, now_ms, properties,
-    read_path,
+    RetryPolicy, Table, TableState, check_writable, find_latest_version, list_versions, load_manifest_list,
+    load_version, now_ms, properties, read_files,
 };
 use crate::txn::conflict::{ConflictContext, Validator, append_conflicts, rewrite_conflicts};
 use crate::txn::evolution::{SchemaMode, merged_schema, register_merge};
@@ -150,9 +150,9 @@ pub struct Transaction {
     writer: Option<StagedWriter>,
     data_files: Vec<DataFile>,
     /// Data files and our manifest: live once committed, deleted if not.
-    created: Vec<PathBuf>,
+    created: Vec<Key>,
     /// Manifest lists and merged manifests of attempts that lost a race: never live.
-    attempt_garbage: Vec<PathBuf>,
+    attempt_garbage: Vec<Key>,
     /// Our manifest and the sequence number it was written for.
     our_manifest: Option<(i64, ManifestFile)>,
     /// Background fsync of data files and write of our manifest (durable mode).
@@ -245,7 +245,7 @@ impl Transaction {
     /// Stages data files written by the caller (maintenance writes compacted files
     /// itself, one writer per partition). `paths` are every file the caller created
     /// for them: they become this transaction's to delete if it does not commit.
-    pub(crate) fn stage_data_files(&mut self, files: Vec<DataFile>, paths: Vec<PathBuf>, created_dir: bool) {
+    pub(crate) fn stage_data_files(&mut self, files: Vec<DataFile>, paths: Vec<Key>, created_dir: bool) {
         self.created.extend(paths);
         self.data_files.extend(files);
         self.staged_created_dir |= created_dir;
@@ -253,7 +253,7 @@ impl Transaction {
 
     /// Makes files the caller writes for this transaction's commit (relocation's
     /// manifests and manifest lists) its own: deleted unless it commits.
-    pub(crate) fn adopt_files(&mut self, paths: Vec<PathBuf>) {
+    pub(crate) fn adopt_files(&mut self, paths: Vec<Key>) {
         self.created.extend(paths);
     }
 
@@ -311,7 +311,7 @@ impl Transaction {
         }
         self.check_location(&self.base.metadata)?;
         for f in files {
-            self.table.location().confined_path(&f.file_path)?;
+            self.table.location().confined_key(&f.file_path)?;
             if !self.removed.iter().any(|r| r.file_path == f.file_path) {
                 self.removed.push(f);
             }
@@ -444,11 +444,11 @@ impl Transaction {
             let storage = self.table.inner.storage.clone();
             let uuid_annotation = !datashard_writes_here(&metadata);
             let spec = metadata.default_spec();
-            self.writer = Some(StagedWriter::new(storage, &dir, &prefix, schema, spec, opts, uuid_annotation)?);
+            self.writer = Some(StagedWriter::new(storage, dir, &prefix, schema, spec, opts, uuid_annotation)?);
         }
         if let Some(w) = self.writer.as_mut() {
             let res = w.write(&conformed);
-            self.created = w.created_paths();
+            self.created = w.created_keys();
             res?;
         }
         crate::crashpoint::hit("staged");
@@ -488,6 +488,7 @@ impl Transaction {
             return Err(read_only_error());
         }
         self.check_location(&self.base.metadata)?;
+        check_writable(self.table.storage())?;
         let table = self.table.clone();
         let durable = table.inner.options.durability.is_durable();
         let mut created_data_dir = self.staged_created_dir || self.finished_created_dir;
@@ -552,7 +553,8 @@ impl Transaction {
                     return Err(self.fail_conflict(next_version, attempts, lost, conflicts, false));
                 }
             };
-            let path = table.location().version_file(next_version);
+            let key = table.location().version_file(next_version);
+            let path = table.location().path(&key);
             // Every file of this attempt (manifests, manifest list, metadata temp)
             // is written and fsynced in parallel: on a journaling file system the
             // fsyncs share a journal commit, which keeps the time spent holding the
@@ -560,25 +562,32 @@ impl Transaction {
             // The exact bytes published are this commit's identity when the link's
             // outcome is ambiguous (resolve_ambiguous), for every kind of commit.
             let metadata_bytes = built.metadata.to_json_bytes()?;
-            let temp = self.write_attempt_files(&built, &metadata_bytes, &path, durable)?;
+            let staged = self.write_attempt_files(&built, &metadata_bytes, &key, durable)?;
             crate::crashpoint::hit("attempt-written");
             if let Err(e) = self.join_prestage() {
-                let _ = table.storage().delete(&temp);
+                let _ = table.storage().discard_staged(staged);
                 return Err(e);
             }
             if let Err(e) = self.check_age(&latest) {
-                let _ = table.storage().delete(&temp);
+                let _ = table.storage().discard_staged(staged);
                 return Err(e);
             }
             crate::crashpoint::hit("prestaged");
-            let outcome = table.storage().link_temp(&temp, &path);
+            let outcome = table.storage().publish_staged(staged);
             let mut hole = false;
             let landed = match outcome {
                 Ok(()) => {
-                    hole = !self.check_not_a_hole(next_version, &path);
+                    hole = !self.check_not_a_hole(next_version, &key);
                     !hole
                 }
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => false,
+                // Taken by another writer: a lost race (unless the store may have
+                // retried our own landed write; then the bytes decide, below).
+                Err(e)
+                    if e.kind() == std::io::ErrorKind::AlreadyExists
+                        && !table.storage().capabilities().retries_writes =>
+                {
+                    false
+                }
                 Err(e) => match self.resolve_ambiguous(next_version, &metadata_bytes, e) {
                     Ok(landed) => landed,
                     Err(e) => {
@@ -600,8 +609,12 @@ impl Transaction {
                 // lock-taking writers have not built on it yet.
                 let missing = self.missing_added_files(&built);
                 if !missing.is_empty() {
-                    let published =
-                        TableState { version: next_version, metadata: Arc::new(built.metadata), metadata_path: path };
+                    let published = TableState {
+                        version: next_version,
+                        metadata: Arc::new(built.metadata),
+                        metadata_key: key,
+                        metadata_path: path,
+                    };
                     return Err(self.revert_missing(published, missing, guard));
                 }
                 // Later committers may build on our version before our directory
@@ -610,10 +623,14 @@ impl Transaction {
                 drop(guard);
                 let not_durable = if durable { self.sync_metadata_dir().err() } else { None };
                 crate::crashpoint::hit("synced");
-                let live: Vec<&PathBuf> = built.writes.iter().map(|(p, _)| p).collect();
+                let live: Vec<&Key> = built.writes.iter().map(|(p, _)| p).collect();
                 self.attempt_garbage.retain(|p| !live.contains(&p));
-                let state =
-                    TableState { version: next_version, metadata: Arc::new(built.metadata), metadata_path: path };
+                let state = TableState {
+                    version: next_version,
+                    metadata: Arc::new(built.metadata),
+                    metadata_key: key,
+                    metadata_path: path,
+                };
                 self.after_commit(&latest, &state, built.manifests.clone());
                 let elapsed = started.elapsed();
                 let rebased_over = next_version - self.base.version - 1;
@@ -683,7 +700,7 @@ impl Transaction {
     /// than inheriting them: datashard's manifest compaction turns inherited added
     /// entries into existing entries with null sequence numbers, which DuckDB
     /// rejects (interop/NOTES.md). A new manifest is added to `writes`.
-    fn our_manifest(&mut self, seq: i64, writes: &mut Vec<(PathBuf, Vec<u8>)>) -> Result<Option<ManifestFile>> {
+    fn our_manifest(&mut self, seq: i64, writes: &mut Vec<(Key, Vec<u8>)>) -> Result<Option<ManifestFile>> {
         if self.data_files.is_empty() {
             return Ok(None);
         }
@@ -693,7 +710,7 @@ impl Transaction {
             return Ok(Some(m.clone()));
         }
         if let Some((_, old)) = self.our_manifest.take()
-            && let Ok(p) = self.table.location().confined_path(&old.manifest_path)
+            && let Ok(p) = self.table.location().confined_key(&old.manifest_path)
         {
             self.created.retain(|c| c != &p);
             self.attempt_garbage.push(p);
@@ -718,42 +735,48 @@ impl Transaction {
         let mut writes = Vec::new();
         self.our_manifest(predicted, &mut writes)?;
         let storage = self.table.inner.storage.clone();
+        let location = self.table.location().clone();
         if !durable {
-            for (p, b) in &writes {
-                storage.write_new(p, b, false).map_err(|e| Error::io(p, e))?;
+            for (k, b) in &writes {
+                storage.put_new(k, b, false).map_err(|e| Error::io(location.path(k), e))?;
             }
             return Ok(None);
         }
-        let data_files: Vec<PathBuf> =
-            self.data_files.iter().map(|f| crate::io::location::uri_to_path(&f.file_path)).collect();
-        let data_dir = self.table.location().data_dir();
+        let caps = storage.capabilities();
+        // Without fsync a completed write is already durable: only our manifest is left.
+        let data_files: Vec<Key> = if caps.fsync {
+            self.data_files.iter().filter_map(|f| location.confined_key(&f.file_path).ok()).collect()
+        } else {
+            Vec::new()
+        };
         // Partition directories (and data/) hold new entries too.
-        let dirs = dirs_to_sync(&data_dir, &data_files);
-        let root = self.table.location().root().to_path_buf();
+        let dirs =
+            if caps.fsync && caps.directories { dirs_to_sync(&location.data_dir(), &data_files) } else { Vec::new() };
+        let sync_root = created_data_dir && caps.fsync && caps.directories;
         let io_threads = self.table.inner.options.write.io_threads;
         let job = move || -> Result<()> {
             // Every fsync (files, then directories) and our manifest, on a bounded pool:
             // the thread count does not grow with the number of files.
             enum Step<'a> {
-                File(&'a PathBuf),
+                File(&'a Key),
                 Manifests,
-                Dir(&'a PathBuf),
+                Dir(Option<&'a Key>),
             }
             let mut steps: Vec<Step<'_>> = data_files.iter().map(Step::File).collect();
             steps.push(Step::Manifests);
-            steps.extend(dirs.iter().map(Step::Dir));
-            if created_data_dir {
-                steps.push(Step::Dir(&root));
+            steps.extend(dirs.iter().map(|d| Step::Dir(Some(d))));
+            if sync_root {
+                steps.push(Step::Dir(None));
             }
             let results = crate::sync::map(&steps, io_threads, |step| match step {
-                Step::File(p) => storage.sync_file(p).map_err(|e| Error::io(*p, e)),
+                Step::File(k) => storage.sync_file(k).map_err(|e| Error::io(location.path(k), e)),
                 Step::Manifests => {
-                    for (p, b) in &writes {
-                        storage.write_new(p, b, true).map_err(|e| Error::io(p, e))?;
+                    for (k, b) in &writes {
+                        storage.put_new(k, b, true).map_err(|e| Error::io(location.path(k), e))?;
                     }
                     Ok(())
                 }
-                Step::Dir(d) => storage.sync_dir(d).map_err(|e| Error::io(*d, e)),
+                Step::Dir(d) => storage.sync_dir(*d).map_err(|e| Error::io(storage.display_path(*d), e)),
             });
             for r in results {
                 r.unwrap_or_else(|why| Err(Error::InvalidArgument(format!("fsync worker panicked: {why}"))))?;
@@ -762,7 +785,7 @@ impl Transaction {
         };
         match std::thread::Builder::new().name("floe-prestage".into()).spawn(job) {
             Ok(h) => Ok(Some(h)),
-            Err(e) => Err(Error::io(self.table.location().data_dir(), e)),
+            Err(e) => Err(Error::io(self.table.location().path(&self.table.location().data_dir()), e)),
         }
     }
 
@@ -774,13 +797,13 @@ impl Transaction {
         }
     }
 
-    fn next_manifest_path(&mut self) -> PathBuf {
+    fn next_manifest_path(&mut self) -> Key {
         let k = self.manifests_written;
         self.manifests_written += 1;
-        self.table.location().metadata_dir().join(format!("{}-m{k}.avro", self.commit_id))
+        Key::known(format!("metadata/{}-m{k}.avro", self.commit_id))
     }
 
-    fn encode_our_manifest(&mut self, seq: i64) -> Result<(ManifestFile, PathBuf, Vec<u8>)> {
+    fn encode_our_manifest(&mut self, seq: i64) -> Result<(ManifestFile, Key, Vec<u8>)> {
         let md = &self.base.metadata;
         let spec = md.default_spec().cloned().unwrap_or_else(crate::spec::metadata::PartitionSpec::unpartitioned);
         let entries: Vec<ManifestEntry> = self
@@ -800,7 +823,7 @@ impl Transaction {
         let partitions = partition_summaries(&spec, schema, &self.data_files)?;
         let path = self.next_manifest_path();
         let m = ManifestFile {
-            manifest_path: path_to_uri(&path),
+            manifest_path: self.table.location().uri(&path),
             manifest_length: bytes.len() as i64,
             partition_spec_id: spec.spec_id,
             content: ManifestContent::Data,
@@ -826,46 +849,55 @@ impl Transaction {
         &mut self,
         built: &Built,
         metadata_bytes: &[u8],
-        version_path: &std::path::Path,
+        version_key: &Key,
         durable: bool,
-    ) -> Result<PathBuf> {
+    ) -> Result<Staged> {
         for (p, _) in &built.writes {
             if !self.created.contains(p) {
                 self.attempt_garbage.push(p.clone());
             }
         }
         let storage = self.table.storage();
-        let write_one = |(p, b): &(PathBuf, Vec<u8>)| storage.write_new(p, b, durable).map_err(|e| Error::io(p, e));
-        let temp_of =
-            || storage.write_temp(version_path, metadata_bytes, durable).map_err(|e| Error::io(version_path, e));
+        let location = self.table.location();
+        let write_one =
+            |(k, b): &(Key, Vec<u8>)| storage.put_new(k, b, durable).map_err(|e| Error::io(location.path(k), e));
+        let stage = || {
+            storage
+                .stage_exclusive(version_key, metadata_bytes, durable)
+                .map_err(|e| Error::io(location.path(version_key), e))
+        };
         if !durable || built.writes.is_empty() {
             for w in &built.writes {
                 write_one(w)?;
             }
-            return temp_of();
+            return stage();
         }
-        // The attempt's files and the metadata temp file (`None`), on a bounded pool.
-        let jobs: Vec<Option<&(PathBuf, Vec<u8>)>> = built.writes.iter().map(Some).chain([None]).collect();
+        // The attempt's files and the staged metadata (`None`), on a bounded pool: on a
+        // journaling file system their fsyncs share a journal commit; on an object store
+        // the PUTs overlap.
+        let jobs: Vec<Option<&(Key, Vec<u8>)>> = built.writes.iter().map(Some).chain([None]).collect();
         let results = crate::sync::map(&jobs, self.table.inner.options.write.io_threads, |job| match job {
             Some(w) => write_one(w).map(|()| None),
-            None => temp_of().map(Some),
+            None => stage().map(Some),
         });
-        let mut temp = Err(Error::InvalidArgument("metadata temp file not written".into()));
+        let mut staged = Err(Error::InvalidArgument("metadata not staged".into()));
         let mut first_err = None;
         for (job, r) in jobs.iter().zip(results) {
             let r = r.unwrap_or_else(|why| Err(Error::InvalidArgument(format!("file writer panicked: {why}"))));
             match (job, r) {
-                (None, r) => temp = r.map(|t| t.unwrap_or_default()),
+                (None, Ok(Some(t))) => staged = Ok(t),
+                (None, Ok(None)) => {}
+                (None, Err(e)) => staged = Err(e),
                 (Some(_), Err(e)) => {
                     first_err.get_or_insert(e);
                 }
                 (Some(_), Ok(_)) => {}
             }
         }
-        match (temp, first_err) {
+        match (staged, first_err) {
             (Ok(t), None) => Ok(t),
             (Ok(t), Some(e)) => {
-                let _ = storage.delete(&t);
+                let _ = storage.discard_staged(t);
                 Err(e)
             }
             (Err(e), _) => Err(e),
@@ -877,18 +909,24 @@ impl Transaction {
     /// once, and a second failure is the caller's [`Error::CommittedNotDurable`].
     fn sync_metadata_dir(&self) -> std::io::Result<()> {
         let dir = self.table.location().metadata_dir();
+        let caps = self.table.storage().capabilities();
+        if !(caps.fsync && caps.directories) {
+            // A published object is durable and there is no directory entry to sync.
+            return Ok(());
+        }
+        let shown = self.table.location().path(&dir);
         let sync = || {
             if crate::crashpoint::fail("sync-metadata-dir") {
                 return Err(std::io::Error::other("fsync failure injected by FLOE_FAIL_POINT"));
             }
-            self.table.storage().sync_dir(&dir)
+            self.table.storage().sync_dir(Some(&dir))
         };
         if let Err(e) = sync() {
-            tracing::warn!("fsync of {} failed ({e}); retrying", dir.display());
+            tracing::warn!("fsync of {} failed ({e}); retrying", shown.display());
             if let Err(e) = sync() {
                 tracing::error!(
                     "fsync of {} failed twice ({e}); the commit is visible but may not survive a power cut",
-                    dir.display()
+                    shown.display()
                 );
                 return Err(e);
             }
@@ -904,16 +942,21 @@ impl Transaction {
         if built.manifests.is_none() {
             return Vec::new();
         }
-        let mut added: Vec<PathBuf> =
-            self.data_files.iter().map(|f| crate::io::location::uri_to_path(&f.file_path)).collect();
+        let location = self.table.location();
+        let mut added: Vec<Key> =
+            self.data_files.iter().filter_map(|f| location.confined_key(&f.file_path).ok()).collect();
         added.extend(built.writes.iter().map(|(p, _)| p.clone()));
-        if let Some((_, m)) = &self.our_manifest {
-            let p = crate::io::location::uri_to_path(&m.manifest_path);
-            if !added.contains(&p) {
-                added.push(p);
-            }
+        if let Some((_, m)) = &self.our_manifest
+            && let Ok(p) = location.confined_key(&m.manifest_path)
+            && !added.contains(&p)
+        {
+            added.push(p);
         }
-        added.into_iter().filter(|p| matches!(self.table.storage().exists(p), Ok(false))).collect()
+        added
+            .into_iter()
+            .filter(|p| matches!(self.table.storage().exists(p), Ok(false)))
+            .map(|p| location.path(&p))
+            .collect()
     }
 
     /// Our version `published` names files that are gone (see
@@ -957,7 +1000,7 @@ impl Transaction {
         if let Some(g) = self.inherited_lock.take() {
             return Some(g);
         }
-        if !self.table.inner.options.advisory_lock {
+        if !self.table.inner.options.advisory_lock || !self.table.storage().capabilities().advisory_lock {
             return None;
         }
         let path = self.table.location().lock_file();
@@ -998,14 +1041,13 @@ impl Transaction {
     /// The newest version at or after `known`, loaded.
     fn latest_state(&self, known: &TableState, force_list: bool) -> Result<TableState> {
         let table = &self.table;
-        let latest = find_latest_version(table.storage(), table.location(), known.version, force_list)?
+        let latest = find_latest_version(table.location(), known.version, force_list)?
             .ok_or_else(|| Error::TableNotFound { path: table.path().to_path_buf() })?;
         if latest == known.version {
             return Ok(known.clone());
         }
         let cached = table.state();
-        let state =
-            if cached.version == latest { cached } else { load_version(table.storage(), table.location(), latest)? };
+        let state = if cached.version == latest { cached } else { load_version(table.location(), latest)? };
         table.check_uuid(&self.base, &state)?;
         table.install(state.clone());
         Ok(state)
@@ -1030,7 +1072,7 @@ impl Transaction {
         let now = now_ms().max(md.last_updated_ms + 1);
         if self.metadata_only() {
             new_md.last_updated_ms = now;
-            push_metadata_log(&mut new_md, latest);
+            push_metadata_log(&mut new_md, latest, table.location());
             return Ok(Ok(Built { metadata: new_md, writes: Vec::new(), manifests: None }));
         }
         if md.snapshot(self.snapshot_id).is_some() {
@@ -1041,7 +1083,7 @@ impl Transaction {
         }
         let sequence_number = md.last_sequence_number + 1;
         let parent = md.current_snapshot();
-        let mut writes: Vec<(PathBuf, Vec<u8>)> = Vec::new();
+        let mut writes: Vec<(Key, Vec<u8>)> = Vec::new();
         let mut manifests: Vec<ManifestFile> = Vec::new();
         if let Some(m) = self.our_manifest(sequence_number, &mut writes)? {
             manifests.push(m);
@@ -1077,10 +1119,7 @@ impl Transaction {
         // landed, and how many versions other writers committed since its base.
         summary.insert(ATTEMPT_KEY.to_string(), attempt.to_string());
         summary.insert(REBASED_OVER_KEY.to_string(), latest.version.saturating_sub(self.base.version).to_string());
-        let list_path = table
-            .location()
-            .metadata_dir()
-            .join(format!("snap-{}-{}-{}.avro", self.snapshot_id, attempt, self.commit_id));
+        let list_path = Key::known(format!("metadata/snap-{}-{}-{}.avro", self.snapshot_id, attempt, self.commit_id));
         let list_bytes =
             write_manifest_list(self.snapshot_id, parent.map(|p| p.snapshot_id), sequence_number, &manifests)?;
         writes.push((list_path.clone(), list_bytes));
@@ -1090,7 +1129,7 @@ impl Transaction {
             parent_snapshot_id: parent.map(|p| p.snapshot_id),
             sequence_number,
             timestamp_ms: now,
-            manifest_list: path_to_uri(&list_path),
+            manifest_list: table.location().uri(&list_path),
             summary,
             schema_id: Some(new_md.current_schema_id),
         };
@@ -1103,7 +1142,7 @@ impl Transaction {
             "main".into(),
             SnapshotRef { snapshot_id: self.snapshot_id, ref_type: "branch".into(), extra: BTreeMap::new() },
         );
-        push_metadata_log(&mut new_md, latest);
+        push_metadata_log(&mut new_md, latest, table.location());
         retain_snapshots(&mut new_md);
         Ok(Ok(Built { metadata: new_md, writes, manifests: Some(Arc::new(manifests)) }))
     }
@@ -1118,7 +1157,7 @@ impl Transaction {
         md: &TableMetadata,
         parent: &[ManifestFile],
         seq: i64,
-        writes: &mut Vec<(PathBuf, Vec<u8>)>,
+        writes: &mut Vec<(Key, Vec<u8>)>,
     ) -> Result<Attempt<(Vec<ManifestFile>, Removed)>> {
         let table = self.table.clone();
         let wanted: std::collections::HashSet<&str> = self.removed.iter().map(|f| f.file_path.as_str()).collect();
@@ -1132,9 +1171,8 @@ impl Transaction {
                 out.push(m.clone());
                 continue;
             }
-            let path = read_path(table.location(), &m.manifest_path)?;
-            let bytes = table.storage().read(&path).map_err(|e| Error::io(&path, e))?;
-            let manifest = read_manifest(&path, &bytes, Some(m))?;
+            let file = table.location().resolve(&m.manifest_path)?;
+            let manifest = read_manifest(&file.path(), &file.read()?, Some(m))?;
             let hits = manifest
                 .entries
                 .iter()
@@ -1192,7 +1230,7 @@ impl Transaction {
             let live = entries.iter().filter(|e| e.status == EntryStatus::Existing);
             let deleted = entries.iter().filter(|e| e.status == EntryStatus::Deleted);
             out.push(ManifestFile {
-                manifest_path: path_to_uri(&path),
+                manifest_path: table.location().uri(&path),
                 manifest_length: bytes.len() as i64,
                 partition_spec_id: spec.spec_id,
                 content: ManifestContent::Data,
@@ -1264,24 +1302,25 @@ impl Transaction {
     /// more than `previous-versions-max` versions old and whose hint was unusable):
     /// if `v<N+1>` exists and was not built on our snapshot, our file is not in the
     /// table's lineage. Withdraw it and report a lost race.
-    fn check_not_a_hole(&self, version: u64, path: &std::path::Path) -> bool {
+    fn check_not_a_hole(&self, version: u64, key: &Key) -> bool {
         let table = &self.table;
         let next = table.location().version_file(version + 1);
         match table.storage().exists(&next) {
             Ok(false) => true,
             Ok(true) => {
                 // Someone may simply have committed on top of us already.
-                let built_on_us = load_version(table.storage(), table.location(), version + 1)
+                let uri = table.location().uri(key);
+                let built_on_us = load_version(table.location(), version + 1)
                     .map(|s| {
                         s.metadata.snapshot(self.snapshot_id).is_some()
-                            || s.metadata.metadata_log.iter().any(|e| e.metadata_file == path_to_uri(path))
+                            || s.metadata.metadata_log.iter().any(|e| e.metadata_file == uri)
                     })
                     .unwrap_or(true);
                 if built_on_us {
                     return true;
                 }
                 tracing::warn!("v{version} was re-created after cleanup; withdrawing it");
-                let _ = table.storage().delete(path);
+                let _ = table.storage().delete(key);
                 false
             }
             // Cannot tell; the link succeeded and holes need a view 100+ versions old.
@@ -1289,8 +1328,9 @@ impl Transaction {
         }
     }
 
-    /// The link failed with an error that is not EEXIST: it may or may not have
-    /// happened. Re-read the version and compare it with the exact bytes we tried to
+    /// The link failed with an error that is not EEXIST (or with EEXIST from a store
+    /// that retries writes, whose retry may have met our own version): it may or may
+    /// not have happened. Re-read the version and compare it with the exact bytes we tried to
     /// publish. That identifies every kind of commit, metadata-only ones (schema or
     /// spec change, tag, rollback, expiry) too, which have no snapshot summary to carry
     /// a commit id; a snapshot commit's bytes hold its random snapshot id and commit
@@ -1301,11 +1341,11 @@ impl Transaction {
     /// writer's version (a lost race).
     fn resolve_ambiguous(&self, version: u64, published: &[u8], err: std::io::Error) -> Result<bool> {
         let table = &self.table;
-        let path = table.location().version_file(version);
+        let key = table.location().version_file(version);
         let unknown = |err| Error::CommitStateUnknown { version, commit_id: self.commit_id.to_string(), source: err };
-        match table.storage().exists(&path) {
-            Ok(false) => Err(Error::io(&path, err)),
-            Ok(true) => match table.storage().read(&path) {
+        match table.storage().exists(&key) {
+            Ok(false) => Err(Error::io(table.location().path(&key), err)),
+            Ok(true) => match table.storage().read(&key) {
                 Ok(bytes) => Ok(bytes == published),
                 Err(_) => Err(unknown(err)),
             },
@@ -1338,7 +1378,7 @@ impl Transaction {
             Some(h) if h <= state.version => h < state.version,
             Some(h) => matches!(table.storage().exists(&table.location().version_file(h)), Ok(false)),
         };
-        if rewrite && let Err(e) = table.storage().replace_advisory(&hint, state.version.to_string().as_bytes()) {
+        if rewrite && let Err(e) = table.storage().put_advisory(&hint, state.version.to_string().as_bytes()) {
             tracing::debug!("could not update the version hint: {e}");
         }
         if state.metadata.property_bool(properties::DELETE_AFTER_COMMIT, false) {
@@ -1348,7 +1388,7 @@ impl Transaction {
                 if keep.contains(entry.metadata_file.as_str()) {
                     continue;
                 }
-                if let Ok(p) = table.location().confined_path(&entry.metadata_file) {
+                if let Ok(p) = table.location().confined_key(&entry.metadata_file) {
                     let _ = table.storage().delete(&p);
                 }
             }
@@ -1406,7 +1446,7 @@ impl Drop for Transaction {
 struct Built {
     metadata: TableMetadata,
     /// Manifests and the manifest list to write, in any order.
-    writes: Vec<(PathBuf, Vec<u8>)>,
+    writes: Vec<(Key, Vec<u8>)>,
     /// The new snapshot's manifests (`None` for a metadata-only commit).
     manifests: Option<Arc<Vec<ManifestFile>>>,
 }
@@ -1503,9 +1543,9 @@ fn sweep_stray_versions(table: &Table, state: &TableState) {
         .metadata
         .metadata_log
         .iter()
-        .filter_map(|e| table.location().confined_path(&e.metadata_file).ok())
-        .filter(|p| p.parent() == Some(metadata_dir.as_path()))
-        .filter_map(|p| p.file_name().and_then(|n| n.to_str()).and_then(crate::io::location::parse_version_file))
+        .filter_map(|e| table.location().confined_key(&e.metadata_file).ok())
+        .filter(|p| p.parent().as_ref() == Some(&metadata_dir))
+        .filter_map(|p| crate::io::location::parse_version_file(p.name()))
         .min();
     let Some(floor) = floor else { return };
     let max_prev = state.metadata.property_i64(properties::PREVIOUS_VERSIONS_MAX, 100).max(1) as u64;
@@ -1515,23 +1555,24 @@ fn sweep_stray_versions(table: &Table, state: &TableState) {
     if !suspect && !state.version.is_multiple_of(max_prev) {
         return;
     }
-    let Ok(entries) = table.storage().list(&metadata_dir) else { return };
-    for e in entries {
-        if let Some(k) = crate::io::location::parse_version_file(&e.name)
-            && k < floor
-        {
-            let _ = table.storage().delete(&metadata_dir.join(&e.name));
-        }
+    let Ok(versions) = list_versions(table.location()) else { return };
+    for k in versions.into_iter().filter(|k| *k < floor) {
+        let _ = table.storage().delete(&table.location().version_file(k));
     }
+}
+
+/// The URI of the metadata file of `state`, as the metadata log records it.
+fn previous_uri(location: &TableLocation, state: &TableState) -> String {
+    location.uri(&state.metadata_key)
 }
 
 /// Records the superseded metadata file in the metadata log, trimmed to
 /// `write.metadata.previous-versions-max`.
-fn push_metadata_log(md: &mut TableMetadata, previous: &TableState) {
+fn push_metadata_log(md: &mut TableMetadata, previous: &TableState, location: &TableLocation) {
     if previous.version > 0 {
         md.metadata_log.push(MetadataLogEntry {
             timestamp_ms: previous.metadata.last_updated_ms,
-            metadata_file: path_to_uri(&previous.metadata_path),
+            metadata_file: previous_uri(location, previous),
         });
     }
     let max_prev = md.property_i64(properties::PREVIOUS_VERSIONS_MAX, 100).max(1) as usize;
@@ -1559,13 +1600,9 @@ fn describe_landed(table: &Table, base: &TableState, latest: &TableState) -> Vec
     let first = base.version + 1;
     let last = latest.version;
     for v in first..=last.min(first + 31) {
-        let op = if v == latest.version {
-            Some(latest.clone())
-        } else {
-            load_version(table.storage(), table.location(), v).ok()
-        }
-        .and_then(|s| s.metadata.current_snapshot().map(|sn| sn.operation().to_string()))
-        .unwrap_or_else(|| "metadata".into());
+        let op = if v == latest.version { Some(latest.clone()) } else { load_version(table.location(), v).ok() }
+            .and_then(|s| s.metadata.current_snapshot().map(|sn| sn.operation().to_string()))
+            .unwrap_or_else(|| "metadata".into());
         out.push(Conflict { version: v, operation: op, reason: "committed after this transaction began".into() });
     }
     out
@@ -1596,7 +1633,7 @@ fn cached_manifest_list(table: &Table, snapshot: &Snapshot) -> Result<Arc<Vec<Ma
     {
         return Ok(list.clone());
     }
-    let list = Arc::new(load_manifest_list(table.storage(), table.location(), snapshot)?);
+    let list = Arc::new(load_manifest_list(table.location(), snapshot)?);
     *crate::sync::lock(&table.inner.manifest_cache) = Some((snapshot.snapshot_id, list.clone()));
     Ok(list)
 }
@@ -1609,7 +1646,7 @@ fn maybe_merge(
     md: &TableMetadata,
     parent: &[ManifestFile],
     snapshot_id: i64,
-    path: &std::path::Path,
+    path: &Key,
     forced_min_count: Option<usize>,
 ) -> Result<Option<(Vec<ManifestFile>, Vec<u8>)>> {
     if forced_min_count.is_none() && !md.property_bool(properties::MANIFEST_MERGE_ENABLED, true) {
@@ -1628,10 +1665,9 @@ fn maybe_merge(
         return Ok(None);
     }
     let mut entries = Vec::new();
-    for m in &small {
-        let path = read_path(table.location(), &m.manifest_path)?;
-        let bytes = table.storage().read(&path).map_err(|e| Error::io(&path, e))?;
-        let manifest = read_manifest(&path, &bytes, Some(m))?;
+    let uris: Vec<&str> = small.iter().map(|m| m.manifest_path.as_str()).collect();
+    for (m, (file, bytes)) in small.iter().zip(read_files(table, &uris)?) {
+        let manifest = read_manifest(&file.path(), &bytes, Some(m))?;
         for mut e in manifest.entries {
             if e.status == EntryStatus::Deleted {
                 continue;
@@ -1645,7 +1681,7 @@ fn maybe_merge(
     let bytes = write_manifest(&ctx, &entries)?;
     let min_seq = entries.iter().filter_map(|e| e.sequence_number).min().unwrap_or(0);
     let merged = ManifestFile {
-        manifest_path: path_to_uri(path),
+        manifest_path: table.location().uri(path),
         manifest_length: bytes.len() as i64,
         partition_spec_id: spec.spec_id,
         content: ManifestContent::Data,

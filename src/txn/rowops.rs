@@ -34,7 +34,7 @@ use arrow_buffer::NullBuffer;
 use arrow_row::{Row, RowConverter, Rows, SortField};
 use arrow_select::filter::filter_record_batch;
 
-use crate::data::read::{NameMapping, ReadOptions, open_data_file};
+use crate::data::read::{NameMapping, ReadOptions, open_data};
 use crate::data::write::conform_batch;
 use crate::error::{Conflict, Error, Result};
 use crate::expr::{BoundPredicate, Literal, Predicate, col, partition_value_stats};
@@ -43,7 +43,7 @@ use crate::spec::metadata::TableMetadata;
 use crate::spec::transform::datum_at;
 use crate::spec::types::{PrimitiveType, Schema, primitive_to_arrow};
 use crate::spec::values::Datum;
-use crate::table::{Table, properties, read_path};
+use crate::table::{Table, properties};
 use crate::txn::conflict::ConflictContext;
 use crate::txn::{CommitReport, Transaction};
 
@@ -372,8 +372,9 @@ fn rewrite_matching(
     let mapping = name_mapping(&md);
     let mut removed: Vec<DataFile> = Vec::new();
     for file in plan.files {
-        let path = read_path(tx.table().location(), &file.file_path)?;
-        let reader = open_data_file(&path, &schema, mapping.as_ref(), &ReadOptions::default())?;
+        let data = tx.table().location().resolve(&file.file_path)?;
+        let size = u64::try_from(file.file_size_in_bytes).ok().filter(|s| *s > 0);
+        let reader = open_data(&data, size, &schema, mapping.as_ref(), &ReadOptions::default())?;
         changes.files_scanned += 1;
         let mut kept = Vec::new();
         let mut matched = 0u64;

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use floe::Table;
-use floe::spec::metadata::{ATTEMPT_KEY, REBASED_OVER_KEY, Snapshot};
+use floe::spec::metadata::{ATTEMPT_KEY, PartitionSpec, REBASED_OVER_KEY, Snapshot};
 use floe::spec::types::{NestedField, PrimitiveType, Schema, Type};
 use serde_json::{Value, json};
 
@@ -22,7 +22,7 @@ pub fn open_table(path: &Path) -> Result<Table, Failure> {
 
 // ------------------------------------------------------------------------ schema
 
-fn type_name(t: &Type) -> String {
+pub fn type_name(t: &Type) -> String {
     match t {
         Type::Primitive(p) => p.to_string(),
         Type::Struct(s) => {
@@ -33,6 +33,34 @@ fn type_name(t: &Type) -> String {
         Type::List(l) => format!("list<{}>", type_name(&l.element)),
         Type::Map(m) => format!("map<{}, {}>", type_name(&m.key), type_name(&m.value)),
     }
+}
+
+/// A partition spec as `name=transform(column), …`, or `unpartitioned`.
+pub fn spec_text(schema: &Schema, spec: Option<&PartitionSpec>) -> String {
+    match spec {
+        Some(s) if !s.fields.is_empty() => s
+            .fields
+            .iter()
+            .map(|p| {
+                let src = schema
+                    .field_by_id(p.source_id)
+                    .map_or_else(|| format!("field {}", p.source_id), |f| f.name.clone());
+                format!("{}={}({src})", p.name, p.transform)
+            })
+            .collect::<Vec<_>>()
+            .join(", "),
+        _ => "unpartitioned".to_string(),
+    }
+}
+
+/// A partition spec in JSON: its id and fields.
+pub fn spec_json(spec: &PartitionSpec) -> Value {
+    json!({
+        "spec_id": spec.spec_id,
+        "fields": spec.fields.iter().map(|f| json!({
+            "name": f.name, "transform": f.transform, "source_id": f.source_id, "field_id": f.field_id,
+        })).collect::<Vec<_>>(),
+    })
 }
 
 /// Schema rows (id, name, type, required); nested fields indented under their parent.
@@ -97,20 +125,7 @@ pub fn info(o: &Out, path: &Path) -> CmdResult {
     let bytes: i64 = plan.files.iter().map(|f| f.file_size_in_bytes).sum();
     let schema = md.current_schema();
     let spec = md.default_spec();
-    let spec_text = match spec {
-        Some(s) if !s.fields.is_empty() => s
-            .fields
-            .iter()
-            .map(|p| {
-                let src = schema
-                    .field_by_id(p.source_id)
-                    .map_or_else(|| format!("field {}", p.source_id), |f| f.name.clone());
-                format!("{}={}({src})", p.name, p.transform)
-            })
-            .collect::<Vec<_>>()
-            .join(", "),
-        _ => "unpartitioned".to_string(),
-    };
+    let spec_text = spec_text(schema, spec);
     let current = md.current_snapshot();
     if o.json {
         o.json(&json!({
@@ -124,12 +139,7 @@ pub fn info(o: &Out, path: &Path) -> CmdResult {
             "last_sequence_number": md.last_sequence_number,
             "current_snapshot_id": md.current_snapshot_id,
             "schema": schema_json(schema),
-            "partition_spec": spec.map(|s| json!({
-                "spec_id": s.spec_id,
-                "fields": s.fields.iter().map(|f| json!({
-                    "name": f.name, "transform": f.transform, "source_id": f.source_id, "field_id": f.field_id,
-                })).collect::<Vec<_>>(),
-            })),
+            "partition_spec": spec.map(spec_json),
             "properties": md.properties,
             "snapshots": md.snapshots.len(),
             "total_records": rows,

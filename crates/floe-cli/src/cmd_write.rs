@@ -6,8 +6,8 @@
 
 use floe::spec::metadata::PartitionSpec;
 use floe::spec::transform::Transform;
-use floe::{Durability, Table, TableOptions};
-use floe_cli::import::{FileFormat, FileReader};
+use floe::{Table, TableOptions};
+use floe_cli::import::FileReader;
 use serde_json::json;
 
 use crate::cmd_read::{schema_json, schema_rows};
@@ -37,7 +37,7 @@ pub fn create(o: &Out, a: &CreateArgs) -> CmdResult {
     if !fields.is_empty() {
         let mut builder = PartitionSpec::builder(&schema);
         for f in fields {
-            let (column, transform) = parse_partition_field(f)?;
+            let (column, transform) = parse_partition_field(f, "--partition")?;
             builder = builder.add(column, transform);
         }
         opts = opts.partition_spec(builder.build()?);
@@ -62,11 +62,11 @@ pub fn create(o: &Out, a: &CreateArgs) -> CmdResult {
 
 /// One `--partition` field: `col`, `day(col)` (also `days(col)`), `bucket(16, col)`,
 /// `truncate(4, col)`, or Iceberg's own `bucket[16](col)`.
-fn parse_partition_field(text: &str) -> Result<(String, Transform), Failure> {
+pub fn parse_partition_field(text: &str, what: &str) -> Result<(String, Transform), Failure> {
     let t = text.trim();
     let bad = |why: &str| {
         Failure::usage(format!(
-            "--partition {t:?}: {why} (expected COLUMN, day(COLUMN), bucket(N, COLUMN), truncate(W, COLUMN), …)"
+            "{what} {t:?}: {why} (expected COLUMN, day(COLUMN), bucket(N, COLUMN), truncate(W, COLUMN), …)"
         ))
     };
     let Some(open) = t.find('(') else {
@@ -97,43 +97,52 @@ fn parse_partition_field(text: &str) -> Result<(String, Transform), Failure> {
 }
 
 pub fn append(o: &Out, a: &AppendArgs) -> CmdResult {
-    let format = match a.format.as_deref() {
-        Some(name) => {
-            Some(FileFormat::from_name(name).ok_or_else(|| Failure::usage(format!("unknown --format {name:?}")))?)
-        }
-        None => None,
-    };
-    let mut opts = TableOptions::default();
-    if a.no_sync {
-        opts = opts.durability(Durability::Relaxed);
-    }
-    let table = Table::open_with(&a.table, opts)?;
+    let input = &a.input;
+    let table = Table::open_with(&a.table, input.table_options())?;
     let schema = table.schema();
-    let mut readers = Vec::with_capacity(a.files.len());
-    for f in &a.files {
-        readers.push(FileReader::open_with(f, &schema, format, a.batch_rows)?);
-    }
+    let readers = input.open(&schema)?;
     let total: u64 = readers.iter().map(FileReader::bytes_total).sum();
-    let bar = out::progress(total, "appending");
-    let mut tx = table.new_transaction();
+    let bar = out::progress(total, if input.dry_run { "checking" } else { "appending" });
+    // A dry run reads and checks every row but stages nothing.
+    let mut tx = (!input.dry_run).then(|| table.new_transaction());
     let mut done = 0u64;
     let mut inputs = Vec::with_capacity(readers.len());
-    for (mut r, path) in readers.into_iter().zip(&a.files) {
+    for mut r in readers {
         while let Some(batch) = r.next() {
             let batch = batch.inspect_err(|_| bar.finish_and_clear())?;
-            tx.append(&batch).inspect_err(|_| bar.finish_and_clear())?;
+            if let Some(tx) = tx.as_mut() {
+                tx.append(&batch).inspect_err(|_| bar.finish_and_clear())?;
+            }
             bar.set_position(done + r.bytes_read());
         }
         done += r.bytes_total();
         bar.set_position(done);
-        inputs.push((path.display().to_string(), r.format().name(), r.rows_read()));
+        inputs.push((r.path().display().to_string(), r.format().name(), r.rows_read()));
     }
+    let Some(tx) = tx else {
+        bar.finish_and_clear();
+        let rows: u64 = inputs.iter().map(|(_, _, rows)| rows).sum();
+        if o.json {
+            let files: Vec<_> =
+                inputs.iter().map(|(p, f, rows)| json!({"path": p, "format": f, "rows": rows})).collect();
+            o.json(
+                &json!({"dry_run": true, "version": null, "added_records": rows, "added_files": null, "inputs": files}),
+            )?;
+        } else {
+            let mut text = format!("(dry run) append would add {rows} row(s); nothing written\n");
+            for (p, f, rows) in &inputs {
+                text.push_str(&format!("  {p} ({f}): {rows} row(s)\n"));
+            }
+            o.print(&text)?;
+        }
+        return Ok(());
+    };
     if inputs.iter().all(|(_, _, rows)| *rows == 0) {
         // An empty snapshot would only be noise in the history.
         bar.finish_and_clear();
         tx.abort();
         if o.json {
-            o.json(&json!({"version": null, "added_records": 0, "added_files": 0}))?;
+            o.json(&json!({"dry_run": false, "version": null, "added_records": 0, "added_files": 0}))?;
         } else {
             o.line("no rows in the input: nothing committed")?;
         }
@@ -146,6 +155,7 @@ pub fn append(o: &Out, a: &AppendArgs) -> CmdResult {
     if o.json {
         let files: Vec<_> = inputs.iter().map(|(p, f, rows)| json!({"path": p, "format": f, "rows": rows})).collect();
         o.json(&json!({
+            "dry_run": false,
             "version": report.version,
             "snapshot_id": report.snapshot_id,
             "sequence_number": report.sequence_number,

@@ -2,7 +2,10 @@
 //!
 //! Owns everything between "a file someone has" and "a batch [`floe::Transaction::append`]
 //! accepts": Parquet, CSV with a header row, and newline-delimited JSON, streamed in
-//! batches of bounded size (a file of any size is read in constant memory). Promises:
+//! batches of bounded size (a file of any size is read in constant memory), from a file
+//! or from standard input ([`FileReader::open_stdin`]: CSV and JSON are streamed as they
+//! arrive, and nothing is ever rewound; Parquet, whose footer comes last, is first
+//! copied to an anonymous temporary file). Promises:
 //!
 //! - **Every value is stored exactly as written, or the file is refused.** A value that
 //!   does not fit its column exactly gives [`Error::InvalidInput`] naming the file, the
@@ -37,7 +40,7 @@
 //! sample file into a [`Schema`] for [`floe::Table::create`].
 
 use std::fs::File;
-use std::io::{BufRead, BufReader, Read, Seek};
+use std::io::{BufRead, BufReader, Cursor, Read, Seek};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -243,10 +246,28 @@ impl<R: Read> Read for Counting<R> {
     }
 }
 
+/// The bytes of a CSV or JSON input: a file, or standard input.
+type Stream = Box<dyn Read + Send>;
+
+/// Keeps a copy of every byte read through it, so the bytes consumed while reading a
+/// CSV header can be read again: standard input cannot be rewound.
+struct Recording<R> {
+    inner: R,
+    seen: Vec<u8>,
+}
+
+impl<R: Read> Read for Recording<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.seen.extend_from_slice(&buf[..n]);
+        Ok(n)
+    }
+}
+
 enum Source {
     Parquet { reader: ParquetRecordBatchReader, total_rows: u64 },
-    Csv { reader: Box<arrow_csv::reader::Reader<Counting<File>>>, columns: Vec<(String, PrimitiveType)> },
-    Json { lines: BufReader<Counting<File>>, builder_schema: SchemaRef, required: Vec<String>, line: u64 },
+    Csv { reader: Box<arrow_csv::reader::Reader<Counting<Stream>>>, columns: Vec<(String, PrimitiveType)> },
+    Json { lines: BufReader<Counting<Stream>>, builder_schema: SchemaRef, required: Vec<String>, line: u64 },
 }
 
 /// Streams one input file as batches in the table's Arrow schema.
@@ -266,6 +287,8 @@ pub struct FileReader {
     format: FileFormat,
     schema: Schema,
     source: Source,
+    /// The columns the input names itself (CSV header, Parquet schema).
+    columns: Option<Vec<String>>,
     batch_rows: usize,
     rows: u64,
     bytes_total: u64,
@@ -282,6 +305,9 @@ impl std::fmt::Debug for FileReader {
             .finish()
     }
 }
+
+/// The name standard input goes by in reports and errors.
+pub const STDIN_NAME: &str = "<stdin>";
 
 impl FileReader {
     /// Opens `path` for appending to a table with `schema`. The format comes from the
@@ -301,40 +327,122 @@ impl FileReader {
             Some(f) => f,
             None => FileFormat::from_path(path)?,
         };
-        let batch_rows = batch_rows.max(1);
         let file = File::open(path).map_err(|e| Error::Io { path: path.to_path_buf(), source: e })?;
         let bytes_total = file.metadata().map(|m| m.len()).unwrap_or(0);
-        let bytes_read = Arc::new(AtomicU64::new(0));
-        let source = match format {
+        FileReader::from_file(path.to_path_buf(), file, bytes_total, schema, format, batch_rows)
+    }
+
+    /// Reads standard input, which names no format: `format` is required. CSV and
+    /// newline-delimited JSON are streamed as they arrive; Parquet, whose footer comes
+    /// last, is first copied to an anonymous temporary file (removed when the reader
+    /// is dropped). Errors name the input [`STDIN_NAME`].
+    pub fn open_stdin(schema: &Schema, format: FileFormat, batch_rows: usize) -> Result<FileReader> {
+        let path = PathBuf::from(STDIN_NAME);
+        let io = |e| Error::Io { path: path.clone(), source: e };
+        match format {
             FileFormat::Parquet => {
-                let builder = ParquetRecordBatchReaderBuilder::try_new(file)
-                    .map_err(|e| invalid(path, None, None, format!("not a readable Parquet file: {e}")))?;
-                let total_rows = builder.metadata().file_metadata().num_rows().max(0) as u64;
-                let reader = builder
-                    .with_batch_size(batch_rows)
-                    .build()
-                    .map_err(|e| invalid(path, None, None, format!("not a readable Parquet file: {e}")))?;
-                Source::Parquet { reader, total_rows }
+                let mut file = tempfile::tempfile().map_err(io)?;
+                let bytes_total = std::io::copy(&mut std::io::stdin().lock(), &mut file).map_err(io)?;
+                file.rewind().map_err(io)?;
+                FileReader::from_file(path.clone(), file, bytes_total, schema, format, batch_rows)
             }
-            FileFormat::Csv => open_csv(path, file, schema, batch_rows, &bytes_read)?,
+            FileFormat::Csv | FileFormat::Json => {
+                FileReader::from_stream(path.clone(), Box::new(std::io::stdin()), 0, schema, format, batch_rows)
+            }
+        }
+    }
+
+    fn from_file(
+        path: PathBuf,
+        file: File,
+        bytes_total: u64,
+        schema: &Schema,
+        format: FileFormat,
+        batch_rows: usize,
+    ) -> Result<FileReader> {
+        if format != FileFormat::Parquet {
+            return FileReader::from_stream(path, Box::new(file), bytes_total, schema, format, batch_rows);
+        }
+        let batch_rows = batch_rows.max(1);
+        let builder = ParquetRecordBatchReaderBuilder::try_new(file)
+            .map_err(|e| invalid(&path, None, None, format!("not a readable Parquet file: {e}")))?;
+        let total_rows = builder.metadata().file_metadata().num_rows().max(0) as u64;
+        let columns = builder.schema().fields().iter().map(|f| f.name().clone()).collect();
+        let reader = builder
+            .with_batch_size(batch_rows)
+            .build()
+            .map_err(|e| invalid(&path, None, None, format!("not a readable Parquet file: {e}")))?;
+        let source = Source::Parquet { reader, total_rows };
+        Ok(FileReader::new(path, format, schema, source, Some(columns), batch_rows, bytes_total, Arc::default()))
+    }
+
+    fn from_stream(
+        path: PathBuf,
+        stream: Stream,
+        bytes_total: u64,
+        schema: &Schema,
+        format: FileFormat,
+        batch_rows: usize,
+    ) -> Result<FileReader> {
+        let batch_rows = batch_rows.max(1);
+        let bytes_read = Arc::new(AtomicU64::new(0));
+        let (source, columns) = match format {
+            FileFormat::Csv => {
+                let source = open_csv(&path, stream, schema, batch_rows, &bytes_read)?;
+                let columns = match &source {
+                    Source::Csv { columns, .. } => Some(columns.iter().map(|(n, _)| n.clone()).collect()),
+                    _ => None,
+                };
+                (source, columns)
+            }
             FileFormat::Json => {
-                let builder_schema = json_schema(path, schema)?;
-                let lines = BufReader::new(Counting { inner: file, count: bytes_read.clone() });
+                let builder_schema = json_schema(&path, schema)?;
+                let lines = BufReader::new(Counting { inner: stream, count: bytes_read.clone() });
                 let required = schema.fields().iter().filter(|f| f.required).map(|f| f.name.clone()).collect();
-                Source::Json { lines, builder_schema, required, line: 0 }
+                (Source::Json { lines, builder_schema, required, line: 0 }, None)
+            }
+            FileFormat::Parquet => {
+                return Err(invalid(&path, None, None, "Parquet cannot be read as a stream (internal)"));
             }
         };
-        Ok(FileReader {
-            path: path.to_path_buf(),
+        Ok(FileReader::new(path, format, schema, source, columns, batch_rows, bytes_total, bytes_read))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        path: PathBuf,
+        format: FileFormat,
+        schema: &Schema,
+        source: Source,
+        columns: Option<Vec<String>>,
+        batch_rows: usize,
+        bytes_total: u64,
+        bytes_read: Arc<AtomicU64>,
+    ) -> FileReader {
+        FileReader {
+            path,
             format,
             schema: schema.clone(),
             source,
+            columns,
             batch_rows,
             rows: 0,
             bytes_total,
             bytes_read,
             failed: false,
-        })
+        }
+    }
+
+    /// The input's name: its path, or [`STDIN_NAME`].
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The columns the input names itself, in its order: a CSV file's header, a
+    /// Parquet file's schema. `None` for newline-delimited JSON, where each line names
+    /// its own (a column a line leaves out is null there).
+    pub fn columns(&self) -> Option<&[String]> {
+        self.columns.as_deref()
     }
 
     /// The file's format.
@@ -463,13 +571,17 @@ fn first_bad_row(schema: &Schema, batch: &RecordBatch) -> Option<u64> {
 
 // ------------------------------------------------------------------------ CSV
 
-fn open_csv(path: &Path, mut file: File, schema: &Schema, batch_rows: usize, count: &Arc<AtomicU64>) -> Result<Source> {
+fn open_csv(path: &Path, stream: Stream, schema: &Schema, batch_rows: usize, count: &Arc<AtomicU64>) -> Result<Source> {
     // The header alone, to know which table columns the file has and in what order.
+    // The bytes read for it are read again by the record reader (nothing is rewound,
+    // so standard input works the same as a file).
     let format = arrow_csv::reader::Format::default().with_header(true);
+    let mut recording = Recording { inner: stream, seen: Vec::new() };
     let (header, _) = format
-        .infer_schema(&mut file, Some(0))
+        .infer_schema(&mut recording, Some(0))
         .map_err(|e| invalid(path, None, None, format!("cannot read the CSV header: {e}")))?;
-    file.rewind().map_err(|e| Error::Io { path: path.to_path_buf(), source: e })?;
+    let Recording { inner, seen } = recording;
+    let file: Stream = Box::new(Cursor::new(seen).chain(inner));
     if header.fields().is_empty() || header.fields().iter().all(|f| f.name().is_empty()) {
         return Err(invalid(path, None, None, "empty CSV file: expected a header row naming the columns"));
     }
@@ -860,7 +972,7 @@ fn json_decoder(schema: &SchemaRef, batch_rows: usize) -> Result<arrow_json::rea
 /// lines are decoded one by one to name the first bad line.
 fn read_json_batch(
     path: &Path,
-    lines: &mut BufReader<Counting<File>>,
+    lines: &mut BufReader<Counting<Stream>>,
     schema: &SchemaRef,
     table: &Schema,
     required: &[String],

@@ -7,7 +7,11 @@
 //! owns rendering (tables, JSON, colour, progress); the `cmd_*` files own the commands.
 //!
 //! Maintenance (`compact`, `expire`, `remove-orphans`, `rollback`, tags) and the
-//! row-level `delete` live in `cmd_maint.rs`.
+//! row-level `delete` live in `cmd_maint.rs`; `upsert`, `insert-if-absent` and
+//! `overwrite` in `cmd_rows.rs` (their key checks in `keys.rs`); schema and
+//! partition-spec evolution (`alter`) in `cmd_alter.rs`. `input.rs` owns the input
+//! arguments the commands that take rows share (files, `-` for stdin, `--format`,
+//! `--dry-run`).
 //!
 //! Exit codes: 0 ok; 1 the table failed verification, a commit conflict was not
 //! resolved, a commit's outcome or durability is not known (`CommitStateUnknown`;
@@ -19,10 +23,14 @@
 //! one line on stderr (`--verbose` adds the cause chain); a panic is caught and
 //! reported as one line too.
 
+mod cmd_alter;
 mod cmd_maint;
 mod cmd_read;
+mod cmd_rows;
 mod cmd_scan;
 mod cmd_write;
+mod input;
+mod keys;
 mod out;
 
 use std::path::PathBuf;
@@ -38,7 +46,7 @@ use clap::{Args, Parser, Subcommand};
     about = "Inspect and change floe / Apache Iceberg v2 file-system tables",
     long_about = "Inspect and change floe tables: Apache Iceberg v2 tables that live in a plain \
 directory (also those written by pyiceberg, datashard, Spark or DuckDB in the same layout).\n\n\
-Every read command takes --json for scripts. TABLE is the table's directory, or one \
+Every command takes --json for scripts; the commands that change rows, the schema or files take --dry-run. TABLE is the table's directory, or one \
 metadata file (metadata/v3.metadata.json, or a catalog's 00001-<uuid>.metadata.json) to \
 read exactly that version.",
     after_help = "Exit status: 0 ok; 1 verification failed, a commit conflict was not resolved, a commit's \
@@ -48,6 +56,8 @@ and colour appear only on a terminal.",
     after_long_help = "Examples:\n  \
 floe create ./events --schema 'id:long!,name:string,ts:timestamptz'\n  \
 floe append ./events new.csv more.parquet\n  \
+floe upsert ./events --key id changes.csv\n  \
+floe alter ./events add-column country string\n  \
 floe scan ./events --select id,name --limit 10\n  \
 floe history ./events --json\n  \
 floe verify ./events --deep\n  \
@@ -82,15 +92,64 @@ Types: boolean int long float double decimal(P,S) date time timestamp timestampt
 binary fixed[N]. A trailing ! makes a column required.")]
     Create(CreateArgs),
 
-    /// Append Parquet, CSV or newline-delimited JSON files in one commit.
+    /// Append Parquet, CSV or newline-delimited JSON files (or stdin) in one commit.
     #[command(after_help = "Examples:\n  \
 floe append ./events day1.csv\n  \
 floe append ./events part-0.parquet part-1.parquet events.ndjson\n  \
-floe append ./events export.txt --format csv\n\n\
+floe append ./events export.txt --format csv\n  \
+producer | floe append ./events - --format json\n  \
+floe append ./events day2.csv --dry-run\n\n\
 All files go into one commit: either every row is added or none is. CSV needs a header \
 row naming table columns; values are read as the table's types and a value that does not \
-fit is reported with its row and column. Missing optional columns are null.")]
+fit is reported with its row and column. Missing optional columns are null. `-` reads \
+standard input (--format says how).")]
     Append(AppendArgs),
+
+    /// Replace the rows whose key the input has, insert the rest (one commit).
+    #[command(after_help = "Examples:\n  \
+floe upsert ./events --key id changes.csv\n  \
+floe upsert ./events --key region,id eu.parquet us.parquet --dry-run\n  \
+producer | floe upsert ./events --key id - --format json --json\n\n\
+Each key may appear once in the input; a key must not be null. Table rows with a key \
+the input has are replaced (their files rewritten without them), all input rows are \
+added. A concurrent commit that adds rows with these keys is a conflict (retried from a \
+fresh read). Input rows are held in memory.")]
+    Upsert(cmd_rows::KeyedArgs),
+
+    /// Insert only the rows whose key is not in the table yet; report the skipped ones.
+    #[command(after_help = "Examples:\n  \
+floe insert-if-absent ./events --key id new.csv\n  \
+floe insert-if-absent ./events --key id - --format csv --json < new.csv\n\n\
+A key already in the table, or given earlier in the input, is skipped (the first row \
+wins). Nothing is committed when every key is present. Input rows are held in memory.")]
+    InsertIfAbsent(cmd_rows::KeyedArgs),
+
+    /// Replace the rows matching a predicate (or every row) with the input's rows.
+    #[command(after_help = "Examples:\n  \
+floe overwrite ./events --where \"day = '2026-01-05'\" day5.csv\n  \
+floe overwrite ./events full-export.parquet          # replaces every row\n  \
+floe overwrite ./events --where \"region = 'eu'\" - --format json --dry-run\n\n\
+One commit: the matching rows go (files rewritten without them), the input's rows come \
+in. With --where every new row must match the predicate, so running the same command \
+again replaces them. Input rows are held in memory.")]
+    Overwrite(cmd_rows::OverwriteArgs),
+
+    /// Evolve the schema (add, rename, drop, widen columns) or the partition spec.
+    #[command(after_help = "Examples:\n  \
+floe alter ./events add-column country string --after name\n  \
+floe alter ./events rename-column name label\n  \
+floe alter ./events widen n long\n  \
+floe alter ./events drop-column notes --dry-run\n  \
+floe alter ./events rename-column value amount add-column value double   # one commit\n  \
+floe alter ./events set-partition 'day(ts), bucket(16, id)'\n  \
+floe alter ./events set-partition none\n\n\
+Column changes given together are one commit. Only the metadata changes: old files \
+are read by field id, so renamed columns are found, added ones read as null and widened \
+values are cast. Format v2 allows optional new columns only, and widening int to long, \
+float to double, decimal(P,S) to decimal(P',S). A new partition spec applies to new \
+data; files already written keep theirs. `floe alter TABLE add-column --help` and so on \
+show each change's options.")]
+    Alter(cmd_alter::AlterArgs),
 
     /// Read rows (current snapshot, or an older one).
     #[command(after_help = "Examples:\n  \
@@ -242,18 +301,8 @@ struct CreateArgs {
 struct AppendArgs {
     /// The table directory.
     table: PathBuf,
-    /// Input files (.parquet, .csv, .json/.ndjson/.jsonl).
-    #[arg(required = true)]
-    files: Vec<PathBuf>,
-    /// The input format when the file names do not say (parquet, csv, json).
-    #[arg(long, value_parser = ["parquet", "csv", "json", "ndjson", "jsonl"])]
-    format: Option<String>,
-    /// Rows per batch while reading (memory use is about one batch).
-    #[arg(long, default_value_t = floe_cli::import::DEFAULT_BATCH_ROWS, value_name = "ROWS")]
-    batch_rows: usize,
-    /// Skip the fsyncs (scratch tables only: not safe against power loss).
-    #[arg(long)]
-    no_sync: bool,
+    #[command(flatten)]
+    input: input::InputArgs,
 }
 
 #[derive(Debug, Args)]
@@ -334,6 +383,10 @@ fn run(cli: &Cli) -> CmdResult {
     match &cli.command {
         Command::Create(a) => cmd_write::create(&o, a),
         Command::Append(a) => cmd_write::append(&o, a),
+        Command::Upsert(a) => cmd_rows::upsert(&o, a),
+        Command::InsertIfAbsent(a) => cmd_rows::insert_if_absent(&o, a),
+        Command::Overwrite(a) => cmd_rows::overwrite(&o, a),
+        Command::Alter(a) => cmd_alter::alter(&o, a),
         Command::Scan(a) => cmd_scan::scan(&o, a, cli.verbose),
         Command::Info(a) => cmd_read::info(&o, &a.table),
         Command::History(a) => cmd_read::history(&o, &a.table),
@@ -375,7 +428,10 @@ fn main() -> ExitCode {
                 // `floe scan … | head`: the reader has what it wanted.
                 return ExitCode::SUCCESS;
             }
-            out::report_error(f.error.as_ref(), cli.verbose);
+            // `floe alter t add-column a int --verbose`: flags after a chained change.
+            let verbose =
+                cli.verbose || matches!(&cli.command, Command::Alter(a) if cmd_alter::trailing_flags(a).verbose);
+            out::report_error(f.error.as_ref(), verbose);
             ExitCode::from(f.code)
         }
         Err(_) => ExitCode::from(1),

@@ -1354,3 +1354,574 @@ fn append_refuses_inexact_nested_json_values() {
     assert_eq!(row["s"]["x"], 2);
     assert_eq!(row["li"], serde_json::json!([3, 4]));
 }
+
+// ------------------------------------------------------------------ alter, upsert, insert-if-absent, overwrite, stdin
+
+/// Every file and directory under `root` with its bytes: a dry run or a refused command
+/// must leave this exactly as it was.
+fn tree(root: &Path) -> std::collections::BTreeMap<PathBuf, Option<Vec<u8>>> {
+    let mut out = std::collections::BTreeMap::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for e in std::fs::read_dir(&dir).unwrap() {
+            let path = e.unwrap().path();
+            let rel = path.strip_prefix(root).unwrap().to_path_buf();
+            if path.is_dir() {
+                out.insert(rel, None);
+                stack.push(path);
+            } else {
+                out.insert(rel, Some(std::fs::read(&path).unwrap()));
+            }
+        }
+    }
+    out
+}
+
+/// Runs floe with `input` on its standard input.
+#[track_caller]
+fn run_stdin(dir: &Path, args: &[&str], input: &[u8], code: i32) -> (String, String) {
+    use std::io::Write;
+    let mut child = Command::new(FLOE)
+        .args(args)
+        .current_dir(dir)
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let data = input.to_vec();
+    // Written from a thread: the command may stop reading early (an error).
+    let writer = std::thread::spawn(move || {
+        let _ = stdin.write_all(&data);
+    });
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap();
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(code), "floe {args:?} < stdin\nstdout:\n{stdout}\nstderr:\n{stderr}");
+    (stdout, stderr)
+}
+
+/// Asserts a refusal: exit 2, one error line with `fragments`, and the table's files
+/// exactly as before.
+#[track_caller]
+fn refused_unchanged(dir: &Path, args: &[&str], fragments: &[&str]) {
+    let before = tree(&dir.join("t"));
+    fails(dir, args, 2, fragments);
+    assert_eq!(tree(&dir.join("t")), before, "floe {args:?} changed the table");
+}
+
+/// Asserts a dry run: exit 0, and the table's files exactly as before. Returns stdout.
+#[track_caller]
+fn dry_run(dir: &Path, args: &[&str]) -> String {
+    let before = tree(&dir.join("t"));
+    let out = ok(dir, args);
+    assert_eq!(tree(&dir.join("t")), before, "floe {args:?} changed the table");
+    out
+}
+
+/// `scan --format json` rows of `t`, sorted by id, as JSON objects.
+fn rows(dir: &Path) -> Vec<Value> {
+    let text = ok(dir, &["scan", "t", "--format", "json"]);
+    let mut rows: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    rows.sort_by_key(|r| r["id"].as_i64());
+    rows
+}
+
+#[test]
+fn alter_changes_the_schema_in_one_commit_and_old_rows_read_through_it() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path();
+    ok(p, &["create", "t", "--schema", "id:long!,name:string,n:int,score:double,notes:string"]);
+    write(p, "a.csv", "id,name,n,score,notes\n1,ada,7,9.5,x\n2,grace,8,,y\n");
+    ok(p, &["append", "t", "a.csv"]);
+    let v = version(p);
+
+    // Dry run: the diff, nothing written.
+    let plan = dry_run(p, &["alter", "t", "add-column", "country", "string", "--after", "name", "--dry-run"]);
+    assert_eq!(
+        plan,
+        "(dry run) alter would commit schema 1; nothing written\n  add     country string (id 6, optional, after name)\n"
+    );
+    let plan = dry_run(p, &["alter", "t", "drop-column", "notes", "--json", "--dry-run"]);
+    let plan: Value = serde_json::from_str(&plan).unwrap();
+    assert_eq!(plan["dry_run"], true);
+    assert_eq!(plan["version"], Value::Null);
+    assert_eq!(plan["changes"], serde_json::json!([{"change": "drop", "id": 5, "name": "notes"}]));
+
+    // Four changes, one commit.
+    let out = ok(
+        p,
+        &[
+            "alter",
+            "t",
+            "add-column",
+            "country",
+            "string",
+            "--after",
+            "name",
+            "--doc",
+            "ISO code",
+            "rename-column",
+            "score",
+            "points",
+            "widen",
+            "n",
+            "long",
+            "drop-column",
+            "notes",
+        ],
+    );
+    assert_eq!(version(p), v + 1, "one version for all the changes: {out}");
+    assert!(out.starts_with("altered "), "{out}");
+    assert!(out.contains(&format!("committed v{} (schema 1)", v + 1)), "{out}");
+    for line in [
+        "  add     country string (id 6, optional, after name, doc \"ISO code\")",
+        "  rename  score -> points (id 4)",
+        "  widen   n int -> long (id 3)",
+        "  drop    notes (id 5)",
+    ] {
+        assert!(out.contains(line), "{line:?} not in {out}");
+    }
+    let info = json(p, &["info", "t", "--json"]);
+    let fields: Vec<(String, String)> = info["schema"]["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| (f["name"].as_str().unwrap().to_string(), f["type"].as_str().unwrap().to_string()))
+        .collect();
+    let want = [("id", "long"), ("name", "string"), ("country", "string"), ("n", "long"), ("points", "double")];
+    assert_eq!(fields, want.map(|(a, b)| (a.to_string(), b.to_string())));
+    // Old rows read through the new schema: renamed found, added null, widened cast.
+    assert_eq!(ok(p, &["scan", "t"]), "id,name,country,n,points\n1,ada,,7,9.5\n2,grace,,8,\n");
+    write(p, "b.csv", "id,name,country,n,points\n3,edsger,NL,5000000000,1.5\n");
+    ok(p, &["append", "t", "b.csv"]);
+    assert_eq!(csv_ids(&ok(p, &["scan", "t", "--where", "country = 'NL'"])), [3]);
+
+    // Rename and re-add the same name atomically; JSON shape.
+    let r =
+        json(p, &["alter", "t", "rename-column", "name", "label", "add-column", "name", "string", "--first", "--json"]);
+    assert_eq!(r["operation"], "alter");
+    assert_eq!(r["dry_run"], false);
+    assert_eq!(r["version"], v + 3);
+    assert_eq!(r["schema_id"], 2);
+    assert_eq!(r["changes"][0]["change"], "add");
+    assert_eq!(r["changes"][0]["after"], Value::Null, "first");
+    assert_eq!(r["changes"][1], serde_json::json!({"change": "rename", "id": 2, "from": "name", "to": "label"}));
+    assert_eq!(r["schema"]["fields"][0]["name"], "name");
+    assert_eq!(r["partition_spec"]["fields"], serde_json::json!([]));
+    assert!(ok(p, &["verify", "t", "--deep"]).contains("OK"));
+
+    // Nothing to change: no commit.
+    assert_eq!(ok(p, &["alter", "t", "widen", "n", "long"]), "the schema would not change: nothing committed\n");
+    assert_eq!(version(p), v + 3);
+}
+
+#[test]
+fn alter_bad_input_is_exit_2_and_changes_nothing() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path();
+    ok(p, &["create", "t", "--schema", "id:long!,name:string,n:int,ts:timestamptz", "--partition", "day(ts)"]);
+    write(p, "a.csv", "id,name,n,ts\n1,ada,7,2026-01-05 10:00:00\n");
+    ok(p, &["append", "t", "a.csv"]);
+    for (args, frags) in [
+        (vec!["drop-column", "nope"], vec!["no column named \"nope\""]),
+        (vec!["rename-column", "nope", "x"], vec!["no column named \"nope\""]),
+        (vec!["rename-column", "name", "n"], vec!["cannot rename \"name\" to \"n\": that column exists"]),
+        (vec!["widen", "n", "double"], vec!["cannot change \"n\" from int to double"]),
+        (vec!["widen", "name", "long"], vec!["cannot change \"name\" from string to long"]),
+        (vec!["widen", "n", "longer"], vec!["widen type \"longer\""]),
+        (vec!["add-column", "x", "intt"], vec!["add-column type \"intt\""]),
+        (vec!["add-column", "name", "string"], vec!["column \"name\" already exists"]),
+        (vec!["add-column", "x", "int", "--required"], vec!["cannot add required column \"x\"", "v3"]),
+        (vec!["add-column", "x", "int", "--after", "nope"], vec!["no column named \"nope\""]),
+        (vec!["add-column", "a.b", "int"], vec!["nested path"]),
+        (vec!["drop-column", "ts"], vec!["cannot drop \"ts\": a partition spec"]),
+        (vec!["drop-column", "name.first"], vec!["nested columns cannot be changed"]),
+        // The second change is bad: the first is not committed either.
+        (vec!["add-column", "ok", "int", "drop-column", "nope"], vec!["no column named \"nope\""]),
+        (vec!["add-column", "ok", "int", "frob"], vec!["alter: unrecognized subcommand 'frob'"]),
+        (vec!["add-column", "ok", "int", "add-column", "y"], vec!["alter: the following required arguments", "<TYPE>"]),
+        (vec!["set-partition", "day(ts"], vec!["set-partition \"day(ts\": missing ')'"]),
+        (vec!["set-partition", "frob(ts)"], vec!["partition transform \"frob\""]),
+        (vec!["set-partition", "day(name)"], vec!["day cannot apply to a string column"]),
+        (vec!["set-partition", "bucket(0, id)"], vec!["bucket"]),
+        (vec!["set-partition", "nope"], vec!["no column named \"nope\" to partition by"]),
+        (vec!["set-partition", ""], vec!["set-partition: no fields given"]),
+        (vec!["set-partition", "id", "add-column", "x", "int"], vec!["set-partition is committed on its own"]),
+    ] {
+        let mut full = vec!["alter", "t"];
+        full.extend(args.iter());
+        refused_unchanged(p, &full, &frags);
+    }
+    // Flags after a chained change are honoured.
+    refused_unchanged(p, &["alter", "t", "add-column", "ok", "int", "drop-column", "nope", "--verbose"], &["nope"]);
+    let r = dry_run(p, &["alter", "t", "add-column", "a", "int", "add-column", "b", "int", "--json", "--dry-run"]);
+    assert_eq!(serde_json::from_str::<Value>(&r).unwrap()["changes"].as_array().unwrap().len(), 2);
+    fails(p, &["alter", "nope", "drop-column", "n"], 2, &["no table at"]);
+}
+
+#[test]
+fn alter_set_partition_applies_to_new_data_only() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path();
+    ok(p, &["create", "t", "--schema", "id:long!,ts:timestamptz"]);
+    write(p, "a.csv", "id,ts\n1,2026-01-05 10:00:00\n2,2026-01-06 10:00:00\n");
+    ok(p, &["append", "t", "a.csv"]);
+    let v = version(p);
+    let plan = dry_run(p, &["alter", "t", "set-partition", "day(ts), bucket(16, id)", "--dry-run"]);
+    assert!(plan.starts_with("(dry run) alter would commit partition spec 1; nothing written\n"), "{plan}");
+    assert!(plan.contains("partition spec: ts_day=day(ts), id_bucket=bucket[16](id) (was: unpartitioned)"), "{plan}");
+
+    let r = json(p, &["alter", "t", "set-partition", "day(ts), bucket(16, id)", "--json"]);
+    assert_eq!((r["version"].as_u64(), r["dry_run"].as_bool()), (Some(v + 1), Some(false)));
+    assert_eq!(r["changes"][0]["change"], "partition-spec");
+    assert_eq!(r["changes"][0]["from"], "unpartitioned");
+    assert_eq!(r["partition_spec"]["spec_id"], 1);
+    let transforms: Vec<&str> =
+        r["partition_spec"]["fields"].as_array().unwrap().iter().map(|f| f["transform"].as_str().unwrap()).collect();
+    assert_eq!(transforms, ["day", "bucket[16]"]);
+    assert_eq!(
+        ok(p, &["alter", "t", "set-partition", "day(ts),bucket(16,id)"]),
+        "the partition spec would not change: nothing committed\n"
+    );
+
+    // New data is partitioned; the old file keeps its (empty) partition.
+    write(p, "b.csv", "id,ts\n3,2026-01-07 10:00:00\n4,2026-01-08 10:00:00\n");
+    ok(p, &["append", "t", "b.csv"]);
+    let files = json(p, &["files", "t", "--json"]);
+    let partitions: Vec<String> =
+        files["files"].as_array().unwrap().iter().map(|f| f["partition"].to_string()).collect();
+    assert_eq!(partitions.iter().filter(|p| p.contains("ts_day")).count(), 2, "{files}");
+    assert_eq!(csv_ids(&ok(p, &["scan", "t", "--where", "ts >= '2026-01-06T00:00:00Z'"])), [2, 3, 4]);
+
+    // Back to unpartitioned.
+    let out = ok(p, &["alter", "t", "set-partition", "none"]);
+    assert!(out.contains("partition spec: unpartitioned (was: ts_day=day(ts), id_bucket=bucket[16](id))"), "{out}");
+    assert_eq!(json(p, &["info", "t", "--json"])["partition_spec"]["spec_id"], 0, "the identical spec 0 is reused");
+    assert!(ok(p, &["verify", "t", "--deep"]).contains("OK"));
+}
+
+#[test]
+fn upsert_replaces_keyed_rows_in_one_commit() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path();
+    table_with_rows(p);
+    let v = version(p);
+    write(p, "u.csv", "id,name,score\n2,GRACE,1\n4,alan,4\n");
+
+    let plan = dry_run(p, &["upsert", "t", "--key", "id", "u.csv", "--dry-run"]);
+    assert!(plan.starts_with("(dry run) upsert would write 2 row(s), replacing 1 existing row(s); nothing written\n"));
+    assert!(
+        plan.contains("  u.csv (csv): 2 row(s)\n  1 file(s) scanned, 0 removed whole, 1 rewritten (2 row(s) copied)\n")
+    );
+    assert!(plan.contains("  would rewrite data/") && plan.contains(" (1 of 3 row(s) match)"), "{plan}");
+    let plan: Value =
+        serde_json::from_str(&dry_run(p, &["upsert", "t", "--key", "id", "u.csv", "--dry-run", "--json"])).unwrap();
+    assert_eq!((plan["dry_run"].as_bool(), plan["version"].clone()), (Some(true), Value::Null));
+    assert_eq!((plan["rows_added"].as_u64(), plan["rows_removed"].as_u64()), (Some(2), Some(1)));
+    assert_eq!(plan["files"][0]["action"], "rewrite");
+    assert_eq!((plan["files"][0]["rows"].as_u64(), plan["files"][0]["rows_matched"].as_u64()), (Some(3), Some(1)));
+
+    let out = ok(p, &["upsert", "t", "--key", "id", "u.csv"]);
+    assert!(out.starts_with(&format!("committed v{} (snapshot ", v + 1)), "{out}");
+    assert!(out.contains("upserted 2 row(s), replacing 1 existing row(s)"), "{out}");
+    assert_eq!(version(p), v + 1);
+    let r = rows(p);
+    assert_eq!(r.len(), 4);
+    assert_eq!((r[1]["name"].as_str(), r[1]["score"].as_f64()), (Some("GRACE"), Some(1.0)));
+    assert_eq!(r[3]["name"], "alan");
+
+    // JSON, and a two-column key.
+    write(p, "k.csv", "id,name,score\n1,ada,0.5\n1,other,7\n");
+    let r = json(p, &["upsert", "t", "--key", "id,name", "k.csv", "--json"]);
+    assert_eq!(r["operation"], "upsert");
+    assert_eq!(r["dry_run"], false);
+    assert_eq!(r["version"], v + 2);
+    assert_eq!((r["rows_added"].as_u64(), r["rows_removed"].as_u64()), (Some(2), Some(1)));
+    assert_eq!(r["key"], serde_json::json!(["id", "name"]));
+    assert_eq!(r["inputs"], serde_json::json!([{"path": "k.csv", "format": "csv", "rows": 2}]));
+    for k in [
+        "snapshot_id",
+        "sequence_number",
+        "commit_id",
+        "attempts",
+        "elapsed_ms",
+        "data_files_added",
+        "files_scanned",
+        "files_removed",
+        "files_rewritten",
+        "rows_copied",
+    ] {
+        assert!(!r[k].is_null(), "{k} in {r}");
+    }
+    assert!(r.get("files").is_none(), "the per-file list is a dry run's");
+    assert_eq!(rows(p).len(), 5);
+    assert!(ok(p, &["verify", "t", "--deep"]).contains("OK"));
+
+    write(p, "e.csv", "id,name,score\n");
+    assert_eq!(ok(p, &["upsert", "t", "--key", "id", "e.csv"]), "no rows in the input: nothing committed\n");
+    assert_eq!(version(p), v + 2);
+}
+
+#[test]
+fn upsert_and_insert_if_absent_refuse_bad_keys_naming_file_and_row() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path();
+    ok(p, &["create", "t", "--schema", "id:long,name:string,score:double"]);
+    write(p, "a.csv", "id,name\n1,a\n");
+    ok(p, &["append", "t", "a.csv"]);
+    write(p, "nokey.csv", "name,score\nx,1\n");
+    write(p, "nullkey.csv", "id,name\n5,x\n,y\n");
+    write(p, "nullkey.ndjson", "{\"id\": 5}\n{\"name\": \"q\"}\n");
+    write(p, "dup.csv", "id,name\n7,a\n8,b\n");
+    write(p, "dup2.csv", "id,name\n9,c\n7,d\n");
+    write(p, "bad.csv", "id,name\nseven,a\n");
+    for cmd in ["upsert", "insert-if-absent"] {
+        refused_unchanged(
+            p,
+            &[cmd, "t", "--key", "id", "nokey.csv"],
+            &["nokey.csv: column id: key column missing from the input"],
+        );
+        refused_unchanged(
+            p,
+            &[cmd, "t", "--key", "id", "nullkey.csv"],
+            &["nullkey.csv: row 2, column id: the key is null"],
+        );
+        refused_unchanged(
+            p,
+            &[cmd, "t", "--key", "id", "nullkey.ndjson"],
+            &["nullkey.ndjson: row 2, column id: the key is null (or missing)"],
+        );
+        refused_unchanged(
+            p,
+            &[cmd, "t", "--key", "idd", "dup.csv"],
+            &["--key: \"idd\" is not a column of the table (columns: id, name, score)"],
+        );
+        refused_unchanged(p, &[cmd, "t", "--key", "id,id", "dup.csv"], &["named twice"]);
+        refused_unchanged(p, &[cmd, "t", "--key", "", "dup.csv"], &["--key"]);
+        refused_unchanged(
+            p,
+            &[cmd, "t", "--key", "id", "bad.csv"],
+            &["bad.csv: row 1, column id: cannot read \"seven\" as long"],
+        );
+        refused_unchanged(p, &[cmd, "t", "--key", "id", "missing.csv"], &["missing.csv"]);
+        run(p, &[cmd, "t", "dup.csv"], 2);
+    }
+    // A key twice: upsert refuses (which row would win?), naming both places.
+    refused_unchanged(
+        p,
+        &["upsert", "t", "--key", "id", "dup.csv", "dup2.csv"],
+        &["dup2.csv: row 2: key id=7 appears twice in the input (first at dup.csv row 1)"],
+    );
+}
+
+#[test]
+fn insert_if_absent_reports_inserted_and_skipped() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path();
+    table_with_rows(p);
+    let v = version(p);
+    write(p, "i.csv", "id,name\n3,again\n4,alan\n4,twice\n5,barbara\n");
+
+    let plan = dry_run(p, &["insert-if-absent", "t", "--key", "id", "i.csv", "--dry-run"]);
+    assert_eq!(
+        plan,
+        "(dry run) insert-if-absent would insert 2 row(s), skipped 2 (key in the table or earlier in the input); nothing \
+         written\n  i.csv (csv): 4 row(s)\n  skipped id=3\n  skipped id=4\n"
+    );
+    let r = json(p, &["insert-if-absent", "t", "--key", "id", "i.csv", "--json"]);
+    assert_eq!(r["operation"], "insert-if-absent");
+    assert_eq!((r["version"].as_u64(), r["dry_run"].as_bool()), (Some(v + 1), Some(false)));
+    assert_eq!((r["inserted"].as_u64(), r["skipped"].as_u64()), (Some(2), Some(2)));
+    assert_eq!(r["skipped_keys"], serde_json::json!([{"id": 3}, {"id": 4}]));
+    assert_eq!(r["rows_removed"], 0);
+    let names: Vec<String> = rows(p).iter().map(|r| r["name"].as_str().unwrap_or("").to_string()).collect();
+    assert_eq!(names, ["ada", "grace", "edsger", "alan", "barbara"], "first row wins, table rows kept");
+
+    // Every key present: nothing committed, the skipped keys still reported.
+    let out = ok(p, &["insert-if-absent", "t", "--key", "id", "i.csv"]);
+    assert_eq!(out, "every key is in the table or earlier in the input (4 row(s) skipped): nothing committed\n");
+    let r = json(p, &["insert-if-absent", "t", "--key", "id", "i.csv", "--json"]);
+    assert_eq!((r["version"].clone(), r["inserted"].as_u64(), r["skipped"].as_u64()), (Value::Null, Some(0), Some(4)));
+    assert_eq!(version(p), v + 1);
+
+    write(p, "j.csv", "id,name\n6,frances\n3,no\n");
+    let out = ok(p, &["insert-if-absent", "t", "--key", "id", "j.csv"]);
+    assert!(out.contains(&format!("committed v{} (snapshot ", v + 2)) && out.contains("inserted 1 row(s), skipped 1"));
+    assert!(out.contains("  skipped id=3\n"), "{out}");
+    assert!(ok(p, &["verify", "t", "--deep"]).contains("OK"));
+}
+
+#[test]
+fn overwrite_replaces_matching_rows_or_the_whole_table() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path();
+    table_with_rows(p);
+    let v = version(p);
+    write(p, "o.csv", "id,name,score\n20,x,1\n30,y,2\n");
+
+    let plan = dry_run(p, &["overwrite", "t", "--where", "id >= 2", "o.csv", "--dry-run"]);
+    assert!(
+        plan.starts_with(
+            "(dry run) overwrite would replace the 2 row(s) matching \"id >= 2\" with 2 row(s); nothing written\n"
+        ),
+        "{plan}"
+    );
+    assert!(plan.contains("1 file(s) scanned, 0 removed whole, 1 rewritten (1 row(s) copied)"), "{plan}");
+    let plan: Value = serde_json::from_str(&dry_run(p, &["overwrite", "t", "o.csv", "--dry-run", "--json"])).unwrap();
+    assert_eq!((plan["rows_removed"].as_u64(), plan["rows_added"].as_u64()), (Some(3), Some(2)));
+    assert_eq!(plan["files"][0]["action"], "remove");
+    assert_eq!(plan["where"], Value::Null);
+
+    let out = ok(p, &["overwrite", "t", "--where", "id >= 2", "o.csv"]);
+    assert!(out.contains(&format!("committed v{} (snapshot ", v + 1)), "{out}");
+    assert!(out.contains("replaced the 2 row(s) matching \"id >= 2\" with 2 row(s)"), "{out}");
+    assert_eq!(ids(p), [1, 20, 30]);
+
+    // Rerunning replaces the same rows: the same result.
+    ok(p, &["overwrite", "t", "--where", "id >= 2", "o.csv"]);
+    assert_eq!(ids(p), [1, 20, 30]);
+
+    // A new row outside the predicate is refused (a rerun would not replace it).
+    write(p, "out.csv", "id,name\n25,x\n1,y\n");
+    refused_unchanged(
+        p,
+        &["overwrite", "t", "--where", "id >= 2", "out.csv"],
+        &["out.csv: row 2: the row does not match --where \"id >= 2\""],
+    );
+    refused_unchanged(p, &["overwrite", "t", "--where", "nope = 1", "o.csv"], &["unknown column \"nope\""]);
+    refused_unchanged(p, &["overwrite", "t", "--where", "id >", "o.csv"], &["--where \"id >\""]);
+
+    // The whole table, JSON.
+    write(p, "all.csv", "id,name\n7,z\n");
+    let r = json(p, &["overwrite", "t", "all.csv", "--json"]);
+    assert_eq!(r["operation"], "overwrite");
+    assert_eq!(
+        (r["rows_removed"].as_u64(), r["rows_added"].as_u64(), r["files_removed"].as_u64()),
+        (Some(3), Some(1), Some(1))
+    );
+    assert_eq!(r["version"], v + 3);
+    assert_eq!(ids(p), [7]);
+
+    // No input rows: a delete of the matching rows; nothing at all when none match.
+    write(p, "none.csv", "id,name\n");
+    assert_eq!(
+        ok(p, &["overwrite", "t", "--where", "id = 99", "none.csv"]),
+        "no rows match and the input has none: nothing committed\n"
+    );
+    assert_eq!(version(p), v + 3);
+    ok(p, &["overwrite", "t", "--where", "id = 7", "none.csv"]);
+    assert_eq!(ids(p), Vec::<i64>::new());
+    assert!(ok(p, &["verify", "t", "--deep"]).contains("OK"));
+}
+
+#[test]
+fn dash_reads_stdin_in_every_format() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path();
+    table_with_rows(p);
+    ok(p, &["scan", "t", "--output", "rows.parquet"]);
+    let parquet = std::fs::read(p.join("rows.parquet")).unwrap();
+    let v = version(p);
+
+    let (out, _) = run_stdin(p, &["append", "t", "-", "--format", "csv"], b"id,name\n10,csv\n11,csv2\n", 0);
+    assert!(out.contains("  <stdin> (csv): 2 row(s)\n"), "{out}");
+    run_stdin(p, &["append", "t", "-", "--format", "json"], b"{\"id\": 12, \"name\": \"json\"}\n", 0);
+    // Files and stdin together, in the order given (--format applies to both).
+    write(p, "f.ndjson", "{\"id\": 13}\n");
+    let (out, _) =
+        run_stdin(p, &["append", "t", "f.ndjson", "-", "--format", "ndjson", "--json"], b"{\"id\": 14}\n", 0);
+    let r: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        r["inputs"],
+        serde_json::json!([
+            {"path": "f.ndjson", "format": "json", "rows": 1},
+            {"path": "<stdin>", "format": "json", "rows": 1},
+        ])
+    );
+    assert_eq!(version(p), v + 3);
+    assert_eq!(ids(p), [1, 2, 3, 10, 11, 12, 13, 14]);
+
+    // Parquet through a pipe, for overwrite, upsert and insert-if-absent.
+    let (out, _) = run_stdin(p, &["overwrite", "t", "-", "--format", "parquet"], &parquet, 0);
+    assert!(out.contains("  <stdin> (parquet): 3 row(s)\n"), "{out}");
+    assert_eq!(ids(p), [1, 2, 3]);
+    let (out, _) = run_stdin(
+        p,
+        &["upsert", "t", "--key", "id", "-", "--format", "json"],
+        b"{\"id\": 3, \"name\": \"E\"}\n{\"id\": 4}\n",
+        0,
+    );
+    assert!(out.contains("upserted 2 row(s), replacing 1 existing row(s)"), "{out}");
+    let (out, _) = run_stdin(p, &["insert-if-absent", "t", "--key", "id", "-", "--format", "csv"], b"id\n4\n5\n", 0);
+    assert!(out.contains("inserted 1 row(s), skipped 1"), "{out}");
+    assert_eq!(ids(p), [1, 2, 3, 4, 5]);
+    assert_eq!(rows(p)[2]["name"], "E");
+
+    // Dry runs read stdin and change nothing.
+    let before = tree(&p.join("t"));
+    let (out, _) = run_stdin(p, &["append", "t", "-", "--format", "csv", "--dry-run"], b"id\n6\n7\n", 0);
+    assert_eq!(out, "(dry run) append would add 2 row(s); nothing written\n  <stdin> (csv): 2 row(s)\n");
+    run_stdin(p, &["upsert", "t", "--key", "id", "-", "--format", "csv", "--dry-run"], b"id\n1\n", 0);
+    assert_eq!(tree(&p.join("t")), before);
+
+    // Bad usage: no format, stdin twice, bad rows named <stdin>. Nothing changes.
+    for cmd in [
+        &["append", "t", "-"][..],
+        &["upsert", "t", "--key", "id", "-"],
+        &["insert-if-absent", "t", "--key", "id", "-"],
+        &["overwrite", "t", "-"],
+    ] {
+        let (_, err) = run_stdin(p, cmd, b"id\n9\n", 2);
+        assert!(err.contains("reading standard input (-) needs --format csv, json or parquet"), "{cmd:?}: {err}");
+    }
+    let (_, err) = run_stdin(p, &["append", "t", "-", "-", "--format", "csv"], b"id\n9\n", 2);
+    assert!(err.contains("standard input (-) can be read only once"), "{err}");
+    let (_, err) = run_stdin(p, &["append", "t", "-", "--format", "csv"], b"id,name\n9,a\nnine,b\n", 2);
+    assert!(err.contains("<stdin>: row 2, column id: cannot read \"nine\" as long"), "{err}");
+    let (_, err) = run_stdin(p, &["append", "t", "-", "--format", "parquet"], b"not parquet", 2);
+    assert!(err.contains("<stdin>: not a readable Parquet file"), "{err}");
+    let (_, err) = run_stdin(p, &["append", "t", "-", "--format", "csv"], b"", 2);
+    assert!(err.contains("<stdin>: empty CSV file"), "{err}");
+    assert_eq!(tree(&p.join("t")), before);
+    // --format also overrides a file's extension.
+    write(p, "rows.txt", "id\n8\n");
+    ok(p, &["append", "t", "rows.txt", "--format", "csv"]);
+    assert_eq!(ids(p), [1, 2, 3, 4, 5, 8]);
+}
+
+#[test]
+fn append_dry_run_checks_every_row_and_writes_nothing() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path();
+    table_with_rows(p);
+    write(p, "b.csv", "id,name\n4,a\n5,b\n");
+    let out = dry_run(p, &["append", "t", "b.csv", "--dry-run"]);
+    assert_eq!(out, "(dry run) append would add 2 row(s); nothing written\n  b.csv (csv): 2 row(s)\n");
+    let r: Value = serde_json::from_str(&dry_run(p, &["append", "t", "b.csv", "--dry-run", "--json"])).unwrap();
+    assert_eq!(
+        (r["dry_run"].as_bool(), r["version"].clone(), r["added_records"].as_u64()),
+        (Some(true), Value::Null, Some(2))
+    );
+    write(p, "bad.csv", "id,name\n4,a\nfive,b\n");
+    refused_unchanged(p, &["append", "t", "bad.csv", "--dry-run"], &["bad.csv: row 2, column id"]);
+}
+
+#[test]
+fn new_commands_have_help_with_examples() {
+    let d = tempfile::tempdir().unwrap();
+    for cmd in ["alter", "upsert", "insert-if-absent", "overwrite", "append"] {
+        let help = ok(d.path(), &[cmd, "--help"]);
+        assert!(help.contains(&format!("floe {cmd} ./events")), "{cmd} --help: {help}");
+    }
+    for change in ["add-column", "rename-column", "drop-column", "widen", "set-partition"] {
+        let help = ok(d.path(), &["alter", "t", change, "--help"]);
+        assert!(help.contains("floe alter ./") && help.contains(change), "{change} --help: {help}");
+    }
+    let help = ok(d.path(), &["--help"]);
+    for cmd in ["alter", "upsert", "insert-if-absent", "overwrite"] {
+        assert!(help.contains(&format!("  {cmd} ")), "{cmd} not listed: {help}");
+    }
+}

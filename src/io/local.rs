@@ -1,0 +1,536 @@
+//! [`LocalStorage`]: the storage contract on a local file system, confined to one root
+//! directory. The only module of floe that touches `std::fs`.
+//!
+//! What it keeps, beyond the contract in [`crate::io::storage`]:
+//!
+//! * **The commit point is `link(2)`**, never `rename(2)`: a staged object is a temp
+//!   file `.<name>.<uuid>.tmp` beside its key (fsynced when durable), published by a
+//!   hard link that fails with `EEXIST` instead of replacing, then the temp name is
+//!   removed. Exactly one of N racing publishers wins a key.
+//! * **fsync of files and directories** exactly where the caller asks (`durable`,
+//!   [`Storage::sync_file`], [`Storage::sync_dir`], [`Storage::sync_root_entry`]), so a
+//!   commit can write many files without syncing and sync them in parallel, and sync a
+//!   directory once for many new names.
+//! * **Confinement to the root**, lexically (a [`Key`] cannot climb out) and through
+//!   symlinks: every write, create, publish, delete, lock and directory creation checks
+//!   with `lstat` that no directory between the root and the object is a symlink
+//!   leading outside the root (a symlink that stays inside is allowed). Reads follow
+//!   symlinks.
+//! * **Listings never follow symlinks**: a symlink (to a file or a directory) is
+//!   reported in [`Listing::skipped`], so orphan cleanup can neither descend into nor
+//!   delete anything a link points at.
+//! * **The advisory lock** is `flock(2)` on a lock file (`File::lock`), released by the
+//!   kernel when the process dies.
+//!
+//! Why hand-written rather than `object_store::local::LocalFileSystem` (0.14): that
+//! store follows symlinks in listings and writes, including ones that resolve outside
+//! its root (its docs say so), where floe must neither follow nor write through them;
+//! it has no lock; its fsync is one switch that syncs every write and its directory
+//! inside the write call, where floe's commit writes data files unsynced, syncs them in
+//! parallel on its I/O pool and syncs a directory once for many names; its conditional
+//! create stages and links in one call, where floe's commit stages, checks (the
+//! transaction's age, its prestage) and only then takes the commit point; and it is
+//! async, so a local table would need a runtime for every call. Each of those is a
+//! guarantee floe documents, so the local backend implements the contract directly on
+//! `std::fs` (some 400 lines).
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::ops::Range;
+use std::os::unix::fs::FileExt;
+use std::path::{Component, Path, PathBuf};
+use std::sync::{Arc, OnceLock};
+
+use bytes::Bytes;
+
+use crate::io::storage::{
+    Capabilities, Key, Listing, LockGuard, NewFile, ObjectMeta, RandomAccess, SkipReason, Skipped, Staged, Storage,
+};
+
+/// The local file system under one root directory (see the module docs).
+#[derive(Debug, Clone)]
+pub struct LocalStorage {
+    root: PathBuf,
+    url: String,
+    /// The root with symlinks resolved, computed once it exists (confinement checks run
+    /// on every write; a root may not exist yet at construction).
+    real_root: Arc<OnceLock<PathBuf>>,
+}
+
+impl LocalStorage {
+    /// Storage rooted at `root` (made absolute and lexically normalized; symlinks in it
+    /// resolved when it exists, so a root reached through a link is the same root).
+    pub fn new(root: impl AsRef<Path>) -> LocalStorage {
+        let root = root.as_ref();
+        let abs = if root.is_absolute() {
+            root.to_path_buf()
+        } else {
+            std::env::current_dir().map(|d| d.join(root)).unwrap_or_else(|_| root.to_path_buf())
+        };
+        let abs = normalize(&abs);
+        let root = fs::canonicalize(&abs).unwrap_or(abs);
+        let real_root = OnceLock::new();
+        if let Ok(real) = fs::canonicalize(&root) {
+            let _ = real_root.set(real);
+        }
+        let url = path_url(&root);
+        LocalStorage { root, url, real_root: Arc::new(real_root) }
+    }
+
+    /// The root directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The path of `key` under the root.
+    pub fn path_of(&self, key: &Key) -> PathBuf {
+        self.root.join(key.as_str())
+    }
+
+    fn dir_path(&self, dir: Option<&Key>) -> PathBuf {
+        dir.map_or_else(|| self.root.clone(), |k| self.path_of(k))
+    }
+
+    /// The root with symlinks resolved; the lexical root while it does not exist.
+    fn real_root(&self) -> PathBuf {
+        if let Some(r) = self.real_root.get() {
+            return r.clone();
+        }
+        match fs::canonicalize(&self.root) {
+            Ok(real) => self.real_root.get_or_init(|| real).clone(),
+            Err(_) => self.root.clone(),
+        }
+    }
+
+    /// Refuses (`PermissionDenied`) a write at `path` (below the root by construction)
+    /// that a symlink between the root and it would take outside the root.
+    fn check_confined(&self, path: &Path) -> io::Result<()> {
+        let Some(parent) = path.parent() else { return Ok(()) };
+        // lstat each directory below the root (one or two per file: cheap, and unlike a
+        // cache it sees a directory swapped for a symlink later); a component that does
+        // not exist ends the walk (nothing below it exists yet).
+        let Ok(rel) = parent.strip_prefix(&self.root) else { return Ok(()) };
+        let mut dir = self.root.clone();
+        let mut symlink = false;
+        for c in rel.components() {
+            dir.push(c);
+            match fs::symlink_metadata(&dir) {
+                Ok(m) if m.file_type().is_symlink() => {
+                    symlink = true;
+                    break;
+                }
+                Ok(_) => {}
+                Err(_) => break,
+            }
+        }
+        if !symlink {
+            return Ok(());
+        }
+        // A symlink inside the root: allowed only if it resolves inside the root. The
+        // nearest existing ancestor of the parent decides (a parent that does not exist
+        // yet would be created below it: create_dir_all must not escape either).
+        for dir in parent.ancestors() {
+            if !dir.starts_with(&self.root) {
+                return Ok(());
+            }
+            if let Ok(real) = fs::canonicalize(dir) {
+                return if real.starts_with(self.real_root()) { Ok(()) } else { Err(self.escape_error(path)) };
+            }
+        }
+        Ok(())
+    }
+
+    fn escape_error(&self, path: &Path) -> io::Error {
+        io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            format!("{} is outside the storage root {}", path.display(), self.root.display()),
+        )
+    }
+
+    /// The confined path of `key` for a write.
+    fn writable(&self, key: &Key) -> io::Result<PathBuf> {
+        let path = self.path_of(key);
+        self.check_confined(&path)?;
+        Ok(path)
+    }
+
+    fn open_lock_file(&self, key: &Key) -> io::Result<File> {
+        let path = self.writable(key)?;
+        let open = || OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path);
+        match open() {
+            Ok(f) => Ok(f),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                if let Some(dir) = path.parent() {
+                    fs::create_dir_all(dir)?;
+                }
+                open()
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    fn walk(&self, dir: &Path, out: &mut Listing) -> io::Result<()> {
+        let entries = match fs::read_dir(dir) {
+            Ok(rd) => rd,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        for entry in entries {
+            let path = entry?.path();
+            // A file may vanish between readdir and lstat (a concurrent cleanup).
+            let meta = match fs::symlink_metadata(&path) {
+                Ok(m) => m,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(e),
+            };
+            let rel = path.strip_prefix(&self.root).unwrap_or(&path);
+            let key = rel.to_str().map(Key::new);
+            let ft = meta.file_type();
+            if ft.is_symlink() {
+                out.skipped.push(Skipped { name: rel.to_string_lossy().into_owned(), reason: SkipReason::Link });
+            } else if ft.is_dir() {
+                self.walk(&path, out)?;
+            } else if ft.is_file() {
+                match key {
+                    Some(Ok(key)) => {
+                        out.objects.push(ObjectMeta { key, size: meta.len(), modified: meta.modified().ok() })
+                    }
+                    _ => out
+                        .skipped
+                        .push(Skipped { name: rel.to_string_lossy().into_owned(), reason: SkipReason::InvalidName }),
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `file://` + the absolute path (literally: floe records paths unescaped).
+fn path_url(path: &Path) -> String {
+    let text = path.display().to_string();
+    format!("file://{}", text.trim_end_matches('/'))
+}
+
+/// Removes `.` and resolves `..` lexically.
+pub(crate) fn normalize(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for c in path.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                out.pop();
+            }
+            other => out.push(other.as_os_str()),
+        }
+    }
+    out
+}
+
+/// The path with symlinks resolved, when it exists (how two spellings of one local
+/// directory are recognised as the same).
+pub(crate) fn canonical(path: &Path) -> Option<PathBuf> {
+    fs::canonicalize(path).ok()
+}
+
+fn temp_name(path: &Path) -> PathBuf {
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
+    path.with_file_name(format!(".{name}.{}.tmp", uuid::Uuid::new_v4().simple()))
+}
+
+fn write_file(path: &Path, bytes: &[u8], durable: bool) -> io::Result<()> {
+    let mut f = OpenOptions::new().write(true).create_new(true).open(path)?;
+    f.write_all(bytes)?;
+    if durable {
+        f.sync_all()?;
+    }
+    Ok(())
+}
+
+fn sync_directory(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+/// An open local file for ranged reads (`pread`).
+#[derive(Debug)]
+struct LocalRead {
+    file: File,
+    size: u64,
+}
+
+impl RandomAccess for LocalRead {
+    fn size(&self) -> u64 {
+        self.size
+    }
+
+    fn read_range(&self, range: Range<u64>) -> io::Result<Bytes> {
+        let len = range.end.checked_sub(range.start).filter(|_| range.end <= self.size).ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                format!("range {range:?} is past the end of a {}-byte file", self.size),
+            )
+        })?;
+        let mut buf = vec![0u8; len as usize];
+        self.file.read_exact_at(&mut buf, range.start)?;
+        Ok(buf.into())
+    }
+}
+
+struct LocalNewFile(File);
+
+impl Write for LocalNewFile {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.write(buf)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.0.flush()
+    }
+}
+
+impl NewFile for LocalNewFile {
+    fn complete(&mut self, durable: bool) -> io::Result<()> {
+        self.0.flush()?;
+        if durable { self.0.sync_all() } else { Ok(()) }
+    }
+}
+
+impl Storage for LocalStorage {
+    fn root_url(&self) -> &str {
+        &self.url
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::local_file_system()
+    }
+
+    fn display_path(&self, key: Option<&Key>) -> PathBuf {
+        self.dir_path(key)
+    }
+
+    fn read(&self, key: &Key) -> io::Result<Bytes> {
+        fs::read(self.path_of(key)).map(Bytes::from)
+    }
+
+    fn open_read(&self, key: &Key, _size_hint: Option<u64>) -> io::Result<Arc<dyn RandomAccess>> {
+        // The size comes from the open file: a hint is not trusted over the disk.
+        let file = File::open(self.path_of(key))?;
+        let size = file.metadata()?.len();
+        Ok(Arc::new(LocalRead { file, size }))
+    }
+
+    fn head(&self, key: &Key) -> io::Result<ObjectMeta> {
+        let meta = fs::metadata(self.path_of(key))?;
+        if meta.is_dir() {
+            return Err(io::Error::new(io::ErrorKind::IsADirectory, format!("{key} is a directory, not an object")));
+        }
+        Ok(ObjectMeta { key: key.clone(), size: meta.len(), modified: meta.modified().ok() })
+    }
+
+    fn exists(&self, key: &Key) -> io::Result<bool> {
+        self.path_of(key).try_exists()
+    }
+
+    fn put_new(&self, key: &Key, bytes: &[u8], durable: bool) -> io::Result<()> {
+        let path = self.writable(key)?;
+        let res = write_file(&path, bytes, durable);
+        if let Err(e) = &res
+            && e.kind() != io::ErrorKind::AlreadyExists
+        {
+            // Do not leave a partial file under a name someone may trust; a failure
+            // with AlreadyExists created nothing of ours.
+            let _ = fs::remove_file(&path);
+        }
+        res
+    }
+
+    fn create_new(&self, key: &Key) -> io::Result<Box<dyn NewFile>> {
+        let path = self.writable(key)?;
+        Ok(Box::new(LocalNewFile(OpenOptions::new().write(true).create_new(true).open(path)?)))
+    }
+
+    fn sync_file(&self, key: &Key) -> io::Result<()> {
+        File::open(self.path_of(key))?.sync_all()
+    }
+
+    fn stage_exclusive(&self, key: &Key, bytes: &[u8], durable: bool) -> io::Result<Staged> {
+        let path = self.writable(key)?;
+        let tmp = temp_name(&path);
+        if let Err(e) = write_file(&tmp, bytes, durable) {
+            let _ = fs::remove_file(&tmp);
+            return Err(e);
+        }
+        // temp_name keeps the file beside its key and its name a valid segment.
+        let temp = match key.parent() {
+            Some(dir) => dir.join(&tmp.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()),
+            None => Key::new(tmp.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()),
+        };
+        match temp {
+            Ok(temp) => Ok(Staged::in_temp(key.clone(), temp)),
+            Err(e) => {
+                let _ = fs::remove_file(&tmp);
+                Err(e.into())
+            }
+        }
+    }
+
+    fn publish_staged(&self, staged: Staged) -> io::Result<()> {
+        let Some(temp) = staged.temp() else {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, "not staged by this storage"));
+        };
+        let temp = self.path_of(temp);
+        let path = match self.writable(staged.key()) {
+            Ok(p) => p,
+            Err(e) => {
+                let _ = fs::remove_file(&temp);
+                return Err(e);
+            }
+        };
+        // link(2) fails with EEXIST instead of replacing: this is the commit point.
+        let linked = fs::hard_link(&temp, &path);
+        let _ = fs::remove_file(&temp);
+        linked
+    }
+
+    fn discard_staged(&self, staged: Staged) -> io::Result<()> {
+        match staged.temp() {
+            Some(temp) => fs::remove_file(self.path_of(temp)),
+            None => Ok(()),
+        }
+    }
+
+    fn put_advisory(&self, key: &Key, bytes: &[u8]) -> io::Result<()> {
+        let path = self.writable(key)?;
+        let tmp = temp_name(&path);
+        if let Err(e) = write_file(&tmp, bytes, false) {
+            let _ = fs::remove_file(&tmp);
+            return Err(e);
+        }
+        // rename replaces atomically: readers see the old or the new hint.
+        let res = fs::rename(&tmp, &path);
+        if res.is_err() {
+            let _ = fs::remove_file(&tmp);
+        }
+        res
+    }
+
+    fn create_dir_all(&self, dir: Option<&Key>) -> io::Result<()> {
+        let path = self.dir_path(dir);
+        if dir.is_some() {
+            self.check_confined(&path.join("x"))?;
+        }
+        fs::create_dir_all(path)
+    }
+
+    fn sync_dir(&self, dir: Option<&Key>) -> io::Result<()> {
+        sync_directory(&self.dir_path(dir))
+    }
+
+    fn sync_root_entry(&self) -> io::Result<()> {
+        match self.root.parent() {
+            Some(parent) => sync_directory(parent),
+            None => Ok(()),
+        }
+    }
+
+    fn list(&self, prefix: Option<&Key>) -> io::Result<Listing> {
+        let mut out = Listing::default();
+        let dir = self.dir_path(prefix);
+        // The prefix itself may be a symlink: it is not followed either.
+        if prefix.is_some() && fs::symlink_metadata(&dir).is_ok_and(|m| m.file_type().is_symlink()) {
+            let name = prefix.map(|p| p.to_string()).unwrap_or_default();
+            out.skipped.push(Skipped { name, reason: SkipReason::Link });
+            return Ok(out);
+        }
+        self.walk(&dir, &mut out)?;
+        Ok(out)
+    }
+
+    fn delete(&self, key: &Key) -> io::Result<()> {
+        fs::remove_file(self.writable(key)?)
+    }
+
+    fn try_lock_exclusive(&self, key: &Key) -> io::Result<Option<LockGuard>> {
+        let file = self.open_lock_file(key)?;
+        match file.try_lock() {
+            Ok(()) => Ok(Some(LockGuard::new(file))),
+            Err(fs::TryLockError::WouldBlock) => Ok(None),
+            Err(fs::TryLockError::Error(e)) => Err(e),
+        }
+    }
+
+    fn lock_exclusive(&self, key: &Key) -> io::Result<LockGuard> {
+        let file = self.open_lock_file(key)?;
+        file.lock()?;
+        Ok(LockGuard::new(file))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(s: &str) -> Key {
+        Key::new(s).unwrap()
+    }
+
+    #[test]
+    fn symlinked_parent_escaping_root_is_refused() {
+        let outside = tempfile::tempdir().unwrap();
+        let root = tempfile::tempdir().unwrap();
+        std::os::unix::fs::symlink(outside.path(), root.path().join("evil")).unwrap();
+        let s = LocalStorage::new(root.path());
+        let err = s.put_new(&key("evil/x"), b"x", false).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::PermissionDenied);
+        assert!(!outside.path().join("x").exists());
+        // A directory that does not exist yet below the symlink: its nearest existing
+        // ancestor decides (this used to be created outside the root).
+        let err = s.create_dir_all(Some(&key("evil/new/deeper"))).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::PermissionDenied);
+        assert!(!outside.path().join("new").exists());
+        // A root that does not exist yet can be created with its subdirectories.
+        let fresh = root.path().join("fresh");
+        let s = LocalStorage::new(&fresh);
+        s.create_dir_all(Some(&key("a/b"))).unwrap();
+        s.put_new(&key("a/b/x"), b"x", false).unwrap();
+        assert_eq!(&s.read(&key("a/b/x")).unwrap()[..], b"x");
+    }
+
+    #[test]
+    fn urls_are_literal_paths() {
+        let s = LocalStorage::new("/t/a b%41/../c");
+        assert_eq!(s.root_url(), "file:///t/c");
+        assert_eq!(s.url(&key("data/x y.parquet")), "file:///t/c/data/x y.parquet");
+        assert_eq!(LocalStorage::new("/").root_url(), "file://");
+        assert_eq!(LocalStorage::new("/").url(&key("etc/x")), "file:///etc/x");
+    }
+}
+
+/// Plain-file helpers for floe's unit tests, which build and damage fixture files
+/// (kept here so `std::fs` stays inside the local backend).
+#[cfg(test)]
+pub(crate) mod test_fs {
+    use std::path::Path;
+
+    pub(crate) fn read(path: impl AsRef<Path>) -> Vec<u8> {
+        std::fs::read(path).unwrap()
+    }
+
+    pub(crate) fn read_to_string(path: impl AsRef<Path>) -> String {
+        std::fs::read_to_string(path).unwrap()
+    }
+
+    pub(crate) fn write(path: impl AsRef<Path>, bytes: impl AsRef<[u8]>) {
+        std::fs::write(path, bytes).unwrap()
+    }
+
+    pub(crate) fn create(path: impl AsRef<Path>) -> std::fs::File {
+        std::fs::File::create(path).unwrap()
+    }
+
+    pub(crate) fn open(path: impl AsRef<Path>) -> std::fs::File {
+        std::fs::File::open(path).unwrap()
+    }
+
+    pub(crate) fn len(path: impl AsRef<Path>) -> u64 {
+        std::fs::metadata(path).unwrap().len()
+    }
+}
