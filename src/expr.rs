@@ -13,6 +13,11 @@
 //!   hook; identity is implemented here);
 //! - `BoundPredicate::evaluate`: the exact row mask of an Arrow batch.
 //!
+//! It also owns floe's one grammar for dates, times and timestamps written as text
+//! ([`date_from_text`], [`time_from_text`], [`timestamp_from_text`]): arrow-cast's
+//! parsers with floe's exactness checks, used for literals here and by the `floe`
+//! command's file importer, so the two accept the same text.
+//!
 //! Promises:
 //! - Binding checks every column name and literal against the schema and fails with a
 //!   typed [`PredicateError`] (unknown column, non-primitive column, literal that does
@@ -1068,6 +1073,18 @@ fn coerce(lit: &Literal, ty: &PrimitiveType, column: &str) -> Result<Datum, Pred
         };
         fail(&format!("{kind} literal cannot be compared with a {ty} column"))
     };
+    let temporal = |e: TemporalTextError| match e {
+        TemporalTextError::Syntax => {
+            let example = match ty {
+                P::Date => "'2024-01-31'",
+                P::Time => "'12:30:00'",
+                P::Timestamp => "'2024-01-31 12:30:00'",
+                _ => "'2024-01-31T12:30:00Z'",
+            };
+            fail(&format!("not a {ty} (such as {example})"))
+        }
+        other => fail(&other.to_string()),
+    };
     Ok(match (ty, lit) {
         (_, Literal::Typed(d)) => match (ty, d) {
             (P::Long, Datum::Int(v)) => Datum::Long(i64::from(*v)),
@@ -1103,16 +1120,14 @@ fn coerce(lit: &Literal, ty: &PrimitiveType, column: &str) -> Result<Datum, Pred
             Datum::Decimal(parse_decimal(&format!("{v}"), *precision, *scale).map_err(|r| fail(&r))?)
         }
         (P::String, Literal::String(s)) => Datum::String(s.clone()),
-        (P::Date, Literal::String(s)) => Datum::Date(parse_date(s.trim()).map_err(|r| fail(&r))?),
-        (P::Time, Literal::String(s)) => Datum::Time(parse_time(s.trim()).map_err(|r| fail(&r))?),
+        (P::Date, Literal::String(s)) => Datum::Date(date_from_text(s.trim()).map_err(temporal)?),
+        (P::Time, Literal::String(s)) => Datum::Time(time_from_text(s.trim()).map_err(temporal)?),
         (P::Timestamp, Literal::String(s)) => {
-            let (micros, zoned) = parse_timestamp(s.trim()).map_err(|r| fail(&r))?;
-            if zoned {
-                return Err(fail("a timestamp without time zone takes no zone offset"));
-            }
-            Datum::Timestamp(micros)
+            Datum::Timestamp(timestamp_from_text(s.trim(), Offsets::Refused).map_err(temporal)?)
         }
-        (P::Timestamptz, Literal::String(s)) => Datum::Timestamptz(parse_timestamp(s.trim()).map_err(|r| fail(&r))?.0),
+        (P::Timestamptz, Literal::String(s)) => {
+            Datum::Timestamptz(timestamp_from_text(s.trim(), Offsets::ToUtc).map_err(temporal)?)
+        }
         (P::Uuid, Literal::String(s)) => {
             Datum::Uuid(*uuid::Uuid::parse_str(s.trim()).map_err(|e| fail(&format!("not a uuid: {e}")))?.as_bytes())
         }
@@ -1166,107 +1181,121 @@ fn parse_decimal(s: &str, precision: u32, scale: u32) -> Result<i128, String> {
     Ok(if neg { -v } else { v })
 }
 
-/// Days since 1970-01-01 of a proleptic Gregorian date (Hinnant's `days_from_civil`).
-fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y.rem_euclid(400);
-    let m = i64::from(m);
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(d) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
+// ---------------------------------------------------------------------------------------
+// Dates, times and timestamps written as text
+// ---------------------------------------------------------------------------------------
+//
+// One grammar for predicate literals and the file importer (crates/floe-cli): arrow-cast's
+// parsers, which is also what Arrow's casts from text accept, plus floe's exactness rules
+// (a value is refused rather than rounded or cut). The importer adds its own rule before
+// these (an integer is the stored value) and nothing else.
+
+/// Why a date, time or timestamp written as text was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TemporalTextError {
+    /// Not in a form arrow-cast reads (or not a valid calendar date or time).
+    Syntax,
+    /// A date written with a time of day (a date column would drop it).
+    HasTimeOfDay,
+    /// Digits finer than the microseconds Iceberg stores.
+    TooPrecise,
+    /// A time that is not within a day (`23:59:60`).
+    NotTimeOfDay,
+    /// A zone offset where [`Offsets::Refused`].
+    HasOffset,
 }
 
-fn parse_date(s: &str) -> Result<i32, String> {
-    let bad = || format!("{s:?} is not a date (YYYY-MM-DD)");
-    let (neg, rest) = match s.strip_prefix('-') {
-        Some(r) => (true, r),
-        None => (false, s.strip_prefix('+').unwrap_or(s)),
-    };
-    let mut parts = rest.splitn(3, '-');
-    let (y, m, d) = (parts.next().ok_or_else(bad)?, parts.next().ok_or_else(bad)?, parts.next().ok_or_else(bad)?);
-    if y.len() < 4 || m.len() != 2 || d.len() != 2 {
-        return Err(bad());
+impl fmt::Display for TemporalTextError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            TemporalTextError::Syntax => "not a form of date, time or timestamp floe reads",
+            TemporalTextError::HasTimeOfDay => "it has a time of day",
+            TemporalTextError::TooPrecise => "more precise than the microseconds it holds",
+            TemporalTextError::NotTimeOfDay => "not a time of day",
+            TemporalTextError::HasOffset => "a timestamp without time zone takes no zone offset",
+        })
     }
-    let num = |t: &str| -> Result<i64, String> {
-        if t.chars().all(|c| c.is_ascii_digit()) { t.parse().map_err(|_| bad()) } else { Err(bad()) }
-    };
-    let (y, m, d) = (num(y)?, num(m)?, num(d)?);
-    let y = if neg { -y } else { y };
-    let leap = y.rem_euclid(4) == 0 && (y.rem_euclid(100) != 0 || y.rem_euclid(400) == 0);
-    let days_in_month = [31, if leap { 29 } else { 28 }, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
-    if !(1..=12).contains(&m) || d < 1 || d > days_in_month[(m - 1) as usize] {
-        return Err(format!("{s:?} is not a valid calendar date"));
-    }
-    i32::try_from(days_from_civil(y, m as u32, d as u32)).map_err(|_| format!("{s:?} is out of range"))
 }
 
-fn parse_time(s: &str) -> Result<i64, String> {
-    let bad = || format!("{s:?} is not a time (HH:MM:SS[.ffffff])");
-    let (hms, frac) = s.split_once('.').unwrap_or((s, ""));
-    let parts: Vec<&str> = hms.split(':').collect();
-    if parts.len() < 2
-        || parts.len() > 3
-        || parts.iter().any(|p| p.len() != 2 || !p.chars().all(|c| c.is_ascii_digit()))
-    {
-        return Err(bad());
-    }
-    let h: i64 = parts[0].parse().map_err(|_| bad())?;
-    let m: i64 = parts[1].parse().map_err(|_| bad())?;
-    let sec: i64 = parts.get(2).map(|p| p.parse().map_err(|_| bad())).transpose()?.unwrap_or(0);
-    if h > 23 || m > 59 || sec > 59 {
-        return Err(bad());
-    }
-    if frac.len() > 9 || !frac.chars().all(|c| c.is_ascii_digit()) {
-        return Err(bad());
-    }
-    let (micro_digits, rest) = frac.split_at(frac.len().min(6));
-    if rest.chars().any(|c| c != '0') {
-        return Err(format!("{s:?} has sub-microsecond digits (Iceberg times are microseconds)"));
-    }
-    let micros: i64 =
-        if micro_digits.is_empty() { 0 } else { format!("{micro_digits:0<6}").parse().map_err(|_| bad())? };
-    Ok(((h * 60 + m) * 60 + sec) * 1_000_000 + micros)
+/// How [`timestamp_from_text`] treats a zone offset (`Z`, `+05:30`) in the text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Offsets {
+    /// Applied: the value is the instant in UTC (text without an offset is UTC).
+    ToUtc,
+    /// Refused with [`TemporalTextError::HasOffset`].
+    Refused,
 }
 
-/// `YYYY-MM-DD[( |T)HH:MM[:SS[.f]]][Z|±HH:MM]` → (µs since the epoch in UTC, zone given).
-fn parse_timestamp(s: &str) -> Result<(i64, bool), String> {
-    // The date part ends at 'T' or ' ' (after the leading sign, if any).
-    let split = s.char_indices().skip(1).find(|(_, c)| *c == 'T' || *c == ' ').map(|(i, _)| i);
-    let (date, rest) = match split {
-        Some(i) => (&s[..i], s[i + 1..].trim_start()),
-        None => (s, ""),
-    };
-    let days = i64::from(parse_date(date)?);
-    let (time, offset_micros, zoned) = if rest.is_empty() {
-        ("", 0, false)
-    } else if let Some(t) = rest.strip_suffix('Z').or_else(|| rest.strip_suffix('z')) {
-        (t, 0, true)
-    } else if let Some(i) = rest.rfind(['+', '-']) {
-        let (t, off) = rest.split_at(i);
-        let sign = if off.starts_with('-') { -1 } else { 1 };
-        let hm = &off[1..];
-        let (oh, om) = hm.split_once(':').unwrap_or((hm, "00"));
-        let bad = || format!("{s:?} has a bad zone offset {off:?}");
-        if oh.len() != 2 || om.len() != 2 {
-            return Err(bad());
+/// Significant digits of the fraction of a second in a time or date-time text
+/// (`10:00:00.120` has 2). arrow-cast reads at most nine and ignores the rest, so the
+/// digits are counted here.
+fn subsecond_digits(text: &str) -> usize {
+    let Some(colon) = text.find(':') else { return 0 };
+    let rest = &text[colon..];
+    let Some(dot) = rest.find('.') else { return 0 };
+    let digits: String = rest[dot + 1..].chars().take_while(char::is_ascii_digit).collect();
+    digits.trim_end_matches('0').len()
+}
+
+/// Days since 1970-01-01 of a date in arrow-cast's forms (`2024-01-31`, `2024-1-31`,
+/// signed years such as `-0044-03-15` or `+10000-01-01`). Text with a time of day is
+/// refused, and so is text of digits only (arrow-cast would read `20240131` as a date,
+/// which the importer reads as a stored number of days).
+pub fn date_from_text(text: &str) -> std::result::Result<i32, TemporalTextError> {
+    if text.contains(['T', ' ', ':']) {
+        return Err(TemporalTextError::HasTimeOfDay);
+    }
+    if text.trim_start_matches(['+', '-']).bytes().all(|b| b.is_ascii_digit()) {
+        return Err(TemporalTextError::Syntax);
+    }
+    let days = <Date32Type as arrow_cast::parse::Parser>::parse(text).ok_or(TemporalTextError::Syntax)?;
+    // Longer unsigned text arrow-cast reads as a date-time and keeps the date of
+    // (`2024-01-31t10:00:00`).
+    if text.len() > 10 && !text.starts_with(['+', '-']) {
+        return Err(TemporalTextError::HasTimeOfDay);
+    }
+    Ok(days)
+}
+
+/// Microseconds since midnight of a time in arrow-cast's forms (`HH:MM`, `HH:MM:SS`,
+/// up to nine fraction digits, `H:MM`, 12-hour `H:MM[:SS] AM`), no finer than a
+/// microsecond. A leap second (`:60`) reads as the next second, as in Arrow; at the end
+/// of the day that is [`TemporalTextError::NotTimeOfDay`].
+pub fn time_from_text(text: &str) -> std::result::Result<i64, TemporalTextError> {
+    if subsecond_digits(text) > 6 {
+        return Err(TemporalTextError::TooPrecise);
+    }
+    let nanos = arrow_cast::parse::string_to_time_nanoseconds(text).map_err(|_| TemporalTextError::Syntax)?;
+    let micros = nanos / 1_000;
+    if !(0..86_400_000_000).contains(&micros) {
+        return Err(TemporalTextError::NotTimeOfDay);
+    }
+    Ok(micros)
+}
+
+/// Microseconds since 1970-01-01T00:00Z of a timestamp in arrow-cast's forms (RFC 3339
+/// and its relatives: `YYYY-MM-DD`, then `T`, `t` or a space and `HH:MM:SS[.f]` or
+/// `HHMMSS`, then optionally `Z` or an offset `±HH[:MM]`/`±HHMM`), no finer than a
+/// microsecond. Text without an offset is read as UTC; `offsets` says what an offset
+/// does.
+pub fn timestamp_from_text(text: &str, offsets: Offsets) -> std::result::Result<i64, TemporalTextError> {
+    use arrow_array::timezone::Tz;
+    if subsecond_digits(text) > 6 {
+        return Err(TemporalTextError::TooPrecise);
+    }
+    let zone = |offset: &str| offset.parse::<Tz>().map_err(|_| TemporalTextError::Syntax);
+    let parse = |tz: &Tz| arrow_cast::parse::string_to_datetime(tz, text).map_err(|_| TemporalTextError::Syntax);
+    let utc = parse(&zone("+00:00")?)?;
+    if offsets == Offsets::Refused {
+        // Text without an offset is read in the zone given, text with one is not: the
+        // same instant in two zones means the text named its own.
+        let shifted = parse(&zone("+01:00")?)?;
+        if shifted.timestamp_micros() == utc.timestamp_micros() {
+            return Err(TemporalTextError::HasOffset);
         }
-        let oh: i64 = oh.parse().map_err(|_| bad())?;
-        let om: i64 = om.parse().map_err(|_| bad())?;
-        if oh > 18 || om > 59 {
-            return Err(bad());
-        }
-        (t.trim_end(), sign * (oh * 3600 + om * 60) * 1_000_000, true)
-    } else {
-        (rest, 0, false)
-    };
-    let tod = if time.is_empty() { 0 } else { parse_time(time)? };
-    let micros = days
-        .checked_mul(86_400_000_000)
-        .and_then(|d| d.checked_add(tod))
-        .and_then(|v| v.checked_sub(offset_micros))
-        .ok_or_else(|| format!("{s:?} is out of range"))?;
-    Ok((micros, zoned))
+    }
+    Ok(utc.timestamp_micros())
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1996,6 +2025,51 @@ mod tests {
         assert_eq!(leaf(&b).op, LeafOp::In(vec![Datum::Long(1), Datum::Long(2), Datum::Long(3)]));
         let b = col("id").eq(Datum::Int(4)).bind(&s).unwrap();
         assert_eq!(leaf(&b).op, LeafOp::Cmp(CmpOp::Eq, Datum::Long(4)));
+    }
+
+    /// The shared text grammar (arrow-cast's) and floe's exactness rules on top.
+    #[test]
+    fn dates_times_and_timestamps_from_text() {
+        use TemporalTextError as E;
+        let day = 19_753; // 2024-01-31
+        for t in ["2024-01-31", "2024-1-31", "+2024-01-31"] {
+            assert_eq!(date_from_text(t), Ok(day), "{t}");
+        }
+        assert_eq!(date_from_text("-0001-12-31"), Ok(-719_529));
+        assert_eq!(date_from_text("+10000-01-01"), Ok(2_932_897));
+        for t in ["2024-01-31T00:00:00", "2024-01-31 00:00", "2024-01-31t00:00:00"] {
+            assert_eq!(date_from_text(t), Err(E::HasTimeOfDay), "{t}");
+        }
+        for t in ["20240131", "19753", "2024-02-30", "yesterday", "", "2024-01-31Z"] {
+            assert_eq!(date_from_text(t), Err(E::Syntax), "{t}");
+        }
+        let noon = 43_200_000_000;
+        for t in ["12:00", "12:00:00", "12:00:00.000000000", "12:00 PM", "12:00:00 pm"] {
+            assert_eq!(time_from_text(t), Ok(noon), "{t}");
+        }
+        assert_eq!(time_from_text("1:02:03.000004"), Ok(3_723_000_004));
+        assert_eq!(time_from_text("00:00:00.1234567"), Err(E::TooPrecise));
+        assert_eq!(time_from_text("23:59:60"), Err(E::NotTimeOfDay));
+        for t in ["25:00:00", "12", "12:00:00.", "43200000000", "noon"] {
+            assert_eq!(time_from_text(t), Err(E::Syntax), "{t}");
+        }
+        let at = day as i64 * 86_400_000_000 + noon;
+        for t in ["2024-01-31T12:00:00", "2024-01-31 12:00:00.000000", "2024-01-31t120000"] {
+            assert_eq!(timestamp_from_text(t, Offsets::Refused), Ok(at), "{t}");
+            assert_eq!(timestamp_from_text(t, Offsets::ToUtc), Ok(at), "{t}");
+        }
+        assert_eq!(timestamp_from_text("2024-01-31", Offsets::Refused), Ok(at - noon));
+        for t in
+            ["2024-01-31T12:00:00Z", "2024-01-31T13:00:00+01:00", "2024-01-31 14:00:00+0200", "2024-01-31T11:00:00-01"]
+        {
+            assert_eq!(timestamp_from_text(t, Offsets::ToUtc), Ok(at), "{t}");
+            assert_eq!(timestamp_from_text(t, Offsets::Refused), Err(E::HasOffset), "{t}");
+        }
+        assert_eq!(timestamp_from_text("2024-01-31T12:00:00.0000001Z", Offsets::ToUtc), Err(E::TooPrecise));
+        assert_eq!(timestamp_from_text("2024-01-31T12:00:00.1234560", Offsets::ToUtc), Ok(at + 123_456));
+        for t in ["2024-01-31 12:00", "2024-01-31T25:00:00", "1706702400000000", "-2024-01-31T00:00:00", "x"] {
+            assert_eq!(timestamp_from_text(t, Offsets::ToUtc), Err(E::Syntax), "{t}");
+        }
     }
 
     #[test]

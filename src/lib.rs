@@ -49,12 +49,9 @@ mod txn;
 
 /// The storage contract every byte of a table goes through: what a backend implements
 /// to hold a table's files ([`TableOptions::storage`]), the keys it is addressed by, and
-/// the local file-system backend. With the cargo feature `testing`: [`conformance`], the
-/// contract's test suite any backend's tests call, and [`fault`], a fault-injecting
+/// the local file-system backend. With the cargo feature `testing`: `conformance`, the
+/// contract's test suite any backend's tests call, and `fault`, a fault-injecting
 /// wrapper around any store (both outside the stability promise of `api/floe.txt`).
-///
-/// [`conformance`]: crate::io::conformance
-/// [`fault`]: crate::io::fault
 pub mod storage {
     pub use crate::io::StorageOptions;
     pub use crate::io::key::{Key, KeyError};

@@ -764,65 +764,68 @@ fn duckdb_filters_prune_floe_files_correctly() {
     assert_check_passes("duckdb filter check", doc);
 }
 
-/// Python, argv = [table dir]: datashard reads the table and appends every row again
-/// with its id + 100, in one commit (the Arrow types are whatever datashard's reader
-/// derived from floe's files). Prints {"appended": [ids]}.
-const DATASHARD_REAPPEND: &str = r#"
+/// Python, argv = [source table dir, target table dir]: datashard reads every row of
+/// the source and appends them to the target, their ids + 100, in one commit. Prints
+/// {"appended": [ids]}.
+const DATASHARD_COPY: &str = r#"
 import json, logging, sys
 import datashard
 import pyarrow.compute as pc
 
 logging.getLogger("datashard").setLevel(logging.WARNING)
-table = datashard.load_table(sys.argv[1])
-rows = table.to_arrow()
+rows = datashard.load_table(sys.argv[1]).to_arrow()
 shifted = rows.set_column(rows.schema.get_field_index("id"), "id", pc.add(rows["id"], 100))
-with table.new_transaction() as tx:
+target = datashard.load_table(sys.argv[2])
+with target.new_transaction() as tx:
     tx.append_arrow(shifted)
     tx.commit()
 print(json.dumps({"appended": sorted(shifted["id"].to_pylist())}))
 "#;
 
-/// Python, argv = [table dir, interop dir]: datashard reads the table without its uuid
-/// column `u`. Prints {"rows", "count"} in floe_interop.py's JSON forms, and under
-/// "full_read_error" what reading every column raised (null if it worked).
-const DATASHARD_READ_WITHOUT_UUID: &str = r#"
-import json, logging, sys
-sys.path.insert(0, sys.argv[2])
-import datashard, floe_interop
-logging.getLogger("datashard").setLevel(logging.WARNING)
-table = datashard.load_table(sys.argv[1])
-try:
-    table.to_arrow()
-    full = None
-except Exception as e:
-    full = f"{type(e).__name__}: {e}"
-fields = [(f["name"], f["type"]) for f in table._get_current_schema().fields if f["name"] != "u"]
-arrow = table.to_arrow(columns=[n for n, _ in fields])
-doc = floe_interop._rows_doc([n for n, _ in fields], arrow.to_pylist(), dict(fields))
-doc["full_read_error"] = full
-print(json.dumps(doc))
-"#;
+/// For each data file of `table`'s current snapshot: whether a column has the
+/// Parquet `UUID` logical type.
+fn has_uuid_annotation(table: &Table) -> Vec<bool> {
+    let files = table.scan().plan().expect("plan").files;
+    files
+        .iter()
+        .map(|f| {
+            let path = floe::testing::uri_to_path(&f.file_path);
+            let meta = floe::testing::read_parquet_metadata(&path).expect("footer");
+            meta.file_metadata()
+                .schema_descr()
+                .columns()
+                .iter()
+                .any(|c| c.self_type().get_basic_info().logical_type_ref() == Some(&parquet::basic::LogicalType::Uuid))
+        })
+        .collect()
+}
 
-/// 3f. datashard reads floe's all-types files, appends the same values through its
-///     own writer, and then datashard (which concatenates floe's and its own files by
-///     column name), floe, pyiceberg and DuckDB all read both copies identically.
+/// 3f. datashard and floe write files of every type into one table, and datashard
+///     (which concatenates floe's and its own files by column name), floe, pyiceberg
+///     and DuckDB all read both writers' rows identically.
 ///
-///     Except one column, a known datashard 0.11.2 limitation: pyarrow reads a uuid
-///     column annotated with Parquet's `UUID` logical type (as floe and pyiceberg write
-///     it, the spec's mapping) as `arrow.uuid`, which datashard does not convert to the
-///     strings it uses for its own uuid files, so it cannot concatenate the two kinds of
-///     file. datashard reads every other column of the mixed table, and the failure of
-///     the full read is checked, so a datashard that handles it fails this test (and
-///     the limitation can be dropped from docs/format.md).
+///     floe writes a table of every type alone first (uuid columns with Parquet's
+///     `UUID` logical type, the spec's mapping); datashard copies its rows into a
+///     second table floe created, committing first; floe then appends the same rows
+///     there. Seeing datashard's snapshot, floe leaves the uuid annotation off on that
+///     table: pyarrow reads an annotated column as `arrow.uuid`, which datashard 0.11.2
+///     cannot concatenate with its own uuid files.
 #[test]
 fn datashard_mixes_its_files_with_floe_files_of_every_type() {
     let Some(py) = interop() else { return };
     let dir = scratch("datashard_mixes_its_files_with_floe_files_of_every_type");
-    let (_table, mut expected) = all_types_table(dir.path());
-    assert_same_rows("datashard-read of floe's files", &expected, &py.read("datashard-read", dir.path(), None));
-    let doc = py.snippet(DATASHARD_REAPPEND, &[path_str(dir.path())]);
-    assert_eq!(ids_of(&doc, "appended"), vec![100, 101, 102, 103, 104], "datashard re-append: {doc}");
-    let copies: Vec<Value> = expected
+    let source_dir = dir.path().join("source");
+    let (source, expected) = all_types_table(&source_dir);
+    assert_eq!(has_uuid_annotation(&source), vec![true, true], "floe alone annotates uuid columns");
+    assert_same_rows("datashard-read of floe's files", &expected, &py.read("datashard-read", &source_dir, None));
+
+    let target_dir = dir.path().join("t");
+    let target = Table::create_with(&target_dir, source.schema().clone(), relaxed()).expect("create the target");
+    let doc = py.snippet(DATASHARD_COPY, &[path_str(&source_dir), path_str(&target_dir)]);
+    assert_eq!(ids_of(&doc, "appended"), vec![100, 101, 102, 103, 104], "datashard copy: {doc}");
+    target.refresh().expect("refresh");
+    target.append(&source.scan().to_batches().expect("scan the source")).expect("floe appends after datashard");
+    let mut all: Vec<Value> = expected
         .iter()
         .map(|r| {
             let mut r = r.clone();
@@ -830,25 +833,19 @@ fn datashard_mixes_its_files_with_floe_files_of_every_type() {
             r
         })
         .collect();
-    expected.extend(copies);
-    assert_same_rows("floe scan", &expected, &floe_rows(&Table::open(dir.path()).unwrap()));
-    for reader in ["pyiceberg-read", "duckdb-read"] {
-        assert_same_rows(reader, &expected, &py.read(reader, dir.path(), None));
+    all.extend(expected);
+    let reopened = Table::open(&target_dir).unwrap();
+    let annotated = has_uuid_annotation(&reopened);
+    assert!(annotated.len() >= 2 && annotated.iter().all(|a| !a), "floe's file and datashard's: {annotated:?}");
+    assert_eq!(
+        reopened.properties().get("floe.write.deleted-entries").map(String::as_str),
+        Some("false"),
+        "the table remembers that datashard writes to it"
+    );
+    assert_same_rows("floe scan", &all, &floe_rows(&reopened));
+    for reader in ["datashard-read", "pyiceberg-read", "duckdb-read"] {
+        assert_same_rows(reader, &all, &py.read(reader, &target_dir, None));
     }
-    let interop_dir = py.script.parent().expect("the script's directory");
-    let doc = py.snippet(DATASHARD_READ_WITHOUT_UUID, &[path_str(dir.path()), path_str(interop_dir)]);
-    let without_uuid: Vec<Value> = expected
-        .iter()
-        .map(|r| {
-            let mut r = r.clone();
-            r.as_object_mut().unwrap().remove("u");
-            r
-        })
-        .collect();
-    assert_same_rows("datashard without u", &without_uuid, doc["rows"].as_array().unwrap());
-    let full =
-        doc["full_read_error"].as_str().unwrap_or_else(|| panic!("datashard now reads the mixed uuid column: {doc}"));
-    assert!(full.contains("arrow.uuid"), "{full}");
 }
 
 /// 4. datashard reads a floe table, appends to it; a fresh floe handle reads both

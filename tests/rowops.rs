@@ -217,6 +217,98 @@ fn insert_if_absent_keeps_the_first_submission() {
     assert_eq!(names(&table), vec![(1, "first-1".into()), (2, "first-2".into()), (3, "second-3".into())]);
 }
 
+/// Keys of several types, composite, matched exactly: a string, a decimal, a
+/// timestamptz, a uuid and a double (`-0.0` and `0.0` are different keys, NaN equals
+/// NaN, as in predicates); a key with a null is refused in the input and matches no
+/// row of the table.
+#[test]
+fn keys_of_every_kind_match_exactly() {
+    use arrow_array::{Decimal128Array, FixedSizeBinaryArray, TimestampMicrosecondArray};
+    use floe::spec::{Datum, Schema};
+    let schema = Schema::builder()
+        .optional("s", PrimitiveType::String)
+        .optional("dec", PrimitiveType::Decimal { precision: 10, scale: 2 })
+        .optional("tz", PrimitiveType::Timestamptz)
+        .optional("u", PrimitiveType::Uuid)
+        .optional("f", PrimitiveType::Double)
+        .optional("v", PrimitiveType::Long)
+        .build()
+        .unwrap();
+    type Key<'a> = (Option<&'a str>, i128, i64, u8, f64);
+    let batch = |keys: &[Key<'_>], v: i64| {
+        RecordBatch::try_new(
+            Arc::new(schema.to_arrow()),
+            vec![
+                Arc::new(StringArray::from(keys.iter().map(|k| k.0).collect::<Vec<_>>())),
+                Arc::new(
+                    Decimal128Array::from(keys.iter().map(|k| k.1).collect::<Vec<_>>())
+                        .with_precision_and_scale(10, 2)
+                        .unwrap(),
+                ),
+                Arc::new(
+                    TimestampMicrosecondArray::from(keys.iter().map(|k| k.2).collect::<Vec<_>>()).with_timezone("UTC"),
+                ),
+                Arc::new(FixedSizeBinaryArray::try_from_iter(keys.iter().map(|k| [k.3; 16])).unwrap()),
+                Arc::new(Float64Array::from(keys.iter().map(|k| k.4).collect::<Vec<_>>())),
+                Arc::new(Int64Array::from(vec![v; keys.len()])),
+            ],
+        )
+        .unwrap()
+    };
+    let key_columns = ["s", "dec", "tz", "u", "f"];
+    let base: Vec<Key<'_>> = vec![
+        (Some("a"), 100, 1, 1, 0.0),
+        (Some("a"), 100, 1, 1, -0.0),
+        (Some("b"), -5, -1, 2, f64::NAN),
+        (None, 1, 1, 1, 1.0),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let table = Table::create_with(dir.path().join("t"), schema.clone(), relaxed()).unwrap();
+    table.append(&[batch(&base, 0)]).unwrap();
+    let values = |table: &Table| {
+        let mut out: Vec<i64> = table
+            .scan()
+            .select(["v"])
+            .to_batches()
+            .unwrap()
+            .iter()
+            .flat_map(|b| b.column(0).as_primitive::<Int64Type>().values().to_vec())
+            .collect();
+        out.sort();
+        out
+    };
+
+    // 0.0 replaces only 0.0; NaN replaces NaN; a new key is inserted; the row whose
+    // `s` is null, read from the same file, matches no key and is kept.
+    let c = table
+        .upsert(&key_columns, &[batch(&[base[0], base[2], (Some("c"), 0, 0, 0, 0.0)], 1)])
+        .unwrap()
+        .rows
+        .unwrap_or_default();
+    assert_eq!((c.rows_removed, c.rows_added), (2, 3));
+    assert_eq!(values(&table), vec![0, 0, 1, 1, 1]);
+    let got = table.get(&key_columns, &batch(&[base[1], base[2], (Some("a"), 100, 2, 1, 0.0)], 9)).unwrap();
+    let got: Vec<i64> = got.iter().flat_map(|b| b.column(5).as_primitive::<Int64Type>().values().to_vec()).collect();
+    assert_eq!(got.len(), 2, "-0.0 and NaN found, the other timestamp not: {got:?}");
+
+    // A null key value is refused, naming its column and row, before anything is written.
+    let version = table.version();
+    for r in [
+        table.upsert(&key_columns, &[batch(&[base[0], base[3]], 2)]).map(|_| ()),
+        table.insert_if_absent(&key_columns, &[batch(&[base[0], base[3]], 2)]).map(|_| ()),
+        table.get(&key_columns, &batch(&[base[3]], 2)).map(|_| ()),
+    ] {
+        let e = r.unwrap_err();
+        assert!(matches!(&e, Error::InvalidArgument(m) if m.contains("\"s\" is null in row")), "{e:?}");
+    }
+    assert_eq!(table.version(), version);
+    // insert_if_absent skips only keys the table holds (-0.0 is not 0.0), reporting
+    // them as values.
+    let r = table.insert_if_absent(&["f", "v"], &[batch(&[base[3], base[0]], 0)]).unwrap().rows.unwrap_or_default();
+    assert_eq!(r.rows_added, 1);
+    assert_eq!(r.keys_skipped, vec![vec![Datum::Double(1.0), Datum::Long(0)]]);
+}
+
 // ---------------------------------------------------------------------------------------
 // The conflict matrix (docs/conflicts.md). Rows: this transaction; columns: what landed first.
 // ---------------------------------------------------------------------------------------

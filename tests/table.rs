@@ -498,6 +498,36 @@ fn uuid_columns_carry_the_parquet_uuid_logical_type() {
     assert_eq!(leaves.iter().filter(|(id, _)| uuid_ids.contains(id)).count(), 4, "{leaves:?}");
 }
 
+/// On a table datashard writes to (`floe.write.deleted-entries = false`: written by
+/// the first floe commit after a datashard snapshot, or set by hand), uuid columns are
+/// left without the annotation, by appends and by compaction alike (datashard 0.11.2
+/// cannot read annotated files beside its own); the values read back the same.
+#[test]
+fn uuid_columns_are_left_unannotated_on_tables_datashard_writes_to() {
+    let dir = tempfile::tempdir().unwrap();
+    let (schema, batch) = common::uuid_table_batch();
+    let options = relaxed().property("floe.write.deleted-entries", "false");
+    let table = Table::create_with(dir.path().join("t"), schema.clone(), options).unwrap();
+    table.append(std::slice::from_ref(&batch)).unwrap();
+    table.append(std::slice::from_ref(&batch)).unwrap();
+    let unannotated = |table: &Table| {
+        let files = table.scan().plan().unwrap().files;
+        assert!(!files.is_empty());
+        for f in files {
+            let leaves = parquet_leaves(&table.resolve_path(&f.file_path).unwrap());
+            assert!(leaves.iter().all(|(_, l)| *l != Some(parquet::basic::LogicalType::Uuid)), "{leaves:?}");
+        }
+    };
+    unannotated(&table);
+    let report = table.compact(&floe::CompactOptions::default()).unwrap();
+    assert!(report.data_files_added >= 1, "{report:?}");
+    unannotated(&table);
+    let conformed = schema.conform(&batch).unwrap();
+    let rows: usize = table.scan().to_batches().unwrap().iter().map(|b| b.num_rows()).sum();
+    assert_eq!(rows, 2 * conformed.num_rows());
+    assert_eq!(table.scan().to_batches().unwrap()[0].slice(0, conformed.num_rows()), conformed);
+}
+
 /// Files written before uuid columns were annotated (a bare `fixed_len_byte_array(16)`,
 /// what floe and pyarrow wrote) and annotated ones read back as the same values, and
 /// give the same column statistics.

@@ -413,6 +413,8 @@ pub(crate) struct Fanout {
     prefix: String,
     schema: Schema,
     opts: WriteOptions,
+    /// False for tables datashard writes to (see `DataFileWriter::without_uuid_annotation`).
+    uuid_annotation: bool,
     fields: Vec<BoundField>,
     path_fields: Vec<(String, Transform, PrimitiveType)>,
     converter: RowConverter,
@@ -437,12 +439,13 @@ impl StagedWriter {
         schema: &Schema,
         spec: Option<&PartitionSpec>,
         opts: WriteOptions,
+        uuid_annotation: bool,
     ) -> Result<StagedWriter> {
         let spec = match spec {
             Some(s) if !s.fields.is_empty() => s,
             _ => {
-                let writer = DataFileWriter::with_storage(storage, Some(data_dir), prefix, schema, opts);
-                return Ok(StagedWriter::Plain(writer));
+                let w = DataFileWriter::with_storage(storage, Some(data_dir), prefix, schema, opts);
+                return Ok(StagedWriter::Plain(if uuid_annotation { w } else { w.without_uuid_annotation() }));
             }
         };
         let fields = bind(schema, spec)?;
@@ -455,6 +458,7 @@ impl StagedWriter {
             prefix: prefix.to_string(),
             schema: schema.clone(),
             opts,
+            uuid_annotation,
             fields,
             path_fields,
             converter,
@@ -576,13 +580,16 @@ impl Fanout {
                     })?;
                     let k = self.writers.len();
                     let prefix = format!("{}-p{k}", self.prefix);
-                    let writer = DataFileWriter::with_storage(
+                    let mut writer = DataFileWriter::with_storage(
                         self.storage.clone(),
                         Some(dir),
                         &prefix,
                         &self.schema,
                         self.opts.clone(),
                     );
+                    if !self.uuid_annotation {
+                        writer = writer.without_uuid_annotation();
+                    }
                     self.writers.push(PartitionWriter { values, writer, last_use: 0, buffered: 0 });
                     self.index.insert(key.into(), k);
                     k

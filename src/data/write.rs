@@ -25,7 +25,10 @@
 //! - Every written column carries its Iceberg field id in the Parquet schema, and the
 //!   footer's key-value metadata carries the schema JSON under `iceberg.schema`. Types
 //!   follow the spec's Parquet mapping, including the `UUID` logical type on uuid
-//!   columns (`fixed_len_byte_array(16)`), which Arrow alone would leave unannotated.
+//!   columns (`fixed_len_byte_array(16)`), which Arrow alone would leave unannotated;
+//!   on tables datashard writes to, the writer is asked to leave it off
+//!   ([`DataFileWriter::without_uuid_annotation`]: datashard 0.11.2 cannot read
+//!   annotated and its own uuid files in one scan).
 //! - Column bounds are valid bounds (every non-null, non-NaN value lies within them):
 //!   strings are truncated to 16 characters and binary to 16 bytes (Iceberg's default
 //!   `truncate(16)` metrics mode), with the upper bound incremented, or dropped when no
@@ -747,6 +750,16 @@ impl DataFileWriter {
             created_dir: false,
             finished: Vec::new(),
         }
+    }
+
+    /// Leaves uuid columns without the Parquet `UUID` logical type (a bare
+    /// `fixed_len_byte_array(16)`, as floe wrote them before and datashard writes
+    /// them). For tables datashard writes to: pyarrow reads an annotated column as
+    /// `arrow.uuid`, which datashard 0.11.2 cannot combine with its own uuid files in
+    /// one scan. Call before the first write.
+    pub(crate) fn without_uuid_annotation(mut self) -> Self {
+        self.parquet_schema = None;
+        self
     }
 
     /// The table's Arrow schema that written batches have.

@@ -13,8 +13,8 @@
 //! # #[cfg(feature = "testing")] {
 //! use std::sync::Arc;
 //! let dir = tempfile::tempdir().unwrap();
-//! let store = Arc::new(floe::io::local::LocalStorage::new(dir.path()));
-//! floe::io::conformance::run_all(store);
+//! let store = Arc::new(floe::storage::LocalStorage::new(dir.path()));
+//! floe::storage::conformance::run_all(store);
 //! # }
 //! ```
 

@@ -11,7 +11,7 @@
 //!
 //! # The contract
 //!
-//! Every implementation keeps every clause below; `floe::io::conformance` (feature
+//! Every implementation keeps every clause below; `floe::storage::conformance` (feature
 //! `testing`) checks each one and is what a backend's own tests call.
 //!
 //! **Keys and confinement.**

@@ -53,7 +53,7 @@ use crate::ops::relocate::Relocation;
 use crate::spec::manifest::{DataContent, DataFile, EntryStatus, ManifestContent, ManifestFile, read_manifest};
 use crate::spec::metadata::{Snapshot, SnapshotLogEntry, SnapshotRef, TableMetadata, time_to_ms};
 use crate::table::{Table, load_manifest_list, now_ms, properties, read_files};
-use crate::txn::{CommitReport, Operation};
+use crate::txn::{CommitReport, Operation, datashard_writes_here};
 
 /// Default compaction target when neither the options nor the table set one (128 MiB).
 pub const DEFAULT_COMPACTION_TARGET_BYTES: u64 = 128 * 1024 * 1024;
@@ -576,6 +576,9 @@ impl Table {
                 &schema,
                 write_opts.clone(),
             );
+            if datashard_writes_here(&md) {
+                writer = writer.without_uuid_annotation();
+            }
             let mut written = || -> Result<()> {
                 for f in &bin.inputs {
                     let data = self.location().resolve(&f.file_path)?;

@@ -1,17 +1,16 @@
-//! Avro object container files (OCF) for the manifest codecs: written by hand, read
-//! through `apache-avro` behind checks of our own.
+//! Avro object container files (OCF) for the manifest codecs, written and read
+//! through `apache-avro`, with checks of our own on the read side.
 //!
-//! Why the write side is hand-written: `apache-avro` 0.22 parses a schema string into
-//! its own model and serializes that model into the file header, and the model has no
-//! place for `"logicalType": "map"` on an array. Iceberg readers need that annotation
-//! on the int-keyed metric maps (pyiceberg and polars fail without it, DuckDB aborts —
-//! docs/format.md §3). So [`ContainerWriter`] puts the caller's schema JSON into
-//! the header byte for byte, and the datums are encoded here too (zig-zag varints,
-//! length-prefixed bytes and strings, the union branch index, arrays as one counted
-//! block ended by a zero count — Avro 1.11 "Binary Encoding"). `apache-avro` is not
-//! used to encode at all: the manifest schemas are small and fixed, and encoding
-//! straight from floe's structs needs no intermediate `Value` tree. Files are written
-//! with the `null` codec.
+//! Writing: the caller builds its writer schema in code as `apache-avro`'s schema model
+//! (which keeps custom attributes on records' fields and on arrays, so `field-id`,
+//! `element-id` and the `"logicalType": "map"` Iceberg readers need on the int-keyed
+//! metric maps all survive: pyiceberg and polars fail without that annotation, DuckDB
+//! aborts — docs/format.md §3), and [`ContainerWriter`] serializes each object against
+//! it with `apache-avro`'s serde writer, into blocks `apache-avro` frames. One part is
+//! assembled here: the header, whose metadata map `apache-avro` encodes but whose
+//! schema text floe supplies, because the model has no attribute on `timestamp-micros`
+//! and Iceberg marks timestamp vs timestamptz with `adjust-to-utc` there
+//! ([`WriterSchema`]). Files are written with the `null` codec.
 //!
 //! Why the read side checks before `apache-avro` decodes: its `Reader` handles the
 //! null, deflate and snappy codecs and the writer schema of any producer, but on a
@@ -28,6 +27,7 @@
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
+use apache_avro::Schema as AvroSchema;
 use apache_avro::types::Value;
 use serde_json::Value as Json;
 
@@ -47,143 +47,117 @@ const BLOCK_TARGET_BYTES: usize = 1 << 20;
 pub(crate) const RECORD_COUNT_KEY: &str = "floe.record-count";
 
 // ---------------------------------------------------------------------------------
-// Binary encoding of datums.
-
-/// Appends an Avro `long` (zig-zag, then base-128 varint).
-pub(crate) fn put_long(out: &mut Vec<u8>, v: i64) {
-    let mut z = ((v << 1) ^ (v >> 63)) as u64;
-    while z >= 0x80 {
-        out.push((z as u8) | 0x80);
-        z >>= 7;
-    }
-    out.push(z as u8);
-}
-
-/// Appends an Avro `int` (same encoding as `long`).
-pub(crate) fn put_int(out: &mut Vec<u8>, v: i32) {
-    put_long(out, i64::from(v));
-}
-
-/// Appends a length or count. Lengths of in-memory buffers always fit an `i64`.
-pub(crate) fn put_len(out: &mut Vec<u8>, n: usize) {
-    put_long(out, i64::try_from(n).unwrap_or(i64::MAX));
-}
-
-/// Appends Avro `bytes`: length, then the bytes.
-pub(crate) fn put_bytes(out: &mut Vec<u8>, b: &[u8]) {
-    put_len(out, b.len());
-    out.extend_from_slice(b);
-}
-
-/// Appends an Avro `string` (UTF-8, encoded like `bytes`).
-pub(crate) fn put_str(out: &mut Vec<u8>, s: &str) {
-    put_bytes(out, s.as_bytes());
-}
-
-/// Appends an Avro `boolean`.
-pub(crate) fn put_bool(out: &mut Vec<u8>, b: bool) {
-    out.push(u8::from(b));
-}
-
-/// Appends an Avro `float` (IEEE 754, little-endian).
-pub(crate) fn put_float(out: &mut Vec<u8>, v: f32) {
-    out.extend_from_slice(&v.to_le_bytes());
-}
-
-/// Appends an Avro `double` (IEEE 754, little-endian).
-pub(crate) fn put_double(out: &mut Vec<u8>, v: f64) {
-    out.extend_from_slice(&v.to_le_bytes());
-}
-
-/// Every union floe writes is `["null", T]`: branch 0 is null.
-pub(crate) fn put_null(out: &mut Vec<u8>) {
-    put_long(out, 0);
-}
-
-/// Branch 1 of a `["null", T]` union; the caller appends the `T` value next.
-pub(crate) fn put_some(out: &mut Vec<u8>) {
-    put_long(out, 1);
-}
-
-/// Appends a whole array as one block followed by the terminating zero count
-/// (an empty array is only the zero).
-pub(crate) fn put_array<I: ExactSizeIterator>(
-    out: &mut Vec<u8>,
-    items: I,
-    mut item: impl FnMut(&mut Vec<u8>, I::Item),
-) {
-    if items.len() > 0 {
-        put_len(out, items.len());
-        for x in items {
-            item(out, x);
-        }
-    }
-    put_long(out, 0);
-}
-
-// ---------------------------------------------------------------------------------
 // Writing containers.
 
-/// Builds an object container file in memory: header with the exact schema JSON given,
-/// `null` codec, a random 16-byte sync marker, then counted blocks.
-pub(crate) struct ContainerWriter {
-    out: Vec<u8>,
-    sync: [u8; 16],
-    block: Vec<u8>,
-    count: usize,
+/// A writer schema: `apache-avro`'s model (what objects are serialized against) and
+/// the text that goes into the header. Built once per schema and kept by the caller:
+/// building and serializing the model costs more than encoding a small manifest.
+pub(crate) struct WriterSchema {
+    pub(crate) schema: AvroSchema,
+    text: String,
 }
 
-impl ContainerWriter {
-    /// Writes the header. `metadata` holds the user keys; `avro.schema` (=`schema_json`,
-    /// verbatim), `avro.codec` (`null`) and [`RECORD_COUNT_KEY`] (=`record_count`) are
-    /// added here.
-    pub(crate) fn new(schema_json: &str, metadata: &[(&str, String)], record_count: usize) -> Self {
-        let mut out = Vec::with_capacity(schema_json.len() + 512);
-        out.extend_from_slice(MAGIC);
-        put_len(&mut out, metadata.len() + 3);
-        put_str(&mut out, "avro.schema");
-        put_str(&mut out, schema_json);
-        put_str(&mut out, "avro.codec");
-        put_str(&mut out, "null");
-        put_str(&mut out, RECORD_COUNT_KEY);
-        put_str(&mut out, &record_count.to_string());
-        for (k, v) in metadata {
-            put_str(&mut out, k);
-            put_str(&mut out, v);
-        }
-        put_long(&mut out, 0);
+impl WriterSchema {
+    /// The header text is `apache-avro`'s serialization of `schema`, with Iceberg's
+    /// `adjust-to-utc` attribute on timestamps. The model has no attributes on
+    /// `timestamp-micros` (its parser drops them too), yet the attribute is how Iceberg
+    /// readers, floe's included, tell `timestamptz` from `timestamp`. So the caller's
+    /// schema writes `timestamptz` as the model's `TimestampMicros` and `timestamp` as
+    /// `LocalTimestampMicros`, and both become the spec's form here. The two texts
+    /// replaced are exactly what `apache-avro` writes for those two types and nothing
+    /// else: names in a schema are `[A-Za-z0-9_]`, and floe's schemas have no defaults
+    /// but `null` and no docs.
+    pub(crate) fn new(schema: AvroSchema) -> Result<Self, String> {
+        let text = serde_json::to_string(&schema).map_err(|e| format!("Avro schema does not serialize: {e}"))?;
+        let text = text
+            .replace(
+                r#"{"type":"long","logicalType":"local-timestamp-micros"}"#,
+                r#"{"type":"long","logicalType":"timestamp-micros","adjust-to-utc":false}"#,
+            )
+            .replace(
+                r#"{"type":"long","logicalType":"timestamp-micros"}"#,
+                r#"{"type":"long","logicalType":"timestamp-micros","adjust-to-utc":true}"#,
+            );
+        Ok(WriterSchema { schema, text })
+    }
+}
+
+/// `bytes` (Avro `bytes`, or `fixed` of the same length) for serde, which would
+/// otherwise write a `&[u8]` as an array of ints.
+pub(crate) struct Bytes<'a>(pub &'a [u8]);
+
+impl serde::Serialize for Bytes<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_bytes(self.0)
+    }
+}
+
+/// The header's metadata map, in the order given (serde's map, so `apache-avro`
+/// encodes it as one block).
+struct HeaderMap<'a>(&'a [(&'a str, &'a [u8])]);
+
+impl serde::Serialize for HeaderMap<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.collect_map(self.0.iter().map(|(k, v)| (*k, Bytes(v))))
+    }
+}
+
+/// Builds an object container file in memory through `apache-avro`: `null` codec, a
+/// random 16-byte sync marker, objects serialized against the schema (which checks
+/// each against it) and gathered into blocks of about [`BLOCK_TARGET_BYTES`].
+///
+/// The header is assembled here, from parts `apache-avro` encodes, because its own
+/// writer can only put its serialization of the schema model there, which lacks the
+/// `adjust-to-utc` attribute (see [`WriterSchema::new`]). Its keys: `avro.schema`,
+/// `avro.codec` (`null`), [`RECORD_COUNT_KEY`], then the caller's, in that order.
+pub(crate) struct ContainerWriter<'s> {
+    writer: apache_avro::Writer<'s, Vec<u8>>,
+}
+
+impl<'s> ContainerWriter<'s> {
+    /// Writes the header for `record_count` objects of `schema` with the caller's
+    /// `metadata` keys.
+    pub(crate) fn new(
+        schema: &'s WriterSchema,
+        metadata: &[(&str, String)],
+        record_count: usize,
+    ) -> Result<Self, String> {
+        let count = record_count.to_string();
+        let mut keys: Vec<(&str, &[u8])> = Vec::with_capacity(metadata.len() + 3);
+        keys.push(("avro.schema", schema.text.as_bytes()));
+        keys.push(("avro.codec", b"null"));
+        keys.push((RECORD_COUNT_KEY, count.as_bytes()));
+        keys.extend(metadata.iter().map(|(k, v)| (*k, v.as_bytes())));
+        let map_schema = AvroSchema::map(AvroSchema::Bytes).build();
+        let map = apache_avro::writer::datum::GenericDatumWriter::builder(&map_schema)
+            .build()
+            .and_then(|w| w.write_ser_to_vec(&HeaderMap(&keys)))
+            .map_err(|e| format!("Avro header: {e}"))?;
         let sync: [u8; 16] = rand::random();
+        let mut out = Vec::with_capacity(MAGIC.len() + map.len() + sync.len());
+        out.extend_from_slice(MAGIC);
+        out.extend_from_slice(&map);
         out.extend_from_slice(&sync);
-        ContainerWriter { out, sync, block: Vec::new(), count: 0 }
+        let writer = apache_avro::Writer::builder()
+            .schema(&schema.schema)
+            .writer(out)
+            .has_header(true)
+            .marker(sync)
+            .block_size(BLOCK_TARGET_BYTES)
+            .build()
+            .map_err(|e| format!("Avro writer: {e}"))?;
+        Ok(ContainerWriter { writer })
     }
 
-    /// Appends one object; `encode` writes its binary encoding. On error the writer
-    /// must be dropped (the block may hold a partial object).
-    pub(crate) fn append<E>(&mut self, encode: impl FnOnce(&mut Vec<u8>) -> Result<(), E>) -> Result<(), E> {
-        encode(&mut self.block)?;
-        self.count += 1;
-        if self.block.len() >= BLOCK_TARGET_BYTES {
-            self.flush();
-        }
-        Ok(())
-    }
-
-    fn flush(&mut self) {
-        if self.count == 0 {
-            return;
-        }
-        put_len(&mut self.out, self.count);
-        put_len(&mut self.out, self.block.len());
-        self.out.extend_from_slice(&self.block);
-        self.out.extend_from_slice(&self.sync);
-        self.block.clear();
-        self.count = 0;
+    /// Appends one object. On error the writer must be dropped (the block may hold a
+    /// partial object).
+    pub(crate) fn append(&mut self, object: &impl serde::Serialize) -> Result<(), String> {
+        self.writer.append_ser(object).map(drop).map_err(|e| e.to_string())
     }
 
     /// Closes the last block and returns the file's bytes.
-    pub(crate) fn finish(mut self) -> Vec<u8> {
-        self.flush();
-        self.out
+    pub(crate) fn finish(self) -> Result<Vec<u8>, String> {
+        self.writer.into_inner().map_err(|e| format!("Avro writer: {e}"))
     }
 }
 
@@ -561,17 +535,17 @@ mod tests {
 
     #[test]
     fn varints_match_the_spec_examples() {
-        // Avro spec "Binary Encoding" table.
+        // Avro spec "Binary Encoding" table, and apache-avro's encoder.
+        let long = AvroSchema::Long;
+        let w = apache_avro::writer::datum::GenericDatumWriter::builder(&long).build().unwrap();
         for (v, enc) in [(0i64, vec![0u8]), (-1, vec![1]), (1, vec![2]), (-64, vec![0x7f]), (64, vec![0x80, 1])] {
-            let mut out = Vec::new();
-            put_long(&mut out, v);
+            let out = w.write_value_to_vec(v).unwrap();
             assert_eq!(out, enc, "{v}");
             let mut c = Cursor { buf: &out, pos: 0 };
             assert_eq!(c.long().unwrap(), v);
         }
         for v in [i64::MIN, i64::MAX, 1 << 40, -(1 << 40)] {
-            let mut out = Vec::new();
-            put_long(&mut out, v);
+            let out = w.write_value_to_vec(v).unwrap();
             assert_eq!(Cursor { buf: &out, pos: 0 }.long().unwrap(), v);
         }
         // 11 continuation bytes: rejected, not wrapped.
@@ -596,31 +570,69 @@ mod tests {
         check_schema(&serde_json::from_str(ok).unwrap()).unwrap();
     }
 
+    #[derive(serde::Serialize)]
+    struct Row<'a> {
+        a: i64,
+        b: Option<&'a str>,
+        ts: Option<i64>,
+        tz: i64,
+    }
+
     #[test]
     fn container_round_trips_through_apache_avro() {
-        let schema = r#"{"type":"record","name":"r","fields":[{"name":"a","type":"long"},{"name":"b","type":["null","string"],"default":null}]}"#;
-        let mut w = ContainerWriter::new(schema, &[("k", "v".to_string())], 2);
-        for i in 0..2i64 {
-            w.append(|out| -> Result<(), String> {
-                put_long(out, i);
-                if i == 0 {
-                    put_null(out);
-                } else {
-                    put_some(out);
-                    put_str(out, "x");
-                }
-                Ok(())
-            })
-            .unwrap();
-        }
-        let bytes = w.finish();
+        let schema = WriterSchema::new(
+            AvroSchema::parse_str(
+                r#"{"type":"record","name":"r","fields":[{"name":"a","type":"long"},{"name":"b","type":["null","string"],"default":null},
+               {"name":"ts","type":["null",{"type":"long","logicalType":"local-timestamp-micros"}]},
+               {"name":"tz","type":{"type":"long","logicalType":"timestamp-micros"}}]}"#,
+            )
+            .unwrap(),
+        )
+        .unwrap();
+        let mut w = ContainerWriter::new(&schema, &[("k", "v".to_string())], 2).unwrap();
+        w.append(&Row { a: 0, b: None, ts: Some(5), tz: -1 }).unwrap();
+        w.append(&Row { a: 1, b: Some("x"), ts: None, tz: 2 }).unwrap();
+        // A value of the wrong kind is refused, not written.
+        assert!(w.append(&"not a record").is_err());
+        let bytes = w.finish().unwrap();
         let c = read_container(Path::new("t.avro"), &bytes).unwrap();
         assert_eq!(c.metadata.get("k").map(Vec::as_slice), Some(&b"v"[..]));
+        assert_eq!(c.metadata.get(RECORD_COUNT_KEY).map(Vec::as_slice), Some(&b"2"[..]));
         assert_eq!(c.values.len(), 2);
         let r = Record::of(&c.values[1]).unwrap();
         assert_eq!(r.get("b"), Some(&Value::String("x".into())));
         assert_eq!(Record::of(&c.values[0]).unwrap().get("b"), None);
         assert!(r.has("b") && !r.has("c"));
-        assert_eq!(r.fields().len(), 2);
+        assert_eq!(r.fields().len(), 4);
+        // The header text has Iceberg's timestamp annotations.
+        let ts = &c.schema["fields"][2]["type"][1];
+        assert_eq!(ts, &serde_json::json!({"type": "long", "logicalType": "timestamp-micros", "adjust-to-utc": false}));
+        let tz = &c.schema["fields"][3]["type"];
+        assert_eq!(tz, &serde_json::json!({"type": "long", "logicalType": "timestamp-micros", "adjust-to-utc": true}));
+    }
+
+    #[test]
+    fn blocks_close_at_the_target_size() {
+        let schema = WriterSchema::new(AvroSchema::String).unwrap();
+        let item = "x".repeat(1000);
+        let n = 3 * BLOCK_TARGET_BYTES / 1000;
+        let mut w = ContainerWriter::new(&schema, &[], n).unwrap();
+        for _ in 0..n {
+            w.append(&item).unwrap();
+        }
+        let bytes = w.finish().unwrap();
+        let mut c = Cursor { buf: &bytes, pos: 0 };
+        let header = read_header(&mut c).unwrap();
+        let mut counts = Vec::new();
+        while !c.at_end() {
+            counts.push(c.count("count").unwrap());
+            let size = c.len("size").unwrap();
+            assert!(size >= BLOCK_TARGET_BYTES || c.remaining() == size + 16, "a short block before the last");
+            c.take(size + 16).unwrap();
+        }
+        assert!(counts.len() >= 3, "{counts:?}");
+        assert_eq!(counts.iter().sum::<usize>(), n);
+        assert_eq!(read_container(Path::new("t.avro"), &bytes).unwrap().values.len(), n);
+        assert_eq!(header.codec, "null");
     }
 }

@@ -59,8 +59,8 @@ pub struct TableOptions {
     pub write: WriteOptions,
     /// Properties set on a table this handle creates (merged over floe's defaults).
     pub properties: BTreeMap<String, String>,
-    /// The storage to use; `None` = the one [`crate::io::open_store`] builds for the
-    /// location's scheme. A given storage must be rooted at the table's location.
+    /// The storage to use; `None` = the one floe builds for the location's scheme (the
+    /// local file system). A given storage must be rooted at the table's location.
     pub storage: Option<Arc<dyn Storage>>,
     /// Options for building the storage (and the stores of files outside the table),
     /// keyed as the backend documents them. The local file system takes none.
@@ -232,7 +232,10 @@ pub mod properties {
     /// to (a snapshot summary with `datashard.` keys), and the first floe commit that
     /// sees such a snapshot writes `false` explicitly, so the table remembers it after
     /// datashard's snapshots leave the metadata. Readers that follow the spec see the
-    /// same rows either way; only the record of which files left is lost.
+    /// same rows either way; only the record of which files left is lost. While it is
+    /// `false` (or datashard snapshots are in the metadata), uuid columns are written
+    /// without the Parquet `UUID` logical type, which datashard 0.11.2 cannot read
+    /// beside its own uuid files (docs/format.md §3).
     pub const WRITE_DELETED_ENTRIES: &str = "floe.write.deleted-entries";
     /// Target data file size (Iceberg key).
     pub const TARGET_FILE_SIZE: &str = "write.target-file-size-bytes";

@@ -481,7 +481,9 @@ impl Transaction {
                 None => self.commit_id.simple().to_string(),
             };
             let storage = self.table.inner.storage.clone();
-            self.writer = Some(StagedWriter::new(storage, dir, &prefix, schema, metadata.default_spec(), opts)?);
+            let uuid_annotation = !datashard_writes_here(&metadata);
+            let spec = metadata.default_spec();
+            self.writer = Some(StagedWriter::new(storage, dir, &prefix, schema, spec, opts, uuid_annotation)?);
         }
         if let Some(w) = self.writer.as_mut() {
             let res = w.write(&conformed);
@@ -1533,6 +1535,16 @@ fn revert_snapshot(md: &mut TableMetadata, id: i64) -> Result<()> {
 /// keys).
 fn has_datashard_snapshots(md: &TableMetadata) -> bool {
     md.snapshots.iter().any(|s| s.summary.keys().any(|k| k.starts_with("datashard.")))
+}
+
+/// Whether datashard writes to this table: the base has a datashard snapshot, or
+/// [`properties::WRITE_DELETED_ENTRIES`] is `false` (written by the first commit that
+/// saw one, see [`remember_datashard`], or set by a user whose table datashard
+/// shares). Data files for such a table leave uuid columns without the Parquet `UUID`
+/// logical type, which datashard 0.11.2 cannot read beside its own uuid files.
+pub(crate) fn datashard_writes_here(md: &TableMetadata) -> bool {
+    md.properties.get(properties::WRITE_DELETED_ENTRIES).is_some_and(|v| v.eq_ignore_ascii_case("false"))
+        || has_datashard_snapshots(md)
 }
 
 /// Makes "datashard writes to this table" durable: the default of

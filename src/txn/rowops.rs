@@ -20,12 +20,18 @@
 //! Promises: a row-level operation must be the first change staged in its transaction
 //! (a typed error otherwise, because it reads the base snapshot and would not see rows
 //! staged before it); nothing is visible until commit; keys must be non-null and, in one
-//! call, unique (`upsert`) or are de-duplicated first-wins (`insert_if_absent`).
+//! call, unique (`upsert`) or are de-duplicated first-wins (`insert_if_absent`). Keys
+//! are converted to the key columns' types by the table's exact rules, then encoded and
+//! hashed in arrow-row's format (as partition tuples are): two keys are equal when every
+//! value is, floats by their IEEE 754 total order (`-0.0` is not `0.0`, NaN is NaN), as
+//! in predicates; a row whose key has a null matches no key.
 
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use arrow_array::{ArrayRef, BooleanArray, RecordBatch};
+use arrow_array::{Array, ArrayRef, BooleanArray, RecordBatch};
+use arrow_buffer::NullBuffer;
+use arrow_row::{Row, RowConverter, Rows, SortField};
 use arrow_select::filter::filter_record_batch;
 
 use crate::data::read::{NameMapping, ReadOptions, open_data};
@@ -35,7 +41,7 @@ use crate::expr::{BoundPredicate, Literal, Predicate, col, partition_value_stats
 use crate::spec::manifest::DataFile;
 use crate::spec::metadata::TableMetadata;
 use crate::spec::transform::datum_at;
-use crate::spec::types::{PrimitiveType, Schema};
+use crate::spec::types::{PrimitiveType, Schema, primitive_to_arrow};
 use crate::spec::values::Datum;
 use crate::table::{Table, properties};
 use crate::txn::conflict::ConflictContext;
@@ -193,11 +199,12 @@ impl RowOps<'_> {
         let conformed = conform_all(schema, batches)?;
         let mut keys = KeySet::new(schema, key_columns)?;
         for b in &conformed {
-            for (row, key) in keys.keys_of(b)?.into_iter().enumerate() {
-                if !keys.insert(key.clone()) {
+            let batch_keys = keys.non_null_keys_of(b)?;
+            for (row, key) in batch_keys.rows.iter().enumerate() {
+                if !keys.insert(key) {
                     return Err(Error::InvalidArgument(format!(
                         "upsert: key {} appears twice in the input (row {row} of a batch)",
-                        show_key(&key)
+                        show_key(&batch_keys.datums(&keys.columns, row))
                     )));
                 }
             }
@@ -206,7 +213,7 @@ impl RowOps<'_> {
             tx.record_rows(&RowChanges::default());
             return Ok(RowChanges::default());
         }
-        let filter = keys.predicate();
+        let filter = keys.predicate()?;
         let mut changes = rewrite_matching(tx, &filter, &|b: &RecordBatch| keys.mask(b))?;
         for b in &conformed {
             tx.append(b)?;
@@ -228,10 +235,11 @@ impl RowOps<'_> {
         let mut input = KeySet::new(schema, key_columns)?;
         let mut per_batch = Vec::with_capacity(conformed.len());
         for b in &conformed {
-            per_batch.push(input.keys_of(b)?);
-            for k in per_batch.last().into_iter().flatten() {
-                input.insert(k.clone());
+            let keys = input.non_null_keys_of(b)?;
+            for key in keys.rows.iter() {
+                input.insert(key);
             }
+            per_batch.push(keys);
         }
         let mut out = RowChanges::default();
         if input.is_empty() {
@@ -239,18 +247,16 @@ impl RowOps<'_> {
             return Ok(out);
         }
         // The keys the base already holds.
-        let filter = input.predicate();
-        let existing = input.existing_in(tx.table(), tx.base_version(), &md, &filter, &mut out)?;
-        let mut taken: HashSet<Vec<u8>> = existing;
+        let filter = input.predicate()?;
+        let mut taken = input.existing_in(tx.table(), tx.base_version(), &md, &filter, &mut out)?;
         for (b, keys) in conformed.iter().zip(per_batch) {
-            let mut keep = Vec::with_capacity(keys.len());
-            for key in keys {
-                let enc = encode_key(&key);
-                if taken.insert(enc) {
+            let mut keep = Vec::with_capacity(keys.rows.num_rows());
+            for (row, key) in keys.rows.iter().enumerate() {
+                if taken.insert(key.as_ref().into()) {
                     keep.push(true);
                 } else {
                     keep.push(false);
-                    out.keys_skipped.push(key);
+                    out.keys_skipped.push(keys.datums(&input.columns, row));
                 }
             }
             let mask = BooleanArray::from(keep);
@@ -274,14 +280,14 @@ impl Table {
     pub fn get(&self, key_columns: &[&str], keys: &RecordBatch) -> Result<Vec<RecordBatch>> {
         let md = self.metadata();
         let mut set = KeySet::new(md.current_schema(), key_columns)?;
-        for k in set.keys_of(keys)? {
+        for k in set.non_null_keys_of(keys)?.rows.iter() {
             set.insert(k);
         }
         if set.is_empty() {
             return Ok(Vec::new());
         }
         let mut out = Vec::new();
-        for b in self.scan().filter(set.predicate()).to_batches()? {
+        for b in self.scan().filter(set.predicate()?).to_batches()? {
             let mask = set.mask(&b)?;
             if mask.true_count() == b.num_rows() {
                 out.push(b);
@@ -460,16 +466,36 @@ fn file_may_match(read: &BoundPredicate, f: &DataFile, md: &TableMetadata, ctx: 
 // Keys
 // ---------------------------------------------------------------------------------------
 
+/// The key columns of a batch, conformed to the table's types, and their keys in
+/// arrow-row's format (equal bytes exactly when every key value is equal, with floats
+/// compared by their IEEE 754 total order: `-0.0` and `0.0` are different keys).
+struct BatchKeys {
+    arrays: Vec<ArrayRef>,
+    rows: Rows,
+}
+
+impl BatchKeys {
+    /// The key of row `row` as values (for messages and reports).
+    fn datums(&self, columns: &[(String, PrimitiveType)], row: usize) -> Vec<Datum> {
+        self.arrays.iter().zip(columns).filter_map(|(a, (_, ty))| datum_at(a.as_ref(), row, ty)).collect()
+    }
+
+    /// True where no key column is null.
+    fn valid(&self) -> Option<NullBuffer> {
+        self.arrays.iter().fold(None, |acc, a| NullBuffer::union(acc.as_ref(), a.logical_nulls().as_ref()))
+    }
+}
+
 /// A set of key tuples over some columns, with a pruning predicate and an exact matcher.
+/// Keys are encoded and hashed in arrow-row's format.
 struct KeySet {
     /// (name, type) of each key column.
     columns: Vec<(String, PrimitiveType)>,
-    encoded: HashSet<Vec<u8>>,
-    /// Distinct values of each key column (for the pruning predicate).
-    values: Vec<Vec<Datum>>,
-    schema: Schema,
-    /// The bound `in` predicate of a one-column key, built once the set is complete.
-    bound: std::sync::OnceLock<Result<BoundPredicate, crate::expr::PredicateError>>,
+    converter: RowConverter,
+    /// The distinct keys, in the order they were added.
+    keys: Rows,
+    /// The bytes of every key in `keys`.
+    index: HashSet<Box<[u8]>>,
 }
 
 impl KeySet {
@@ -491,42 +517,21 @@ impl KeySet {
             }
             columns.push((c.to_string(), ty.clone()));
         }
-        let n = columns.len();
-        Ok(KeySet {
-            columns,
-            encoded: HashSet::new(),
-            values: vec![Vec::new(); n],
-            schema: schema.clone(),
-            bound: std::sync::OnceLock::new(),
-        })
+        let converter =
+            RowConverter::new(columns.iter().map(|(_, ty)| SortField::new(primitive_to_arrow(ty))).collect())?;
+        let keys = converter.empty_rows(0, 0);
+        Ok(KeySet { columns, converter, keys, index: HashSet::new() })
     }
 
     fn is_empty(&self) -> bool {
-        self.encoded.is_empty()
+        self.index.is_empty()
     }
 
-    /// The key of every row of `batch` (which holds at least the key columns, castable
-    /// to their types). A null key value is an error.
-    fn keys_of(&self, batch: &RecordBatch) -> Result<Vec<Vec<Datum>>> {
-        let arrays = self.key_arrays(batch)?;
-        let mut out = Vec::with_capacity(batch.num_rows());
-        for row in 0..batch.num_rows() {
-            let mut key = Vec::with_capacity(arrays.len());
-            for (a, (name, ty)) in arrays.iter().zip(&self.columns) {
-                match datum_at(a.as_ref(), row, ty) {
-                    Some(d) => key.push(d),
-                    None => {
-                        return Err(Error::InvalidArgument(format!("key column {name:?} is null in row {row}")));
-                    }
-                }
-            }
-            out.push(key);
-        }
-        Ok(out)
-    }
-
-    fn key_arrays(&self, batch: &RecordBatch) -> Result<Vec<ArrayRef>> {
-        self.columns
+    /// The keys of every row of `batch` (which holds at least the key columns,
+    /// castable to their types); null key values included.
+    fn keys_of(&self, batch: &RecordBatch) -> Result<BatchKeys> {
+        let arrays = self
+            .columns
             .iter()
             .map(|(name, ty)| {
                 let a = batch.column_by_name(name).ok_or_else(|| Error::SchemaMismatch {
@@ -537,58 +542,70 @@ impl KeySet {
                 // long) is refused rather than looked up as another key.
                 crate::data::write::conform_column(a, ty, name)
             })
-            .collect()
+            .collect::<Result<Vec<_>>>()?;
+        let rows = self.converter.convert_columns(&arrays)?;
+        Ok(BatchKeys { arrays, rows })
+    }
+
+    /// [`keys_of`](Self::keys_of), refusing a null key value (naming the first row
+    /// that has one).
+    fn non_null_keys_of(&self, batch: &RecordBatch) -> Result<BatchKeys> {
+        let keys = self.keys_of(batch)?;
+        let first_null = keys
+            .arrays
+            .iter()
+            .zip(&self.columns)
+            .filter_map(|(a, (name, _))| {
+                a.logical_nulls().and_then(|n| n.iter().position(|valid| !valid)).map(|row| (row, name))
+            })
+            .min_by_key(|(row, _)| *row);
+        if let Some((row, name)) = first_null {
+            return Err(Error::InvalidArgument(format!("key column {name:?} is null in row {row}")));
+        }
+        Ok(keys)
     }
 
     /// Adds a key; false if it was there already.
-    fn insert(&mut self, key: Vec<Datum>) -> bool {
-        if !self.encoded.insert(encode_key(&key)) {
+    fn insert(&mut self, key: Row<'_>) -> bool {
+        if self.index.contains(key.as_ref()) {
             return false;
         }
-        self.bound = std::sync::OnceLock::new();
-        for (vals, d) in self.values.iter_mut().zip(key) {
-            vals.push(d);
-        }
+        self.index.insert(key.as_ref().into());
+        // ok: every row here comes from `self.converter`
+        self.keys.push(key);
         true
     }
 
+    fn contains(&self, key: Row<'_>) -> bool {
+        self.index.contains(key.as_ref())
+    }
+
     /// `k1 in (…) and k2 in (…)`: a superset of the keys, for pruning.
-    fn predicate(&self) -> Predicate {
+    fn predicate(&self) -> Result<Predicate> {
+        let arrays = self.converter.convert_rows(self.keys.iter())?;
         let mut p: Option<Predicate> = None;
-        for ((name, _), vals) in self.columns.iter().zip(&self.values) {
-            let leaf = col(name.clone()).is_in(vals.iter().cloned().map(Literal::Typed));
+        for (a, (name, ty)) in arrays.iter().zip(&self.columns) {
+            let values = (0..a.len()).filter_map(|i| datum_at(a.as_ref(), i, ty)).map(Literal::Typed);
+            let leaf = col(name.clone()).is_in(values);
             p = Some(match p {
                 Some(p) => p.and(leaf),
                 None => leaf,
             });
         }
-        p.unwrap_or(Predicate::False)
+        Ok(p.unwrap_or(Predicate::False))
     }
 
-    /// True for the rows of `batch` whose key is in the set.
+    /// True for the rows of `batch` whose key is in the set (a key with a null is in
+    /// no set).
     fn mask(&self, batch: &RecordBatch) -> Result<BooleanArray> {
-        if self.columns.len() == 1 {
-            // One column: the `in` predicate is exact (hash set inside).
-            let bound = self.bound.get_or_init(|| self.predicate().bind(&self.schema)).clone()?;
-            return bound.evaluate(batch);
-        }
-        let arrays = self.key_arrays(batch)?;
-        let mut out = Vec::with_capacity(batch.num_rows());
-        for row in 0..batch.num_rows() {
-            let mut key = Vec::with_capacity(arrays.len());
-            let mut null = false;
-            for (a, (_, ty)) in arrays.iter().zip(&self.columns) {
-                match datum_at(a.as_ref(), row, ty) {
-                    Some(d) => key.push(d),
-                    None => null = true,
-                }
-            }
-            out.push(!null && self.encoded.contains(&encode_key(&key)));
-        }
-        Ok(BooleanArray::from(out))
+        let keys = self.keys_of(batch)?;
+        let valid = keys.valid();
+        Ok((0..batch.num_rows())
+            .map(|row| Some(valid.as_ref().is_none_or(|v| v.is_valid(row)) && self.contains(keys.rows.row(row))))
+            .collect())
     }
 
-    /// The encoded keys of the set present in the base snapshot.
+    /// The keys of the set present in the base snapshot, as arrow-row bytes.
     fn existing_in(
         &self,
         table: &Table,
@@ -596,7 +613,7 @@ impl KeySet {
         md: &TableMetadata,
         filter: &Predicate,
         changes: &mut RowChanges,
-    ) -> Result<HashSet<Vec<u8>>> {
+    ) -> Result<HashSet<Box<[u8]>>> {
         let mut out = HashSet::new();
         if md.current_snapshot_id.is_none() {
             return Ok(out);
@@ -606,28 +623,16 @@ impl KeySet {
         let (batches, metrics) = scan.to_batches_with_metrics()?;
         changes.files_scanned += metrics.files_read;
         for b in batches {
-            let mask = self.mask(&b)?;
-            for (row, key) in self.keys_of(&b)?.into_iter().enumerate() {
-                if mask.value(row) {
-                    out.insert(encode_key(&key));
+            let keys = self.keys_of(&b)?;
+            let valid = keys.valid();
+            for (row, key) in keys.rows.iter().enumerate() {
+                if valid.as_ref().is_none_or(|v| v.is_valid(row)) && self.contains(key) {
+                    out.insert(key.as_ref().into());
                 }
             }
         }
         Ok(out)
     }
-}
-
-/// A key tuple as bytes: per value its type's tag, length and single-value encoding.
-fn encode_key(key: &[Datum]) -> Vec<u8> {
-    let mut out = Vec::new();
-    for d in key {
-        let bytes = d.to_bytes();
-        out.extend_from_slice(d.primitive_type().to_string().as_bytes());
-        out.push(0);
-        out.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
-        out.extend_from_slice(&bytes);
-    }
-    out
 }
 
 fn show_key(key: &[Datum]) -> String {

@@ -20,11 +20,12 @@
 //! - Text (every CSV field, and every JSON number, date, time, timestamp and uuid) goes
 //!   through one exact parser (`parse_column`), whatever the format: numbers
 //!   are read digit by digit (no detour through a binary float), temporal values by
-//!   arrow-cast's parsers after the precision checks (`true`/`false`, ISO dates,
-//!   RFC 3339 timestamps read as elsewhere in Arrow). An integer for a date, time or
-//!   timestamp is the Iceberg stored value (days since 1970-01-01, microseconds since
-//!   midnight, microseconds since 1970-01-01T00:00Z). CSV parsing (quoting, escapes) is
-//!   arrow-csv's; an empty field is a null.
+//!   the library's grammar, the one predicates use (`floe::expr::date_from_text` and
+//!   siblings: arrow-cast's parsers with the precision checks; ISO dates, RFC 3339
+//!   timestamps read as elsewhere in Arrow, an offset converted to UTC). An integer
+//!   for a date, time or timestamp is the Iceberg stored value (days since
+//!   1970-01-01, microseconds since midnight, microseconds since 1970-01-01T00:00Z).
+//!   CSV parsing (quoting, escapes) is arrow-csv's; an empty field is a null.
 //! - NDJSON is decoded by arrow-json against the table schema, numbers and temporal
 //!   values kept as their text (at any depth) for the parser above; a JSON number or
 //!   boolean given for a `string` column is stored as its JSON text. Keys not in the
@@ -45,7 +46,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use arrow_array::cast::AsArray;
-use arrow_array::types::{Date32Type, Time64MicrosecondType, TimestampMicrosecondType};
 use arrow_array::{
     Array, ArrayRef, Date32Array, Decimal128Array, FixedSizeBinaryArray, Float32Array, Float64Array, Int32Array,
     Int64Array, ListArray, MapArray, RecordBatch, RecordBatchOptions, StringArray, StructArray, Time64MicrosecondArray,
@@ -53,10 +53,10 @@ use arrow_array::{
 };
 use arrow_buffer::OffsetBuffer;
 use arrow_cast::CastOptions;
-use arrow_cast::parse::Parser as _;
 use arrow_schema::{DataType, Field, FieldRef, Fields, Schema as ArrowSchema, SchemaRef};
 use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
 
+use floe::expr::{Offsets, TemporalTextError};
 use floe::spec::{NestedField, PrimitiveType, Schema, Type};
 use floe::{Error, Result};
 
@@ -859,92 +859,51 @@ fn is_integer_literal(text: &str) -> bool {
     !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())
 }
 
+/// Why a temporal text was refused, in this module's words.
+fn temporal(text: &str, ty: &PrimitiveType, e: TemporalTextError) -> String {
+    match e {
+        TemporalTextError::Syntax => cannot(text, ty, None),
+        other => cannot(text, ty, Some(&other.to_string())),
+    }
+}
+
 fn date(text: &str, ty: &PrimitiveType) -> std::result::Result<i32, String> {
     if is_integer_literal(text) {
         // ok: range-checked
         return whole(text, ty, i128::from(i32::MIN), i128::from(i32::MAX)).map(|v| v as i32);
     }
-    // arrow-cast would keep the date of a date-time and drop the rest.
-    if text.contains(['T', ' ', ':']) {
-        return Err(cannot(text, ty, Some("it has a time of day")));
-    }
-    Date32Type::parse(text).ok_or_else(|| cannot(text, ty, None))
+    floe::expr::date_from_text(text).map_err(|e| temporal(text, ty, e))
 }
 
 const MICROS_PER_DAY: i64 = 86_400_000_000;
 
 fn time(text: &str, ty: &PrimitiveType) -> std::result::Result<i64, String> {
-    let micros = if is_integer_literal(text) {
+    if is_integer_literal(text) {
         // ok: range-checked
-        whole(text, ty, i128::from(i64::MIN), i128::from(i64::MAX)).map(|v| v as i64)?
-    } else {
-        if subsecond_digits(text) > 6 {
-            return Err(cannot(text, ty, Some("more precise than the microseconds it holds")));
+        let micros = whole(text, ty, i128::from(i64::MIN), i128::from(i64::MAX)).map(|v| v as i64)?;
+        if !(0..MICROS_PER_DAY).contains(&micros) {
+            return Err(cannot(text, ty, Some("not a time of day")));
         }
-        Time64MicrosecondType::parse(text).ok_or_else(|| cannot(text, ty, None))?
-    };
-    if !(0..MICROS_PER_DAY).contains(&micros) {
-        return Err(cannot(text, ty, Some("not a time of day")));
+        return Ok(micros);
     }
-    Ok(micros)
+    floe::expr::time_from_text(text).map_err(|e| temporal(text, ty, e))
 }
 
-/// Timestamps: an integer is microseconds since the epoch; other text is parsed by
-/// arrow-cast (as one column, which is faster), once it is known to be no finer than
-/// microseconds.
+/// Timestamps: an integer is microseconds since the epoch; other text is read by the
+/// library's timestamp grammar, an offset applied (for a `timestamp` column too, the
+/// value is then the UTC time, as Arrow's casts do).
 fn timestamps(strings: &StringArray, ty: &PrimitiveType) -> std::result::Result<ArrayRef, BadValue> {
-    let n = strings.len();
-    let mut micros: Vec<Option<i64>> = vec![None; n];
-    let mut texts: Vec<Option<&str>> = vec![None; n];
-    for i in (0..n).filter(|&i| strings.is_valid(i)) {
-        let t = strings.value(i).trim();
-        let bad = |reason: String| BadValue { index: i, reason };
+    let micros = each(strings, |t| {
         if is_integer_literal(t) {
             // ok: range-checked
-            micros[i] = Some(whole(t, ty, i128::from(i64::MIN), i128::from(i64::MAX)).map_err(bad)? as i64);
-        } else if subsecond_digits(t) > 6 {
-            return Err(bad(cannot(t, ty, Some("more precise than the microseconds it holds"))));
-        } else {
-            texts[i] = Some(t);
+            return whole(t, ty, i128::from(i64::MIN), i128::from(i64::MAX)).map(|v| v as i64);
         }
-    }
-    let target = parse_target(ty);
-    let opts = CastOptions { safe: true, ..CastOptions::default() };
-    let parsed = arrow_cast::cast_with_options(&StringArray::from(texts.clone()), &target, &opts)
-        .map_err(|e| BadValue { index: 0, reason: e.to_string() })?;
-    let parsed = parsed.as_primitive::<TimestampMicrosecondType>();
-    for (i, t) in texts.iter().enumerate() {
-        if let Some(t) = t {
-            if parsed.is_null(i) {
-                return Err(BadValue { index: i, reason: cannot(t, ty, None) });
-            }
-            micros[i] = Some(parsed.value(i));
-        }
-    }
-    let DataType::Timestamp(_, tz) = target else {
+        floe::expr::timestamp_from_text(t, Offsets::ToUtc).map_err(|e| temporal(t, ty, e))
+    })?;
+    let DataType::Timestamp(_, tz) = ty.to_arrow() else {
         return Err(BadValue { index: 0, reason: format!("{ty} is not a timestamp type") });
     };
     Ok(Arc::new(TimestampMicrosecondArray::from(micros).with_timezone_opt(tz)))
-}
-
-/// Significant digits of the fraction of a second in a time or date-time literal
-/// (`10:00:00.120` has 2).
-fn subsecond_digits(text: &str) -> usize {
-    let Some(colon) = text.find(':') else { return 0 };
-    let rest = &text[colon..];
-    let Some(dot) = rest.find('.') else { return 0 };
-    let digits: String = rest[dot + 1..].chars().take_while(char::is_ascii_digit).collect();
-    digits.trim_end_matches('0').len()
-}
-
-/// The Arrow type text is parsed into: the table's, except that `timestamptz` parses
-/// with the offset `+00:00` (arrow-cast cannot resolve the zone name `UTC` without the
-/// time-zone database; the instants are the same and `Schema::conform` relabels them).
-fn parse_target(ty: &PrimitiveType) -> DataType {
-    match ty {
-        PrimitiveType::Timestamptz => DataType::Timestamp(arrow_schema::TimeUnit::Microsecond, Some("+00:00".into())),
-        other => other.to_arrow(),
-    }
 }
 
 // ------------------------------------------------------------------------ JSON
@@ -1209,6 +1168,7 @@ fn invalid_shape(column: &str, got: &DataType) -> Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use arrow_array::types::{Date32Type, TimestampMicrosecondType};
 
     #[test]
     fn schema_text() {
