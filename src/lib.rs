@@ -76,6 +76,7 @@ pub use error::{Conflict, ConflictKind, Error, PredicateError, Result};
 pub use expr::{Predicate, col};
 pub use spec::{NestedField, PartitionSpec, PrimitiveType, Schema, Transform, Type};
 
+pub use data::partition::PartitionSpecBuilder;
 pub use data::write::WriteOptions;
 pub use ops::maintenance::{CompactOptions, ExpireOptions, MaintenanceReport, MergeManifestsOptions, OrphanOptions};
 pub use ops::relocate::Relocation;

@@ -21,6 +21,9 @@ const LAYERS: &[&[&str]] = &[
     &["scan"],
     &["txn"],
     &["ops"],
+    // Test support (cargo feature `testing`): re-exports codecs and readers from every
+    // layer for floe's own tests; nothing in the library uses it.
+    &["testing"],
 ];
 
 fn layer_of(module: &str) -> Option<usize> {

@@ -14,7 +14,6 @@ pub(crate) mod transform;
 pub(crate) mod types;
 pub(crate) mod values;
 
-pub use crate::data::partition::PartitionSpecBuilder;
 pub use manifest::{DataContent, DataFile, EntryStatus, FieldSummary, ManifestContent, ManifestFile};
 pub use metadata::{
     ATTEMPT_KEY, COMMIT_ID_KEY, MetadataLogEntry, PartitionField, PartitionSpec, REBASED_OVER_KEY, Snapshot,
