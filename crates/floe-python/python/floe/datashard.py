@@ -246,8 +246,11 @@ def create_table(table_path: str, schema: Optional[Schema] = None, partition_spe
         if type(e).__name__ != "TableExists":
             raise
     table = load_table(path)
-    existing = [(f["name"], f["type"], f["required"]) for f in table._floe_table.iceberg_schema().to_json()["fields"]]
-    wanted = [(f["name"], f["type"], bool(f.get("required", False))) for f in schema.fields]
+    def norm(t: str) -> str:  # "decimal(10, 2)" and "decimal(10,2)" are one type
+        return t.replace(" ", "")
+
+    existing = [(f.name, norm(f.type), f.required) for f in table._floe_table.iceberg_schema().fields]
+    wanted = [(f["name"], norm(f["type"]), bool(f.get("required", False))) for f in schema.fields]
     if existing != wanted and if_exists != "ignore":
         raise SchemaMismatch(f"table at {path} has schema {existing}, not {wanted}")
     return table
