@@ -329,7 +329,8 @@ struct PyHistoryEntry {
 #[pymethods]
 impl PyHistoryEntry {
     fn __repr__(&self) -> String {
-        format!("HistoryEntry(snapshot_id={}, operation={:?})", self.snapshot_id, self.operation)
+        let op = self.operation.as_deref().unwrap_or("None");
+        format!("HistoryEntry(snapshot_id={}, operation={op:?})", self.snapshot_id)
     }
 }
 
