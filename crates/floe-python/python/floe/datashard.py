@@ -17,6 +17,9 @@ Where floe behaves differently (``docs/python.md``, "Migrating from datashard"):
 * ``partition_values`` are checked against the records (every record must carry those
   values) rather than used to lay out files: a table created here is unpartitioned
   unless created with floe's ``partition_by``.
+* Tables created here set ``floe.write.deleted-entries=false`` (datashard 0.11.2
+  reads removed files as live otherwise); floe also does this by itself for tables
+  datashard has written to.
 * Records are converted to the table's schema exactly (``long`` values must be ints,
   a required field may not be missing or ``None``): bad records raise
   :class:`floe.SchemaMismatch` and write nothing.
@@ -43,6 +46,10 @@ __all__ = [
     "create_table",
     "load_table",
 ]
+
+# datashard 0.11.2 reads DELETED manifest entries as live files: tables made here keep
+# removed files out of manifests instead, so datashard reads them after deletes too.
+_DATASHARD_PROPERTIES = {"floe.write.deleted-entries": "false"}
 
 _VALID_TYPES = {
     "boolean", "int", "long", "float", "double", "date", "time", "timestamp",
@@ -240,7 +247,7 @@ def create_table(table_path: str, schema: Optional[Schema] = None, partition_spe
     if not isinstance(schema, Schema):
         raise TypeError(f"schema must be a floe.datashard.Schema, got {type(schema).__name__}")
     try:
-        inner = _floe.Table.create(path, json.dumps(schema._floe().to_json()), None, None, False)
+        inner = _floe.Table.create(path, json.dumps(schema._floe().to_json()), None, _DATASHARD_PROPERTIES, False)
         return Table(_FloeTable(inner))
     except FloeError as e:
         if type(e).__name__ != "TableExists":
