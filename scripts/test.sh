@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh machine: builds the Python interop venv
 # (pinned pyiceberg, datashard, DuckDB from PyPI) and the benchmark venv (pinned peers),
-# then runs every Rust test.
+# then runs every Rust test, then builds the Python package (crates/floe-python) into
+# its own pinned venv and runs its pytest suite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -22,3 +23,7 @@ cargo build --locked --workspace --benches --examples
 
 echo "== cargo test"
 cargo test --locked --workspace -- --test-threads="${FLOE_TEST_THREADS:-2}"
+
+echo "== Python package: pinned venv, maturin develop (dev profile, reuses target/debug), pytest"
+FLOE_PY="$(bash crates/floe-python/setup-venv.sh | tail -n 1)"
+"$FLOE_PY" -m pytest -q -p no:cacheprovider crates/floe-python/tests
