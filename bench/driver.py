@@ -35,6 +35,9 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 PEERS = ["deltalake", "lance", "pyiceberg", "datashard"]
+# Systems peers.py runs that are not in the default set: floe-py needs floe's wheel in the
+# bench venv (`--systems deltalake,lance,pyiceberg,datashard,floe-py`; docs/python.md).
+OPTIONAL_PEERS = ["floe-py"]
 WORKLOADS = ["latency", "contention", "history", "bulk", "scan", "smallfiles"]
 
 # Who fsyncs what, by default (checked with `strace -f -e trace=fsync,fdatasync` on a
@@ -48,6 +51,7 @@ FSYNC = {
     "lance": "no fsync at all (none seen under strace)",
     "pyiceberg": "only the SQLite catalog (SQLite's own fdatasync); data and metadata files are not synced",
     "datashard": "yes: data files, metadata, directories",
+    "floe-py": "as floe (the same library under the Python package)",
 }
 
 RETRY = {
@@ -60,6 +64,7 @@ RETRY = {
     "pyiceberg": "refresh, then one append; pyiceberg 0.12 retries a CommitFailedException internally "
                  "(commit.retry.num-retries default 4, waits from 100 ms)",
     "datashard": "datashard's commit() retries internally (up to 50 times with backoff)",
+    "floe-py": "as floe: the default RetryPolicy, rebasing appends",
 }
 
 TARGETS = {
@@ -137,7 +142,7 @@ class Runner:
 
     def argv(self, system: str, cmd: str, d: Path, *flags: Any) -> List[str]:
         rest = [cmd, "--system", system, "--dir", str(d), *[str(f) for f in flags]]
-        if system in PEERS:
+        if system in PEERS or system in OPTIONAL_PEERS:
             return [self.python, str(HERE / "peers.py"), *rest]
         return [self.floe_bin, *rest]
 
@@ -539,8 +544,8 @@ def main() -> int:
             ap.error(f"unknown workload {w!r}; one of {WORKLOADS}")
     peers = [p for p in a.systems.split(",") if p]
     for p in peers:
-        if p not in PEERS:
-            ap.error(f"unknown peer {p!r}; one of {PEERS}")
+        if p not in PEERS + OPTIONAL_PEERS:
+            ap.error(f"unknown peer {p!r}; one of {PEERS + OPTIONAL_PEERS}")
 
     scratch = Path(a.scratch) / f"run-{os.getpid()}"
     scratch.mkdir(parents=True, exist_ok=True)

@@ -18,6 +18,8 @@ Systems (each used through its documented public API, default settings):
   lance      pylance write_dataset / LanceDataset.to_table
   pyiceberg  pyiceberg with a SqlCatalog on SQLite in the table directory
   datashard  datashard append_arrow / to_arrow
+  floe-py    floe's Python package: create_table / append / scan(...).to_arrow (optional:
+             needs the floe wheel in the venv; not in the driver's default peers)
 
 Rows: id (int64), name (16 hex digits of splitmix64(id)), value (float64 from the
 same hash) - the same bytes the floe binary generates.
@@ -248,7 +250,39 @@ class Datashard(System):
         return {"report": {k: v for k, v in report.items() if isinstance(v, (int, float, str))}}
 
 
-SYSTEMS = {"deltalake": Delta, "lance": Lance, "pyiceberg": Iceberg, "datashard": Datashard}
+class FloePy(System):
+    """floe from Python (the `floe` package of crates/floe-python), as a Python user calls
+    it; install a release wheel into the bench venv first (docs/python.md)."""
+
+    MODULE = "floe"
+
+    def create(self) -> None:
+        import floe
+
+        self.t = floe.create_table(str(self.path), SCHEMA)
+
+    def open(self) -> None:
+        import floe
+
+        self.t = floe.open_table(str(self.path))
+
+    def append(self, table: pa.Table) -> None:
+        self.t.append(table)
+
+    def read(self, columns, lo, hi) -> pa.Table:
+        import floe
+
+        flt = f"id >= {lo} and id < {hi}" if lo is not None else None
+        return floe.open_table(str(self.path)).scan(columns=columns, filter=flt).to_arrow()
+
+    def compact(self) -> Dict[str, Any]:
+        import floe
+
+        r = floe.open_table(str(self.path)).compact()
+        return {"data_files_removed": r.data_files_removed, "data_files_added": r.data_files_added}
+
+
+SYSTEMS = {"deltalake": Delta, "lance": Lance, "pyiceberg": Iceberg, "datashard": Datashard, "floe-py": FloePy}
 
 
 # --------------------------------------------------------------------------- commands
@@ -365,7 +399,7 @@ def main() -> None:
     p.add_argument("--hi", type=int)
     a = p.parse_args()
     logging.basicConfig(level=logging.WARNING)
-    for noisy in ("datashard", "pyiceberg", "deltalake", "lance"):
+    for noisy in ("datashard", "pyiceberg", "deltalake", "lance", "floe"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     system = SYSTEMS[a.system](Path(a.dir).resolve())
     out = COMMANDS[a.command](system, a)
