@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh machine: builds the Python interop venv
 # (pinned pyiceberg, datashard, DuckDB from PyPI) and the benchmark venv (pinned peers),
-# then runs every Rust test, then builds the Python package (crates/floe-python) into
-# its own pinned venv and runs its pytest suite.
+# starts the test S3 server (scripts/s3-server.sh), then runs every Rust test, then builds
+# the Python package (crates/floe-python) into its own pinned venv and runs its pytest suite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,6 +17,13 @@ echo "== benchmark venv (pinned deltalake, pylance, pyiceberg, datashard from Py
 FLOE_BENCH_VENV="${FLOE_BENCH_VENV:-$PWD/target/bench-venv}"
 export FLOE_BENCH_VENV FLOE_BENCH_REQUIRED=1
 bash bench/setup.sh | tail -n 1
+
+echo "== S3 server (SeaweedFS from PyPI, 127.0.0.1, bounded lifetime; stopped on exit)"
+# The object-store tests (tests/object_store.rs) run against it and must not skip here.
+trap 'bash scripts/s3-server.sh stop' EXIT
+s3_env=$(bash scripts/s3-server.sh start)
+while IFS='=' read -r k v; do export "$k=$v"; done <<< "$s3_env"
+export FLOE_S3_REQUIRED=1
 
 echo "== cargo build (benches must compile too)"
 cargo build --locked --workspace --benches --examples

@@ -53,16 +53,24 @@ mod txn;
 /// contract's test suite any backend's tests call, and `fault`, a fault-injecting
 /// wrapper around any store (both outside the stability promise of `api/floe.txt`).
 pub mod storage {
-    pub use crate::io::StorageOptions;
     pub use crate::io::key::{Key, KeyError};
     pub use crate::io::local::LocalStorage;
+    #[cfg(feature = "object-store")]
+    pub use crate::io::object::ObjectStorage;
     pub use crate::io::storage::{
         Capabilities, Listing, LockGuard, NewFile, ObjectMeta, RandomAccess, SkipReason, Skipped, Staged, Storage,
         unsupported,
     };
+    pub use crate::io::{StorageOptions, StoreUrl, open_store};
     #[cfg(feature = "testing")]
     pub use crate::io::{conformance, fault};
 }
+
+/// The `object_store` crate the object-store backend is built on (0.13, the one
+/// DataFusion 55 uses), for wrapping or building stores by hand
+/// ([`storage::ObjectStorage::new`]).
+#[cfg(feature = "object-store")]
+pub use object_store;
 
 /// The Arrow crate floe is built on (`arrow` 59, without its optional features):
 /// batches for [`Table::append`] and from [`Scan`] are `floe::arrow::array::RecordBatch`,

@@ -12,10 +12,14 @@
 //!   name a local directory; the scheme is matched case-insensitively; paths are taken
 //!   literally (no `%XX` decoding: floe writes paths unescaped, as pyiceberg and
 //!   datashard read them).
-//! * [`open_store`] builds the backend for a location's scheme. Only `file` is
-//!   supported; every other scheme (`s3://`, `gs://`, `abfss://`, `http://`, …) and a
-//!   `file:` URL naming another host is [`Error::UnsupportedLocation`] before anything
-//!   is touched: `s3://b/t` never quietly becomes a local folder named `s3:`.
+//! * [`open_store`] builds the backend for a location's scheme: `file` always; with the
+//!   cargo feature `object-store` the object-store backend ([`object`]) for `memory://`,
+//!   and with `s3`, `gcs`, `azure` for `s3://`/`s3a://`, `gs://`, and
+//!   `az://`/`azure://`/`abfs://`/`abfss://`/`adl://`, configured from the environment
+//!   and the caller's options (object_store's config keys). Every other scheme (or one
+//!   whose feature is off, `http://`, …) and a `file:` URL naming another host is
+//!   [`Error::UnsupportedLocation`] before anything is touched: `s3://b/t` never quietly
+//!   becomes a local folder named `s3:`.
 
 #[cfg(feature = "testing")]
 pub mod conformance;
@@ -24,6 +28,8 @@ pub mod fault;
 pub mod key;
 pub mod local;
 pub mod location;
+#[cfg(feature = "object-store")]
+pub mod object;
 pub mod storage;
 
 use std::collections::BTreeMap;
@@ -110,7 +116,8 @@ impl StoreUrl {
     }
 }
 
-/// The backend for `url` (see the module docs): [`LocalStorage`] for `file`,
+/// The backend for `url` (see the module docs): [`LocalStorage`] for `file`, the
+/// object-store backend for the schemes of the enabled features,
 /// [`Error::UnsupportedLocation`] for every other scheme.
 pub fn open_store(url: &StoreUrl, options: &StorageOptions) -> Result<Arc<dyn Storage>> {
     match (url.scheme(), url.local_path()) {
@@ -122,7 +129,13 @@ pub fn open_store(url: &StoreUrl, options: &StorageOptions) -> Result<Arc<dyn St
             }
             Ok(Arc::new(LocalStorage::new(path)))
         }
-        (scheme, _) => Err(Error::UnsupportedLocation { location: url.given.clone(), scheme: scheme.to_string() }),
+        (scheme, _) => {
+            #[cfg(feature = "object-store")]
+            if let Some(store) = object::open(scheme, url.as_str(), options) {
+                return store;
+            }
+            Err(Error::UnsupportedLocation { location: url.given.clone(), scheme: scheme.to_string() })
+        }
     }
 }
 
@@ -170,7 +183,7 @@ mod tests {
         let rel = parse("rel/dir").unwrap();
         assert!(rel.local_path().unwrap().ends_with("rel/dir") && rel.local_path().unwrap().is_absolute());
         assert!(matches!(parse("file://host/t"), Err(Error::UnsupportedLocation { .. })));
-        for bad in ["s3://b/t", "gs://b/t", "http://h/t"] {
+        for bad in ["http://h/t", "ftp://h/t"] {
             let url = parse(bad).unwrap();
             assert!(
                 matches!(open_store(&url, &StorageOptions::new()), Err(Error::UnsupportedLocation { .. })),

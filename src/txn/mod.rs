@@ -1383,6 +1383,10 @@ impl Transaction {
         let key = table.location().version_file(version);
         let unknown = |err| Error::CommitStateUnknown { version, commit_id: self.commit_id.to_string(), source: err };
         match table.storage().exists(&key) {
+            // `AlreadyExists` for a key that does not exist: an object store's 409 to a
+            // conditional create that did not land (S3's ConditionalRequestConflict).
+            // Nothing was published: a new attempt.
+            Ok(false) if err.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
             Ok(false) => Err(Error::io(table.location().path(&key), err)),
             Ok(true) => match table.storage().read(&key) {
                 Ok(bytes) => Ok(bytes == published),

@@ -261,7 +261,7 @@ fn alter_schema(o: &Out, a: &AlterArgs, changes: &[Change], dry_run: bool) -> Cm
             _ => None,
         });
     }
-    let table = Table::open(&a.table)?;
+    let table = Table::open_with(&a.table, crate::input::base_options())?;
     let before = table.schema();
     let mut update = table.update_schema();
     for (c, ty) in changes.iter().zip(types) {
@@ -342,7 +342,7 @@ fn set_partition(o: &Out, a: &AlterArgs, text: &str, dry_run: bool) -> CmdResult
             return Err(Failure::usage("set-partition: no fields given (use `none` for an unpartitioned table)"));
         }
     }
-    let table = Table::open(&a.table)?;
+    let table = Table::open_with(&a.table, crate::input::base_options())?;
     let md = table.metadata();
     let schema = md.current_schema().clone();
     for (column, _) in &fields {

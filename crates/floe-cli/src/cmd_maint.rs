@@ -253,7 +253,7 @@ fn print_report(o: &Out, table: &Table, r: &MaintenanceReport, verbose: bool) ->
 
 pub fn compact(o: &Out, a: &CompactArgs, verbose: bool) -> CmdResult {
     let predicate = a.filter.as_deref().map(parse_predicate).transpose()?;
-    let table = Table::open(&a.table)?;
+    let table = Table::open_with(&a.table, crate::input::base_options())?;
     let mut opts = CompactOptions::default().dry_run(a.dry_run);
     if let Some(bytes) = a.target_size {
         opts = opts.target_file_size(bytes);
@@ -268,7 +268,7 @@ pub fn compact(o: &Out, a: &CompactArgs, verbose: bool) -> CmdResult {
 }
 
 pub fn merge_manifests(o: &Out, a: &MergeManifestsArgs, verbose: bool) -> CmdResult {
-    let table = Table::open(&a.table)?;
+    let table = Table::open_with(&a.table, crate::input::base_options())?;
     let opts = MergeManifestsOptions::default().min_count(a.min_count.max(2)).dry_run(a.dry_run);
     let r = table.merge_manifests(&opts)?;
     print_report(o, &table, &r, verbose)
@@ -282,7 +282,7 @@ pub fn expire(o: &Out, a: &ExpireArgs, verbose: bool) -> CmdResult {
     if let Some(n) = a.retain_last {
         opts = opts.retain_last(n);
     }
-    let table = Table::open(&a.table)?;
+    let table = Table::open_with(&a.table, crate::input::base_options())?;
     let r = table.expire_snapshots(&opts)?;
     print_report(o, &table, &r, verbose)
 }
@@ -293,19 +293,19 @@ pub fn remove_orphans(o: &Out, a: &OrphanArgs, verbose: bool) -> CmdResult {
         opts = opts.older_than(d);
     }
     opts.allow_short_grace = a.allow_short_grace;
-    let table = Table::open(&a.table)?;
+    let table = Table::open_with(&a.table, crate::input::base_options())?;
     let r = table.remove_orphans(&opts)?;
     print_report(o, &table, &r, verbose)
 }
 
 pub fn rollback(o: &Out, a: &SnapshotArgs) -> CmdResult {
-    let table = Table::open(&a.table)?;
+    let table = Table::open_with(&a.table, crate::input::base_options())?;
     let r = table.rollback_to(a.snapshot_id)?;
     print_current(o, &table, &r)
 }
 
 pub fn set_current(o: &Out, a: &SnapshotArgs) -> CmdResult {
-    let table = Table::open(&a.table)?;
+    let table = Table::open_with(&a.table, crate::input::base_options())?;
     let r = table.set_current(a.snapshot_id)?;
     print_current(o, &table, &r)
 }
@@ -327,7 +327,7 @@ fn print_current(o: &Out, table: &Table, r: &MaintenanceReport) -> CmdResult {
 }
 
 pub fn tag(o: &Out, a: &TagArgs) -> CmdResult {
-    let table = Table::open(&a.table)?;
+    let table = Table::open_with(&a.table, crate::input::base_options())?;
     let Some(name) = &a.name else {
         let tags = table.tags();
         if o.json {
@@ -366,7 +366,7 @@ pub fn tag(o: &Out, a: &TagArgs) -> CmdResult {
 }
 
 pub fn relocate(o: &Out, a: &RelocateArgs) -> CmdResult {
-    let table = Table::open(&a.table)?;
+    let table = Table::open_with(&a.table, crate::input::base_options())?;
     let report = if a.dry_run { table.relocate_dry_run()? } else { table.relocate()? };
     let r = report.relocation.clone().unwrap_or_default();
     let version = report.versions().first().copied();
@@ -409,7 +409,7 @@ pub fn relocate(o: &Out, a: &RelocateArgs) -> CmdResult {
 
 pub fn delete(o: &Out, a: &DeleteArgs) -> CmdResult {
     let predicate = parse_predicate(&a.filter)?;
-    let table = Table::open(&a.table)?;
+    let table = Table::open_with(&a.table, crate::input::base_options())?;
     predicate.check(&table.schema()).map_err(|e| Failure::bad_where(&a.filter, e))?;
     // Counting first keeps a no-match delete from committing an empty snapshot (and is
     // the whole of a dry run). Pruning makes it cheap when statistics rule files out.

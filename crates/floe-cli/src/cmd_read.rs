@@ -16,7 +16,11 @@ use crate::{CmdResult, Failure};
 
 /// Opens a table directory at its newest version, or one metadata file as it is.
 pub fn open_table(path: &Path) -> Result<Table, Failure> {
-    if path.is_file() { Ok(Table::open_metadata_file(path)?) } else { Ok(Table::open(path)?) }
+    if path.is_file() {
+        Ok(Table::open_metadata_file(path)?)
+    } else {
+        Ok(Table::open_with(path, crate::input::base_options())?)
+    }
 }
 
 // ------------------------------------------------------------------------ schema

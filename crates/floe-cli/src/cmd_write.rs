@@ -5,7 +5,7 @@
 //! each file in batches into one transaction, and commits once: all rows or none.
 
 use floe::spec::{PartitionSpec, Transform};
-use floe::{Table, TableOptions};
+use floe::Table;
 use floe_cli::import::FileReader;
 use serde_json::json;
 
@@ -19,7 +19,7 @@ pub fn create(o: &Out, a: &CreateArgs) -> CmdResult {
         (None, Some(file)) => floe_cli::import::schema_of_file(file, None)?,
         (None, None) => return Err(Failure::usage("give the columns with --schema or a sample file with --like")),
     };
-    let mut opts = TableOptions::default();
+    let mut opts = crate::input::base_options();
     for p in &a.properties {
         let (k, v) = p
             .split_once('=')

@@ -21,6 +21,32 @@ use crate::Failure;
 /// The file name that means standard input.
 pub const STDIN_ARG: &str = "-";
 
+/// The `--storage-option KEY=VALUE` pairs of this run (object_store's config keys).
+static STORAGE_OPTIONS: std::sync::OnceLock<Vec<(String, String)>> = std::sync::OnceLock::new();
+
+/// Records the `--storage-option` values (`KEY=VALUE`); a value without `=` is a usage error.
+pub fn set_storage_options(given: &[String]) -> Result<(), Failure> {
+    let mut pairs = Vec::new();
+    for o in given {
+        let (k, v) = o
+            .split_once('=')
+            .filter(|(k, _)| !k.trim().is_empty())
+            .ok_or_else(|| Failure::usage(format!("--storage-option {o:?}: expected KEY=VALUE")))?;
+        pairs.push((k.trim().to_string(), v.to_string()));
+    }
+    let _ = STORAGE_OPTIONS.set(pairs);
+    Ok(())
+}
+
+/// Table options carrying the run's storage options (every table is opened with them).
+pub fn base_options() -> TableOptions {
+    let mut opts = TableOptions::default();
+    for (k, v) in STORAGE_OPTIONS.get().into_iter().flatten() {
+        opts = opts.storage_option(k.clone(), v.clone());
+    }
+    opts
+}
+
 #[derive(Debug, Args)]
 pub struct InputArgs {
     /// Input files (.parquet, .csv, .json/.ndjson/.jsonl); `-` reads standard input
@@ -45,7 +71,7 @@ pub struct InputArgs {
 impl InputArgs {
     /// Table options for these inputs (`--no-sync`).
     pub fn table_options(&self) -> TableOptions {
-        let opts = TableOptions::default();
+        let opts = base_options();
         if self.no_sync { opts.durability(Durability::Relaxed) } else { opts }
     }
 

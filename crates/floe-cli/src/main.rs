@@ -76,6 +76,12 @@ struct Cli {
     #[arg(long, global = true)]
     json: bool,
 
+    /// An option for the table's store, as object_store names it (`aws_endpoint=…`,
+    /// `aws_region=…`, `google_service_account=…`, `azure_storage_account_name=…`);
+    /// repeatable. Credentials also come from the usual AWS_*, GOOGLE_*, AZURE_* variables.
+    #[arg(long = "storage-option", value_name = "KEY=VALUE", global = true)]
+    storage_option: Vec<String>,
+
     #[command(subcommand)]
     command: Command,
 }
@@ -418,7 +424,10 @@ fn main() -> ExitCode {
         eprintln!("floe: internal error (please report): {msg}");
     }));
     let cli = Cli::parse();
-    let result = std::panic::catch_unwind(|| run(&cli));
+    let result = std::panic::catch_unwind(|| {
+        input::set_storage_options(&cli.storage_option)?;
+        run(&cli)
+    });
     match result {
         Ok(Ok(())) => ExitCode::SUCCESS,
         Ok(Err(f)) => {

@@ -1,0 +1,325 @@
+//! Faults at every request of a commit on an object store: an `object_store` wrapper
+//! counts the requests of a warm single-row append and, case by case, makes request `k`
+//! fail: an error before anything happened, a timeout, a PUT that landed but whose
+//! response was lost, a landed PUT whose retry saw `AlreadyExists` (what object_store's
+//! own retry reports), a 409 to a conditional create that did not land, and a short read.
+//! Afterwards the table opens with a healthy store, the commit is whole or absent, and
+//! `append` returned `Ok` iff it landed.
+//!
+//! Runs on object_store's in-memory store always, and on the S3 server when
+//! `FLOE_S3_ENDPOINT` is set (see tests/object_store.rs).
+
+mod common;
+
+use std::fmt;
+use std::ops::Range;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use common::{batch, ids, schema};
+use floe::object_store::path::Path;
+use floe::object_store::{
+    self, GetOptions, GetResult, GetResultPayload, ListResult, MultipartUpload, ObjectMeta, ObjectStore, PutMode,
+    PutMultipartOptions, PutOptions, PutPayload, PutResult,
+};
+use floe::storage::ObjectStorage;
+use floe::{Table, TableOptions};
+use futures::stream::BoxStream;
+use futures::StreamExt;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fault {
+    /// The request fails before reaching the server.
+    Error,
+    /// The request times out (nothing happened).
+    Timeout,
+    /// The request reached the server and took effect; its response was lost.
+    LandedLost,
+    /// A conditional create landed, its response was lost, and the client's retry saw
+    /// `AlreadyExists` (its own object).
+    LandedThenAlreadyExists,
+    /// S3's 409 ConditionalRequestConflict to a conditional create that did not land
+    /// (object_store reports it as `AlreadyExists`).
+    Conflict409,
+    /// A GET returns fewer bytes than the object (a connection cut short).
+    ShortRead,
+}
+
+const FAULTS: [Fault; 6] = [
+    Fault::Error,
+    Fault::Timeout,
+    Fault::LandedLost,
+    Fault::LandedThenAlreadyExists,
+    Fault::Conflict409,
+    Fault::ShortRead,
+];
+
+/// An object store that passes every request to `inner`, counts and logs it, and
+/// injects the armed fault at request number `at`.
+#[derive(Debug)]
+struct Faulty {
+    inner: Arc<dyn ObjectStore>,
+    count: AtomicUsize,
+    armed: Mutex<Option<(usize, Fault)>>,
+    log: Mutex<Vec<String>>,
+}
+
+impl fmt::Display for Faulty {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Faulty({})", self.inner)
+    }
+}
+
+fn injected(what: &str) -> object_store::Error {
+    object_store::Error::Generic { store: "Faulty", source: what.to_string().into() }
+}
+
+impl Faulty {
+    fn new(inner: Arc<dyn ObjectStore>) -> Arc<Faulty> {
+        Arc::new(Faulty { inner, count: AtomicUsize::new(0), armed: Mutex::new(None), log: Mutex::new(Vec::new()) })
+    }
+
+    /// Counts a request and returns the fault armed for it.
+    fn request(&self, what: String) -> Option<Fault> {
+        let n = self.count.fetch_add(1, Ordering::SeqCst);
+        self.log.lock().unwrap().push(what);
+        match *self.armed.lock().unwrap() {
+            Some((at, f)) if at == n => Some(f),
+            _ => None,
+        }
+    }
+
+    fn reset(&self, armed: Option<(usize, Fault)>) {
+        self.count.store(0, Ordering::SeqCst);
+        self.log.lock().unwrap().clear();
+        *self.armed.lock().unwrap() = armed;
+    }
+}
+
+#[async_trait]
+impl ObjectStore for Faulty {
+    async fn put_opts(
+        &self,
+        location: &Path,
+        payload: PutPayload,
+        opts: PutOptions,
+    ) -> object_store::Result<PutResult> {
+        let create = matches!(opts.mode, PutMode::Create);
+        let what = format!("PUT{} {location}", if create { " (create)" } else { "" });
+        match self.request(what) {
+            None | Some(Fault::ShortRead) => self.inner.put_opts(location, payload, opts).await,
+            Some(Fault::Error) => Err(injected("connection refused")),
+            Some(Fault::Timeout) => {
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                Err(injected("operation timed out"))
+            }
+            Some(Fault::LandedLost) => {
+                self.inner.put_opts(location, payload, opts).await?;
+                Err(injected("connection reset after the request was sent"))
+            }
+            Some(Fault::LandedThenAlreadyExists) => {
+                let r = self.inner.put_opts(location, payload, opts).await?;
+                if create {
+                    Err(object_store::Error::AlreadyExists {
+                        path: location.to_string(),
+                        source: "412 on the retry of a landed PUT".into(),
+                    })
+                } else {
+                    Ok(r)
+                }
+            }
+            Some(Fault::Conflict409) => {
+                if create {
+                    Err(object_store::Error::AlreadyExists {
+                        path: location.to_string(),
+                        source: "409 ConditionalRequestConflict".into(),
+                    })
+                } else {
+                    Err(injected("409 Conflict"))
+                }
+            }
+        }
+    }
+
+    async fn put_multipart_opts(
+        &self,
+        location: &Path,
+        opts: PutMultipartOptions,
+    ) -> object_store::Result<Box<dyn MultipartUpload>> {
+        match self.request(format!("MULTIPART {location}")) {
+            None | Some(Fault::ShortRead) => self.inner.put_multipart_opts(location, opts).await,
+            Some(_) => Err(injected("multipart start failed")),
+        }
+    }
+
+    async fn get_opts(&self, location: &Path, options: GetOptions) -> object_store::Result<GetResult> {
+        let what = format!("{} {location}", if options.head { "HEAD" } else { "GET" });
+        match self.request(what) {
+            None => self.inner.get_opts(location, options).await,
+            Some(Fault::ShortRead) if !options.head => {
+                let got = self.inner.get_opts(location, options).await?;
+                let (meta, range, attributes) = (got.meta.clone(), got.range.clone(), got.attributes.clone());
+                let body = got.bytes().await?;
+                let cut = body.slice(..body.len() / 2);
+                let stream = futures::stream::once(async move { Ok(cut) }).boxed();
+                Ok(GetResult { payload: GetResultPayload::Stream(stream), meta, range, attributes })
+            }
+            Some(Fault::Timeout) => {
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                Err(injected("operation timed out"))
+            }
+            Some(_) => Err(injected("connection reset")),
+        }
+    }
+
+    async fn get_ranges(&self, location: &Path, ranges: &[Range<u64>]) -> object_store::Result<Vec<Bytes>> {
+        let mut out = Vec::new();
+        for r in ranges {
+            let opts = GetOptions { range: Some(r.clone().into()), ..Default::default() };
+            out.push(self.get_opts(location, opts).await?.bytes().await?);
+        }
+        Ok(out)
+    }
+
+    fn delete_stream(
+        &self,
+        locations: BoxStream<'static, object_store::Result<Path>>,
+    ) -> BoxStream<'static, object_store::Result<Path>> {
+        match self.request("DELETE".to_string()) {
+            None | Some(Fault::ShortRead) => self.inner.delete_stream(locations),
+            Some(_) => futures::stream::once(async { Err(injected("delete failed")) }).boxed(),
+        }
+    }
+
+    fn list(&self, prefix: Option<&Path>) -> BoxStream<'static, object_store::Result<ObjectMeta>> {
+        match self.request(format!("LIST {}", prefix.map(|p| p.as_ref()).unwrap_or(""))) {
+            None | Some(Fault::ShortRead) => self.inner.list(prefix),
+            Some(_) => futures::stream::once(async { Err(injected("list failed")) }).boxed(),
+        }
+    }
+
+    async fn list_with_delimiter(&self, prefix: Option<&Path>) -> object_store::Result<ListResult> {
+        self.request("LIST/".to_string());
+        self.inner.list_with_delimiter(prefix).await
+    }
+
+    async fn copy_opts(&self, from: &Path, to: &Path, options: object_store::CopyOptions) -> object_store::Result<()> {
+        self.request(format!("COPY {from}"));
+        self.inner.copy_opts(from, to, options).await
+    }
+}
+
+/// A bucket for the test: the S3 server when configured, else a fresh in-memory store.
+fn backends() -> Vec<(String, Arc<dyn ObjectStore>, String)> {
+    let mut out: Vec<(String, Arc<dyn ObjectStore>, String)> = Vec::new();
+    let run = uuid::Uuid::new_v4();
+    out.push((format!("memory://faults-{run}"), Arc::new(object_store::memory::InMemory::new()), String::new()));
+    match (std::env::var("FLOE_S3_ENDPOINT"), std::env::var("FLOE_S3_BUCKET")) {
+        (Ok(endpoint), Ok(bucket)) => {
+            let s3 = object_store::aws::AmazonS3Builder::new()
+                .with_endpoint(endpoint)
+                .with_allow_http(true)
+                .with_bucket_name(&bucket)
+                .with_region("us-east-1")
+                .with_access_key_id("floe")
+                .with_secret_access_key("floe-secret")
+                .build()
+                .unwrap();
+            out.push((format!("s3://{bucket}"), Arc::new(s3), String::new()));
+        }
+        _ => assert!(std::env::var_os("FLOE_S3_REQUIRED").is_none(), "FLOE_S3_REQUIRED without FLOE_S3_ENDPOINT"),
+    }
+    out
+}
+
+/// A table at a fresh prefix whose store goes through `faulty`, with one row appended
+/// (so the handle is warm).
+fn fresh_table(root: &str, faulty: &Arc<Faulty>, healthy: &Arc<dyn ObjectStore>) -> (String, Table, TableOptions) {
+    let prefix = format!("t-{}", uuid::Uuid::new_v4());
+    let url = format!("{root}/{prefix}");
+    let through = ObjectStorage::new(faulty.clone(), &url, &prefix).unwrap();
+    let table = Table::create_with(&url, schema(), TableOptions::default().storage(Arc::new(through))).unwrap();
+    table.append(&[batch(0, 1)]).unwrap();
+    let clean = TableOptions::default().storage(Arc::new(ObjectStorage::new(healthy.clone(), &url, &prefix).unwrap()));
+    (url, table, clean)
+}
+
+#[test]
+fn a_fault_at_any_request_of_a_commit_leaves_it_whole_or_absent_and_ok_iff_landed() {
+    for (root, healthy, _) in backends() {
+        let faulty = Faulty::new(healthy.clone());
+        // The requests of a warm single-row append, without faults.
+        let (_, table, _) = fresh_table(&root, &faulty, &healthy);
+        faulty.reset(None);
+        table.append(&[batch(1, 1)]).unwrap();
+        let baseline: Vec<String> = faulty.log.lock().unwrap().clone();
+        eprintln!("{root}: a warm single-row append made {} requests: {baseline:#?}", baseline.len());
+        assert!(baseline.iter().any(|r| r.starts_with("PUT (create)") && r.contains("metadata/v3.metadata.json")));
+        let mut outcomes = std::collections::BTreeMap::<String, usize>::new();
+        for fault in FAULTS {
+            for (at, request) in baseline.iter().enumerate() {
+                let (url, table, clean) = fresh_table(&root, &faulty, &healthy);
+                faulty.reset(Some((at, fault)));
+                let result = table.append(&[batch(100, 1)]);
+                faulty.reset(None);
+                let reopened = Table::open_with(&url, clean).unwrap_or_else(|e| panic!("{fault:?}@{at}: {e}"));
+                let rows = ids(&reopened);
+                let landed = reopened.version() == 3;
+                match &result {
+                    Ok(report) => {
+                        assert!(landed, "{fault:?}@{at} ({}): Ok but the commit is absent", request);
+                        assert_eq!(report.version, 3);
+                        assert_eq!(rows, vec![0, 100], "{fault:?}@{at}: the commit is whole");
+                    }
+                    Err(e) => {
+                        assert!(!landed, "{fault:?}@{at} ({}): Err({e}) but the commit landed", request);
+                        assert_eq!(reopened.version(), 2, "{fault:?}@{at}");
+                        assert_eq!(rows, vec![0], "{fault:?}@{at}: the commit is absent");
+                    }
+                }
+                assert!(reopened.verify().unwrap().is_ok(), "{fault:?}@{at}");
+                let outcome = if result.is_ok() { "ok" } else { "err" };
+                *outcomes.entry(format!("{fault:?} {outcome}")).or_default() += 1;
+            }
+        }
+        eprintln!("{root}: outcomes {outcomes:?}");
+        // Every kind of fault was injected somewhere it mattered and somewhere it did not.
+        assert!(outcomes.keys().any(|k| k.ends_with("err")), "{outcomes:?}");
+        assert!(outcomes.contains_key("LandedThenAlreadyExists ok"), "{outcomes:?}");
+    }
+}
+
+#[test]
+fn a_short_read_is_an_error_never_fewer_rows() {
+    // A short read of a data file fails the scan (UnexpectedEof), never returns fewer rows.
+    let healthy: Arc<dyn ObjectStore> = Arc::new(object_store::memory::InMemory::new());
+    let faulty = Faulty::new(healthy.clone());
+    let (_, table, _) = fresh_table("memory://short", &faulty, &healthy);
+    table.append(&[batch(10, 100)]).unwrap();
+    faulty.reset(None);
+    assert_eq!(table.scan().count().unwrap(), 101);
+    let requests = faulty.count.load(Ordering::SeqCst);
+    let mut failed = 0;
+    for at in 0..requests + 4 {
+        let fresh =
+            Table::open_with(table.path(), TableOptions::default().storage(fresh_storage(&faulty, &table))).unwrap();
+        faulty.reset(Some((at, Fault::ShortRead)));
+        match fresh.scan().to_batches() {
+            Ok(batches) => {
+                let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
+                assert_eq!(rows, 101, "a short read at request {at} changed the result");
+            }
+            Err(_) => failed += 1,
+        }
+        faulty.reset(None);
+    }
+    assert!(failed > 0, "no short read reached a data file or manifest");
+}
+
+fn fresh_storage(faulty: &Arc<Faulty>, table: &Table) -> Arc<ObjectStorage> {
+    let url = table.path().to_string_lossy().to_string();
+    let prefix = url.rsplit('/').next().unwrap().to_string();
+    Arc::new(ObjectStorage::new(faulty.clone(), &url, &prefix).unwrap())
+}
