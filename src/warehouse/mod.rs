@@ -70,6 +70,8 @@ struct Inner {
     state: Mutex<Arc<CatalogState>>,
     /// Table handles by location.
     tables: Mutex<HashMap<String, Table>>,
+    /// Versions [`Warehouse::open`] published (reported by the next `repair`).
+    rolled_forward: Mutex<Vec<(String, u64)>>,
 }
 
 /// One table of [`Warehouse::tables`].
@@ -109,7 +111,8 @@ pub struct WarehouseCommit {
 pub struct RepairReport {
     /// The catalog version repaired to.
     pub catalog_version: u64,
-    /// Tables whose version was published by this repair: `(name, version)`.
+    /// Tables whose version was published by this repair, or by opening the warehouse
+    /// handle it ran on: `(name, version)`.
     pub published: Vec<(String, u64)>,
 }
 
@@ -171,8 +174,10 @@ impl Warehouse {
             }
         }
         for (name, _) in recent {
-            if let Some(e) = state.tables.get(&name) {
-                wh.roll_forward(&name, e)?;
+            if let Some(e) = state.tables.get(&name)
+                && wh.roll_forward(&name, e)?
+            {
+                lock(&wh.inner.rolled_forward).push((name.clone(), e.version));
             }
         }
         Ok(wh)
@@ -203,6 +208,7 @@ impl Warehouse {
                 options,
                 state: Mutex::new(Arc::new(CatalogState::default())),
                 tables: Mutex::new(HashMap::new()),
+                rolled_forward: Mutex::new(Vec::new()),
             }),
         })
     }
@@ -264,6 +270,12 @@ impl Warehouse {
 
     /// Creates an empty table `name` partitioned by `spec`.
     pub fn create_table_partitioned(&self, name: &str, schema: Schema, spec: PartitionSpec) -> Result<Table> {
+        self.create_table_with(name, schema, self.inner.options.clone().partition_spec(spec))
+    }
+
+    /// Creates an empty table `name` with `options` (its properties and partition
+    /// spec; the warehouse's own options open and commit it afterwards).
+    pub fn create_table_with(&self, name: &str, schema: Schema, options: TableOptions) -> Result<Table> {
         let segments = check_name(name)?;
         let state = self.refresh()?;
         if state.tables.contains_key(name) {
@@ -274,8 +286,9 @@ impl Warehouse {
         if self.holds_files(&location)? {
             location = format!("{location}-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
         }
-        let options = self.inner.options.clone().property(properties::WAREHOUSE, self.inner.root_url.clone());
-        let table = Table::create_partitioned(self.inner.root.join(&location), schema, spec, options)?;
+        let mut options = options.property(properties::WAREHOUSE, self.inner.root_url.clone());
+        options.storage = None;
+        let table = Table::create_with(self.inner.root.join(&location), schema, options)?;
         let entry = Entry { location: location.clone(), version: table.version(), staged: None };
         let res = self.commit_catalog("create", |s| {
             if s.tables.contains_key(name) {
@@ -483,11 +496,7 @@ impl Warehouse {
             },
         };
         if created && durable {
-            let caps = table.storage().capabilities();
-            if caps.fsync && caps.directories {
-                let dir = loc.metadata_dir();
-                table.storage().sync_dir(Some(&dir)).map_err(|e| Error::io(loc.path(&dir), e))?;
-            }
+            sync_metadata_dir(table)?;
         }
         let hint = loc.hint_file();
         let current = table
@@ -505,7 +514,7 @@ impl Warehouse {
     /// died between the commit point and its publishes), at the newest catalog version.
     pub fn repair(&self) -> Result<RepairReport> {
         let state = self.refresh()?;
-        let mut published = Vec::new();
+        let mut published = std::mem::take(&mut *lock(&self.inner.rolled_forward));
         for (name, e) in &state.tables {
             if self.roll_forward(name, e)? {
                 published.push((name.clone(), e.version));
@@ -572,6 +581,26 @@ impl Warehouse {
         }
     }
 
+    /// The warehouse a table belongs to (its [`properties::WAREHOUSE`]) and its name
+    /// there; `None` for a table outside any warehouse (or dropped from it).
+    pub fn of_table(table: &Table) -> Result<Option<(Warehouse, String)>> {
+        let Some(root) = table.properties().get(properties::WAREHOUSE).cloned() else { return Ok(None) };
+        let wh = Warehouse::open(Path::new(&root))?;
+        let found = wh.tables()?.into_iter().find(|t| t.path == table.path()).map(|t| t.name);
+        Ok(found.map(|name| (wh, name)))
+    }
+
+    /// Commits a transaction started on a warehouse table's own handle through the
+    /// warehouse (a multi-table commit of one table); a table outside any warehouse
+    /// commits as usual. What the `floe` command does for every write.
+    pub fn commit_table_transaction(tx: Transaction) -> Result<CommitReport> {
+        let Some((wh, name)) = Warehouse::of_table(tx.table())? else { return tx.commit() };
+        let mut wtx = wh.transaction();
+        wtx.add(&name, tx)?;
+        let mut c = wtx.commit()?;
+        c.tables.remove(&name).ok_or_else(|| WarehouseError::TableNotFound { name }.into())
+    }
+
     /// Appends `batches` to `name` in one transaction (a multi-table commit of one table).
     pub fn append(&self, name: &str, batches: &[RecordBatch]) -> Result<WarehouseCommit> {
         let mut tx = self.transaction();
@@ -581,6 +610,16 @@ impl Warehouse {
         }
         tx.commit()
     }
+}
+
+/// fsyncs a table's `metadata/` directory where the backend has directories to sync.
+fn sync_metadata_dir(table: &Table) -> Result<()> {
+    let caps = table.storage().capabilities();
+    if caps.fsync && caps.directories {
+        let dir = table.location().metadata_dir();
+        table.storage().sync_dir(Some(&dir)).map_err(|e| Error::io(table.location().path(&dir), e))?;
+    }
+    Ok(())
 }
 
 /// A table name: `.`-separated parts of ASCII letters, digits, `_` and `-`, not
@@ -701,6 +740,26 @@ impl WarehouseTransaction {
         }
     }
 
+    /// Adds a transaction started on a table handle (e.g. [`Table::new_transaction`] on
+    /// [`Warehouse::table`]) as table `name`'s part of this transaction. It is rebased by
+    /// the table's conflict rules if the table moved since it began.
+    pub fn add(&mut self, name: &str, tx: Transaction) -> Result<()> {
+        let wh = &self.warehouse;
+        let state = wh.refresh()?;
+        let entry = state.tables.get(name).ok_or_else(|| WarehouseError::TableNotFound { name: name.into() })?;
+        if tx.table().path() != wh.inner.root.join(&entry.location).as_path() {
+            return Err(Error::InvalidArgument(format!(
+                "the transaction is on {}, not on the warehouse's table {name:?}",
+                tx.table().path().display()
+            )));
+        }
+        if self.tables.contains_key(name) {
+            return Err(Error::InvalidArgument(format!("table {name:?} is already in this transaction")));
+        }
+        self.tables.insert(name.to_string(), (entry.location.clone(), tx));
+        Ok(())
+    }
+
     /// Commits every table's changes atomically (the protocol in the module docs).
     /// `Ok` means the transaction is in the catalog and every table is published.
     /// A conflict on a table is [`WarehouseError::ConcurrentModification`] naming it;
@@ -786,6 +845,17 @@ impl WarehouseTransaction {
                 changes.insert(name.clone(), staged_for(&p, &key));
                 if let Some((_, old)) = prepared.insert(name.clone(), (p, key)) {
                     let _ = table.storage().delete(&old);
+                }
+            }
+            if !raced && durable {
+                // The staged files' (and manifests') directory entries must survive a
+                // power cut before the catalog names them.
+                for (name, (_, tx)) in &self.tables {
+                    if changes.contains_key(name)
+                        && let Err(e) = sync_metadata_dir(tx.table())
+                    {
+                        break 'attempts Err(e);
+                    }
                 }
             }
             if !raced {
