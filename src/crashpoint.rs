@@ -14,6 +14,15 @@
 //! | `synced`         | the metadata directory was fsynced (before hint and cleanup)   |
 //! | `committed`      | everything, just before `commit` returns `Ok`                  |
 //!
+//! A warehouse transaction (src/warehouse) has its own phases, in order:
+//!
+//! | phase            | reached after                                                  |
+//! |------------------|----------------------------------------------------------------|
+//! | `mt-staged`      | every table's staged metadata written (the catalog create is next) |
+//! | `mt-committed`   | `catalog/v<K+1>.json` created: the commit point                |
+//! | `mt-published`   | one table's `v<N+1>.metadata.json` published (once per table)  |
+//! | `mt-done`        | everything, just before `commit` returns `Ok`                  |
+//!
 //! `FLOE_CRASH_POINT=<phase>:<n>:stop` stops the process there instead (a real SIGSTOP,
 //! as a suspended VM or `kill -STOP` would); it goes on when sent SIGCONT.
 //!

@@ -170,6 +170,107 @@ pub enum PredicateError {
     },
 }
 
+/// What a warehouse operation (`floe::Warehouse`, docs/transactions.md) reports.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum WarehouseError {
+    /// No warehouse at this root (no `_floe/catalog/v1.json`).
+    #[error("no warehouse at {root}")]
+    NotFound {
+        /// The root given.
+        root: String,
+    },
+    /// `Warehouse::create` on a root that already holds one.
+    #[error("a warehouse already exists at {root}")]
+    Exists {
+        /// The root given.
+        root: String,
+    },
+    /// No table of this name in the warehouse (at the catalog version read).
+    #[error("no table {name:?} in the warehouse")]
+    TableNotFound {
+        /// The name asked for.
+        name: String,
+    },
+    /// A table of this name already exists.
+    #[error("table {name:?} already exists in the warehouse")]
+    TableExists {
+        /// The name.
+        name: String,
+    },
+    /// A table name that is empty, too long, or has characters other than ASCII
+    /// letters, digits, `_` and `-` in its `.`-separated parts.
+    #[error("invalid table name {name:?}: {reason}")]
+    InvalidName {
+        /// The name given.
+        name: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A table's `v<N>.metadata.json` was not written by the warehouse (another writer
+    /// committed to the table directly). floe never overwrites it; the table needs a
+    /// person's decision.
+    #[error("table {table:?}: v{version}.metadata.json was not written through the warehouse catalog ({detail})")]
+    ForeignVersion {
+        /// The table.
+        table: String,
+        /// The version found.
+        version: u64,
+        /// What was found.
+        detail: String,
+    },
+    /// A direct commit on a table that a warehouse manages (see
+    /// `floe::properties::WAREHOUSE`).
+    #[error("{} belongs to the warehouse at {warehouse}: commit through Warehouse::transaction", table.display())]
+    ManagedTable {
+        /// The table's directory.
+        table: std::path::PathBuf,
+        /// The warehouse root recorded in the table.
+        warehouse: String,
+    },
+    /// A conflict on one table of a multi-table transaction; nothing of the
+    /// transaction is committed. `source` is the table's
+    /// [`Error::ConcurrentModification`].
+    #[error("table {table:?}: {source}")]
+    ConcurrentModification {
+        /// The table whose conflict stopped the transaction.
+        table: String,
+        /// The table's conflict.
+        #[source]
+        source: Box<Error>,
+    },
+    /// A catalog file that cannot be decoded.
+    #[error("corrupt warehouse catalog {}: {reason}", path.display())]
+    CorruptCatalog {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The catalog version asked for does not exist (time travel before the
+    /// warehouse, or past its newest version).
+    #[error("no catalog version {version} (newest is {newest})")]
+    NoSuchVersion {
+        /// Asked for.
+        version: u64,
+        /// The newest.
+        newest: u64,
+    },
+    /// The commit point's create failed in a way that leaves its outcome unknown
+    /// (the catalog file could not be read back). Look for the transaction id in the
+    /// catalog (`floe tables --log`) before retrying.
+    #[error("commit state unknown for transaction {txn} at catalog v{version}: {source}")]
+    CommitStateUnknown {
+        /// The catalog version that may hold the transaction.
+        version: u64,
+        /// The transaction id.
+        txn: String,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
 /// Every error floe reports.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -432,6 +533,10 @@ pub enum Error {
     #[error(transparent)]
     Predicate(PredicateError),
 
+    /// A warehouse operation failed (docs/transactions.md).
+    #[error(transparent)]
+    Warehouse(#[from] WarehouseError),
+
     /// Arrow compute error while preparing or reading batches.
     #[error("arrow error: {0}")]
     Arrow(#[from] arrow_schema::ArrowError),
@@ -484,7 +589,10 @@ impl Error {
 
     /// True for [`Error::ConcurrentModification`].
     pub fn is_concurrent_modification(&self) -> bool {
-        matches!(self, Error::ConcurrentModification { .. })
+        matches!(
+            self,
+            Error::ConcurrentModification { .. } | Error::Warehouse(WarehouseError::ConcurrentModification { .. })
+        )
     }
 
     /// True when the error reports a commit that **is in the table**

@@ -46,6 +46,7 @@ mod table;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod txn;
+mod warehouse;
 
 /// The storage contract every byte of a table goes through: what a backend implements
 /// to hold a table's files ([`TableOptions::storage`]), the keys it is addressed by, and
@@ -80,7 +81,7 @@ pub use arrow;
 /// [`WriteOptions::compression`]'s `floe::parquet::basic::Compression`.
 pub use parquet;
 
-pub use error::{Conflict, ConflictKind, Error, PredicateError, Result};
+pub use error::{Conflict, ConflictKind, Error, PredicateError, Result, WarehouseError};
 pub use expr::{Predicate, col};
 pub use spec::{NestedField, PartitionSpec, PrimitiveType, Schema, Transform, Type};
 
@@ -96,3 +97,4 @@ pub use txn::conflict::{ConflictContext, LandedCommit};
 pub use txn::evolution::{SchemaMode, SchemaUpdate, SpecUpdate};
 pub use txn::rowops::{Isolation, RowChanges, RowOps};
 pub use txn::{CommitReport, Operation, Transaction};
+pub use warehouse::{RepairReport, TableInfo, Warehouse, WarehouseCommit, WarehouseSnapshot, WarehouseTransaction};

@@ -21,6 +21,9 @@ const LAYERS: &[&[&str]] = &[
     &["scan"],
     &["txn"],
     &["ops"],
+    // Warehouses and multi-table transactions: a catalog log over tables, committing
+    // through txn's prepare/publish seam.
+    &["warehouse"],
     // Test support (cargo feature `testing`): re-exports codecs and readers from every
     // layer for floe's own tests; nothing in the library uses it.
     &["testing"],

@@ -211,6 +211,11 @@ impl RetryPolicy {
 
 /// Property keys floe reads, with the defaults it writes on create.
 pub mod properties {
+    /// floe: the table belongs to the warehouse at this root (set by
+    /// `Warehouse::create_table`); it is committed to only through that warehouse's
+    /// catalog (`floe::Warehouse::transaction`), and a direct `Table` commit is refused
+    /// with `WarehouseError::ManagedTable`.
+    pub const WAREHOUSE: &str = "floe.warehouse";
     /// Delete superseded metadata files after a commit (Iceberg key).
     pub const DELETE_AFTER_COMMIT: &str = "write.metadata.delete-after-commit.enabled";
     /// How many previous metadata files to keep (Iceberg key).
@@ -504,6 +509,12 @@ impl Table {
                 read_only,
             }),
         }
+    }
+
+    /// A read-only handle on this table pinned to `state` (a warehouse snapshot's
+    /// version of it, possibly read from a staged file not yet published).
+    pub(crate) fn pinned(&self, state: TableState) -> Table {
+        Table::from_parts(self.inner.location.clone(), self.inner.options.clone(), state, true)
     }
 
     pub(crate) fn state(&self) -> TableState {

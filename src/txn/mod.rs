@@ -192,6 +192,11 @@ pub struct Transaction {
     /// The advisory lock, handed over by the transaction this one reverts (it still
     /// holds it, and a second `flock` of the same file in one process would wait).
     inherited_lock: Option<LockGuard>,
+    /// Set up for [`Transaction::prepare_on`] (writer finished, data durable): the
+    /// rows and bytes added.
+    prepared_totals: Option<(i64, i64)>,
+    /// Attempts made through [`Transaction::prepare_on`].
+    prepare_attempts: u32,
 }
 
 impl std::fmt::Debug for Transaction {
@@ -238,6 +243,8 @@ impl Transaction {
             finished_created_dir: false,
             relocating: false,
             inherited_lock: None,
+            prepared_totals: None,
+            prepare_attempts: 0,
         }
     }
 
@@ -527,6 +534,7 @@ impl Transaction {
             return Err(read_only_error());
         }
         self.check_location(&self.base.metadata)?;
+        check_managed(&self.table, &self.base.metadata)?;
         check_writable(self.table.storage())?;
         let table = self.table.clone();
         let durable = table.inner.options.durability.is_durable();
@@ -563,6 +571,7 @@ impl Transaction {
             // Every commit kind, metadata-only ones too, is refused on a table copied
             // or moved here (its metadata names the original's files and location).
             self.check_location(&latest.metadata)?;
+            check_managed(&table, &latest.metadata)?;
             if latest.version != self.base.version {
                 if self.retry.max_attempts <= 1 {
                     drop(guard);
@@ -1459,6 +1468,151 @@ impl Transaction {
             conflicting,
             retries_exhausted: exhausted,
         }
+    }
+}
+
+/// A table's next version built by [`Transaction::prepare_on`] for a warehouse commit:
+/// its manifests and manifest list are written, its metadata is not published.
+pub(crate) struct Prepared {
+    /// The version it is for (`latest + 1`).
+    pub version: u64,
+    /// The exact metadata bytes to publish at `v<version>.metadata.json`.
+    pub bytes: Vec<u8>,
+    /// The state it was built on.
+    pub latest: TableState,
+    metadata: Arc<TableMetadata>,
+    writes: Vec<Key>,
+    manifests: Option<Arc<Vec<ManifestFile>>>,
+}
+
+/// The seam the warehouse (src/warehouse) commits through: the same staging, conflict
+/// rules and metadata building as [`Transaction::commit`], with the commit point and
+/// the publish left to the caller (the warehouse's catalog, then `v<N+1>`).
+impl Transaction {
+    /// Builds this transaction's next version on top of `latest` (the table's newest
+    /// version in the warehouse's catalog) and writes every file it needs except the
+    /// metadata. A base older than `latest` is rebased by the table's conflict rules;
+    /// conflicts are [`Error::ConcurrentModification`]. Call again with a newer
+    /// `latest` after losing a race; files of superseded attempts are garbage.
+    pub(crate) fn prepare_on(&mut self, latest: &TableState) -> Result<Prepared> {
+        if self.table.inner.read_only {
+            return Err(read_only_error());
+        }
+        self.check_location(&latest.metadata)?;
+        check_writable(self.table.storage())?;
+        let durable = self.table.inner.options.durability.is_durable();
+        if self.prepared_totals.is_none() {
+            let mut created_data_dir = self.staged_created_dir || self.finished_created_dir;
+            if let Some(schema) = self.merged_schema.clone() {
+                register_merge(self, self.base.metadata.current_schema_id, schema);
+            }
+            if let Some(w) = self.writer.take() {
+                created_data_dir |= w.created_dir();
+                self.data_files.extend(w.finish()?);
+            }
+            let records: i64 = self.data_files.iter().map(|f| f.record_count).sum();
+            let size: i64 = self.data_files.iter().map(|f| f.file_size_in_bytes).sum();
+            self.prestage = self.start_prestage(durable, created_data_dir)?;
+            self.join_prestage()?;
+            self.prepared_totals = Some((records, size));
+        }
+        let (added_records, added_size) = self.prepared_totals.unwrap_or((0, 0));
+        self.prepare_attempts += 1;
+        let attempt = self.prepare_attempts;
+        let next_version = latest.version + 1;
+        if latest.version != self.base.version {
+            let conflicts = self.rebase_conflicts(latest)?;
+            if !conflicts.is_empty() {
+                return Err(self.fail_conflict(next_version, attempt, attempt - 1, conflicts, false));
+            }
+        }
+        let built = match self.build_metadata(latest, attempt, added_records, added_size)? {
+            Ok(b) => b,
+            Err(mut conflicts) => {
+                for c in &mut conflicts {
+                    c.version = latest.version;
+                }
+                return Err(self.fail_conflict(next_version, attempt, attempt - 1, conflicts, false));
+            }
+        };
+        let bytes = built.metadata.to_json_bytes()?;
+        for (p, _) in &built.writes {
+            if !self.created.contains(p) {
+                self.attempt_garbage.push(p.clone());
+            }
+        }
+        let storage = self.table.storage();
+        let location = self.table.location();
+        for (k, b) in &built.writes {
+            storage.put_new(k, b, durable).map_err(|e| Error::io(location.path(k), e))?;
+        }
+        self.check_age(latest)?;
+        Ok(Prepared {
+            version: next_version,
+            bytes,
+            latest: latest.clone(),
+            metadata: Arc::new(built.metadata),
+            writes: built.writes.into_iter().map(|(k, _)| k).collect(),
+            manifests: built.manifests,
+        })
+    }
+
+    /// The warehouse's commit point holds `prepared` (it may not be published yet):
+    /// nothing this transaction wrote may be deleted any more.
+    pub(crate) fn mark_committed(&mut self, prepared: &Prepared) {
+        self.committed = true;
+        self.attempt_garbage.retain(|p| !prepared.writes.contains(p));
+    }
+
+    /// `prepared` is published at `v<version>`: the hint moves, the handle installs it,
+    /// superseded attempts' files are deleted, and the report is built.
+    pub(crate) fn finish_published(&mut self, prepared: &Prepared, elapsed: Duration, lost: u32) -> CommitReport {
+        self.mark_committed(prepared);
+        let key = self.table.location().version_file(prepared.version);
+        let state = TableState {
+            version: prepared.version,
+            metadata_path: self.table.location().path(&key),
+            metadata_key: key,
+            metadata: prepared.metadata.clone(),
+        };
+        self.after_commit(&prepared.latest, &state, prepared.manifests.clone());
+        let (added_records, _) = self.prepared_totals.unwrap_or((0, 0));
+        let rebased_over = prepared.version - self.base.version - 1;
+        self.table.inner.stats.record(
+            self.prepare_attempts as u64,
+            lost as u64,
+            rebased_over,
+            Outcome::Committed,
+            elapsed,
+        );
+        CommitReport {
+            version: prepared.version,
+            snapshot_id: state.metadata.current_snapshot_id.unwrap_or(self.snapshot_id),
+            sequence_number: state.metadata.last_sequence_number,
+            commit_id: self.commit_id.to_string(),
+            attempts: self.prepare_attempts,
+            conflicts: lost,
+            rebased_over,
+            added_files: self.data_files.len(),
+            added_records,
+            removed_files: self.removed.len(),
+            removed_records: self.removed.iter().map(|f| f.record_count).sum(),
+            rows: self.rows.clone(),
+            elapsed,
+        }
+    }
+}
+
+/// A table a warehouse manages ([`properties::WAREHOUSE`]) is only committed to through
+/// the warehouse's catalog: a `v<N+1>` created directly would be a foreign version the
+/// catalog does not know.
+fn check_managed(table: &Table, md: &TableMetadata) -> Result<()> {
+    match md.properties.get(properties::WAREHOUSE) {
+        Some(root) => Err(Error::Warehouse(crate::error::WarehouseError::ManagedTable {
+            table: table.path().to_path_buf(),
+            warehouse: root.clone(),
+        })),
+        None => Ok(()),
     }
 }
 

@@ -33,7 +33,7 @@ use crate::{CmdResult, Failure};
 #[derive(Debug, Args)]
 pub struct AlterArgs {
     /// The table directory.
-    table: PathBuf,
+    pub(crate) table: PathBuf,
     /// Print what would change; write nothing.
     #[arg(long, global = true)]
     dry_run: bool,

@@ -22,7 +22,7 @@ use crate::{CmdResult, Failure};
 #[derive(Debug, Args)]
 pub struct CompactArgs {
     /// The table directory.
-    table: PathBuf,
+    pub(crate) table: PathBuf,
     /// Output file size in bytes (suffixes K, M, G = KiB, MiB, GiB). Default: the
     /// table's write.target-file-size-bytes, else 128M.
     #[arg(long, value_name = "BYTES", value_parser = parse_bytes)]
@@ -39,7 +39,7 @@ pub struct CompactArgs {
 #[derive(Debug, Args)]
 pub struct MergeManifestsArgs {
     /// The table directory.
-    table: PathBuf,
+    pub(crate) table: PathBuf,
     /// Merge only when at least this many small manifests exist.
     #[arg(long, value_name = "N", default_value_t = 2)]
     min_count: usize,
@@ -51,7 +51,7 @@ pub struct MergeManifestsArgs {
 #[derive(Debug, Args)]
 pub struct ExpireArgs {
     /// The table directory.
-    table: PathBuf,
+    pub(crate) table: PathBuf,
     /// Expire snapshots older than this: a duration back from now (7d, 12h, 30m, 90s,
     /// 500ms) or a time (milliseconds since the epoch, or a UTC date-time). Default:
     /// the table's history.expire.max-snapshot-age-ms (5 days).
@@ -69,7 +69,7 @@ pub struct ExpireArgs {
 #[derive(Debug, Args)]
 pub struct OrphanArgs {
     /// The table directory.
-    table: PathBuf,
+    pub(crate) table: PathBuf,
     /// Grace period: only files last modified longer ago than this are deleted
     /// (7d, 36h, 90m, …; default 1d).
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
@@ -86,7 +86,7 @@ pub struct OrphanArgs {
 #[derive(Debug, Args)]
 pub struct SnapshotArgs {
     /// The table directory.
-    table: PathBuf,
+    pub(crate) table: PathBuf,
     /// The snapshot to make current (see `floe snapshots`).
     snapshot_id: i64,
 }
@@ -94,7 +94,7 @@ pub struct SnapshotArgs {
 #[derive(Debug, Args)]
 pub struct TagArgs {
     /// The table directory.
-    table: PathBuf,
+    pub(crate) table: PathBuf,
     /// The tag name. Without one, the tags are listed.
     name: Option<String>,
     /// The snapshot to tag (default: the current snapshot).
@@ -108,7 +108,7 @@ pub struct TagArgs {
 #[derive(Debug, Args)]
 pub struct RelocateArgs {
     /// The table directory (a copy, or a table moved here).
-    table: PathBuf,
+    pub(crate) table: PathBuf,
     /// Report what would be rewritten; change nothing.
     #[arg(long)]
     dry_run: bool,
@@ -117,7 +117,7 @@ pub struct RelocateArgs {
 #[derive(Debug, Args)]
 pub struct DeleteArgs {
     /// The table directory.
-    table: PathBuf,
+    pub(crate) table: PathBuf,
     /// Delete the rows where this predicate is true (floe::expr syntax), e.g.
     /// "id = 7", "ts < '2026-01-01T00:00:00Z'". Required: there is no implicit
     /// "delete everything" (use --where true for that).
@@ -426,7 +426,9 @@ pub fn delete(o: &Out, a: &DeleteArgs) -> CmdResult {
         return Ok(());
     }
     let started = std::time::Instant::now();
-    let report = table.delete(predicate)?;
+    let mut tx = table.new_transaction();
+    tx.delete(predicate)?;
+    let report = floe::Warehouse::commit_table_transaction(tx)?;
     let changes = report.rows.clone().unwrap_or_default();
     let elapsed = started.elapsed();
     if o.json {

@@ -29,7 +29,7 @@ use crate::{CmdResult, Failure};
 #[derive(Debug, Args)]
 pub struct KeyedArgs {
     /// The table directory.
-    table: PathBuf,
+    pub(crate) table: PathBuf,
     /// The key columns, comma-separated: rows are matched on these.
     #[arg(long, value_name = "COLUMNS", required = true)]
     key: String,
@@ -40,7 +40,7 @@ pub struct KeyedArgs {
 #[derive(Debug, Args)]
 pub struct OverwriteArgs {
     /// The table directory.
-    table: PathBuf,
+    pub(crate) table: PathBuf,
     /// Replace only the rows where this predicate is true (floe::expr syntax); every
     /// new row must match it too. Without it, every row of the table is replaced.
     #[arg(long = "where", value_name = "PREDICATE")]
@@ -220,7 +220,9 @@ pub fn upsert(o: &Out, a: &KeyedArgs) -> CmdResult {
         (Changes::planned(existing.files_scanned, existing.files, rows), None)
     } else {
         let started = Instant::now();
-        let report = table.upsert(&keys.names(), &Loaded::all_batches(&inputs))?;
+        let mut tx = table.new_transaction();
+        tx.upsert(&keys.names(), &Loaded::all_batches(&inputs))?;
+        let report = floe::Warehouse::commit_table_transaction(tx)?;
         let changes = report.rows.clone().unwrap_or_default();
         (Changes::from(&changes), Some((report, started.elapsed().as_secs_f64() * 1000.0)))
     };
@@ -291,7 +293,9 @@ pub fn insert_if_absent(o: &Out, a: &KeyedArgs) -> CmdResult {
         (files, would_skip, None)
     } else {
         let started = Instant::now();
-        let report = table.insert_if_absent(&keys.names(), &Loaded::all_batches(&inputs))?;
+        let mut tx = table.new_transaction();
+        tx.insert_if_absent(&keys.names(), &Loaded::all_batches(&inputs))?;
+        let report = floe::Warehouse::commit_table_transaction(tx)?;
         let r = report.rows.clone().unwrap_or_default();
         (Changes::from(&r), r.keys_skipped, Some((report, started.elapsed().as_secs_f64() * 1000.0)))
     };
@@ -358,7 +362,9 @@ pub fn overwrite(o: &Out, a: &OverwriteArgs) -> CmdResult {
         Some(p) if a.input.dry_run => (p, None),
         _ => {
             let started = Instant::now();
-            let report = table.overwrite(predicate, &Loaded::all_batches(&inputs))?;
+            let mut tx = table.new_transaction();
+            tx.overwrite(predicate, &Loaded::all_batches(&inputs))?;
+            let report = floe::Warehouse::commit_table_transaction(tx)?;
             let changes = report.rows.clone().unwrap_or_default();
             (Changes::from(&changes), Some((report, started.elapsed().as_secs_f64() * 1000.0)))
         }

@@ -44,7 +44,7 @@ pub enum OutFormat {
 #[derive(Debug, Args)]
 pub struct ScanArgs {
     /// The table directory (or one metadata file).
-    table: PathBuf,
+    pub(crate) table: PathBuf,
     /// Columns to read, in this order (default: all).
     #[arg(long, value_delimiter = ',', value_name = "COLUMNS")]
     select: Vec<String>,

@@ -13,7 +13,7 @@ use crate::cmd_read::{schema_json, schema_rows};
 use crate::out::{self, Out};
 use crate::{AppendArgs, CmdResult, CreateArgs, Failure};
 
-pub fn create(o: &Out, a: &CreateArgs) -> CmdResult {
+pub fn create(o: &Out, a: &CreateArgs, warehouse: Option<&(std::path::PathBuf, String)>) -> CmdResult {
     let schema = match (&a.schema, &a.like) {
         (Some(text), _) => floe_cli::import::parse_schema(text)?,
         (None, Some(file)) => floe_cli::import::schema_of_file(file, None)?,
@@ -41,7 +41,10 @@ pub fn create(o: &Out, a: &CreateArgs) -> CmdResult {
         }
         opts = opts.partition_spec(builder.build()?);
     }
-    let table = Table::create_with(&a.table, schema, opts)?;
+    let table = match warehouse {
+        Some((root, name)) => floe::Warehouse::open(root)?.create_table_with(name, schema, opts)?,
+        None => Table::create_with(&a.table, schema, opts)?,
+    };
     let md = table.metadata();
     if o.json {
         o.json(&json!({
@@ -149,7 +152,7 @@ pub fn append(o: &Out, a: &AppendArgs) -> CmdResult {
         return Ok(());
     }
     bar.set_message("committing");
-    let report = tx.commit();
+    let report = floe::Warehouse::commit_table_transaction(tx);
     bar.finish_and_clear();
     let report = report?;
     if o.json {

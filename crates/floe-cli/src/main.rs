@@ -32,6 +32,7 @@ mod cmd_write;
 mod input;
 mod keys;
 mod out;
+mod wh;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -82,8 +83,17 @@ struct Cli {
     #[arg(long = "storage-option", value_name = "KEY=VALUE", global = true)]
     storage_option: Vec<String>,
 
+    /// The warehouse the TABLE argument is a name in (`--warehouse ./wh orders`); without
+    /// it, `ROOT/name` under a warehouse root names the table too.
+    #[arg(long, global = true, value_name = "ROOT")]
+    warehouse: Option<PathBuf>,
+
     #[command(subcommand)]
     command: Command,
+
+    /// `floe create` of a table in a warehouse: (root, name).
+    #[arg(skip)]
+    create_in: Option<(PathBuf, String)>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -275,6 +285,74 @@ it (exit status 1) until it is relocated. Relocation commits one new version who
 location, manifest lists, manifests and metadata log name the new directory; afterwards \
 the copy is independent of the original. Nothing to do (exit 0) for a table at home.")]
     Relocate(cmd_maint::RelocateArgs),
+
+    /// Create an empty warehouse: a root for many tables with multi-table transactions.
+    #[command(after_help = "Examples:\n  \
+floe create-warehouse ./wh\n  \
+floe create ./wh/orders --schema 'id:long!,sku:string,qty:int'\n  \
+floe append ./wh/orders day1.csv        # or: floe append --warehouse ./wh orders day1.csv\n  \
+floe tables ./wh\n\n\
+Tables are named by their path under the root (`ROOT/sales/orders` is `sales.orders`). \
+docs/transactions.md describes the catalog and its guarantees.")]
+    CreateWarehouse(wh::RootArgs),
+
+    /// List a warehouse's tables (name, version, directory) at its newest catalog version.
+    #[command(after_help = "Examples:\n  floe tables ./wh\n  floe tables ./wh --json")]
+    Tables(wh::RootArgs),
+
+    /// Publish every table version a writer committed to the catalog but died before
+    /// publishing (roll forward; never back).
+    #[command(after_help = "Examples:\n  floe repair ./wh\n  floe repair ./wh --json\n\n\
+Any floe writer does this for the tables it touches, and opening the warehouse does it \
+for recent transactions; `repair` does it for every table, e.g. before Iceberg readers \
+(pyiceberg, DuckDB, Spark) read a warehouse whose writer crashed.")]
+    Repair(wh::RootArgs),
+}
+
+impl Command {
+    /// The TABLE argument of a command that takes one.
+    fn table_arg(&mut self) -> Option<&mut PathBuf> {
+        Some(match self {
+            Command::Create(a) => &mut a.table,
+            Command::Append(a) => &mut a.table,
+            Command::Upsert(a) | Command::InsertIfAbsent(a) => &mut a.table,
+            Command::Overwrite(a) => &mut a.table,
+            Command::Alter(a) => &mut a.table,
+            Command::Scan(a) => &mut a.table,
+            Command::Info(a) | Command::History(a) | Command::Snapshots(a) | Command::Stats(a) => &mut a.table,
+            Command::Files(a) => &mut a.table,
+            Command::Verify(a) => &mut a.table,
+            Command::Delete(a) => &mut a.table,
+            Command::Compact(a) => &mut a.table,
+            Command::MergeManifests(a) => &mut a.table,
+            Command::Expire(a) => &mut a.table,
+            Command::RemoveOrphans(a) => &mut a.table,
+            Command::Rollback(a) | Command::SetCurrent(a) => &mut a.table,
+            Command::Tag(a) => &mut a.table,
+            Command::Relocate(a) => &mut a.table,
+            Command::CreateWarehouse(_) | Command::Tables(_) | Command::Repair(_) => return None,
+        })
+    }
+}
+
+/// Replaces a TABLE argument that names a warehouse table with the table's directory
+/// (for `create`: remembers where to create it).
+fn resolve_table(cli: &mut Cli) -> Result<(), Failure> {
+    let warehouse = cli.warehouse.clone();
+    let is_create = matches!(cli.command, Command::Create(_));
+    let Some(arg) = cli.command.table_arg() else {
+        return match warehouse {
+            Some(_) => Err(Failure::usage("--warehouse is for commands that take a TABLE")),
+            None => Ok(()),
+        };
+    };
+    let Some((root, name)) = wh::locate(arg, warehouse.as_deref())? else { return Ok(()) };
+    if is_create {
+        cli.create_in = Some((root, name));
+    } else {
+        *arg = wh::table_dir(&root, &name)?;
+    }
+    Ok(())
 }
 
 /// A table argument alone.
@@ -364,7 +442,13 @@ impl From<floe::Error> for Failure {
     fn from(e: floe::Error) -> Failure {
         use floe::Error as E;
         let code = match &e {
-            E::ConcurrentModification { .. }
+            E::Warehouse(
+                floe::WarehouseError::ConcurrentModification { .. }
+                | floe::WarehouseError::ForeignVersion { .. }
+                | floe::WarehouseError::CorruptCatalog { .. }
+                | floe::WarehouseError::CommitStateUnknown { .. },
+            )
+            | E::ConcurrentModification { .. }
             | E::CommitStateUnknown { .. }
             | E::CommittedNotDurable { .. }
             | E::CommitFilesMissing { .. }
@@ -387,7 +471,7 @@ pub type CmdResult = Result<(), Failure>;
 fn run(cli: &Cli) -> CmdResult {
     let o = out::Out::new(cli.json);
     match &cli.command {
-        Command::Create(a) => cmd_write::create(&o, a),
+        Command::Create(a) => cmd_write::create(&o, a, cli.create_in.as_ref()),
         Command::Append(a) => cmd_write::append(&o, a),
         Command::Upsert(a) => cmd_rows::upsert(&o, a),
         Command::InsertIfAbsent(a) => cmd_rows::insert_if_absent(&o, a),
@@ -409,6 +493,9 @@ fn run(cli: &Cli) -> CmdResult {
         Command::SetCurrent(a) => cmd_maint::set_current(&o, a),
         Command::Tag(a) => cmd_maint::tag(&o, a),
         Command::Relocate(a) => cmd_maint::relocate(&o, a),
+        Command::CreateWarehouse(a) => wh::create_warehouse(&o, a),
+        Command::Tables(a) => wh::tables(&o, a),
+        Command::Repair(a) => wh::repair(&o, a),
     }
 }
 
@@ -423,11 +510,15 @@ fn main() -> ExitCode {
             .unwrap_or_else(|| "unknown panic".into());
         eprintln!("floe: internal error (please report): {msg}");
     }));
-    let cli = Cli::parse();
-    let result = std::panic::catch_unwind(|| {
+    let mut cli = Cli::parse();
+    let result = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         input::set_storage_options(&cli.storage_option)?;
-        run(&cli)
-    });
+        resolve_table(&mut cli)
+    })) {
+        Ok(Ok(())) => std::panic::catch_unwind(|| run(&cli)),
+        Ok(Err(f)) => Ok(Err(f)),
+        Err(e) => Err(e),
+    };
     match result {
         Ok(Ok(())) => ExitCode::SUCCESS,
         Ok(Err(f)) => {

@@ -1,0 +1,951 @@
+//! Warehouses: many tables under one root, committed together atomically through one
+//! catalog log, with no server (docs/transactions.md).
+//!
+//! Layout: `<root>/_floe/catalog/v<K>.json` (the log, [`catalog`]) and one Iceberg table
+//! directory per table (`<root>/<name>`, namespaces `a.b` as `a/b`).
+//!
+//! The protocol of a [`WarehouseTransaction`] commit, and what it promises:
+//! 1. Read the newest catalog version `K`. Every table the transaction touches is rolled
+//!    forward first (its `v<N>` published from the staged file the catalog names, if a
+//!    writer died before publishing it), and a `v<N+1>` the catalog does not know is
+//!    reported ([`WarehouseError::ForeignVersion`]), never overwritten.
+//! 2. Each table's next version is built by the table's own transaction machinery
+//!    (same conflict rules, rebase and [`crate::RetryPolicy`]) and its metadata written
+//!    to `metadata/floe-staged-<txn>-<attempt>.metadata.json`: a name that does not
+//!    start with `v`, so no Iceberg reader sees it.
+//! 3. The commit point: the exclusive create of `catalog/v<K+1>.json` naming each
+//!    table's new version and staged file, and the transaction id. Losing it to a
+//!    transaction that touched none of our tables retries at `K+2` with the same staged
+//!    files; otherwise the touched tables are rebuilt on their new versions. On
+//!    `AlreadyExists` (or an ambiguous error) the version is read back: our id means
+//!    our create landed.
+//! 4. Each table's `v<N+1>.metadata.json` is created exclusively with the staged bytes
+//!    (in name order), then its hint. `commit` returns only after every table is
+//!    published. A process that dies after step 3 leaves the transaction committed:
+//!    any later writer touching the table, [`Warehouse::open`] (for recent versions)
+//!    and [`Warehouse::repair`] (for all) roll it forward; never back.
+//!
+//! floe readers ([`Warehouse::snapshot`]) read every table at one catalog version, from
+//! `v<N>` or, while it is unpublished, from the staged file: they never see part of a
+//! transaction. Iceberg readers see each table at a committed version; across tables
+//! they may see one ahead of another while a commit publishes.
+
+pub(crate) mod catalog;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use arrow_array::RecordBatch;
+
+use crate::error::{Error, Result, WarehouseError};
+use crate::io::storage::{Key, Storage};
+use crate::io::{StoreUrl, open_store};
+use crate::scan::Scan;
+use crate::spec::metadata::{PartitionSpec, TableMetadata};
+use crate::spec::types::Schema;
+use crate::sync::lock;
+use crate::table::{Table, TableOptions, TableState, load_version, now_ms, properties};
+use crate::txn::{CommitReport, Prepared, Transaction};
+use catalog::{CatalogState, Entry, FORMAT, Log, Record};
+
+/// How many recent catalog versions [`Warehouse::open`] rolls forward.
+const OPEN_ROLL_FORWARD: u64 = 64;
+
+/// A warehouse: tables by name under one root, with multi-table transactions.
+/// Clone it freely; clones share the cached catalog and table handles.
+#[derive(Debug, Clone)]
+pub struct Warehouse {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    root: PathBuf,
+    root_url: String,
+    log: Log,
+    options: TableOptions,
+    /// The newest catalog state this handle has read.
+    state: Mutex<Arc<CatalogState>>,
+    /// Table handles by location.
+    tables: Mutex<HashMap<String, Table>>,
+    /// Versions [`Warehouse::open`] published (reported by the next `repair`).
+    rolled_forward: Mutex<Vec<(String, u64)>>,
+}
+
+/// One table of [`Warehouse::tables`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TableInfo {
+    /// Its name (`ns.name` with a namespace).
+    pub name: String,
+    /// Its directory, which Iceberg readers open.
+    pub path: PathBuf,
+    /// The table version the catalog holds for it.
+    pub version: u64,
+}
+
+/// What [`WarehouseTransaction::commit`] did.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct WarehouseCommit {
+    /// The catalog version that is this transaction's commit point.
+    pub catalog_version: u64,
+    /// The transaction id recorded in it.
+    pub txn: String,
+    /// Each table's commit (its new version, snapshot, rows).
+    pub tables: BTreeMap<String, CommitReport>,
+    /// Catalog creates tried (1 = no race lost).
+    pub attempts: u32,
+    /// Time from the commit point to the last table's `v<N+1>` being published: how
+    /// long Iceberg readers could see one table ahead of another.
+    pub publish_window: Duration,
+    /// Time from `commit()` to its return.
+    pub elapsed: Duration,
+}
+
+/// What [`Warehouse::repair`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RepairReport {
+    /// The catalog version repaired to.
+    pub catalog_version: u64,
+    /// Tables whose version was published by this repair, or by opening the warehouse
+    /// handle it ran on: `(name, version)`.
+    pub published: Vec<(String, u64)>,
+}
+
+impl Warehouse {
+    /// Creates a warehouse at `root` (a directory that may exist, holding no warehouse).
+    pub fn create(root: impl AsRef<Path>) -> Result<Warehouse> {
+        Warehouse::create_with(root, TableOptions::default())
+    }
+
+    /// [`Warehouse::create`] with the options its tables are opened and committed with
+    /// (durability, retry policy, write options).
+    pub fn create_with(root: impl AsRef<Path>, options: TableOptions) -> Result<Warehouse> {
+        let wh = Warehouse::handle(root.as_ref(), options)?;
+        wh.inner.log.ensure_dir()?;
+        let init = Record {
+            format: FORMAT.into(),
+            version: 1,
+            txn: uuid::Uuid::new_v4().to_string(),
+            timestamp_ms: now_ms(),
+            operation: "init".into(),
+            dropped: Vec::new(),
+            changes: BTreeMap::new(),
+        };
+        match wh.inner.log.create(&init, wh.durable()) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                return Err(WarehouseError::Exists { root: wh.inner.root_url.clone() }.into());
+            }
+            Err(e) => return Err(Error::io(wh.inner.root.join("_floe/catalog/v1.json"), e)),
+        }
+        wh.inner.log.hint(1);
+        wh.refresh()?;
+        Ok(wh)
+    }
+
+    /// Opens the warehouse at `root`, rolling forward the transactions of its recent
+    /// catalog versions that a writer left unpublished.
+    pub fn open(root: impl AsRef<Path>) -> Result<Warehouse> {
+        Warehouse::open_with(root, TableOptions::default())
+    }
+
+    /// [`Warehouse::open`] with options (see [`Warehouse::create_with`]).
+    pub fn open_with(root: impl AsRef<Path>, options: TableOptions) -> Result<Warehouse> {
+        let wh = Warehouse::handle(root.as_ref(), options)?;
+        let state = wh.refresh()?;
+        if state.version == 0 {
+            return Err(WarehouseError::NotFound { root: wh.inner.root_url.clone() }.into());
+        }
+        // Recent transactions only: older ones were rolled forward by whoever opened
+        // the warehouse since, and `repair` covers everything.
+        let from = state.version.saturating_sub(OPEN_ROLL_FORWARD) + 1;
+        let mut recent: BTreeMap<String, Entry> = BTreeMap::new();
+        for k in from..=state.version {
+            if let Some(r) = wh.inner.log.read(k)? {
+                for d in &r.dropped {
+                    recent.remove(d);
+                }
+                recent.extend(r.changes.into_iter().filter(|(_, e)| e.staged.is_some()));
+            }
+        }
+        for (name, _) in recent {
+            if let Some(e) = state.tables.get(&name)
+                && wh.roll_forward(&name, e)?
+            {
+                lock(&wh.inner.rolled_forward).push((name.clone(), e.version));
+            }
+        }
+        Ok(wh)
+    }
+
+    /// Opens the warehouse at `root`, creating it if there is none.
+    pub fn create_or_open(root: impl AsRef<Path>) -> Result<Warehouse> {
+        match Warehouse::open(root.as_ref()) {
+            Err(Error::Warehouse(WarehouseError::NotFound { .. })) => match Warehouse::create(root.as_ref()) {
+                Err(Error::Warehouse(WarehouseError::Exists { .. })) => Warehouse::open(root),
+                r => r,
+            },
+            r => r,
+        }
+    }
+
+    fn handle(root: &Path, mut options: TableOptions) -> Result<Warehouse> {
+        let url = StoreUrl::parse(root)?;
+        let store = open_store(&url, &options.storage_options)?;
+        // Each table opens its own store at its directory.
+        options.storage = None;
+        let root = url.local_path().map(Path::to_path_buf).unwrap_or_else(|| root.to_path_buf());
+        Ok(Warehouse {
+            inner: Arc::new(Inner {
+                root,
+                root_url: store.root_url().to_string(),
+                log: Log::new(store),
+                options,
+                state: Mutex::new(Arc::new(CatalogState::default())),
+                tables: Mutex::new(HashMap::new()),
+                rolled_forward: Mutex::new(Vec::new()),
+            }),
+        })
+    }
+
+    fn durable(&self) -> bool {
+        self.inner.options.durability.is_durable()
+    }
+
+    fn store(&self) -> &Arc<dyn Storage> {
+        self.inner.log.store()
+    }
+
+    /// The warehouse root.
+    pub fn path(&self) -> &Path {
+        &self.inner.root
+    }
+
+    /// The newest catalog version.
+    pub fn version(&self) -> Result<u64> {
+        Ok(self.refresh()?.version)
+    }
+
+    /// Reads the catalog up to its newest version.
+    fn refresh(&self) -> Result<Arc<CatalogState>> {
+        let cached = lock(&self.inner.state).clone();
+        let head = self.inner.log.head(cached.version)?;
+        if head == cached.version {
+            return Ok(cached);
+        }
+        let state = if cached.version == 0 {
+            self.inner.log.state_at(head)?
+        } else {
+            let mut s = (*cached).clone();
+            self.inner.log.advance(&mut s, head)?;
+            s
+        };
+        let state = Arc::new(state);
+        let mut slot = lock(&self.inner.state);
+        if slot.version < state.version {
+            *slot = state.clone();
+        }
+        Ok(state)
+    }
+
+    /// The table handle for a catalog entry (opened once per location).
+    fn open_table(&self, entry: &Entry) -> Result<Table> {
+        if let Some(t) = lock(&self.inner.tables).get(&entry.location) {
+            return Ok(t.clone());
+        }
+        let t = Table::open_with(self.inner.root.join(&entry.location), self.inner.options.clone())?;
+        lock(&self.inner.tables).insert(entry.location.clone(), t.clone());
+        Ok(t)
+    }
+
+    /// Creates an empty, unpartitioned table `name` (`ns.name` for a namespace).
+    pub fn create_table(&self, name: &str, schema: Schema) -> Result<Table> {
+        self.create_table_partitioned(name, schema, PartitionSpec::unpartitioned())
+    }
+
+    /// Creates an empty table `name` partitioned by `spec`.
+    pub fn create_table_partitioned(&self, name: &str, schema: Schema, spec: PartitionSpec) -> Result<Table> {
+        self.create_table_with(name, schema, self.inner.options.clone().partition_spec(spec))
+    }
+
+    /// Creates an empty table `name` with `options` (its properties and partition
+    /// spec; the warehouse's own options open and commit it afterwards).
+    pub fn create_table_with(&self, name: &str, schema: Schema, options: TableOptions) -> Result<Table> {
+        let segments = check_name(name)?;
+        let state = self.refresh()?;
+        if state.tables.contains_key(name) {
+            return Err(WarehouseError::TableExists { name: name.into() }.into());
+        }
+        // The directory is the name, unless a dropped or renamed table still holds it.
+        let mut location = segments.join("/");
+        if self.holds_files(&location)? {
+            location = format!("{location}-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+        }
+        let mut options = options.property(properties::WAREHOUSE, self.inner.root_url.clone());
+        options.storage = None;
+        let table = Table::create_with(self.inner.root.join(&location), schema, options)?;
+        let entry = Entry { location: location.clone(), version: table.version(), staged: None };
+        let res = self.commit_catalog("create", |s| {
+            if s.tables.contains_key(name) {
+                return Err(WarehouseError::TableExists { name: name.into() }.into());
+            }
+            Ok((Vec::new(), BTreeMap::from([(name.to_string(), entry.clone())])))
+        });
+        if let Err(e) = res {
+            // Not in the catalog: the table we created is nobody's.
+            let loc = table.location();
+            for k in [loc.version_file(1), loc.hint_file()] {
+                let _ = table.storage().delete(&k);
+            }
+            return Err(e);
+        }
+        // A handle whose later transactions start from the catalog's version.
+        let table = Table::open_with(self.inner.root.join(&location), self.inner.options.clone())?;
+        lock(&self.inner.tables).insert(location, table.clone());
+        Ok(table)
+    }
+
+    /// Whether anything is stored under `location` (an old table's files).
+    fn holds_files(&self, location: &str) -> Result<bool> {
+        let key = Key::new(location).map_err(|e| Error::InvalidArgument(format!("{location}: {e}")))?;
+        match self.store().list(Some(&key)) {
+            Ok(l) => Ok(!l.objects.is_empty()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(Error::io(self.inner.root.join(location), e)),
+        }
+    }
+
+    /// The table `name` at the newest catalog version, for reading (its handle reads
+    /// the table's newest published version; use [`Warehouse::snapshot`] for reads
+    /// consistent across tables). Commits to it go through [`Warehouse::transaction`].
+    pub fn table(&self, name: &str) -> Result<Table> {
+        let state = self.refresh()?;
+        let entry = state.tables.get(name).ok_or_else(|| WarehouseError::TableNotFound { name: name.into() })?;
+        self.roll_forward(name, entry)?;
+        let t = self.open_table(entry)?;
+        t.refresh()?;
+        Ok(t)
+    }
+
+    /// Every table at the newest catalog version, by name.
+    pub fn tables(&self) -> Result<Vec<TableInfo>> {
+        let state = self.refresh()?;
+        Ok(state
+            .tables
+            .iter()
+            .map(|(name, e)| TableInfo {
+                name: name.clone(),
+                path: self.inner.root.join(&e.location),
+                version: e.version,
+            })
+            .collect())
+    }
+
+    /// Removes `name` from the warehouse. Its files stay on disk (older snapshots of
+    /// the warehouse still read them); the name may be reused.
+    pub fn drop_table(&self, name: &str) -> Result<()> {
+        self.commit_catalog("drop", |s| {
+            if !s.tables.contains_key(name) {
+                return Err(WarehouseError::TableNotFound { name: name.into() }.into());
+            }
+            Ok((vec![name.to_string()], BTreeMap::new()))
+        })
+        .map(|_| ())
+    }
+
+    /// Renames `from` to `to` (the table's directory stays where it is).
+    pub fn rename_table(&self, from: &str, to: &str) -> Result<()> {
+        check_name(to)?;
+        self.commit_catalog("rename", |s| {
+            let e = s.tables.get(from).ok_or_else(|| WarehouseError::TableNotFound { name: from.into() })?;
+            if s.tables.contains_key(to) {
+                return Err(WarehouseError::TableExists { name: to.into() }.into());
+            }
+            // A pending publish of the table is finished before its entry moves.
+            self.roll_forward(from, e)?;
+            let moved = Entry { location: e.location.clone(), version: e.version, staged: None };
+            Ok((vec![from.to_string()], BTreeMap::from([(to.to_string(), moved)])))
+        })
+        .map(|_| ())
+    }
+
+    /// Commits a catalog-only change (create, drop, rename) decided on the newest
+    /// state, retrying on lost races until the retry policy's budget runs out.
+    fn commit_catalog<F>(&self, operation: &str, mut decide: F) -> Result<u64>
+    where
+        F: FnMut(&CatalogState) -> Result<(Vec<String>, BTreeMap<String, Entry>)>,
+    {
+        let retry = self.inner.options.retry;
+        let started = Instant::now();
+        let txn = uuid::Uuid::new_v4().to_string();
+        let mut lost = 0u32;
+        loop {
+            let state = self.refresh()?;
+            let (dropped, changes) = decide(&state)?;
+            let record = Record {
+                format: FORMAT.into(),
+                version: state.version + 1,
+                txn: txn.clone(),
+                timestamp_ms: now_ms().max(state.timestamp_ms + 1),
+                operation: operation.into(),
+                dropped,
+                changes,
+            };
+            if self.create_record(&record)? {
+                self.after_catalog_commit(record.version);
+                return Ok(record.version);
+            }
+            lost += 1;
+            if started.elapsed() >= retry.total_budget {
+                return Err(Error::ConcurrentModification {
+                    base_version: state.version,
+                    attempted_version: record.version,
+                    conflicting: Vec::new(),
+                    retries_exhausted: true,
+                });
+            }
+            std::thread::sleep(retry.backoff(lost));
+        }
+    }
+
+    /// Creates catalog version `record.version`: `Ok(true)` if it holds our record
+    /// (created now, or found with our transaction id), `Ok(false)` if another's.
+    fn create_record(&self, record: &Record) -> Result<bool> {
+        match self.inner.log.create(record, self.durable()) {
+            Ok(()) => Ok(true),
+            Err(err) => match self.inner.log.read(record.version) {
+                Ok(Some(r)) => Ok(r.txn == record.txn),
+                Ok(None) if err.kind() != std::io::ErrorKind::AlreadyExists => {
+                    Err(Error::io(self.inner.root.join(format!("_floe/catalog/v{}.json", record.version)), err))
+                }
+                Ok(None) | Err(_) => Err(WarehouseError::CommitStateUnknown {
+                    version: record.version,
+                    txn: record.txn.clone(),
+                    source: err,
+                }
+                .into()),
+            },
+        }
+    }
+
+    fn after_catalog_commit(&self, version: u64) {
+        self.inner.log.hint(version);
+        if let Ok(state) = self.refresh()
+            && state.version == version
+        {
+            self.inner.log.maybe_checkpoint(&state);
+        }
+    }
+
+    /// Publishes the table's catalog version if a writer left it unpublished.
+    /// `Ok(true)` if this call published it.
+    fn roll_forward(&self, name: &str, entry: &Entry) -> Result<bool> {
+        let table = self.open_table(entry)?;
+        let loc = table.location();
+        let key = loc.version_file(entry.version);
+        if table.storage().exists(&key).map_err(|e| Error::io(loc.path(&key), e))? {
+            return Ok(false);
+        }
+        let Some(staged) = &entry.staged else {
+            return Err(WarehouseError::CorruptCatalog {
+                path: loc.path(&key),
+                reason: format!("table {name:?}: v{} is missing and the catalog names no staged file", entry.version),
+            }
+            .into());
+        };
+        let staged_key = Key::new(staged.as_str()).map_err(|e| Error::InvalidArgument(format!("{staged}: {e}")))?;
+        let bytes = table.storage().read(&staged_key).map_err(|e| Error::io(loc.path(&staged_key), e))?;
+        let published = self.publish(name, &table, entry.version, &bytes)?;
+        if published {
+            tracing::info!(
+                "rolled {name:?} forward to v{} (committed in the catalog, left unpublished)",
+                entry.version
+            );
+        }
+        Ok(published)
+    }
+
+    /// Creates `v<version>` of `table` with `bytes`, then moves its hint. `Ok(false)` if
+    /// it already held exactly these bytes (another process published it first).
+    fn publish(&self, name: &str, table: &Table, version: u64, bytes: &[u8]) -> Result<bool> {
+        let loc = table.location();
+        let key = loc.version_file(version);
+        let durable = self.durable();
+        let created = match table.storage().publish_exclusive(&key, bytes, durable) {
+            Ok(()) => true,
+            Err(err) => match table.storage().read(&key) {
+                Ok(found) if found.as_ref() == bytes => false,
+                Ok(found) => {
+                    return Err(WarehouseError::ForeignVersion {
+                        table: name.into(),
+                        version,
+                        detail: format!(
+                            "it differs from the staged metadata the catalog committed ({} bytes, expected {})",
+                            found.len(),
+                            bytes.len()
+                        ),
+                    }
+                    .into());
+                }
+                Err(_) => return Err(Error::io(loc.path(&key), err)),
+            },
+        };
+        if created && durable {
+            sync_metadata_dir(table)?;
+        }
+        let hint = loc.hint_file();
+        let current = table
+            .storage()
+            .read(&hint)
+            .ok()
+            .and_then(|b| std::str::from_utf8(&b).ok().and_then(|s| s.trim().parse::<u64>().ok()));
+        if current.is_none_or(|h| h < version) {
+            let _ = table.storage().put_advisory(&hint, version.to_string().as_bytes());
+        }
+        Ok(created)
+    }
+
+    /// Publishes every table whose catalog version is unpublished (after a writer
+    /// died between the commit point and its publishes), at the newest catalog version.
+    pub fn repair(&self) -> Result<RepairReport> {
+        let state = self.refresh()?;
+        let mut published = std::mem::take(&mut *lock(&self.inner.rolled_forward));
+        for (name, e) in &state.tables {
+            if self.roll_forward(name, e)? {
+                published.push((name.clone(), e.version));
+            }
+        }
+        Ok(RepairReport { catalog_version: state.version, published })
+    }
+
+    /// The table's state at a catalog entry: `v<N>`, or the staged file the catalog
+    /// committed while `v<N>` is unpublished.
+    fn entry_state(&self, table: &Table, entry: &Entry) -> Result<TableState> {
+        let loc = table.location();
+        match load_version(loc, entry.version) {
+            Ok(s) => return Ok(s),
+            Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+        let Some(staged) = &entry.staged else {
+            return Err(WarehouseError::CorruptCatalog {
+                path: loc.path(&loc.version_file(entry.version)),
+                reason: format!("v{} is missing and the catalog names no staged file", entry.version),
+            }
+            .into());
+        };
+        let key = Key::new(staged.as_str()).map_err(|e| Error::InvalidArgument(format!("{staged}: {e}")))?;
+        let path = loc.path(&key);
+        let bytes = table.storage().read(&key).map_err(|e| Error::io(&path, e))?;
+        let metadata = TableMetadata::from_json_bytes(&path, &bytes)?;
+        Ok(TableState { version: entry.version, metadata: Arc::new(metadata), metadata_key: key, metadata_path: path })
+    }
+
+    /// A consistent read point at the newest catalog version.
+    pub fn snapshot(&self) -> Result<WarehouseSnapshot> {
+        Ok(WarehouseSnapshot { warehouse: self.clone(), state: self.refresh()? })
+    }
+
+    /// The read point at catalog version `version` (time travel across tables).
+    pub fn snapshot_at(&self, version: u64) -> Result<WarehouseSnapshot> {
+        let head = self.refresh()?;
+        if version == 0 || version > head.version {
+            return Err(WarehouseError::NoSuchVersion { version, newest: head.version }.into());
+        }
+        let state = if version == head.version { head } else { Arc::new(self.inner.log.state_at(version)?) };
+        Ok(WarehouseSnapshot { warehouse: self.clone(), state })
+    }
+
+    /// The read point of the newest catalog version committed at or before `time`.
+    pub fn snapshot_as_of(&self, time: SystemTime) -> Result<WarehouseSnapshot> {
+        let head = self.refresh()?;
+        let ms = time.duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0);
+        match self.inner.log.version_as_of(ms, head.version)? {
+            Some(k) => self.snapshot_at(k),
+            None => Err(WarehouseError::NoSuchVersion { version: 0, newest: head.version }.into()),
+        }
+    }
+
+    /// Starts a multi-table transaction.
+    pub fn transaction(&self) -> WarehouseTransaction {
+        WarehouseTransaction {
+            warehouse: self.clone(),
+            tables: BTreeMap::new(),
+            retry: self.inner.options.retry,
+            txn: uuid::Uuid::new_v4().to_string(),
+        }
+    }
+
+    /// The warehouse a table belongs to (its [`properties::WAREHOUSE`]) and its name
+    /// there; `None` for a table outside any warehouse (or dropped from it).
+    pub fn of_table(table: &Table) -> Result<Option<(Warehouse, String)>> {
+        let Some(root) = table.properties().get(properties::WAREHOUSE).cloned() else { return Ok(None) };
+        let wh = Warehouse::open(Path::new(&root))?;
+        let found = wh.tables()?.into_iter().find(|t| t.path == table.path()).map(|t| t.name);
+        Ok(found.map(|name| (wh, name)))
+    }
+
+    /// Commits a transaction started on a warehouse table's own handle through the
+    /// warehouse (a multi-table commit of one table); a table outside any warehouse
+    /// commits as usual. What the `floe` command does for every write.
+    pub fn commit_table_transaction(tx: Transaction) -> Result<CommitReport> {
+        let Some((wh, name)) = Warehouse::of_table(tx.table())? else { return tx.commit() };
+        let mut wtx = wh.transaction();
+        wtx.add(&name, tx)?;
+        let mut c = wtx.commit()?;
+        c.tables.remove(&name).ok_or_else(|| WarehouseError::TableNotFound { name }.into())
+    }
+
+    /// Appends `batches` to `name` in one transaction (a multi-table commit of one table).
+    pub fn append(&self, name: &str, batches: &[RecordBatch]) -> Result<WarehouseCommit> {
+        let mut tx = self.transaction();
+        let t = tx.table(name)?;
+        for b in batches {
+            t.append(b)?;
+        }
+        tx.commit()
+    }
+}
+
+/// fsyncs a table's `metadata/` directory where the backend has directories to sync.
+fn sync_metadata_dir(table: &Table) -> Result<()> {
+    let caps = table.storage().capabilities();
+    if caps.fsync && caps.directories {
+        let dir = table.location().metadata_dir();
+        table.storage().sync_dir(Some(&dir)).map_err(|e| Error::io(table.location().path(&dir), e))?;
+    }
+    Ok(())
+}
+
+/// A table name: `.`-separated parts of ASCII letters, digits, `_` and `-`, not
+/// starting with `-` or `.`, at most 200 bytes; `_floe` is reserved.
+fn check_name(name: &str) -> Result<Vec<&str>> {
+    let bad =
+        |reason: &str| -> Error { WarehouseError::InvalidName { name: name.into(), reason: reason.into() }.into() };
+    if name.is_empty() {
+        return Err(bad("empty"));
+    }
+    if name.len() > 200 {
+        return Err(bad("longer than 200 bytes"));
+    }
+    let parts: Vec<&str> = name.split('.').collect();
+    for p in &parts {
+        if p.is_empty() {
+            return Err(bad("empty part between dots"));
+        }
+        if p.starts_with('-') {
+            return Err(bad("a part starts with '-'"));
+        }
+        if !p.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') {
+            return Err(bad("only ASCII letters, digits, '_', '-' and '.' between parts"));
+        }
+    }
+    if parts[0] == "_floe" {
+        return Err(bad("_floe is reserved for the catalog"));
+    }
+    Ok(parts)
+}
+
+/// A consistent read point: every table as of one catalog version.
+#[derive(Debug, Clone)]
+pub struct WarehouseSnapshot {
+    warehouse: Warehouse,
+    state: Arc<CatalogState>,
+}
+
+impl WarehouseSnapshot {
+    /// The catalog version read.
+    pub fn version(&self) -> u64 {
+        self.state.version
+    }
+
+    /// When that version was committed.
+    pub fn timestamp(&self) -> SystemTime {
+        SystemTime::UNIX_EPOCH + Duration::from_millis(self.state.timestamp_ms.max(0) as u64)
+    }
+
+    /// The tables at this point, by name.
+    pub fn table_names(&self) -> Vec<String> {
+        self.state.tables.keys().cloned().collect()
+    }
+
+    /// The table version `name` has at this point.
+    pub fn table_version(&self, name: &str) -> Result<u64> {
+        Ok(self.entry(name)?.version)
+    }
+
+    fn entry(&self, name: &str) -> Result<&Entry> {
+        self.state.tables.get(name).ok_or_else(|| WarehouseError::TableNotFound { name: name.into() }.into())
+    }
+
+    /// A read-only handle on `name` as of this point.
+    pub fn table(&self, name: &str) -> Result<Table> {
+        let entry = self.entry(name)?;
+        let table = self.warehouse.open_table(entry)?;
+        let state = self.warehouse.entry_state(&table, entry)?;
+        Ok(table.pinned(state))
+    }
+
+    /// A scan of `name` as of this point.
+    pub fn scan(&self, name: &str) -> Result<Scan> {
+        Ok(self.table(name)?.scan())
+    }
+}
+
+/// A multi-table transaction: stage changes on each table through
+/// [`WarehouseTransaction::table`], then [`WarehouseTransaction::commit`] them atomically.
+#[derive(Debug)]
+pub struct WarehouseTransaction {
+    warehouse: Warehouse,
+    /// Per table: its catalog location and its transaction.
+    tables: BTreeMap<String, (String, Transaction)>,
+    retry: crate::table::RetryPolicy,
+    txn: String,
+}
+
+impl WarehouseTransaction {
+    /// The retry policy for lost races (default: the warehouse's options).
+    pub fn with_retry(mut self, retry: crate::table::RetryPolicy) -> Self {
+        self.retry = retry;
+        self
+    }
+
+    /// The transaction id recorded in the catalog at commit.
+    pub fn id(&self) -> &str {
+        &self.txn
+    }
+
+    /// The transaction of table `name` in this multi-table transaction, pinned to its
+    /// version at the newest catalog version when first asked for: `append`, `upsert`,
+    /// `delete`, `overwrite`, … stage on it as on one table.
+    pub fn table(&mut self, name: &str) -> Result<&mut Transaction> {
+        if !self.tables.contains_key(name) {
+            let wh = &self.warehouse;
+            let state = wh.refresh()?;
+            let entry = state.tables.get(name).ok_or_else(|| WarehouseError::TableNotFound { name: name.into() })?;
+            wh.roll_forward(name, entry)?;
+            let table = wh.open_table(entry)?;
+            let base = wh.entry_state(&table, entry)?;
+            let tx = Transaction::new(table, base);
+            self.tables.insert(name.to_string(), (entry.location.clone(), tx));
+        }
+        match self.tables.get_mut(name) {
+            Some((_, tx)) => Ok(tx),
+            None => Err(WarehouseError::TableNotFound { name: name.into() }.into()),
+        }
+    }
+
+    /// Adds a transaction started on a table handle (e.g. [`Table::new_transaction`] on
+    /// [`Warehouse::table`]) as table `name`'s part of this transaction. It is rebased by
+    /// the table's conflict rules if the table moved since it began.
+    pub fn add(&mut self, name: &str, tx: Transaction) -> Result<()> {
+        let wh = &self.warehouse;
+        let state = wh.refresh()?;
+        let entry = state.tables.get(name).ok_or_else(|| WarehouseError::TableNotFound { name: name.into() })?;
+        if tx.table().path() != wh.inner.root.join(&entry.location).as_path() {
+            return Err(Error::InvalidArgument(format!(
+                "the transaction is on {}, not on the warehouse's table {name:?}",
+                tx.table().path().display()
+            )));
+        }
+        if self.tables.contains_key(name) {
+            return Err(Error::InvalidArgument(format!("table {name:?} is already in this transaction")));
+        }
+        self.tables.insert(name.to_string(), (entry.location.clone(), tx));
+        Ok(())
+    }
+
+    /// Commits every table's changes atomically (the protocol in the module docs).
+    /// `Ok` means the transaction is in the catalog and every table is published.
+    /// A conflict on a table is [`WarehouseError::ConcurrentModification`] naming it;
+    /// then nothing of the transaction is committed.
+    pub fn commit(mut self) -> Result<WarehouseCommit> {
+        let started = Instant::now();
+        let wh = self.warehouse.clone();
+        let durable = wh.durable();
+        // Per table: the prepared version and its staged metadata key.
+        let mut prepared: BTreeMap<String, (Prepared, Key)> = BTreeMap::new();
+        let mut attempts = 0u32;
+        let mut lost = 0u32;
+        let result = 'attempts: loop {
+            attempts += 1;
+            let state = wh.refresh()?;
+            let mut changes = BTreeMap::new();
+            let mut raced = false;
+            for (name, (location, tx)) in self.tables.iter_mut() {
+                let entry = match state.tables.get(name) {
+                    Some(e) if &e.location == location => e,
+                    _ => break 'attempts Err(WarehouseError::TableNotFound { name: name.clone() }.into()),
+                };
+                let staged_for = |p: &Prepared, k: &Key| Entry {
+                    location: location.clone(),
+                    version: p.version,
+                    staged: Some(k.as_str().to_string()),
+                };
+                if let Some((p, k)) = prepared.get(name)
+                    && p.version == entry.version + 1
+                {
+                    // Untouched since we prepared it: the staged file still holds.
+                    changes.insert(name.clone(), staged_for(p, k));
+                    continue;
+                }
+                if let Err(e) = wh.roll_forward(name, entry) {
+                    break 'attempts Err(e);
+                }
+                let table = tx.table().clone();
+                let loc = table.location();
+                let next = loc.version_file(entry.version + 1);
+                match table.storage().exists(&next) {
+                    Ok(false) => {}
+                    Ok(true) => {
+                        // A version the catalog we read does not name: a newer catalog
+                        // version (a race), or a foreign writer.
+                        match wh.refresh() {
+                            Ok(s) if s.tables.get(name).is_some_and(|e| e.version > entry.version) => {
+                                raced = true;
+                                break;
+                            }
+                            Ok(_) => {
+                                break 'attempts Err(WarehouseError::ForeignVersion {
+                                    table: name.clone(),
+                                    version: entry.version + 1,
+                                    detail: format!("the catalog holds v{}", entry.version),
+                                }
+                                .into());
+                            }
+                            Err(e) => break 'attempts Err(e),
+                        }
+                    }
+                    Err(e) => break 'attempts Err(Error::io(loc.path(&next), e)),
+                }
+                let latest = match wh.entry_state(&table, entry) {
+                    Ok(s) => s,
+                    Err(e) => break 'attempts Err(e),
+                };
+                let p = match tx.prepare_on(&latest) {
+                    Ok(p) => p,
+                    Err(e @ Error::ConcurrentModification { .. }) => {
+                        break 'attempts Err(WarehouseError::ConcurrentModification {
+                            table: name.clone(),
+                            source: Box::new(e),
+                        }
+                        .into());
+                    }
+                    Err(e) => break 'attempts Err(e),
+                };
+                let key = Key::known(format!("metadata/floe-staged-{}-{}.metadata.json", self.txn, attempts));
+                if let Err(e) = table.storage().put_new(&key, &p.bytes, durable) {
+                    break 'attempts Err(Error::io(loc.path(&key), e));
+                }
+                changes.insert(name.clone(), staged_for(&p, &key));
+                if let Some((_, old)) = prepared.insert(name.clone(), (p, key)) {
+                    let _ = table.storage().delete(&old);
+                }
+            }
+            if !raced && durable {
+                // The staged files' (and manifests') directory entries must survive a
+                // power cut before the catalog names them.
+                for (name, (_, tx)) in &self.tables {
+                    if changes.contains_key(name)
+                        && let Err(e) = sync_metadata_dir(tx.table())
+                    {
+                        break 'attempts Err(e);
+                    }
+                }
+            }
+            if !raced {
+                crate::crashpoint::hit("mt-staged");
+                let record = Record {
+                    format: FORMAT.into(),
+                    version: state.version + 1,
+                    txn: self.txn.clone(),
+                    timestamp_ms: now_ms().max(state.timestamp_ms + 1),
+                    operation: "commit".into(),
+                    dropped: Vec::new(),
+                    changes,
+                };
+                match wh.create_record(&record) {
+                    Ok(true) => break Ok(record.version),
+                    Ok(false) => {}
+                    Err(e) => {
+                        if matches!(e, Error::Warehouse(WarehouseError::CommitStateUnknown { .. })) {
+                            // The catalog may name our files: never delete them.
+                            for (name, (p, _)) in &prepared {
+                                if let Some((_, tx)) = self.tables.get_mut(name) {
+                                    tx.mark_committed(p);
+                                }
+                            }
+                            prepared.clear();
+                        }
+                        break Err(e);
+                    }
+                }
+            }
+            lost += 1;
+            if attempts >= self.retry.max_attempts || started.elapsed() >= self.retry.total_budget {
+                let name = self.tables.keys().next().cloned().unwrap_or_default();
+                break Err(WarehouseError::ConcurrentModification {
+                    table: name,
+                    source: Box::new(Error::ConcurrentModification {
+                        base_version: state.version,
+                        attempted_version: state.version + 1,
+                        conflicting: Vec::new(),
+                        retries_exhausted: true,
+                    }),
+                }
+                .into());
+            }
+            std::thread::sleep(self.retry.backoff(lost));
+        };
+        let catalog_version = match result {
+            Ok(k) => k,
+            Err(e) => {
+                // Not committed: staged metadata is nobody's (data files go with the
+                // table transactions' drop).
+                for (name, (_, key)) in &prepared {
+                    if let Some((_, tx)) = self.tables.get(name) {
+                        let _ = tx.table().storage().delete(key);
+                    }
+                }
+                return Err(e);
+            }
+        };
+        crate::crashpoint::hit("mt-committed");
+        let committed_at = Instant::now();
+        for (name, (p, _)) in &prepared {
+            if let Some((_, tx)) = self.tables.get_mut(name) {
+                tx.mark_committed(p);
+            }
+        }
+        // Publish in name order (each table's own commit point for Iceberg readers).
+        for (name, (p, _)) in &prepared {
+            if let Some((_, tx)) = self.tables.get(name) {
+                wh.publish(name, tx.table(), p.version, &p.bytes)?;
+                crate::crashpoint::hit("mt-published");
+            }
+        }
+        let publish_window = committed_at.elapsed();
+        wh.after_catalog_commit(catalog_version);
+        let elapsed = started.elapsed();
+        let mut reports = BTreeMap::new();
+        for (name, (p, _)) in &prepared {
+            if let Some((_, tx)) = self.tables.get_mut(name) {
+                reports.insert(name.clone(), tx.finish_published(p, elapsed, lost));
+            }
+        }
+        crate::crashpoint::hit("mt-done");
+        Ok(WarehouseCommit {
+            catalog_version,
+            txn: self.txn.clone(),
+            tables: reports,
+            attempts,
+            publish_window,
+            elapsed,
+        })
+    }
+}
