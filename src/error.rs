@@ -75,6 +75,15 @@ pub enum ConflictKind {
         /// The file's location.
         path: String,
     },
+    /// A concurrent commit added a delete file that may delete rows of a data file this
+    /// transaction removes (and rewrites): rebasing would bring those rows back.
+    #[error("{delete_file} was added concurrently and may delete rows of {path}, which this transaction removes")]
+    DeletesAdded {
+        /// The data file this transaction removes.
+        path: String,
+        /// The delete file that landed.
+        delete_file: String,
+    },
     /// Under serializable isolation: a concurrent commit added a file that may hold
     /// rows matching what this transaction read.
     #[error("snapshot {snapshot_id} added {path}, which may hold rows this transaction read (serializable isolation)")]
@@ -349,6 +358,19 @@ pub enum Error {
     Unsupported {
         /// The feature.
         what: String,
+    },
+
+    /// A read needed more memory than a table property allows (for example the rows of
+    /// equality delete files hashed for one scan, `floe.read.equality-delete-max-rows`).
+    /// Nothing was changed; raise the property or compact the table's deletes away.
+    #[error("{what}: more than the limit of {limit} set by the table property {property}")]
+    ResourceLimit {
+        /// What grew past the limit.
+        what: String,
+        /// The limit.
+        limit: u64,
+        /// The table property that sets it.
+        property: String,
     },
 
     /// A path recorded in metadata (or given by a caller) lies outside the table root.

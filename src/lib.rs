@@ -90,7 +90,9 @@ pub use data::write::WriteOptions;
 pub use ops::maintenance::{CompactOptions, ExpireOptions, MaintenanceReport, MergeManifestsOptions, OrphanOptions};
 pub use ops::relocate::Relocation;
 pub use ops::verify::{Problem, ProblemKind, VerifyReport};
-pub use scan::{Scan, ScanIter, ScanMetrics, ScanPlan};
+pub use scan::{
+    DEFAULT_EQUALITY_DELETE_MAX_ROWS, DeleteFile, EQUALITY_DELETE_MAX_ROWS, Scan, ScanIter, ScanMetrics, ScanPlan,
+};
 pub use table::stats::CommitStats;
 pub use table::{Durability, HistoryEntry, RetryPolicy, Table, TableOptions, properties};
 pub use txn::conflict::{ConflictContext, LandedCommit};

@@ -9,6 +9,12 @@
 //! rows read are filtered exactly with Arrow kernels. Statistics are matched by field
 //! id, so files written before a rename prune correctly.
 //!
+//! Row-level deletes (merge-on-read, `deletes.rs`): every planned data file carries the
+//! position and equality delete files that apply to it ([`ScanPlan::deletes`]); reading
+//! the file drops the rows they delete before the filter runs, on every read path
+//! (scans, counts, `Table::get`, row-level operations). A file with position deletes is
+//! read whole and in order (no row-group or page pruning) so row positions are known.
+//!
 //! Promises: a scan reads one consistent snapshot, pinned when it is planned, even
 //! while other processes commit; output batches all have exactly the projected Arrow
 //! schema (`Schema::to_arrow` of the selected columns, field ids included); a filtered
@@ -16,6 +22,7 @@
 //! without pruning ([`Scan::prune`]); reading streams file by file and never holds more
 //! than one file's batch in flight per reader thread.
 
+mod deletes;
 mod prune;
 
 use std::sync::Arc;
@@ -37,6 +44,10 @@ use crate::spec::types::{NestedField, Schema};
 use crate::table::{Table, load_manifest_list, properties, read_files};
 
 pub use crate::spec::manifest::DataFile;
+pub use deletes::{DEFAULT_EQUALITY_DELETE_MAX_ROWS, DeleteFile, EQUALITY_DELETE_MAX_ROWS};
+pub(crate) use deletes::{DELETE_FILE_PATH_ID, path_in_bounds, position_delete_schema};
+
+use deletes::{DeleteIndex, DeleteReader, FileDeletes};
 
 #[derive(Debug, Clone)]
 enum Selection {
@@ -91,6 +102,10 @@ pub struct ScanMetrics {
     pub rows_read: u64,
     /// Rows returned (after the exact filter).
     pub rows_matched: u64,
+    /// Distinct delete files that apply to the planned files.
+    pub delete_files: usize,
+    /// Rows decoded and then dropped because a delete file deletes them.
+    pub rows_deleted: u64,
 }
 
 impl ScanMetrics {
@@ -102,6 +117,7 @@ impl ScanMetrics {
         self.rows_skipped_by_page_index += o.rows_skipped_by_page_index;
         self.rows_read += o.rows_read;
         self.rows_matched += o.rows_matched;
+        self.rows_deleted += o.rows_deleted;
     }
 
     /// Row groups decoded.
@@ -109,6 +125,9 @@ impl ScanMetrics {
         self.row_groups - self.row_groups_skipped
     }
 }
+
+/// Planned data files, the delete files of each, and the spec of each.
+type PlannedFiles = (Vec<DataFile>, Vec<Vec<Arc<DeleteFile>>>, Vec<i32>);
 
 /// One file's batches and what reading it cost.
 type FileOutput = (Vec<RecordBatch>, ScanMetrics);
@@ -123,6 +142,11 @@ pub struct ScanPlan {
     pub schema: Schema,
     /// The data files to read (live, and not pruned), oldest commit first.
     pub files: Vec<DataFile>,
+    /// For each of `files` (same index), the delete files that apply to it (empty for
+    /// most files; see [`ScanPlan::file_deletes`]).
+    pub deletes: Vec<Vec<Arc<DeleteFile>>>,
+    /// For each of `files`, the partition spec it was written with.
+    pub(crate) spec_ids: Vec<i32>,
     /// The filter bound to the snapshot's schema (`None`: every row).
     pub(crate) filter: Option<BoundPredicate>,
     /// Planning counts (manifests and files read and skipped).
@@ -134,12 +158,74 @@ pub struct ScanPlan {
     name_mapping: Option<Arc<NameMapping>>,
     /// Where the table was opened (turns recorded data file URIs into paths to read).
     location: crate::io::location::TableLocation,
+    /// Reads the delete files (and caches hashed equality deletes for this plan).
+    delete_reader: Arc<DeleteReader>,
 }
 
 impl ScanPlan {
-    /// Total rows according to the manifests.
+    /// Total rows according to the manifests, *before* row-level deletes: exact only when
+    /// [`ScanPlan::has_deletes`] is false ([`Scan::count`] is always exact).
     pub fn record_count(&self) -> i64 {
         self.files.iter().map(|f| f.record_count).sum()
+    }
+
+    /// Whether any planned file has delete files that apply to it.
+    pub fn has_deletes(&self) -> bool {
+        self.deletes.iter().any(|d| !d.is_empty())
+    }
+
+    /// The delete files that apply to the planned file at `index` (empty when none, or
+    /// when `index` is out of range).
+    pub fn file_deletes(&self, index: usize) -> &[Arc<DeleteFile>] {
+        self.deletes.get(index).map(Vec::as_slice).unwrap_or_default()
+    }
+
+    /// Reads every live row (deletes applied, no filter) of the planned file at `index`
+    /// with `schema` (a projection of the table schema), each batch with the positions
+    /// of its rows in the file. Row-level operations read files this way.
+    pub(crate) fn read_live_rows(&self, index: usize, schema: &Schema) -> Result<Vec<(RecordBatch, Vec<u64>)>> {
+        let file = self.files.get(index).ok_or_else(|| Error::InvalidArgument(format!("no planned file {index}")))?;
+        let deletes = self.load_deletes(index, file)?;
+        let read_schema = with_equality_columns(schema, &self.delete_reader.schema, self.file_deletes(index))?;
+        let data = self.location.resolve(&file.file_path)?;
+        let size = u64::try_from(file.file_size_in_bytes).ok().filter(|s| *s > 0);
+        let reader = open_data(&data, size, &read_schema, self.name_mapping.as_deref(), &ReadOptions::default())?;
+        let mut out = Vec::new();
+        let mut next: u64 = 0;
+        let width = schema.fields().len();
+        for b in reader {
+            let b = b?;
+            let n = b.num_rows() as u64;
+            let mut positions: Vec<u64> = (next..next + n).collect();
+            let mut b = b;
+            if let Some(d) = &deletes
+                && let Some(mask) = d.keep_mask(&b, next, &read_schema)?
+            {
+                b = arrow_select::filter::filter_record_batch(&b, &mask)?;
+                positions =
+                    positions.into_iter().zip(mask.values().iter()).filter(|(_, k)| *k).map(|(p, _)| p).collect();
+            }
+            next += n;
+            if b.num_columns() != width {
+                let options = arrow_array::RecordBatchOptions::new().with_row_count(Some(b.num_rows()));
+                b = RecordBatch::try_new_with_options(
+                    Arc::new(schema.to_arrow()),
+                    b.columns()[..width].to_vec(),
+                    &options,
+                )?;
+            }
+            out.push((b, positions));
+        }
+        Ok(out)
+    }
+
+    fn load_deletes(&self, index: usize, file: &DataFile) -> Result<Option<FileDeletes>> {
+        let list = self.file_deletes(index);
+        if list.is_empty() {
+            return Ok(None);
+        }
+        let d = self.delete_reader.load(list, &file.file_path)?;
+        Ok((!d.is_empty()).then_some(d))
     }
 
     /// Reads the planned file at `index` (a position in `files`): row-group and page
@@ -149,7 +235,7 @@ impl ScanPlan {
         let opts = ReadOptions { batch_size, ..ReadOptions::default() };
         let file = self.files.get(index).ok_or_else(|| Error::InvalidArgument(format!("no planned file {index}")))?;
         let mut out = Vec::new();
-        if let Some(mut r) = FileRead::open(self, file, &opts, &mut metrics)? {
+        if let Some(mut r) = FileRead::open(self, index, file, &opts, &mut metrics)? {
             for b in r.by_ref() {
                 out.push(b?);
             }
@@ -166,18 +252,32 @@ struct FileRead {
     filter: Option<BoundPredicate>,
     output: Option<arrow_schema::SchemaRef>,
     metrics: ScanMetrics,
+    /// The deletes that apply to the file, and the schema batches are read with.
+    deletes: Option<(FileDeletes, Schema)>,
+    /// Position in the file of the next batch's first row (files with position deletes
+    /// are read whole, so this is exact for them).
+    next_pos: u64,
 }
 
 impl FileRead {
     /// `None` when pruning shows no row of the file can match.
-    fn open(plan: &ScanPlan, file: &DataFile, opts: &ReadOptions, acc: &mut ScanMetrics) -> Result<Option<FileRead>> {
+    fn open(
+        plan: &ScanPlan,
+        index: usize,
+        file: &DataFile,
+        opts: &ReadOptions,
+        acc: &mut ScanMetrics,
+    ) -> Result<Option<FileRead>> {
+        let deletes = plan.load_deletes(index, file)?;
+        // Row positions are only known when the whole file is read in order.
+        let prune = plan.prune && !deletes.as_ref().is_some_and(FileDeletes::has_positions);
         // Relative paths (some writers) are relative to the table root; the files of a
         // copied or moved table are read under the directory it was opened at.
         let data = plan.location.resolve(&file.file_path)?;
         let size = u64::try_from(file.file_size_in_bytes).ok().filter(|s| *s > 0);
         let mapping = plan.name_mapping.as_deref();
         let mut metrics = ScanMetrics::default();
-        let reader = match (&plan.filter, plan.prune) {
+        let reader = match (&plan.filter, prune) {
             (Some(pred), true) => {
                 let path = data.path();
                 let source = open_source(&data, size)?;
@@ -203,11 +303,24 @@ impl FileRead {
         metrics.files_read += 1;
         let output =
             (plan.read_schema.fields().len() != plan.schema.fields().len()).then(|| Arc::new(plan.schema.to_arrow()));
-        Ok(Some(FileRead { reader, filter: plan.filter.clone(), output, metrics }))
+        let deletes = deletes.map(|d| (d, plan.read_schema.clone()));
+        Ok(Some(FileRead { reader, filter: plan.filter.clone(), output, metrics, deletes, next_pos: 0 }))
     }
 
     fn process(&mut self, batch: RecordBatch) -> Result<RecordBatch> {
         self.metrics.rows_read += batch.num_rows() as u64;
+        let start = self.next_pos;
+        self.next_pos += batch.num_rows() as u64;
+        let batch = match &self.deletes {
+            Some((d, schema)) => match d.keep_mask(&batch, start, schema)? {
+                Some(mask) => {
+                    self.metrics.rows_deleted += (batch.num_rows() - mask.true_count()) as u64;
+                    arrow_select::filter::filter_record_batch(&batch, &mask)?
+                }
+                None => batch,
+            },
+            None => batch,
+        };
         let batch = match &self.filter {
             Some(pred) => {
                 let mask = pred.evaluate(&batch)?;
@@ -242,8 +355,9 @@ impl Iterator for FileRead {
                 Err(e) => return Some(Err(e)),
             };
             match self.process(batch) {
-                // Skip batches the filter emptied, but not an empty file's only batch.
-                Ok(b) if b.num_rows() == 0 && self.filter.is_some() => continue,
+                // Skip batches the filter or deletes emptied, but not an empty file's
+                // only batch.
+                Ok(b) if b.num_rows() == 0 && (self.filter.is_some() || self.deletes.is_some()) => continue,
                 other => return Some(other),
             }
         }
@@ -379,22 +493,36 @@ impl Scan {
         }
         let mut metrics = ScanMetrics::default();
         let pruning = if self.prune { filter.as_ref() } else { None };
-        let files = match &snapshot {
+        let (files, deletes, spec_ids) = match &snapshot {
             Some(s) => self.live_files(s, &metadata, pruning, &mut metrics)?,
-            None => Vec::new(),
+            None => (Vec::new(), Vec::new(), Vec::new()),
         };
         metrics.files_planned = files.len();
+        let mut distinct: std::collections::HashSet<&str> = std::collections::HashSet::new();
+        for d in deletes.iter().flatten() {
+            distinct.insert(d.file.file_path.as_str());
+        }
+        metrics.delete_files = distinct.len();
+        // Equality delete columns that are not read yet are read too, after the rest.
+        let all_deletes: Vec<Arc<DeleteFile>> = deletes.iter().flatten().cloned().collect();
+        let read_schema = with_equality_columns(&read_schema, &table_schema, &all_deletes)?;
         let location = self.table.location().clone();
+        let max_rows =
+            metadata.property_i64(EQUALITY_DELETE_MAX_ROWS, DEFAULT_EQUALITY_DELETE_MAX_ROWS as i64).max(0) as u64;
+        let delete_reader = Arc::new(DeleteReader::new(location.clone(), table_schema, name_mapping.clone(), max_rows));
         Ok(ScanPlan {
             snapshot,
             schema,
             files,
+            deletes,
+            spec_ids,
             filter,
             metrics,
             prune: self.prune,
             read_schema,
             name_mapping,
             location,
+            delete_reader,
         })
     }
 
@@ -447,11 +575,15 @@ impl Scan {
         Ok(ScanIter::new(plan, opts))
     }
 
-    /// Counts rows: from the manifests alone without a filter; with one, by reading
-    /// only the filter's columns of the files pruning keeps.
+    /// Counts rows: from the manifests alone without a filter or delete files; otherwise
+    /// by reading only the filter's (and equality deletes') columns of the files pruning
+    /// keeps.
     pub fn count(&self) -> Result<i64> {
         if self.filter.is_none() {
-            return Ok(self.plan()?.record_count());
+            let plan = self.plan()?;
+            if !plan.has_deletes() {
+                return Ok(plan.record_count());
+            }
         }
         let scan = self.clone().select(Vec::<String>::new());
         let (_, metrics) = scan.to_batches_with_metrics()?;
@@ -498,7 +630,7 @@ impl Scan {
         metadata: &TableMetadata,
         filter: Option<&BoundPredicate>,
         metrics: &mut ScanMetrics,
-    ) -> Result<Vec<DataFile>> {
+    ) -> Result<PlannedFiles> {
         let table = &self.table;
         let manifests = load_manifest_list(table.location(), snapshot)?;
         metrics.manifests = manifests.len();
@@ -509,7 +641,8 @@ impl Scan {
         let mut projected: Vec<(i32, Option<PartitionSpec>, BoundPredicate)> = Vec::new();
         // (data sequence number, file): sorted below so rows come back oldest commit
         // first, whatever order the manifest list has (newest manifest first).
-        let mut files: Vec<(i64, DataFile)> = Vec::new();
+        let mut files: Vec<(i64, i32, DataFile)> = Vec::new();
+        let mut index = DeleteIndex::default();
         // First which manifests to read (partition summaries prune whole manifests),
         // then read them all at once (concurrently on a remote store), then decode.
         let mut to_read: Vec<(&ManifestFile, Option<usize>)> = Vec::new();
@@ -551,10 +684,25 @@ impl Scan {
             });
             let manifest = read_manifest(&file.path(), &bytes, Some(m))?;
             if m.content == ManifestContent::Deletes {
-                if manifest.entries.iter().any(|e| e.status != EntryStatus::Deleted) {
-                    return Err(Error::Unsupported {
-                        what: "tables with row-level delete files (merge-on-read)".into(),
-                    });
+                let unpartitioned = metadata
+                    .partition_specs
+                    .iter()
+                    .find(|s| s.spec_id == m.partition_spec_id)
+                    .is_none_or(|s| s.fields.is_empty());
+                for e in manifest.entries {
+                    if e.status == EntryStatus::Deleted {
+                        continue;
+                    }
+                    if e.data_file.key_metadata.is_some() || m.key_metadata.is_some() {
+                        return Err(Error::Unsupported {
+                            what: format!("encrypted delete files ({})", e.data_file.file_path),
+                        });
+                    }
+                    let sequence_number = e.sequence_number.unwrap_or(m.sequence_number);
+                    index.add(
+                        DeleteFile { file: e.data_file, sequence_number, spec_id: m.partition_spec_id },
+                        unpartitioned,
+                    );
                 }
                 continue;
             }
@@ -563,8 +711,9 @@ impl Scan {
                     continue;
                 }
                 if e.data_file.content != DataContent::Data {
-                    return Err(Error::Unsupported {
-                        what: "tables with row-level delete files (merge-on-read)".into(),
+                    return Err(Error::CorruptMetadata {
+                        path: file.path(),
+                        reason: format!("delete file {} listed in a data manifest", e.data_file.file_path),
                     });
                 }
                 // Reading these as Parquet would give a confusing error or wrong rows.
@@ -593,12 +742,35 @@ impl Scan {
                     metrics.files_skipped_by_metrics += 1;
                     continue;
                 }
-                files.push((e.sequence_number.unwrap_or(m.sequence_number), e.data_file));
+                files.push((e.sequence_number.unwrap_or(m.sequence_number), m.partition_spec_id, e.data_file));
             }
         }
-        files.sort_by_key(|(seq, _)| *seq);
-        Ok(files.into_iter().map(|(_, f)| f).collect())
+        files.sort_by_key(|(seq, _, _)| *seq);
+        let deletes = files.iter().map(|(seq, spec, f)| index.for_data(*seq, *spec, f)).collect();
+        let spec_ids = files.iter().map(|(_, spec, _)| *spec).collect();
+        Ok((files.into_iter().map(|(_, _, f)| f).collect(), deletes, spec_ids))
     }
+}
+
+/// `schema` plus the columns of `table` that the equality delete files in `deletes`
+/// compare and `schema` lacks (appended).
+fn with_equality_columns(schema: &Schema, table: &Schema, deletes: &[Arc<DeleteFile>]) -> Result<Schema> {
+    let mut fields = schema.fields().to_vec();
+    for d in deletes {
+        for id in d.file.equality_ids.iter().flatten() {
+            if !fields.iter().any(|f| f.id == *id)
+                && let Some(f) = table.fields().iter().find(|f| f.id == *id)
+            {
+                fields.push(f.clone());
+            }
+        }
+    }
+    if fields.len() == schema.fields().len() {
+        return Ok(schema.clone());
+    }
+    let mut s = Schema::new(fields)?;
+    s.schema_id = schema.schema_id;
+    Ok(s)
 }
 
 /// The table schema restricted to `columns` (all when `None`), in the given order.
@@ -680,7 +852,7 @@ impl Iterator for ScanIter {
             }
             let file = self.plan.files.get(self.next_file)?;
             self.next_file += 1;
-            match FileRead::open(&self.plan, file, &self.opts, &mut self.metrics) {
+            match FileRead::open(&self.plan, self.next_file - 1, file, &self.opts, &mut self.metrics) {
                 Ok(r) => self.current = r,
                 Err(e) => {
                     self.failed = true;

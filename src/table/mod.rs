@@ -244,6 +244,15 @@ pub mod properties {
     pub const WRITE_DELETED_ENTRIES: &str = "floe.write.deleted-entries";
     /// Target data file size (Iceberg key).
     pub const TARGET_FILE_SIZE: &str = "write.target-file-size-bytes";
+    /// `copy-on-write` (default) or `merge-on-read`: how `delete` and `overwrite` by
+    /// predicate change rows (Iceberg key). Merge-on-read writes position delete files
+    /// instead of rewriting data files; it is ignored (copy-on-write) on tables
+    /// datashard writes to, since datashard reads no delete files.
+    pub const WRITE_DELETE_MODE: &str = "write.delete.mode";
+    /// Like [`WRITE_DELETE_MODE`], for `upsert` (Iceberg key; `write.merge.mode` too).
+    pub const WRITE_UPDATE_MODE: &str = "write.update.mode";
+    /// Like [`WRITE_DELETE_MODE`], for `upsert` (Iceberg's MERGE INTO; Iceberg key).
+    pub const WRITE_MERGE_MODE: &str = "write.merge.mode";
     /// floe: a transaction open longer than this refuses to commit (default 12 h),
     /// so its files are never older than the orphan-cleanup grace period (1 day).
     pub const TRANSACTION_MAX_AGE_MS: &str = "floe.transaction.max-age-ms";

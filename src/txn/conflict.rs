@@ -13,7 +13,7 @@ use std::collections::HashSet;
 use std::sync::OnceLock;
 
 use crate::error::{Conflict, ConflictKind, Result};
-use crate::spec::manifest::{DataFile, EntryStatus, read_manifest};
+use crate::spec::manifest::{DataFile, EntryStatus, ManifestContent, read_manifest};
 use crate::spec::metadata::TableMetadata;
 use crate::table::{Table, TableState, load_manifest_list};
 
@@ -31,6 +31,8 @@ pub struct LandedCommit {
     pub added: Vec<DataFile>,
     /// Data files it removed.
     pub removed: Vec<DataFile>,
+    /// Delete files (merge-on-read) it added.
+    pub added_deletes: Vec<DataFile>,
 }
 
 /// What a validator sees when its transaction is about to be rebased: the base it
@@ -164,6 +166,7 @@ impl<'a> ConflictContext<'a> {
                 operation: s.operation().to_string(),
                 added: Vec::new(),
                 removed: Vec::new(),
+                added_deletes: Vec::new(),
             };
             for m in load_manifest_list(self.table.location(), s)? {
                 if m.added_snapshot_id != s.snapshot_id {
@@ -172,6 +175,12 @@ impl<'a> ConflictContext<'a> {
                 let file = self.table.location().resolve(&m.manifest_path)?;
                 for e in read_manifest(&file.path(), &file.read()?, Some(&m))?.entries {
                     if e.snapshot_id != Some(s.snapshot_id) {
+                        continue;
+                    }
+                    if m.content == ManifestContent::Deletes {
+                        if e.status == EntryStatus::Added {
+                            landed.added_deletes.push(e.data_file);
+                        }
                         continue;
                     }
                     match e.status {

@@ -30,6 +30,7 @@
 //!   version of every attempt. Only the relocation commit ([`crate::ops::relocate`]) may.
 
 pub(crate) mod conflict;
+mod deletes;
 pub(crate) mod evolution;
 pub(crate) mod rowops;
 
@@ -48,8 +49,8 @@ use crate::error::{Conflict, ConflictKind, Error, Result};
 use crate::io::location::TableLocation;
 use crate::io::storage::{Key, LockGuard, Staged};
 use crate::spec::manifest::{
-    DataFile, EntryStatus, ManifestContent, ManifestEntry, ManifestFile, ManifestWriteContext, read_manifest,
-    write_manifest, write_manifest_list,
+    DataContent, DataFile, EntryStatus, ManifestContent, ManifestEntry, ManifestFile, ManifestWriteContext,
+    read_manifest, write_manifest, write_manifest_list,
 };
 use crate::spec::metadata::{
     ATTEMPT_KEY, COMMIT_ID_KEY, MetadataLogEntry, REBASED_OVER_KEY, Snapshot, SnapshotLogEntry, SnapshotRef,
@@ -197,6 +198,12 @@ pub struct Transaction {
     prepared_totals: Option<(i64, i64)>,
     /// Attempts made through [`Transaction::prepare_on`].
     prepare_attempts: u32,
+    /// Delete files staged (merge-on-read), see `deletes.rs`.
+    delete_files: Vec<deletes::StagedDelete>,
+    /// Data files our position deletes name: they must be live at commit.
+    delete_targets: Vec<String>,
+    /// Writing a delete file created the data directory.
+    delete_dir_created: bool,
 }
 
 impl std::fmt::Debug for Transaction {
@@ -245,6 +252,9 @@ impl Transaction {
             inherited_lock: None,
             prepared_totals: None,
             prepare_attempts: 0,
+            delete_files: Vec::new(),
+            delete_targets: Vec::new(),
+            delete_dir_created: false,
         }
     }
 
@@ -309,7 +319,18 @@ impl Transaction {
     }
 
     pub(crate) fn has_file_changes(&self) -> bool {
-        self.writer.is_some() || !self.data_files.is_empty() || !self.removed.is_empty()
+        self.writer.is_some()
+            || !self.data_files.is_empty()
+            || !self.removed.is_empty()
+            || !self.delete_files.is_empty()
+    }
+
+    /// Refuses staging on a read-only handle or a copied table not yet relocated.
+    pub(crate) fn check_can_write(&self) -> Result<()> {
+        if self.table.inner.read_only {
+            return Err(read_only_error());
+        }
+        self.check_location(&self.base.metadata)
     }
 
     /// The metadata this transaction read (its base version's).
@@ -408,7 +429,8 @@ impl Transaction {
             return op;
         }
         let adds = !self.data_files.is_empty() || self.writer.is_some();
-        match (adds, self.removed.is_empty()) {
+        let removes = !self.removed.is_empty() || !self.delete_files.is_empty();
+        match (adds, !removes) {
             (_, true) => Operation::Append,
             (false, false) => Operation::Delete,
             (true, false) => Operation::Overwrite,
@@ -417,12 +439,19 @@ impl Transaction {
 
     /// No file changes and only metadata updates: commits without a snapshot.
     fn metadata_only(&self) -> bool {
-        !self.updates.is_empty() && self.removed.is_empty() && self.data_files.is_empty() && self.operation.is_none()
+        !self.updates.is_empty()
+            && self.removed.is_empty()
+            && self.data_files.is_empty()
+            && self.delete_files.is_empty()
+            && self.operation.is_none()
     }
 
     /// The conflicts that stop a rebase from `base` onto `latest` (docs/conflicts.md).
     fn rebase_conflicts(&self, latest: &TableState) -> Result<Vec<Conflict>> {
-        let plain_append = self.removed.is_empty() && self.validators.is_empty() && self.updates.is_empty();
+        let plain_append = self.removed.is_empty()
+            && self.validators.is_empty()
+            && self.updates.is_empty()
+            && self.delete_files.is_empty();
         if plain_append {
             return Ok(append_conflicts(&self.base, latest));
         }
@@ -432,7 +461,7 @@ impl Transaction {
         // rewritten), so expired or rolled-back history between its base and the
         // newest version does not stop it. Every other removal needs the history.
         let needs_history = self.operation() != Operation::Replace;
-        let mut out = if !self.removed.is_empty() {
+        let mut out = if !self.removed.is_empty() || !self.delete_files.is_empty() {
             rewrite_conflicts(&ctx, needs_history)?
         } else if !self.data_files.is_empty() {
             append_conflicts(&self.base, latest)
@@ -538,7 +567,7 @@ impl Transaction {
         check_writable(self.table.storage())?;
         let table = self.table.clone();
         let durable = table.inner.options.durability.is_durable();
-        let mut created_data_dir = self.staged_created_dir || self.finished_created_dir;
+        let mut created_data_dir = self.staged_created_dir || self.finished_created_dir || self.delete_dir_created;
         if let Some(schema) = self.merged_schema.clone() {
             register_merge(self, self.base.metadata.current_schema_id, schema);
         }
@@ -797,7 +826,8 @@ impl Transaction {
         let caps = storage.capabilities();
         // Without fsync a completed write is already durable: only our manifest is left.
         let data_files: Vec<Key> = if caps.fsync {
-            self.data_files.iter().filter_map(|f| location.confined_key(&f.file_path).ok()).collect()
+            let deletes = self.delete_files.iter().map(|d| &d.file);
+            self.data_files.iter().chain(deletes).filter_map(|f| location.confined_key(&f.file_path).ok()).collect()
         } else {
             Vec::new()
         };
@@ -1144,6 +1174,15 @@ impl Transaction {
             Some(p) => cached_manifest_list(&table, p)?,
             None => Arc::new(Vec::new()),
         };
+        if !self.delete_files.is_empty() || !self.removed.is_empty() {
+            let conflicts = self.delete_conflicts(&parent_manifests)?;
+            if !conflicts.is_empty() {
+                return Ok(Err(conflicts));
+            }
+            if !self.delete_files.is_empty() {
+                manifests.extend(self.delete_manifests(&new_md, sequence_number, &mut writes)?);
+            }
+        }
         let mut removed = Removed::default();
         if !self.removed.is_empty() {
             // Merging waits for the next commit: the rewritten manifests are not on
@@ -1336,10 +1375,30 @@ impl Transaction {
         if let Some(prev) = parent.map_or(Some(0), |p| p.summary_i64("total-files-size")) {
             s.insert("total-files-size".into(), (prev + added_size - removed.bytes).max(0).to_string());
         }
-        for key in ["total-delete-files", "total-position-deletes", "total-equality-deletes"] {
+        let count = |c: DataContent| self.delete_files.iter().filter(move |d| d.file.content == c);
+        let pos_files = count(DataContent::PositionDeletes).count() as i64;
+        let eq_files = count(DataContent::EqualityDeletes).count() as i64;
+        let pos_rows: i64 = count(DataContent::PositionDeletes).map(|d| d.file.record_count).sum();
+        let eq_rows: i64 = count(DataContent::EqualityDeletes).map(|d| d.file.record_count).sum();
+        if !self.delete_files.is_empty() {
+            s.insert("added-delete-files".into(), (pos_files + eq_files).to_string());
+            if pos_files > 0 {
+                s.insert("added-position-delete-files".into(), pos_files.to_string());
+                s.insert("added-position-deletes".into(), pos_rows.to_string());
+            }
+            if eq_files > 0 {
+                s.insert("added-equality-delete-files".into(), eq_files.to_string());
+                s.insert("added-equality-deletes".into(), eq_rows.to_string());
+            }
+        }
+        for (key, added) in [
+            ("total-delete-files", pos_files + eq_files),
+            ("total-position-deletes", pos_rows),
+            ("total-equality-deletes", eq_rows),
+        ] {
             let prev = parent.map_or(Some(0), |p| p.summary_i64(key));
             if let Some(v) = prev {
-                s.insert(key.into(), v.to_string());
+                s.insert(key.into(), (v + added).to_string());
             }
         }
         s

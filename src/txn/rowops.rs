@@ -34,7 +34,6 @@ use arrow_buffer::NullBuffer;
 use arrow_row::{Row, RowConverter, Rows, SortField};
 use arrow_select::filter::filter_record_batch;
 
-use crate::data::read::{NameMapping, ReadOptions, open_data};
 use crate::data::write::conform_batch;
 use crate::error::{Conflict, ConflictKind, Error, Result};
 use crate::expr::{BoundPredicate, Literal, Predicate, col, partition_value_stats};
@@ -77,6 +76,9 @@ pub struct RowChanges {
     pub rows_copied: u64,
     /// New rows written (overwrite, upsert, insert-if-absent).
     pub rows_added: u64,
+    /// Merge-on-read: position delete files written (one per data file with deleted
+    /// rows that keeps some rows; such files are neither removed nor rewritten).
+    pub delete_files_added: usize,
     /// Insert-if-absent: keys not inserted because the table already held them (or an
     /// earlier row of the same call did), in input order, one `Vec` of key values per
     /// skipped row.
@@ -92,6 +94,7 @@ impl RowChanges {
         self.rows_removed += other.rows_removed;
         self.rows_copied += other.rows_copied;
         self.rows_added += other.rows_added;
+        self.delete_files_added += other.delete_files_added;
         self.keys_skipped.extend(other.keys_skipped.iter().cloned());
     }
 }
@@ -158,7 +161,7 @@ impl RowOps<'_> {
         let md = Arc::clone(tx.base_metadata());
         let bound = predicate.bind(md.current_schema())?;
         let matcher = bound.clone();
-        let changes = rewrite_matching(tx, &predicate, &|b: &RecordBatch| matcher.evaluate(b))?;
+        let changes = rewrite_matching(tx, &predicate, &|b: &RecordBatch| matcher.evaluate(b), Mode::DELETE)?;
         add_read_validator(tx, self.isolation, bound, false);
         tx.record_rows(&changes);
         Ok(changes)
@@ -173,7 +176,7 @@ impl RowOps<'_> {
         let conformed = conform_all(md.current_schema(), batches)?;
         let bound = predicate.bind(md.current_schema())?;
         let matcher = bound.clone();
-        let mut changes = rewrite_matching(tx, &predicate, &|b: &RecordBatch| matcher.evaluate(b))?;
+        let mut changes = rewrite_matching(tx, &predicate, &|b: &RecordBatch| matcher.evaluate(b), Mode::DELETE)?;
         for b in &conformed {
             tx.append(b)?;
             changes.rows_added += b.num_rows() as u64;
@@ -214,7 +217,7 @@ impl RowOps<'_> {
             return Ok(RowChanges::default());
         }
         let filter = keys.predicate()?;
-        let mut changes = rewrite_matching(tx, &filter, &|b: &RecordBatch| keys.mask(b))?;
+        let mut changes = rewrite_matching(tx, &filter, &|b: &RecordBatch| keys.mask(b), Mode::MERGE)?;
         for b in &conformed {
             tx.append(b)?;
             changes.rows_added += b.num_rows() as u64;
@@ -363,16 +366,29 @@ fn conform_all(schema: &Schema, batches: &[RecordBatch]) -> Result<Vec<RecordBat
     batches.iter().map(|b| conform_batch(schema, b)).collect()
 }
 
-fn name_mapping(md: &TableMetadata) -> Option<NameMapping> {
-    md.properties.get(properties::NAME_MAPPING).and_then(|j| NameMapping::parse(j).ok())
+/// Which table properties choose between copy-on-write and merge-on-read.
+struct Mode(&'static [&'static str]);
+
+impl Mode {
+    /// `delete` and `overwrite`: Iceberg's `write.delete.mode`.
+    const DELETE: Mode = Mode(&[properties::WRITE_DELETE_MODE]);
+    /// `upsert` (Iceberg's MERGE INTO / UPDATE): `write.merge.mode` or `write.update.mode`.
+    const MERGE: Mode = Mode(&[properties::WRITE_MERGE_MODE, properties::WRITE_UPDATE_MODE]);
+
+    fn merge_on_read(&self, md: &TableMetadata) -> bool {
+        self.0.iter().any(|p| super::deletes::merge_on_read(md, p))
+    }
 }
 
-/// Reads every file of the base snapshot that `filter` may match; removes those in which
-/// `matches` selects rows and re-appends their other rows.
+/// Reads every file of the base snapshot that `filter` may match (its deletes applied);
+/// for each in which `matches` selects rows: copy-on-write removes it and re-appends its
+/// other rows; merge-on-read writes a position delete file for the selected rows (or
+/// removes the file when every live row is selected).
 fn rewrite_matching(
     tx: &mut Transaction,
     filter: &Predicate,
     matches: &dyn Fn(&RecordBatch) -> Result<BooleanArray>,
+    mode: Mode,
 ) -> Result<RowChanges> {
     let md = Arc::clone(tx.base_metadata());
     let mut changes = RowChanges::default();
@@ -381,20 +397,20 @@ fn rewrite_matching(
     }
     let plan = tx.table().scan().as_of_version(tx.base_version()).filter(filter.clone()).plan()?;
     let schema = md.current_schema().clone();
-    let mapping = name_mapping(&md);
+    let mor = mode.merge_on_read(&md);
     let mut removed: Vec<DataFile> = Vec::new();
-    for file in plan.files {
-        let data = tx.table().location().resolve(&file.file_path)?;
-        let size = u64::try_from(file.file_size_in_bytes).ok().filter(|s| *s > 0);
-        let reader = open_data(&data, size, &schema, mapping.as_ref(), &ReadOptions::default())?;
+    for (index, file) in plan.files.iter().enumerate() {
         changes.files_scanned += 1;
         let mut kept = Vec::new();
         let mut matched = 0u64;
-        for b in reader {
-            let b = b?;
+        let mut positions: Vec<u64> = Vec::new();
+        for (b, pos) in plan.read_live_rows(index, &schema)? {
             let mask = matches(&b)?;
             let n = mask.true_count();
             matched += n as u64;
+            if mor && n > 0 {
+                positions.extend(pos.iter().zip(mask.iter()).filter(|(_, m)| *m == Some(true)).map(|(p, _)| *p));
+            }
             if n < b.num_rows() {
                 kept.push(if n == 0 { b } else { filter_record_batch(&b, &arrow_arith::boolean::not(&mask)?)? });
             }
@@ -405,6 +421,10 @@ fn rewrite_matching(
         changes.rows_removed += matched;
         if kept.is_empty() {
             changes.files_removed += 1;
+        } else if mor {
+            tx.stage_position_deletes(plan.spec_ids[index], file, &positions)?;
+            changes.delete_files_added += 1;
+            continue;
         } else {
             changes.files_rewritten += 1;
             for b in &kept {
@@ -412,7 +432,7 @@ fn rewrite_matching(
                 tx.append(b)?;
             }
         }
-        removed.push(file);
+        removed.push(file.clone());
     }
     tx.remove_files(removed)?;
     Ok(changes)

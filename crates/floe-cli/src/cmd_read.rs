@@ -123,7 +123,10 @@ pub fn info(o: &Out, path: &Path) -> CmdResult {
     let md = table.metadata();
     let root = table.path().to_path_buf();
     let plan = table.scan().plan()?;
-    let rows: i64 = plan.record_count();
+    // Row-level delete files (merge-on-read): the manifests' counts include deleted
+    // rows, so count by reading.
+    let rows: i64 = if plan.has_deletes() { table.scan().count()? } else { plan.record_count() };
+    let delete_files = plan.metrics.delete_files;
     let files = plan.files.len();
     let bytes: i64 = plan.files.iter().map(|f| f.file_size_in_bytes).sum();
     let schema = md.current_schema();
@@ -148,6 +151,7 @@ pub fn info(o: &Out, path: &Path) -> CmdResult {
             "total_records": rows,
             "total_data_files": files,
             "total_data_bytes": bytes,
+            "total_delete_files": delete_files,
         }))?;
         return Ok(());
     }
@@ -177,6 +181,7 @@ pub fn info(o: &Out, path: &Path) -> CmdResult {
         ),
         ("snapshots", format!("{} retained", md.snapshots().len())),
         ("rows", rows.to_string()),
+        ("delete files", delete_files.to_string()),
         ("data files", files.to_string()),
         ("data size", format!("{bytes} bytes ({})", human_bytes(bytes))),
         ("partition spec", spec_text),

@@ -1925,3 +1925,34 @@ fn new_commands_have_help_with_examples() {
         assert!(help.contains(&format!("  {cmd} ")), "{cmd} not listed: {help}");
     }
 }
+
+/// A merge-on-read table (position delete files) through the commands a user reads it
+/// with: `scan` (filters, time travel), `info` (rows after deletes, delete files),
+/// `delete` under `write.delete.mode=merge-on-read`, and `verify --deep` (delete files
+/// are checked like data files: a missing one is reported).
+#[test]
+fn merge_on_read_tables_through_the_cli() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path();
+    let options = common::relaxed().property("write.delete.mode", "merge-on-read");
+    let t = floe::Table::create_with(p.join("t"), common::schema(), options).unwrap();
+    t.append(&[common::batch(0, 100)]).unwrap();
+    let before = t.version().to_string();
+    ok(p, &["delete", "t", "--where", "id < 10"]);
+    let csv_ids =
+        |s: &str| -> Vec<i64> { s.lines().skip(1).filter_map(|l| l.split(',').next()?.parse().ok()).collect() };
+    assert_eq!(csv_ids(&ok(p, &["scan", "t", "--select", "id"])), (10..100).collect::<Vec<_>>());
+    assert_eq!(csv_ids(&ok(p, &["scan", "t", "--select", "id", "--where", "id < 12"])), [10, 11]);
+    assert_eq!(csv_ids(&ok(p, &["scan", "t", "--select", "id", "--version", &before])).len(), 100);
+    let info = json(p, &["info", "t", "--json"]);
+    assert_eq!(info["total_records"], 90, "{info}");
+    assert_eq!(info["total_delete_files"], 1, "{info}");
+    assert_eq!(info["total_data_files"], 1, "merge-on-read rewrote no data file: {info}");
+    ok(p, &["verify", "t", "--deep"]);
+    t.refresh().unwrap();
+    let plan = t.scan().plan().unwrap();
+    let delete_file = t.resolve_path(&plan.file_deletes(0)[0].file.file_path).unwrap();
+    std::fs::remove_file(&delete_file).unwrap();
+    let (stdout, _) = run(p, &["verify", "t"], 1);
+    assert!(stdout.contains("deletes-"), "the missing delete file is named: {stdout}");
+}
