@@ -75,13 +75,10 @@ rows = con.execute(f"SELECT id, name, value FROM iceberg_scan('{metadata}') ORDE
 print(json.dumps([list(r) for r in rows]))
 "#;
 
-#[test]
-fn pyiceberg_and_duckdb_read_floes_s3_table_identically() {
-    let Some((endpoint, bucket)) = s3() else { return };
-    let url = format!("s3://{bucket}/interop-{}", uuid::Uuid::new_v4());
+fn s3_options(endpoint: &str) -> TableOptions {
     let mut options = TableOptions::default();
     for (k, v) in [
-        ("aws_endpoint", endpoint.as_str()),
+        ("aws_endpoint", endpoint),
         ("aws_allow_http", "true"),
         ("aws_access_key_id", "floe"),
         ("aws_secret_access_key", "floe-secret"),
@@ -89,6 +86,14 @@ fn pyiceberg_and_duckdb_read_floes_s3_table_identically() {
     ] {
         options = options.storage_option(k, v);
     }
+    options
+}
+
+#[test]
+fn pyiceberg_and_duckdb_read_floes_s3_table_identically() {
+    let Some((endpoint, bucket)) = s3() else { return };
+    let url = format!("s3://{bucket}/interop-{}", uuid::Uuid::new_v4());
+    let options = s3_options(&endpoint);
     let table = Table::create_with(&url, schema(), options.clone()).unwrap();
     table.append(&[batch(0, 5)]).unwrap();
     table.append(&[batch(100, 3)]).unwrap();
@@ -103,4 +108,42 @@ fn pyiceberg_and_duckdb_read_floes_s3_table_identically() {
     let interop = Path::new(env!("CARGO_MANIFEST_DIR")).join("interop");
     let duckdb = run_python(DUCKDB, &[&metadata, &endpoint, interop.to_str().unwrap()]);
     assert_eq!(duckdb, Value::Array(expected), "duckdb");
+}
+
+/// pyiceberg writes a table into the bucket through its SQL catalog (sqlite) and S3
+/// FileIO, in two commits; prints the metadata location and its rows.
+const PYICEBERG_WRITER: &str = r#"
+import json, sys
+import pyarrow as pa
+from pyiceberg.catalog.sql import SqlCatalog
+from pyiceberg.schema import Schema
+from pyiceberg.types import DoubleType, LongType, NestedField, StringType
+catalog_db, warehouse, endpoint = sys.argv[1], sys.argv[2], sys.argv[3]
+catalog = SqlCatalog("floe", uri=f"sqlite:///{catalog_db}", warehouse=warehouse, **{
+    "s3.endpoint": endpoint, "s3.access-key-id": "floe", "s3.secret-access-key": "floe-secret",
+    "s3.region": "us-east-1", "s3.force-virtual-addressing": "false"})
+catalog.create_namespace("ns")
+schema = Schema(NestedField(1, "id", LongType(), required=True), NestedField(2, "name", StringType(), required=False),
+                NestedField(3, "value", DoubleType(), required=False))
+table = catalog.create_table("ns.t", schema=schema)
+for ids in (list(range(0, 4)), list(range(10, 13))):
+    table.append(pa.table({"id": pa.array(ids, pa.int64()), "name": [f"row-{i}" for i in ids],
+                           "value": [i * 1.5 for i in ids]}, schema=schema.as_arrow()))
+table = catalog.load_table("ns.t")
+print(json.dumps({"metadata": table.metadata_location}))
+"#;
+
+#[test]
+fn floe_reads_a_table_pyiceberg_wrote_to_the_bucket() {
+    let Some((endpoint, bucket)) = s3() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let warehouse = format!("s3://{bucket}/pyiceberg-{}", uuid::Uuid::new_v4());
+    let db = dir.path().join("catalog.db");
+    let doc = run_python(PYICEBERG_WRITER, &[db.to_str().unwrap(), &warehouse, &endpoint]);
+    let metadata = doc["metadata"].as_str().unwrap();
+    assert!(metadata.starts_with(&warehouse), "{metadata}");
+    let table = Table::open_metadata_file_with(metadata, s3_options(&endpoint)).unwrap();
+    assert_eq!(ids(&table), vec![0, 1, 2, 3, 10, 11, 12]);
+    assert_eq!(table.snapshots().len(), 2);
+    assert!(table.verify_deep().unwrap().is_ok());
 }
