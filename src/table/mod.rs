@@ -477,6 +477,13 @@ impl Table {
     /// unless the file is a `v<N>.metadata.json`, in which case this is [`Table::open`]
     /// pinned to that version until refreshed.
     pub fn open_metadata_file(file: impl AsRef<Path>) -> Result<Table> {
+        Table::open_metadata_file_with(file, TableOptions::default())
+    }
+
+    /// [`Table::open_metadata_file`] with options: the storage options of a file in a
+    /// bucket (`s3://b/t/metadata/00001-<uuid>.metadata.json`), as [`Table::open_with`]
+    /// takes them.
+    pub fn open_metadata_file_with(file: impl AsRef<Path>, options: TableOptions) -> Result<Table> {
         let url = StoreUrl::parse(file.as_ref())?;
         // The file with symlinks resolved: its own directory decides the table root.
         let url = match crate::io::canonical_url(&url) {
@@ -488,7 +495,6 @@ impl Table {
         let (root, parent) = dir.rsplit_once('/').unwrap_or((dir, ""));
         let key = Key::from_segments([parent, name].into_iter().filter(|s| !s.is_empty()))
             .map_err(|e| Error::InvalidArgument(format!("{}: {e}", file.as_ref().display())))?;
-        let options = TableOptions::default();
         let root = if root.ends_with(':') || root.ends_with("//") { format!("{root}/") } else { root.to_string() };
         let store = open_store(&StoreUrl::parse(Path::new(&root))?, &options.storage_options)?;
         let location = TableLocation::new(store, options.storage_options.clone());

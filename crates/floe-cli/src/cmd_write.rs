@@ -4,8 +4,8 @@
 //! file or a CSV header naming an unknown column fails with nothing written), streams
 //! each file in batches into one transaction, and commits once: all rows or none.
 
-use floe::spec::{PartitionSpec, Transform};
 use floe::Table;
+use floe::spec::{PartitionSpec, Transform};
 use floe_cli::import::FileReader;
 use serde_json::json;
 

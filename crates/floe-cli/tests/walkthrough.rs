@@ -12,6 +12,8 @@
 //! a gap; a `…` inside a line matches anything.
 //!
 //! `FLOE_WALKTHROUGH_SHOW=1` prints every block's real output (to refresh the doc).
+//!
+//! docs/object-stores.md's walkthrough runs the same way against the test S3 server.
 
 use std::path::Path;
 use std::process::Command;
@@ -106,11 +108,33 @@ fn check(step: &Step, output: &str, dir: &str) -> Result<(), String> {
 
 #[test]
 fn walkthrough_commands_run_and_print_what_the_doc_shows() {
+    let failures = run_doc("docs/walkthrough.md", 10, &[]);
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+/// docs/object-stores.md's walkthrough, against the S3 server `scripts/s3-server.sh`
+/// starts (credentials from its AWS_* environment; `TABLE` a fresh prefix). Skipped
+/// without `FLOE_S3_BUCKET` unless `FLOE_S3_REQUIRED` is set.
+#[test]
+fn object_store_walkthrough_runs_on_the_s3_server() {
+    let Ok(bucket) = std::env::var("FLOE_S3_BUCKET") else {
+        assert!(std::env::var_os("FLOE_S3_REQUIRED").is_none(), "FLOE_S3_REQUIRED without FLOE_S3_BUCKET");
+        eprintln!("skipped: no S3 server (see scripts/s3-server.sh)");
+        return;
+    };
+    let table = format!("s3://{bucket}/walkthrough-{}", uuid::Uuid::new_v4());
+    let failures = run_doc("docs/object-stores.md", 3, &[("TABLE", &table)]);
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+/// Runs every `sh` block of `doc` (at least `min_steps` of them, as many with expected
+/// output) in one empty directory; returns the failures.
+fn run_doc(doc: &str, min_steps: usize, env: &[(&str, &str)]) -> Vec<String> {
     let repo = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."));
-    let doc = std::fs::read_to_string(repo.join("docs/walkthrough.md")).unwrap();
-    let steps = steps(&doc);
-    assert!(steps.len() >= 10, "found only {} sh blocks", steps.len());
-    assert!(steps.iter().filter(|s| s.expected.is_some()).count() >= 10);
+    let text = std::fs::read_to_string(repo.join(doc)).unwrap();
+    let steps = steps(&text);
+    assert!(steps.len() >= min_steps, "found only {} sh blocks", steps.len());
+    assert!(steps.iter().filter(|s| s.expected.is_some()).count() >= min_steps);
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().canonicalize().unwrap();
     let bin_dir = Path::new(FLOE).parent().unwrap();
@@ -124,6 +148,7 @@ fn walkthrough_commands_run_and_print_what_the_doc_shows() {
             .current_dir(&dir)
             .env("PATH", &path)
             .env("NO_COLOR", "1")
+            .envs(env.iter().copied())
             .env_remove("FLOE_WALKTHROUGH_SHOW")
             .output()
             .unwrap();
@@ -131,18 +156,21 @@ fn walkthrough_commands_run_and_print_what_the_doc_shows() {
         let mut output = String::from_utf8_lossy(&out.stdout).into_owned();
         output.push_str(&String::from_utf8_lossy(&out.stderr));
         if show {
-            println!("=== docs/walkthrough.md:{}\n{}\n--- output\n{output}", step.line, step.script);
+            println!("=== {doc}:{}\n{}\n--- output\n{output}", step.line, step.script);
         }
         if !out.status.success() {
-            failures
-                .push(format!("block at line {} exited with {}:\n{}\n{output}", step.line, out.status, step.script));
+            failures.push(format!(
+                "{doc}: block at line {} exited with {}:\n{}\n{output}",
+                step.line, out.status, step.script
+            ));
             break;
         }
         if let Err(e) = check(step, &output, &dir.display().to_string()) {
-            failures.push(format!("block at line {}: {e}\nscript:\n{}\noutput:\n{output}", step.line, step.script));
+            failures
+                .push(format!("{doc}: block at line {}: {e}\nscript:\n{}\noutput:\n{output}", step.line, step.script));
         }
     }
-    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+    failures
 }
 
 #[test]
