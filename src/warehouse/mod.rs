@@ -433,6 +433,44 @@ impl Warehouse {
         }
     }
 
+    /// The warehouse's advisory commit lock (`_floe/.locks/catalog.lock`), waited for
+    /// up to `wait`; `None` when the store has no locks, it failed, or the wait ran out
+    /// (the commit then goes on without it).
+    fn lock_catalog(&self, wait: Duration) -> Option<crate::io::storage::LockGuard> {
+        if !self.inner.options.advisory_lock || !self.store().capabilities().advisory_lock {
+            return None;
+        }
+        let key = Key::known("_floe/.locks/catalog.lock");
+        if self.store().capabilities().directories {
+            let dir = Key::known("_floe/.locks");
+            if self.store().create_dir_all(Some(&dir)).is_err() {
+                return None;
+            }
+        }
+        match self.store().try_lock_exclusive(&key) {
+            Ok(Some(g)) => return Some(g),
+            Ok(None) => {}
+            Err(e) => {
+                tracing::debug!("catalog lock unavailable ({e}); committing without it");
+                return None;
+            }
+        }
+        // A blocking lock on a helper thread, so the kernel hands it over the moment it
+        // is released and the wait can still time out (as a table's commit lock does).
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        let store = self.store().clone();
+        let spawned = std::thread::Builder::new().name("floe-catalog-lock".into()).spawn(move || {
+            let _ = tx.send(store.lock_exclusive(&key));
+        });
+        if spawned.is_err() {
+            return None;
+        }
+        match rx.recv_timeout(wait) {
+            Ok(Ok(g)) => Some(g),
+            _ => None,
+        }
+    }
+
     fn after_catalog_commit(&self, version: u64) {
         self.inner.log.hint(version);
         if let Ok(state) = self.refresh()
@@ -772,6 +810,18 @@ impl WarehouseTransaction {
         let mut prepared: BTreeMap<String, (Prepared, Key)> = BTreeMap::new();
         let mut attempts = 0u32;
         let mut lost = 0u32;
+        // Queue behind other committers of this warehouse (advisory: correctness never
+        // depends on it; it turns lost races, each a rebuild of every touched table,
+        // into waiting). Held until our tables are published.
+        for (name, (_, tx)) in self.tables.iter_mut() {
+            tx.prestage_for_prepare().map_err(|e| match e {
+                e @ Error::ConcurrentModification { .. } => {
+                    WarehouseError::ConcurrentModification { table: name.clone(), source: Box::new(e) }.into()
+                }
+                e => e,
+            })?;
+        }
+        let guard = wh.lock_catalog(self.retry.lock_timeout.min(self.retry.total_budget));
         let result = 'attempts: loop {
             attempts += 1;
             let state = wh.refresh()?;
@@ -930,6 +980,7 @@ impl WarehouseTransaction {
             }
         }
         let publish_window = committed_at.elapsed();
+        drop(guard);
         wh.after_catalog_commit(catalog_version);
         let elapsed = started.elapsed();
         let mut reports = BTreeMap::new();
