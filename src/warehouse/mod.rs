@@ -40,7 +40,7 @@ use std::time::{Duration, Instant, SystemTime};
 use arrow_array::RecordBatch;
 
 use crate::error::{Error, Result, WarehouseError};
-use crate::io::storage::{Key, Storage};
+use crate::io::storage::{Key, Staged, Storage};
 use crate::io::{StoreUrl, open_store};
 use crate::scan::Scan;
 use crate::spec::metadata::{PartitionSpec, TableMetadata};
@@ -498,7 +498,7 @@ impl Warehouse {
         };
         let staged_key = Key::new(staged.as_str()).map_err(|e| Error::InvalidArgument(format!("{staged}: {e}")))?;
         let bytes = table.storage().read(&staged_key).map_err(|e| Error::io(loc.path(&staged_key), e))?;
-        let published = self.publish(name, &table, entry.version, &bytes)?;
+        let published = self.publish(name, &table, entry.version, &bytes, None)?;
         if published {
             tracing::info!(
                 "rolled {name:?} forward to v{} (committed in the catalog, left unpublished)",
@@ -510,11 +510,17 @@ impl Warehouse {
 
     /// Creates `v<version>` of `table` with `bytes`, then moves its hint. `Ok(false)` if
     /// it already held exactly these bytes (another process published it first).
-    fn publish(&self, name: &str, table: &Table, version: u64, bytes: &[u8]) -> Result<bool> {
+    /// `staged`, when given, holds `bytes` already staged for `v<version>` (the commit
+    /// staged it before its commit point, so the publish window is one link).
+    fn publish(&self, name: &str, table: &Table, version: u64, bytes: &[u8], staged: Option<Staged>) -> Result<bool> {
         let loc = table.location();
         let key = loc.version_file(version);
         let durable = self.durable();
-        let created = match table.storage().publish_exclusive(&key, bytes, durable) {
+        let outcome = match staged {
+            Some(s) => table.storage().publish_staged(s),
+            None => table.storage().publish_exclusive(&key, bytes, durable),
+        };
+        let created = match outcome {
             Ok(()) => true,
             Err(err) => match table.storage().read(&key) {
                 Ok(found) if found.as_ref() == bytes => false,
@@ -806,8 +812,10 @@ impl WarehouseTransaction {
         let started = Instant::now();
         let wh = self.warehouse.clone();
         let durable = wh.durable();
-        // Per table: the prepared version and its staged metadata key.
+        // Per table: the prepared version, its staged metadata key, and the same bytes
+        // staged for `v<N+1>` (published by one link after the commit point).
         let mut prepared: BTreeMap<String, (Prepared, Key)> = BTreeMap::new();
+        let mut to_publish: BTreeMap<String, Staged> = BTreeMap::new();
         let mut attempts = 0u32;
         let mut lost = 0u32;
         // Queue behind other committers of this warehouse (advisory: correctness never
@@ -892,6 +900,16 @@ impl WarehouseTransaction {
                 if let Err(e) = table.storage().put_new(&key, &p.bytes, durable) {
                     break 'attempts Err(Error::io(loc.path(&key), e));
                 }
+                if let Some(old) = to_publish.remove(name) {
+                    let _ = table.storage().discard_staged(old);
+                }
+                let version_key = loc.version_file(p.version);
+                match table.storage().stage_exclusive(&version_key, &p.bytes, durable) {
+                    Ok(s) => {
+                        to_publish.insert(name.clone(), s);
+                    }
+                    Err(e) => break 'attempts Err(Error::io(loc.path(&version_key), e)),
+                }
                 changes.insert(name.clone(), staged_for(&p, &key));
                 if let Some((_, old)) = prepared.insert(name.clone(), (p, key)) {
                     let _ = table.storage().delete(&old);
@@ -962,6 +980,11 @@ impl WarehouseTransaction {
                         let _ = tx.table().storage().delete(key);
                     }
                 }
+                for (name, s) in to_publish {
+                    if let Some((_, tx)) = self.tables.get(&name) {
+                        let _ = tx.table().storage().discard_staged(s);
+                    }
+                }
                 return Err(e);
             }
         };
@@ -975,7 +998,7 @@ impl WarehouseTransaction {
         // Publish in name order (each table's own commit point for Iceberg readers).
         for (name, (p, _)) in &prepared {
             if let Some((_, tx)) = self.tables.get(name) {
-                wh.publish(name, tx.table(), p.version, &p.bytes)?;
+                wh.publish(name, tx.table(), p.version, &p.bytes, to_publish.remove(name))?;
                 crate::crashpoint::hit("mt-published");
             }
         }
