@@ -809,6 +809,9 @@ impl WarehouseTransaction {
     /// A conflict on a table is [`WarehouseError::ConcurrentModification`] naming it;
     /// then nothing of the transaction is committed.
     pub fn commit(mut self) -> Result<WarehouseCommit> {
+        if self.tables.is_empty() {
+            return Err(Error::InvalidArgument("the warehouse transaction touches no table".into()));
+        }
         let started = Instant::now();
         let wh = self.warehouse.clone();
         let durable = wh.durable();
@@ -1021,5 +1024,38 @@ impl WarehouseTransaction {
             publish_window,
             elapsed,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(version: u64, txn: &str) -> Record {
+        Record {
+            format: FORMAT.into(),
+            version,
+            txn: txn.into(),
+            timestamp_ms: now_ms(),
+            operation: "commit".into(),
+            dropped: Vec::new(),
+            changes: BTreeMap::new(),
+        }
+    }
+
+    /// The read-back rule at the commit point: a create that finds the version taken
+    /// recognises its own transaction id (a retried create that had landed) and a
+    /// stranger's (a lost race); the file is never replaced.
+    #[test]
+    fn landed_create_is_recognised_by_transaction_id() {
+        let dir = tempfile::tempdir().unwrap();
+        let wh = Warehouse::create(dir.path()).unwrap();
+        let ours = record(2, "ours");
+        assert!(wh.create_record(&ours).unwrap(), "created");
+        assert!(wh.create_record(&ours).unwrap(), "taken, by our own landed create");
+        assert!(!wh.create_record(&record(2, "theirs")).unwrap(), "taken by another transaction");
+        assert_eq!(wh.inner.log.read(2).unwrap().unwrap().txn, "ours");
+        assert!(wh.transaction().commit().is_err(), "an empty transaction commits nothing");
+        assert_eq!(wh.version().unwrap(), 2);
     }
 }
