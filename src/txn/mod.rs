@@ -1548,6 +1548,29 @@ pub(crate) struct Prepared {
 /// rules and metadata building as [`Transaction::commit`], with the commit point and
 /// the publish left to the caller (the warehouse's catalog, then `v<N+1>`).
 impl Transaction {
+    /// Finishes the data files, makes them durable and writes our manifest: the part of
+    /// a commit that needs no base, done once (before a warehouse takes its commit lock).
+    pub(crate) fn prestage_for_prepare(&mut self) -> Result<()> {
+        if self.prepared_totals.is_some() {
+            return Ok(());
+        }
+        let durable = self.table.inner.options.durability.is_durable();
+        let mut created_data_dir = self.staged_created_dir || self.finished_created_dir;
+        if let Some(schema) = self.merged_schema.clone() {
+            register_merge(self, self.base.metadata.current_schema_id, schema);
+        }
+        if let Some(w) = self.writer.take() {
+            created_data_dir |= w.created_dir();
+            self.data_files.extend(w.finish()?);
+        }
+        let records: i64 = self.data_files.iter().map(|f| f.record_count).sum();
+        let size: i64 = self.data_files.iter().map(|f| f.file_size_in_bytes).sum();
+        self.prestage = self.start_prestage(durable, created_data_dir)?;
+        self.join_prestage()?;
+        self.prepared_totals = Some((records, size));
+        Ok(())
+    }
+
     /// Builds this transaction's next version on top of `latest` (the table's newest
     /// version in the warehouse's catalog) and writes every file it needs except the
     /// metadata. A base older than `latest` is rebased by the table's conflict rules;
@@ -1559,22 +1582,8 @@ impl Transaction {
         }
         self.check_location(&latest.metadata)?;
         check_writable(self.table.storage())?;
+        self.prestage_for_prepare()?;
         let durable = self.table.inner.options.durability.is_durable();
-        if self.prepared_totals.is_none() {
-            let mut created_data_dir = self.staged_created_dir || self.finished_created_dir;
-            if let Some(schema) = self.merged_schema.clone() {
-                register_merge(self, self.base.metadata.current_schema_id, schema);
-            }
-            if let Some(w) = self.writer.take() {
-                created_data_dir |= w.created_dir();
-                self.data_files.extend(w.finish()?);
-            }
-            let records: i64 = self.data_files.iter().map(|f| f.record_count).sum();
-            let size: i64 = self.data_files.iter().map(|f| f.file_size_in_bytes).sum();
-            self.prestage = self.start_prestage(durable, created_data_dir)?;
-            self.join_prestage()?;
-            self.prepared_totals = Some((records, size));
-        }
         let (added_records, added_size) = self.prepared_totals.unwrap_or((0, 0));
         self.prepare_attempts += 1;
         let attempt = self.prepare_attempts;

@@ -40,7 +40,7 @@ use std::time::{Duration, Instant, SystemTime};
 use arrow_array::RecordBatch;
 
 use crate::error::{Error, Result, WarehouseError};
-use crate::io::storage::{Key, Storage};
+use crate::io::storage::{Key, Staged, Storage};
 use crate::io::{StoreUrl, open_store};
 use crate::scan::Scan;
 use crate::spec::metadata::{PartitionSpec, TableMetadata};
@@ -433,6 +433,44 @@ impl Warehouse {
         }
     }
 
+    /// The warehouse's advisory commit lock (`_floe/.locks/catalog.lock`), waited for
+    /// up to `wait`; `None` when the store has no locks, it failed, or the wait ran out
+    /// (the commit then goes on without it).
+    fn lock_catalog(&self, wait: Duration) -> Option<crate::io::storage::LockGuard> {
+        if !self.inner.options.advisory_lock || !self.store().capabilities().advisory_lock {
+            return None;
+        }
+        let key = Key::known("_floe/.locks/catalog.lock");
+        if self.store().capabilities().directories {
+            let dir = Key::known("_floe/.locks");
+            if self.store().create_dir_all(Some(&dir)).is_err() {
+                return None;
+            }
+        }
+        match self.store().try_lock_exclusive(&key) {
+            Ok(Some(g)) => return Some(g),
+            Ok(None) => {}
+            Err(e) => {
+                tracing::debug!("catalog lock unavailable ({e}); committing without it");
+                return None;
+            }
+        }
+        // A blocking lock on a helper thread, so the kernel hands it over the moment it
+        // is released and the wait can still time out (as a table's commit lock does).
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        let store = self.store().clone();
+        let spawned = std::thread::Builder::new().name("floe-catalog-lock".into()).spawn(move || {
+            let _ = tx.send(store.lock_exclusive(&key));
+        });
+        if spawned.is_err() {
+            return None;
+        }
+        match rx.recv_timeout(wait) {
+            Ok(Ok(g)) => Some(g),
+            _ => None,
+        }
+    }
+
     fn after_catalog_commit(&self, version: u64) {
         self.inner.log.hint(version);
         if let Ok(state) = self.refresh()
@@ -460,7 +498,7 @@ impl Warehouse {
         };
         let staged_key = Key::new(staged.as_str()).map_err(|e| Error::InvalidArgument(format!("{staged}: {e}")))?;
         let bytes = table.storage().read(&staged_key).map_err(|e| Error::io(loc.path(&staged_key), e))?;
-        let published = self.publish(name, &table, entry.version, &bytes)?;
+        let published = self.publish(name, &table, entry.version, &bytes, None)?;
         if published {
             tracing::info!(
                 "rolled {name:?} forward to v{} (committed in the catalog, left unpublished)",
@@ -472,11 +510,17 @@ impl Warehouse {
 
     /// Creates `v<version>` of `table` with `bytes`, then moves its hint. `Ok(false)` if
     /// it already held exactly these bytes (another process published it first).
-    fn publish(&self, name: &str, table: &Table, version: u64, bytes: &[u8]) -> Result<bool> {
+    /// `staged`, when given, holds `bytes` already staged for `v<version>` (the commit
+    /// staged it before its commit point, so the publish window is one link).
+    fn publish(&self, name: &str, table: &Table, version: u64, bytes: &[u8], staged: Option<Staged>) -> Result<bool> {
         let loc = table.location();
         let key = loc.version_file(version);
         let durable = self.durable();
-        let created = match table.storage().publish_exclusive(&key, bytes, durable) {
+        let outcome = match staged {
+            Some(s) => table.storage().publish_staged(s),
+            None => table.storage().publish_exclusive(&key, bytes, durable),
+        };
+        let created = match outcome {
             Ok(()) => true,
             Err(err) => match table.storage().read(&key) {
                 Ok(found) if found.as_ref() == bytes => false,
@@ -765,13 +809,30 @@ impl WarehouseTransaction {
     /// A conflict on a table is [`WarehouseError::ConcurrentModification`] naming it;
     /// then nothing of the transaction is committed.
     pub fn commit(mut self) -> Result<WarehouseCommit> {
+        if self.tables.is_empty() {
+            return Err(Error::InvalidArgument("the warehouse transaction touches no table".into()));
+        }
         let started = Instant::now();
         let wh = self.warehouse.clone();
         let durable = wh.durable();
-        // Per table: the prepared version and its staged metadata key.
+        // Per table: the prepared version, its staged metadata key, and the same bytes
+        // staged for `v<N+1>` (published by one link after the commit point).
         let mut prepared: BTreeMap<String, (Prepared, Key)> = BTreeMap::new();
+        let mut to_publish: BTreeMap<String, Staged> = BTreeMap::new();
         let mut attempts = 0u32;
         let mut lost = 0u32;
+        // Queue behind other committers of this warehouse (advisory: correctness never
+        // depends on it; it turns lost races, each a rebuild of every touched table,
+        // into waiting). Held until our tables are published.
+        for (name, (_, tx)) in self.tables.iter_mut() {
+            tx.prestage_for_prepare().map_err(|e| match e {
+                e @ Error::ConcurrentModification { .. } => {
+                    WarehouseError::ConcurrentModification { table: name.clone(), source: Box::new(e) }.into()
+                }
+                e => e,
+            })?;
+        }
+        let guard = wh.lock_catalog(self.retry.lock_timeout.min(self.retry.total_budget));
         let result = 'attempts: loop {
             attempts += 1;
             let state = wh.refresh()?;
@@ -841,6 +902,16 @@ impl WarehouseTransaction {
                 let key = Key::known(format!("metadata/floe-staged-{}-{}.metadata.json", self.txn, attempts));
                 if let Err(e) = table.storage().put_new(&key, &p.bytes, durable) {
                     break 'attempts Err(Error::io(loc.path(&key), e));
+                }
+                if let Some(old) = to_publish.remove(name) {
+                    let _ = table.storage().discard_staged(old);
+                }
+                let version_key = loc.version_file(p.version);
+                match table.storage().stage_exclusive(&version_key, &p.bytes, durable) {
+                    Ok(s) => {
+                        to_publish.insert(name.clone(), s);
+                    }
+                    Err(e) => break 'attempts Err(Error::io(loc.path(&version_key), e)),
                 }
                 changes.insert(name.clone(), staged_for(&p, &key));
                 if let Some((_, old)) = prepared.insert(name.clone(), (p, key)) {
@@ -912,6 +983,11 @@ impl WarehouseTransaction {
                         let _ = tx.table().storage().delete(key);
                     }
                 }
+                for (name, s) in to_publish {
+                    if let Some((_, tx)) = self.tables.get(&name) {
+                        let _ = tx.table().storage().discard_staged(s);
+                    }
+                }
                 return Err(e);
             }
         };
@@ -925,11 +1001,12 @@ impl WarehouseTransaction {
         // Publish in name order (each table's own commit point for Iceberg readers).
         for (name, (p, _)) in &prepared {
             if let Some((_, tx)) = self.tables.get(name) {
-                wh.publish(name, tx.table(), p.version, &p.bytes)?;
+                wh.publish(name, tx.table(), p.version, &p.bytes, to_publish.remove(name))?;
                 crate::crashpoint::hit("mt-published");
             }
         }
         let publish_window = committed_at.elapsed();
+        drop(guard);
         wh.after_catalog_commit(catalog_version);
         let elapsed = started.elapsed();
         let mut reports = BTreeMap::new();
@@ -947,5 +1024,38 @@ impl WarehouseTransaction {
             publish_window,
             elapsed,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(version: u64, txn: &str) -> Record {
+        Record {
+            format: FORMAT.into(),
+            version,
+            txn: txn.into(),
+            timestamp_ms: now_ms(),
+            operation: "commit".into(),
+            dropped: Vec::new(),
+            changes: BTreeMap::new(),
+        }
+    }
+
+    /// The read-back rule at the commit point: a create that finds the version taken
+    /// recognises its own transaction id (a retried create that had landed) and a
+    /// stranger's (a lost race); the file is never replaced.
+    #[test]
+    fn landed_create_is_recognised_by_transaction_id() {
+        let dir = tempfile::tempdir().unwrap();
+        let wh = Warehouse::create(dir.path()).unwrap();
+        let ours = record(2, "ours");
+        assert!(wh.create_record(&ours).unwrap(), "created");
+        assert!(wh.create_record(&ours).unwrap(), "taken, by our own landed create");
+        assert!(!wh.create_record(&record(2, "theirs")).unwrap(), "taken by another transaction");
+        assert_eq!(wh.inner.log.read(2).unwrap().unwrap().txn, "ours");
+        assert!(wh.transaction().commit().is_err(), "an empty transaction commits nothing");
+        assert_eq!(wh.version().unwrap(), 2);
     }
 }
