@@ -252,3 +252,61 @@ fn bad_delete_requests_change_nothing() {
     assert_eq!(table.version(), v);
     assert_eq!(table.scan().count().unwrap(), 400);
 }
+
+#[test]
+fn compaction_applies_deletes_drops_them_and_maintenance_keeps_them_referenced() {
+    use floe::{CompactOptions, ExpireOptions, OrphanOptions};
+    let dir = tempfile::tempdir().unwrap();
+    let table = four_files(dir.path(), mor(relaxed()));
+    table.delete(col("id").gt(9).and(col("id").lt(20))).unwrap(); // file 0: position deletes
+    table.delete(col("id").eq(150)).unwrap(); // file 1: position deletes
+    let mut tx = table.new_transaction();
+    tx.delete_equal(&["id"], &key_batch(&[250, 350])).unwrap(); // global: files 0..3
+    tx.commit().unwrap();
+    let want = ids(&table);
+    assert_eq!(want.len(), 400 - 10 - 1 - 2);
+
+    // Orphan cleanup (zero grace) and verification see the delete files as referenced.
+    let orphans = table
+        .remove_orphans(&OrphanOptions::default().older_than(std::time::Duration::ZERO).allow_short_grace(true))
+        .unwrap();
+    assert!(orphans.deleted_paths.is_empty(), "{:?}", orphans.deleted_paths);
+    assert!(table.verify_deep().unwrap().is_ok());
+    assert_eq!(ids(&table), want);
+
+    // No file is small here (fraction 0): without applying deletes there is nothing to
+    // do; with a threshold of 2 delete files only file 0 (position + equality) and
+    // file 1 qualify, so the global equality delete file stays.
+    let none_small = || CompactOptions::default().small_file_fraction(0.0);
+    let r = table.compact(&none_small().apply_deletes(false)).unwrap();
+    assert_eq!(r.data_files_added, 0, "{r}");
+    let r = table.compact(&none_small().delete_file_threshold(2)).unwrap();
+    assert_eq!(r.data_files_removed, 2, "{r}");
+    assert_eq!(r.delete_files_removed, 2, "the two position delete files: {r:?}");
+    assert_eq!(r.rows_deleted, 11, "{r:?}");
+    assert_eq!(ids(&table), want);
+    assert!(table.scan().plan().unwrap().has_deletes(), "the equality delete still applies to files 2 and 3");
+
+    // Threshold 1 (the default): the rest goes, and the equality delete file with it.
+    let r = table.compact(&none_small()).unwrap();
+    assert_eq!(r.delete_files_removed, 1, "{r:?}");
+    assert_eq!(r.rows_deleted, 2, "{r:?}");
+    let plan = table.scan().plan().unwrap();
+    assert!(!plan.has_deletes());
+    assert_eq!(plan.record_count(), want.len() as i64, "manifests are exact again");
+    assert_eq!(ids(&table), want);
+    let snap = table.current_snapshot().unwrap();
+    assert_eq!(snap.summary.get("total-delete-files").map(String::as_str), Some("0"), "{:?}", snap.summary);
+
+    // Expiry deletes the applied delete files with their snapshots; the rows stay.
+    let r = table
+        .expire_snapshots(
+            &ExpireOptions::default()
+                .before(std::time::SystemTime::now() + std::time::Duration::from_secs(60))
+                .retain_last(1),
+        )
+        .unwrap();
+    assert!(r.deleted_paths.iter().any(|p| p.to_string_lossy().contains("deletes-")), "{:?}", r.deleted_paths);
+    assert_eq!(ids(&table), want);
+    assert!(table.verify_deep().unwrap().is_ok());
+}
