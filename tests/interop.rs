@@ -2168,3 +2168,24 @@ fn duckdb_reads_floe_equality_deletes() {
     assert_same_rows("floe scan vs rows expected", &rows, &floe);
     assert_same_rows("duckdb-read vs floe scan", &floe, &py.read("duckdb-read", dir.path(), None));
 }
+
+/// 32. On a table datashard writes to, `write.delete.mode = merge-on-read` is ignored:
+///     datashard reads no delete files, so floe's delete rewrites the file
+///     (copy-on-write) and datashard reads exactly floe's rows.
+#[test]
+fn merge_on_read_is_copy_on_write_on_datashard_tables() {
+    let Some(py) = interop() else { return };
+    let dir = scratch("merge_on_read_is_copy_on_write_on_datashard_tables");
+    let doc = py.run(&["datashard-create", path_str(dir.path()), "--start", "1", "--count", "5"]);
+    let mut expected: Vec<Value> = ids_of(&doc, "committed").into_iter().map(ds_row).collect();
+    let table = Table::open_with(dir.path(), relaxed()).expect("floe opens datashard's table");
+    let mut tx = table.new_transaction();
+    tx.set_property("write.delete.mode", "merge-on-read");
+    tx.commit().unwrap();
+    let r = table.delete(floe::expr::col("id").eq(2)).unwrap().rows.unwrap();
+    assert_eq!((r.delete_files_added, r.rows_removed), (0, 1), "{r:?}");
+    assert!(!table.scan().plan().unwrap().has_deletes());
+    expected.retain(|r| r["id"] != json!(2));
+    assert_same_rows("floe scan", &expected, &floe_rows(&table));
+    assert_same_rows("datashard-read", &expected, &py.read("datashard-read", dir.path(), None));
+}
