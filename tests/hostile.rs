@@ -4,7 +4,7 @@
 //!   symlinks inside the table leading out) are never written or deleted, whatever
 //!   operation would touch them; the table keeps working.
 //! * A table directory that is itself reached through a symlink works normally.
-//! * Metadata with format-version 1 or 3, row-level deletes, non-Parquet or encrypted
+//! * Metadata with format-version 1 or 3, v3 deletion vectors, non-Parquet or encrypted
 //!   data files gets a typed `Unsupported` error, never a wrong answer.
 
 mod common;
@@ -202,8 +202,11 @@ fn unsupported_features_are_typed_errors_not_wrong_answers() {
         ("encrypted data files", |e| e.data_file.key_metadata = Some(vec![1, 2, 3]), |_| {}),
         ("encrypted manifests", |_| {}, |m| m.key_metadata = Some(vec![1])),
         (
-            "position deletes",
-            |e| e.data_file.content = floe::spec::DataContent::PositionDeletes,
+            "v3 deletion vectors (Puffin delete files)",
+            |e| {
+                e.data_file.content = floe::spec::DataContent::PositionDeletes;
+                e.data_file.file_format = "PUFFIN".into();
+            },
             |m| m.content = ManifestContent::Deletes,
         ),
     ];

@@ -2200,4 +2200,104 @@ print(json.dumps({"reads": reads}))
          transactions (each table always at a committed version)",
         reads.len()
     );
+
+// ------------------------------------------------------------------ merge-on-read
+
+/// A floe table with merge-on-read deletes: three commits, then a delete by predicate
+/// (position delete files in two data files), an upsert (position deletes plus new
+/// rows) and a delete of a whole file's remaining rows (the file is removed). Returns
+/// the table and the rows it holds.
+fn floe_merge_on_read_table(dir: &Path) -> (Table, Vec<Value>) {
+    let options =
+        relaxed().property("write.delete.mode", "merge-on-read").property("write.merge.mode", "merge-on-read");
+    let table = Table::create_with(dir, interop_schema(), options).expect("create floe table");
+    let mut rows = floe_append(&table, 1, 10);
+    rows.extend(floe_append(&table, 11, 5));
+    rows.extend(floe_append(&table, 16, 13));
+    use floe::expr::col;
+    let r = table.delete(col("id").gt(7).and(col("id").lt(13))).expect("merge-on-read delete");
+    assert_eq!(r.rows.as_ref().map(|r| r.delete_files_added), Some(2), "one position delete file per touched file");
+    rows.retain(|r| !(8..13).contains(&r["id"].as_i64().unwrap()));
+    let (batch, new_rows) = {
+        let ids = [2i64, 20, 100];
+        let names: Vec<Option<String>> = ids.iter().map(|i| Some(format!("up-{i}"))).collect();
+        let values: Vec<Option<f64>> = ids.iter().map(|i| Some(*i as f64)).collect();
+        let expected: Vec<Value> = ids.iter().map(|&i| row(i, Some(&format!("up-{i}")), Some(i as f64))).collect();
+        let batch = RecordBatch::try_new(
+            Arc::new(interop_schema().to_arrow()),
+            vec![
+                Arc::new(Int64Array::from(ids.to_vec())),
+                Arc::new(StringArray::from(names)),
+                Arc::new(Float64Array::from(values)),
+            ],
+        )
+        .unwrap();
+        (batch, expected)
+    };
+    table.upsert(&["id"], &[batch]).expect("merge-on-read upsert");
+    rows.retain(|r| ![2, 20].contains(&r["id"].as_i64().unwrap()));
+    rows.extend(new_rows);
+    // File 2 (ids 11..15) keeps 13..15 after the first delete: deleting them removes it.
+    table.delete(col("id").gt(12).and(col("id").lt(16))).expect("delete the rest of a file");
+    rows.retain(|r| !(13..16).contains(&r["id"].as_i64().unwrap()));
+    let plan = table.scan().plan().unwrap();
+    assert!(plan.has_deletes(), "the table keeps position delete files");
+    (table, rows)
+}
+
+/// 30. pyiceberg and DuckDB read a floe merge-on-read table (position delete files)
+///     exactly as floe does.
+#[test]
+fn pyiceberg_and_duckdb_read_floe_merge_on_read_tables() {
+    let Some(py) = interop() else { return };
+    let dir = scratch("pyiceberg_and_duckdb_read_floe_merge_on_read_tables");
+    let (table, expected) = floe_merge_on_read_table(dir.path());
+    let floe = floe_rows(&table);
+    assert_same_rows("floe scan vs rows expected", &expected, &floe);
+    assert_same_rows("pyiceberg-read vs floe scan", &floe, &py.read("pyiceberg-read", dir.path(), None));
+    assert_same_rows("duckdb-read vs floe scan", &floe, &py.read("duckdb-read", dir.path(), None));
+}
+
+/// 31. An equality delete file floe writes (global, on `id`) is applied by DuckDB as
+///     floe applies it: to rows committed before it, not to rows committed with or after it.
+#[test]
+fn duckdb_reads_floe_equality_deletes() {
+    let Some(py) = interop() else { return };
+    let dir = scratch("duckdb_reads_floe_equality_deletes");
+    let table = Table::create_with(dir.path(), interop_schema(), relaxed()).expect("create floe table");
+    let mut rows = floe_append(&table, 1, 20);
+    let keys = RecordBatch::try_new(
+        Arc::new(arrow_schema::Schema::new(vec![arrow_schema::Field::new("id", arrow_schema::DataType::Int64, false)])),
+        vec![Arc::new(Int64Array::from(vec![3i64, 4, 25]))],
+    )
+    .unwrap();
+    let mut tx = table.new_transaction();
+    tx.delete_equal(&["id"], &keys).unwrap();
+    tx.commit().unwrap();
+    rows.retain(|r| ![3, 4].contains(&r["id"].as_i64().unwrap()));
+    rows.extend(floe_append(&table, 25, 1));
+    let floe = floe_rows(&table);
+    assert_same_rows("floe scan vs rows expected", &rows, &floe);
+    assert_same_rows("duckdb-read vs floe scan", &floe, &py.read("duckdb-read", dir.path(), None));
+}
+
+/// 32. On a table datashard writes to, `write.delete.mode = merge-on-read` is ignored:
+///     datashard reads no delete files, so floe's delete rewrites the file
+///     (copy-on-write) and datashard reads exactly floe's rows.
+#[test]
+fn merge_on_read_is_copy_on_write_on_datashard_tables() {
+    let Some(py) = interop() else { return };
+    let dir = scratch("merge_on_read_is_copy_on_write_on_datashard_tables");
+    let doc = py.run(&["datashard-create", path_str(dir.path()), "--start", "1", "--count", "5"]);
+    let mut expected: Vec<Value> = ids_of(&doc, "committed").into_iter().map(ds_row).collect();
+    let table = Table::open_with(dir.path(), relaxed()).expect("floe opens datashard's table");
+    let mut tx = table.new_transaction();
+    tx.set_property("write.delete.mode", "merge-on-read");
+    tx.commit().unwrap();
+    let r = table.delete(floe::expr::col("id").eq(2)).unwrap().rows.unwrap();
+    assert_eq!((r.delete_files_added, r.rows_removed), (0, 1), "{r:?}");
+    assert!(!table.scan().plan().unwrap().has_deletes());
+    expected.retain(|r| r["id"] != json!(2));
+    assert_same_rows("floe scan", &expected, &floe_rows(&table));
+    assert_same_rows("datashard-read", &expected, &py.read("datashard-read", dir.path(), None));
 }

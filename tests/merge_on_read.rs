@@ -252,3 +252,106 @@ fn bad_delete_requests_change_nothing() {
     assert_eq!(table.version(), v);
     assert_eq!(table.scan().count().unwrap(), 400);
 }
+
+#[test]
+fn compaction_applies_deletes_drops_them_and_maintenance_keeps_them_referenced() {
+    use floe::{CompactOptions, ExpireOptions, OrphanOptions};
+    let dir = tempfile::tempdir().unwrap();
+    let table = four_files(dir.path(), mor(relaxed()));
+    table.delete(col("id").gt(9).and(col("id").lt(20))).unwrap(); // file 0: position deletes
+    table.delete(col("id").eq(150)).unwrap(); // file 1: position deletes
+    let mut tx = table.new_transaction();
+    tx.delete_equal(&["id"], &key_batch(&[250, 350])).unwrap(); // global: files 0..3
+    tx.commit().unwrap();
+    let want = ids(&table);
+    assert_eq!(want.len(), 400 - 10 - 1 - 2);
+
+    // Orphan cleanup (zero grace) and verification see the delete files as referenced.
+    let orphans = table
+        .remove_orphans(&OrphanOptions::default().older_than(std::time::Duration::ZERO).allow_short_grace(true))
+        .unwrap();
+    assert!(orphans.deleted_paths.is_empty(), "{:?}", orphans.deleted_paths);
+    assert!(table.verify_deep().unwrap().is_ok());
+    assert_eq!(ids(&table), want);
+
+    // No file is small here (fraction 0): without applying deletes there is nothing to
+    // do; with a threshold of 2 delete files only file 0 (position + equality) and
+    // file 1 qualify, so the global equality delete file stays.
+    let none_small = || CompactOptions::default().small_file_fraction(0.0);
+    let r = table.compact(&none_small().apply_deletes(false)).unwrap();
+    assert_eq!(r.data_files_added, 0, "{r}");
+    let r = table.compact(&none_small().delete_file_threshold(2)).unwrap();
+    assert_eq!(r.data_files_removed, 2, "{r}");
+    assert_eq!(r.delete_files_removed, 2, "the two position delete files: {r:?}");
+    assert_eq!(r.rows_deleted, 11, "{r:?}");
+    assert_eq!(ids(&table), want);
+    assert!(table.scan().plan().unwrap().has_deletes(), "the equality delete still applies to files 2 and 3");
+
+    // Threshold 1 (the default): the rest goes, and the equality delete file with it.
+    let r = table.compact(&none_small()).unwrap();
+    assert_eq!(r.delete_files_removed, 1, "{r:?}");
+    assert_eq!(r.rows_deleted, 2, "{r:?}");
+    let plan = table.scan().plan().unwrap();
+    assert!(!plan.has_deletes());
+    assert_eq!(plan.record_count(), want.len() as i64, "manifests are exact again");
+    assert_eq!(ids(&table), want);
+    let snap = table.current_snapshot().unwrap();
+    assert_eq!(snap.summary.get("total-delete-files").map(String::as_str), Some("0"), "{:?}", snap.summary);
+
+    // Expiry deletes the applied delete files with their snapshots; the rows stay.
+    let r = table
+        .expire_snapshots(
+            &ExpireOptions::default()
+                .before(std::time::SystemTime::now() + std::time::Duration::from_secs(60))
+                .retain_last(1),
+        )
+        .unwrap();
+    assert!(r.deleted_paths.iter().any(|p| p.to_string_lossy().contains("deletes-")), "{:?}", r.deleted_paths);
+    assert_eq!(ids(&table), want);
+    assert!(table.verify_deep().unwrap().is_ok());
+}
+
+/// Partition-scoped matching on a bucketed table: merge-on-read deletes in several
+/// partitions (and a spec change afterwards) remove exactly the rows asked for, with
+/// and without partition pruning, and each delete file carries its data file's
+/// partition and spec.
+#[test]
+fn position_deletes_on_a_partitioned_table_match_by_partition() {
+    use floe::PartitionSpec;
+    let dir = tempfile::tempdir().unwrap();
+    let s = schema();
+    let spec = PartitionSpec::builder(&s).bucket("id", 4).build().unwrap();
+    let table = Table::create_partitioned(dir.path().join("t"), s, spec, mor(relaxed())).unwrap();
+    table.append(&[batch(0, 200)]).unwrap();
+    table.append(&[batch(200, 200)]).unwrap();
+    let r = table.delete(col("id").is_in(vec![3i64, 77, 150, 201, 399])).unwrap();
+    assert!(r.rows.unwrap().delete_files_added >= 3, "one per touched data file");
+    let gone = [3, 77, 150, 201, 399];
+    assert_eq!(ids(&table), all_but(400, &gone));
+    for id in gone {
+        assert_eq!(table.scan().filter(col("id").eq(id)).count().unwrap(), 0, "{id}");
+    }
+    assert_eq!(table.scan().filter(col("id").eq(4)).count().unwrap(), 1);
+    // Every delete file has its data file's partition (spec and value).
+    let plan = table.scan().plan().unwrap();
+    for (i, f) in plan.files.iter().enumerate() {
+        for d in plan.file_deletes(i) {
+            assert_eq!(d.file.partition, f.partition);
+            assert_eq!(d.spec_id, 0);
+        }
+    }
+    // After a spec change (unpartitioned), the old files' deletes still apply by their
+    // own spec; rows of new files with the same ids are not deleted.
+    table.update_spec().remove_field("id_bucket").commit().unwrap();
+    table.append(&[rows(&[3, 150], "new")]).unwrap();
+    let mut want = all_but(400, &gone);
+    want.extend([3, 150]);
+    want.sort();
+    assert_eq!(ids(&table), want);
+    // A merge-on-read delete on the new spec's file is scoped to spec 1.
+    table.delete(col("name").eq("new-3")).unwrap();
+    want.retain(|i| *i != 3);
+    assert_eq!(ids(&table), want);
+    let plan = table.scan().plan().unwrap();
+    assert!(plan.file_deletes(plan.files.len() - 1).iter().all(|d| d.spec_id == 1));
+}

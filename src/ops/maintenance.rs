@@ -50,9 +50,9 @@ use crate::error::{Error, Result};
 use crate::io::location::FileRef;
 use crate::io::storage::{Key, SkipReason};
 use crate::ops::relocate::Relocation;
-use crate::spec::manifest::{DataContent, DataFile, EntryStatus, ManifestContent, ManifestFile, read_manifest};
+use crate::spec::manifest::{DataFile, EntryStatus, ManifestContent, ManifestFile, read_manifest};
 use crate::spec::metadata::{Snapshot, SnapshotLogEntry, SnapshotRef, TableMetadata, time_to_ms};
-use crate::table::{Table, load_manifest_list, now_ms, properties, read_files};
+use crate::table::{Table, load_manifest_list, now_ms, properties};
 use crate::txn::{CommitReport, Operation, datashard_writes_here};
 
 /// Default compaction target when neither the options nor the table set one (128 MiB).
@@ -96,6 +96,11 @@ pub struct MaintenanceReport {
     pub bytes_added: u64,
     /// Rows rewritten (compaction).
     pub rows_rewritten: i64,
+    /// Compaction: row-level delete files dropped (applied to every data file they
+    /// named, all rewritten).
+    pub delete_files_removed: usize,
+    /// Compaction: deleted rows left out of the rewritten files.
+    pub rows_deleted: u64,
     /// Snapshots removed from metadata.
     pub snapshots_expired: usize,
     /// The commits this operation made, in order: each reported as a transaction's
@@ -191,7 +196,19 @@ pub struct CompactOptions {
     pub predicate: Option<crate::expr::Predicate>,
     /// Plan only.
     pub dry_run: bool,
+    /// Also rewrite data files that row-level delete files apply to (whatever their
+    /// size; see [`CompactOptions::delete_file_threshold`]), leaving the deleted rows
+    /// out and dropping delete files that no longer apply to any live data file
+    /// (default true). Deletes are always applied to the files compaction rewrites.
+    pub apply_deletes: bool,
+    /// A data file is rewritten for its deletes when at least this many delete files
+    /// apply to it. `None`: the table property `floe.compact.delete-file-threshold`,
+    /// else 1.
+    pub delete_file_threshold: Option<usize>,
 }
+
+/// Table property: the default of [`CompactOptions::delete_file_threshold`].
+pub const COMPACT_DELETE_FILE_THRESHOLD: &str = "floe.compact.delete-file-threshold";
 
 impl Default for CompactOptions {
     fn default() -> Self {
@@ -203,6 +220,8 @@ impl Default for CompactOptions {
             filter: None,
             predicate: None,
             dry_run: false,
+            apply_deletes: true,
+            delete_file_threshold: None,
         }
     }
 }
@@ -217,11 +236,25 @@ impl std::fmt::Debug for CompactOptions {
             .field("filter", &self.filter.as_ref().map(|_| "<fn>"))
             .field("predicate", &self.predicate.as_ref().map(|p| p.to_string()))
             .field("dry_run", &self.dry_run)
+            .field("apply_deletes", &self.apply_deletes)
+            .field("delete_file_threshold", &self.delete_file_threshold)
             .finish()
     }
 }
 
 impl CompactOptions {
+    /// Sets [`CompactOptions::apply_deletes`].
+    pub fn apply_deletes(mut self, yes: bool) -> Self {
+        self.apply_deletes = yes;
+        self
+    }
+
+    /// Sets [`CompactOptions::delete_file_threshold`].
+    pub fn delete_file_threshold(mut self, n: usize) -> Self {
+        self.delete_file_threshold = Some(n.max(1));
+        self
+    }
+
     /// Rewrite only files `filter` accepts.
     pub fn filter(mut self, filter: impl Fn(&DataFile) -> bool + Send + Sync + 'static) -> Self {
         self.filter = Some(Arc::new(filter));
@@ -387,28 +420,20 @@ impl OrphanOptions {
 struct LiveFile {
     spec_id: i32,
     file: DataFile,
+    /// Delete files that apply to it.
+    deletes: usize,
 }
 
-/// Every live data file of `snapshot` with its manifest's spec id, oldest first.
+/// Every live data file of `snapshot` with its manifest's spec id and how many delete
+/// files apply to it, oldest first.
 fn live_files(table: &Table, snapshot: &Snapshot) -> Result<Vec<LiveFile>> {
-    let manifests = load_manifest_list(table.location(), snapshot)?;
-    let mut out: Vec<(i64, LiveFile)> = Vec::new();
-    let uris: Vec<&str> = manifests.iter().map(|m| m.manifest_path.as_str()).collect();
-    for (m, (file, bytes)) in manifests.iter().zip(read_files(table, &uris)?) {
-        let manifest = read_manifest(&file.path(), &bytes, Some(m))?;
-        for e in manifest.entries {
-            if e.status == EntryStatus::Deleted {
-                continue;
-            }
-            if m.content == ManifestContent::Deletes || e.data_file.content != DataContent::Data {
-                return Err(Error::Unsupported { what: "compacting tables with row-level delete files".into() });
-            }
-            let seq = e.sequence_number.unwrap_or(m.sequence_number);
-            out.push((seq, LiveFile { spec_id: m.partition_spec_id, file: e.data_file }));
-        }
-    }
-    out.sort_by_key(|(seq, _)| *seq);
-    Ok(out.into_iter().map(|(_, f)| f).collect())
+    let plan = table.scan().snapshot_id(snapshot.snapshot_id).select(Vec::<String>::new()).plan()?;
+    Ok(plan
+        .files
+        .iter()
+        .enumerate()
+        .map(|(i, f)| LiveFile { spec_id: plan.spec_ids[i], file: f.clone(), deletes: plan.file_deletes(i).len() })
+        .collect())
 }
 
 /// One output file's inputs.
@@ -416,6 +441,8 @@ fn live_files(table: &Table, snapshot: &Snapshot) -> Result<Vec<LiveFile>> {
 struct Bin {
     partition: Vec<Option<crate::spec::values::Datum>>,
     inputs: Vec<DataFile>,
+    /// Some input is rewritten for its deletes (worth it even alone).
+    for_deletes: bool,
 }
 
 impl Bin {
@@ -451,9 +478,13 @@ impl Table {
             Some(p) => Some(p.bind(md.current_schema()).map_err(crate::Error::Predicate)?),
             None => None,
         };
+        let threshold = opts
+            .delete_file_threshold
+            .unwrap_or_else(|| md.property_i64(COMPACT_DELETE_FILE_THRESHOLD, 1).max(1) as usize);
         let mut groups: BTreeMap<(i32, String), Bin> = BTreeMap::new();
         for lf in live_files(self, &snapshot)? {
-            if lf.file.file_size_in_bytes >= small_limit {
+            let for_deletes = opts.apply_deletes && lf.deletes >= threshold;
+            if lf.file.file_size_in_bytes >= small_limit && !for_deletes {
                 continue;
             }
             if let Some(filter) = &opts.filter
@@ -467,11 +498,13 @@ impl Table {
                 continue;
             }
             let key = (lf.spec_id, format!("{:?}", lf.file.partition));
-            groups
-                .entry(key)
-                .or_insert_with(|| Bin { partition: lf.file.partition.clone(), inputs: Vec::new() })
-                .inputs
-                .push(lf.file);
+            let g = groups.entry(key).or_insert_with(|| Bin {
+                partition: lf.file.partition.clone(),
+                inputs: Vec::new(),
+                for_deletes: false,
+            });
+            g.inputs.push(lf.file);
+            g.for_deletes |= for_deletes;
         }
         // Bins: consecutive (oldest first) files of one group up to the target.
         let mut bins: Vec<Bin> = Vec::new();
@@ -485,19 +518,23 @@ impl Table {
                 ));
                 continue;
             }
-            let mut bin = Bin { partition: group.partition.clone(), inputs: Vec::new() };
+            let empty = || Bin { partition: group.partition.clone(), inputs: Vec::new(), for_deletes: false };
+            let mut bin = empty();
             for f in group.inputs {
                 let size = f.file_size_in_bytes.max(0) as u64;
                 if !bin.inputs.is_empty() && bin.bytes() + size > target {
-                    let full =
-                        std::mem::replace(&mut bin, Bin { partition: group.partition.clone(), inputs: Vec::new() });
+                    let full = std::mem::replace(&mut bin, empty());
                     bins.push(full);
                 }
                 bin.inputs.push(f);
             }
+            bin.for_deletes = group.for_deletes;
             bins.push(bin);
         }
-        bins.retain(|b| b.inputs.len() >= opts.min_input_files.max(2));
+        // A bin with deletes to apply is worth rewriting even with one input. (Which
+        // bin of a group holds the file with deletes is not tracked: the whole group's
+        // bins count, a little more work, never less.)
+        bins.retain(|b| b.for_deletes || b.inputs.len() >= opts.min_input_files.max(2));
         // Commit groups: consecutive bins up to max_commit_bytes of input.
         let mut commits: Vec<Vec<Bin>> = Vec::new();
         let mut current: Vec<Bin> = Vec::new();
@@ -526,8 +563,10 @@ impl Table {
             return Ok(report);
         }
         for bins in commits {
-            match self.compact_commit(&bins, target) {
-                Ok((r, added_bytes)) => {
+            match self.compact_commit(&bins, target, opts.apply_deletes) {
+                Ok((r, added_bytes, dropped, rows_deleted)) => {
+                    report.delete_files_removed += dropped;
+                    report.rows_deleted += rows_deleted;
                     report.data_files_removed += r.removed_files;
                     report.data_files_added += r.added_files;
                     report.rows_rewritten += r.removed_records;
@@ -551,12 +590,36 @@ impl Table {
         Ok(report)
     }
 
-    /// Rewrites one commit group as one `replace` transaction.
-    fn compact_commit(&self, bins: &[Bin], target: u64) -> Result<(CommitReport, u64)> {
+    /// Rewrites one commit group as one `replace` transaction, deletes applied; with
+    /// `drop_deletes`, also drops the delete files that applied only to its inputs.
+    /// Returns the commit, bytes added, delete files dropped and deleted rows left out.
+    fn compact_commit(&self, bins: &[Bin], target: u64, drop_deletes: bool) -> Result<(CommitReport, u64, usize, u64)> {
         self.refresh()?;
         let mut tx = self.new_transaction();
         tx.set_operation(Operation::Replace);
         tx.remove_files(bins.iter().flat_map(|b| b.inputs.iter().cloned()))?;
+        // The deletes as of the transaction's base: a delete file committed after it
+        // that applies to an input makes the commit conflict (DeletesAdded).
+        let plan = self.scan().as_of_version(tx.base_version()).select(Vec::<String>::new()).plan()?;
+        let index: std::collections::HashMap<&str, usize> =
+            plan.files.iter().enumerate().map(|(i, f)| (f.file_path.as_str(), i)).collect();
+        let inputs: std::collections::HashSet<&str> =
+            bins.iter().flat_map(|b| b.inputs.iter().map(|f| f.file_path.as_str())).collect();
+        let mut dropped = 0usize;
+        if drop_deletes {
+            // A delete file goes when every live data file it applies to is an input.
+            let mut applies: std::collections::HashMap<&str, (DataFile, bool)> = std::collections::HashMap::new();
+            for (i, f) in plan.files.iter().enumerate() {
+                for d in plan.file_deletes(i) {
+                    let e = applies.entry(d.file.file_path.as_str()).or_insert_with(|| (d.file.clone(), true));
+                    e.1 &= inputs.contains(f.file_path.as_str());
+                }
+            }
+            let drop: Vec<DataFile> = applies.into_values().filter(|(_, all)| *all).map(|(f, _)| f).collect();
+            dropped = drop.len();
+            tx.remove_delete_files(drop)?;
+        }
+        let mut rows_deleted = 0u64;
         let md = self.metadata();
         let schema = md.current_schema().clone();
         let name_mapping = md.properties.get(properties::NAME_MAPPING).and_then(|j| NameMapping::parse(j).ok());
@@ -581,6 +644,16 @@ impl Table {
             }
             let mut written = || -> Result<()> {
                 for f in &bin.inputs {
+                    let with_deletes = index.get(f.file_path.as_str()).filter(|i| !plan.file_deletes(**i).is_empty());
+                    if let Some(&i) = with_deletes {
+                        let mut kept = 0u64;
+                        for (batch, _) in plan.read_live_rows(i, &schema)? {
+                            kept += batch.num_rows() as u64;
+                            writer.write(&batch)?;
+                        }
+                        rows_deleted += u64::try_from(f.record_count).unwrap_or(0).saturating_sub(kept);
+                        continue;
+                    }
                     let data = self.location().resolve(&f.file_path)?;
                     let size = u64::try_from(f.file_size_in_bytes).ok().filter(|s| *s > 0);
                     let reader = open_data(&data, size, &schema, name_mapping.as_ref(), &ReadOptions::default())?;
@@ -614,7 +687,7 @@ impl Table {
                 }
             }
         }
-        Ok((tx.commit()?, added_bytes))
+        Ok((tx.commit()?, added_bytes, dropped, rows_deleted))
     }
 
     /// Folds the current snapshot's small data manifests into one, as a `replace`

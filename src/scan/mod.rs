@@ -698,6 +698,18 @@ impl Scan {
                             what: format!("encrypted delete files ({})", e.data_file.file_path),
                         });
                     }
+                    // Refused when planned, whether or not a data file it applies to
+                    // is read: a scan must not be right only by luck.
+                    if !e.data_file.file_format.eq_ignore_ascii_case("parquet") {
+                        let v3 = e.data_file.file_format.eq_ignore_ascii_case("puffin");
+                        return Err(Error::Unsupported {
+                            what: if v3 {
+                                format!("Iceberg v3 deletion vectors (Puffin delete file {})", e.data_file.file_path)
+                            } else {
+                                format!("{} delete files ({})", e.data_file.file_format, e.data_file.file_path)
+                            },
+                        });
+                    }
                     let sequence_number = e.sequence_number.unwrap_or(m.sequence_number);
                     index.add(
                         DeleteFile { file: e.data_file, sequence_number, spec_id: m.partition_spec_id },

@@ -115,6 +115,20 @@ impl Transaction {
         Ok(())
     }
 
+    /// Drops live delete files of the base snapshot (compaction applied them to every
+    /// data file they named, which it removes in the same commit). A conflict at
+    /// commit if one is no longer live.
+    pub(crate) fn remove_delete_files(&mut self, files: Vec<DataFile>) -> Result<()> {
+        self.check_can_write()?;
+        for f in files {
+            self.table().location().confined_key(&f.file_path)?;
+            if !self.removed_deletes.iter().any(|r| r.file_path == f.file_path) {
+                self.removed_deletes.push(f);
+            }
+        }
+        Ok(())
+    }
+
     /// Writes a position delete file for `data` (of spec `spec_id`) and stages it.
     pub(crate) fn stage_position_deletes(&mut self, spec_id: i32, data: &DataFile, positions: &[u64]) -> Result<()> {
         self.check_can_write()?;

@@ -204,6 +204,8 @@ pub struct Transaction {
     delete_targets: Vec<String>,
     /// Writing a delete file created the data directory.
     delete_dir_created: bool,
+    /// Live delete files this transaction drops (compaction applied them).
+    removed_deletes: Vec<DataFile>,
 }
 
 impl std::fmt::Debug for Transaction {
@@ -255,6 +257,7 @@ impl Transaction {
             delete_files: Vec::new(),
             delete_targets: Vec::new(),
             delete_dir_created: false,
+            removed_deletes: Vec::new(),
         }
     }
 
@@ -1184,7 +1187,7 @@ impl Transaction {
             }
         }
         let mut removed = Removed::default();
-        if !self.removed.is_empty() {
+        if !self.removed.is_empty() || !self.removed_deletes.is_empty() {
             // Merging waits for the next commit: the rewritten manifests are not on
             // disk yet for it to read.
             match self.rewrite_for_removals(&new_md, &parent_manifests, sequence_number, &mut writes)? {
@@ -1251,14 +1254,19 @@ impl Transaction {
         writes: &mut Vec<(Key, Vec<u8>)>,
     ) -> Result<Attempt<(Vec<ManifestFile>, Removed)>> {
         let table = self.table.clone();
-        let wanted: std::collections::HashSet<&str> = self.removed.iter().map(|f| f.file_path.as_str()).collect();
+        let wanted: std::collections::HashSet<&str> =
+            self.removed.iter().chain(&self.removed_deletes).map(|f| f.file_path.as_str()).collect();
         let mut removed = Removed::default();
         let mut found: std::collections::HashSet<String> = std::collections::HashSet::new();
         let mut out = Vec::with_capacity(parent.len());
         let mut rewrites: Vec<(ManifestFile, Vec<ManifestEntry>)> = Vec::new();
         let keep_deleted = writes_deleted_entries(md);
         for m in parent {
-            if m.content != ManifestContent::Data || m.added_files_count + m.existing_files_count == 0 {
+            let skip = match m.content {
+                ManifestContent::Data => false,
+                ManifestContent::Deletes => self.removed_deletes.is_empty(),
+            };
+            if skip || m.added_files_count + m.existing_files_count == 0 {
                 out.push(m.clone());
                 continue;
             }
@@ -1278,8 +1286,10 @@ impl Transaction {
                     continue;
                 }
                 if wanted.contains(e.data_file.file_path.as_str()) && found.insert(e.data_file.file_path.clone()) {
-                    removed.files += 1;
-                    removed.records += e.data_file.record_count;
+                    if m.content == ManifestContent::Data {
+                        removed.files += 1;
+                        removed.records += e.data_file.record_count;
+                    }
                     removed.bytes += e.data_file.file_size_in_bytes;
                     if !keep_deleted {
                         continue;
@@ -1296,6 +1306,7 @@ impl Transaction {
         let missing: Vec<Conflict> = self
             .removed
             .iter()
+            .chain(&self.removed_deletes)
             .filter(|f| !found.contains(&f.file_path))
             .map(|f| Conflict::new(0, None, ConflictKind::FileNoLongerLive { path: f.file_path.clone() }))
             .collect();
@@ -1311,7 +1322,7 @@ impl Transaction {
             let spec = md.partition_specs.iter().find(|s| s.spec_id == old.partition_spec_id).ok_or_else(|| {
                 Error::corrupt(&old.manifest_path, format!("unknown spec id {}", old.partition_spec_id))
             })?;
-            let ctx = ManifestWriteContext { schema, spec, content: ManifestContent::Data };
+            let ctx = ManifestWriteContext { schema, spec, content: old.content };
             let bytes = write_manifest(&ctx, &entries)?;
             let path = self.next_manifest_path();
             let live = entries.iter().filter(|e| e.status == EntryStatus::Existing);
@@ -1320,7 +1331,7 @@ impl Transaction {
                 manifest_path: table.location().uri(&path),
                 manifest_length: bytes.len() as i64,
                 partition_spec_id: spec.spec_id,
-                content: ManifestContent::Data,
+                content: old.content,
                 sequence_number: seq,
                 min_sequence_number: live.clone().filter_map(|e| e.sequence_number).min().unwrap_or(seq),
                 added_snapshot_id: self.snapshot_id,
@@ -1391,14 +1402,21 @@ impl Transaction {
                 s.insert("added-equality-deletes".into(), eq_rows.to_string());
             }
         }
+        let gone = |c: DataContent| self.removed_deletes.iter().filter(move |d| d.content == c);
+        let gone_files = self.removed_deletes.len() as i64;
+        let gone_pos: i64 = gone(DataContent::PositionDeletes).map(|d| d.record_count).sum();
+        let gone_eq: i64 = gone(DataContent::EqualityDeletes).map(|d| d.record_count).sum();
+        if gone_files > 0 {
+            s.insert("removed-delete-files".into(), gone_files.to_string());
+        }
         for (key, added) in [
-            ("total-delete-files", pos_files + eq_files),
-            ("total-position-deletes", pos_rows),
-            ("total-equality-deletes", eq_rows),
+            ("total-delete-files", pos_files + eq_files - gone_files),
+            ("total-position-deletes", pos_rows - gone_pos),
+            ("total-equality-deletes", eq_rows - gone_eq),
         ] {
             let prev = parent.map_or(Some(0), |p| p.summary_i64(key));
             if let Some(v) = prev {
-                s.insert(key.into(), (v + added).to_string());
+                s.insert(key.into(), (v + added).max(0).to_string());
             }
         }
         s
