@@ -2200,6 +2200,7 @@ print(json.dumps({"reads": reads}))
          transactions (each table always at a committed version)",
         reads.len()
     );
+}
 
 // ------------------------------------------------------------------ merge-on-read
 
