@@ -64,6 +64,8 @@ struct Faulty {
     count: AtomicUsize,
     armed: Mutex<Option<(usize, Fault)>>,
     log: Mutex<Vec<String>>,
+    /// Behave as an S3-compatible server that ignores `If-None-Match: *`.
+    ignore_conditions: std::sync::atomic::AtomicBool,
 }
 
 impl fmt::Display for Faulty {
@@ -78,7 +80,13 @@ fn injected(what: &str) -> object_store::Error {
 
 impl Faulty {
     fn new(inner: Arc<dyn ObjectStore>) -> Arc<Faulty> {
-        Arc::new(Faulty { inner, count: AtomicUsize::new(0), armed: Mutex::new(None), log: Mutex::new(Vec::new()) })
+        Arc::new(Faulty {
+            inner,
+            count: AtomicUsize::new(0),
+            armed: Mutex::new(None),
+            log: Mutex::new(Vec::new()),
+            ignore_conditions: Default::default(),
+        })
     }
 
     /// Counts a request and returns the fault armed for it.
@@ -106,6 +114,8 @@ impl ObjectStore for Faulty {
         payload: PutPayload,
         opts: PutOptions,
     ) -> object_store::Result<PutResult> {
+        let opts =
+            if self.ignore_conditions.load(Ordering::SeqCst) { PutOptions::from(PutMode::Overwrite) } else { opts };
         let create = matches!(opts.mode, PutMode::Create);
         let what = format!("PUT{} {location}", if create { " (create)" } else { "" });
         match self.request(what) {
@@ -322,4 +332,19 @@ fn fresh_storage(faulty: &Arc<Faulty>, table: &Table) -> Arc<ObjectStorage> {
     let url = table.path().to_string_lossy().to_string();
     let prefix = url.rsplit('/').next().unwrap().to_string();
     Arc::new(ObjectStorage::new(faulty.clone(), &url, &prefix).unwrap())
+}
+
+#[test]
+fn a_store_that_ignores_conditional_creates_is_refused_when_a_table_is_created() {
+    let healthy: Arc<dyn ObjectStore> = Arc::new(object_store::memory::InMemory::new());
+    let faulty = Faulty::new(healthy.clone());
+    faulty.ignore_conditions.store(true, Ordering::SeqCst);
+    let through = ObjectStorage::new(faulty.clone(), "memory://ignores/t", "t").unwrap();
+    match Table::create_with("memory://ignores/t", schema(), TableOptions::default().storage(Arc::new(through))) {
+        Err(floe::Error::Unsupported { what }) => assert!(what.contains("If-None-Match"), "{what}"),
+        other => panic!("{other:?}"),
+    }
+    // Nothing is left behind: no metadata, not even the probe.
+    let left = futures::executor::block_on(healthy.list(None).collect::<Vec<_>>());
+    assert!(left.is_empty(), "{left:?}");
 }

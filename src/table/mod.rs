@@ -374,6 +374,7 @@ impl Table {
         if find_latest_version(&location, 0, false)?.is_some() {
             return Err(Error::TableExists { path: location.root().to_path_buf() });
         }
+        check_conditional_create(&location)?;
         for dir in [location.metadata_dir(), location.data_dir()] {
             store.create_dir_all(Some(&dir)).map_err(|e| Error::io(location.path(&dir), e))?;
         }
@@ -707,6 +708,35 @@ fn storage_for(url: &StoreUrl, options: &TableOptions) -> Result<Arc<dyn Storage
         )));
     }
     Ok(given.clone())
+}
+
+/// A remote store ([`Capabilities::retries_writes`](crate::io::storage::Capabilities))
+/// may be a server that claims conditional creates but ignores them (S3-compatible
+/// servers that drop `If-None-Match`): creating a table there creates one probe object
+/// twice, and a second `Ok` refuses the store before anything else is written. Three
+/// requests, once per table.
+fn check_conditional_create(location: &TableLocation) -> Result<()> {
+    let store = location.store();
+    if !store.capabilities().retries_writes {
+        return Ok(());
+    }
+    let probe = location.metadata_dir().join(&format!(".floe-conditional-create-probe-{}", uuid::Uuid::new_v4()));
+    let probe = probe.map_err(|e| Error::InvalidArgument(e.to_string()))?;
+    let path = location.path(&probe);
+    store.put_new(&probe, b"1", false).map_err(|e| Error::io(&path, e))?;
+    let second = store.put_new(&probe, b"2", false);
+    let _ = store.delete(&probe);
+    match second {
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(Error::io(&path, e)),
+        Ok(()) => Err(Error::Unsupported {
+            what: format!(
+                "writing to {}: the store accepted a second conditional create of one object (it ignores \
+                 If-None-Match), so floe's commit point would not be one",
+                store.root_url()
+            ),
+        }),
+    }
 }
 
 /// Commits need an exclusive create that is atomic under concurrent writers.
