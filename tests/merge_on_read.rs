@@ -355,3 +355,21 @@ fn position_deletes_on_a_partitioned_table_match_by_partition() {
     let plan = table.scan().plan().unwrap();
     assert!(plan.file_deletes(plan.files.len() - 1).iter().all(|d| d.spec_id == 1));
 }
+
+/// Two merge-on-read deletes of different rows of the same file, from transactions on
+/// the same base: the second rebases over the first (copy-on-write would conflict, both
+/// removing the file), and both rows are gone.
+#[test]
+fn concurrent_merge_on_read_deletes_in_one_file_both_commit() {
+    let dir = tempfile::tempdir().unwrap();
+    let table = four_files(dir.path(), mor(relaxed()));
+    let mut a = table.new_transaction();
+    a.delete(col("id").eq(10)).unwrap();
+    let mut b = table.new_transaction();
+    b.delete(col("id").eq(20)).unwrap();
+    a.commit().unwrap();
+    let r = b.commit().unwrap();
+    assert!(r.rebased_over >= 1);
+    table.refresh().unwrap();
+    assert_eq!(ids(&table), all_but(400, &[10, 20]));
+}
