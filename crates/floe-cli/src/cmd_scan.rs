@@ -162,13 +162,19 @@ fn report_metrics(m: &ScanMetrics) {
 }
 
 fn format_for(o: &Out, a: &ScanArgs) -> Result<OutFormat, Failure> {
+    choose_format(o, a.format, a.output.as_deref())
+}
+
+/// The output format: --json, else --format, else --output's extension, else a table on
+/// a terminal and CSV when piped (`floe scan` and `floe sql` alike).
+pub fn choose_format(o: &Out, format: Option<OutFormat>, output: Option<&Path>) -> Result<OutFormat, Failure> {
     if o.json {
         return Ok(OutFormat::Json);
     }
-    if let Some(f) = a.format {
+    if let Some(f) = format {
         return Ok(f);
     }
-    if let Some(path) = &a.output {
+    if let Some(path) = output {
         let ext = path.extension().and_then(|e| e.to_str()).unwrap_or_default().to_ascii_lowercase();
         return match ext.as_str() {
             "csv" => Ok(OutFormat::Csv),
@@ -305,6 +311,46 @@ fn explain(o: &Out, a: &ScanArgs) -> CmdResult {
     }
     o.print(&text)?;
     Ok(())
+}
+
+/// Writes rows to `output` (or stdout) in `format`; a closed pipe ends quietly and a
+/// failed write leaves no partial output file (`floe sql`'s results).
+pub fn emit_rows(
+    o: &Out,
+    format: OutFormat,
+    schema: arrow_schema::SchemaRef,
+    batches: Vec<RecordBatch>,
+    output: Option<&Path>,
+    limit: Option<usize>,
+) -> CmdResult {
+    if format == OutFormat::Parquet && output.is_none() && std::io::stdout().is_terminal() {
+        return Err(Failure::usage("Parquet is binary: give --output FILE or pipe the output"));
+    }
+    let total: usize = batches.iter().map(RecordBatch::num_rows).sum();
+    let mut left = limit.unwrap_or(usize::MAX);
+    let batches = batches.into_iter().map_while(move |b| {
+        if left == 0 {
+            return None;
+        }
+        let n = b.num_rows().min(left);
+        left -= n;
+        Some(Ok(b.slice(0, n)))
+    });
+    let broken = Arc::new(AtomicBool::new(false));
+    let sink: Box<dyn Write + Send> = match output {
+        Some(p) => Box::new(std::io::BufWriter::new(File::create(p)?)),
+        None => Box::new(std::io::BufWriter::new(PipeWatch { inner: std::io::stdout(), broken: broken.clone() })),
+    };
+    let result = write_rows(o, format, schema, batches, sink, Some(total), limit);
+    if result.is_err() && broken.load(Ordering::Relaxed) {
+        return Ok(());
+    }
+    if result.is_err()
+        && let Some(p) = output
+    {
+        let _ = std::fs::remove_file(p);
+    }
+    result
 }
 
 /// Remembers whether stdout's reader went away (EPIPE).

@@ -28,6 +28,7 @@ mod cmd_maint;
 mod cmd_read;
 mod cmd_rows;
 mod cmd_scan;
+mod cmd_sql;
 mod cmd_write;
 mod input;
 mod keys;
@@ -179,6 +180,22 @@ floe scan ./events --as-of '2026-01-02 10:00:00' --output old.parquet\n\n\
 Default format: a table on a terminal (first 100 rows unless --limit), CSV when piped, \
 and for --output the format its extension names.")]
     Scan(cmd_scan::ScanArgs),
+
+    /// Run SQL over tables (DataFusion): SELECT, joins, EXPLAIN ANALYZE, INSERT INTO.
+    #[command(after_help = "Examples:\n  \
+floe sql --table events=./events \"SELECT region, count(*) FROM events GROUP BY region\"\n  \
+floe sql --root ./warehouse 'SELECT * FROM events JOIN users USING (id) LIMIT 10'\n  \
+floe sql --root ./warehouse -f report.sql --output report.parquet\n  \
+echo 'SELECT count(*) FROM events' | floe sql -t events=./events --format json\n  \
+floe sql -t events=./events \"SELECT * FROM floe_scan('events', 'version', 3)\"\n  \
+floe sql -t events=./events 'EXPLAIN ANALYZE SELECT * FROM events WHERE id < 10'\n  \
+floe sql -t events=./events 'INSERT INTO events SELECT * FROM events WHERE id < 10'\n\n\
+Tables: --table NAME=DIR (repeatable) and/or --root DIR (its sub-directories that are \
+tables, by directory name). Time travel: floe_scan('name', 'version'|'snapshot'|'timestamp', \
+value). Several statements separated by ; run in order, each on the newest snapshot. \
+EXPLAIN ANALYZE adds what floe's planning pruned (manifests, files); DataFusion's own \
+counts show row groups and pages pruned. Output formats as for `floe scan`.")]
+    Sql(cmd_sql::SqlArgs),
 
     /// Location, format version, schema, partition spec, properties, totals.
     #[command(after_help = "Examples:\n  floe info ./events\n  floe info ./events/metadata/v3.metadata.json --json")]
@@ -478,6 +495,7 @@ fn run(cli: &Cli) -> CmdResult {
         Command::Overwrite(a) => cmd_rows::overwrite(&o, a),
         Command::Alter(a) => cmd_alter::alter(&o, a),
         Command::Scan(a) => cmd_scan::scan(&o, a, cli.verbose),
+        Command::Sql(a) => cmd_sql::sql(&o, a),
         Command::Info(a) => cmd_read::info(&o, &a.table),
         Command::History(a) => cmd_read::history(&o, &a.table),
         Command::Snapshots(a) => cmd_read::snapshots(&o, &a.table),

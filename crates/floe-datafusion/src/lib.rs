@@ -1,0 +1,58 @@
+//! floe tables as Apache DataFusion tables: SQL over transactional Iceberg v2 tables.
+//!
+//! - [`FloeTableProvider`]: one table, its snapshot pinned when the provider is built,
+//!   time travel by snapshot id, version or time. Scans are planned by floe (manifests
+//!   and data files pruned by partition values and column bounds) and executed by
+//!   DataFusion's Parquet reader (parallel file groups, row-group and page pruning,
+//!   projection, limit); columns are matched by Iceberg field id ([`field_ids`]), so
+//!   renamed, dropped, re-added, reordered and widened columns read correctly, also
+//!   from files written before the change. `INSERT INTO` / `INSERT OVERWRITE` commit
+//!   once through floe.
+//! - [`FloeSchemaProvider`]: a directory whose sub-directories are tables
+//!   ([`register_root`]).
+//! - [`register_time_travel`]: the SQL table function `floe_scan('name', 'version', 3)`.
+//!
+//! The core `floe` crate does not depend on DataFusion; this crate does (DataFusion 55,
+//! Arrow/Parquet 59: the same Arrow floe is built on). See `docs/sql.md`.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod catalog;
+pub mod field_ids;
+mod filter;
+mod insert;
+mod provider;
+mod time_travel;
+
+use std::path::Path;
+use std::sync::Arc;
+
+pub use catalog::{FloeSchemaProvider, is_table};
+pub use filter::to_predicate;
+pub use provider::{FloeTableProvider, FloeTableProviderBuilder, PlannedFile, ReadPath, Selection};
+pub use time_travel::{FloeScanFunction, register_time_travel};
+
+use datafusion::common::Result;
+use datafusion::prelude::SessionContext;
+
+/// Makes the tables under `root` (its sub-directories that are tables) the session's
+/// default schema, so they are queried by their directory names. Tables registered by
+/// name afterwards ([`SessionContext::register_table`]) sit beside them.
+pub fn register_root(ctx: &SessionContext, root: impl AsRef<Path>) -> Result<()> {
+    let schema = Arc::new(FloeSchemaProvider::new(root));
+    install(ctx, schema)
+}
+
+/// Makes an empty [`FloeSchemaProvider`] the default schema (tables are then added by
+/// name), so `floe_scan` finds them.
+pub fn install(ctx: &SessionContext, schema: Arc<FloeSchemaProvider>) -> Result<()> {
+    let state = ctx.state();
+    let options = state.config_options();
+    let catalog_name = options.catalog.default_catalog.clone();
+    let schema_name = options.catalog.default_schema.clone();
+    let Some(catalog) = ctx.catalog(&catalog_name) else {
+        return datafusion::common::plan_err!("no default catalog {catalog_name}");
+    };
+    catalog.register_schema(&schema_name, schema)?;
+    Ok(())
+}

@@ -1,0 +1,489 @@
+//! SQL over floe tables through `floe-datafusion`, each query's rows compared with
+//! floe's own scan of the same table (the reference reader): partitioned, evolved
+//! (renamed, dropped, re-added, widened, moved columns: files written before the change
+//! included), deleted-from (copy-on-write) and time-travelled tables; pruning asserted
+//! from the provider's planning counters and DataFusion's Parquet metrics.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use datafusion::arrow::array::{Array, RecordBatch};
+use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
+use datafusion::physical_plan::{ExecutionPlan, collect};
+use datafusion::prelude::{SessionConfig, SessionContext};
+use floe::arrow::array::{Float64Array, Int32Array, Int64Array, StringArray, TimestampMicrosecondArray};
+use floe::{Durability, PartitionSpec, Predicate, PrimitiveType, Schema, Table, TableOptions, WriteOptions};
+use floe_datafusion::{FloeSchemaProvider, FloeTableProvider, register_root, register_time_travel};
+
+fn options() -> TableOptions {
+    // Small row groups: row-group pruning has something to skip.
+    TableOptions::default().durability(Durability::Relaxed).write(WriteOptions::default().row_group_size(100))
+}
+
+/// Rows as sorted text lines (column values joined by `|`), types ignored.
+fn rows(batches: &[RecordBatch]) -> Vec<String> {
+    let opts = FormatOptions::default().with_null("NULL");
+    let mut out = Vec::new();
+    for b in batches {
+        let fmts: Vec<ArrayFormatter> =
+            b.columns().iter().map(|c| ArrayFormatter::try_new(c.as_ref(), &opts).unwrap()).collect();
+        for r in 0..b.num_rows() {
+            out.push(fmts.iter().map(|f| f.value(r).to_string()).collect::<Vec<_>>().join("|"));
+        }
+    }
+    out.sort();
+    out
+}
+
+async fn sql(ctx: &SessionContext, q: &str) -> Vec<RecordBatch> {
+    ctx.sql(q).await.unwrap_or_else(|e| panic!("{q}: {e}")).collect().await.unwrap_or_else(|e| panic!("{q}: {e}"))
+}
+
+/// `SELECT cols FROM t WHERE w` through SQL equals floe's scan with the same predicate.
+async fn same_as_floe(ctx: &SessionContext, table: &Table, name: &str, cols: &[&str], w: Option<&str>) -> usize {
+    let q = match w {
+        Some(w) => format!("SELECT {} FROM {name} WHERE {w}", cols.join(", ")),
+        None => format!("SELECT {} FROM {name}", cols.join(", ")),
+    };
+    let got = rows(&sql(ctx, &q).await);
+    let mut scan = table.scan().select(cols.iter().copied());
+    if let Some(w) = w {
+        scan = scan.filter(Predicate::parse(w).unwrap());
+    }
+    let want = rows(&scan.to_batches().unwrap());
+    assert_eq!(got, want, "{q}");
+    got.len()
+}
+
+const REGIONS: [&str; 3] = ["eu", "us", "ap"];
+
+fn events_schema() -> Schema {
+    Schema::builder()
+        .required("id", PrimitiveType::Long)
+        .required("region", PrimitiveType::String)
+        .optional("ts", PrimitiveType::Timestamptz)
+        .optional("amount", PrimitiveType::Double)
+        .optional("qty", PrimitiveType::Int)
+        .optional("note", PrimitiveType::String)
+        .build()
+        .unwrap()
+}
+
+/// Rows `from..to`: region cycles, every 7th note null.
+fn events_batch(schema: &Schema, from: i64, to: i64) -> RecordBatch {
+    let ids: Vec<i64> = (from..to).collect();
+    let region: Vec<&str> = ids.iter().map(|i| REGIONS[(*i as usize) % 3]).collect();
+    let ts: Vec<i64> = ids.iter().map(|i| 1_700_000_000_000_000 + i * 3_600_000_000).collect();
+    let amount: Vec<f64> = ids.iter().map(|i| (*i as f64) * 1.5).collect();
+    let qty: Vec<Option<i32>> = ids.iter().map(|i| if i % 5 == 0 { None } else { Some((i % 11) as i32) }).collect();
+    let note: Vec<Option<String>> =
+        ids.iter().map(|i| if i % 7 == 0 { None } else { Some(format!("n{}", i % 13)) }).collect();
+    RecordBatch::try_new(
+        Arc::new(schema.to_arrow()),
+        vec![
+            Arc::new(Int64Array::from(ids)),
+            Arc::new(StringArray::from(region)),
+            Arc::new(TimestampMicrosecondArray::from(ts).with_timezone("UTC")),
+            Arc::new(Float64Array::from(amount)),
+            Arc::new(Int32Array::from(qty)),
+            Arc::new(StringArray::from(note)),
+        ],
+    )
+    .unwrap()
+}
+
+/// A table partitioned by region (identity), 4 appends of 300 rows.
+fn events(dir: &Path) -> Table {
+    let schema = events_schema();
+    let spec = PartitionSpec::builder(&schema).identity("region").build().unwrap();
+    let table = Table::create_partitioned(dir, schema.clone(), spec, options()).unwrap();
+    for k in 0..4 {
+        table.append(&[events_batch(&schema, k * 300, (k + 1) * 300)]).unwrap();
+    }
+    table
+}
+
+fn ctx_with(name: &str, table: &Table) -> (SessionContext, Arc<FloeTableProvider>) {
+    let ctx = SessionContext::new();
+    let p = Arc::new(FloeTableProvider::try_new(table.clone()).unwrap());
+    ctx.register_table(name, p.clone()).unwrap();
+    (ctx, p)
+}
+
+fn first_i64(batches: &[RecordBatch]) -> i64 {
+    let c = batches[0].column(0);
+    if let Some(a) = c.as_any().downcast_ref::<Int64Array>() {
+        return a.value(0);
+    }
+    panic!("not an i64: {:?}", c.data_type())
+}
+
+#[tokio::test]
+async fn filters_and_projections_match_floe_scan() {
+    let dir = tempfile::tempdir().unwrap();
+    let table = events(dir.path());
+    let (ctx, _) = ctx_with("events", &table);
+    let all = ["id", "region", "ts", "amount", "qty", "note"];
+    let cases: &[(&[&str], Option<&str>)] = &[
+        (&all, None),
+        (&["id"], None),
+        (&["note", "id"], None),
+        (&all, Some("region = 'eu'")),
+        (&["id", "amount"], Some("region = 'us' and id < 400")),
+        (&["id"], Some("region in ('eu', 'ap')")),
+        (&["id", "region"], Some("region <> 'eu'")),
+        (&["id"], Some("id >= 1190")),
+        (&["id", "qty"], Some("qty is null")),
+        (&["id", "note"], Some("note is not null and id between 10 and 40")),
+        (&["id"], Some("amount > 1000.0 or id < 3")),
+        (&["id", "note"], Some("note = 'n3'")),
+        (&["id"], Some("not (id > 5)")),
+        (&["id", "qty"], Some("qty in (1, 2, 3) and region = 'ap'")),
+        (&["id"], Some("id = 599")),
+        (&["amount", "id"], Some("amount <= 4.5")),
+        (&["id"], Some("region = 'nowhere'")),
+        (&["id", "ts"], Some("ts >= '2023-11-20T00:00:00Z'")),
+    ];
+    let mut nonempty = 0;
+    for (cols, w) in cases {
+        if same_as_floe(&ctx, &table, "events", cols, *w).await > 0 {
+            nonempty += 1;
+        }
+    }
+    assert!(nonempty >= 16, "most cases return rows: {nonempty}");
+}
+
+#[tokio::test]
+async fn aggregates_joins_limits_and_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let table = events(dir.path());
+    let (ctx, _) = ctx_with("events", &table);
+    let all = table.scan().to_batches().unwrap();
+    let n: usize = all.iter().map(|b| b.num_rows()).sum();
+    // count(*) (answered from manifest statistics) and count of a filtered column.
+    assert_eq!(first_i64(&sql(&ctx, "SELECT count(*) FROM events").await), n as i64);
+    let eu = table.scan().filter(Predicate::parse("region = 'eu'").unwrap()).count().unwrap();
+    assert_eq!(first_i64(&sql(&ctx, "SELECT count(*) FROM events WHERE region = 'eu'").await), eu);
+    let nulls = table.scan().filter(Predicate::parse("qty is null").unwrap()).count().unwrap();
+    assert_eq!(first_i64(&sql(&ctx, "SELECT count(*) - count(qty) FROM events").await), nulls);
+    // sum/min/max by group, against floe rows summed here.
+    let mut sums: BTreeMap<String, (i64, i64, i64)> = BTreeMap::new();
+    for b in &all {
+        let ids = b.column(0).as_any().downcast_ref::<Int64Array>().unwrap();
+        let reg = b.column(1).as_any().downcast_ref::<StringArray>().unwrap();
+        for i in 0..b.num_rows() {
+            let e = sums.entry(reg.value(i).to_string()).or_insert((0, i64::MAX, i64::MIN));
+            e.0 += ids.value(i);
+            e.1 = e.1.min(ids.value(i));
+            e.2 = e.2.max(ids.value(i));
+        }
+    }
+    let want: Vec<String> = sums.iter().map(|(k, (s, lo, hi))| format!("{k}|{s}|{lo}|{hi}")).collect();
+    let got = rows(&sql(&ctx, "SELECT region, sum(id), min(id), max(id) FROM events GROUP BY region").await);
+    assert_eq!(got, want);
+    // ORDER BY + LIMIT.
+    let got = rows(&sql(&ctx, "SELECT id FROM events ORDER BY id DESC LIMIT 3").await);
+    assert_eq!(got, vec!["1197", "1198", "1199"]);
+    // LIMIT without order returns that many rows.
+    assert_eq!(rows(&sql(&ctx, "SELECT * FROM events LIMIT 7").await).len(), 7);
+    // Self join on the partition column.
+    let got = sql(&ctx, "SELECT count(*) FROM events a JOIN events b ON a.id = b.id AND a.region = b.region").await;
+    assert_eq!(first_i64(&got), n as i64);
+    // Distinct and having.
+    let got = rows(&sql(&ctx, "SELECT DISTINCT region FROM events").await);
+    assert_eq!(got, vec!["ap", "eu", "us"]);
+    let got =
+        rows(&sql(&ctx, "SELECT note, count(*) c FROM events GROUP BY note HAVING count(*) > 90 ORDER BY note").await);
+    assert!(!got.is_empty() && got.len() < 14, "{got:?}");
+    // Expressions over columns (not translatable: DataFusion filters them).
+    let want = table.scan().filter(Predicate::parse("id < 100").unwrap()).count().unwrap();
+    let got = sql(&ctx, "SELECT count(*) FROM events WHERE id * 2 < 200").await;
+    assert_eq!(first_i64(&got), want);
+    let got = sql(&ctx, "SELECT count(*) FROM events WHERE note LIKE 'n1%'").await;
+    let like =
+        rows(&table.scan().select(["note"]).to_batches().unwrap()).iter().filter(|s| s.starts_with("n1")).count();
+    assert_eq!(first_i64(&got), like as i64);
+}
+
+#[tokio::test]
+async fn identity_partition_filters_prune_files_and_are_exact() {
+    let dir = tempfile::tempdir().unwrap();
+    let table = events(dir.path());
+    let (ctx, provider) = ctx_with("events", &table);
+    let planned_before = provider.planning_metrics();
+    assert_eq!(same_as_floe(&ctx, &table, "events", &["id", "region"], Some("region = 'eu'")).await, 400);
+    let m = provider.planning_metrics();
+    let files = m.files - planned_before.files;
+    let skipped = m.files_skipped_by_partition - planned_before.files_skipped_by_partition;
+    let planned = m.files_planned - planned_before.files_planned;
+    assert_eq!(files, 12, "4 appends × 3 regions");
+    assert_eq!((skipped, planned), (8, 4), "{m:?}");
+    // Exact: no FilterExec above the scan for a partition filter; a data-column filter
+    // keeps one (Inexact).
+    let plan = explain(&ctx, "SELECT id FROM events WHERE region = 'eu'").await;
+    assert!(!plan.contains("FilterExec"), "{plan}");
+    let plan = explain(&ctx, "SELECT id FROM events WHERE id = 5").await;
+    assert!(plan.contains("FilterExec"), "{plan}");
+}
+
+async fn explain(ctx: &SessionContext, q: &str) -> String {
+    rows(&sql(ctx, &format!("EXPLAIN {q}")).await).join("\n")
+}
+
+/// The summed value of metric `name` over every node of an executed plan.
+fn metric(plan: &Arc<dyn ExecutionPlan>, name: &str) -> (usize, String) {
+    let mut total = 0;
+    let mut seen = String::new();
+    if let Some(ms) = plan.metrics() {
+        for m in ms.iter() {
+            if m.value().name() == name {
+                seen = format!("{seen} {}", m.value());
+                total += m.value().as_usize();
+            }
+        }
+    }
+    for c in plan.children() {
+        let (t, s) = metric(c, name);
+        total += t;
+        seen.push_str(&s);
+    }
+    (total, seen)
+}
+
+#[tokio::test]
+async fn bounds_prune_files_row_groups_and_pages() {
+    let dir = tempfile::tempdir().unwrap();
+    let schema =
+        Schema::builder().required("id", PrimitiveType::Long).optional("v", PrimitiveType::String).build().unwrap();
+    let table = Table::create_with(dir.path(), schema.clone(), options()).unwrap();
+    // 5 files of 1000 sorted ids, 10 row groups each.
+    for k in 0..5i64 {
+        let ids: Vec<i64> = (k * 1000..(k + 1) * 1000).collect();
+        let v: Vec<String> = ids.iter().map(|i| format!("v{i}")).collect();
+        let b = RecordBatch::try_new(
+            Arc::new(schema.to_arrow()),
+            vec![Arc::new(Int64Array::from(ids)), Arc::new(StringArray::from(v))],
+        )
+        .unwrap();
+        table.append(&[b]).unwrap();
+    }
+    let (ctx, provider) = ctx_with("t", &table);
+    let q = "SELECT id, v FROM t WHERE id >= 2410 AND id < 2420";
+    assert_eq!(same_as_floe(&ctx, &table, "t", &["id", "v"], Some("id >= 2410 and id < 2420")).await, 10);
+    let m = provider.planning_metrics();
+    assert_eq!((m.files, m.files_skipped_by_metrics, m.files_planned), (5, 4, 1), "{m:?}");
+    // Inside the one file: 9 of 10 row groups pruned by statistics.
+    let df = ctx.sql(q).await.unwrap();
+    let plan = df.create_physical_plan().await.unwrap();
+    let out = collect(plan.clone(), ctx.task_ctx()).await.unwrap();
+    assert_eq!(rows(&out).len(), 10);
+    let (pruned, seen) = metric(&plan, "row_groups_pruned_statistics");
+    // DataFusion reports this metric as "<total> total → <matched> matched".
+    let _ = pruned;
+    assert!(seen.contains("10 total → 1 matched"), "row groups: {seen}");
+}
+
+#[tokio::test]
+async fn evolved_columns_are_matched_by_field_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let v1 = Schema::builder()
+        .required("id", PrimitiveType::Long)
+        .optional("a", PrimitiveType::Int)
+        .optional("b", PrimitiveType::String)
+        .optional("c", PrimitiveType::Double)
+        .build()
+        .unwrap();
+    let table = Table::create_with(dir.path(), v1.clone(), options()).unwrap();
+    let old = RecordBatch::try_new(
+        Arc::new(v1.to_arrow()),
+        vec![
+            Arc::new(Int64Array::from(vec![1, 2, 3])),
+            Arc::new(Int32Array::from(vec![10, 20, 30])),
+            Arc::new(StringArray::from(vec!["x", "y", "z"])),
+            Arc::new(Float64Array::from(vec![0.5, 1.5, 2.5])),
+        ],
+    )
+    .unwrap();
+    table.append(&[old]).unwrap();
+    let before_change = table.version();
+    // Rename b → name, drop c, re-add c as a string (a new field id), widen a to long,
+    // move a first.
+    table
+        .update_schema()
+        .rename_column("b", "name")
+        .drop_column("c")
+        .widen_column("a", PrimitiveType::Long)
+        .move_first("a")
+        .commit()
+        .unwrap();
+    table.update_schema().add_column("c", PrimitiveType::String).commit().unwrap();
+    let v2 = table.schema();
+    let names: Vec<&str> = v2.fields().iter().map(|f| f.name.as_str()).collect();
+    assert_eq!(names, ["a", "id", "name", "c"]);
+    let new = RecordBatch::try_new(
+        Arc::new(v2.to_arrow()),
+        vec![
+            Arc::new(Int64Array::from(vec![5_000_000_000, 40])),
+            Arc::new(Int64Array::from(vec![4, 5])),
+            Arc::new(StringArray::from(vec!["p", "q"])),
+            Arc::new(StringArray::from(vec!["c4", "c5"])),
+        ],
+    )
+    .unwrap();
+    table.append(&[new]).unwrap();
+    let (ctx, _) = ctx_with("t", &table);
+    let got = rows(&sql(&ctx, "SELECT * FROM t").await);
+    assert_eq!(
+        got,
+        vec!["10|1|x|NULL", "20|2|y|NULL", "30|3|z|NULL", "40|5|q|c5", "5000000000|4|p|c4"],
+        "old files: b read as name, the old c never read as the new c, a widened"
+    );
+    // Filters on renamed / widened / re-added columns, pushed into old files too.
+    for (cols, w) in [
+        (&["id", "name"][..], "name = 'y'"),
+        (&["id"], "name in ('x', 'q')"),
+        (&["a", "id"], "a > 15"),
+        (&["id", "c"], "c is null"),
+        (&["id", "c"], "c = 'c4'"),
+        (&["a"], "a >= 5000000000"),
+    ] {
+        same_as_floe(&ctx, &table, "t", cols, Some(w)).await;
+    }
+    assert_eq!(rows(&sql(&ctx, "SELECT name FROM t WHERE name = 'y'").await), vec!["y"]);
+    assert_eq!(rows(&sql(&ctx, "SELECT sum(a) FROM t").await), vec!["5000000100"]);
+    // Time travel to before the change: the old schema, the old names.
+    let old_view = FloeTableProvider::builder(table.clone()).version(before_change).build().unwrap();
+    ctx.register_table("t_old", Arc::new(old_view)).unwrap();
+    assert_eq!(rows(&sql(&ctx, "SELECT id, b, c FROM t_old").await), vec!["1|x|0.5", "2|y|1.5", "3|z|2.5"]);
+}
+
+#[tokio::test]
+async fn deleted_rows_and_time_travel() {
+    let dir = tempfile::tempdir().unwrap();
+    let table = events(dir.path());
+    let v_full = table.version();
+    let snap_full = table.current_snapshot().unwrap().snapshot_id;
+    table.delete(Predicate::parse("region = 'ap'").unwrap()).unwrap();
+    table.delete(Predicate::parse("id < 100").unwrap()).unwrap();
+    let (ctx, _) = ctx_with("events", &table);
+    for (cols, w) in [
+        (&["id", "region"][..], None),
+        (&["id"], Some("region = 'ap'")),
+        (&["id"], Some("id < 150")),
+        (&["id", "note"], Some("region = 'eu' and note is null")),
+    ] {
+        same_as_floe(&ctx, &table, "events", cols, w).await;
+    }
+    assert_eq!(rows(&sql(&ctx, "SELECT count(*) FROM events WHERE region = 'ap' OR id < 100").await), vec!["0"]);
+    // Time travel by version, snapshot id and time, through providers and floe_scan.
+    let full = rows(&table.scan().as_of_version(v_full).select(["id"]).to_batches().unwrap());
+    assert_eq!(full.len(), 1200);
+    let p = FloeTableProvider::builder(table.clone()).version(v_full).build().unwrap();
+    ctx.register_table("full_v", Arc::new(p)).unwrap();
+    assert_eq!(rows(&sql(&ctx, "SELECT id FROM full_v").await), full);
+    let p = FloeTableProvider::builder(table.clone()).snapshot_id(snap_full).build().unwrap();
+    ctx.register_table("full_s", Arc::new(p)).unwrap();
+    assert_eq!(rows(&sql(&ctx, "SELECT id FROM full_s").await), full);
+    let tables = Arc::new(FloeSchemaProvider::empty());
+    register_time_travel(&ctx, tables);
+    let loc = dir.path().display().to_string();
+    let got = rows(&sql(&ctx, &format!("SELECT id FROM floe_scan('{loc}', 'version', {v_full})")).await);
+    assert_eq!(got, full);
+    let got = rows(&sql(&ctx, &format!("SELECT id FROM floe_scan('{loc}', 'snapshot', {snap_full})")).await);
+    assert_eq!(got, full);
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis();
+    let got = rows(&sql(&ctx, &format!("SELECT id FROM floe_scan('{loc}', 'timestamp', {now})")).await);
+    assert_eq!(got, rows(&table.scan().select(["id"]).to_batches().unwrap()));
+    // Version 1 is the empty table: no rows, same schema.
+    let got = sql(&ctx, &format!("SELECT count(*) FROM floe_scan('{loc}', 'version', 1)")).await;
+    assert_eq!(first_i64(&got), 0);
+    // Bad selectors are planning errors.
+    assert!(fails(&ctx, &format!("SELECT * FROM floe_scan('{loc}', 'version', 999)")).await);
+    assert!(fails(&ctx, &format!("SELECT * FROM floe_scan('{loc}', 'bogus', 1)")).await);
+    assert!(fails(&ctx, "SELECT * FROM floe_scan('/no/such/table')").await);
+}
+
+#[tokio::test]
+async fn pinned_snapshot_and_root_of_tables() {
+    let root = tempfile::tempdir().unwrap();
+    let events_t = events(&root.path().join("events"));
+    let users_schema =
+        Schema::builder().required("id", PrimitiveType::Long).optional("name", PrimitiveType::String).build().unwrap();
+    let users = Table::create_with(root.path().join("users"), users_schema.clone(), options()).unwrap();
+    let b = RecordBatch::try_new(
+        Arc::new(users_schema.to_arrow()),
+        vec![Arc::new(Int64Array::from(vec![1, 2, 3])), Arc::new(StringArray::from(vec!["ann", "bob", "cy"]))],
+    )
+    .unwrap();
+    users.append(&[b]).unwrap();
+    std::fs::create_dir_all(root.path().join("not_a_table")).unwrap();
+    let ctx = SessionContext::new_with_config(SessionConfig::new().with_information_schema(true));
+    register_root(&ctx, root.path()).unwrap();
+    let got =
+        rows(&sql(&ctx, "SELECT e.id, u.name, e.region FROM events e JOIN users u USING (id) ORDER BY e.id").await);
+    assert_eq!(got, vec!["1|ann|us", "2|bob|ap", "3|cy|eu"]);
+    let got = rows(&sql(&ctx, "SHOW TABLES").await);
+    assert!(got.iter().any(|r| r.contains("|events|")) && !got.iter().any(|r| r.contains("not_a_table")), "{got:?}");
+    // A provider is pinned: a commit after it was built is not seen through it; the
+    // root's next lookup sees it.
+    let pinned = Arc::new(FloeTableProvider::try_new(events_t.clone()).unwrap());
+    ctx.register_table("pinned", pinned).unwrap();
+    events_t.append(&[events_batch(&events_schema(), 5000, 5010)]).unwrap();
+    assert_eq!(first_i64(&sql(&ctx, "SELECT count(*) FROM pinned").await), 1200);
+    assert_eq!(first_i64(&sql(&ctx, "SELECT count(*) FROM events").await), 1210);
+}
+
+#[tokio::test]
+async fn insert_into_and_overwrite_commit_once() {
+    let root = tempfile::tempdir().unwrap();
+    let table = events(&root.path().join("src"));
+    let ctx = SessionContext::new();
+    register_root(&ctx, root.path()).unwrap();
+    let name = "src";
+    ctx.register_table("events", Arc::new(FloeTableProvider::try_new(table.clone()).unwrap())).unwrap();
+    let v0 = table.version();
+    let got = sql(
+        &ctx,
+        "INSERT INTO events SELECT id + 10000, region, ts, amount, qty, note FROM events WHERE region = 'eu'",
+    )
+    .await;
+    assert_eq!(rows(&got), vec!["400"]);
+    table.refresh().unwrap();
+    assert_eq!(table.version(), v0 + 1, "one commit");
+    assert_eq!(table.scan().count().unwrap(), 1600);
+    // The written files carry field ids and bounds: a filter on the new rows prunes.
+    let fresh = Arc::new(FloeTableProvider::try_new(table.clone()).unwrap());
+    ctx.register_table("fresh", fresh.clone()).unwrap();
+    assert_eq!(first_i64(&sql(&ctx, "SELECT count(*) FROM fresh WHERE id >= 10000").await), 400);
+    let m = fresh.planning_metrics();
+    assert!(m.files_skipped_by_metrics >= 8, "{m:?}");
+    // VALUES with casts to the column types.
+    sql(&ctx, "INSERT INTO events VALUES (-1, 'zz', NULL, 2.5, 7, 'hi')").await;
+    table.refresh().unwrap();
+    let got = rows(&table.scan().filter(Predicate::parse("id = -1").unwrap()).to_batches().unwrap());
+    assert_eq!(got, vec!["-1|zz|NULL|2.5|7|hi"]);
+    // A failing input commits nothing.
+    let v = table.version();
+    assert!(fails(&ctx, "INSERT INTO events SELECT id / (id - id), region, ts, amount, qty, note FROM events").await);
+    table.refresh().unwrap();
+    assert_eq!(table.version(), v);
+    // INSERT OVERWRITE replaces every row in one commit.
+    let src = format!("SELECT id, region, ts, amount, qty, note FROM \"{name}\" WHERE id < 5");
+    sql(&ctx, &format!("INSERT OVERWRITE events {src}")).await;
+    table.refresh().unwrap();
+    assert_eq!(table.version(), v + 1);
+    assert_eq!(rows(&table.scan().select(["id"]).to_batches().unwrap()), vec!["-1", "0", "1", "2", "3", "4"]);
+    // A time-travel view refuses writes.
+    let old = FloeTableProvider::builder(table.clone()).version(v0).build().unwrap();
+    ctx.register_table("old", Arc::new(old)).unwrap();
+    assert!(fails(&ctx, "INSERT INTO old SELECT * FROM events").await);
+}
+
+/// Whether planning or running `q` fails.
+async fn fails(ctx: &SessionContext, q: &str) -> bool {
+    match ctx.sql(q).await {
+        Err(_) => true,
+        Ok(df) => df.collect().await.is_err(),
+    }
+}
