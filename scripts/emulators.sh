@@ -26,9 +26,11 @@ if [ "${1:-start}" = stop ]; then
     f="$DIR/$name.pid"
     [ -f "$f" ] || continue
     pid=$(cat "$f")
-    kill "$pid" 2>/dev/null || true
-    for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -9 "$pid" 2>/dev/null || true
+    # Its own process group (setsid below), led by `timeout`: signal the group, so a
+    # `kill -9` never orphans node.
+    kill -- "-$pid" 2>/dev/null || kill "$pid" 2>/dev/null || true
+    for _ in $(seq 1 50); do kill -0 -- "-$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -9 -- "-$pid" 2>/dev/null || true
     rm -f "$f"
   done
   exit 0
@@ -40,7 +42,7 @@ if [ ! -x "$AZ_PKG/node_modules/.bin/azurite-blob" ]; then
 fi
 rm -rf "$DIR"; mkdir -p "$DIR"
 
-timeout "$MAX_LIFETIME" "$AZ_PKG/node_modules/.bin/azurite-blob" --blobHost 127.0.0.1 --blobPort "$AZ_PORT" \
+setsid timeout "$MAX_LIFETIME" "$AZ_PKG/node_modules/.bin/azurite-blob" --blobHost 127.0.0.1 --blobPort "$AZ_PORT" \
   --inMemoryPersistence --skipApiVersionCheck --loose --silent > "$DIR/azurite.log" 2>&1 < /dev/null &
 echo $! > "$DIR/azurite.pid"
 

@@ -25,10 +25,11 @@ PIDFILE="$S3_DIR.pid"
 if [ "${1:-start}" = stop ]; then
   if [ -f "$PIDFILE" ]; then
     pid=$(cat "$PIDFILE")
-    # `timeout` forwards SIGTERM to weed and exits when it does.
-    kill "$pid" 2>/dev/null || true
-    for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
-    kill -9 "$pid" 2>/dev/null || true
+    # The server runs in its own process group (setsid below), led by `timeout`: signal
+    # the group, so a `kill -9` never orphans weed.
+    kill -- "-$pid" 2>/dev/null || kill "$pid" 2>/dev/null || true
+    for _ in $(seq 1 50); do kill -0 -- "-$pid" 2>/dev/null || break; sleep 0.2; done
+    kill -9 -- "-$pid" 2>/dev/null || true
     rm -f "$PIDFILE"
   fi
   exit 0
@@ -46,7 +47,7 @@ fi
 rm -rf "$S3_DIR"; mkdir -p "$S3_DIR"
 # Everything on 127.0.0.1; telemetry, WebDAV, the admin UI and the Iceberg/Lance ports off.
 AWS_ACCESS_KEY_ID="$S3_AK" AWS_SECRET_ACCESS_KEY="$S3_SK" \
-  timeout "$MAX_LIFETIME" "$S3_VENV/bin/weed" mini -dir="$S3_DIR" \
+  setsid timeout "$MAX_LIFETIME" "$S3_VENV/bin/weed" mini -dir="$S3_DIR" \
     -ip=127.0.0.1 -ip.bind=127.0.0.1 -master.telemetry=false \
     -webdav=false -admin.ui=false -s3.port="$S3_PORT" -s3.port.iceberg=0 -s3.port.lance=0 \
     -bucket="$S3_BUCKET" > "$S3_DIR.log" 2>&1 < /dev/null &

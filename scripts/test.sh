@@ -21,6 +21,9 @@ bash bench/setup.sh | tail -n 1
 echo "== S3 server (SeaweedFS from PyPI, 127.0.0.1, bounded lifetime; stopped on exit)"
 # The object-store tests (tests/object_store.rs) run against it and must not skip here.
 trap 'bash scripts/s3-server.sh stop; bash scripts/emulators.sh stop' EXIT
+# A killed or interrupted run exits through the EXIT trap too, so the servers stop.
+trap 'exit 143' TERM
+trap 'exit 130' INT
 s3_env=$(bash scripts/s3-server.sh stop; bash scripts/s3-server.sh start)
 while IFS='=' read -r k v; do export "$k=$v"; done <<< "$s3_env"
 echo "== Azure emulator (Azurite from npm, 127.0.0.1, bounded lifetime; stopped on exit)"
