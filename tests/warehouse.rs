@@ -567,3 +567,31 @@ fn remove_orphans_reads_the_catalog() {
     assert_eq!(a, vec![0, 1], "transfer 1's files survived the zero-grace cleanup");
     assert!(matches!(wh.remove_orphans("nope", &opts), Err(Error::Warehouse(WarehouseError::TableNotFound { .. }))));
 }
+
+/// Every regular file under `dir`.
+fn files_under(dir: &Path) -> usize {
+    let Ok(entries) = std::fs::read_dir(dir) else { return 0 };
+    entries.map(|e| e.unwrap().path()).map(|p| if p.is_dir() { files_under(&p) } else { 1 }).sum()
+}
+
+/// `drop_table_purge` commits the drop, then deletes every file of the table; the
+/// other tables are untouched and the name can be taken again.
+#[test]
+fn drop_table_purge_deletes_its_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let wh = bank(dir.path(), relaxed());
+    do_transfer(&wh, 0, 1.0).unwrap();
+    do_transfer(&wh, 1, 2.0).unwrap();
+    let before = files_under(&dir.path().join("bank/a"));
+    assert!(before >= 8, "{before}");
+    let k = wh.version().unwrap();
+    assert_eq!(wh.drop_table_purge("bank.a").unwrap(), before);
+    assert_eq!(files_under(&dir.path().join("bank/a")), 0);
+    assert_eq!(wh.version().unwrap(), k + 1, "the drop is one catalog version");
+    assert!(matches!(wh.table("bank.a"), Err(Error::Warehouse(WarehouseError::TableNotFound { .. }))));
+    assert!(matches!(wh.drop_table_purge("bank.a"), Err(Error::Warehouse(WarehouseError::TableNotFound { .. }))));
+    assert_eq!(ids_and_sum(&wh.snapshot().unwrap().table("bank.b").unwrap()).0, vec![0, 1]);
+    let again = wh.create_table("bank.a", schema()).unwrap();
+    assert!(common::ids(&again).is_empty());
+    assert_eq!(Warehouse::open(dir.path()).unwrap().tables().unwrap().len(), 2);
+}

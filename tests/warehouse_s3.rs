@@ -390,3 +390,22 @@ fn s3_crash_at_every_protocol_step_rolls_forward() {
         do_transfer(&Warehouse::open_with(&root, opts.clone()).unwrap(), 100, 1.0).unwrap();
     }
 }
+
+/// `drop_table_purge` in a bucket: the drop is a catalog version and every object
+/// under the table's prefix is deleted; the other table is untouched.
+#[test]
+fn s3_drop_table_purge_deletes_its_objects() {
+    let Some((endpoint, bucket)) = s3() else { return };
+    let root = fresh_root(&bucket, "purge");
+    let wh = bank(&root, options(&endpoint));
+    do_transfer(&wh, 0, 1.0).unwrap();
+    let store = root_store(&endpoint, &root);
+    let objects = |p: &str| store.list(Some(&key(p))).unwrap().objects.len();
+    let before = objects("bank/a");
+    assert!(before >= 5, "{before}");
+    assert_eq!(wh.drop_table_purge("bank.a").unwrap(), before);
+    assert_eq!(objects("bank/a"), 0);
+    assert!(objects("bank/b") >= 5);
+    assert_eq!(ids_and_sum(&wh.snapshot().unwrap().table("bank.b").unwrap()).0, vec![0]);
+    assert!(matches!(wh.table("bank.a"), Err(Error::Warehouse(WarehouseError::TableNotFound { .. }))));
+}

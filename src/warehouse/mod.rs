@@ -359,6 +359,37 @@ impl Warehouse {
         .map(|_| ())
     }
 
+    /// [`Warehouse::drop_table`], then deletes every file of the table (all objects
+    /// under its directory); returns how many. The drop is committed first, so no
+    /// floe reader of the current catalog names the table any more; warehouse
+    /// snapshots pinned at an older catalog version can no longer read it, and an
+    /// Iceberg reader pointed at its directory finds nothing. A writer still inside a
+    /// transaction on the table fails at commit (`TableNotFound`); data files it
+    /// writes after the purge are left under the removed directory.
+    pub fn drop_table_purge(&self, name: &str) -> Result<usize> {
+        let mut location = None;
+        self.commit_catalog("drop", |s| {
+            let e = s.tables.get(name).ok_or_else(|| WarehouseError::TableNotFound { name: name.into() })?;
+            location = Some(e.location.clone());
+            Ok((vec![name.to_string()], BTreeMap::new()))
+        })?;
+        let Some(location) = location else { return Ok(0) };
+        lock(&self.inner.tables).remove(&location);
+        let dir = Key::new(location.as_str()).map_err(|e| Error::InvalidArgument(format!("{location}: {e}")))?;
+        let store = self.store();
+        let listing = store.list(Some(&dir)).map_err(|e| Error::io(self.inner.root.join(&location), e))?;
+        let keys: Vec<Key> = listing.objects.into_iter().map(|o| o.key).filter(|k| k.starts_with(&dir)).collect();
+        let mut deleted = 0;
+        for (key, r) in keys.iter().zip(store.delete_many(&keys, 8)) {
+            match r {
+                Ok(()) => deleted += 1,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(Error::io(self.inner.root.join(key.as_str()), e)),
+            }
+        }
+        Ok(deleted)
+    }
+
     /// Renames `from` to `to` (the table's directory stays where it is).
     pub fn rename_table(&self, from: &str, to: &str) -> Result<()> {
         check_name(to)?;
