@@ -471,3 +471,127 @@ fn bank_transfer_invariant_under_sigkill() {
         a.len()
     );
 }
+
+/// Maintenance on a warehouse table commits through the catalog (a one-table warehouse
+/// transaction each): compaction keeps every row and the invariant in the snapshot
+/// after it, rollback and expiry are catalog versions too, and the table's own handle
+/// still refuses them (it would create a version the catalog does not know).
+#[test]
+fn maintenance_commits_through_the_catalog() {
+    let dir = tempfile::tempdir().unwrap();
+    let wh = bank(dir.path(), relaxed());
+    for i in 0..4 {
+        do_transfer(&wh, i, 1.0 + i as f64).unwrap();
+    }
+    let direct = floe::Table::open(dir.path().join("bank/a")).unwrap();
+    let e = direct.compact(&floe::CompactOptions::default()).unwrap_err();
+    assert!(matches!(e, Error::Warehouse(WarehouseError::ManagedTable { .. })), "{e}");
+    let after_two = wh.snapshot_at(5).unwrap().table("bank.a").unwrap().metadata().current_snapshot_id().unwrap();
+
+    let k = wh.version().unwrap();
+    let r = wh.compact("bank.a", &floe::CompactOptions::default()).unwrap();
+    assert_eq!(r.commits.len(), 1, "{r}");
+    assert_eq!(r.data_files_removed, 4);
+    assert_eq!(wh.version().unwrap(), k + 1, "the compaction is a catalog version");
+    let snap = wh.snapshot().unwrap();
+    assert_eq!(snap.table_version("bank.a").unwrap(), 6);
+    let (a, sa) = ids_and_sum(&snap.table("bank.a").unwrap());
+    let (b, sb) = ids_and_sum(&snap.table("bank.b").unwrap());
+    assert_eq!((a.clone(), sa + sb), (b, 0.0));
+    assert_eq!(a, vec![0, 1, 2, 3]);
+    // The published v6 is what an Iceberg reader finds, and the warehouse goes on.
+    assert_eq!(floe::Table::open(dir.path().join("bank/a")).unwrap().version(), 6);
+    do_transfer(&wh, 10, 1.0).unwrap();
+
+    // Rollback of one table is a catalog version; the other table is untouched.
+    let r = wh.rollback_to("bank.a", after_two).unwrap();
+    assert_eq!(r.commits.len(), 1);
+    let snap = wh.snapshot().unwrap();
+    assert_eq!(snap.version(), k + 3);
+    assert_eq!(ids_and_sum(&snap.table("bank.a").unwrap()).0, vec![0, 1]);
+    assert_eq!(ids_and_sum(&snap.table("bank.b").unwrap()).0, vec![0, 1, 2, 3, 10]);
+    assert!(wh.rollback_to("bank.a", 12345).is_err());
+    assert_eq!(wh.version().unwrap(), k + 3, "a refused rollback commits nothing");
+
+    // Expiry (keep the newest snapshot only) is a catalog version that deletes files.
+    let r = wh
+        .expire_snapshots("bank.a", &floe::ExpireOptions::default().older_than(Duration::ZERO).retain_last(1))
+        .unwrap();
+    assert_eq!(r.commits.len(), 1, "{r}");
+    assert!(r.snapshots_expired >= 1, "{r}");
+    assert_eq!(wh.version().unwrap(), k + 4);
+    let snap = wh.snapshot().unwrap();
+    assert_eq!(ids_and_sum(&snap.table("bank.a").unwrap()).0, vec![0, 1]);
+    assert_eq!(floe::Table::open(dir.path().join("bank/a")).unwrap().version(), snap.table_version("bank.a").unwrap());
+}
+
+/// Orphan removal on a warehouse table reads the catalog: a transaction a writer
+/// committed but died before publishing is rolled forward (its files are not orphans,
+/// even with no grace period at all), the staged metadata files catalog versions name
+/// are kept, and a staged file of a transaction that never reached the catalog goes.
+#[test]
+fn remove_orphans_reads_the_catalog() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let wh = bank(root, TableOptions::default());
+    do_transfer(&wh, 0, 1.0).unwrap();
+    // A writer commits transfer 1 and dies before publishing anything.
+    let status = child(root, "once", &[("FLOE_CRASH_POINT", "mt-committed:1".into()), ("FLOE_WH_ID", "1".into())])
+        .wait()
+        .unwrap();
+    assert!(!status.success());
+    assert_eq!(published_versions(root), (2, 2), "nothing published yet");
+    let md = root.join("bank/a/metadata");
+    let staged = |md: &Path| -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(md)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with("floe-staged-"))
+            .collect();
+        v.sort();
+        v
+    };
+    let named = staged(&md);
+    assert_eq!(named.len(), 2, "{named:?}");
+    // A transaction that staged its metadata and never reached the catalog.
+    std::fs::write(md.join("floe-staged-never-committed-1.metadata.json"), b"{}").unwrap();
+
+    let opts = floe::OrphanOptions::default().older_than(Duration::ZERO).allow_short_grace(true);
+    let r = wh.remove_orphans("bank.a", &opts).unwrap();
+    assert_eq!(staged(&md), named, "catalog-named staged files kept, the stray one removed: {r}");
+    assert_eq!(published_versions(root).0, 3, "transfer 1 rolled forward first");
+    let snap = wh.snapshot().unwrap();
+    let (a, sa) = ids_and_sum(&snap.table("bank.a").unwrap());
+    let (b, sb) = ids_and_sum(&snap.table("bank.b").unwrap());
+    assert_eq!((a.clone(), sa + sb), (b, 0.0));
+    assert_eq!(a, vec![0, 1], "transfer 1's files survived the zero-grace cleanup");
+    assert!(matches!(wh.remove_orphans("nope", &opts), Err(Error::Warehouse(WarehouseError::TableNotFound { .. }))));
+}
+
+/// Every regular file under `dir`.
+fn files_under(dir: &Path) -> usize {
+    let Ok(entries) = std::fs::read_dir(dir) else { return 0 };
+    entries.map(|e| e.unwrap().path()).map(|p| if p.is_dir() { files_under(&p) } else { 1 }).sum()
+}
+
+/// `drop_table_purge` commits the drop, then deletes every file of the table; the
+/// other tables are untouched and the name can be taken again.
+#[test]
+fn drop_table_purge_deletes_its_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let wh = bank(dir.path(), relaxed());
+    do_transfer(&wh, 0, 1.0).unwrap();
+    do_transfer(&wh, 1, 2.0).unwrap();
+    let before = files_under(&dir.path().join("bank/a"));
+    assert!(before >= 8, "{before}");
+    let k = wh.version().unwrap();
+    assert_eq!(wh.drop_table_purge("bank.a").unwrap(), before);
+    assert_eq!(files_under(&dir.path().join("bank/a")), 0);
+    assert_eq!(wh.version().unwrap(), k + 1, "the drop is one catalog version");
+    assert!(matches!(wh.table("bank.a"), Err(Error::Warehouse(WarehouseError::TableNotFound { .. }))));
+    assert!(matches!(wh.drop_table_purge("bank.a"), Err(Error::Warehouse(WarehouseError::TableNotFound { .. }))));
+    assert_eq!(ids_and_sum(&wh.snapshot().unwrap().table("bank.b").unwrap()).0, vec![0, 1]);
+    let again = wh.create_table("bank.a", schema()).unwrap();
+    assert!(common::ids(&again).is_empty());
+    assert_eq!(Warehouse::open(dir.path()).unwrap().tables().unwrap().len(), 2);
+}

@@ -53,7 +53,7 @@ use crate::ops::relocate::Relocation;
 use crate::spec::manifest::{DataFile, EntryStatus, ManifestContent, ManifestFile, read_manifest};
 use crate::spec::metadata::{Snapshot, SnapshotLogEntry, SnapshotRef, TableMetadata, time_to_ms};
 use crate::table::{Table, load_manifest_list, now_ms, properties};
-use crate::txn::{CommitReport, Operation, datashard_writes_here};
+use crate::txn::{CommitReport, Operation, Transaction, datashard_writes_here};
 
 /// Default compaction target when neither the options nor the table set one (128 MiB).
 pub const DEFAULT_COMPACTION_TARGET_BYTES: u64 = 128 * 1024 * 1024;
@@ -65,6 +65,10 @@ pub const DEFAULT_MIN_SNAPSHOTS_TO_KEEP: i64 = 1;
 pub const DEFAULT_ORPHAN_GRACE: Duration = Duration::from_secs(24 * 3600);
 /// Where datashard writers put their in-flight markers (relative to the table root).
 pub const INFLIGHT_MARKER_DIR: &str = "metadata/inflight";
+
+/// How a maintenance operation commits its transaction: [`Transaction::commit`] for a
+/// table of its own, the warehouse's catalog for a table a warehouse manages.
+pub(crate) type Committer<'a> = &'a dyn Fn(Transaction) -> Result<CommitReport>;
 
 /// What a maintenance operation did (or, with `dry_run`, would do). Counts of
 /// "removed" data files for compaction mean removed from the table (the files stay
@@ -457,6 +461,12 @@ impl Table {
     /// every row. Rebases over concurrent appends; a group whose inputs were removed
     /// by a concurrent commit is skipped (reported in `skipped`), the others commit.
     pub fn compact(&self, opts: &CompactOptions) -> Result<MaintenanceReport> {
+        self.compact_via(opts, &Transaction::commit)
+    }
+
+    /// [`Table::compact`] committing each group through `commit` (a warehouse routes
+    /// them through its catalog).
+    pub(crate) fn compact_via(&self, opts: &CompactOptions, commit: Committer<'_>) -> Result<MaintenanceReport> {
         let started = Instant::now();
         let mut report = MaintenanceReport::new("compact", opts.dry_run);
         self.refresh()?;
@@ -563,7 +573,7 @@ impl Table {
             return Ok(report);
         }
         for bins in commits {
-            match self.compact_commit(&bins, target, opts.apply_deletes) {
+            match self.compact_commit(&bins, target, opts.apply_deletes, commit) {
                 Ok((r, added_bytes, dropped, rows_deleted)) => {
                     report.delete_files_removed += dropped;
                     report.rows_deleted += rows_deleted;
@@ -593,7 +603,13 @@ impl Table {
     /// Rewrites one commit group as one `replace` transaction, deletes applied; with
     /// `drop_deletes`, also drops the delete files that applied only to its inputs.
     /// Returns the commit, bytes added, delete files dropped and deleted rows left out.
-    fn compact_commit(&self, bins: &[Bin], target: u64, drop_deletes: bool) -> Result<(CommitReport, u64, usize, u64)> {
+    fn compact_commit(
+        &self,
+        bins: &[Bin],
+        target: u64,
+        drop_deletes: bool,
+        commit: Committer<'_>,
+    ) -> Result<(CommitReport, u64, usize, u64)> {
         self.refresh()?;
         let mut tx = self.new_transaction();
         tx.set_operation(Operation::Replace);
@@ -687,7 +703,7 @@ impl Table {
                 }
             }
         }
-        Ok((tx.commit()?, added_bytes, dropped, rows_deleted))
+        Ok((commit(tx)?, added_bytes, dropped, rows_deleted))
     }
 
     /// Folds the current snapshot's small data manifests into one, as a `replace`
@@ -742,6 +758,15 @@ impl Table {
     /// Removes old snapshots from metadata, then deletes the files only they
     /// referenced. See the module docs for what is kept.
     pub fn expire_snapshots(&self, opts: &ExpireOptions) -> Result<MaintenanceReport> {
+        self.expire_snapshots_via(opts, &Transaction::commit)
+    }
+
+    /// [`Table::expire_snapshots`] committing through `commit`.
+    pub(crate) fn expire_snapshots_via(
+        &self,
+        opts: &ExpireOptions,
+        commit: Committer<'_>,
+    ) -> Result<MaintenanceReport> {
         let started = Instant::now();
         let mut report = MaintenanceReport::new("expire-snapshots", opts.dry_run);
         self.refresh()?;
@@ -787,7 +812,7 @@ impl Table {
             // run that stopped after its commit (an unreadable file) is finished by the
             // next one.
             if !select_expired(&md, older_than, retain_last).is_empty() {
-                let r = tx.commit()?;
+                let r = commit(tx)?;
                 report.commits.push(r);
             }
             // Deletion only after the commit landed, against the newest metadata
@@ -864,6 +889,16 @@ impl Table {
     /// Deletes files under the table root that nothing references and that are
     /// older than the grace period. See the module docs for what is never deleted.
     pub fn remove_orphans(&self, opts: &OrphanOptions) -> Result<MaintenanceReport> {
+        self.remove_orphans_keeping(opts, &HashSet::new())
+    }
+
+    /// [`Table::remove_orphans`] that also keeps `also_keep` (a warehouse keeps the
+    /// staged metadata files its catalog names).
+    pub(crate) fn remove_orphans_keeping(
+        &self,
+        opts: &OrphanOptions,
+        also_keep: &HashSet<Key>,
+    ) -> Result<MaintenanceReport> {
         let started = Instant::now();
         let mut report = MaintenanceReport::new("remove-orphans", opts.dry_run);
         if self.inner.read_only {
@@ -932,7 +967,7 @@ impl Table {
                 continue;
             }
             let id = key.to_string();
-            if reachable.contains(&id) || keep.contains(&id) || protected.contains(&key) {
+            if reachable.contains(&id) || keep.contains(&id) || protected.contains(&key) || also_keep.contains(&key) {
                 continue;
             }
             let name = key.name().to_string();
@@ -1068,15 +1103,23 @@ impl Table {
     /// Makes `snapshot_id`, an ancestor of the current snapshot, current again (a new
     /// version; later snapshots stay in metadata until expired).
     pub fn rollback_to(&self, snapshot_id: i64) -> Result<MaintenanceReport> {
-        self.set_current_inner(snapshot_id, true, "rollback")
+        self.set_current_via(snapshot_id, true, &Transaction::commit)
     }
 
     /// Makes any retained snapshot current (a new version).
     pub fn set_current(&self, snapshot_id: i64) -> Result<MaintenanceReport> {
-        self.set_current_inner(snapshot_id, false, "set-current")
+        self.set_current_via(snapshot_id, false, &Transaction::commit)
     }
 
-    fn set_current_inner(&self, snapshot_id: i64, ancestor_only: bool, op: &str) -> Result<MaintenanceReport> {
+    /// [`Table::rollback_to`] (`ancestor_only`) or [`Table::set_current`], committing
+    /// through `commit`.
+    pub(crate) fn set_current_via(
+        &self,
+        snapshot_id: i64,
+        ancestor_only: bool,
+        commit: Committer<'_>,
+    ) -> Result<MaintenanceReport> {
+        let op = if ancestor_only { "rollback" } else { "set-current" };
         let started = Instant::now();
         let mut report = MaintenanceReport::new(op, false);
         self.refresh()?;
@@ -1098,7 +1141,7 @@ impl Table {
             md.snapshot_log.push(SnapshotLogEntry { timestamp_ms: now, snapshot_id });
             Ok(())
         });
-        let r = tx.commit()?;
+        let r = commit(tx)?;
         report.commits.push(r);
         report.elapsed = started.elapsed();
         Ok(report)

@@ -32,7 +32,7 @@
 
 pub(crate) mod catalog;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
@@ -42,6 +42,7 @@ use arrow_array::RecordBatch;
 use crate::error::{Error, Result, WarehouseError};
 use crate::io::storage::{Key, Staged, Storage};
 use crate::io::{StoreUrl, open_store};
+use crate::ops::maintenance::{CompactOptions, ExpireOptions, MaintenanceReport, OrphanOptions};
 use crate::scan::Scan;
 use crate::spec::metadata::{PartitionSpec, TableMetadata};
 use crate::spec::types::Schema;
@@ -358,6 +359,37 @@ impl Warehouse {
         .map(|_| ())
     }
 
+    /// [`Warehouse::drop_table`], then deletes every file of the table (all objects
+    /// under its directory); returns how many. The drop is committed first, so no
+    /// floe reader of the current catalog names the table any more; warehouse
+    /// snapshots pinned at an older catalog version can no longer read it, and an
+    /// Iceberg reader pointed at its directory finds nothing. A writer still inside a
+    /// transaction on the table fails at commit (`TableNotFound`); data files it
+    /// writes after the purge are left under the removed directory.
+    pub fn drop_table_purge(&self, name: &str) -> Result<usize> {
+        let mut location = None;
+        self.commit_catalog("drop", |s| {
+            let e = s.tables.get(name).ok_or_else(|| WarehouseError::TableNotFound { name: name.into() })?;
+            location = Some(e.location.clone());
+            Ok((vec![name.to_string()], BTreeMap::new()))
+        })?;
+        let Some(location) = location else { return Ok(0) };
+        lock(&self.inner.tables).remove(&location);
+        let dir = Key::new(location.as_str()).map_err(|e| Error::InvalidArgument(format!("{location}: {e}")))?;
+        let store = self.store();
+        let listing = store.list(Some(&dir)).map_err(|e| Error::io(self.inner.root.join(&location), e))?;
+        let keys: Vec<Key> = listing.objects.into_iter().map(|o| o.key).filter(|k| k.starts_with(&dir)).collect();
+        let mut deleted = 0;
+        for (key, r) in keys.iter().zip(store.delete_many(&keys, 8)) {
+            match r {
+                Ok(()) => deleted += 1,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(Error::io(self.inner.root.join(key.as_str()), e)),
+            }
+        }
+        Ok(deleted)
+    }
+
     /// Renames `from` to `to` (the table's directory stays where it is).
     pub fn rename_table(&self, from: &str, to: &str) -> Result<()> {
         check_name(to)?;
@@ -643,6 +675,67 @@ impl Warehouse {
         wtx.add(&name, tx)?;
         let mut c = wtx.commit()?;
         c.tables.remove(&name).ok_or_else(|| WarehouseError::TableNotFound { name }.into())
+    }
+
+    /// Compacts table `name` ([`Table::compact`]); each rewrite commits as a one-table
+    /// warehouse transaction, so snapshots and the catalog see it like any write.
+    pub fn compact(&self, name: &str, opts: &CompactOptions) -> Result<MaintenanceReport> {
+        self.table(name)?.compact_via(opts, &|tx| self.commit_one(name, tx))
+    }
+
+    /// Expires old snapshots of table `name` ([`Table::expire_snapshots`]), the metadata
+    /// change committed through the catalog. Older warehouse snapshots that pinned an
+    /// expired table snapshot can no longer read that table (as time travel on a plain
+    /// table cannot).
+    pub fn expire_snapshots(&self, name: &str, opts: &ExpireOptions) -> Result<MaintenanceReport> {
+        self.table(name)?.expire_snapshots_via(opts, &|tx| self.commit_one(name, tx))
+    }
+
+    /// Rolls table `name` back to an ancestor snapshot ([`Table::rollback_to`]) in a
+    /// one-table warehouse transaction.
+    pub fn rollback_to(&self, name: &str, snapshot_id: i64) -> Result<MaintenanceReport> {
+        self.table(name)?.set_current_via(snapshot_id, true, &|tx| self.commit_one(name, tx))
+    }
+
+    /// Makes any retained snapshot of table `name` current ([`Table::set_current`]) in
+    /// a one-table warehouse transaction.
+    pub fn set_current(&self, name: &str, snapshot_id: i64) -> Result<MaintenanceReport> {
+        self.table(name)?.set_current_via(snapshot_id, false, &|tx| self.commit_one(name, tx))
+    }
+
+    /// Removes orphan files of table `name` ([`Table::remove_orphans`]), reading the
+    /// catalog: the table's committed transactions are rolled forward first (so their
+    /// files are reachable from its published metadata, however old), and the staged
+    /// metadata files that catalog versions name are kept. Staged files of
+    /// transactions that never reached the catalog are orphans like any other file
+    /// older than the grace period.
+    pub fn remove_orphans(&self, name: &str, opts: &OrphanOptions) -> Result<MaintenanceReport> {
+        let state = self.refresh()?;
+        let entry = state.tables.get(name).ok_or_else(|| WarehouseError::TableNotFound { name: name.into() })?;
+        if self.roll_forward(name, entry)? {
+            lock(&self.inner.rolled_forward).push((name.to_string(), entry.version));
+        }
+        let table = self.open_table(entry)?;
+        // Every catalog version still stored (older ones were folded into a
+        // checkpoint and cleaned up; their tables' versions are published).
+        let mut keep = HashSet::new();
+        for k in 1..=state.version {
+            let Some(record) = self.inner.log.read(k)? else { continue };
+            for e in record.changes.values().filter(|e| e.location == entry.location) {
+                if let Some(key) = e.staged.as_deref().and_then(|s| Key::new(s).ok()) {
+                    keep.insert(key);
+                }
+            }
+        }
+        table.remove_orphans_keeping(opts, &keep)
+    }
+
+    /// Commits `tx` (on this warehouse's table `name`) as a one-table transaction.
+    fn commit_one(&self, name: &str, tx: Transaction) -> Result<CommitReport> {
+        let mut wtx = self.transaction();
+        wtx.add(name, tx)?;
+        let mut c = wtx.commit()?;
+        c.tables.remove(name).ok_or_else(|| WarehouseError::TableNotFound { name: name.into() }.into())
     }
 
     /// Appends `batches` to `name` in one transaction (a multi-table commit of one table).

@@ -263,7 +263,10 @@ pub fn compact(o: &Out, a: &CompactArgs, verbose: bool) -> CmdResult {
         p.check(&table.schema()).map_err(|e| Failure::bad_where(text, e))?;
         opts = opts.matching(p);
     }
-    let r = table.compact(&opts)?;
+    let r = match floe::Warehouse::of_table(&table)? {
+        Some((wh, name)) => wh.compact(&name, &opts)?,
+        None => table.compact(&opts)?,
+    };
     print_report(o, &table, &r, verbose)
 }
 
@@ -283,7 +286,10 @@ pub fn expire(o: &Out, a: &ExpireArgs, verbose: bool) -> CmdResult {
         opts = opts.retain_last(n);
     }
     let table = Table::open_with(&a.table, crate::input::base_options())?;
-    let r = table.expire_snapshots(&opts)?;
+    let r = match floe::Warehouse::of_table(&table)? {
+        Some((wh, name)) => wh.expire_snapshots(&name, &opts)?,
+        None => table.expire_snapshots(&opts)?,
+    };
     print_report(o, &table, &r, verbose)
 }
 
@@ -294,24 +300,37 @@ pub fn remove_orphans(o: &Out, a: &OrphanArgs, verbose: bool) -> CmdResult {
     }
     opts.allow_short_grace = a.allow_short_grace;
     let table = Table::open_with(&a.table, crate::input::base_options())?;
-    let r = table.remove_orphans(&opts)?;
+    // A warehouse table's orphans are judged with its catalog (committed but
+    // unpublished transactions, staged files the catalog names).
+    let r = match floe::Warehouse::of_table(&table)? {
+        Some((wh, name)) => wh.remove_orphans(&name, &opts)?,
+        None => table.remove_orphans(&opts)?,
+    };
     print_report(o, &table, &r, verbose)
 }
 
 pub fn rollback(o: &Out, a: &SnapshotArgs) -> CmdResult {
     let table = Table::open_with(&a.table, crate::input::base_options())?;
-    let r = table.rollback_to(a.snapshot_id)?;
+    let r = match floe::Warehouse::of_table(&table)? {
+        Some((wh, name)) => wh.rollback_to(&name, a.snapshot_id)?,
+        None => table.rollback_to(a.snapshot_id)?,
+    };
     print_current(o, &table, &r)
 }
 
 pub fn set_current(o: &Out, a: &SnapshotArgs) -> CmdResult {
     let table = Table::open_with(&a.table, crate::input::base_options())?;
-    let r = table.set_current(a.snapshot_id)?;
+    let r = match floe::Warehouse::of_table(&table)? {
+        Some((wh, name)) => wh.set_current(&name, a.snapshot_id)?,
+        None => table.set_current(a.snapshot_id)?,
+    };
     print_current(o, &table, &r)
 }
 
 /// After rollback / set-current: the report and the snapshot now current.
 fn print_current(o: &Out, table: &Table, r: &MaintenanceReport) -> CmdResult {
+    // A warehouse table was committed through another handle: read its newest version.
+    table.refresh()?;
     let current = table.metadata().current_snapshot_id();
     if o.json {
         let mut v = report_json(table, r);

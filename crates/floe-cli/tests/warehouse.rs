@@ -101,3 +101,59 @@ fn repair_rolls_forward_a_crashed_commit() {
     let scan = ok(d, &["scan", "wh/orders/", "--format", "csv"]);
     assert!(scan.contains("1,a"), "{scan}");
 }
+
+/// `compact`, `rollback` and `expire` on a warehouse table commit through its catalog
+/// (each a catalog version), where they used to be refused.
+#[test]
+fn maintenance_on_a_warehouse_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    ok(d, &["create-warehouse", "wh"]);
+    ok(d, &["create", "wh/orders", "--schema", "id:long!,sku:string"]);
+    for i in 0..3 {
+        std::fs::write(d.join(format!("o{i}.csv")), format!("id,sku\n{i},s{i}\n")).unwrap();
+        json(d, &["append", "wh/orders", &format!("o{i}.csv")]);
+    }
+    let catalog = |d: &Path| json(d, &["tables", "wh"])["catalog_version"].as_u64().unwrap();
+    assert_eq!(catalog(d), 5);
+    let r = json(d, &["compact", "wh/orders"]);
+    assert_eq!(r["data_files_removed"], 3, "{r}");
+    assert_eq!(catalog(d), 6, "the compaction is a catalog version");
+    assert_eq!(json(d, &["info", "wh/orders"])["version"], 5);
+    let scan = ok(d, &["scan", "wh/orders", "--format", "csv"]);
+    let mut lines: Vec<&str> = scan.lines().skip(1).collect();
+    lines.sort();
+    assert_eq!(lines, ["0,s0", "1,s1", "2,s2"]);
+
+    // Roll back to the snapshot of the first append.
+    let first = std::fs::read_to_string(d.join("wh/orders/metadata/v2.metadata.json")).unwrap();
+    let first: Value = serde_json::from_str(&first).unwrap();
+    let id = first["current-snapshot-id"].as_i64().unwrap().to_string();
+    let r = json(d, &["rollback", "--warehouse", "wh", "orders", &id]);
+    assert_eq!(r["current_snapshot_id"].as_i64().unwrap().to_string(), id, "{r}");
+    assert_eq!(catalog(d), 7);
+    assert_eq!(ok(d, &["scan", "wh/orders", "--format", "csv"]).lines().skip(1).collect::<Vec<_>>(), ["0,s0"]);
+
+    let r = json(d, &["expire", "wh/orders", "--older-than", "0s", "--retain-last", "1"]);
+    assert!(r["snapshots_expired"].as_u64().unwrap() >= 1, "{r}");
+    assert_eq!(catalog(d), 8);
+    assert_eq!(ok(d, &["scan", "wh/orders", "--format", "csv"]).lines().skip(1).collect::<Vec<_>>(), ["0,s0"]);
+
+    // Orphan cleanup keeps the staged files the catalog names, drops a stray one.
+    let md = d.join("wh/orders/metadata");
+    let staged = || -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(&md)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with("floe-staged-"))
+            .collect();
+        v.sort();
+        v
+    };
+    let named = staged();
+    assert!(!named.is_empty());
+    std::fs::write(md.join("floe-staged-never-committed-1.metadata.json"), b"{}").unwrap();
+    json(d, &["remove-orphans", "wh/orders", "--older-than", "0s", "--allow-short-grace"]);
+    assert_eq!(staged(), named);
+    assert_eq!(ok(d, &["scan", "wh/orders", "--format", "csv"]).lines().skip(1).collect::<Vec<_>>(), ["0,s0"]);
+}
