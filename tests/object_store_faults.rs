@@ -267,6 +267,10 @@ fn a_fault_at_any_request_of_a_commit_leaves_it_whole_or_absent_and_ok_iff_lande
         let baseline: Vec<String> = faulty.log.lock().unwrap().clone();
         eprintln!("{root}: a warm single-row append made {} requests: {baseline:#?}", baseline.len());
         assert!(baseline.iter().any(|r| r.starts_with("PUT (create)") && r.contains("metadata/v3.metadata.json")));
+        // docs/object-stores.md, "Costs": the data file, the manifest and the manifest
+        // list; a HEAD of the known version and one past it; the commit point; a HEAD
+        // of the version after ours (no hole); the hint.
+        assert_eq!(baseline.len(), 8, "{root}: requests of a warm single-row append: {baseline:#?}");
         let mut outcomes = std::collections::BTreeMap::<String, usize>::new();
         for fault in FAULTS {
             for (at, request) in baseline.iter().enumerate() {

@@ -759,11 +759,19 @@ pub(crate) fn now_ms() -> i64 {
 
 /// The newest `v<N>`: hint, then forward probes; a listing only without a usable hint.
 /// `known` is a version the caller already saw (probing starts past it).
+///
+/// On an object store, where each check is a request, a handle that already knows a
+/// version (`known > 0`) does not read the hint: it checks `v<known>` and probes past
+/// it, as it would with a stale hint. That is the hint-less path the commit protocol
+/// already covers (a version created in a hole left by deleted old versions is caught
+/// after the commit point, `check_not_a_hole`); the hint only saves probes to a handle
+/// that is many versions behind.
 pub(crate) fn find_latest_version(location: &TableLocation, known: u64, force_list: bool) -> Result<Option<u64>> {
     let storage = location.store();
-    let hint = match storage.read(&location.hint_file()) {
-        Ok(bytes) => std::str::from_utf8(&bytes).ok().and_then(|s| s.trim().parse::<u64>().ok()),
-        Err(_) => None,
+    let read_hint = known == 0 || force_list || !is_object_store(storage.as_ref());
+    let hint = match read_hint.then(|| storage.read(&location.hint_file())) {
+        Some(Ok(bytes)) => std::str::from_utf8(&bytes).ok().and_then(|s| s.trim().parse::<u64>().ok()),
+        _ => None,
     };
     let exists = |v: u64| -> Result<bool> {
         let k = location.version_file(v);
@@ -784,6 +792,12 @@ pub(crate) fn find_latest_version(location: &TableLocation, known: u64, force_li
         n += 1;
     }
     Ok(Some(n))
+}
+
+/// An object store: no directories, and every check is a network request (on a local
+/// disk the same checks cost microseconds, and are always made).
+pub(crate) fn is_object_store(storage: &dyn Storage) -> bool {
+    !storage.capabilities().directories
 }
 
 /// The version numbers of the `v<N>.metadata.json` files in `metadata/` (a missing

@@ -59,8 +59,8 @@ use crate::spec::metadata::{
 use crate::spec::types::Schema;
 use crate::table::stats::Outcome;
 use crate::table::{
-    RetryPolicy, Table, TableState, check_writable, find_latest_version, list_versions, load_manifest_list,
-    load_version, now_ms, properties, read_files,
+    RetryPolicy, Table, TableState, check_writable, find_latest_version, is_object_store, list_versions,
+    load_manifest_list, load_version, now_ms, properties, read_files,
 };
 use crate::txn::conflict::{ConflictContext, Validator, append_conflicts, rewrite_conflicts};
 use crate::txn::evolution::{SchemaMode, merged_schema, register_merge};
@@ -1023,9 +1023,25 @@ impl Transaction {
     /// per data file, manifest and manifest list it wrote (a metadata-only commit adds
     /// none). An `exists` that fails counts as present: only a file known to be gone
     /// makes the commit revert.
+    ///
+    /// On an object store (one request per `exists`) the checks are made only when the
+    /// commit could have been paused long enough: orphan cleanup's grace period is at
+    /// least the transaction max age plus an hour (unless `allow_short_grace`), every
+    /// file of ours was written after the transaction began, and `check_age` allowed
+    /// the link only within the max age; if the link also completed within it, none of
+    /// our files was ever old enough to be deleted (the hour is the margin for clocks).
     fn missing_added_files(&self, built: &Built) -> Vec<PathBuf> {
         if built.manifests.is_none() {
             return Vec::new();
+        }
+        if is_object_store(self.table.storage()) {
+            let max_age_ms = built
+                .metadata
+                .property_i64(properties::TRANSACTION_MAX_AGE_MS, properties::DEFAULT_TRANSACTION_MAX_AGE_MS)
+                .max(0) as u128;
+            if self.created_at.elapsed().as_millis() <= max_age_ms {
+                return Vec::new();
+            }
         }
         let location = self.table.location();
         let mut added: Vec<Key> =
@@ -1497,11 +1513,19 @@ impl Transaction {
         // version exists (one extra `exists`, only when the hint is ahead). An
         // unreadable or unparsable hint is rewritten. Correctness never depends on it.
         let hint = table.location().hint_file();
-        let current_hint = table
-            .storage()
-            .read(&hint)
-            .ok()
-            .and_then(|b| std::str::from_utf8(&b).ok().and_then(|s| s.trim().parse::<u64>().ok()));
+        // On an object store the hint is overwritten without reading it first (one GET
+        // less per commit): the read-then-write was never atomic against concurrent
+        // committers anyway, so "forward only" holds for one writer at a time; a hint
+        // briefly behind costs readers forward probes, never a wrong answer.
+        let current_hint = if is_object_store(table.storage()) {
+            None
+        } else {
+            table
+                .storage()
+                .read(&hint)
+                .ok()
+                .and_then(|b| std::str::from_utf8(&b).ok().and_then(|s| s.trim().parse::<u64>().ok()))
+        };
         let rewrite = match current_hint {
             None => true,
             Some(h) if h <= state.version => h < state.version,
