@@ -347,7 +347,8 @@ impl Command {
             Command::Rollback(a) | Command::SetCurrent(a) => &mut a.table,
             Command::Tag(a) => &mut a.table,
             Command::Relocate(a) => &mut a.table,
-            Command::CreateWarehouse(_) | Command::Tables(_) | Command::Repair(_) => return None,
+            // `floe sql` names its tables with --table NAME=LOCATION and --root.
+            Command::CreateWarehouse(_) | Command::Tables(_) | Command::Repair(_) | Command::Sql(_) => return None,
         })
     }
 }
