@@ -14,8 +14,10 @@
 //! is fully decided by floe's pruning (identity-partition columns of a table that has
 //! only ever had one partition spec), every other filter is `Inexact` and re-checked by
 //! DataFusion. Where the files live: data file locations come from floe's planning and
-//! are read through the object store registered for [`FloeTableProvider::object_store_url`]
-//! (today the local file system, `file://`, which DataFusion registers by default).
+//! are read through the object store registered for [`FloeTableProvider::object_store_url`]:
+//! the local file system (`file://`, which DataFusion registers by default), or, for a
+//! table in a bucket, floe's own store for the table, registered by each scan in the
+//! session's `RuntimeEnv` under the bucket's URL (`s3://bucket`).
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
@@ -37,6 +39,7 @@ use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::empty::EmptyExec;
 use datafusion::physical_plan::union::UnionExec;
+use floe::object_store::ObjectStore;
 use floe::spec::{DataFile, Datum, Snapshot};
 use floe::{PrimitiveType, Scan, ScanMetrics, ScanPlan, Schema, Table, Type};
 
@@ -95,13 +98,22 @@ impl FloeTableProviderBuilder {
     pub fn build(self) -> floe::Result<FloeTableProvider> {
         // A read-only handle on exactly the version seen now: the current schema and
         // snapshot stay fixed however many commits land while queries run.
-        let pinned = Table::open_metadata_file(self.table.metadata_path())?;
+        let pinned = self.table.pin();
         let probe = selected(pinned.scan(), &self.selection);
         let plan = probe.plan()?;
         let schema = plan.schema.clone();
         let arrow: SchemaRef = Arc::new(schema.to_arrow());
         let statistics = statistics(&schema, &arrow, &plan.files, plan.has_deletes());
         let metadata = pinned.metadata();
+        // A table in a bucket: its data files are read through floe's own store.
+        let store = match pinned.object_location(&pinned.metadata_path().to_string_lossy())? {
+            Some((base, store, _)) => {
+                let url = ObjectStoreUrl::parse(&base)
+                    .map_err(|e| floe::Error::InvalidArgument(format!("{base}: not a store URL: {e}")))?;
+                Some((url, store))
+            }
+            None => None,
+        };
         // Identity partitions decide a filter exactly only when every file was written
         // under the same spec (a table that has only ever had one).
         let exact_columns = match metadata.partition_specs() {
@@ -123,7 +135,7 @@ impl FloeTableProviderBuilder {
             statistics,
             exact_columns,
             counters: Arc::new(Mutex::new(ScanMetrics::default())),
-            store_url: ObjectStoreUrl::local_filesystem(),
+            store,
         })
     }
 }
@@ -160,7 +172,8 @@ pub struct FloeTableProvider {
     /// Columns whose filters floe's pruning decides exactly.
     exact_columns: HashSet<String>,
     counters: Arc<Mutex<ScanMetrics>>,
-    store_url: ObjectStoreUrl,
+    /// The object store of a table in a bucket (`None`: the local file system).
+    store: Option<(ObjectStoreUrl, Arc<dyn ObjectStore>)>,
 }
 
 impl FloeTableProvider {
@@ -199,9 +212,14 @@ impl FloeTableProvider {
         Arc::new(self.table.schema().to_arrow())
     }
 
-    /// The object store DataFusion reads the data files through.
-    pub fn object_store_url(&self) -> &ObjectStoreUrl {
-        &self.store_url
+    /// The object store DataFusion reads the data files through: `file:///` for a
+    /// local table, the bucket's URL (`s3://bucket`) for a table in a bucket (each scan
+    /// registers floe's store for the table under it in the session's `RuntimeEnv`).
+    pub fn object_store_url(&self) -> ObjectStoreUrl {
+        match &self.store {
+            Some((url, _)) => url.clone(),
+            None => ObjectStoreUrl::local_filesystem(),
+        }
     }
 
     /// floe's planning counts summed over every scan this provider has planned:
@@ -252,10 +270,22 @@ impl FloeTableProvider {
             .iter()
             .enumerate()
             .map(|(i, file)| {
-                let path = self.pinned.resolve_path(&file.file_path).map_err(external)?;
+                let location = match &self.store {
+                    Some((url, _)) => match self.pinned.object_location(&file.file_path).map_err(external)? {
+                        Some((base, _, path)) if url.as_str().trim_end_matches('/') == base => path.to_string(),
+                        _ => {
+                            return datafusion::common::not_impl_err!(
+                                "data file {} is outside the table's store {}",
+                                file.file_path,
+                                url.as_str()
+                            );
+                        }
+                    },
+                    None => self.pinned.resolve_path(&file.file_path).map_err(external)?.to_string_lossy().into_owned(),
+                };
                 // A file with delete files is read by floe, which applies them.
                 let read = if plan.file_deletes(i).is_empty() { ReadPath::Parquet } else { ReadPath::Floe };
-                Ok(PlannedFile { location: path.to_string_lossy().into_owned(), read, file: file.clone() })
+                Ok(PlannedFile { location, read, file: file.clone() })
             })
             .collect::<Result<Vec<_>>>()?;
         Ok((plan, files))
@@ -357,8 +387,12 @@ impl TableProvider for FloeTableProvider {
             let files: Vec<DataFile> = planned.iter().map(|p| p.file.clone()).collect();
             let stats = statistics(&self.schema, &self.arrow, &files, false);
             let groups = file_groups(&planned, target);
+            if let Some((url, store)) = &self.store {
+                // DataFusion finds stores by URL in the session's registry.
+                state.runtime_env().register_object_store(url.as_ref(), Arc::clone(store));
+            }
             let source = ParquetSource::new(Arc::clone(&self.arrow));
-            let config = FileScanConfigBuilder::new(self.store_url.clone(), Arc::new(source))
+            let config = FileScanConfigBuilder::new(self.object_store_url(), Arc::new(source))
                 .with_file_groups(groups)
                 .with_statistics(stats)
                 .with_projection_indices(projection.cloned())?
