@@ -166,6 +166,10 @@ impl Storage for ObjectStorage {
         &self.root_url
     }
 
+    fn object_store_path(&self, key: &Key) -> Option<(Arc<dyn ObjectStore>, ObjectPath)> {
+        Some((Arc::clone(&self.store), self.path(key).ok()?))
+    }
+
     fn capabilities(&self) -> Capabilities {
         self.caps
     }

@@ -350,6 +350,16 @@ pub trait Storage: Send + Sync + Debug {
         }
     }
 
+    /// The `object_store` store and object path `key` is kept at, for a backend built
+    /// on an object store, so other readers (a query engine) can read the same object
+    /// through the same store. `None` for other backends (the local file system).
+    #[cfg(feature = "object-store")]
+    #[allow(clippy::type_complexity)] // (store URL, store, object path): read once, by a query engine
+    fn object_store_path(&self, key: &Key) -> Option<(Arc<dyn object_store::ObjectStore>, object_store::path::Path)> {
+        let _ = key;
+        None
+    }
+
     /// The whole object.
     fn read(&self, key: &Key) -> io::Result<Bytes>;
 

@@ -684,6 +684,35 @@ impl Table {
         Ok(self.inner.location.resolve(uri)?.path())
     }
 
+    /// A read-only handle on exactly the version this handle sees now (same storage,
+    /// nothing read): reads through it see one snapshot and one schema however many
+    /// commits land meanwhile, and it never refreshes.
+    pub fn pin(&self) -> Table {
+        self.pinned(self.state())
+    }
+
+    /// Where a file named in this table's metadata (a data file's
+    /// [`DataFile::file_path`](crate::spec::DataFile::file_path)) lives in
+    /// `object_store` terms, for a table in a bucket: the store's URL
+    /// (`scheme://authority`, e.g. `s3://bucket`), the store, and the object's path in
+    /// it. `None` for a file on the local file system (read it at
+    /// [`Table::resolve_path`]).
+    #[cfg(feature = "object-store")]
+    #[allow(clippy::type_complexity)] // (store URL, store, object path): read once, by a query engine
+    pub fn object_location(
+        &self,
+        uri: &str,
+    ) -> Result<Option<(String, Arc<dyn object_store::ObjectStore>, object_store::path::Path)>> {
+        let file = self.inner.location.resolve(uri)?;
+        let Some((store, path)) = file.store.object_store_path(&file.key) else { return Ok(None) };
+        let root = file.store.root_url();
+        let base = match root.split_once("://") {
+            Some((scheme, rest)) => format!("{scheme}://{}", rest.split('/').next().unwrap_or_default()),
+            None => return Err(Error::InvalidArgument(format!("{root} is not a URL of the form scheme://bucket"))),
+        };
+        Ok(Some((base, store, path)))
+    }
+
     /// `Ok` when `metadata` (a version of this table) may be committed on or
     /// maintained from the directory the table was opened at.
     pub(crate) fn check_not_relocated(&self, metadata: &TableMetadata) -> Result<()> {

@@ -21,6 +21,7 @@ mod catalog;
 pub mod field_ids;
 mod filter;
 mod insert;
+mod merge_read;
 mod provider;
 mod time_travel;
 
@@ -29,6 +30,7 @@ use std::sync::Arc;
 
 pub use catalog::{FloeSchemaProvider, is_table};
 pub use filter::to_predicate;
+pub use merge_read::FloeReadExec;
 pub use provider::{FloeTableProvider, FloeTableProviderBuilder, PlannedFile, ReadPath, Selection};
 pub use time_travel::{FloeScanFunction, register_time_travel};
 

@@ -14,8 +14,10 @@
 //! is fully decided by floe's pruning (identity-partition columns of a table that has
 //! only ever had one partition spec), every other filter is `Inexact` and re-checked by
 //! DataFusion. Where the files live: data file locations come from floe's planning and
-//! are read through the object store registered for [`FloeTableProvider::object_store_url`]
-//! (today the local file system, `file://`, which DataFusion registers by default).
+//! are read through the object store registered for [`FloeTableProvider::object_store_url`]:
+//! the local file system (`file://`, which DataFusion registers by default), or, for a
+//! table in a bucket, floe's own store for the table, registered by each scan in the
+//! session's `RuntimeEnv` under the bucket's URL (`s3://bucket`).
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
@@ -36,11 +38,14 @@ use datafusion::logical_expr::dml::InsertOp;
 use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::empty::EmptyExec;
+use datafusion::physical_plan::union::UnionExec;
+use floe::object_store::ObjectStore;
 use floe::spec::{DataFile, Datum, Snapshot};
-use floe::{PrimitiveType, Scan, ScanMetrics, Schema, Table, Type};
+use floe::{PrimitiveType, Scan, ScanMetrics, ScanPlan, Schema, Table, Type};
 
 use crate::field_ids::FieldIdAdapterFactory;
 use crate::filter;
+use crate::merge_read::FloeReadExec;
 
 /// Which snapshot a provider reads.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -93,13 +98,22 @@ impl FloeTableProviderBuilder {
     pub fn build(self) -> floe::Result<FloeTableProvider> {
         // A read-only handle on exactly the version seen now: the current schema and
         // snapshot stay fixed however many commits land while queries run.
-        let pinned = Table::open_metadata_file(self.table.metadata_path())?;
+        let pinned = self.table.pin();
         let probe = selected(pinned.scan(), &self.selection);
         let plan = probe.plan()?;
         let schema = plan.schema.clone();
         let arrow: SchemaRef = Arc::new(schema.to_arrow());
-        let statistics = statistics(&schema, &arrow, &plan.files);
+        let statistics = statistics(&schema, &arrow, &plan.files, plan.has_deletes());
         let metadata = pinned.metadata();
+        // A table in a bucket: its data files are read through floe's own store.
+        let store = match pinned.object_location(&pinned.metadata_path().to_string_lossy())? {
+            Some((base, store, _)) => {
+                let url = ObjectStoreUrl::parse(&base)
+                    .map_err(|e| floe::Error::InvalidArgument(format!("{base}: not a store URL: {e}")))?;
+                Some((url, store))
+            }
+            None => None,
+        };
         // Identity partitions decide a filter exactly only when every file was written
         // under the same spec (a table that has only ever had one).
         let exact_columns = match metadata.partition_specs() {
@@ -121,7 +135,7 @@ impl FloeTableProviderBuilder {
             statistics,
             exact_columns,
             counters: Arc::new(Mutex::new(ScanMetrics::default())),
-            store_url: ObjectStoreUrl::local_filesystem(),
+            store,
         })
     }
 }
@@ -158,7 +172,8 @@ pub struct FloeTableProvider {
     /// Columns whose filters floe's pruning decides exactly.
     exact_columns: HashSet<String>,
     counters: Arc<Mutex<ScanMetrics>>,
-    store_url: ObjectStoreUrl,
+    /// The object store of a table in a bucket (`None`: the local file system).
+    store: Option<(ObjectStoreUrl, Arc<dyn ObjectStore>)>,
 }
 
 impl FloeTableProvider {
@@ -197,9 +212,14 @@ impl FloeTableProvider {
         Arc::new(self.table.schema().to_arrow())
     }
 
-    /// The object store DataFusion reads the data files through.
-    pub fn object_store_url(&self) -> &ObjectStoreUrl {
-        &self.store_url
+    /// The object store DataFusion reads the data files through: `file:///` for a
+    /// local table, the bucket's URL (`s3://bucket`) for a table in a bucket (each scan
+    /// registers floe's store for the table under it in the session's `RuntimeEnv`).
+    pub fn object_store_url(&self) -> ObjectStoreUrl {
+        match &self.store {
+            Some((url, _)) => url.clone(),
+            None => ObjectStoreUrl::local_filesystem(),
+        }
     }
 
     /// floe's planning counts summed over every scan this provider has planned:
@@ -211,9 +231,30 @@ impl FloeTableProvider {
     }
 
     /// Plans the pinned snapshot with `filters` (the translatable ones): the data files
-    /// that survive floe's pruning, oldest commit first.
+    /// that survive floe's pruning, oldest commit first, each with how it is read.
     pub async fn plan_files(&self, filters: &[Expr]) -> Result<Vec<PlannedFile>> {
+        Ok(self.plan_scan(filters, None).await?.1)
+    }
+
+    /// floe's plan of the pinned snapshot for `filters` and the columns `projection`
+    /// (indices into the provider's schema; `None`: all), and the planned files.
+    async fn plan_scan(
+        &self,
+        filters: &[Expr],
+        projection: Option<&Vec<usize>>,
+    ) -> Result<(ScanPlan, Vec<PlannedFile>)> {
         let mut scan = selected(self.pinned.scan(), &self.selection);
+        if let Some(p) = projection {
+            let fields = self.schema.fields();
+            let mut names = Vec::with_capacity(p.len());
+            for i in p {
+                match fields.get(*i) {
+                    Some(f) => names.push(f.name.clone()),
+                    None => return datafusion::common::plan_err!("no column {i} in the floe table"),
+                }
+            }
+            scan = scan.select(names);
+        }
         if let Some(p) = filter::conjunction(filters, &self.schema) {
             scan = scan.filter(p);
         }
@@ -224,13 +265,30 @@ impl FloeTableProvider {
         if let Ok(mut c) = self.counters.lock() {
             add_planning(&mut c, &plan.metrics);
         }
-        plan.files
-            .into_iter()
-            .map(|file| {
-                let path = self.pinned.resolve_path(&file.file_path).map_err(external)?;
-                Ok(PlannedFile { location: path.to_string_lossy().into_owned(), read: ReadPath::Parquet, file })
+        let files = plan
+            .files
+            .iter()
+            .enumerate()
+            .map(|(i, file)| {
+                let location = match &self.store {
+                    Some((url, _)) => match self.pinned.object_location(&file.file_path).map_err(external)? {
+                        Some((base, _, path)) if url.as_str().trim_end_matches('/') == base => path.to_string(),
+                        _ => {
+                            return datafusion::common::not_impl_err!(
+                                "data file {} is outside the table's store {}",
+                                file.file_path,
+                                url.as_str()
+                            );
+                        }
+                    },
+                    None => self.pinned.resolve_path(&file.file_path).map_err(external)?.to_string_lossy().into_owned(),
+                };
+                // A file with delete files is read by floe, which applies them.
+                let read = if plan.file_deletes(i).is_empty() { ReadPath::Parquet } else { ReadPath::Floe };
+                Ok(PlannedFile { location, read, file: file.clone() })
             })
-            .collect()
+            .collect::<Result<Vec<_>>>()?;
+        Ok((plan, files))
     }
 
     fn is_exact(&self, e: &Expr) -> bool {
@@ -270,14 +328,16 @@ pub struct PlannedFile {
     pub read: ReadPath,
 }
 
-/// How a planned file is read. Today every file is plain Parquet read by DataFusion;
-/// a file with row-level deletes (merge-on-read) will be read through floe's own reader
-/// instead, as another variant, without changing how the others are read.
+/// How a planned file is read: plain Parquet by DataFusion, or, when delete files apply
+/// to it (merge-on-read), by floe's own reader, which drops the deleted rows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ReadPath {
     /// DataFusion's Parquet reader (row-group and page pruning, projection by field id).
     Parquet,
+    /// floe's reader (position and equality deletes applied), streamed into DataFusion
+    /// by [`crate::FloeReadExec`].
+    Floe,
 }
 
 #[async_trait]
@@ -310,29 +370,50 @@ impl TableProvider for FloeTableProvider {
         filters: &[Expr],
         limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        let planned = self.plan_files(filters).await?;
+        let (plan, planned) = self.plan_scan(filters, projection).await?;
+        let out_schema = match projection {
+            Some(p) => Arc::new(self.arrow.project(p)?),
+            None => Arc::clone(&self.arrow),
+        };
         if planned.is_empty() {
-            let schema = match projection {
-                Some(p) => Arc::new(self.arrow.project(p)?),
-                None => Arc::clone(&self.arrow),
-            };
-            return Ok(Arc::new(EmptyExec::new(schema)));
+            return Ok(Arc::new(EmptyExec::new(out_schema)));
         }
-        let files: Vec<DataFile> = planned.iter().map(|p| p.file.clone()).collect();
-        let stats = statistics(&self.schema, &self.arrow, &files);
-        let groups = file_groups(&planned, state.config().target_partitions());
-        let source = ParquetSource::new(Arc::clone(&self.arrow));
-        let config = FileScanConfigBuilder::new(self.store_url.clone(), Arc::new(source))
-            .with_file_groups(groups)
-            .with_statistics(stats)
-            .with_projection_indices(projection.cloned())?
-            .with_limit(limit)
-            .with_expr_adapter(Some(Arc::new(FieldIdAdapterFactory)))
-            .build();
-        // The session's Parquet options (pushdown_filters, page index, …), DataFusion's
-        // cached footer reader.
-        let format = ParquetFormat::default().with_options(state.table_options().parquet.clone());
-        format.create_physical_plan(state, config).await
+        let target = state.config().target_partitions();
+        let (parquet, floe_read): (Vec<(usize, PlannedFile)>, Vec<(usize, PlannedFile)>) =
+            planned.into_iter().enumerate().partition(|(_, p)| p.read == ReadPath::Parquet);
+        let mut parts: Vec<Arc<dyn ExecutionPlan>> = Vec::new();
+        if !parquet.is_empty() {
+            let planned: Vec<PlannedFile> = parquet.into_iter().map(|(_, p)| p).collect();
+            let files: Vec<DataFile> = planned.iter().map(|p| p.file.clone()).collect();
+            let stats = statistics(&self.schema, &self.arrow, &files, false);
+            let groups = file_groups(&planned, target);
+            if let Some((url, store)) = &self.store {
+                // DataFusion finds stores by URL in the session's registry.
+                state.runtime_env().register_object_store(url.as_ref(), Arc::clone(store));
+            }
+            let source = ParquetSource::new(Arc::clone(&self.arrow));
+            let config = FileScanConfigBuilder::new(self.object_store_url(), Arc::new(source))
+                .with_file_groups(groups)
+                .with_statistics(stats)
+                .with_projection_indices(projection.cloned())?
+                .with_limit(limit)
+                .with_expr_adapter(Some(Arc::new(FieldIdAdapterFactory)))
+                .build();
+            // The session's Parquet options (pushdown_filters, page index, …), DataFusion's
+            // cached footer reader.
+            let format = ParquetFormat::default().with_options(state.table_options().parquet.clone());
+            parts.push(format.create_physical_plan(state, config).await?);
+        }
+        if !floe_read.is_empty() {
+            let indices: Vec<usize> = floe_read.into_iter().map(|(i, _)| i).collect();
+            let batch_size = state.config().batch_size();
+            let exec = FloeReadExec::new(Arc::new(plan), indices, target, Arc::clone(&out_schema), batch_size);
+            parts.push(Arc::new(exec));
+        }
+        match parts.len() {
+            1 => Ok(parts.remove(0)),
+            _ => UnionExec::try_new(parts),
+        }
     }
 
     async fn insert_into(
@@ -392,9 +473,11 @@ fn file_groups(files: &[PlannedFile], target: usize) -> Vec<FileGroup> {
     groups.into_iter().map(|(_, files)| FileGroup::new(files)).collect()
 }
 
-/// Table statistics from the manifests: exact row count, null counts where every file
-/// records them, and min/max from the column bounds (inexact: strings are truncated).
-fn statistics(schema: &Schema, arrow: &SchemaRef, files: &[DataFile]) -> Statistics {
+/// Table statistics from the manifests: row count and null counts where every file
+/// records them (exact, unless row-level deletes apply: then only upper bounds), and
+/// min/max from the column bounds (inexact: strings are truncated).
+fn statistics(schema: &Schema, arrow: &SchemaRef, files: &[DataFile], deletes: bool) -> Statistics {
+    let count = |n: usize| if deletes { Precision::Inexact(n) } else { Precision::Exact(n) };
     let rows: i64 = files.iter().map(|f| f.record_count.max(0)).sum();
     let bytes: i64 = files.iter().map(|f| f.file_size_in_bytes.max(0)).sum();
     let columns = schema
@@ -405,7 +488,7 @@ fn statistics(schema: &Schema, arrow: &SchemaRef, files: &[DataFile]) -> Statist
             let mut c = ColumnStatistics::new_unknown();
             let nulls: Option<i64> = files.iter().map(|f| f.null_value_counts.get(&field.id).copied()).sum();
             if let Some(n) = nulls.and_then(|n| usize::try_from(n).ok()) {
-                c.null_count = Precision::Exact(n);
+                c.null_count = count(n);
             }
             if let Type::Primitive(p) = &field.field_type
                 && !files.is_empty()
@@ -423,7 +506,7 @@ fn statistics(schema: &Schema, arrow: &SchemaRef, files: &[DataFile]) -> Statist
         })
         .collect();
     Statistics {
-        num_rows: Precision::Exact(usize::try_from(rows).unwrap_or(usize::MAX)),
+        num_rows: count(usize::try_from(rows).unwrap_or(usize::MAX)),
         total_byte_size: Precision::Inexact(usize::try_from(bytes).unwrap_or(usize::MAX)),
         column_statistics: columns,
     }

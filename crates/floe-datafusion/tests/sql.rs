@@ -487,3 +487,95 @@ async fn fails(ctx: &SessionContext, q: &str) -> bool {
         Ok(df) => df.collect().await.is_err(),
     }
 }
+
+/// A merge-on-read table (position delete files): rows deleted by predicate and
+/// replaced by an upsert must never come back through SQL, whatever the query shape
+/// (projections, filters, aggregates, `count(*)` the planner could answer from
+/// statistics), and files without deletes still go to DataFusion's Parquet reader.
+#[tokio::test]
+async fn merge_on_read_deletes_are_applied() {
+    let dir = tempfile::tempdir().unwrap();
+    let schema = events_schema();
+    let spec = PartitionSpec::builder(&schema).identity("region").build().unwrap();
+    let opts = options().property("write.delete.mode", "merge-on-read").property("write.merge.mode", "merge-on-read");
+    let table = Table::create_partitioned(dir.path(), schema.clone(), spec, opts).unwrap();
+    for k in 0..4 {
+        table.append(&[events_batch(&schema, k * 300, (k + 1) * 300)]).unwrap();
+    }
+    // Deletes in the files of the first two appends only.
+    table.delete(Predicate::parse("id >= 250 and id < 320").unwrap()).unwrap();
+    // An upsert: ids 5 and 10 replaced (position deletes), 5000 new.
+    let mut up = events_batch(&schema, 0, 3);
+    {
+        let ids = Int64Array::from(vec![5i64, 10, 5000]);
+        let amount = Float64Array::from(vec![-1.0, -2.0, -3.0]);
+        let mut cols = up.columns().to_vec();
+        cols[0] = Arc::new(ids);
+        cols[3] = Arc::new(amount);
+        up = RecordBatch::try_new(up.schema(), cols).unwrap();
+    }
+    table.upsert(&["id"], &[up]).unwrap();
+    let plan = table.scan().plan().unwrap();
+    assert!(plan.has_deletes(), "the table keeps delete files");
+    assert!((0..plan.files.len()).any(|i| plan.file_deletes(i).is_empty()), "and files without any");
+    let live = table.scan().count().unwrap();
+    assert_eq!(live, 1200 - 70 + 1);
+    assert!(plan.record_count() > live, "the manifests still count the deleted rows");
+
+    let (ctx, p) = ctx_with("events", &table);
+    // Statistics must not claim the manifests' row count exactly.
+    let stats = datafusion::datasource::TableProvider::statistics(p.as_ref()).unwrap();
+    assert!(!stats.num_rows.is_exact().unwrap_or(false), "{:?}", stats.num_rows);
+    let mut checked = 0;
+    for (cols, w) in [
+        (&["id", "region", "amount"][..], None),
+        (&["id"], Some("id >= 240 and id < 330")),
+        (&["id", "amount"], Some("id < 20")),
+        (&["id", "note"], Some("region = 'eu' and note is null")),
+        (&["amount"], Some("amount < 0")),
+        (&["region"], None),
+    ] {
+        checked += same_as_floe(&ctx, &table, "events", cols, w).await;
+    }
+    assert!(checked > 1000);
+    assert_eq!(first_i64(&sql(&ctx, "SELECT count(*) FROM events").await), live);
+    assert_eq!(first_i64(&sql(&ctx, "SELECT count(id) FROM events").await), live);
+    let want_eu = table.scan().filter(Predicate::parse("region = 'eu'").unwrap()).count().unwrap();
+    assert_eq!(first_i64(&sql(&ctx, "SELECT count(*) FROM events WHERE region = 'eu'").await), want_eu);
+    assert_eq!(first_i64(&sql(&ctx, "SELECT count(*) FROM events WHERE id >= 250 AND id < 320").await), 0);
+    // Aggregates over every row equal the same aggregates over floe's scan.
+    let batches = table.scan().select(["id", "amount"]).to_batches().unwrap();
+    let (mut sum_id, mut sum_amount) = (0i64, 0f64);
+    for b in &batches {
+        let ids = b.column(0).as_any().downcast_ref::<Int64Array>().unwrap();
+        let am = b.column(1).as_any().downcast_ref::<Float64Array>().unwrap();
+        sum_id += ids.values().iter().sum::<i64>();
+        sum_amount += am.iter().flatten().sum::<f64>();
+    }
+    assert_eq!(first_i64(&sql(&ctx, "SELECT sum(id) FROM events").await), sum_id);
+    let got = sql(&ctx, "SELECT sum(amount) FROM events").await;
+    let got = got[0].column(0).as_any().downcast_ref::<Float64Array>().unwrap().value(0);
+    assert!((got - sum_amount).abs() < 1e-6, "{got} vs {sum_amount}");
+    let got = rows(&sql(&ctx, "SELECT region, count(*), min(id), max(id) FROM events GROUP BY region").await);
+    let mut want = Vec::new();
+    for r in REGIONS {
+        let ids = table.scan().select(["id"]).filter(Predicate::parse(&format!("region = '{r}'")).unwrap());
+        let ids: Vec<i64> = ids
+            .to_batches()
+            .unwrap()
+            .iter()
+            .flat_map(|b| b.column(0).as_any().downcast_ref::<Int64Array>().unwrap().values().to_vec())
+            .collect();
+        let (lo, hi) = (ids.iter().min().unwrap(), ids.iter().max().unwrap());
+        want.push(format!("{r}|{}|{lo}|{hi}", ids.len()));
+    }
+    want.sort();
+    assert_eq!(got, want);
+    assert_eq!(rows(&sql(&ctx, "SELECT amount FROM events WHERE id = 5").await), vec!["-1.0"]);
+    // Files with deletes are read by floe, the others by DataFusion's Parquet reader.
+    let plan = explain(&ctx, "SELECT id FROM events").await;
+    assert!(plan.contains("FloeReadExec") && plan.contains("DataSourceExec"), "{plan}");
+    // Limits still return only live rows.
+    let got = rows(&sql(&ctx, "SELECT id FROM events WHERE id >= 240 AND id < 330 LIMIT 100").await);
+    assert_eq!(got.len(), 20);
+}

@@ -1,7 +1,8 @@
 //! All 22 TPC-H queries through `floe-datafusion` over floe tables, compared row for row
 //! with DataFusion over the very same Parquet data files registered as plain listing
 //! tables (the files floe wrote, read without floe's planning, field-id mapping or
-//! statistics). Scale factor 0.1 by default (`FLOE_TPCH_SF` overrides).
+//! statistics). Scale factor 0.05 by default, about a minute in a debug build
+//! (`FLOE_TPCH_SF` overrides); every query returns rows at it.
 
 #[path = "../tpch/generate.rs"]
 mod generate;
@@ -29,7 +30,7 @@ fn rows(batches: &[RecordBatch]) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tpch_22_queries_match_datafusion_on_the_same_files() {
-    let sf: f64 = std::env::var("FLOE_TPCH_SF").ok().and_then(|s| s.parse().ok()).unwrap_or(0.1);
+    let sf: f64 = std::env::var("FLOE_TPCH_SF").ok().and_then(|s| s.parse().ok()).unwrap_or(0.05);
     let root = tempfile::tempdir().unwrap();
     generate::generate(root.path(), sf);
     let floe_ctx = SessionContext::new();
@@ -48,8 +49,9 @@ async fn tpch_22_queries_match_datafusion_on_the_same_files() {
             nonempty += 1;
         }
     }
-    // At SF 0.1 every query returns rows (the comparison is not vacuous).
-    if sf >= 0.1 {
+    // At SF 0.05 every query returns rows (the comparison is not vacuous).
+    eprintln!("TPC-H SF {sf}: {nonempty} of 22 queries return rows");
+    if sf >= 0.05 {
         assert_eq!(nonempty, 22);
     }
 }
