@@ -18,16 +18,20 @@
 //!   type (ns are floored, like Iceberg Java's `DateTimeUtil.nanosToMicros`); large and
 //!   view string/binary types become `Utf8`/`Binary`.
 //! - Only the leaves of the selected columns are read and decoded
-//!   ([`ProjectionMask::leaves`]); the file is streamed one batch at a time.
+//!   ([`ProjectionMask::leaves`]); the file is streamed one batch at a time, or, with
+//!   [`ReadOptions::threads`] > 1, its row groups are decoded on up to that many threads
+//!   (one row group per thread, each with its share of the row selection) and yielded in
+//!   file order, never more than `threads` row groups ahead of the consumer.
 //! - A missing file is [`Error::Io`]; a truncated or corrupt file is [`Error::Parquet`],
 //!   both with the path. No input makes this module panic on purpose (see
 //!   [`DataFileReader`] for the one guard against panics inside the decoder).
 
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
 use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::{Arc, Mutex};
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::{
@@ -67,11 +71,15 @@ pub struct ReadOptions {
     /// Within the chosen row groups, read only these rows (filled by page-index pruning;
     /// it covers the rows of the chosen row groups, in order). `None` reads all of them.
     pub row_selection: Option<RowSelection>,
+    /// Threads that decode the row groups of this one file in parallel (1: decode on the
+    /// calling thread). Output order and contents do not depend on it; see
+    /// [`DataFileReader`] for the memory bound.
+    pub threads: usize,
 }
 
 impl Default for ReadOptions {
     fn default() -> Self {
-        ReadOptions { batch_size: DEFAULT_BATCH_SIZE, row_groups: None, row_selection: None }
+        ReadOptions { batch_size: DEFAULT_BATCH_SIZE, row_groups: None, row_selection: None, threads: 1 }
     }
 }
 
@@ -365,6 +373,20 @@ fn open_with(
         Inner::RowsOnly { remaining: total_rows }
     } else {
         let mask = ProjectionMask::leaves(descr, planner.selected.iter().copied());
+        if opts.threads > 1 && row_groups.len() > 1 {
+            let jobs = split_jobs(&metadata, &row_groups, opts.row_selection.as_ref());
+            let shared =
+                Arc::new(Shared { file, arrow_md, mask, batch_size: opts.batch_size, path: path.to_path_buf() });
+            let parallel = Parallel::new(shared, jobs, opts.threads);
+            return Ok(DataFileReader {
+                path: path.to_path_buf(),
+                schema,
+                sources,
+                inner: Inner::Parallel(Box::new(parallel)),
+                batch_size: opts.batch_size,
+                done: false,
+            });
+        }
         let builder = ParquetRecordBatchReaderBuilder::new_with_metadata(file, arrow_md)
             .with_projection(mask)
             .with_batch_size(opts.batch_size)
@@ -396,6 +418,154 @@ pub(crate) fn guard<T>(path: &Path, f: impl FnOnce() -> T) -> Result<T> {
 }
 
 // ---------------------------------------------------------------------------------------
+// Parallel decode of one file
+// ---------------------------------------------------------------------------------------
+
+/// What every row-group decode of one file shares.
+struct Shared {
+    file: ParquetSource,
+    arrow_md: ArrowReaderMetadata,
+    mask: ProjectionMask,
+    batch_size: usize,
+    path: PathBuf,
+}
+
+/// One row group to decode, with its share of the row selection.
+struct Job {
+    row_group: usize,
+    selection: Option<RowSelection>,
+}
+
+/// What a decode thread sends: its row group's batches in order, then `Done`. A thread
+/// that stops without `Done` (it died) is an error, never a silently short file.
+enum Msg {
+    Batch(Result<RecordBatch>),
+    Done,
+}
+
+/// A row-group decode waiting for the thread (or, if none starts, the caller) that runs it.
+type Task = Mutex<Option<(Arc<Shared>, Job, Sender<Msg>)>>;
+
+/// Splits the chosen row groups (and the selection over all of them, checked by
+/// `open_with` to cover exactly their rows) into one job per row group.
+fn split_jobs(md: &ParquetMetaData, row_groups: &[usize], selection: Option<&RowSelection>) -> Vec<Job> {
+    let mut rest = selection.cloned();
+    row_groups
+        .iter()
+        .map(|&rg| {
+            // Non-negative: `open_with` refused negative row counts.
+            let rows = usize::try_from(md.row_group(rg).num_rows()).unwrap_or(0);
+            Job { row_group: rg, selection: rest.as_mut().map(|r| r.split_off(rows)) }
+        })
+        .collect()
+}
+
+/// Decodes the row groups of one file on up to `window` threads, yielding their
+/// batches in file order.
+///
+/// At most `window` row groups are in flight (being decoded, or decoded and waiting to
+/// be consumed); the next one starts only when the consumer has taken every batch of
+/// the oldest. So the memory held is at most `window` row groups' worth of decoded,
+/// projected batches, whatever the file's size; the file is never decoded further
+/// ahead of the consumer than that.
+struct Parallel {
+    shared: Arc<Shared>,
+    pending: std::vec::IntoIter<Job>,
+    in_flight: VecDeque<Receiver<Msg>>,
+}
+
+impl Parallel {
+    fn new(shared: Arc<Shared>, jobs: Vec<Job>, window: usize) -> Parallel {
+        let mut p = Parallel { shared, pending: jobs.into_iter(), in_flight: VecDeque::new() };
+        for _ in 0..window.max(1) {
+            p.launch();
+        }
+        p
+    }
+
+    /// Starts decoding the next pending row group, if any.
+    fn launch(&mut self) {
+        let Some(job) = self.pending.next() else { return };
+        let (tx, rx) = mpsc::channel();
+        self.in_flight.push_back(rx);
+        let task = Arc::new(Mutex::new(Some((Arc::clone(&self.shared), job, tx))));
+        let theirs = Arc::clone(&task);
+        let run = |task: &Task| {
+            let taken = task.lock().map(|mut t| t.take()).unwrap_or(None);
+            if let Some((shared, job, tx)) = taken {
+                decode_row_group(&shared, job, &tx);
+            }
+        };
+        let spawned = std::thread::Builder::new().name("floe-decode".into()).spawn(move || run(&theirs));
+        if spawned.is_err() {
+            // The OS refused a thread: decode here (same result, just not in parallel).
+            run(&task);
+        }
+    }
+
+    fn next(&mut self) -> Option<Result<RecordBatch>> {
+        loop {
+            let front = self.in_flight.front()?;
+            match front.recv() {
+                Ok(Msg::Batch(item)) => return Some(item),
+                Ok(Msg::Done) => {
+                    self.in_flight.pop_front();
+                    self.launch();
+                }
+                Err(_) => {
+                    let path = &self.shared.path;
+                    self.in_flight.clear();
+                    return Some(Err(parquet_err(path, ParquetError::General("decode thread stopped early".into()))));
+                }
+            }
+        }
+    }
+}
+
+/// Decodes one row group into `tx`: its batches, then `Done`; after an error nothing
+/// more. Stops early when the consumer has gone (the reader was dropped).
+fn decode_row_group(shared: &Shared, job: Job, tx: &Sender<Msg>) {
+    let path = &shared.path;
+    let built = guard(path, || {
+        let builder = ParquetRecordBatchReaderBuilder::new_with_metadata(shared.file.clone(), shared.arrow_md.clone())
+            .with_projection(shared.mask.clone())
+            .with_batch_size(shared.batch_size)
+            .with_row_groups(vec![job.row_group]);
+        match job.selection {
+            Some(sel) => builder.with_row_selection(sel),
+            None => builder,
+        }
+        .build()
+    });
+    let mut reader = match built {
+        Ok(Ok(r)) => r,
+        Ok(Err(e)) => {
+            let _ = tx.send(Msg::Batch(Err(parquet_err(path, e))));
+            return;
+        }
+        Err(e) => {
+            let _ = tx.send(Msg::Batch(Err(e)));
+            return;
+        }
+    };
+    loop {
+        let item = match guard(path, || reader.next()) {
+            Ok(None) => {
+                let _ = tx.send(Msg::Done);
+                return;
+            }
+            Ok(Some(Ok(b))) => Ok(b),
+            Ok(Some(Err(e))) => Err(decode_error(path, e)),
+            Err(e) => Err(e),
+        };
+        let failed = item.is_err();
+        if tx.send(Msg::Batch(item)).is_err() || failed {
+            return;
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
 // The reader
 // ---------------------------------------------------------------------------------------
 
@@ -415,6 +585,7 @@ pub struct DataFileReader {
 
 enum Inner {
     Parquet(Box<ParquetRecordBatchReader>),
+    Parallel(Box<Parallel>),
     RowsOnly { remaining: u64 },
 }
 
@@ -465,6 +636,10 @@ impl DataFileReader {
                 };
                 Some(self.project(&batch))
             }
+            Inner::Parallel(p) => match p.next()? {
+                Ok(batch) => Some(self.project(&batch)),
+                Err(e) => Some(Err(e)),
+            },
         }
     }
 
@@ -1418,7 +1593,7 @@ mod tests {
         assert_eq!(read_parquet_metadata(&path).unwrap().num_row_groups(), 4);
 
         let ids = |rgs: Vec<usize>| {
-            let opts = ReadOptions { batch_size: 64, row_groups: Some(rgs), row_selection: None };
+            let opts = ReadOptions { batch_size: 64, row_groups: Some(rgs), row_selection: None, threads: 1 };
             let batches = read(&path, &two_column_schema(), None, &opts).unwrap();
             batches
                 .iter()
@@ -1431,13 +1606,13 @@ mod tests {
 
         // Also when nothing needs decoding: the counts come from the footer.
         let nothing = schema(vec![NestedField::optional(9, "new", PrimitiveType::Int)]);
-        let opts = ReadOptions { batch_size: 64, row_groups: Some(vec![1, 3]), row_selection: None };
+        let opts = ReadOptions { batch_size: 64, row_groups: Some(vec![1, 3]), row_selection: None, threads: 1 };
         let rows: usize = read(&path, &nothing, None, &opts).unwrap().iter().map(|b| b.num_rows()).sum();
         assert_eq!(rows, 150);
 
-        let opts = ReadOptions { batch_size: 64, row_groups: Some(vec![4]), row_selection: None };
+        let opts = ReadOptions { batch_size: 64, row_groups: Some(vec![4]), row_selection: None, threads: 1 };
         assert!(matches!(open_data_file(&path, &two_column_schema(), None, &opts), Err(Error::InvalidArgument(_))));
-        let opts = ReadOptions { batch_size: 0, row_groups: None, row_selection: None };
+        let opts = ReadOptions { batch_size: 0, row_groups: None, row_selection: None, threads: 1 };
         assert!(matches!(open_data_file(&path, &two_column_schema(), None, &opts), Err(Error::InvalidArgument(_))));
     }
 

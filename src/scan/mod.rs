@@ -19,8 +19,10 @@
 //! while other processes commit; output batches all have exactly the projected Arrow
 //! schema (`Schema::to_arrow` of the selected columns, field ids included); a filtered
 //! scan returns exactly the rows for which the predicate is true, the same with and
-//! without pruning ([`Scan::prune`]); reading streams file by file and never holds more
-//! than one file's batch in flight per reader thread.
+//! without pruning ([`Scan::prune`]); reading streams file by file. With fewer files than
+//! threads (one large file), each file's row groups are decoded on the spare threads in
+//! parallel, in file order, with at most that many row groups decoded ahead of the
+//! consumer (the memory bound; see `docs/design.md`, "Scans use the cores").
 
 mod deletes;
 mod prune;
@@ -231,11 +233,16 @@ impl ScanPlan {
     /// Reads the planned file at `index` (a position in `files`): row-group and page
     /// pruning, then the exact filter. Returns its batches and what was read.
     pub fn read_file(&self, index: usize, batch_size: usize) -> Result<(Vec<RecordBatch>, ScanMetrics)> {
+        self.read_file_with(index, &ReadOptions { batch_size, ..ReadOptions::default() })
+    }
+
+    /// [`ScanPlan::read_file`] with read options (the batch size, and the threads that
+    /// decode the file's row groups).
+    pub(crate) fn read_file_with(&self, index: usize, opts: &ReadOptions) -> Result<(Vec<RecordBatch>, ScanMetrics)> {
         let mut metrics = ScanMetrics::default();
-        let opts = ReadOptions { batch_size, ..ReadOptions::default() };
         let file = self.files.get(index).ok_or_else(|| Error::InvalidArgument(format!("no planned file {index}")))?;
         let mut out = Vec::new();
-        if let Some(mut r) = FileRead::open(self, index, file, &opts, &mut metrics)? {
+        if let Some(mut r) = FileRead::open(self, index, file, opts, &mut metrics)? {
             for b in r.by_ref() {
                 out.push(b?);
             }
@@ -443,7 +450,12 @@ impl Scan {
         self
     }
 
-    /// Reader threads for [`Scan::to_batches`] (default: the machine's cores, max 8).
+    /// Decoding threads (default: the machine's cores, max 8). [`Scan::to_batches`]
+    /// reads up to this many files at once, and gives the threads left over when there
+    /// are fewer files to decoding each file's row groups in parallel; [`Scan::to_iter`]
+    /// reads one file at a time with its row groups on up to this many threads. The
+    /// output (rows, order) does not depend on it; `threads(1)` decodes on the calling
+    /// thread.
     pub fn threads(mut self, n: usize) -> Self {
         self.threads = n.max(1);
         self
@@ -532,16 +544,20 @@ impl Scan {
         let plan = self.plan()?;
         let n = plan.files.len();
         let threads = self.threads.min(n).max(1);
+        // Threads left over when there are fewer files than threads decode the row
+        // groups of each file in parallel (one large file uses every core).
+        let opts =
+            ReadOptions { batch_size: self.batch_size, threads: self.threads / threads, ..ReadOptions::default() };
         let mut per_file: Vec<Option<Result<FileOutput>>> = (0..n).map(|_| None).collect();
         if threads <= 1 {
             for (i, slot) in per_file.iter_mut().enumerate() {
-                *slot = Some(plan.read_file(i, self.batch_size));
+                *slot = Some(plan.read_file_with(i, &opts));
             }
         } else {
             // A bounded pool (crate::sync) takes files from a shared queue; results
             // come back in plan order.
             let indices: Vec<usize> = (0..n).collect();
-            let results = crate::sync::map(&indices, threads, |&i| plan.read_file(i, self.batch_size));
+            let results = crate::sync::map(&indices, threads, |&i| plan.read_file_with(i, &opts));
             for (slot, r) in per_file.iter_mut().zip(results) {
                 // A reader panicked (a bug, not bad input: decoding is guarded): surface it.
                 *slot =
@@ -571,7 +587,8 @@ impl Scan {
     /// A streaming iterator over the batches, one file at a time.
     pub fn to_iter(&self) -> Result<ScanIter> {
         let plan = self.plan()?;
-        let opts = ReadOptions { batch_size: self.batch_size, ..ReadOptions::default() };
+        // One file at a time, its row groups decoded on up to `threads` threads.
+        let opts = ReadOptions { batch_size: self.batch_size, threads: self.threads, ..ReadOptions::default() };
         Ok(ScanIter::new(plan, opts))
     }
 
