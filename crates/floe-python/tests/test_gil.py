@@ -56,7 +56,6 @@ def test_python_threads_run_during_append_scan_and_compact(table):
     for name, call in (
         ("append", lambda: table.append(big)),
         ("scan", lambda: table.scan(filter="name != 'x'").to_arrow()),
-        ("small appends", lambda: [table.append(rows(10_000_000 + i, 10)) for i in range(3)]),
         ("compact", lambda: table.compact(min_input_files=2)),
     ):
         ok, span = ran_in_the_middle(call)
