@@ -53,6 +53,9 @@ def test_the_probe_sees_a_call_that_holds_the_gil():
 
 def test_python_threads_run_during_append_scan_and_compact(table):
     big = pa.concat_tables([rows(i * 200_000, 200_000) for i in range(5)])
+    # Small files for compaction to merge (not measured: each append is too short to probe).
+    for i in range(3):
+        table.append(rows(10_000_000 + i, 10))
     for name, call in (
         ("append", lambda: table.append(big)),
         ("scan", lambda: table.scan(filter="name != 'x'").to_arrow()),
