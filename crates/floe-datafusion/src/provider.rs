@@ -57,8 +57,8 @@ pub enum Selection {
     SnapshotId(i64),
     /// The current snapshot of table version `v<N>`.
     Version(u64),
-    /// The snapshot current at this time (milliseconds since the epoch).
-    Timestamp(i64),
+    /// The snapshot current at this time (to the millisecond, as Iceberg's snapshot log).
+    Timestamp(SystemTime),
 }
 
 /// Builds a [`FloeTableProvider`]: the table and which snapshot to pin.
@@ -83,11 +83,7 @@ impl FloeTableProviderBuilder {
 
     /// Reads the snapshot that was current at `time` (time travel).
     pub fn as_of(mut self, time: SystemTime) -> Self {
-        let ms = match time.duration_since(SystemTime::UNIX_EPOCH) {
-            Ok(d) => i64::try_from(d.as_millis()).unwrap_or(i64::MAX),
-            Err(e) => i64::try_from(e.duration().as_millis()).map(|ms| -ms).unwrap_or(i64::MIN),
-        };
-        self.selection = Selection::Timestamp(ms);
+        self.selection = Selection::Timestamp(time);
         self
     }
 
@@ -432,14 +428,7 @@ fn selected(scan: Scan, selection: &Selection) -> Scan {
         Selection::Current => scan,
         Selection::SnapshotId(id) => scan.snapshot_id(*id),
         Selection::Version(v) => scan.as_of_version(*v),
-        Selection::Timestamp(ms) => {
-            let t = if *ms >= 0 {
-                SystemTime::UNIX_EPOCH + std::time::Duration::from_millis(ms.unsigned_abs())
-            } else {
-                SystemTime::UNIX_EPOCH - std::time::Duration::from_millis(ms.unsigned_abs())
-            };
-            scan.as_of(t)
-        }
+        Selection::Timestamp(time) => scan.as_of(*time),
     }
 }
 
