@@ -1,7 +1,9 @@
 //! `floe sql`: SQL over floe tables with DataFusion (through `floe-datafusion`).
 //!
-//! Tables are named by `--table NAME=LOCATION` (repeatable) and/or `--root DIR`, whose
-//! sub-directories that are tables are named like the directory; `floe_scan('name',
+//! Tables are named by `--table NAME=LOCATION` (repeatable; a directory or a URL such
+//! as `s3://bucket/t`, opened with `--storage-option`s) and/or `--root DIR|URL`, whose
+//! children that are tables are named like the child (a warehouse root: its tables,
+//! each statement reading all of them at one catalog version); `floe_scan('name',
 //! 'version', 3)` reads an older snapshot. The query comes from the argument, `-f FILE`
 //! or standard input, and may hold several statements separated by `;` (each one sees
 //! the newest snapshot when it is planned, so a `SELECT` after an `INSERT` sees its
@@ -18,7 +20,7 @@ use arrow_array::{Array, RecordBatch, StringArray};
 use clap::Args;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion::sql::parser::DFParser;
-use floe_datafusion::{FloeSchemaProvider, install, register_time_travel};
+use floe_datafusion::{FloeSchemaProvider, check_dml, install, register_time_travel};
 
 use crate::cmd_scan::{OutFormat, choose_format, emit_rows};
 use crate::out::Out;
@@ -34,8 +36,9 @@ pub struct SqlArgs {
     /// A table for the query: NAME=LOCATION (repeatable).
     #[arg(long = "table", short = 't', value_name = "NAME=LOCATION")]
     tables: Vec<String>,
-    /// A directory whose sub-directories are tables, named like the directory.
-    #[arg(long, value_name = "DIR")]
+    /// A root of tables: a directory or URL whose children are tables (named like the
+    /// child), or a warehouse (its tables at one catalog version).
+    #[arg(long, value_name = "DIR|URL")]
     root: Option<PathBuf>,
     /// Output format (default: table on a terminal, CSV when piped, or what --output's
     /// extension says).
@@ -62,23 +65,39 @@ pub fn sql(o: &Out, a: &SqlArgs) -> CmdResult {
         }
         (None, None) => read_stdin()?,
     };
+    let options = crate::input::base_options();
     let schema = Arc::new(match &a.root {
-        Some(r) if !r.is_dir() => return Err(Failure::usage(format!("--root {}: not a directory", r.display()))),
-        Some(r) => FloeSchemaProvider::new(r),
-        None => FloeSchemaProvider::empty(),
+        Some(r) if is_local(r) && !r.is_dir() => {
+            return Err(Failure::usage(format!("--root {}: not a directory", r.display())));
+        }
+        Some(r) => FloeSchemaProvider::open(r, options.clone())
+            .map_err(|e| Failure::usage(format!("--root {}: {e}", r.display())))?,
+        None => FloeSchemaProvider::empty_with(options.clone()),
     });
     for t in &a.tables {
         let Some((name, loc)) = t.split_once('=') else {
             return Err(Failure::usage(format!("--table {t}: expected NAME=LOCATION")));
         };
-        let dir = PathBuf::from(loc);
-        if name.is_empty() || !floe_datafusion::is_table(&dir) {
+        let path = PathBuf::from(loc);
+        if name.is_empty() {
+            return Err(Failure::usage(format!("--table {t}: expected NAME=LOCATION")));
+        }
+        if is_local(&path) && !floe_datafusion::is_table(&path) {
             return Err(Failure::usage(format!("--table {t}: {loc} is not a table directory")));
         }
-        schema.register_location(name, dir);
+        // A URL is checked by opening it: a missing table fails here, not mid-query.
+        if !is_local(&path) {
+            floe::Table::open_with(&path, options.clone()).map_err(|e| Failure::usage(format!("--table {t}: {e}")))?;
+        }
+        schema.register_location(name, path);
     }
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(run(o, a, &text, schema))
+}
+
+/// Whether `location` is a local path (not a store URL such as `s3://…`).
+fn is_local(location: &std::path::Path) -> bool {
+    floe::storage::StoreUrl::parse(location).map(|u| u.local_path().is_some()).unwrap_or(true)
 }
 
 fn read_stdin() -> Result<String, Failure> {
@@ -99,8 +118,13 @@ async fn run(o: &Out, a: &SqlArgs, text: &str, schema: Arc<FloeSchemaProvider>) 
     }
     let n = statements.len();
     for (i, statement) in statements.into_iter().enumerate() {
+        // A warehouse root: this statement reads every table at the newest catalog
+        // version (one consistent point across tables).
+        schema.refresh().map_err(sql_err)?;
         let state = ctx.state();
         let plan = state.statement_to_plan(statement).await.map_err(sql_err)?;
+        // DELETE / UPDATE: refuse a WHERE that reads another table (it would be lost).
+        check_dml(&plan).map_err(sql_err)?;
         let df = ctx.execute_logical_plan(plan).await.map_err(sql_err)?;
         let out_schema = Arc::new(df.schema().as_arrow().clone());
         let batches = df.collect().await.map_err(sql_err)?;

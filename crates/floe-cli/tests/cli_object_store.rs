@@ -116,3 +116,54 @@ fn a_bad_storage_option_is_a_usage_error() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("aws_bogus"), "{}", String::from_utf8_lossy(&out.stderr));
 }
+
+/// `floe sql` on tables in a bucket: `--table NAME=s3://…` and `--root s3://prefix`
+/// (its child tables listed from the bucket), reads, a join, INSERT, DELETE and UPDATE,
+/// with the same `--storage-option`s as every other subcommand.
+#[test]
+fn sql_on_s3_tables_and_roots() {
+    let Some((endpoint, bucket)) = s3() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let e = endpoint.as_str();
+    let root = format!("s3://{bucket}/cli-sql-{}", uuid::Uuid::new_v4());
+    let (users, scores) = (format!("{root}/users"), format!("{root}/scores"));
+    std::fs::write(dir.join("u.csv"), "id,name\n1,a\n2,b\n3,c\n").unwrap();
+    std::fs::write(dir.join("s.csv"), "id,score\n1,5\n2,7\n").unwrap();
+    ok(dir, e, &["create", &users, "--schema", "id:long!,name:string"]);
+    ok(dir, e, &["append", &users, "u.csv"]);
+    ok(dir, e, &["create", &scores, "--schema", "id:long!,score:long"]);
+    ok(dir, e, &["append", &scores, "s.csv"]);
+    let r = root.as_str();
+    let names = ok(
+        dir,
+        e,
+        &[
+            "sql",
+            "--root",
+            r,
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY 1",
+        ],
+    );
+    assert_eq!(names, "table_name\nscores\nusers\n");
+    let joined = ok(dir, e, &["sql", "--root", r, "SELECT name, score FROM users JOIN scores USING (id) ORDER BY id"]);
+    assert_eq!(joined, "name,score\na,5\nb,7\n");
+    let t = format!("u={users}");
+    let out = ok(
+        dir,
+        e,
+        &[
+            "sql",
+            "-t",
+            &t,
+            "INSERT INTO u VALUES (4, 'd'); DELETE FROM u WHERE id = 1; UPDATE u SET name = 'B' WHERE id = 2; \
+             SELECT * FROM u ORDER BY id",
+        ],
+    );
+    assert_eq!(out, "count\n1\ncount\n1\ncount\n1\nid,name\n2,B\n3,c\n4,d\n");
+    assert_eq!(scan_ids(dir, e, &users), vec![2, 3, 4]);
+    // A location that holds no table: a usage error before any query runs.
+    let missing = format!("x={root}/nothing-here");
+    let out = floe(dir, e, &["sql", "-t", &missing, "SELECT 1"]);
+    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+}

@@ -6,7 +6,7 @@
 //! the commit leaves the table unchanged); concurrent inserts from any number of
 //! processes all land (floe's commit retries lost races; appends never conflict); the
 //! rows are committed with the table's current schema, whatever snapshot the provider
-//! was pinned to for reading. The count row DataFusion returns is the rows written.
+//! was pinned to for reading; a warehouse table commits through its warehouse. The count row DataFusion returns is the rows written.
 
 use std::fmt;
 use std::sync::Arc;
@@ -81,6 +81,19 @@ impl DataSink for FloeSink {
         let table = self.table.clone();
         let overwrite = self.overwrite;
         tokio::task::spawn_blocking(move || {
+            // A warehouse table is committed to only through its warehouse's catalog.
+            if floe::Warehouse::of_table(&table)?.is_some() {
+                return crate::dml::commit_row_op(&table, &|tx: &mut floe::Transaction| {
+                    if overwrite {
+                        return tx.overwrite_all(&batches);
+                    }
+                    for b in &batches {
+                        tx.append(b)?;
+                    }
+                    Ok(floe::RowChanges::default())
+                })
+                .map(|_| ());
+            }
             if overwrite {
                 table.overwrite(Predicate::True, &batches).map(|_| ())
             } else if batches.is_empty() {

@@ -6,10 +6,11 @@
 //!   DataFusion's Parquet reader (parallel file groups, row-group and page pruning,
 //!   projection, limit); columns are matched by Iceberg field id ([`field_ids`]), so
 //!   renamed, dropped, re-added, reordered and widened columns read correctly, also
-//!   from files written before the change. `INSERT INTO` / `INSERT OVERWRITE` commit
-//!   once through floe.
-//! - [`FloeSchemaProvider`]: a directory whose sub-directories are tables
-//!   ([`register_root`]).
+//!   from files written before the change. `INSERT INTO` / `INSERT OVERWRITE`,
+//!   `DELETE FROM … WHERE` and `UPDATE … SET … WHERE` commit once through floe's own
+//!   operations ([`check_dml`] guards the last two against conditions on other tables).
+//! - [`FloeSchemaProvider`]: a directory or bucket prefix whose children are tables, or
+//!   a warehouse read at one catalog version ([`register_root`], [`register_root_with`]).
 //! - [`register_time_travel`]: the SQL table function `floe_scan('name', 'version', 3)`.
 //!
 //! The core `floe` crate does not depend on DataFusion; this crate does (DataFusion 55,
@@ -18,6 +19,7 @@
 #![warn(missing_docs)]
 
 mod catalog;
+mod dml;
 pub mod field_ids;
 mod filter;
 mod insert;
@@ -29,6 +31,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 pub use catalog::{FloeSchemaProvider, is_table};
+pub use dml::check_dml;
 pub use filter::to_predicate;
 pub use merge_read::FloeReadExec;
 pub use provider::{FloeTableProvider, FloeTableProviderBuilder, PlannedFile, ReadPath, Selection};
@@ -37,12 +40,26 @@ pub use time_travel::{FloeScanFunction, register_time_travel};
 use datafusion::common::Result;
 use datafusion::prelude::SessionContext;
 
-/// Makes the tables under `root` (its sub-directories that are tables) the session's
-/// default schema, so they are queried by their directory names. Tables registered by
-/// name afterwards ([`SessionContext::register_table`]) sit beside them.
+/// Makes the tables under `root` the session's default schema, so they are queried by
+/// their names: a local directory's sub-directories that are tables, or a warehouse's
+/// tables (`_floe/catalog`), all read at one catalog version. Tables registered by name
+/// afterwards ([`SessionContext::register_table`]) sit beside them.
 pub fn register_root(ctx: &SessionContext, root: impl AsRef<Path>) -> Result<()> {
-    let schema = Arc::new(FloeSchemaProvider::new(root));
-    install(ctx, schema)
+    register_root_with(ctx, root, floe::TableOptions::default()).map(|_| ())
+}
+
+/// [`register_root`] for any root floe opens — a local directory or a store URL
+/// (`s3://bucket/prefix`, `az://…`, `memory://…`) — with `options` (storage options
+/// for a bucket); returns the schema provider (for
+/// [`FloeSchemaProvider::refresh`] on a warehouse).
+pub fn register_root_with(
+    ctx: &SessionContext,
+    root: impl AsRef<Path>,
+    options: floe::TableOptions,
+) -> Result<Arc<FloeSchemaProvider>> {
+    let schema = Arc::new(FloeSchemaProvider::open(root, options).map_err(provider::external)?);
+    install(ctx, schema.clone())?;
+    Ok(schema)
 }
 
 /// Makes an empty [`FloeSchemaProvider`] the default schema (tables are then added by

@@ -420,6 +420,19 @@ impl TableProvider for FloeTableProvider {
     ) -> Result<Arc<dyn ExecutionPlan>> {
         crate::insert::plan(self, input, insert_op)
     }
+
+    async fn delete_from(&self, _state: &dyn Session, filters: Vec<Expr>) -> Result<Arc<dyn ExecutionPlan>> {
+        crate::dml::delete(self, filters)
+    }
+
+    async fn update(
+        &self,
+        state: &dyn Session,
+        assignments: Vec<(String, Expr)>,
+        filters: Vec<Expr>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        crate::dml::update(self, state, assignments, filters)
+    }
 }
 
 /// `scan` reading `selection`.

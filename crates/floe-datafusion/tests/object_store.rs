@@ -92,6 +92,45 @@ async fn table_in_a_bucket(url: &str, options: TableOptions, store_url: &str) {
     assert_eq!(table.scan().count().unwrap(), 291);
 }
 
+/// Two tables under `root` (a bucket prefix) registered as one root: listed from the
+/// bucket, joined, and changed by DELETE and UPDATE (merge-on-read), checked with
+/// floe's scan.
+async fn root_in_a_bucket(root: &str, options: TableOptions) {
+    let options = options.property("write.delete.mode", "merge-on-read");
+    let a = Table::create_with(format!("{root}/a"), schema(), options.clone()).unwrap();
+    let b = Table::create_with(format!("{root}/b"), schema(), options.clone()).unwrap();
+    a.append(&[batch(0, 100)]).unwrap();
+    b.append(&[batch(50, 150)]).unwrap();
+    let ctx = SessionContext::new();
+    floe_datafusion::register_root_with(&ctx, root, options).unwrap();
+    let names = ctx.catalog("datafusion").unwrap().schema("public").unwrap().table_names();
+    assert_eq!(names, vec!["a".to_string(), "b".to_string()]);
+    let got = rows(&sql(&ctx, "SELECT count(*) FROM a JOIN b USING (id)").await);
+    assert_eq!(got, vec!["50"]);
+    sql(&ctx, "DELETE FROM a WHERE id < 60").await;
+    sql(&ctx, "UPDATE b SET name = 'u' WHERE id >= 140").await;
+    a.refresh().unwrap();
+    b.refresh().unwrap();
+    assert_eq!(a.scan().count().unwrap(), 40);
+    assert!(a.scan().plan().unwrap().has_deletes(), "merge-on-read in the bucket too");
+    assert_eq!(b.scan().filter(Predicate::parse("name = 'u'").unwrap()).count().unwrap(), 10);
+    let got = rows(&sql(&ctx, "SELECT id, name FROM b").await);
+    assert_eq!(got, rows(&b.scan().to_batches().unwrap()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memory_root_through_sql() {
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+    root_in_a_bucket(&format!("memory://root-{}-{nanos}/wh", std::process::id()), TableOptions::default()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s3_root_through_sql() {
+    let Some((options, bucket)) = s3_options() else { return };
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+    root_in_a_bucket(&format!("s3://{bucket}/sql-root-{}-{nanos}", std::process::id()), options).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn memory_table_through_sql() {
     let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
