@@ -403,7 +403,8 @@ impl TableProvider for FloeTableProvider {
         if !floe_read.is_empty() {
             let indices: Vec<usize> = floe_read.into_iter().map(|(i, _)| i).collect();
             let batch_size = state.config().batch_size();
-            let exec = FloeReadExec::new(Arc::new(plan), indices, target, Arc::clone(&out_schema), batch_size);
+            let exec = FloeReadExec::new(Arc::new(plan), indices, target, Arc::clone(&out_schema), batch_size)
+                .with_limit(limit);
             parts.push(Arc::new(exec));
         }
         match parts.len() {

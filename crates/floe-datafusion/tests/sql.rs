@@ -696,3 +696,65 @@ async fn warehouse_root_reads_one_catalog_version() {
     assert_eq!(snap.table("b").unwrap().scan().count().unwrap(), 15);
     assert_eq!(snap.table("a").unwrap().scan().count().unwrap(), 17);
 }
+
+/// The `FloeReadExec` node of a plan.
+fn floe_read(plan: &Arc<dyn ExecutionPlan>) -> Option<Arc<dyn ExecutionPlan>> {
+    if plan.name() == "FloeReadExec" {
+        return Some(Arc::clone(plan));
+    }
+    plan.children().into_iter().find_map(floe_read)
+}
+
+/// `LIMIT` over a merge-on-read table whose every file has deletes: the hint reaches
+/// floe's reader (`FloeReadExec`), which then yields no more than the limit and stops
+/// opening files once it is met, even when its stream is drained to the end (its
+/// `files_read` / `files_skipped_by_limit` metrics); without a limit it reads all.
+#[tokio::test]
+async fn limit_stops_floe_reader_early() {
+    let dir = tempfile::tempdir().unwrap();
+    let schema = events_schema();
+    let opts = options().property("write.delete.mode", "merge-on-read");
+    let table = Table::create_with(dir.path(), schema.clone(), opts).unwrap();
+    for k in 0..8 {
+        table.append(&[events_batch(&schema, k * 100, (k + 1) * 100)]).unwrap();
+    }
+    // The first three rows of every file deleted: every file has a delete file.
+    let w: Vec<String> = (0..8).map(|k| format!("(id >= {} and id < {})", k * 100, k * 100 + 3)).collect();
+    table.delete(Predicate::parse(&w.join(" or ")).unwrap()).unwrap();
+    let plan = table.scan().plan().unwrap();
+    assert!((0..plan.files.len()).all(|i| !plan.file_deletes(i).is_empty()), "every file has deletes");
+    assert_eq!(plan.files.len(), 8);
+
+    let config = SessionConfig::new().with_target_partitions(1);
+    let ctx = SessionContext::new_with_config(config);
+    ctx.register_table("t", Arc::new(FloeTableProvider::try_new(table.clone()).unwrap())).unwrap();
+    // Drains floe's reader alone (no LimitExec above it to stop pulling).
+    let drain = |q: &'static str| {
+        let ctx = ctx.clone();
+        async move {
+            let physical = ctx.sql(q).await.unwrap().create_physical_plan().await.unwrap();
+            let exec = floe_read(&physical).unwrap_or_else(|| panic!("no FloeReadExec in {q}"));
+            let batches = collect(Arc::clone(&exec), ctx.task_ctx()).await.unwrap();
+            (batches, exec)
+        }
+    };
+    let (batches, exec) = drain("SELECT id, note FROM t LIMIT 5").await;
+    assert!(datafusion::physical_plan::displayable(exec.as_ref()).one_line().to_string().contains("limit=5"));
+    assert_eq!(batches.iter().map(|b| b.num_rows()).sum::<usize>(), 5);
+    // Only live rows: none of the deleted ids.
+    for b in &batches {
+        let ids = b.column(0).as_any().downcast_ref::<Int64Array>().unwrap();
+        assert!(ids.values().iter().all(|i| i % 100 >= 3), "{ids:?}");
+    }
+    assert_eq!(metric(&exec, "files_read").0, 1, "LIMIT 5 opens one file");
+    assert_eq!(metric(&exec, "files_skipped_by_limit").0, 7);
+    assert!(metric(&exec, "output_batches").0 <= 2);
+
+    let (batches, exec) = drain("SELECT id, note FROM t").await;
+    assert_eq!(batches.iter().map(|b| b.num_rows()).sum::<usize>(), 8 * 97);
+    assert_eq!(metric(&exec, "files_read").0, 8);
+    assert_eq!(metric(&exec, "files_skipped_by_limit").0, 0);
+    // And through SQL the limited query returns 5 live rows.
+    let got = sql(&ctx, "SELECT id FROM t LIMIT 5").await;
+    assert_eq!(got.iter().map(|b| b.num_rows()).sum::<usize>(), 5);
+}
