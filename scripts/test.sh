@@ -8,7 +8,9 @@ cd "$(dirname "$0")/.."
 
 echo "== interop venv"
 FLOE_VENV_PYTHON="$(bash interop/setup.sh | tail -n 1)"
-export FLOE_VENV_PYTHON
+# Tests that compare with DuckDB/pyiceberg outside tests/interop.rs (the TPC-H test) must
+# not skip here.
+export FLOE_VENV_PYTHON FLOE_VENV_REQUIRED=1
 echo "python: $FLOE_VENV_PYTHON"
 
 echo "== benchmark venv (pinned deltalake, pylance, pyiceberg, datashard from PyPI)"

@@ -1,12 +1,18 @@
 //! TPC-H through DataFusion: floe tables (`floe-datafusion`) against DataFusion over
 //! the very same Parquet files registered as plain listing tables (the physical floor
-//! for this engine), measured in the same run.
+//! for this engine), and against DuckDB reading the same floe tables with
+//! `iceberg_scan` (from the interop venv, `$FLOE_VENV_PYTHON`; the column is left out,
+//! with a notice, when it is unset), all measured in the same run. DuckDB runs in its
+//! own process with as many threads as DataFusion has partitions; its times are
+//! `execute` + `fetchall` inside that process (no process start-up), after one warm run.
 //!
 //! `cargo bench -p floe-datafusion --bench tpch` — scale factor `FLOE_TPCH_SF` (default
 //! 1), `FLOE_TPCH_RUNS` runs per query (default 3, the median is reported), data kept
 //! in `FLOE_TPCH_DIR` (default `target/tpch-sf<SF>`) and reused when present. Prints
 //! per-query medians and the floe / raw ratio, then the totals.
 
+#[path = "../tpch/duckdb.rs"]
+mod duckdb;
 #[path = "../tpch/generate.rs"]
 mod generate;
 #[path = "../tpch/queries.rs"]
@@ -20,6 +26,12 @@ use datafusion::prelude::{ParquetReadOptions, SessionContext};
 fn median(mut v: Vec<Duration>) -> Duration {
     v.sort();
     v[v.len() / 2]
+}
+
+fn median_ms(v: &[f64]) -> f64 {
+    let mut v = v.to_vec();
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
 }
 
 async fn time(ctx: &SessionContext, q: &str, runs: usize) -> (Duration, usize) {
@@ -56,12 +68,23 @@ fn main() {
             let data = format!("{}/", dir.join(t).join("data").display());
             raw_ctx.register_parquet(t, &data, ParquetReadOptions::default()).await.expect("register");
         }
+        let partitions = floe_ctx.state().config().target_partitions();
+        // DuckDB first (its own process), warm run dropped: runs + 1 per query.
+        let duck = duckdb::python("TPC-H bench")
+            .map(|py| duckdb::run(&py, &dir, &generate::TABLES, &queries::QUERIES, runs + 1, partitions));
+        let duck_ms = |n: u32| -> Option<f64> {
+            let t = duck.as_ref()?.times_ms.get(&n)?;
+            Some(median_ms(t.get(1..).unwrap_or(t)))
+        };
         println!(
-            "TPC-H SF {sf}, median of {runs} run(s), target_partitions {}",
-            floe_ctx.state().config().target_partitions()
+            "TPC-H SF {sf}, median of {runs} run(s), target_partitions {partitions}{}",
+            duck.as_ref().map_or(String::from(", DuckDB skipped"), |d| format!(", DuckDB {} iceberg_scan", d.version))
         );
-        println!("{:>4} {:>10} {:>10} {:>7} {:>6}", "q", "floe ms", "raw ms", "ratio", "rows");
-        let (mut tf, mut tr) = (Duration::ZERO, Duration::ZERO);
+        println!(
+            "{:>5} {:>10} {:>10} {:>11} {:>10} {:>11} {:>6}",
+            "q", "floe ms", "raw ms", "floe/raw", "duckdb ms", "floe/duckdb", "rows"
+        );
+        let (mut tf, mut tr, mut td) = (Duration::ZERO, Duration::ZERO, 0.0f64);
         for (n, q) in queries::QUERIES {
             // Warm both (footer caches, page cache) once before timing.
             time(&floe_ctx, q, 1).await;
@@ -70,18 +93,28 @@ fn main() {
             let (r, _) = time(&raw_ctx, q, runs).await;
             tf += f;
             tr += r;
-            println!(
-                "{n:>4} {:>10.1} {:>10.1} {:>7.2} {rows:>6}",
-                f.as_secs_f64() * 1e3,
-                r.as_secs_f64() * 1e3,
-                f.as_secs_f64() / r.as_secs_f64().max(1e-9)
-            );
+            if let Some(d) = &duck {
+                // The same answer size (the TPC-H test compares the rows themselves).
+                let dn = d.results.get(&n).map_or(0, Vec::len);
+                assert_eq!(dn, rows, "Q{n}: DuckDB returned {dn} rows, floe {rows}");
+            }
+            let (fm, rm) = (f.as_secs_f64() * 1e3, r.as_secs_f64() * 1e3);
+            let (d, dr) = match duck_ms(n) {
+                Some(d) => {
+                    td += d;
+                    (format!("{d:.1}"), format!("{:.2}", fm / d.max(1e-9)))
+                }
+                None => ("-".into(), "-".into()),
+            };
+            println!("{n:>5} {fm:>10.1} {rm:>10.1} {:>11.2} {d:>10} {dr:>11} {rows:>6}", fm / rm.max(1e-9));
         }
-        println!(
-            "total {:>9.1} {:>10.1} {:>7.2}   (floe / raw listing table, same files)",
-            tf.as_secs_f64() * 1e3,
-            tr.as_secs_f64() * 1e3,
-            tf.as_secs_f64() / tr.as_secs_f64().max(1e-9)
-        );
+        let (fm, rm) = (tf.as_secs_f64() * 1e3, tr.as_secs_f64() * 1e3);
+        let (d, dr) = if duck.is_some() {
+            (format!("{td:.1}"), format!("{:.2}", fm / td.max(1e-9)))
+        } else {
+            ("-".into(), "-".into())
+        };
+        println!("{:>5} {fm:>10.1} {rm:>10.1} {:>11.2} {d:>10} {dr:>11}", "total", fm / rm.max(1e-9));
+        println!("(floe: DataFusion over floe tables; raw: DataFusion over the same files as a listing table)");
     });
 }
