@@ -72,6 +72,24 @@ fn runtime() -> io::Result<&'static tokio::runtime::Runtime> {
     .map_err(|e| io::Error::other(format!("cannot start the object-store runtime: {e}")))
 }
 
+/// The whole object, or an error: a body shorter than the object (a connection cut
+/// short) is `UnexpectedEof`, never fewer bytes (a commit's read-back compares bytes).
+async fn whole(store: Arc<dyn ObjectStore>, path: ObjectPath) -> object_store::Result<Bytes> {
+    let got = store.get(&path).await?;
+    let expected = got.range.end - got.range.start;
+    let bytes = got.bytes().await?;
+    if bytes.len() as u64 != expected {
+        return Err(object_store::Error::Generic {
+            store: "floe",
+            source: Box::new(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                format!("{path}: read {} of {expected} bytes", bytes.len()),
+            )),
+        });
+    }
+    Ok(bytes)
+}
+
 /// Runs `fut` on the backend's runtime and waits for its output on this thread.
 fn run<T: Send + 'static>(fut: impl Future<Output = T> + Send + 'static) -> io::Result<T> {
     let (tx, rx) = std::sync::mpsc::sync_channel(1);
@@ -177,7 +195,7 @@ impl Storage for ObjectStorage {
     fn read(&self, key: &Key) -> io::Result<Bytes> {
         let path = self.path(key)?;
         let store = self.store.clone();
-        run(async move { store.get(&path).await?.bytes().await })?.map_err(to_io)
+        run(async move { whole(store, path).await })?.map_err(to_io)
     }
 
     fn open_read(&self, key: &Key, size_hint: Option<u64>) -> io::Result<Arc<dyn RandomAccess>> {
@@ -217,7 +235,7 @@ impl Storage for ObjectStorage {
             use futures::StreamExt;
             futures::stream::iter(todo.into_iter().map(|(i, p)| {
                 let store = store.clone();
-                async move { (i, async { store.get(&p).await?.bytes().await }.await) }
+                async move { (i, whole(store, p).await) }
             }))
             .buffer_unordered(width)
             .collect::<Vec<_>>()
