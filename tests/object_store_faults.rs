@@ -457,3 +457,36 @@ fn an_append_to_a_table_deleted_under_a_warm_handle_fails_and_leaves_nothing() {
         assert!(left.is_empty(), "{root}: left behind: {left:?}");
     }
 }
+
+#[test]
+fn orphan_cleanup_deletes_in_one_batch_without_a_head_per_file() {
+    // 25 orphan data files in a table: remove_orphans refreshes, lists once, reads the
+    // metadata it needs to know what is referenced, and deletes the 25 in one batched
+    // delete (S3 DeleteObjects), with no HEAD of any file. The referenced files stay.
+    const ORPHANS: usize = 25;
+    for (root, healthy, _) in backends() {
+        let faulty = Faulty::new(healthy.clone());
+        let (url, table, _) = fresh_table(&root, &faulty, &healthy);
+        let prefix = url.rsplit('/').next().unwrap().to_string();
+        for i in 0..ORPHANS {
+            let p = Path::from(format!("{prefix}/data/orphan-{i}.parquet").as_str());
+            block(healthy.put(&p, PutPayload::from_static(b"not referenced"))).unwrap();
+        }
+        // Older than the (zero) grace period by a margin for the server's clock.
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+        faulty.reset(None);
+        let opts = floe::OrphanOptions::default().older_than(std::time::Duration::ZERO).allow_short_grace(true);
+        let report = table.remove_orphans(&opts).unwrap();
+        let log = faulty.log.lock().unwrap().clone();
+        eprintln!("{root}: remove_orphans of {ORPHANS} files made {} requests: {log:#?}", log.len());
+        assert_eq!(report.data_files_removed, ORPHANS, "{root}: {report:?}");
+        assert_eq!(log.iter().filter(|r| r.starts_with("DELETE")).count(), 1, "{root}: {log:#?}");
+        // (The HEADs of the newest version and the next are the refresh before it.)
+        assert!(!log.iter().any(|r| r.starts_with("HEAD") && r.contains("/data/")), "{root}: {log:#?}");
+        assert!(log.len() <= 10, "{root}: {log:#?}");
+        let left = objects_under(&healthy, &url);
+        assert!(!left.iter().any(|n| n.contains("orphan-")), "{root}: {left:?}");
+        assert_eq!(ids(&table), vec![0], "{root}");
+        assert!(table.verify().unwrap().is_ok(), "{root}");
+    }
+}

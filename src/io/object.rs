@@ -339,6 +339,52 @@ impl Storage for ObjectStorage {
         .map_err(to_io)
     }
 
+    fn delete_many(&self, keys: &[Key], _max_workers: usize) -> Vec<io::Result<()>> {
+        // object_store's bulk delete: S3 `DeleteObjects` (1000 keys a request), Azure
+        // blob batches, one DELETE each elsewhere; no HEAD first, so a key that did not
+        // exist is reported deleted (the contract allows it for `delete_many`).
+        let paths: Vec<io::Result<ObjectPath>> = keys.iter().map(|k| self.path(k)).collect();
+        let todo: Vec<ObjectPath> = paths.iter().filter_map(|p| p.as_ref().ok().cloned()).collect();
+        let store = self.store.clone();
+        let outcome = run(async move {
+            use futures::StreamExt;
+            let input = futures::stream::iter(todo.into_iter().map(Ok)).boxed();
+            store.delete_stream(input).collect::<Vec<_>>().await
+        });
+        let (deleted, failure) = match outcome {
+            Ok(results) => {
+                let mut deleted = std::collections::HashSet::new();
+                let mut failure = None;
+                for r in results {
+                    match r {
+                        Ok(p) => {
+                            deleted.insert(p);
+                        }
+                        // A missing key is gone, which is what was asked.
+                        Err(object_store::Error::NotFound { path, .. }) => {
+                            if let Ok(p) = ObjectPath::parse(&path) {
+                                deleted.insert(p);
+                            }
+                        }
+                        Err(e) => {
+                            failure.get_or_insert_with(|| e.to_string());
+                        }
+                    }
+                }
+                (deleted, failure)
+            }
+            Err(e) => (Default::default(), Some(e.to_string())),
+        };
+        paths
+            .into_iter()
+            .map(|p| match p {
+                Err(e) => Err(e),
+                Ok(p) if deleted.contains(&p) => Ok(()),
+                Ok(_) => Err(io::Error::other(failure.clone().unwrap_or_else(|| "not deleted".to_string()))),
+            })
+            .collect()
+    }
+
     fn try_lock_exclusive(&self, _key: &Key) -> io::Result<Option<LockGuard>> {
         Err(unsupported("an advisory lock on an object store"))
     }
