@@ -72,6 +72,24 @@ fn runtime() -> io::Result<&'static tokio::runtime::Runtime> {
     .map_err(|e| io::Error::other(format!("cannot start the object-store runtime: {e}")))
 }
 
+/// The whole object, or an error: a body shorter than the object (a connection cut
+/// short) is `UnexpectedEof`, never fewer bytes (a commit's read-back compares bytes).
+async fn whole(store: Arc<dyn ObjectStore>, path: ObjectPath) -> object_store::Result<Bytes> {
+    let got = store.get(&path).await?;
+    let expected = got.range.end - got.range.start;
+    let bytes = got.bytes().await?;
+    if bytes.len() as u64 != expected {
+        return Err(object_store::Error::Generic {
+            store: "floe",
+            source: Box::new(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                format!("{path}: read {} of {expected} bytes", bytes.len()),
+            )),
+        });
+    }
+    Ok(bytes)
+}
+
 /// Runs `fut` on the backend's runtime and waits for its output on this thread.
 fn run<T: Send + 'static>(fut: impl Future<Output = T> + Send + 'static) -> io::Result<T> {
     let (tx, rx) = std::sync::mpsc::sync_channel(1);
@@ -177,7 +195,7 @@ impl Storage for ObjectStorage {
     fn read(&self, key: &Key) -> io::Result<Bytes> {
         let path = self.path(key)?;
         let store = self.store.clone();
-        run(async move { store.get(&path).await?.bytes().await })?.map_err(to_io)
+        run(async move { whole(store, path).await })?.map_err(to_io)
     }
 
     fn open_read(&self, key: &Key, size_hint: Option<u64>) -> io::Result<Arc<dyn RandomAccess>> {
@@ -217,7 +235,7 @@ impl Storage for ObjectStorage {
             use futures::StreamExt;
             futures::stream::iter(todo.into_iter().map(|(i, p)| {
                 let store = store.clone();
-                async move { (i, async { store.get(&p).await?.bytes().await }.await) }
+                async move { (i, whole(store, p).await) }
             }))
             .buffer_unordered(width)
             .collect::<Vec<_>>()
@@ -319,6 +337,52 @@ impl Storage for ObjectStorage {
             store.delete(&path).await
         })?
         .map_err(to_io)
+    }
+
+    fn delete_many(&self, keys: &[Key], _max_workers: usize) -> Vec<io::Result<()>> {
+        // object_store's bulk delete: S3 `DeleteObjects` (1000 keys a request), Azure
+        // blob batches, one DELETE each elsewhere; no HEAD first, so a key that did not
+        // exist is reported deleted (the contract allows it for `delete_many`).
+        let paths: Vec<io::Result<ObjectPath>> = keys.iter().map(|k| self.path(k)).collect();
+        let todo: Vec<ObjectPath> = paths.iter().filter_map(|p| p.as_ref().ok().cloned()).collect();
+        let store = self.store.clone();
+        let outcome = run(async move {
+            use futures::StreamExt;
+            let input = futures::stream::iter(todo.into_iter().map(Ok)).boxed();
+            store.delete_stream(input).collect::<Vec<_>>().await
+        });
+        let (deleted, failure) = match outcome {
+            Ok(results) => {
+                let mut deleted = std::collections::HashSet::new();
+                let mut failure = None;
+                for r in results {
+                    match r {
+                        Ok(p) => {
+                            deleted.insert(p);
+                        }
+                        // A missing key is gone, which is what was asked.
+                        Err(object_store::Error::NotFound { path, .. }) => {
+                            if let Ok(p) = ObjectPath::parse(&path) {
+                                deleted.insert(p);
+                            }
+                        }
+                        Err(e) => {
+                            failure.get_or_insert_with(|| e.to_string());
+                        }
+                    }
+                }
+                (deleted, failure)
+            }
+            Err(e) => (Default::default(), Some(e.to_string())),
+        };
+        paths
+            .into_iter()
+            .map(|p| match p {
+                Err(e) => Err(e),
+                Ok(p) if deleted.contains(&p) => Ok(()),
+                Ok(_) => Err(io::Error::other(failure.clone().unwrap_or_else(|| "not deleted".to_string()))),
+            })
+            .collect()
     }
 
     fn try_lock_exclusive(&self, _key: &Key) -> io::Result<Option<LockGuard>> {

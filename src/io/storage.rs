@@ -454,7 +454,9 @@ pub trait Storage: Send + Sync + Debug {
     fn delete(&self, key: &Key) -> io::Result<()>;
 
     /// [`Storage::delete`] of every key, results in key order, at most `max_workers`
-    /// at a time.
+    /// at a time. A backend that deletes in batches (an object store's bulk delete,
+    /// which deletes a missing key quietly) may report a key that did not exist as
+    /// deleted (`Ok`) instead of `NotFound`: callers treat both as gone.
     fn delete_many(&self, keys: &[Key], max_workers: usize) -> Vec<io::Result<()>> {
         pooled(keys, max_workers, |k| self.delete(k))
     }

@@ -1072,22 +1072,48 @@ impl Table {
         Ok(out)
     }
 
+    /// Deletes the chosen files (the choice, with its grace and "unreadable is not
+    /// unreferenced" rules, is the caller's). The table's own files go in one
+    /// [`Storage::delete_many`](crate::io::storage::Storage::delete_many): on an object
+    /// store, batched deletes (S3 `DeleteObjects`, up to 1000 keys a request) with no
+    /// `HEAD` first; on a local disk, one `unlink` each. A size the caller does not know
+    /// (a manifest list) is looked up only where that is cheap (a local disk); on an
+    /// object store it is left out of `bytes_removed` rather than cost a request.
     fn delete_files(&self, files: Vec<(FileRef, u64, Kind)>, report: &mut MaintenanceReport) {
+        let table_store = self.storage();
+        let cheap_head = table_store.capabilities().directories;
+        let mut own: Vec<(FileRef, u64, Kind)> = Vec::new();
+        let mut others: Vec<(FileRef, u64, Kind)> = Vec::new();
         for (file, size, kind) in files {
             if file.external {
                 report.skipped.push(format!("{} is outside the table; not deleted", file.path().display()));
                 continue;
             }
+            let size =
+                if size > 0 || !cheap_head { size } else { file.store.head(&file.key).map(|m| m.size).unwrap_or(0) };
+            if file.store.root_url() == table_store.root_url() {
+                own.push((file, size, kind));
+            } else {
+                others.push((file, size, kind));
+            }
+        }
+        let outcomes: Vec<std::io::Result<()>> = if report.dry_run {
+            own.iter().chain(&others).map(|_| Ok(())).collect()
+        } else {
+            let keys: Vec<Key> = own.iter().map(|(f, _, _)| f.key.clone()).collect();
+            let mut out = table_store.delete_many(&keys, self.inner.options.write.io_threads);
+            out.extend(others.iter().map(|(f, _, _)| f.store.delete(&f.key)));
+            out
+        };
+        for ((file, size, kind), outcome) in own.into_iter().chain(others).zip(outcomes) {
             let path = file.path();
-            let size = if size > 0 { size } else { file.store.head(&file.key).map(|m| m.size).unwrap_or(0) };
-            if !report.dry_run {
-                match file.store.delete(&file.key) {
-                    Ok(()) => {}
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-                    Err(e) => {
-                        report.skipped.push(format!("could not delete {}: {e}", path.display()));
-                        continue;
-                    }
+            match outcome {
+                Ok(()) => {}
+                // Already gone (a concurrent cleanup): not counted.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => {
+                    report.skipped.push(format!("could not delete {}: {e}", path.display()));
+                    continue;
                 }
             }
             match kind {

@@ -793,7 +793,7 @@ pub(crate) fn now_ms() -> i64 {
 /// version (`known > 0`) does not read the hint: it checks `v<known>` and probes past
 /// it, as it would with a stale hint. That is the hint-less path the commit protocol
 /// already covers (a version created in a hole left by deleted old versions is caught
-/// after the commit point, `check_not_a_hole`); the hint only saves probes to a handle
+/// after the commit point, `Transaction::in_lineage`); the hint only saves probes to a handle
 /// that is many versions behind.
 pub(crate) fn find_latest_version(location: &TableLocation, known: u64, force_list: bool) -> Result<Option<u64>> {
     let storage = location.store();
@@ -823,6 +823,20 @@ pub(crate) fn find_latest_version(location: &TableLocation, known: u64, force_li
     Ok(Some(n))
 }
 
+/// The newest version at or after `known`, which the caller knows exists (it has just
+/// read it): forward probes only, no check of `known` itself and no hint.
+pub(crate) fn probe_past(location: &TableLocation, known: u64) -> Result<u64> {
+    let storage = location.store();
+    let mut n = known;
+    loop {
+        let k = location.version_file(n + 1);
+        if !storage.exists(&k).map_err(|e| Error::io(location.path(&k), e))? {
+            return Ok(n);
+        }
+        n += 1;
+    }
+}
+
 /// An object store: no directories, and every check is a network request (on a local
 /// disk the same checks cost microseconds, and are always made).
 pub(crate) fn is_object_store(storage: &dyn Storage) -> bool {
@@ -847,7 +861,14 @@ pub(crate) fn load_version(location: &TableLocation, version: u64) -> Result<Tab
     let key = location.version_file(version);
     let path = location.path(&key);
     let bytes = location.store().read(&key).map_err(|e| Error::io(&path, e))?;
-    let metadata = TableMetadata::from_json_bytes(&path, &bytes)?;
+    state_from_bytes(location, version, &bytes)
+}
+
+/// Decodes the bytes of `v<version>.metadata.json` (read by the caller).
+pub(crate) fn state_from_bytes(location: &TableLocation, version: u64, bytes: &[u8]) -> Result<TableState> {
+    let key = location.version_file(version);
+    let path = location.path(&key);
+    let metadata = TableMetadata::from_json_bytes(&path, bytes)?;
     // Files this version names under its recorded location are read under ours.
     location.observe(&metadata.location);
     Ok(TableState { version, metadata: Arc::new(metadata), metadata_key: key, metadata_path: path })

@@ -60,7 +60,7 @@ use crate::spec::types::Schema;
 use crate::table::stats::Outcome;
 use crate::table::{
     RetryPolicy, Table, TableState, check_writable, find_latest_version, is_object_store, list_versions,
-    load_manifest_list, load_version, now_ms, properties, read_files,
+    load_manifest_list, load_version, now_ms, probe_past, properties, read_files, state_from_bytes,
 };
 use crate::txn::conflict::{ConflictContext, Validator, append_conflicts, rewrite_conflicts};
 use crate::txn::evolution::{SchemaMode, merged_schema, register_merge};
@@ -594,12 +594,26 @@ impl Transaction {
         let mut lost: u32 = 0;
         let mut lineage_base = self.base.clone();
         let mut force_list = false;
+        // On an object store, where every check is a request, the first attempt builds on
+        // the newest version this handle knows without probing: the conditional create of
+        // `v<N+1>` is itself the probe for `v<N+1>` (taken: read it back, rebase, probe
+        // on), and the check after it (`in_lineage`) rules out a create that filled a hole
+        // (docs/object-stores.md, "Costs"). On a local disk every check is made.
+        let mut probe = !is_object_store(table.storage());
+        // `lineage_base` was just read back from the store (a lost race): probing starts
+        // past it without checking it again.
+        let mut base_read_back = false;
         // The version this transaction last tried to create (or would have).
         let mut attempted = self.base.version + 1;
         loop {
             attempts += 1;
             let guard = self.acquire_lock(started);
-            let latest = self.latest_state(&lineage_base, force_list)?;
+            let latest = if probe {
+                self.latest_state(&lineage_base, force_list, base_read_back)?
+            } else {
+                self.known_state(&lineage_base)
+            };
+            probe = true;
             // Every commit kind, metadata-only ones too, is refused on a table copied
             // or moved here (its metadata names the original's files and location).
             self.check_location(&latest.metadata)?;
@@ -655,9 +669,11 @@ impl Transaction {
             crate::crashpoint::hit("prestaged");
             let outcome = table.storage().publish_staged(staged);
             let mut hole = false;
+            // The winner's bytes of `next_version` when it was read back (a lost race).
+            let mut winner = None;
             let landed = match outcome {
                 Ok(()) => {
-                    hole = !self.check_not_a_hole(next_version, &key);
+                    hole = !self.in_lineage(latest.version, next_version, &key, &built.metadata);
                     !hole
                 }
                 // Taken by another writer: a lost race (unless the store may have
@@ -669,7 +685,11 @@ impl Transaction {
                     false
                 }
                 Err(e) => match self.resolve_ambiguous(next_version, &metadata_bytes, e) {
-                    Ok(landed) => landed,
+                    Ok(Resolved::Landed) => true,
+                    Ok(Resolved::Lost(bytes)) => {
+                        winner = bytes;
+                        false
+                    }
                     Err(e) => {
                         if matches!(e, Error::CommitStateUnknown { .. }) {
                             // The version may reference our files: never delete them.
@@ -749,8 +769,19 @@ impl Transaction {
             lost += 1;
             force_list = hole;
             lineage_base = latest;
+            base_read_back = false;
+            // The winner, read back to tell it from our own landed write, is the next base:
+            // no second GET of it, and probing starts past it.
+            if let Some(bytes) = winner
+                && let Ok(state) = state_from_bytes(table.location(), next_version, &bytes)
+            {
+                table.check_uuid(&self.base, &state)?;
+                table.install(state.clone());
+                lineage_base = state;
+                base_read_back = true;
+            }
             if attempts >= self.retry.max_attempts || started.elapsed() >= self.retry.total_budget {
-                let latest = self.latest_state(&lineage_base, force_list)?;
+                let latest = self.latest_state(&lineage_base, force_list, base_read_back)?;
                 let exhausted = self.retry.max_attempts > 1;
                 let conflicts = if exhausted { Vec::new() } else { describe_landed(&table, &self.base, &latest) };
                 return Err(self.fail_conflict(attempted, attempts, lost, conflicts, exhausted));
@@ -1139,11 +1170,28 @@ impl Transaction {
         }
     }
 
-    /// The newest version at or after `known`, loaded.
-    fn latest_state(&self, known: &TableState, force_list: bool) -> Result<TableState> {
+    /// The newest version this handle knows at or after `known`, without a request:
+    /// the handle's cached state when another transaction of the handle has moved it
+    /// past `known` (it was checked for the table's uuid when installed).
+    fn known_state(&self, known: &TableState) -> TableState {
+        let cached = self.table.state();
+        if cached.version > known.version && cached.metadata.table_uuid == known.metadata.table_uuid {
+            cached
+        } else {
+            known.clone()
+        }
+    }
+
+    /// The newest version at or after `known`, loaded. `known_exists`: `known` was just
+    /// read from the store, so only the versions after it are probed.
+    fn latest_state(&self, known: &TableState, force_list: bool, known_exists: bool) -> Result<TableState> {
         let table = &self.table;
-        let latest = find_latest_version(table.location(), known.version, force_list)?
-            .ok_or_else(|| Error::TableNotFound { path: table.path().to_path_buf() })?;
+        let latest = if known_exists && !force_list {
+            probe_past(table.location(), known.version)?
+        } else {
+            find_latest_version(table.location(), known.version, force_list)?
+                .ok_or_else(|| Error::TableNotFound { path: table.path().to_path_buf() })?
+        };
         if latest == known.version {
             return Ok(known.clone());
         }
@@ -1443,29 +1491,17 @@ impl Transaction {
     /// more than `previous-versions-max` versions old and whose hint was unusable):
     /// if `v<N+1>` exists and was not built on our snapshot, our file is not in the
     /// table's lineage. Withdraw it and report a lost race.
-    fn check_not_a_hole(&self, version: u64, key: &Key) -> bool {
-        let table = &self.table;
-        let next = table.location().version_file(version + 1);
-        match table.storage().exists(&next) {
-            Ok(false) => true,
-            Ok(true) => {
-                // Someone may simply have committed on top of us already.
-                let uri = table.location().uri(key);
-                let built_on_us = load_version(table.location(), version + 1)
-                    .map(|s| {
-                        s.metadata.snapshot(self.snapshot_id).is_some()
-                            || s.metadata.metadata_log.iter().any(|e| e.metadata_file == uri)
-                    })
-                    .unwrap_or(true);
-                if built_on_us {
-                    return true;
-                }
+    fn check_not_a_hole(&self, version: u64, key: &Key, ours: &TableMetadata) -> bool {
+        match self.next_built_on_us(version, key, ours) {
+            // No version after ours, or someone simply committed on top of us already.
+            // (An unanswered check cannot tell; the link succeeded and holes need a
+            // view 100+ versions old.)
+            None | Some(true) => true,
+            Some(false) => {
                 tracing::warn!("v{version} was re-created after cleanup; withdrawing it");
-                let _ = table.storage().delete(key);
+                let _ = self.table.storage().delete(key);
                 false
             }
-            // Cannot tell; the link succeeded and holes need a view 100+ versions old.
-            Err(_) => true,
         }
     }
 
@@ -1480,22 +1516,88 @@ impl Transaction {
     /// same base in the same millisecond, which then is in the table as we asked.
     /// `Ok(true)`: it landed (the caller makes it durable); `Ok(false)`: another
     /// writer's version (a lost race).
-    fn resolve_ambiguous(&self, version: u64, published: &[u8], err: std::io::Error) -> Result<bool> {
+    ///
+    /// The version is read directly (a missing one is `NotFound`), without a `HEAD`
+    /// first; another writer's bytes are returned so the caller rebases on them without
+    /// reading them again.
+    fn resolve_ambiguous(&self, version: u64, published: &[u8], err: std::io::Error) -> Result<Resolved> {
         let table = &self.table;
         let key = table.location().version_file(version);
         let unknown = |err| Error::CommitStateUnknown { version, commit_id: self.commit_id.to_string(), source: err };
-        match table.storage().exists(&key) {
+        match table.storage().read(&key) {
+            Ok(bytes) if bytes == published => Ok(Resolved::Landed),
+            Ok(bytes) => Ok(Resolved::Lost(Some(bytes))),
             // `AlreadyExists` for a key that does not exist: an object store's 409 to a
             // conditional create that did not land (S3's ConditionalRequestConflict).
             // Nothing was published: a new attempt.
-            Ok(false) if err.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
-            Ok(false) => Err(Error::io(table.location().path(&key), err)),
-            Ok(true) => match table.storage().read(&key) {
-                Ok(bytes) => Ok(bytes == published),
-                Err(_) => Err(unknown(err)),
-            },
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && err.kind() == std::io::ErrorKind::AlreadyExists => {
+                Ok(Resolved::Lost(None))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(Error::io(table.location().path(&key), err)),
             Err(_) => Err(unknown(err)),
         }
+    }
+
+    /// After a successful create of `v<version>` on top of `v<base>`: is it in the
+    /// table's lineage? On a local disk the probes before the create saw `v<base>` as
+    /// the newest version, and `check_not_a_hole` covers the rest. On an object store
+    /// the first attempt did not probe, so the check is made here, after the create:
+    /// `v<base>` still exists. Versions are deleted oldest first (expiry keeps the
+    /// newest `previous-versions-max`), so while `v<base>` exists every version after it
+    /// does too, and our create could only succeed because `v<version>` never existed:
+    /// it is the successor of `v<base>`. A missing `v<base>` means a hole (we filled a
+    /// version expired long ago) or a table deleted under us, unless the version after
+    /// ours is already built on us (expiry then ran past `v<base>` legitimately).
+    /// Withdrawn (deleted) when not in the lineage. A failed check cannot tell; the
+    /// create succeeded, so it counts as landed, as `check_not_a_hole` does.
+    fn in_lineage(&self, base: u64, version: u64, key: &Key, ours: &TableMetadata) -> bool {
+        let table = &self.table;
+        if !is_object_store(table.storage()) {
+            return self.check_not_a_hole(version, key, ours);
+        }
+        match table.storage().exists(&table.location().version_file(base)) {
+            Ok(true) | Err(_) => true,
+            Ok(false) => {
+                if self.next_built_on_us(version, key, ours) == Some(true) {
+                    // Expiry ran past `v<base>` after others built on us.
+                    return true;
+                }
+                tracing::warn!("v{base} is gone: v{version} is not in the table's lineage; withdrawing it");
+                let _ = table.storage().delete(key);
+                false
+            }
+        }
+    }
+
+    /// Whether `v<version+1>` was built on our `v<version>` (`ours`): `None` when it does
+    /// not exist; `Some(true)` as well when it cannot be checked (a request failed: never
+    /// withdraw a version on a guess). The name of `v<version>` in its metadata log
+    /// proves nothing (a version built on the expired `v<version>` we re-created names
+    /// the same file): it must hold our snapshot (random id), or, for a commit without
+    /// a snapshot, log our file with our metadata's `last-updated-ms`.
+    fn next_built_on_us(&self, version: u64, key: &Key, ours: &TableMetadata) -> Option<bool> {
+        let table = &self.table;
+        let next = table.location().version_file(version + 1);
+        match table.storage().exists(&next) {
+            Ok(false) => return None,
+            Ok(true) => {}
+            Err(_) => return Some(true),
+        }
+        let uri = table.location().uri(key);
+        Some(
+            load_version(table.location(), version + 1)
+                .map(|s| {
+                    if ours.snapshot(self.snapshot_id).is_some() {
+                        s.metadata.snapshot(self.snapshot_id).is_some()
+                    } else {
+                        s.metadata
+                            .metadata_log
+                            .iter()
+                            .any(|e| e.metadata_file == uri && e.timestamp_ms == ours.last_updated_ms)
+                    }
+                })
+                .unwrap_or(true),
+        )
     }
 
     fn after_commit(&mut self, previous: &TableState, state: &TableState, manifests: Option<Arc<Vec<ManifestFile>>>) {
@@ -1887,6 +1989,15 @@ fn push_metadata_log(md: &mut TableMetadata, previous: &TableState, location: &T
         let excess = md.metadata_log.len() - max_prev;
         md.metadata_log.drain(..excess);
     }
+}
+
+/// How an ambiguous commit point turned out.
+enum Resolved {
+    /// Our bytes are the version.
+    Landed,
+    /// Another writer's version (its bytes when read), or none at all (a 409 to a
+    /// create that did not land).
+    Lost(Option<bytes::Bytes>),
 }
 
 fn read_only_error() -> Error {
