@@ -29,6 +29,7 @@
 //!   [`Error::TableRelocated`] before anything is staged, and again on the newest
 //!   version of every attempt. Only the relocation commit ([`crate::ops::relocate`]) may.
 
+mod cleanup;
 pub(crate) mod conflict;
 mod deletes;
 pub(crate) mod evolution;
@@ -1548,9 +1549,12 @@ impl Transaction {
             sweep_stray_versions(&table, state);
         }
         if let (Some(snap), Some(manifests)) = (state.metadata.current_snapshot(), manifests) {
+            cleanup::remember(&table, &snap.manifest_list, &manifests);
             *crate::sync::lock(&table.inner.manifest_cache) = Some((snap.snapshot_id, manifests));
         }
         table.install(state.clone());
+        // Off the caller's path: a bounded pass on a background thread.
+        cleanup::after_commit(&table, state);
     }
 
     fn fail_conflict(
