@@ -91,11 +91,22 @@ struct Config {
     bulk_reps: usize,
     only: Option<String>,
     keep: bool,
+    /// Appends in the history figure (default 2,000; quick 300).
+    history_appends: Option<usize>,
+    /// `floe.commit.cleanup-interval` of the history table (default: the table's default).
+    cleanup_interval: Option<u32>,
 }
 
 impl Config {
     fn parse(args: &[String]) -> BoxResult<Config> {
-        let mut cfg = Config { quick: false, bulk_reps: 3, only: None, keep: false };
+        let mut cfg = Config {
+            quick: false,
+            bulk_reps: 3,
+            only: None,
+            keep: false,
+            history_appends: None,
+            cleanup_interval: None,
+        };
         let mut it = args.iter();
         while let Some(a) = it.next() {
             match a.as_str() {
@@ -110,6 +121,13 @@ impl Config {
                         return Err(format!("unknown figure {name:?}; one of {FIGURES:?}").into());
                     }
                     cfg.only = Some(name.clone());
+                }
+                "--history-appends" => {
+                    cfg.history_appends =
+                        Some(it.next().ok_or("--history-appends needs a number")?.parse::<usize>()?.max(40))
+                }
+                "--cleanup-interval" => {
+                    cfg.cleanup_interval = Some(it.next().ok_or("--cleanup-interval needs a number")?.parse::<u32>()?)
                 }
                 // `cargo bench` passes `--bench` to harness-less benches.
                 "--bench" => {}
@@ -764,11 +782,23 @@ fn report_swarm(report: &mut Report, what: &str, floe: &SwarmOutcome, raw: &Swar
 fn history(cfg: &Config, scratch: &Scratch, report: &mut Report) -> BoxResult<()> {
     const FIG: &str = "4 history";
     const WINDOW: usize = 20;
-    let n = if cfg.quick { 300 } else { 2000 };
+    let n = cfg.history_appends.unwrap_or(if cfg.quick { 300 } else { 2000 });
     let (floe_dir, raw_dir) = (scratch.fresh("history-floe")?, scratch.fresh("history-raw")?);
-    let mut floe = FloeCommitter::create(&floe_dir, Durability::Durable)?;
+    let mut options = table_options(Durability::Durable);
+    if let Some(k) = cfg.cleanup_interval {
+        options = options.property("floe.commit.cleanup-interval", k.to_string());
+    }
+    let table = Table::create_with(&floe_dir, bench_schema(), options)?;
+    let mut floe = FloeCommitter::from_table(table);
     let mut raw = RawCommitter::new(&raw_dir, Durability::Durable)?;
-    let (lf, lr) = interleaved(&mut floe, &mut raw, n)?;
+    // In two halves, to measure how much metadata/ grows per commit once the history
+    // is longer than everything a commit keeps.
+    let (mut lf, mut lr) = interleaved(&mut floe, &mut raw, n / 2)?;
+    let (mid_bytes, _) = dir_bytes(&floe_dir.join("metadata"))?;
+    let (raw_mid, _) = dir_bytes(&raw_dir.join("metadata"))?;
+    let (lf2, lr2) = interleaved(&mut floe, &mut raw, n - n / 2)?;
+    lf.extend(lf2);
+    lr.extend(lr2);
     let (early, late) = (median(&lf[..WINDOW]), median(&lf[n - WINDOW..]));
     let (raw_early, raw_late) = (median(&lr[..WINDOW]), median(&lr[n - WINDOW..]));
     report.latency(FIG, "append p50, appends #1–#20", early, raw_early, None);
@@ -791,6 +821,14 @@ fn history(cfg: &Config, scratch: &Scratch, report: &mut Report) -> BoxResult<()
     let (raw_bytes, raw_files) = dir_bytes(&raw_dir.join("metadata"))?;
     let fmt_b = |b: u64, f: usize| format!("{:.2} MiB in {f} files", b as f64 / (1024.0 * 1024.0));
     report.values(FIG, "metadata/ on disk at the end", fmt_b(bytes, files), fmt_b(raw_bytes, raw_files), None);
+    let per_commit = |end: u64, mid: u64| format!("{:.0} B", (end as f64 - mid as f64) / (n - n / 2) as f64);
+    report.values(
+        FIG,
+        &format!("metadata/ growth per commit, appends #{}–#{n}", n / 2 + 1),
+        per_commit(bytes, mid_bytes),
+        per_commit(raw_bytes, raw_mid),
+        None,
+    );
     let newest = fs::metadata(floe.table.metadata_path())?.len();
     report.values(
         FIG,

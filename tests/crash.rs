@@ -589,3 +589,74 @@ fn a_writer_paused_before_its_link_while_orphan_cleanup_runs_is_never_acknowledg
     fresh.append(&[batch(20, 1)]).unwrap();
     assert_eq!(ids(&Table::open(&path).unwrap()), vec![0, 1, 10, 20]);
 }
+
+/// A writer stopped (real SIGSTOP) just before its link, built on `v2`, while other
+/// commits trim snapshots and commit-time cleanup (src/txn/cleanup.rs) deletes every
+/// manifest list no kept version names — its own unpublished attempt list included,
+/// which is older than the oldest kept version. After SIGCONT its link fails (the
+/// version exists), it rebases with new files and is acknowledged; the table verifies
+/// clean and holds every row once. Nothing the kept versions name was deleted.
+#[test]
+fn a_writer_paused_across_commit_time_cleanup_rebases_and_never_references_a_deleted_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t");
+    let options = TableOptions::default()
+        .durability(Durability::Relaxed)
+        .property("floe.commit.retain-snapshots", "2")
+        .property("write.metadata.previous-versions-max", "8")
+        .property("floe.commit.cleanup-interval", "1")
+        .property("floe.commit.cleanup-margin-ms", "0");
+    let table = Table::create_with(&path, schema(), options).unwrap();
+    table.append(&[batch(0, 2)]).unwrap();
+    let lists = |p: &Path| -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(p.join("metadata"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with("snap-"))
+            .collect();
+        v.sort();
+        v
+    };
+    let before = lists(&path);
+    let log = dir.path().join("once.log");
+    let mut child = spawn_child("once", &path, &log, 1000, Some("prestaged:1:stop".into()));
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while process_state(child.id()) != Some('T') {
+        assert!(child.try_wait().unwrap().is_none(), "the writer ended instead of stopping");
+        assert!(Instant::now() < deadline, "the writer never reached its stop point");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let attempt: Vec<String> = lists(&path).into_iter().filter(|l| !before.contains(l)).collect();
+    assert_eq!(attempt.len(), 1, "the paused writer's attempt list: {attempt:?}");
+    std::thread::sleep(Duration::from_millis(50));
+    // v3..v10, then v11 from a fresh handle whose pass surely runs (dropping a handle
+    // waits for its pass). v11's metadata log keeps v3..v10.
+    for i in 0..8 {
+        table.append(&[batch(10 + i, 1)]).unwrap();
+    }
+    drop(table);
+    let other = Table::open(&path).unwrap();
+    other.append(&[batch(20, 1)]).unwrap();
+    assert_eq!(other.version(), 11);
+    drop(other);
+    let left = lists(&path);
+    assert!(!left.contains(&attempt[0]), "the paused writer's unpublished list was cleaned up");
+    // The ten committed snapshots' lists stay: each is named by a kept version (v3..v11).
+    assert_eq!(left.len(), 10, "{left:?}");
+
+    signal("-CONT", child.id());
+    let status = child.wait().unwrap();
+    assert!(status.success(), "the writer exits normally: {status:?}");
+    let line = std::fs::read_to_string(&log).unwrap();
+    assert!(line.starts_with("ACK 12 "), "the writer rebased and committed v12: {line}");
+    let fresh = Table::open(&path).unwrap();
+    let mut want: Vec<i64> = vec![0, 1, 1000, 1001, 20];
+    want.extend(10..18);
+    want.sort();
+    assert_eq!(ids(&fresh), want);
+    let verify = fresh.verify().unwrap();
+    assert!(verify.problems.is_empty(), "{verify:?}");
+    for v in 4..=12 {
+        fresh.scan().as_of_version(v).to_batches().unwrap();
+    }
+}

@@ -228,6 +228,19 @@ pub mod properties {
     pub const MANIFEST_TARGET_SIZE: &str = "commit.manifest.target-size-bytes";
     /// floe: how many snapshots a commit keeps in metadata (0 = all).
     pub const RETAIN_SNAPSHOTS: &str = "floe.commit.retain-snapshots";
+    /// floe: every this many versions (default 10; 0 = never), the committer of a
+    /// version that is a multiple of it deletes, after its commit returned, the
+    /// manifest lists and manifests that only snapshots outside every kept metadata
+    /// version named (docs/maintenance.md, "Commit-time cleanup"). Needs
+    /// `write.metadata.delete-after-commit.enabled`.
+    pub const CLEANUP_INTERVAL: &str = "floe.commit.cleanup-interval";
+    /// Default of [`CLEANUP_INTERVAL`].
+    pub const DEFAULT_CLEANUP_INTERVAL: i64 = 10;
+    /// floe: commit-time cleanup deletes a trimmed snapshot's manifest list only if it
+    /// was written this long before the oldest kept metadata version was built: the
+    /// allowance for clocks (default 1,000 ms on a local file system, 300,000 ms on an
+    /// object store, which stamps objects with its own clock).
+    pub const CLEANUP_MARGIN_MS: &str = "floe.commit.cleanup-margin-ms";
     /// The name mapping for files without field ids (Iceberg key).
     pub const NAME_MAPPING: &str = "schema.name-mapping.default";
     /// floe: whether a commit that removes files lists them as `DELETED` manifest
@@ -301,6 +314,26 @@ pub(crate) struct TableInner {
     pub manifest_cache: Mutex<Option<(i64, Arc<Vec<ManifestFile>>)>>,
     /// Opened from an explicit catalog-style metadata file: no versions to commit to.
     pub read_only: bool,
+    /// The commit-time cleanup of trimmed snapshots' metadata files (src/txn/cleanup.rs).
+    pub cleanup: CleanupSlot,
+}
+
+/// The background cleanup pass a handle may have running, and the manifests each
+/// manifest list names (lists are immutable, so the cache is valid by key).
+#[derive(Debug, Default)]
+pub(crate) struct CleanupSlot {
+    pub running: Mutex<Option<std::thread::JoinHandle<()>>>,
+    pub lists: Arc<Mutex<std::collections::HashMap<Key, Arc<Vec<Key>>>>>,
+}
+
+impl Drop for TableInner {
+    /// The last handle waits for its cleanup pass (bounded work), so a process that
+    /// drops its tables before exiting never leaves one half done.
+    fn drop(&mut self) {
+        if let Some(h) = lock(&self.cleanup.running).take() {
+            let _ = h.join();
+        }
+    }
 }
 
 /// A handle on one table. Clone it freely; clones share state and statistics.
@@ -523,6 +556,7 @@ impl Table {
                 stats: StatsRecorder::default(),
                 manifest_cache: Mutex::new(None),
                 read_only,
+                cleanup: CleanupSlot::default(),
             }),
         }
     }

@@ -29,6 +29,7 @@
 //!   [`Error::TableRelocated`] before anything is staged, and again on the newest
 //!   version of every attempt. Only the relocation commit ([`crate::ops::relocate`]) may.
 
+mod cleanup;
 pub(crate) mod conflict;
 mod deletes;
 pub(crate) mod evolution;
@@ -1650,9 +1651,12 @@ impl Transaction {
             sweep_stray_versions(&table, state);
         }
         if let (Some(snap), Some(manifests)) = (state.metadata.current_snapshot(), manifests) {
+            cleanup::remember(&table, &snap.manifest_list, &manifests);
             *crate::sync::lock(&table.inner.manifest_cache) = Some((snap.snapshot_id, manifests));
         }
         table.install(state.clone());
+        // Off the caller's path: a bounded pass on a background thread.
+        cleanup::after_commit(&table, state);
     }
 
     fn fail_conflict(
@@ -2082,6 +2086,17 @@ fn maybe_merge(
     if small.len() < min_count {
         return Ok(None);
     }
+    // At commit time, merge in tiers so a merged manifest is not rewritten by the next
+    // merge (which made the merge cost grow with the table): manifests are grouped by
+    // level (log base f of their file count, f = ceil(sqrt(min_count))), and only the
+    // lowest level with at least f members is merged. With at most a few levels of
+    // fewer than f manifests each, that level exists whenever the count reaches
+    // min_count, so the list stays below min_count as before; each entry is rewritten
+    // once per level. `Table::merge_manifests` (forced) still merges every small one.
+    let (small, rest) = if forced_min_count.is_some() { (small, rest) } else { tier(small, rest, min_count) };
+    if small.len() < 2 {
+        return Ok(None);
+    }
     let mut entries = Vec::new();
     let uris: Vec<&str> = small.iter().map(|m| m.manifest_path.as_str()).collect();
     for (m, (file, bytes)) in small.iter().zip(read_files(table, &uris)?) {
@@ -2118,4 +2133,34 @@ fn maybe_merge(
     let mut out = vec![merged];
     out.extend(rest.into_iter().cloned());
     Ok(Some((out, bytes)))
+}
+
+/// The manifests of the lowest tier with at least f = ceil(sqrt(min_count)) members
+/// (to merge), and all the others (kept as they are, in their order).
+fn tier<'a>(
+    small: Vec<&'a ManifestFile>,
+    mut rest: Vec<&'a ManifestFile>,
+    min_count: usize,
+) -> (Vec<&'a ManifestFile>, Vec<&'a ManifestFile>) {
+    let f = ((min_count as f64).sqrt().ceil() as i64).max(2);
+    let level = |m: &ManifestFile| {
+        let files = (m.added_files_count as i64 + m.existing_files_count as i64 + m.deleted_files_count as i64).max(1);
+        let (mut l, mut n) = (0u32, files);
+        while n >= f {
+            n /= f;
+            l += 1;
+        }
+        l
+    };
+    let mut counts: BTreeMap<u32, usize> = BTreeMap::new();
+    for m in &small {
+        *counts.entry(level(m)).or_default() += 1;
+    }
+    let Some(chosen) = counts.iter().find(|(_, c)| **c as i64 >= f).map(|(l, _)| *l) else {
+        rest.extend(small);
+        return (Vec::new(), rest);
+    };
+    let (merge, keep): (Vec<&ManifestFile>, Vec<&ManifestFile>) = small.into_iter().partition(|m| level(m) == chosen);
+    rest.extend(keep);
+    (merge, rest)
 }

@@ -1,0 +1,236 @@
+//! Commit-time cleanup: bounds `metadata/` without manual maintenance.
+//!
+//! Commits trim snapshots (`floe.commit.retain-snapshots`) and delete version files
+//! that leave the metadata log (`write.metadata.delete-after-commit.enabled`), but the
+//! manifest lists and manifests of trimmed snapshots used to stay until orphan cleanup.
+//! Every `floe.commit.cleanup-interval` versions the committer starts one bounded pass,
+//! on a background thread after its commit has returned, that deletes:
+//!
+//! * the manifest lists of **dead** snapshots: named by neither the newest metadata nor
+//!   the oldest version its metadata log keeps (`v<F>`), and written before `v<F>` was
+//!   built (minus a clock margin);
+//! * the manifests those lists name that no other manifest list in `metadata/` names.
+//!
+//! Why this never deletes a file someone may need:
+//!
+//! * A snapshot is in a contiguous range of versions (a trimmed or expired snapshot
+//!   never comes back), so a snapshot in no kept version's range, not in `v<F>` nor in
+//!   the newest, was added after `v<F>` (its list is then younger than `v<F>`, kept by
+//!   the age rule) or left before `v<F>`: no kept version, hence no reader by version,
+//!   snapshot id or timestamp, reaches it. Older version files are already deleted.
+//! * An in-flight transaction's manifest list is named by no version. If it is younger
+//!   than `v<F>` it is kept; if older, it was built on a version below `F` and cannot be
+//!   linked: its exclusive create fails (a new attempt writes a new list), or, in a
+//!   hole left by a deleted version file, `check_not_a_hole` withdraws it or the
+//!   post-link check reports [`crate::Error::CommitFilesMissing`]. Its own manifests
+//!   are never candidates (only files a dead list names are), nor are manifests any
+//!   other list names, in-flight lists included.
+//! * Unreadable is not unreferenced: a kept list that cannot be read (other than gone)
+//!   or a newest-metadata snapshot whose list is missing stops the pass before any
+//!   delete; a dead list that cannot be read is left alone.
+//!
+//! Data files are never deleted here (that is `expire_snapshots`), so a scan already
+//! planned keeps reading. Tables datashard writes to, warehouse tables and tables
+//! without `delete-after-commit` are left alone.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, UNIX_EPOCH};
+
+use crate::error::{Error, Result};
+use crate::io::location::{TableLocation, parse_version_file};
+use crate::io::storage::Key;
+use crate::spec::manifest::read_manifest_list;
+use crate::sync::lock;
+use crate::table::{Table, TableState, is_object_store, load_version, properties};
+
+/// What one pass deleted.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(crate) struct Swept {
+    pub lists: usize,
+    pub manifests: usize,
+}
+
+type ListCache = Arc<Mutex<HashMap<Key, Arc<Vec<Key>>>>>;
+
+/// Called after a commit returned (or is about to): starts a pass on a background
+/// thread when `state.version` is a multiple of the interval, unless this handle's
+/// previous pass is still running.
+pub(crate) fn after_commit(table: &Table, state: &TableState) {
+    let md = &state.metadata;
+    let interval = md.property_i64(properties::CLEANUP_INTERVAL, properties::DEFAULT_CLEANUP_INTERVAL);
+    if interval <= 0 || !state.version.is_multiple_of(interval as u64) || !applies(md) {
+        return;
+    }
+    let mut running = lock(&table.inner.cleanup.running);
+    if running.as_ref().is_some_and(|h| !h.is_finished()) {
+        return;
+    }
+    if let Some(h) = running.take() {
+        let _ = h.join();
+    }
+    let location = table.location().clone();
+    let cache = table.inner.cleanup.lists.clone();
+    let state = state.clone();
+    let job = move || match pass(&location, &state, &cache) {
+        Ok(s) => {
+            tracing::debug!("cleanup after v{}: {} manifest lists, {} manifests", state.version, s.lists, s.manifests)
+        }
+        Err(e) => tracing::debug!("cleanup after v{} stopped: {e}", state.version),
+    };
+    // A thread the OS refuses only postpones the cleanup to a later commit.
+    if let Ok(h) = std::thread::Builder::new().name("floe-cleanup".into()).spawn(job) {
+        *running = Some(h);
+    }
+}
+
+/// Whether commit-time cleanup may run on this table at all.
+fn applies(md: &crate::spec::metadata::TableMetadata) -> bool {
+    md.property_bool(properties::DELETE_AFTER_COMMIT, false)
+        && !md.properties.contains_key(properties::WAREHOUSE)
+        && !crate::txn::datashard_writes_here(md)
+}
+
+/// How much older than `v<F>` a list must be: clocks of writers on one host agree
+/// (the margin covers a clock step); an object store stamps objects with its own clock.
+fn margin(location: &TableLocation, md: &crate::spec::metadata::TableMetadata) -> Duration {
+    let default = if is_object_store(location.store().as_ref()) { 300_000 } else { 1_000 };
+    Duration::from_millis(md.property_i64(properties::CLEANUP_MARGIN_MS, default).max(0) as u64)
+}
+
+/// One cleanup pass for the newest metadata `state` (see the module doc).
+pub(crate) fn pass(location: &TableLocation, state: &TableState, cache: &ListCache) -> Result<Swept> {
+    let md = &state.metadata;
+    if !applies(md) {
+        return Ok(Swept::default());
+    }
+    let dir = location.metadata_dir();
+    // The kept window's oldest version; a log entry that is not one of our version
+    // files (another engine's naming) leaves the window unknown: do nothing.
+    let mut floor = state.version;
+    for e in &md.metadata_log {
+        let Some(v) = location
+            .confined_key(&e.metadata_file)
+            .ok()
+            .filter(|k| k.parent().as_ref() == Some(&dir))
+            .and_then(|k| parse_version_file(k.name()))
+        else {
+            return Ok(Swept::default());
+        };
+        floor = floor.min(v);
+    }
+    if floor >= state.version {
+        return Ok(Swept::default());
+    }
+    let oldest = load_version(location, floor)?;
+    let built = UNIX_EPOCH + Duration::from_millis(oldest.metadata.last_updated_ms.max(0) as u64);
+    let cutoff = built.checked_sub(margin(location, md)).unwrap_or(UNIX_EPOCH);
+
+    let newest: HashSet<Key> =
+        md.snapshots.iter().map(|s| location.confined_key(&s.manifest_list)).collect::<Result<_>>()?;
+    let mut live = newest.clone();
+    for s in &oldest.metadata.snapshots {
+        live.insert(location.confined_key(&s.manifest_list)?);
+    }
+    let listing = location.store().list(Some(&dir)).map_err(|e| Error::io(location.path(&dir), e))?;
+    let mut dead = Vec::new();
+    let mut kept = Vec::new();
+    for o in &listing.objects {
+        let name = o.key.name();
+        if o.key.parent().as_ref() != Some(&dir) || !name.starts_with("snap-") || !name.ends_with(".avro") {
+            continue;
+        }
+        let old = o.modified.is_some_and(|m| m < cutoff);
+        if !live.contains(&o.key) && old { dead.push(o.key.clone()) } else { kept.push(o.key.clone()) }
+    }
+    if dead.is_empty() {
+        return Ok(Swept::default());
+    }
+    // Every snapshot of the newest metadata must have its list: a missing one means we
+    // cannot know what it names.
+    let present: HashSet<&Key> = kept.iter().collect();
+    if let Some(missing) = newest.iter().find(|k| !present.contains(k)) {
+        return Err(Error::io(location.path(missing), std::io::Error::from(std::io::ErrorKind::NotFound)));
+    }
+    let mut keep_manifests: HashSet<Key> = HashSet::new();
+    for k in &kept {
+        match manifests_of(location, cache, k) {
+            Ok(Some(ms)) => keep_manifests.extend(ms.iter().cloned()),
+            // Deleted meanwhile by another process's pass: it was dead there.
+            Ok(None) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    let mut manifests: Vec<Key> = Vec::new();
+    let mut lists: Vec<Key> = Vec::new();
+    for k in &dead {
+        if let Ok(Some(ms)) = manifests_of(location, cache, k) {
+            for m in ms.iter() {
+                if m.parent().as_ref() == Some(&dir)
+                    && m.name().ends_with(".avro")
+                    && !keep_manifests.contains(m)
+                    && !manifests.contains(m)
+                {
+                    manifests.push(m.clone());
+                }
+            }
+            lists.push(k.clone());
+        }
+    }
+    // Manifests first: an interrupted pass leaves dead lists that the next pass finds.
+    let mut swept = Swept::default();
+    for m in &manifests {
+        if deleted(location.store().delete(m)) {
+            swept.manifests += 1;
+        }
+    }
+    for l in &lists {
+        if deleted(location.store().delete(l)) {
+            swept.lists += 1;
+        }
+    }
+    let keep: HashSet<&Key> = kept.iter().collect();
+    lock(cache).retain(|k, _| keep.contains(k));
+    Ok(swept)
+}
+
+fn deleted(r: std::io::Result<()>) -> bool {
+    match r {
+        Ok(()) => true,
+        Err(e) => {
+            if e.kind() != std::io::ErrorKind::NotFound {
+                tracing::debug!("cleanup could not delete a file: {e}");
+            }
+            false
+        }
+    }
+}
+
+/// The manifests a manifest list names (as keys in the table), from the cache or read;
+/// `None` if the list is gone.
+fn manifests_of(location: &TableLocation, cache: &ListCache, key: &Key) -> Result<Option<Arc<Vec<Key>>>> {
+    if let Some(v) = lock(cache).get(key) {
+        return Ok(Some(v.clone()));
+    }
+    let path = location.path(key);
+    let bytes = match location.store().read(key) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(Error::io(&path, e)),
+    };
+    let list = read_manifest_list(&path, &bytes)?;
+    let keys: Vec<Key> = list.iter().map(|m| location.confined_key(&m.manifest_path)).collect::<Result<_>>()?;
+    let keys = Arc::new(keys);
+    lock(cache).insert(key.clone(), keys.clone());
+    Ok(Some(keys))
+}
+
+/// Seeds the cache with a list this handle just wrote (no read needed later).
+pub(crate) fn remember(table: &Table, list_uri: &str, manifests: &[crate::spec::manifest::ManifestFile]) {
+    let location = table.location();
+    let Ok(key) = location.confined_key(list_uri) else { return };
+    let keys: Result<Vec<Key>> = manifests.iter().map(|m| location.confined_key(&m.manifest_path)).collect();
+    if let Ok(keys) = keys {
+        lock(&table.inner.cleanup.lists).insert(key, Arc::new(keys));
+    }
+}

@@ -1,0 +1,145 @@
+//! Commit-time cleanup (src/txn/cleanup.rs): `metadata/` stays bounded without manual
+//! maintenance, and nothing a retained snapshot, a kept metadata version or a reader
+//! of one needs is deleted. The paused-writer case (a real SIGSTOP) is in
+//! tests/crash.rs; pyiceberg and DuckDB reading after many appends in tests/interop.rs.
+
+mod common;
+
+use std::path::Path;
+
+use common::{batch, ids, relaxed, schema};
+use floe::{Table, TableOptions};
+
+/// Manifest lists and other manifests directly in `metadata/`.
+fn avro_files(table: &Path) -> (Vec<String>, Vec<String>) {
+    let mut lists = Vec::new();
+    let mut manifests = Vec::new();
+    for e in std::fs::read_dir(table.join("metadata")).unwrap() {
+        let name = e.unwrap().file_name().to_string_lossy().into_owned();
+        if !name.ends_with(".avro") {
+            continue;
+        }
+        if name.starts_with("snap-") { lists.push(name) } else { manifests.push(name) }
+    }
+    (lists, manifests)
+}
+
+fn options(retain: u32, previous: u32, interval: u32) -> TableOptions {
+    relaxed()
+        .property("floe.commit.retain-snapshots", retain.to_string())
+        .property("write.metadata.previous-versions-max", previous.to_string())
+        .property("floe.commit.cleanup-interval", interval.to_string())
+        .property("floe.commit.cleanup-margin-ms", "0")
+}
+
+/// `n` single-row appends, then the handle is dropped (which waits for its cleanup).
+fn append_many(path: &Path, opts: TableOptions, n: i64) {
+    let table = Table::create_with(path, schema(), opts).unwrap();
+    for i in 0..n {
+        table.append(&[batch(i, 1)]).unwrap();
+    }
+}
+
+/// The manifest lists the newest metadata and its oldest kept version name.
+fn named_lists(table: &Table) -> Vec<String> {
+    let md = table.metadata();
+    let oldest = md.metadata_log().iter().map(|e| e.metadata_file.clone()).min_by_key(|f| {
+        let name = f.rsplit('/').next().unwrap_or_default();
+        name.trim_start_matches('v').split('.').next().unwrap_or_default().parse::<u64>().unwrap_or(u64::MAX)
+    });
+    let mut out: Vec<String> = md.snapshots().iter().map(|s| s.manifest_list.clone()).collect();
+    if let Some(f) = oldest {
+        let v: u64 = f.rsplit('/').next().unwrap().trim_start_matches('v').split('.').next().unwrap().parse().unwrap();
+        out.extend(table.metadata_at_version(v).unwrap().snapshots().iter().map(|s| s.manifest_list.clone()));
+    }
+    let mut names: Vec<String> = out.iter().map(|u| u.rsplit('/').next().unwrap().to_string()).collect();
+    names.sort();
+    names.dedup();
+    names
+}
+
+#[test]
+fn commits_bound_metadata_and_keep_every_kept_version_readable() {
+    let dir = tempfile::tempdir().unwrap();
+    let (bounded, unbounded) = (dir.path().join("bounded"), dir.path().join("unbounded"));
+    append_many(&bounded, options(10, 10, 5), 400);
+    // The same history with cleanup off: every trimmed snapshot's files stay.
+    append_many(&unbounded, options(10, 10, 0), 400);
+
+    let (lists, manifests) = avro_files(&unbounded);
+    assert_eq!(lists.len(), 400, "without cleanup every manifest list stays");
+    assert!(manifests.len() >= 400, "{}", manifests.len());
+
+    let (lists, manifests) = avro_files(&bounded);
+    let table = Table::open(&bounded).unwrap();
+    // Kept: the newest metadata's 10 snapshots, the oldest kept version's 10, and at
+    // most the 5 versions since the last pass.
+    assert!(lists.len() <= 25, "{} manifest lists left: {lists:?}", lists.len());
+    // Every list on disk is one a kept version names except those of the last few
+    // versions' trims (at most the interval).
+    let named = named_lists(&table);
+    let extra: Vec<&String> = lists.iter().filter(|l| !named.contains(l)).collect();
+    assert!(extra.len() <= 5, "{extra:?}");
+    // Manifests: the current snapshot's (up to 100 before a merge) and the kept lists'.
+    assert!(manifests.len() < 150, "{} manifests left", manifests.len());
+
+    // Nothing a kept version needs is gone: every retained snapshot and every version
+    // in the metadata log scans, and the table verifies clean.
+    assert_eq!(ids(&table), (0..400).collect::<Vec<_>>());
+    for s in table.snapshots() {
+        let rows: usize =
+            table.scan().snapshot_id(s.snapshot_id).to_batches().unwrap().iter().map(|b| b.num_rows()).sum();
+        assert_eq!(rows as i64, s.summary_i64("total-records").unwrap());
+    }
+    let newest = table.version();
+    for v in newest - 10..=newest {
+        let rows: usize = table.scan().as_of_version(v).to_batches().unwrap().iter().map(|b| b.num_rows()).sum();
+        assert_eq!(rows as u64, v - 1, "version {v}");
+    }
+    let report = table.verify().unwrap();
+    assert!(report.problems.is_empty(), "{report:?}");
+    // Orphan cleanup with no grace finds nothing more of the trimmed snapshots than
+    // the lists of the last passes' window.
+    table.append(&[batch(400, 1)]).unwrap();
+    assert_eq!(ids(&Table::open(&bounded).unwrap()).len(), 401);
+}
+
+#[test]
+fn readers_pinned_to_a_retained_snapshot_keep_reading() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t");
+    let table = Table::create_with(&path, schema(), options(1000, 5, 1)).unwrap();
+    for i in 0..3 {
+        table.append(&[batch(i, 1)]).unwrap();
+    }
+    let pinned = table.pin();
+    let early = table.current_snapshot().unwrap().snapshot_id;
+    let writer = Table::open_with(&path, options(1000, 5, 1)).unwrap();
+    for i in 3..120 {
+        writer.append(&[batch(i, 1)]).unwrap();
+        if i % 20 == 0 {
+            // The reader pinned before the appends keeps reading its snapshot.
+            assert_eq!(ids(&pinned), vec![0, 1, 2]);
+        }
+    }
+    drop(writer);
+    assert_eq!(ids(&pinned), vec![0, 1, 2]);
+    let fresh = Table::open(&path).unwrap();
+    let rows: usize = fresh.scan().snapshot_id(early).to_batches().unwrap().iter().map(|b| b.num_rows()).sum();
+    assert_eq!(rows, 3);
+    // All 120 snapshots are retained: every list stays.
+    assert_eq!(avro_files(&path).0.len(), 120);
+    assert!(fresh.verify().unwrap().problems.is_empty());
+}
+
+#[test]
+fn cleanup_leaves_tables_without_delete_after_commit_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t");
+    append_many(&path, options(5, 5, 1).property("write.metadata.delete-after-commit.enabled", "false"), 60);
+    // Old version files stay, so time travel by version reaches every snapshot.
+    assert_eq!(avro_files(&path).0.len(), 60);
+    let table = Table::open(&path).unwrap();
+    let rows: usize = table.scan().as_of_version(3).to_batches().unwrap().iter().map(|b| b.num_rows()).sum();
+    assert_eq!(rows, 2);
+}
