@@ -661,6 +661,16 @@ async fn delete_and_update_match_floe_scan() {
         let version = table.version();
         assert!(fails(&ctx, "DELETE FROM events WHERE amount * 2 > 10").await);
         assert!(fails(&ctx, "UPDATE events SET qty = 1 WHERE upper(region) = 'EU'").await);
+        // What DataFusion would hand the provider as "no condition": refused by check_dml
+        // on the optimized plan (and a WHERE through a subquery on the plan itself).
+        let state = ctx.state();
+        let folded = state.create_logical_plan("DELETE FROM events WHERE id = 1 AND id = 2").await.unwrap();
+        let err = floe_datafusion::check_dml(&state.optimize(&folded).unwrap()).unwrap_err();
+        assert!(err.to_string().contains("can match no row"), "{err}");
+        let sub = state.create_logical_plan("DELETE FROM events WHERE id IN (SELECT 1)").await.unwrap();
+        assert!(floe_datafusion::check_dml(&sub).is_err());
+        let fine = state.create_logical_plan("DELETE FROM events WHERE id IN (1, 2)").await.unwrap();
+        floe_datafusion::check_dml(&state.optimize(&fine).unwrap()).unwrap();
         let v3 = Arc::new(FloeTableProvider::builder(table.clone()).version(3).build().unwrap());
         ctx.register_table("old", v3).unwrap();
         assert!(fails(&ctx, "DELETE FROM old WHERE id = 1").await);
