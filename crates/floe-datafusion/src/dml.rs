@@ -141,6 +141,13 @@ pub(crate) fn delete(provider: &FloeTableProvider, filters: Vec<Expr>) -> Result
     Ok(Arc::new(DmlExec::new(label, Arc::new(work))))
 }
 
+/// The plan of `TRUNCATE t`: every row deleted, in one commit (the table's
+/// `write.delete.mode` decides how, as for `DELETE FROM t`).
+pub(crate) fn truncate(provider: &FloeTableProvider) -> Result<Arc<dyn ExecutionPlan>> {
+    writable("TRUNCATE", provider)?;
+    delete(provider, Vec::new())
+}
+
 /// The plan of `UPDATE t SET assignments WHERE filters`.
 pub(crate) fn update(
     provider: &FloeTableProvider,
