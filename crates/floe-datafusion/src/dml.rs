@@ -1,7 +1,8 @@
 //! `DELETE FROM t WHERE …` and `UPDATE t SET … WHERE …` on a floe table: DataFusion
 //! 55's `TableProvider::delete_from` / `update` hooks mapped to floe's own row-level
-//! operations (`Transaction::delete`, `Transaction::overwrite`), so the table's
-//! `write.delete.mode` (copy-on-write or merge-on-read) and floe's conflict rules apply.
+//! operations (`Transaction::delete`, `Transaction::update`), so the table's
+//! `write.delete.mode` / `write.update.mode` (copy-on-write or merge-on-read) and
+//! floe's conflict rules apply.
 //!
 //! Promises:
 //! - The `WHERE` clause is translated into ONE floe predicate, exactly (SQL semantics: a
@@ -177,7 +178,7 @@ pub(crate) fn update(
                 None => Vec::new(),
             };
             let updated = rows.iter().map(|b| assign(b, &assignments, &props)).collect::<Result<Vec<_>, _>>()?;
-            tx.overwrite(pred.clone(), &updated)
+            tx.update(pred.clone(), &updated)
         })?;
         Ok(report.rows.map(|r| r.rows_added).unwrap_or(0))
     };

@@ -768,3 +768,27 @@ async fn limit_stops_floe_reader_early() {
     let got = sql(&ctx, "SELECT id FROM t LIMIT 5").await;
     assert_eq!(got.iter().map(|b| b.num_rows()).sum::<usize>(), 5);
 }
+
+/// `UPDATE` follows `write.update.mode` and `DELETE` follows `write.delete.mode`, each
+/// on its own: merge-on-read writes delete files, copy-on-write rewrites data files.
+#[tokio::test]
+async fn update_and_delete_follow_their_own_modes() {
+    for (update_mode, delete_mode) in [("merge-on-read", "copy-on-write"), ("copy-on-write", "merge-on-read")] {
+        let dir = tempfile::tempdir().unwrap();
+        let schema = events_schema();
+        let opts = options().property("write.update.mode", update_mode).property("write.delete.mode", delete_mode);
+        let table = Table::create_with(dir.path(), schema.clone(), opts).unwrap();
+        table.append(&[events_batch(&schema, 0, 300)]).unwrap();
+        let (ctx, _) = ctx_with("events", &table);
+        assert_eq!(count_of(&sql(&ctx, "UPDATE events SET qty = 99 WHERE id < 10").await), 10);
+        let deletes_after_update = table.scan().plan().unwrap().has_deletes();
+        assert_eq!(deletes_after_update, update_mode == "merge-on-read", "UPDATE under {update_mode}");
+        assert_eq!(table.scan().filter(Predicate::parse("qty = 99").unwrap()).count().unwrap(), 10);
+        assert_eq!(table.scan().count().unwrap(), 300);
+        if delete_mode == "merge-on-read" {
+            assert_eq!(count_of(&sql(&ctx, "DELETE FROM events WHERE id >= 290").await), 10);
+            assert!(table.scan().plan().unwrap().has_deletes(), "DELETE under merge-on-read");
+            assert_eq!(table.scan().count().unwrap(), 290);
+        }
+    }
+}
