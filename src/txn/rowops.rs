@@ -135,6 +135,14 @@ impl Transaction {
         self.with_isolation(Isolation::Serializable).overwrite(predicate, batches)
     }
 
+    /// Replaces the rows matching `predicate` with `batches` as SQL's `UPDATE` does
+    /// (serializable): [`Transaction::overwrite`], except that Iceberg's
+    /// `write.update.mode` (not `write.delete.mode`) chooses copy-on-write or
+    /// merge-on-read for the rows replaced. `batches` are the updated rows.
+    pub fn update(&mut self, predicate: Predicate, batches: &[RecordBatch]) -> Result<RowChanges> {
+        self.with_isolation(Isolation::Serializable).update(predicate, batches)
+    }
+
     /// Replaces every row of the table with `batches` (serializable).
     pub fn overwrite_all(&mut self, batches: &[RecordBatch]) -> Result<RowChanges> {
         self.with_isolation(Isolation::Serializable).overwrite_all(batches)
@@ -169,6 +177,15 @@ impl RowOps<'_> {
 
     /// See [`Transaction::overwrite`].
     pub fn overwrite(self, predicate: Predicate, batches: &[RecordBatch]) -> Result<RowChanges> {
+        self.replace(predicate, batches, Mode::DELETE)
+    }
+
+    /// See [`Transaction::update`].
+    pub fn update(self, predicate: Predicate, batches: &[RecordBatch]) -> Result<RowChanges> {
+        self.replace(predicate, batches, Mode::UPDATE)
+    }
+
+    fn replace(self, predicate: Predicate, batches: &[RecordBatch], mode: Mode) -> Result<RowChanges> {
         let tx = self.tx;
         first_change(tx)?;
         let md = Arc::clone(tx.base_metadata());
@@ -176,7 +193,7 @@ impl RowOps<'_> {
         let conformed = conform_all(md.current_schema(), batches)?;
         let bound = predicate.bind(md.current_schema())?;
         let matcher = bound.clone();
-        let mut changes = rewrite_matching(tx, &predicate, &|b: &RecordBatch| matcher.evaluate(b), Mode::DELETE)?;
+        let mut changes = rewrite_matching(tx, &predicate, &|b: &RecordBatch| matcher.evaluate(b), mode)?;
         for b in &conformed {
             tx.append(b)?;
             changes.rows_added += b.num_rows() as u64;
@@ -372,6 +389,8 @@ struct Mode(&'static [&'static str]);
 impl Mode {
     /// `delete` and `overwrite`: Iceberg's `write.delete.mode`.
     const DELETE: Mode = Mode(&[properties::WRITE_DELETE_MODE]);
+    /// `update` (SQL's UPDATE): `write.update.mode`.
+    const UPDATE: Mode = Mode(&[properties::WRITE_UPDATE_MODE]);
     /// `upsert` (Iceberg's MERGE INTO / UPDATE): `write.merge.mode` or `write.update.mode`.
     const MERGE: Mode = Mode(&[properties::WRITE_MERGE_MODE, properties::WRITE_UPDATE_MODE]);
 

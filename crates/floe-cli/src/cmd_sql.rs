@@ -123,8 +123,23 @@ async fn run(o: &Out, a: &SqlArgs, text: &str, schema: Arc<FloeSchemaProvider>) 
         schema.refresh().map_err(sql_err)?;
         let state = ctx.state();
         let plan = state.statement_to_plan(statement).await.map_err(sql_err)?;
-        // DELETE / UPDATE: refuse a WHERE that reads another table (it would be lost).
-        check_dml(&plan).map_err(sql_err)?;
+        // DELETE / UPDATE: refuse a WHERE that reads another table or that the optimizer
+        // folds to "no row" (either would reach the table as a wider condition).
+        // `EXPLAIN ANALYZE DELETE …` runs the statement too.
+        use datafusion::logical_expr::LogicalPlan;
+        let inner = match &plan {
+            LogicalPlan::Explain(e) => e.plan.as_ref(),
+            LogicalPlan::Analyze(a) => a.input.as_ref(),
+            p => p,
+        };
+        let inner = match inner {
+            LogicalPlan::Analyze(a) => a.input.as_ref(),
+            p => p,
+        };
+        if matches!(inner, LogicalPlan::Dml(_)) {
+            check_dml(inner).map_err(sql_err)?;
+            check_dml(&state.optimize(inner).map_err(sql_err)?).map_err(sql_err)?;
+        }
         let df = ctx.execute_logical_plan(plan).await.map_err(sql_err)?;
         let out_schema = Arc::new(df.schema().as_arrow().clone());
         let batches = df.collect().await.map_err(sql_err)?;

@@ -181,7 +181,8 @@ Default format: a table on a terminal (first 100 rows unless --limit), CSV when 
 and for --output the format its extension names.")]
     Scan(cmd_scan::ScanArgs),
 
-    /// Run SQL over tables (DataFusion): SELECT, joins, EXPLAIN ANALYZE, INSERT INTO.
+    /// Run SQL over tables (DataFusion): SELECT, joins, EXPLAIN ANALYZE, INSERT INTO,
+    /// DELETE, UPDATE.
     #[command(after_help = "Examples:\n  \
 floe sql --table events=./events \"SELECT region, count(*) FROM events GROUP BY region\"\n  \
 floe sql --root ./warehouse 'SELECT * FROM events JOIN users USING (id) LIMIT 10'\n  \
@@ -189,9 +190,14 @@ floe sql --root ./warehouse -f report.sql --output report.parquet\n  \
 echo 'SELECT count(*) FROM events' | floe sql -t events=./events --format json\n  \
 floe sql -t events=./events \"SELECT * FROM floe_scan('events', 'version', 3)\"\n  \
 floe sql -t events=./events 'EXPLAIN ANALYZE SELECT * FROM events WHERE id < 10'\n  \
-floe sql -t events=./events 'INSERT INTO events SELECT * FROM events WHERE id < 10'\n\n\
-Tables: --table NAME=DIR (repeatable) and/or --root DIR (its sub-directories that are \
-tables, by directory name). Time travel: floe_scan('name', 'version'|'snapshot'|'timestamp', \
+floe sql -t events=./events 'INSERT INTO events SELECT * FROM events WHERE id < 10'\n  \
+floe sql -t events=./events \"UPDATE events SET amount = 0 WHERE region = 'eu' AND id < 10\"\n  \
+floe sql --storage-option aws_endpoint=http://127.0.0.1:8333 --root s3://lake/tables 'SHOW TABLES'\n\n\
+Tables: --table NAME=LOCATION (repeatable; a directory or a URL such as s3://bucket/t) \
+and/or --root DIR|URL (its children that are tables, by name; or a warehouse: its tables, \
+each statement reading all of them at one catalog version). DELETE/UPDATE take a WHERE \
+floe can state exactly (column op literal, IN, BETWEEN, IS NULL, AND/OR/NOT) and commit \
+once through floe. Time travel: floe_scan('name', 'version'|'snapshot'|'timestamp', \
 value). Several statements separated by ; run in order, each on the newest snapshot. \
 EXPLAIN ANALYZE adds what floe's planning pruned (manifests, files); DataFusion's own \
 counts show row groups and pages pruned. Output formats as for `floe scan`.")]

@@ -1,7 +1,8 @@
 //! `DELETE FROM t WHERE …` and `UPDATE t SET … WHERE …` on a floe table: DataFusion
 //! 55's `TableProvider::delete_from` / `update` hooks mapped to floe's own row-level
-//! operations (`Transaction::delete`, `Transaction::overwrite`), so the table's
-//! `write.delete.mode` (copy-on-write or merge-on-read) and floe's conflict rules apply.
+//! operations (`Transaction::delete`, `Transaction::update`), so the table's
+//! `write.delete.mode` / `write.update.mode` (copy-on-write or merge-on-read) and
+//! floe's conflict rules apply.
 //!
 //! Promises:
 //! - The `WHERE` clause is translated into ONE floe predicate, exactly (SQL semantics: a
@@ -9,7 +10,9 @@
 //!   cannot state (functions, arithmetic, `LIKE`, column-to-column comparisons, …) is
 //!   refused with a plan error naming it, before anything is read or written: floe never
 //!   deletes or rewrites a superset of the rows asked for. A statement whose `WHERE`
-//!   needs another table (a subquery, `UPDATE … FROM`) is refused by [`check_dml`].
+//!   needs another table (a subquery, `UPDATE … FROM`), or that DataFusion folded to
+//!   "no row" (handed to the provider as no condition at all), is refused by
+//!   [`check_dml`].
 //! - Nothing happens at planning time: the work runs when the plan is executed (so
 //!   `EXPLAIN DELETE …` changes nothing), in one floe commit; the count row is the rows
 //!   deleted or updated.
@@ -43,11 +46,14 @@ use floe::{CommitReport, Predicate, RetryPolicy, RowChanges, Table, Transaction,
 use crate::filter;
 use crate::provider::{FloeTableProvider, Selection, external};
 
-/// Refuses a `DELETE` / `UPDATE` whose `WHERE` clause reads another table (a subquery,
-/// `UPDATE … FROM`): DataFusion hands a table provider only the conditions on the
-/// target table itself, so a condition through a join or subquery would be lost and a
-/// superset of the rows changed. `floe sql` calls it on every statement; call it on a
-/// plan before executing it from Rust when statements come from users.
+/// Refuses a `DELETE` / `UPDATE` whose condition would not reach the table intact:
+/// a `WHERE` clause that reads another table (a subquery, `UPDATE … FROM`; DataFusion
+/// hands a table provider only the conditions on the target table itself, so the rest
+/// would be lost), or one DataFusion's optimizer folded to "no row" (`WHERE false`:
+/// the provider would be handed no condition at all, which means every row). Either
+/// way a superset of the rows would change. `floe sql` calls it on every statement;
+/// call it on the optimized plan before executing it from Rust
+/// (`ctx.state().optimize(&plan)`), whenever statements come from users.
 pub fn check_dml(plan: &LogicalPlan) -> Result<()> {
     let mut bad: Option<String> = None;
     plan.apply(|node| {
@@ -64,6 +70,17 @@ pub fn check_dml(plan: &LogicalPlan) -> Result<()> {
                 }
                 Ok(TreeNodeRecursion::Continue)
             })?;
+            if scans == 0 {
+                // DataFusion folded the WHERE clause to "no row" (`WHERE false`, `id = 1
+                // AND id = 2`, `IS NULL` on a required column): the provider would then
+                // be handed no condition at all, which reads as "every row".
+                bad = Some(format!(
+                    "{} on floe table {}: the WHERE clause can match no row (DataFusion plans it as empty and \
+                     would hand the table no condition, i.e. every row); nothing was changed",
+                    d.op, d.table_name
+                ));
+                return Ok(TreeNodeRecursion::Stop);
+            }
             if scans > 1 {
                 bad = Some(format!(
                     "{} on floe table {}: a WHERE clause that reads another table (subquery, join, FROM) is not \
@@ -125,6 +142,13 @@ pub(crate) fn delete(provider: &FloeTableProvider, filters: Vec<Expr>) -> Result
     Ok(Arc::new(DmlExec::new(label, Arc::new(work))))
 }
 
+/// The plan of `TRUNCATE t`: every row deleted, in one commit (the table's
+/// `write.delete.mode` decides how, as for `DELETE FROM t`).
+pub(crate) fn truncate(provider: &FloeTableProvider) -> Result<Arc<dyn ExecutionPlan>> {
+    writable("TRUNCATE", provider)?;
+    delete(provider, Vec::new())
+}
+
 /// The plan of `UPDATE t SET assignments WHERE filters`.
 pub(crate) fn update(
     provider: &FloeTableProvider,
@@ -154,7 +178,7 @@ pub(crate) fn update(
                 None => Vec::new(),
             };
             let updated = rows.iter().map(|b| assign(b, &assignments, &props)).collect::<Result<Vec<_>, _>>()?;
-            tx.overwrite(pred.clone(), &updated)
+            tx.update(pred.clone(), &updated)
         })?;
         Ok(report.rows.map(|r| r.rows_added).unwrap_or(0))
     };

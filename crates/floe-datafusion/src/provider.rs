@@ -426,6 +426,10 @@ impl TableProvider for FloeTableProvider {
         crate::dml::delete(self, filters)
     }
 
+    async fn truncate(&self, _state: &dyn Session) -> Result<Arc<dyn ExecutionPlan>> {
+        crate::dml::truncate(self)
+    }
+
     async fn update(
         &self,
         state: &dyn Session,

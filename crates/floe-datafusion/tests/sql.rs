@@ -661,6 +661,16 @@ async fn delete_and_update_match_floe_scan() {
         let version = table.version();
         assert!(fails(&ctx, "DELETE FROM events WHERE amount * 2 > 10").await);
         assert!(fails(&ctx, "UPDATE events SET qty = 1 WHERE upper(region) = 'EU'").await);
+        // What DataFusion would hand the provider as "no condition": refused by check_dml
+        // on the optimized plan (and a WHERE through a subquery on the plan itself).
+        let state = ctx.state();
+        let folded = state.create_logical_plan("DELETE FROM events WHERE id = 1 AND id = 2").await.unwrap();
+        let err = floe_datafusion::check_dml(&state.optimize(&folded).unwrap()).unwrap_err();
+        assert!(err.to_string().contains("can match no row"), "{err}");
+        let sub = state.create_logical_plan("DELETE FROM events WHERE id IN (SELECT 1)").await.unwrap();
+        assert!(floe_datafusion::check_dml(&sub).is_err());
+        let fine = state.create_logical_plan("DELETE FROM events WHERE id IN (1, 2)").await.unwrap();
+        floe_datafusion::check_dml(&state.optimize(&fine).unwrap()).unwrap();
         let v3 = Arc::new(FloeTableProvider::builder(table.clone()).version(3).build().unwrap());
         ctx.register_table("old", v3).unwrap();
         assert!(fails(&ctx, "DELETE FROM old WHERE id = 1").await);
@@ -757,4 +767,28 @@ async fn limit_stops_floe_reader_early() {
     // And through SQL the limited query returns 5 live rows.
     let got = sql(&ctx, "SELECT id FROM t LIMIT 5").await;
     assert_eq!(got.iter().map(|b| b.num_rows()).sum::<usize>(), 5);
+}
+
+/// `UPDATE` follows `write.update.mode` and `DELETE` follows `write.delete.mode`, each
+/// on its own: merge-on-read writes delete files, copy-on-write rewrites data files.
+#[tokio::test]
+async fn update_and_delete_follow_their_own_modes() {
+    for (update_mode, delete_mode) in [("merge-on-read", "copy-on-write"), ("copy-on-write", "merge-on-read")] {
+        let dir = tempfile::tempdir().unwrap();
+        let schema = events_schema();
+        let opts = options().property("write.update.mode", update_mode).property("write.delete.mode", delete_mode);
+        let table = Table::create_with(dir.path(), schema.clone(), opts).unwrap();
+        table.append(&[events_batch(&schema, 0, 300)]).unwrap();
+        let (ctx, _) = ctx_with("events", &table);
+        assert_eq!(count_of(&sql(&ctx, "UPDATE events SET qty = 99 WHERE id < 10").await), 10);
+        let deletes_after_update = table.scan().plan().unwrap().has_deletes();
+        assert_eq!(deletes_after_update, update_mode == "merge-on-read", "UPDATE under {update_mode}");
+        assert_eq!(table.scan().filter(Predicate::parse("qty = 99").unwrap()).count().unwrap(), 10);
+        assert_eq!(table.scan().count().unwrap(), 300);
+        if delete_mode == "merge-on-read" {
+            assert_eq!(count_of(&sql(&ctx, "DELETE FROM events WHERE id >= 290").await), 10);
+            assert!(table.scan().plan().unwrap().has_deletes(), "DELETE under merge-on-read");
+            assert_eq!(table.scan().count().unwrap(), 290);
+        }
+    }
 }
