@@ -12,7 +12,13 @@ docs/benchmarks.md (between the `peers:begin` / `peers:end` markers) and the plo
 docs/bench-commits.png and docs/bench-data.png.
 
   driver.py --floe-bin PATH [--quick | --tiny] [--only W,W] [--systems S,S]
+            [--reps N] [--procs P,P] [--rows N] [--floe-py-python PY]
             [--no-docs] [--results DIR] [--keep]
+
+floe-py (floe's Python package) is an optional system: `--systems …,floe-py` runs the
+same workloads through `import floe`, with the interpreter of `--floe-py-python` (one
+that has the floe wheel installed; default: `--python`). The report then gives its
+figures beside the Rust binary's (the Python layer's overhead) and the Python peers'.
 """
 
 from __future__ import annotations
@@ -52,6 +58,7 @@ FSYNC = {
     "pyiceberg": "only the SQLite catalog (SQLite's own fdatasync); data and metadata files are not synced",
     "datashard": "yes: data files, metadata, directories",
     "floe-py": "as floe (the same library under the Python package)",
+    "floe-1enc": "as floe",
 }
 
 RETRY = {
@@ -121,9 +128,12 @@ class Proc:
 
 
 class Runner:
-    def __init__(self, floe_bin: str, python: str, scratch: Path, keep: bool, verbose: bool):
+    def __init__(self, floe_bin: str, python: str, scratch: Path, keep: bool, verbose: bool,
+                 floe_py_python: Optional[str] = None):
         self.floe_bin = floe_bin
         self.python = python
+        # floe-py runs where the floe wheel is installed, which need not be the peers' venv.
+        self.floe_py_python = floe_py_python or python
         self.scratch = scratch
         self.keep = keep
         self.verbose = verbose
@@ -142,7 +152,9 @@ class Runner:
 
     def argv(self, system: str, cmd: str, d: Path, *flags: Any) -> List[str]:
         rest = [cmd, "--system", system, "--dir", str(d), *[str(f) for f in flags]]
-        if system in PEERS or system in OPTIONAL_PEERS:
+        if system in OPTIONAL_PEERS:
+            return [self.floe_py_python, str(HERE / "peers.py"), *rest]
+        if system in PEERS:
             return [self.python, str(HERE / "peers.py"), *rest]
         return [self.floe_bin, *rest]
 
@@ -376,7 +388,8 @@ class Bench:
 
     # 4 + 5 ----------------------------------------------------------------
     def bulk_and_scan(self, do_bulk: bool, do_scan: bool) -> None:
-        systems = ["floe", "raw", *self.peers]
+        # floe-1enc: floe encoding columns on one thread (WriteOptions::encode_threads(1)).
+        systems = ["floe", "floe-1enc", "raw", *self.peers] if do_bulk else ["floe", "raw", *self.peers]
         rows = self.s.bulk_rows
         lo = rows // 2
         hi = lo + max(1, rows // 1000)
@@ -529,6 +542,10 @@ def main() -> int:
     g.add_argument("--tiny", action="store_true", help="smallest sizes: checks that the harness runs")
     ap.add_argument("--only", default=",".join(WORKLOADS))
     ap.add_argument("--systems", default=",".join(PEERS), help="peers to run (comma-separated; empty for none)")
+    ap.add_argument("--reps", type=int, help="repetitions of latency, contention, bulk and scans (overrides the mode's)")
+    ap.add_argument("--procs", help="process counts of the contention workload, e.g. 1,8 (overrides the mode's)")
+    ap.add_argument("--rows", type=int, help="rows of the bulk write and scans (overrides the mode's)")
+    ap.add_argument("--floe-py-python", help="interpreter with the floe wheel, for the floe-py system (default: --python)")
     ap.add_argument("--results", default=str(HERE / "results"))
     ap.add_argument("--scratch", default=str(REPO / "target" / "bench-peers"))
     ap.add_argument("--no-docs", action="store_true", help="do not touch docs/")
@@ -538,6 +555,12 @@ def main() -> int:
 
     mode = "tiny" if a.tiny else "quick" if a.quick else "full"
     sizes = sizes_for(mode)
+    if a.reps:
+        sizes.latency_reps = sizes.contention_reps = sizes.bulk_reps = sizes.scan_reps = a.reps
+    if a.procs:
+        sizes.procs = [int(p) for p in a.procs.split(",") if p]
+    if a.rows:
+        sizes.bulk_rows = a.rows
     only = [w for w in a.only.split(",") if w]
     for w in only:
         if w not in WORKLOADS:
@@ -549,9 +572,13 @@ def main() -> int:
 
     scratch = Path(a.scratch) / f"run-{os.getpid()}"
     scratch.mkdir(parents=True, exist_ok=True)
-    runner = Runner(a.floe_bin, a.python, scratch, a.keep, not a.quiet)
+    runner = Runner(a.floe_bin, a.python, scratch, a.keep, not a.quiet, a.floe_py_python)
     bench = Bench(runner, sizes, peers)
     env = environment(scratch, a.python)
+    if "floe-py" in peers:
+        fpy = a.floe_py_python or a.python
+        env["floe_py"] = {"python": fpy, "module": sh([fpy, "-c", "import floe, floe._floe as m; "
+                                                                    "print(floe.__version__, m.__file__)"])}
     started = time.time()
     stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     print(f"bench: mode {mode}, workloads {only}, peers {peers}, scratch {scratch}", flush=True)

@@ -1,15 +1,17 @@
 #!/usr/bin/env python3
 """A quick side-by-side of the Python systems only (no floe bench binary needed):
-single-row append latency, P = 8 contended commits/s and bulk write, each run of
-bench/peers.py in its own process, systems interleaved (order rotated per repetition).
+single-row append latency (p50, p99), P = 8 contended commits/s (failed appends
+counted) and bulk write, each run of bench/peers.py in its own process, systems
+interleaved (order rotated per repetition).
 
-  python bench/python_quick.py [--systems floe-py,datashard,pyiceberg] [--reps 3]
-                               [--appends 100] [--contend 25] [--rows 1000000]
+  python bench/python_quick.py [--systems floe-py,deltalake,lance,pyiceberg,datashard]
+                               [--reps 3] [--appends 100] [--contend 25] [--rows 1000000]
 
 Run it with a python that has the systems installed (for floe-py: the floe wheel,
 docs/python.md). Prints one JSON document: per system, the median over repetitions of
-each figure. The full harness (bench/driver.py --systems …,floe-py) also measures the
-Rust floe binary and the raw-Parquet baseline beside them.
+each figure. The harness (bench/driver.py --systems …,floe-py, docs/python.md) measures
+the same workloads with the Rust floe binary and the raw-Parquet baseline beside them,
+and reports the Python layer's overhead.
 """
 
 from __future__ import annotations
@@ -50,7 +52,7 @@ def contend(system: str, d: Path, procs: int, n: int) -> tuple[float, int]:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--systems", default="floe-py,datashard,pyiceberg")
+    ap.add_argument("--systems", default="floe-py,deltalake,lance,pyiceberg,datashard")
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--appends", type=int, default=100)
     ap.add_argument("--procs", type=int, default=8)
@@ -58,7 +60,7 @@ def main() -> None:
     ap.add_argument("--rows", type=int, default=1_000_000)
     a = ap.parse_args()
     systems = [s for s in a.systems.split(",") if s]
-    res: dict = {s: {"append_p50_ms": [], "commits_per_s": [], "failed": [], "bulk_write_s": []} for s in systems}
+    res: dict = {s: {"append_p50_ms": [], "append_p99_ms": [], "commits_per_s": [], "failed": [], "bulk_write_s": []} for s in systems}
     scratch = Path(tempfile.mkdtemp(prefix="floe-pyquick-", dir=HERE.parent / "target"))
     try:
         for rep in range(a.reps):
@@ -67,6 +69,7 @@ def main() -> None:
                 d = scratch / f"{s}-{rep}"
                 lat = peers("append", "--system", s, "--dir", str(d / "a"), "--n", str(a.appends))["lat_ns"]
                 res[s]["append_p50_ms"].append(statistics.median(lat) / 1e6)
+                res[s]["append_p99_ms"].append(sorted(lat)[max(0, -(-99 * len(lat) // 100) - 1)] / 1e6)
                 rate, failed = contend(s, d / "c", a.procs, a.contend)
                 res[s]["commits_per_s"].append(rate)
                 res[s]["failed"].append(failed)

@@ -16,6 +16,8 @@ from typing import Any, Dict, List, Optional, Sequence
 
 BEGIN, END = "<!-- peers:begin -->", "<!-- peers:end -->"
 PEERS = ["deltalake", "lance", "pyiceberg", "datashard"]
+# floe's own Python package: reported beside the peers, never counted as one.
+OURS = ["floe-py"]
 PLOT_COMMITS, PLOT_DATA = "bench-commits.png", "bench-data.png"
 
 
@@ -57,8 +59,9 @@ def table(head: Sequence[str], rows: List[Sequence[str]], align: Optional[str] =
 
 
 def best_peer(per: Dict[str, Any], key: str, peers: Sequence[str], higher: bool = False):
-    """(name, median) of the best peer on `key` (lowest unless `higher`)."""
-    got = [(p, med(per[p].get(key))) for p in peers if p in per and med(per[p].get(key)) is not None]
+    """(name, median) of the best peer on `key` (lowest unless `higher`); floe-py is floe, not a peer."""
+    got = [(p, med(per[p].get(key))) for p in peers
+           if p not in OURS and p in per and med(per[p].get(key)) is not None]
     if not got:
         return None, None
     return (max if higher else min)(got, key=lambda t: t[1])
@@ -163,7 +166,8 @@ def sec_history(res: Dict[str, Any], peers: List[str], targets) -> str:
         fr, rr = f[marks[-1]] / f[marks[0]], r[marks[-1]] / r[marks[0]]
         out += [f"The bare loop's own #{marks[-1]} ÷ #{marks[0]} ({rr:.2f}×) is the disk's drift; floe's ratio "
                 f"divided by it: {fr / rr:.2f}×.", ""]
-        peer_last = [(p, S[p]["at"][marks[-1]]) for p in peers if p in S and S[p]["at"][marks[-1]]]
+        peer_last = [(p, S[p]["at"][marks[-1]]) for p in peers
+                     if p not in OURS and p in S and S[p]["at"][marks[-1]]]
         if peer_last:
             bp, bv = min(peer_last, key=lambda t: t[1])
             out += [f"floe at #{marks[-1]} ÷ raw: {ratio(f[marks[-1]], r[marks[-1]])}; ÷ best peer (`{bp}`, "
@@ -175,7 +179,7 @@ def sec_history(res: Dict[str, Any], peers: List[str], targets) -> str:
 
 def sec_bulk(res: Dict[str, Any], peers: List[str], targets) -> str:
     S = res["systems"]
-    order = [s for s in ["floe", "raw", *peers] if s in S]
+    order = [s for s in ["floe", "floe-1enc", "raw", *peers] if s in S]
     raw = med(S.get("raw", {}).get("write_s"))
     rows = []
     for s in order:
@@ -193,6 +197,11 @@ def sec_bulk(res: Dict[str, Any], peers: List[str], targets) -> str:
            table(["system", "write", "÷ raw", "process", "peak RSS", "over data", "bytes on disk"], rows), ""]
     if bp:
         out += [f"floe write ÷ best peer (`{bp}`, {bv:.3f} s): **{ratio(floe, bv)}**.", ""]
+    if "floe-1enc" in S and floe is not None:
+        one = med(S["floe-1enc"]["write_s"])
+        out += [f"`floe-1enc` is floe encoding columns on one thread (`WriteOptions::encode_threads(1)`); "
+                f"raw ÷ floe: **{ratio(raw, floe)}** faster than the single-threaded writer, "
+                f"floe-1enc ÷ floe: {ratio(one, floe)}.", ""]
     if floe is not None and raw:
         targets.append(["bulk write within 1.1× of raw Parquet", ratio(floe, raw), verdict(round(floe / raw, 2) <= 1.1)])
     return "\n".join(out)
@@ -221,7 +230,7 @@ def sec_scan(res: Dict[str, Any], peers: List[str], targets) -> str:
         if mode == "full" and "floe" in S and raw:
             f1 = med(S.get("floe-1t", S["floe"])["scan_s"])
             fd = med(S["floe"]["scan_s"])
-            beats = all(fd < med(S[p]["scan_s"]) for p in peers if p in S)
+            beats = all(fd < med(S[p]["scan_s"]) for p in peers if p not in OURS and p in S)
             ok = round(min(f1, fd) / raw, 2) <= 1.0 and beats
             targets.append(["full scan no slower than raw single-threaded Parquet and faster than every peer",
                             f"threads(1) {ratio(f1, raw)}, default {ratio(fd, raw)} of raw; "
@@ -244,7 +253,8 @@ def sec_small(res: Dict[str, Any], peers: List[str]) -> str:
     fb = S.get("floe", {}).get("before")
     if fb:
         raw = med(S.get("raw", {}).get("before", {}).get("scan_s"))
-        got = [(p, med(S[p]["before"]["scan_s"])) for p in peers if p in S and S[p].get("before")]
+        got = [(p, med(S[p]["before"]["scan_s"])) for p in peers
+               if p not in OURS and p in S and S[p].get("before")]
         line = f"floe scan ÷ raw: {ratio(med(fb['scan_s']), raw)}"
         if got:
             bp, bv = min(got, key=lambda t: t[1])
@@ -256,6 +266,47 @@ def sec_small(res: Dict[str, Any], peers: List[str]) -> str:
                       f"taken {res.get('budget_s') or '∞'} s (*appends* = rows in the table scanned).", "",
                       table(["system", "appends", "scan", "process", "table on disk", "compaction",
                              "scan after compaction"], rows), "", *notes])
+
+
+def sec_python(R: Dict[str, Any], peers: List[str]) -> str:
+    """floe-py (floe from Python) against the Python peers, and the Python layer's cost
+    over the Rust API (the `floe` bench binary, same workloads, same run)."""
+    rows: List[Sequence[str]] = []
+
+    def row(what: str, S: Dict[str, Any], key: str, unit: str, digits: int, higher: bool) -> None:
+        if "floe-py" not in S:
+            return
+        rust, py = med(S.get("floe", {}).get(key)), med(S["floe-py"].get(key))
+        bp, bv = best_peer(S, key, peers, higher)
+        over = ratio(rust, py) if higher else ratio(py, rust)
+        ahead = "–" if bp is None or py is None else (ratio(py, bv) if higher else ratio(bv, py))
+        rows.append([what, _num(rust, unit, digits), cell(S["floe-py"].get(key), unit, digits), over,
+                     f"`{bp}` {_num(bv, unit, digits)}" if bp else "–", ahead])
+
+    if "latency" in R:
+        S = R["latency"]["systems"]
+        row("single-row append p50", S, "p50", " ms", 2, False)
+        row("single-row append p99", S, "p99", " ms", 2, False)
+    if "contention" in R:
+        for procs, S in R["contention"]["procs"].items():
+            row(f"P = {procs} commits/s", S, "commits_per_s", "", 0, True)
+            if "floe-py" in S:
+                order = ["floe", "floe-py", *[p for p in peers if p not in OURS]]
+                fails = ", ".join(f"`{p}` {med(S[p]['failures']):.0f}" for p in order if p in S)
+                rows.append([f"P = {procs} failed appends (median)", "", "", "", fails, ""])
+    if "bulk" in R:
+        S = R["bulk"]["systems"]
+        row(f"bulk write {R['bulk']['rows']:,} rows", S, "write_s", " s", 3, False)
+        row("bulk peak RSS over the data", S, "rss_over_data_mib", " MiB", 0, False)
+    if not rows:
+        return ""
+    return "\n".join([
+        "#### floe from Python (`floe-py`)", "",
+        "`floe-py` is the same workloads through floe's Python package (`import floe`: `create_table`, "
+        "`Table.append(pyarrow.Table)`), each in its own process like the Python peers. *Python overhead* = "
+        "floe-py ÷ the Rust `floe` binary (commits/s: Rust ÷ floe-py), so 1.00× means no cost; *ahead* = how many "
+        "times better floe-py is than the best peer (> 1.00× is ahead).", "",
+        table(["workload", "floe (Rust)", "floe-py", "Python overhead", "best peer", "floe-py ahead by"], rows), ""])
 
 
 # --------------------------------------------------------------------------- document
@@ -297,6 +348,8 @@ def markdown(doc: Dict[str, Any], json_path: Any) -> str:
         body.append(sec_scan(R["scan"], peers, targets))
     if "smallfiles" in R:
         body.append(sec_small(R["smallfiles"], peers))
+    if "floe-py" in peers:
+        body.append(sec_python(R, peers))
     tgt = ["#### Targets for floe", "", "A miss is a finding, reported as measured.", "",
            table(["target", "floe", ""], targets, "lll") if targets else "(no target workloads ran)", ""]
     plots = [f"![commit latency and contention]({PLOT_COMMITS})", "", f"![bulk write and scans]({PLOT_DATA})", ""]
@@ -320,7 +373,7 @@ def write_docs(doc: Dict[str, Any], md: str, docs: Path) -> None:
 
 # --------------------------------------------------------------------------- plots
 
-COLORS = {"floe": "#1f77b4", "floe-relaxed": "#6baed6", "floe-noretry": "#9ecae1", "floe-1t": "#6baed6",
+COLORS = {"floe": "#1f77b4", "floe-py": "#17becf", "floe-1enc": "#aec7e8", "floe-relaxed": "#6baed6", "floe-noretry": "#9ecae1", "floe-1t": "#6baed6",
           "raw": "#7f7f7f", "deltalake": "#ff7f0e", "lance": "#2ca02c", "pyiceberg": "#d62728",
           "datashard": "#9467bd"}
 
@@ -374,7 +427,7 @@ def plots(doc: Dict[str, Any], docs: Path) -> None:
     fig, axes = plt.subplots(1, 4, figsize=(15, 4.2))
     panels = []
     if "bulk" in R:
-        panels.append(("bulk write", R["bulk"]["systems"], "write_s", ["floe", "raw", *peers]))
+        panels.append(("bulk write", R["bulk"]["systems"], "write_s", ["floe", "floe-1enc", "raw", *peers]))
     if "scan" in R:
         for mode in ("full", "project", "filter"):
             if mode in R["scan"]["modes"]:

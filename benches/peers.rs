@@ -26,11 +26,16 @@
 //! the harness's smoke test: `bench/driver.py --tiny` with this binary as the floe
 //! side, into a temporary directory (docs untouched). It needs the bench venv
 //! (`bash bench/run.sh --tiny` makes it, or `FLOE_BENCH_VENV`); without one it says
-//! SKIPPED loudly and passes, unless `FLOE_BENCH_REQUIRED=1`.
+//! SKIPPED loudly and passes, unless `FLOE_BENCH_REQUIRED=1`. When the Python package's
+//! venv (`${FLOE_PY_VENV:-target/py-venv}`, made by `crates/floe-python/setup-venv.sh`)
+//! can `import floe`, the smoke run includes `floe-py` with that interpreter; otherwise
+//! it says so and runs without it.
 //!
 //! Systems: `floe` (default options: durable, retrying, advisory commit lock),
 //! `floe-noretry` (refresh, then one attempt: `RetryPolicy::none()`), `floe-relaxed`
-//! (`Durability::Relaxed`: no fsync), `floe-1t` (scans with one reader thread) and `raw`, the physical baseline: for commits the bare
+//! (`Durability::Relaxed`: no fsync), `floe-1t` (scans with one reader thread),
+//! `floe-1enc` (bulk: `WriteOptions::encode_threads(1)`, columns encoded on the calling
+//! thread only) and `raw`, the physical baseline: for commits the bare
 //! create + fsync + link + fsync-dir loop (a ~2 KB payload linked to the next
 //! `v<N>.metadata.json`); for data a parquet `ArrowWriter` with floe's writer
 //! properties + fsync, read back with a single-threaded `ParquetRecordBatchReader`.
@@ -365,6 +370,13 @@ fn bulk(system: &str, dir: &Path, rows: usize) -> BoxResult<Value> {
             let table = Table::create(dir, bench_schema())?;
             table.append(&batches)?;
         }
+        "floe-1enc" => {
+            // The same append with column encoding on the calling thread only (the
+            // writer before WriteOptions::encode_threads): the parallel encoder's gain.
+            let opts = TableOptions::default().write(WriteOptions::default().encode_threads(1));
+            let table = Table::create_with(dir, bench_schema(), opts)?;
+            table.append(&batches)?;
+        }
         other => return Err(format!("bulk: unknown system {other:?}").into()),
     }
     Ok(json!({
@@ -539,13 +551,37 @@ fn smoke() -> i32 {
     }
 }
 
+/// The interpreter of the Python package's venv if it can `import floe` (the dev-profile
+/// build that scripts/test.sh makes before `cargo test`): the smoke run's floe-py.
+fn floe_py_python(repo: &Path) -> Option<PathBuf> {
+    let venv = std::env::var_os("FLOE_PY_VENV").map_or_else(|| repo.join("target/py-venv"), PathBuf::from);
+    let python = venv.join("bin/python");
+    let ok = std::process::Command::new(&python)
+        .args(["-c", "import floe"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        eprintln!(
+            "bench smoke test: no floe-py ({} cannot import floe; crates/floe-python/setup-venv.sh makes it)",
+            python.display()
+        );
+    }
+    ok.then_some(python)
+}
+
 fn smoke_run(repo: &Path, python: &Path) -> BoxResult<()> {
     let exe = std::env::current_exe()?;
     let tmp = tempfile::tempdir()?;
     let results = tmp.path().join("results");
-    let status = std::process::Command::new(python)
-        .arg(repo.join("bench/driver.py"))
-        .args(["--tiny", "--no-docs", "--quiet"])
+    let mut driver = std::process::Command::new(python);
+    driver.arg(repo.join("bench/driver.py")).args(["--tiny", "--no-docs", "--quiet"]);
+    let floe_py = floe_py_python(repo);
+    if let Some(fpy) = &floe_py {
+        driver.args(["--systems", "deltalake,lance,pyiceberg,datashard,floe-py", "--floe-py-python"]).arg(fpy);
+    }
+    let status = driver
         .arg("--floe-bin")
         .arg(&exe)
         .arg("--python")
@@ -566,6 +602,25 @@ fn smoke_run(repo: &Path, python: &Path) -> BoxResult<()> {
         if doc["results"].get(w).is_none() {
             return Err(format!("results JSON has no {w:?} section").into());
         }
+    }
+    if floe_py.is_some() {
+        // floe-py ran every workload, and its contended appends all landed.
+        let figures = [
+            &doc["results"]["latency"]["systems"]["floe-py"]["p50"]["median"],
+            &doc["results"]["bulk"]["systems"]["floe-py"]["write_s"]["median"],
+            &doc["results"]["scan"]["modes"]["full"]["floe-py"]["scan_s"]["median"],
+            &doc["results"]["smallfiles"]["systems"]["floe-py"]["appends"],
+        ];
+        if figures.iter().any(|v| !v.is_number()) {
+            return Err("results JSON lacks floe-py figures".into());
+        }
+        for (procs, per) in doc["results"]["contention"]["procs"].as_object().ok_or("no contention figures")? {
+            let f = &per["floe-py"];
+            if f["lost_acked"]["max"].as_f64() != Some(0.0) || f["failures"]["max"].as_f64() != Some(0.0) {
+                return Err(format!("floe-py at P = {procs}: failures or lost appends: {f}").into());
+            }
+        }
+        println!("bench smoke test: floe-py included");
     }
     Ok(())
 }

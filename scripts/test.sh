@@ -38,9 +38,14 @@ echo "== cargo build (benches must compile too)"
 # dependency built here (a release build would compile DataFusion a second time).
 cargo build --locked --workspace --benches --examples --profile dev
 
+echo "== Python package: pinned venv, maturin develop (dev profile, reuses target/debug)"
+# Built before cargo test: the bench smoke test (benches/peers.rs) runs floe-py with it.
+FLOE_PY_VENV="${FLOE_PY_VENV:-$PWD/target/py-venv}"
+export FLOE_PY_VENV
+FLOE_PY="$(bash crates/floe-python/setup-venv.sh | tail -n 1)"
+
 echo "== cargo test"
 cargo test --locked --workspace -- --test-threads="${FLOE_TEST_THREADS:-2}"
 
-echo "== Python package: pinned venv, maturin develop (dev profile, reuses target/debug), pytest"
-FLOE_PY="$(bash crates/floe-python/setup-venv.sh | tail -n 1)"
+echo "== Python package: pytest"
 "$FLOE_PY" -m pytest -q -p no:cacheprovider crates/floe-python/tests

@@ -50,13 +50,16 @@ use arrow_buffer::{NullBuffer, OffsetBuffer, ScalarBuffer};
 use arrow_cast::cast::{CastOptions, can_cast_types, cast_with_options};
 use arrow_schema::{DataType, Field, Schema as ArrowSchema, SchemaRef, TimeUnit};
 use parquet::arrow::ArrowSchemaConverter;
-use parquet::arrow::arrow_writer::{ArrowWriter, ArrowWriterOptions};
+use parquet::arrow::arrow_writer::{
+    ArrowColumnWriter, ArrowRowGroupWriterFactory, ArrowWriter, ArrowWriterOptions, compute_leaves,
+};
 use parquet::basic::{
     Compression, ConvertedType, LogicalType, TimeUnit as ParquetTimeUnit, Type as PhysicalType, ZstdLevel,
 };
 use parquet::file::metadata::{KeyValue, ParquetMetaData};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::file::statistics::Statistics;
+use parquet::file::writer::SerializedFileWriter;
 use parquet::schema::types::{ColumnDescriptor, SchemaDescriptor, Type as ParquetType, TypePtr};
 
 use crate::error::{Error, Result};
@@ -78,6 +81,10 @@ const PROBE_ROWS: usize = 8 * 1024;
 
 /// Smallest slice handed to the Parquet writer between size checks (its own mini-batch).
 const MIN_CHUNK_ROWS: usize = 1024;
+
+/// Smallest slice (in bytes of Arrow data) whose columns are encoded on several threads:
+/// below it a thread costs more than it saves (a single-row append never spawns one).
+const PARALLEL_MIN_BYTES: usize = 256 * 1024;
 
 /// The footer key that carries the Iceberg schema JSON (what Java Iceberg writes too).
 pub const ICEBERG_SCHEMA_KEY: &str = "iceberg.schema";
@@ -114,6 +121,13 @@ pub struct WriteOptions {
     /// manifests, manifest list and metadata, whatever the number of files. Default
     /// `crate::sync::DEFAULT_IO_THREADS` (16).
     pub io_threads: usize,
+    /// Threads that encode a file's columns: each slice written is split by column and
+    /// the columns are encoded and compressed on up to this many threads (the calling
+    /// thread included), so a large append uses every core while still writing one
+    /// file. The bytes written are the same whatever the count (each column chunk is
+    /// encoded by one thread, in the same order). Default: the machine's cores, at most
+    /// `crate::sync::MAX_CPU_WORKERS` (8); 1 encodes on the calling thread only.
+    pub encode_threads: usize,
 }
 
 /// Default of [`WriteOptions::max_open_files`].
@@ -163,6 +177,12 @@ impl WriteOptions {
         self.io_threads = n;
         self
     }
+
+    /// Sets [`WriteOptions::encode_threads`] (0 is taken as 1).
+    pub fn encode_threads(mut self, n: usize) -> Self {
+        self.encode_threads = n.max(1);
+        self
+    }
 }
 
 impl Default for WriteOptions {
@@ -175,6 +195,7 @@ impl Default for WriteOptions {
             max_open_files: DEFAULT_MAX_OPEN_FILES,
             max_buffered_bytes: DEFAULT_MAX_BUFFERED_BYTES,
             io_threads: crate::sync::DEFAULT_IO_THREADS,
+            encode_threads: crate::sync::cpu_workers(),
         }
     }
 }
@@ -654,10 +675,228 @@ fn count_nans(batch: &RecordBatch, leaf: &NanLeaf) -> i64 {
     }
 }
 
+// ---------------------------------------------------------------------------------------
+// Column-parallel Parquet encoding
+// ---------------------------------------------------------------------------------------
+
+/// One Parquet file being written: the row-group logic of the Parquet crate's
+/// `ArrowWriter` (a row group is closed at `max_row_group_row_count` rows or at
+/// `max_row_group_bytes` of estimated encoded data, a slice being split to respect
+/// both), with the columns of each slice encoded on up to `threads` threads.
+///
+/// Why not `ArrowWriter`: it encodes one column after another on the calling thread,
+/// so a large append used one core. Here each top-level column (with all its leaves)
+/// is encoded by one thread, columns balanced across threads by their bytes; every
+/// column writer sees the same calls in the same order as in a sequential write, so
+/// the file is byte-for-byte the same (tests compare). Memory is the same as
+/// `ArrowWriter`'s: the row group in progress, encoded (no input is buffered).
+struct ParquetFileWriter {
+    file: SerializedFileWriter<Box<dyn NewFile>>,
+    factory: ArrowRowGroupWriterFactory,
+    arrow: SchemaRef,
+    /// Leaf columns (column writers) of each top-level field, in order.
+    leaves: Vec<usize>,
+    in_progress: Option<RowGroupInProgress>,
+    max_rows: usize,
+    max_bytes: usize,
+    threads: usize,
+}
+
+struct RowGroupInProgress {
+    writers: Vec<ArrowColumnWriter>,
+    rows: usize,
+}
+
+impl RowGroupInProgress {
+    fn estimated_bytes(&self) -> usize {
+        self.writers.iter().map(ArrowColumnWriter::get_estimated_total_bytes).sum()
+    }
+}
+
+type ParquetResult<T> = std::result::Result<T, parquet::errors::ParquetError>;
+
+impl ParquetFileWriter {
+    fn try_new(
+        file: Box<dyn NewFile>,
+        arrow: SchemaRef,
+        options: ArrowWriterOptions,
+        threads: usize,
+    ) -> ParquetResult<Self> {
+        // ArrowWriter builds the file writer exactly as before (Parquet schema, the
+        // embedded Arrow schema, properties); only the encoding loop is ours.
+        let (file, factory) =
+            ArrowWriter::try_new_with_options(file, arrow.clone(), options)?.into_serialized_writer()?;
+        let descr = file.schema_descr();
+        let mut leaves = vec![0; arrow.fields().len()];
+        for i in 0..descr.num_columns() {
+            if let Some(n) = leaves.get_mut(descr.get_column_root_idx(i)) {
+                *n += 1;
+            }
+        }
+        let props = file.properties();
+        let max_rows = props.max_row_group_row_count().unwrap_or(usize::MAX).max(1);
+        let max_bytes = props.max_row_group_bytes().unwrap_or(usize::MAX).max(1);
+        Ok(ParquetFileWriter { file, factory, arrow, leaves, in_progress: None, max_rows, max_bytes, threads })
+    }
+
+    fn bytes_written(&self) -> usize {
+        self.file.bytes_written()
+    }
+
+    /// Estimated encoded size of the row group in progress.
+    fn in_progress_size(&self) -> usize {
+        self.in_progress.as_ref().map_or(0, RowGroupInProgress::estimated_bytes)
+    }
+
+    /// Memory the row group in progress holds.
+    fn memory_size(&self) -> usize {
+        self.in_progress.as_ref().map_or(0, |rg| rg.writers.iter().map(ArrowColumnWriter::memory_size).sum())
+    }
+
+    fn write(&mut self, batch: &RecordBatch) -> ParquetResult<()> {
+        let total = batch.num_rows();
+        let mut offset = 0;
+        while offset < total {
+            let rg = match &mut self.in_progress {
+                Some(rg) => rg,
+                slot => {
+                    let writers = self.factory.create_column_writers(self.file.flushed_row_groups().len())?;
+                    slot.insert(RowGroupInProgress { writers, rows: 0 })
+                }
+            };
+            let mut take = (total - offset).min(self.max_rows.saturating_sub(rg.rows));
+            if rg.rows > 0 {
+                // Split so the row group stops near its byte limit, at the average
+                // encoded row width so far.
+                let current = rg.estimated_bytes();
+                let fit = match current.checked_div(rg.rows).filter(|w| *w > 0) {
+                    _ if current >= self.max_bytes => 0,
+                    Some(width) => (self.max_bytes - current) / width,
+                    None => take,
+                };
+                take = take.min(fit);
+            }
+            if take == 0 {
+                self.flush()?;
+                continue;
+            }
+            let slice = batch.slice(offset, take);
+            encode_columns(&mut rg.writers, &self.leaves, &self.arrow, &slice, self.threads)?;
+            rg.rows += take;
+            offset += take;
+            if rg.rows >= self.max_rows || rg.estimated_bytes() >= self.max_bytes {
+                self.flush()?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes the row group in progress out.
+    fn flush(&mut self) -> ParquetResult<()> {
+        let Some(rg) = self.in_progress.take() else {
+            return Ok(());
+        };
+        let mut out = self.file.next_row_group()?;
+        for writer in rg.writers {
+            writer.close()?.append_to_row_group(&mut out)?;
+        }
+        out.close()?;
+        Ok(())
+    }
+
+    fn finish(&mut self) -> ParquetResult<ParquetMetaData> {
+        self.flush()?;
+        self.file.finish()
+    }
+
+    fn inner_mut(&mut self) -> &mut Box<dyn NewFile> {
+        self.file.inner_mut()
+    }
+}
+
+/// Top-level fields (by index) with their column writers.
+type FieldWriters<'a> = Vec<(usize, &'a mut [ArrowColumnWriter])>;
+
+/// Encodes one slice into the row group's column writers: each top-level field's
+/// leaves by one thread, fields spread over up to `threads` threads (the largest
+/// first, each to the least loaded thread). Small slices stay on the calling thread.
+fn encode_columns(
+    writers: &mut [ArrowColumnWriter],
+    leaves: &[usize],
+    arrow: &SchemaRef,
+    batch: &RecordBatch,
+    threads: usize,
+) -> ParquetResult<()> {
+    let mut per_field: FieldWriters<'_> = Vec::with_capacity(leaves.len());
+    let mut rest = writers;
+    for (i, n) in leaves.iter().enumerate() {
+        let k = (*n).min(rest.len());
+        let (mine, tail) = std::mem::take(&mut rest).split_at_mut(k);
+        per_field.push((i, mine));
+        rest = tail;
+    }
+    let encode = |field: usize, writers: &mut [ArrowColumnWriter]| -> ParquetResult<()> {
+        let (Some(f), Some(column)) = (arrow.fields().get(field), batch.columns().get(field)) else {
+            return Err(parquet::errors::ParquetError::General(format!("no column {field} in the batch")));
+        };
+        let leaves = compute_leaves(f, column)?;
+        if leaves.len() != writers.len() {
+            return Err(parquet::errors::ParquetError::General(format!(
+                "column {} has {} leaves, the file {}",
+                f.name(),
+                leaves.len(),
+                writers.len()
+            )));
+        }
+        for (leaf, w) in leaves.iter().zip(writers.iter_mut()) {
+            w.write(leaf)?;
+        }
+        Ok(())
+    };
+    let cost: Vec<usize> = batch.columns().iter().map(|c| c.to_data().get_slice_memory_size().unwrap_or(0)).collect();
+    let threads = threads.min(per_field.len());
+    if threads <= 1 || cost.iter().sum::<usize>() < PARALLEL_MIN_BYTES {
+        for (field, w) in per_field {
+            encode(field, w)?;
+        }
+        return Ok(());
+    }
+    #[cfg(test)]
+    PARALLEL_SLICES.with(|n| n.set(n.get() + 1));
+    // Largest field first, each to the least loaded group.
+    per_field.sort_by_key(|(field, _)| std::cmp::Reverse(cost.get(*field).copied().unwrap_or(0)));
+    let mut groups: Vec<(usize, FieldWriters<'_>)> = (0..threads).map(|_| (0, Vec::new())).collect();
+    for (field, w) in per_field {
+        if let Some(g) = groups.iter_mut().min_by_key(|(load, _)| *load) {
+            g.0 += cost.get(field).copied().unwrap_or(0);
+            g.1.push((field, w));
+        }
+    }
+    let groups: Vec<std::sync::Mutex<FieldWriters<'_>>> =
+        groups.into_iter().filter(|(_, g)| !g.is_empty()).map(|(_, g)| std::sync::Mutex::new(g)).collect();
+    let results = crate::sync::map(&groups, threads, |group| -> ParquetResult<()> {
+        let mut group = crate::sync::lock(group);
+        for (field, w) in group.iter_mut() {
+            encode(*field, w)?;
+        }
+        Ok(())
+    });
+    for r in results {
+        r.map_err(|panic| parquet::errors::ParquetError::General(format!("encoding a column panicked: {panic}")))??;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+thread_local! {
+    /// Slices this thread encoded on several threads (tests check the parallel path ran).
+    static PARALLEL_SLICES: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
 struct OpenFile {
     key: Key,
     path: PathBuf,
-    writer: ArrowWriter<Box<dyn NewFile>>,
+    writer: ParquetFileWriter,
     rows: usize,
     nan_counts: Vec<i64>,
 }
@@ -907,7 +1146,7 @@ impl DataFileWriter {
         if let Some(descr) = &self.parquet_schema {
             options = options.with_parquet_schema(descr.clone());
         }
-        let writer = ArrowWriter::try_new_with_options(file, self.arrow.clone(), options)
+        let writer = ParquetFileWriter::try_new(file, self.arrow.clone(), options, self.opts.encode_threads.max(1))
             .map_err(|e| Error::Parquet { path: path.clone(), source: e })?;
         let nan_counts = vec![0; self.nan_leaves.len()];
         self.current = Some(OpenFile { key, path, writer, rows: 0, nan_counts });
@@ -1976,6 +2215,74 @@ mod tests {
         let json = &kv.iter().find(|k| k.key == ICEBERG_SCHEMA_KEY).unwrap().value;
         let parsed: Schema = serde_json::from_str(json.as_deref().unwrap()).unwrap();
         assert_eq!(parsed, schema);
+    }
+
+    /// A large nested batch (struct, list, map, NaNs, nulls) conformed to `nested_schema`.
+    fn big_nested_batch(n: i32) -> RecordBatch {
+        use arrow_array::builder::{Float64Builder, Int64Builder, StructBuilder};
+        let schema = nested_schema();
+        let arrow = schema.to_arrow();
+        let DataType::Struct(s_fields) = arrow.field(1).data_type().clone() else { unreachable!() };
+        let mut s = StructBuilder::from_fields(s_fields, n as usize);
+        let mut l = ListBuilder::new(Int64Builder::new());
+        let mut m = MapBuilder::new(None, StringBuilder::new(), Int32Builder::new());
+        for i in 0..n {
+            s.field_builder::<Int32Builder>(0).unwrap().append_value(i.wrapping_mul(7919) % 1000);
+            let y = s.field_builder::<Float64Builder>(1).unwrap();
+            match i % 11 {
+                0 => y.append_null(),
+                1 => y.append_value(f64::NAN),
+                _ => y.append_value(f64::from(i) * 0.5),
+            }
+            s.append(true);
+            for k in 0..(i % 4) {
+                l.values().append_value(i64::from(i) * 10 + i64::from(k));
+            }
+            l.append(i % 13 != 0);
+            for k in 0..(i % 3) {
+                m.keys().append_value(format!("key-{k}-{}", i % 17));
+                m.values().append_value(i + k);
+            }
+            m.append(true).unwrap();
+        }
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(Int64Array::from_iter_values((0..n).map(|i| i64::from(i) * 3))),
+            Arc::new(s.finish()),
+            Arc::new(l.finish()),
+            Arc::new(m.finish()),
+        ];
+        let fields: Vec<Field> = columns
+            .iter()
+            .zip(arrow.fields())
+            .map(|(c, f)| Field::new(f.name(), c.data_type().clone(), f.is_nullable()))
+            .collect();
+        conform_batch(&schema, &batch(fields, columns)).unwrap()
+    }
+
+    #[test]
+    fn parallel_encoding_writes_the_same_files() {
+        let schema = nested_schema();
+        let batches = [big_nested_batch(30_000), big_nested_batch(45_000)];
+        let o = WriteOptions { row_group_size: 7_000, target_file_size_bytes: 512 * 1024, ..opts() };
+        let (seq_dir, par_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let seq = write_all(seq_dir.path(), &schema, &batches, o.clone().encode_threads(1));
+        let before = PARALLEL_SLICES.with(|n| n.get());
+        let par = write_all(par_dir.path(), &schema, &batches, o.encode_threads(4));
+        assert!(PARALLEL_SLICES.with(|n| n.get()) > before, "the parallel path did not run");
+        assert!(seq.len() >= 2, "expected several files, got {}", seq.len());
+        assert_eq!(seq.len(), par.len());
+        for (a, b) in seq.iter().zip(&par) {
+            let bytes = |df: &DataFile| std::fs::read(df.file_path.strip_prefix("file://").unwrap()).unwrap();
+            assert!(bytes(a) == bytes(b), "{} and {} differ", a.file_path, b.file_path);
+            assert_eq!(DataFile { file_path: b.file_path.clone(), ..a.clone() }, *b);
+            assert_eq!(a.nan_value_counts.get(&4), b.nan_value_counts.get(&4));
+        }
+        assert!(par.iter().any(|f| f.split_offsets.as_ref().is_some_and(|o| o.len() >= 2)), "one row group per file");
+        assert_eq!(par.iter().map(|f| f.record_count).sum::<i64>(), 75_000);
+        let back: Vec<RecordBatch> = par.iter().map(|f| read_back(&f.file_path)).collect();
+        let back = arrow_select::concat::concat_batches(&back[0].schema(), &back).unwrap();
+        let want = arrow_select::concat::concat_batches(&batches[0].schema(), &batches).unwrap();
+        assert_eq!(back.columns(), want.columns());
     }
 
     #[test]
