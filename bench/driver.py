@@ -13,12 +13,19 @@ docs/bench-commits.png and docs/bench-data.png.
 
   driver.py --floe-bin PATH [--quick | --tiny] [--only W,W] [--systems S,S]
             [--reps N] [--procs P,P] [--rows N] [--floe-py-python PY]
-            [--no-docs] [--results DIR] [--keep]
+            [--no-docs] [--results DIR] [--keep] [--object-store s3://BUCKET/PREFIX]
 
 floe-py (floe's Python package) is an optional system: `--systems …,floe-py` runs the
 same workloads through `import floe`, with the interpreter of `--floe-py-python` (one
 that has the floe wheel installed; default: `--python`). The report then gives its
 figures beside the Rust binary's (the Python layer's overhead) and the Python peers'.
+
+--object-store: every table is a fresh prefix under that URL (credentials and endpoint
+from AWS_*; bench/run.sh --object-store starts a server of its own), only the latency
+and contention workloads run, `raw` is the server's own conditional PUT per commit
+(the ratio's baseline), floe reports its requests per commit by kind, and the report
+is printed and saved as bench/results/<stamp>-<mode>-object-store.json (docs/ are
+not touched; docs/object-stores.md quotes a run).
 """
 
 from __future__ import annotations
@@ -138,16 +145,21 @@ class Runner:
         self.keep = keep
         self.verbose = verbose
         self.counter = 0
+        self.object_store: Optional[str] = None
 
     def fresh(self, what: str) -> Path:
         self.counter += 1
+        if self.object_store:
+            # A fresh prefix in the bucket (a str: a URL is not a local path).
+            return f"{self.object_store}/{what}-{self.counter}"  # type: ignore[return-value]
         p = self.scratch / f"{what}-{self.counter}"
         if p.exists():
             shutil.rmtree(p)
         return p
 
     def discard(self, p: Path) -> None:
-        if not self.keep:
+        # Object-store tables stay in the bench's own server, which is deleted with it.
+        if not self.keep and not self.object_store:
             shutil.rmtree(p, ignore_errors=True)
 
     def argv(self, system: str, cmd: str, d: Path, *flags: Any) -> List[str]:
@@ -267,7 +279,8 @@ class Bench:
 
     # 1 ------------------------------------------------------------------
     def latency(self) -> None:
-        systems = ["floe", "raw", "floe-relaxed", *self.peers]
+        # On an object store Durability::Relaxed changes nothing (no fsync to skip).
+        systems = ["floe", "raw", *self.peers] if self.r.object_store else ["floe", "raw", "floe-relaxed", *self.peers]
         n = self.s.latency_n
         res: Dict[str, Dict[str, Fig]] = {s: {} for s in systems}
         for rep in range(self.s.latency_reps):
@@ -280,6 +293,11 @@ class Bench:
                 for key, val in (("p50", pct(lat, 0.5)), ("p90", pct(lat, 0.9)), ("p99", pct(lat, 0.99)),
                                  ("first10", med(lat[:10])), ("last10", med(lat[-10:])), ("appends", len(lat))):
                     figs.setdefault(key, Fig()).add(val)
+                # floe on an object store: its requests per commit, by kind.
+                for kind, count in p.out.get("requests", {}).items():
+                    figs.setdefault(f"requests {kind}", Fig()).add(count / max(1, len(lat)))
+                if "requests" in p.out:
+                    figs.setdefault("requests", Fig()).add(sum(p.out["requests"].values()) / max(1, len(lat)))
                 self.r.discard(d)
         self.results["latency"] = {"n": n, "reps": self.s.latency_reps, "budget_s": self.s.latency_budget,
                                    "systems": {s: {k: f.to_json() for k, f in v.items()} for s, v in res.items()}}
@@ -289,7 +307,7 @@ class Bench:
         d = self.r.fresh(f"cont-{system}-{procs}")
         setup = "raw" if system == "raw" else ("floe" if system.startswith("floe") else system)
         self.r.run(setup, "setup", d)
-        start_file = d.parent / f"{d.name}.start"
+        start_file = (self.r.scratch / f"{Path(d).name}.start") if self.r.object_store else d.parent / f"{d.name}.start"
         children: List[subprocess.Popen] = []
         try:
             for k in range(procs):
@@ -339,7 +357,7 @@ class Bench:
                             if all("attempts" in o for o in outs) else None)}
 
     def contention(self) -> None:
-        systems = ["floe", "floe-noretry", "raw", *self.peers]
+        systems = ["floe", "raw", *self.peers] if self.r.object_store else ["floe", "floe-noretry", "raw", *self.peers]
         n = self.s.contention_n
         out: Dict[str, Any] = {"n": n, "reps": self.s.contention_reps, "procs": {}}
         for procs in self.s.procs:
@@ -530,6 +548,49 @@ def environment(scratch: Path, python: str) -> Dict[str, Any]:
     }
 
 
+# --------------------------------------------------------------------------- object-store report
+
+
+def object_store_markdown(doc: Dict[str, Any]) -> str:
+    """The object-store run as markdown: latency (with the ratio to the server's own
+    conditional PUT, `raw`, measured in the same run), requests per commit, contention."""
+    res = doc["results"]
+    lines = [f"Object-store run {doc['stamp']} ({doc['mode']}), server: {doc['object_store']['server']}, "
+             f"{doc['env']['cpus']} CPUs, load {' '.join(doc['env']['load_start'])}", ""]
+
+    def m(figs: Dict[str, Any], k: str) -> float:
+        return figs.get(k, {}).get("median", float("nan"))
+
+    if "latency" in res:
+        lat = res["latency"]
+        raw = m(lat["systems"].get("raw", {}), "p50")
+        lines += [f"Single-row append latency ({lat['n']} appends per system, median of {lat['reps']} run(s)); "
+                  "`raw` = one conditional PUT of a 2 KB object per commit:", "",
+                  "| system | p50 ms | p99 ms | p50 / raw p50 | requests per commit |", "|---|---|---|---|---|"]
+        for system, figs in lat["systems"].items():
+            kinds = ", ".join(f"{k[len('requests '):]} {m(figs, k):.2f}" for k in sorted(figs)
+                              if k.startswith("requests "))
+            req = f"{m(figs, 'requests'):.2f} ({kinds})" if "requests" in figs else ""
+            lines.append(f"| {system} | {m(figs, 'p50'):.2f} | {m(figs, 'p99'):.2f} | {m(figs, 'p50') / raw:.2f} "
+                         f"| {req} |")
+        lines.append("")
+    if "contention" in res:
+        con = res["contention"]
+        for procs, per in con["procs"].items():
+            lines += [f"P = {procs} processes × {con['n']} single-row appends to one table "
+                      f"(median of {con['reps']} run(s)):", "",
+                      "| system | commits/s | failures | lost acked | duplicated | p50 ms | p99 ms |",
+                      "|---|---|---|---|---|---|---|"]
+            for system, figs in per.items():
+                lines.append(f"| {system} | {m(figs, 'commits_per_s'):.1f} | {m(figs, 'failures'):.0f} | "
+                             f"{m(figs, 'lost_acked'):.0f} | {m(figs, 'dup'):.0f} | {m(figs, 'p50'):.1f} | "
+                             f"{m(figs, 'p99'):.1f} |")
+                if figs.get("errors_sample"):
+                    lines.append(f"|  | errors: {'; '.join(figs['errors_sample'])[:200]} | | | | | |")
+            lines.append("")
+    return "\n".join(lines)
+
+
 # --------------------------------------------------------------------------- main
 
 
@@ -551,7 +612,13 @@ def main() -> int:
     ap.add_argument("--no-docs", action="store_true", help="do not touch docs/")
     ap.add_argument("--keep", action="store_true", help="keep the scratch tables")
     ap.add_argument("-q", "--quiet", action="store_true")
+    ap.add_argument("--object-store", default=None, metavar="URL",
+                    help="run latency and contention on tables under this URL (s3://bucket/prefix)")
     a = ap.parse_args()
+    if a.object_store:
+        a.no_docs = True
+        if a.only == ",".join(WORKLOADS):
+            a.only = "latency,contention"
 
     mode = "tiny" if a.tiny else "quick" if a.quick else "full"
     sizes = sizes_for(mode)
@@ -565,14 +632,23 @@ def main() -> int:
     for w in only:
         if w not in WORKLOADS:
             ap.error(f"unknown workload {w!r}; one of {WORKLOADS}")
+        if a.object_store and w not in ("latency", "contention"):
+            ap.error(f"--object-store runs latency and contention only, not {w!r}")
     peers = [p for p in a.systems.split(",") if p]
     for p in peers:
         if p not in PEERS + OPTIONAL_PEERS:
             ap.error(f"unknown peer {p!r}; one of {PEERS + OPTIONAL_PEERS}")
 
+    if a.object_store and "datashard" in peers:
+        # Its S3 backend needs boto3 (datashard[s3]), which bench/requirements.txt does
+        # not install; docs/object-stores.md says what was found.
+        print("bench: datashard skipped in object-store mode (its S3 backend needs boto3)", flush=True)
+        peers.remove("datashard")
     scratch = Path(a.scratch) / f"run-{os.getpid()}"
     scratch.mkdir(parents=True, exist_ok=True)
     runner = Runner(a.floe_bin, a.python, scratch, a.keep, not a.quiet, a.floe_py_python)
+    if a.object_store:
+        runner.object_store = f"{a.object_store.rstrip('/')}/run-{os.getpid()}-{int(time.time())}"
     bench = Bench(runner, sizes, peers)
     env = environment(scratch, a.python)
     if "floe-py" in peers:
@@ -600,6 +676,14 @@ def main() -> int:
            "fsync": FSYNC, "retry": RETRY, "targets": TARGETS, "results": bench.results}
     out_dir = Path(a.results)
     out_dir.mkdir(parents=True, exist_ok=True)
+    if a.object_store:
+        doc["object_store"] = {"url": runner.object_store, "server": os.environ.get("FLOE_BENCH_S3_SERVER", "?")}
+        out_json = out_dir / f"{stamp}-{mode}-object-store.json"
+        out_json.write_text(json.dumps(doc, indent=1) + "\n")
+        print(f"raw results: {out_json}")
+        print(object_store_markdown(doc))
+        print(f"done in {env['duration_s']} s")
+        return 0
     out_json = out_dir / f"{stamp}-{mode}.json"
     out_json.write_text(json.dumps(doc, indent=1) + "\n")
     print(f"raw results: {out_json}")

@@ -23,6 +23,13 @@ Systems (each used through its documented public API, default settings):
 
 Rows: id (int64), name (16 hex digits of splitmix64(id)), value (float64 from the
 same hash) - the same bytes the floe binary generates.
+
+Object-store mode: --dir is an s3:// URL; endpoint and credentials come from AWS_ENDPOINT,
+AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_REGION. deltalake commits with S3's
+conditional put (object_store's `conditional_put=etag`: If-None-Match on the log entry),
+lance with its default S3 commit (a conditional put), pyiceberg through its SQL catalog
+(SQLite in a local directory named after the URL) with its S3 FileIO for every file;
+datashard's S3 backend needs boto3, which the bench venv does not have.
 """
 
 from __future__ import annotations
@@ -92,12 +99,22 @@ def peak_rss_kib() -> int:
 # --------------------------------------------------------------------------- systems
 
 
+def is_url(path: Any) -> bool:
+    return "://" in str(path)
+
+
+def s3_env() -> Dict[str, str]:
+    return {k: os.environ[k] for k in ("AWS_ENDPOINT", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION")
+            if k in os.environ}
+
+
 class System:
     """One peer: open/create, append a pyarrow Table, read."""
 
     MODULE = ""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Any):
+        # A local directory (Path) or, in object-store mode, an s3:// URL (str).
         self.path = path
         # Imported before any data is generated, so the peak RSS right after
         # generation already includes the library (`bulk` reports the growth after).
@@ -120,15 +137,25 @@ class System:
 
 class Delta(System):
     MODULE = "deltalake"
+
+    def options(self) -> Dict[str, str] | None:
+        if not is_url(self.path):
+            return None
+        e = s3_env()
+        return {"AWS_ENDPOINT_URL": e.get("AWS_ENDPOINT", ""), "AWS_ACCESS_KEY_ID": e.get("AWS_ACCESS_KEY_ID", ""),
+                "AWS_SECRET_ACCESS_KEY": e.get("AWS_SECRET_ACCESS_KEY", ""),
+                "AWS_REGION": e.get("AWS_REGION", "us-east-1"), "AWS_ALLOW_HTTP": "true",
+                "conditional_put": "etag"}
+
     def create(self) -> None:
         from deltalake import DeltaTable
 
-        self.dt = DeltaTable.create(str(self.path), schema=SCHEMA)
+        self.dt = DeltaTable.create(str(self.path), schema=SCHEMA, storage_options=self.options())
 
     def open(self) -> None:
         from deltalake import DeltaTable
 
-        self.dt = DeltaTable(str(self.path))
+        self.dt = DeltaTable(str(self.path), storage_options=self.options())
 
     def append(self, table: pa.Table) -> None:
         from deltalake import write_deltalake
@@ -138,7 +165,7 @@ class Delta(System):
     def read(self, columns, lo, hi) -> pa.Table:
         from deltalake import DeltaTable
 
-        dt = DeltaTable(str(self.path))
+        dt = DeltaTable(str(self.path), storage_options=self.options())
         filters = [("id", ">=", lo), ("id", "<", hi)] if lo is not None else None
         return dt.to_pyarrow_table(columns=columns, filters=filters)
 
@@ -151,15 +178,25 @@ class Delta(System):
 
 class Lance(System):
     MODULE = "lance"
+
+    def options(self) -> Dict[str, str] | None:
+        if not is_url(self.path):
+            return None
+        e = s3_env()
+        return {"aws_endpoint": e.get("AWS_ENDPOINT", ""), "aws_access_key_id": e.get("AWS_ACCESS_KEY_ID", ""),
+                "aws_secret_access_key": e.get("AWS_SECRET_ACCESS_KEY", ""),
+                "aws_region": e.get("AWS_REGION", "us-east-1"), "allow_http": "true"}
+
     def create(self) -> None:
         import lance
 
-        self.ds = lance.write_dataset(SCHEMA.empty_table(), str(self.path), mode="create")
+        self.ds = lance.write_dataset(SCHEMA.empty_table(), str(self.path), mode="create",
+                                      storage_options=self.options())
 
     def open(self) -> None:
         import lance
 
-        self.ds = lance.dataset(str(self.path))
+        self.ds = lance.dataset(str(self.path), storage_options=self.options())
 
     def append(self, table: pa.Table) -> None:
         self.ds.insert(table, mode="append")
@@ -168,7 +205,7 @@ class Lance(System):
         import lance
 
         flt = f"id >= {lo} AND id < {hi}" if lo is not None else None
-        return lance.dataset(str(self.path)).to_table(columns=columns, filter=flt)
+        return lance.dataset(str(self.path), storage_options=self.options()).to_table(columns=columns, filter=flt)
 
     def compact(self) -> Dict[str, Any]:
         import lance
@@ -184,12 +221,26 @@ class Iceberg(System):
     def _catalog(self):
         from pyiceberg.catalog.sql import SqlCatalog
 
+        if is_url(self.path):
+            e = s3_env()
+            return SqlCatalog(
+                "bench", uri=f"sqlite:///{self._local() / 'catalog.db'}", warehouse=f"{self.path}/warehouse",
+                **{"s3.endpoint": e.get("AWS_ENDPOINT", ""), "s3.access-key-id": e.get("AWS_ACCESS_KEY_ID", ""),
+                   "s3.secret-access-key": e.get("AWS_SECRET_ACCESS_KEY", ""),
+                   "s3.region": e.get("AWS_REGION", "us-east-1")})
         return SqlCatalog(
             "bench", uri=f"sqlite:///{self.path / 'catalog.db'}", warehouse=f"file://{self.path / 'warehouse'}"
         )
 
+    def _local(self) -> Path:
+        """The catalog's local directory: the same for every process of one URL."""
+        import hashlib
+        import tempfile
+
+        return Path(tempfile.gettempdir()) / "floe-bench-pyiceberg" / hashlib.sha1(str(self.path).encode()).hexdigest()
+
     def create(self) -> None:
-        self.path.mkdir(parents=True, exist_ok=True)
+        (self._local() if is_url(self.path) else self.path).mkdir(parents=True, exist_ok=True)
         cat = self._catalog()
         cat.create_namespace("bench")
         self.t = cat.create_table(self.NAME, schema=SCHEMA)
@@ -401,7 +452,7 @@ def main() -> None:
     logging.basicConfig(level=logging.WARNING)
     for noisy in ("datashard", "pyiceberg", "deltalake", "lance", "floe"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    system = SYSTEMS[a.system](Path(a.dir).resolve())
+    system = SYSTEMS[a.system](a.dir if is_url(a.dir) else Path(a.dir).resolve())
     out = COMMANDS[a.command](system, a)
     sys.stdout.write(json.dumps(out) + "\n")
     sys.stdout.flush()

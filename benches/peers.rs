@@ -42,19 +42,27 @@
 //!
 //! Rows are `id` (long), `name` (16 hex digits of splitmix64(id)) and `value`
 //! (a double from the same hash), exactly as `bench/peers.py` generates them.
+//!
+//! Object-store mode (`bench/run.sh --object-store`): `--dir` is a URL (`s3://bucket/…`,
+//! credentials and endpoint from `AWS_*`). floe's `append` then also reports the
+//! requests it made by kind (`requests`, counted by a wrapper around its store), and
+//! `raw` is the server's own commit primitive: one conditional PUT (`If-None-Match: *`)
+//! of a ~2 KB `v<N>.metadata.json` per commit, the next number on `AlreadyExists`.
 
 mod common;
 
+use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use arrow_array::{Array, BooleanArray, Int64Array, RecordBatch};
 use arrow_schema::SchemaRef;
 use floe::WriteOptions;
 use floe::expr::col;
+use floe::storage::{Key, ObjectStorage, Storage, StorageOptions, StoreUrl, open_store};
 use floe::{CompactOptions, Durability, RetryPolicy, Table, TableOptions};
 use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
@@ -116,6 +124,7 @@ fn run(argv: &[String]) -> BoxResult<Value> {
     let system = args.req("--system")?;
     let dir = PathBuf::from(args.req("--dir")?);
     match (cmd.as_str(), system) {
+        ("setup", "raw") if is_url(&dir) => Ok(json!({})),
         ("setup", "raw") => {
             fs::create_dir_all(dir.join("metadata"))?;
             Ok(json!({}))
@@ -131,6 +140,7 @@ fn run(argv: &[String]) -> BoxResult<Value> {
         ("contend", _) => {
             contend(system, &dir, args.num("--n")?, args.num("--id")?, Path::new(args.req("--start-file")?))
         }
+        ("verify", "raw") if is_url(&dir) => verify_raw_store(&dir, args.num("--expected")?),
         ("verify", "raw") => verify_raw(&dir, args.num("--expected")?),
         ("verify", _) => verify_floe(&dir, args.num("--expected")?),
         ("bulk", _) => bulk(system, &dir, args.num("--rows")?),
@@ -198,21 +208,33 @@ fn floe_options(system: &str) -> TableOptions {
 enum Committer {
     Floe { table: Table, arrow: SchemaRef, refresh: bool },
     Raw { dir: PathBuf, next: u64, payload: Vec<u8> },
+    RawStore { store: Arc<dyn Storage>, next: u64, payload: Vec<u8> },
+}
+
+fn raw_payload() -> Vec<u8> {
+    (0..RAW_PAYLOAD_BYTES).map(|i| b'a' + (i % 26) as u8).collect()
 }
 
 impl Committer {
-    /// A committer for `system` on the existing table (or bare-loop directory) `dir`.
-    fn open(system: &str, dir: &Path) -> BoxResult<Committer> {
-        let options = floe_options(system);
+    /// A committer for `system` on the existing table (or bare-loop directory) `dir`;
+    /// on an object store, floe's requests are counted in `counter`.
+    fn open(system: &str, dir: &Path, counter: Option<&Arc<Counting>>) -> BoxResult<Committer> {
+        let mut options = floe_options(system);
+        if let Some(c) = counter {
+            options = options.storage(counted_storage(dir, c)?);
+        }
         let (options, refresh) = match system {
             "floe" | "floe-relaxed" => (options, false),
             // No retry and no rebase: read the newest version, then one attempt.
             "floe-noretry" => (options, true),
+            "raw" if is_url(dir) => {
+                let store = open_store(&StoreUrl::parse(dir)?, &StorageOptions::default())?;
+                return Ok(Committer::RawStore { store, next: 1, payload: raw_payload() });
+            }
             "raw" => {
                 let dir = dir.join("metadata");
                 fs::create_dir_all(&dir)?;
-                let payload = (0..RAW_PAYLOAD_BYTES).map(|i| b'a' + (i % 26) as u8).collect();
-                return Ok(Committer::Raw { dir, next: 1, payload });
+                return Ok(Committer::Raw { dir, next: 1, payload: raw_payload() });
             }
             other => return Err(format!("unknown committing system {other:?}").into()),
         };
@@ -252,6 +274,22 @@ impl Committer {
                 *next += 1;
                 Ok(attempts)
             }
+            Committer::RawStore { store, next, payload } => {
+                let mut attempts = 1;
+                loop {
+                    let key = Key::new(format!("metadata/v{next}.metadata.json"))?;
+                    match store.put_new(&key, payload, true) {
+                        Ok(()) => break,
+                        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                            *next += 1;
+                            attempts += 1;
+                        }
+                        Err(e) => return Err(e.into()),
+                    }
+                }
+                *next += 1;
+                Ok(attempts)
+            }
         }
     }
 }
@@ -262,10 +300,18 @@ fn append(system: &str, dir: &Path, n: usize, budget: Option<Duration>) -> BoxRe
     if system == "raw-files" {
         return Ok(json!({"lat_ns": raw_small_files(dir, n)?}));
     }
+    let counter = (is_url(dir) && system != "raw").then(Counting::new);
     if system != "raw" {
-        Table::create_with(dir, bench_schema(), floe_options(system))?;
+        let mut options = floe_options(system);
+        if let Some(c) = &counter {
+            options = options.storage(counted_storage(dir, c)?);
+        }
+        Table::create_with(dir, bench_schema(), options)?;
     }
-    let mut c = Committer::open(system, dir)?;
+    let mut c = Committer::open(system, dir, counter.as_ref())?;
+    if let Some(c) = &counter {
+        c.reset();
+    }
     let mut lat = Vec::with_capacity(n);
     let started_all = Instant::now();
     for i in 0..n {
@@ -276,13 +322,16 @@ fn append(system: &str, dir: &Path, n: usize, budget: Option<Duration>) -> BoxRe
             break;
         }
     }
-    Ok(json!({"lat_ns": lat}))
+    match counter {
+        Some(c) => Ok(json!({"lat_ns": lat, "requests": c.snapshot()})),
+        None => Ok(json!({"lat_ns": lat})),
+    }
 }
 
 /// A contention child: open, print `ready`, wait for the start file, commit rows
 /// `id*n .. id*n+n` once each (no application retry), report every outcome.
 fn contend(system: &str, dir: &Path, n: usize, id: usize, start_file: &Path) -> BoxResult<Value> {
-    let mut c = Committer::open(system, dir)?;
+    let mut c = Committer::open(system, dir, None)?;
     {
         let mut out = io::stdout().lock();
         writeln!(out, "ready")?;
@@ -329,6 +378,14 @@ fn verify_raw(dir: &Path, expected: usize) -> BoxResult<Value> {
         .filter_map(|e| e.ok())
         .filter(|e| e.file_name().to_string_lossy().starts_with('v'))
         .count();
+    Ok(json!({"rows": versions, "lost": expected.saturating_sub(versions), "dup": versions.saturating_sub(expected)}))
+}
+
+/// The bare loop on an object store: each successful commit is one `v<N>` object.
+fn verify_raw_store(dir: &Path, expected: usize) -> BoxResult<Value> {
+    let store = open_store(&StoreUrl::parse(dir)?, &StorageOptions::default())?;
+    let versions =
+        store.list(Some(&Key::new("metadata")?))?.objects.iter().filter(|o| o.key.name().starts_with('v')).count();
     Ok(json!({"rows": versions, "lost": expected.saturating_sub(versions), "dup": versions.saturating_sub(expected)}))
 }
 
@@ -623,4 +680,117 @@ fn smoke_run(repo: &Path, python: &Path) -> BoxResult<()> {
         println!("bench smoke test: floe-py included");
     }
     Ok(())
+}
+
+// ---------------------------------------------------------------------------------------
+// Object-store mode
+// ---------------------------------------------------------------------------------------
+
+/// `--dir` is a URL (`s3://…`), not a directory.
+fn is_url(dir: &Path) -> bool {
+    dir.to_str().is_some_and(|s| s.contains("://"))
+}
+
+/// floe's store for the table at `dir`, built as `Table::open` would (credentials from
+/// the environment), with every request counted by `counter`.
+fn counted_storage(dir: &Path, counter: &Arc<Counting>) -> BoxResult<Arc<dyn Storage>> {
+    let plain = open_store(&StoreUrl::parse(dir)?, &StorageOptions::default())?;
+    let (inner, _) = plain.object_store_path(&Key::new("x")?).ok_or("not an object store")?;
+    *counter.inner.lock().map_err(|_| "poisoned")? = Some(inner);
+    let root = plain.root_url().to_string();
+    // `s3://bucket/prefix/…`: the object names under the bucket start with the prefix.
+    let prefix = root.splitn(4, '/').nth(3).unwrap_or("").to_string();
+    Ok(Arc::new(ObjectStorage::new(counter.clone(), &root, &prefix)?))
+}
+
+/// An object store that passes every request on and counts it by kind.
+#[derive(Debug, Default)]
+struct Counting {
+    inner: Mutex<Option<Arc<dyn floe::object_store::ObjectStore>>>,
+    counts: Mutex<BTreeMap<String, u64>>,
+}
+
+impl std::fmt::Display for Counting {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Counting")
+    }
+}
+
+impl Counting {
+    fn new() -> Arc<Counting> {
+        Arc::new(Counting::default())
+    }
+
+    fn inner(&self, kind: &str) -> floe::object_store::Result<Arc<dyn floe::object_store::ObjectStore>> {
+        if let Ok(mut c) = self.counts.lock() {
+            *c.entry(kind.to_string()).or_default() += 1;
+        }
+        let inner = self.inner.lock().ok().and_then(|g| g.clone());
+        inner.ok_or_else(|| floe::object_store::Error::Generic { store: "Counting", source: "no store".into() })
+    }
+
+    fn reset(&self) {
+        if let Ok(mut c) = self.counts.lock() {
+            c.clear();
+        }
+    }
+
+    fn snapshot(&self) -> BTreeMap<String, u64> {
+        self.counts.lock().map(|c| c.clone()).unwrap_or_default()
+    }
+}
+
+mod counting {
+    use super::Counting;
+    use async_trait::async_trait;
+    use floe::object_store::path::Path;
+    use floe::object_store::{
+        GetOptions, GetResult, ListResult, MultipartUpload, ObjectMeta, ObjectStore, PutMode, PutMultipartOptions,
+        PutOptions, PutPayload, PutResult, Result,
+    };
+    use futures::StreamExt;
+    use futures::stream::BoxStream;
+
+    #[async_trait]
+    impl ObjectStore for Counting {
+        async fn put_opts(&self, location: &Path, payload: PutPayload, opts: PutOptions) -> Result<PutResult> {
+            let kind = if matches!(opts.mode, PutMode::Create) { "PUT (create)" } else { "PUT" };
+            self.inner(kind)?.put_opts(location, payload, opts).await
+        }
+
+        async fn put_multipart_opts(
+            &self,
+            location: &Path,
+            opts: PutMultipartOptions,
+        ) -> Result<Box<dyn MultipartUpload>> {
+            self.inner("MULTIPART")?.put_multipart_opts(location, opts).await
+        }
+
+        async fn get_opts(&self, location: &Path, options: GetOptions) -> Result<GetResult> {
+            let kind = if options.head { "HEAD" } else { "GET" };
+            self.inner(kind)?.get_opts(location, options).await
+        }
+
+        fn delete_stream(&self, locations: BoxStream<'static, Result<Path>>) -> BoxStream<'static, Result<Path>> {
+            match self.inner("DELETE") {
+                Ok(inner) => inner.delete_stream(locations),
+                Err(e) => futures::stream::once(async move { Err(e) }).boxed(),
+            }
+        }
+
+        fn list(&self, prefix: Option<&Path>) -> BoxStream<'static, Result<ObjectMeta>> {
+            match self.inner("LIST") {
+                Ok(inner) => inner.list(prefix),
+                Err(e) => futures::stream::once(async move { Err(e) }).boxed(),
+            }
+        }
+
+        async fn list_with_delimiter(&self, prefix: Option<&Path>) -> Result<ListResult> {
+            self.inner("LIST")?.list_with_delimiter(prefix).await
+        }
+
+        async fn copy_opts(&self, from: &Path, to: &Path, options: floe::object_store::CopyOptions) -> Result<()> {
+            self.inner("COPY")?.copy_opts(from, to, options).await
+        }
+    }
 }

@@ -20,6 +20,13 @@ S3_BUCKET=${S3_BUCKET:-floe-test}
 S3_AK=${S3_AK:-floe}
 S3_SK=${S3_SK:-floe-secret}
 MAX_LIFETIME=${S3_MAX_LIFETIME:-5400}   # seconds; the server never outlives this
+# A second server beside the default one (bench/run.sh --object-store) needs its own
+# master, volume, filer and admin ports too (their gRPC ports are these + 10000).
+extra_ports=()
+[ -n "${S3_MASTER_PORT:-}" ] && extra_ports+=(-master.port="$S3_MASTER_PORT")
+[ -n "${S3_VOLUME_PORT:-}" ] && extra_ports+=(-volume.port="$S3_VOLUME_PORT")
+[ -n "${S3_FILER_PORT:-}" ] && extra_ports+=(-filer.port="$S3_FILER_PORT")
+[ -n "${S3_ADMIN_PORT:-}" ] && extra_ports+=(-admin.port="$S3_ADMIN_PORT")
 PIDFILE="$S3_DIR.pid"
 
 if [ "${1:-start}" = stop ]; then
@@ -50,7 +57,7 @@ AWS_ACCESS_KEY_ID="$S3_AK" AWS_SECRET_ACCESS_KEY="$S3_SK" \
   setsid timeout "$MAX_LIFETIME" "$S3_VENV/bin/weed" mini -dir="$S3_DIR" \
     -ip=127.0.0.1 -ip.bind=127.0.0.1 -master.telemetry=false \
     -webdav=false -admin.ui=false -s3.port="$S3_PORT" -s3.port.iceberg=0 -s3.port.lance=0 \
-    -bucket="$S3_BUCKET" > "$S3_DIR.log" 2>&1 < /dev/null &
+    -bucket="$S3_BUCKET" ${extra_ports[@]+"${extra_ports[@]}"} > "$S3_DIR.log" 2>&1 < /dev/null &
 echo $! > "$PIDFILE"
 
 # The port answers before the bucket exists: wait for the bucket's 403 (exists, needs auth).

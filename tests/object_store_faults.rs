@@ -490,3 +490,33 @@ fn orphan_cleanup_deletes_in_one_batch_without_a_head_per_file() {
         assert!(table.verify().unwrap().is_ok(), "{root}");
     }
 }
+
+#[test]
+fn a_commit_past_the_kept_versions_adds_one_batched_delete_and_no_head() {
+    // With write.metadata.previous-versions-max = 2, every commit from v4 on drops the
+    // oldest kept metadata file: one batched delete (no HEAD first) on top of the 6
+    // requests of a warm append, and no per-commit stray-version checks on an object
+    // store. The kept version files stay exactly the newest three.
+    for (root, healthy, _) in backends() {
+        let faulty = Faulty::new(healthy.clone());
+        let prefix = format!("t-{}", uuid::Uuid::new_v4());
+        let url = format!("{root}/{prefix}");
+        let through = ObjectStorage::new(faulty.clone(), &url, &prefix).unwrap();
+        let options =
+            TableOptions::default().storage(Arc::new(through)).property("write.metadata.previous-versions-max", "2");
+        let table = Table::create_with(&url, schema(), options).unwrap();
+        for i in 0..5 {
+            table.append(&[batch(i, 1)]).unwrap();
+        }
+        // v7: not a multiple of 2, so not the periodic listing for strays either.
+        faulty.reset(None);
+        table.append(&[batch(100, 1)]).unwrap();
+        let log = faulty.log.lock().unwrap().clone();
+        eprintln!("{root}: an append past the kept versions made {} requests: {log:#?}", log.len());
+        assert_eq!(log.len(), 7, "{root}: {log:#?}");
+        assert_eq!(log.iter().filter(|r| r.starts_with("DELETE")).count(), 1, "{root}: {log:#?}");
+        assert_eq!(log.iter().filter(|r| r.starts_with("HEAD")).count(), 1, "{root}: {log:#?}");
+        assert_eq!(version_files(&healthy, &url), vec![5, 6, 7], "{root}");
+        assert_eq!(ids(&table), vec![0, 1, 2, 3, 4, 100], "{root}");
+    }
+}

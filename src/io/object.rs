@@ -343,6 +343,9 @@ impl Storage for ObjectStorage {
         // object_store's bulk delete: S3 `DeleteObjects` (1000 keys a request), Azure
         // blob batches, one DELETE each elsewhere; no HEAD first, so a key that did not
         // exist is reported deleted (the contract allows it for `delete_many`).
+        if keys.is_empty() {
+            return Vec::new();
+        }
         let paths: Vec<io::Result<ObjectPath>> = keys.iter().map(|k| self.path(k)).collect();
         let todo: Vec<ObjectPath> = paths.iter().filter_map(|p| p.as_ref().ok().cloned()).collect();
         let store = self.store.clone();

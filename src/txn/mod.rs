@@ -1640,13 +1640,16 @@ impl Transaction {
         if state.metadata.property_bool(properties::DELETE_AFTER_COMMIT, false) {
             let keep: std::collections::HashSet<&str> =
                 state.metadata.metadata_log.iter().map(|e| e.metadata_file.as_str()).collect();
-            for entry in &previous.metadata.metadata_log {
-                if keep.contains(entry.metadata_file.as_str()) {
-                    continue;
-                }
-                if let Ok(p) = table.location().confined_key(&entry.metadata_file) {
-                    let _ = table.storage().delete(&p);
-                }
+            // One `delete_many`: on an object store a bulk delete without a HEAD first.
+            let dropped: Vec<Key> = previous
+                .metadata
+                .metadata_log
+                .iter()
+                .filter(|e| !keep.contains(e.metadata_file.as_str()))
+                .filter_map(|e| table.location().confined_key(&e.metadata_file).ok())
+                .collect();
+            if !dropped.is_empty() {
+                let _ = table.storage().delete_many(&dropped, table.inner.options.write.io_threads);
             }
             sweep_stray_versions(&table, state);
         }
@@ -1948,8 +1951,9 @@ fn remember_datashard(new_md: &mut TableMetadata, base: &TableMetadata) {
 /// `exists` per commit: the versions the previous two commits should have deleted, so
 /// a killed writer's stray is found by the next commit), or once every
 /// `write.metadata.previous-versions-max` versions (strays from other causes, at the
-/// amortized cost of one listing per that many commits). Best effort: errors are
-/// ignored (orphan cleanup also removes old version files).
+/// amortized cost of one listing per that many commits; on an object store, where the
+/// two checks are requests, only this). Best effort: errors are ignored (orphan cleanup
+/// also removes old version files).
 fn sweep_stray_versions(table: &Table, state: &TableState) {
     let metadata_dir = table.location().metadata_dir();
     let floor = state
@@ -1964,14 +1968,17 @@ fn sweep_stray_versions(table: &Table, state: &TableState) {
     let max_prev = state.metadata.property_i64(properties::PREVIOUS_VERSIONS_MAX, 100).max(1) as u64;
     let floor = floor.min(state.version.saturating_sub(max_prev));
     let exists = |k: u64| matches!(table.storage().exists(&table.location().version_file(k)), Ok(true));
-    let suspect = (1..=2).filter_map(|d| floor.checked_sub(d)).filter(|k| *k >= 1).any(exists);
+    // On an object store each check is a request (two per commit): there the periodic
+    // listing alone finds strays, within `previous-versions-max` commits.
+    let suspect = !is_object_store(table.storage())
+        && (1..=2).filter_map(|d| floor.checked_sub(d)).filter(|k| *k >= 1).any(exists);
     if !suspect && !state.version.is_multiple_of(max_prev) {
         return;
     }
     let Ok(versions) = list_versions(table.location()) else { return };
-    for k in versions.into_iter().filter(|k| *k < floor) {
-        let _ = table.storage().delete(&table.location().version_file(k));
-    }
+    let strays: Vec<Key> =
+        versions.into_iter().filter(|k| *k < floor).map(|k| table.location().version_file(k)).collect();
+    let _ = table.storage().delete_many(&strays, table.inner.options.write.io_threads);
 }
 
 /// The URI of the metadata file of `state`, as the metadata log records it.
