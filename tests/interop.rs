@@ -2221,7 +2221,9 @@ fn bank_transfer(wh: &floe::Warehouse, id: i64, amount: f64) {
     let mut tx = wh.transaction();
     tx.table("bank.a").unwrap().append(&one(-amount)).unwrap();
     tx.table("bank.b").unwrap().append(&one(amount)).unwrap();
-    tx.commit().unwrap();
+    if let Err(e) = tx.commit() {
+        panic!("transfer {id}: {e:?}");
+    }
 }
 
 /// The bank-transfer proof with DuckDB as the third-party reader: two writer threads
@@ -2282,7 +2284,7 @@ print(json.dumps({"reads": reads}))
 "#;
     let a_dir = root.join("bank/a");
     let b_dir = root.join("bank/b");
-    let out = py.snippet(code, &[path_str(&a_dir), path_str(&b_dir), "6"]);
+    let out = py.duckdb_snippet(code, &[path_str(&a_dir), path_str(&b_dir), "6"]);
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let transfers: i64 = writers.into_iter().map(|w| w.join().unwrap()).sum();
     let head = wh.version().unwrap();
@@ -2324,7 +2326,7 @@ print(json.dumps({"reads": reads}))
         }
     }
     // After the transfers: through the hint, both tables whole, the total zero.
-    let after = py.snippet(
+    let after = py.duckdb_snippet(
         r#"
 import sys, json
 con = duckdb_connect()
