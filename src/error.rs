@@ -265,6 +265,28 @@ pub enum WarehouseError {
         /// The newest.
         newest: u64,
     },
+    /// The catalog version asked for was deleted by `Warehouse::expire_catalog`
+    /// (time travel reaches back to `oldest`).
+    #[error("catalog version {version} was expired (the oldest kept is {oldest})")]
+    VersionExpired {
+        /// Asked for.
+        version: u64,
+        /// The oldest catalog version kept.
+        oldest: u64,
+    },
+    /// The warehouse was copied or moved here: its tables' metadata still names the
+    /// original root. Reads work; commits wait for `Warehouse::relocate` (`floe
+    /// relocate ROOT`).
+    #[error(
+        "the warehouse at {root} was copied or moved from {recorded}: its tables still name the original; \
+         run `floe relocate {root}` (Warehouse::relocate) before committing to it"
+    )]
+    Relocated {
+        /// This warehouse's root.
+        root: String,
+        /// The root its tables record.
+        recorded: String,
+    },
     /// The commit point's create failed in a way that leaves its outcome unknown
     /// (the catalog file could not be read back). Look for the transaction id in the
     /// catalog (`floe tables --log`) before retrying.

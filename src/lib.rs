@@ -99,4 +99,6 @@ pub use txn::conflict::{ConflictContext, LandedCommit};
 pub use txn::evolution::{SchemaMode, SchemaUpdate, SpecUpdate};
 pub use txn::rowops::{Isolation, RowChanges, RowOps};
 pub use txn::{CommitReport, Operation, Transaction};
-pub use warehouse::{RepairReport, TableInfo, Warehouse, WarehouseCommit, WarehouseSnapshot, WarehouseTransaction};
+pub use warehouse::{
+    CatalogExpireReport, RepairReport, TableInfo, Warehouse, WarehouseCommit, WarehouseSnapshot, WarehouseTransaction,
+};

@@ -2204,6 +2204,151 @@ print(json.dumps({"reads": reads}))
     );
 }
 
+/// One bank transfer of `amount` (as whole cents) with id `id`: `-amount` into
+/// `bank.a`, `+amount` into `bank.b`, in one warehouse transaction.
+fn bank_transfer(wh: &floe::Warehouse, id: i64, amount: f64) {
+    let one = |v: f64| {
+        RecordBatch::try_new(
+            Arc::new(interop_schema().to_arrow()),
+            vec![
+                Arc::new(Int64Array::from(vec![id])),
+                Arc::new(StringArray::from(vec![Some("transfer")])),
+                Arc::new(Float64Array::from(vec![v])),
+            ],
+        )
+        .expect("transfer batch")
+    };
+    let mut tx = wh.transaction();
+    tx.table("bank.a").unwrap().append(&one(-amount)).unwrap();
+    tx.table("bank.b").unwrap().append(&one(amount)).unwrap();
+    if let Err(e) = tx.commit() {
+        panic!("transfer {id}: {e:?}");
+    }
+}
+
+/// The bank-transfer proof with DuckDB as the third-party reader: two writer threads
+/// move money between two account tables in multi-table transactions while DuckDB's
+/// `iceberg_scan` reads both tables in a loop (each at its newest `v<N>`, found as
+/// Iceberg readers find it). Every table version DuckDB reads is one the warehouse
+/// catalog committed, with exactly floe's rows and sum at that version (never an
+/// uncommitted or partial table); the reads where the two tables were at different
+/// transactions (a publish window) are counted. After the transfers DuckDB, given
+/// each table's directory, sees every transfer in both tables and a total of zero.
+#[test]
+fn duckdb_reads_warehouse_tables_only_at_committed_versions() {
+    let Some(py) = interop() else { return };
+    let dir = scratch("warehouse_duckdb");
+    let root = dir.path().join("wh");
+    let wh = floe::Warehouse::create_with(&root, relaxed()).unwrap();
+    wh.create_table("bank.a", interop_schema()).unwrap();
+    wh.create_table("bank.b", interop_schema()).unwrap();
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writers: Vec<_> = (0..2i64)
+        .map(|w| {
+            let (root, stop) = (root.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let wh = floe::Warehouse::open_with(&root, relaxed()).unwrap();
+                let mut n = 0i64;
+                // Inside each table's window of retained metadata versions (100).
+                while n < 40 && !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    bank_transfer(&wh, w * 1_000_000 + n, (1 + (n * 7 + w) % 50) as f64);
+                    n += 1;
+                }
+                n
+            })
+        })
+        .collect();
+    let code = r#"
+import sys, os, json, time
+a_dir, b_dir, secs = sys.argv[1], sys.argv[2], float(sys.argv[3])
+con = duckdb_connect()
+def newest(d):
+    md = os.path.join(d, "metadata")
+    with open(os.path.join(md, "version-hint.text")) as f:
+        v = int(f.read().strip())
+    while os.path.exists(os.path.join(md, "v%d.metadata.json" % (v + 1))):
+        v += 1
+    return v, os.path.join(md, "v%d.metadata.json" % v)
+def read(path):
+    rows = con.execute("SELECT id, value FROM iceberg_scan(?)", [path]).fetchall()
+    return sorted(r[0] for r in rows), sum(r[1] for r in rows)
+reads = []
+end = time.time() + secs
+while time.time() < end:
+    va, pa = newest(a_dir)
+    vb, pb = newest(b_dir)
+    ia, sa = read(pa)
+    ib, sb = read(pb)
+    reads.append([va, ia, sa, vb, ib, sb])
+print(json.dumps({"reads": reads}))
+"#;
+    let a_dir = root.join("bank/a");
+    let b_dir = root.join("bank/b");
+    let out = py.duckdb_snippet(code, &[path_str(&a_dir), path_str(&b_dir), "6"]);
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let transfers: i64 = writers.into_iter().map(|w| w.join().unwrap()).sum();
+    let head = wh.version().unwrap();
+    let mut committed = std::collections::BTreeSet::new();
+    for k in 1..=head {
+        let snap = wh.snapshot_at(k).unwrap();
+        for t in ["bank.a", "bank.b"] {
+            if let Ok(v) = snap.table_version(t) {
+                committed.insert((t, v));
+            }
+        }
+    }
+    let floe_at = |dir: &Path, v: u64| -> (Vec<i64>, f64) {
+        let t = Table::open(dir).unwrap();
+        let (mut ids, mut sum) = (Vec::new(), 0.0);
+        for b in t.scan().as_of_version(v).select(["id", "value"]).to_batches().unwrap() {
+            ids.extend(b.column(0).as_primitive::<Int64Type>().values().iter().copied());
+            sum += b.column(1).as_primitive::<arrow_array::types::Float64Type>().values().iter().sum::<f64>();
+        }
+        ids.sort();
+        (ids, sum)
+    };
+    let reads = out["reads"].as_array().unwrap();
+    assert!(!reads.is_empty());
+    let mut skewed = 0;
+    for r in reads {
+        let seen = |i: usize| -> (u64, Vec<i64>, f64) {
+            let ids = r[i + 1].as_array().unwrap().iter().map(|x| x.as_i64().unwrap()).collect();
+            (r[i].as_u64().unwrap(), ids, r[i + 2].as_f64().unwrap_or(0.0))
+        };
+        for ((t, dir), (v, ids, sum)) in [(("bank.a", &a_dir), seen(0)), (("bank.b", &b_dir), seen(3))] {
+            assert!(committed.contains(&(t, v)), "DuckDB read {t} v{v}, which the catalog never committed");
+            let (want_ids, want_sum) = floe_at(dir, v);
+            assert_eq!(ids, want_ids, "{t} v{v} as DuckDB read it");
+            assert_eq!(sum, want_sum, "{t} v{v}: DuckDB's sum");
+        }
+        if r[1] != r[4] {
+            skewed += 1;
+        }
+    }
+    // After the transfers: through the hint, both tables whole, the total zero.
+    let after = py.duckdb_snippet(
+        r#"
+import sys, json
+con = duckdb_connect()
+out = {}
+for name, d in (("a", sys.argv[1]), ("b", sys.argv[2])):
+    rows = con.execute("SELECT id, value FROM iceberg_scan(?)", [d]).fetchall()
+    out[name] = {"ids": sorted(r[0] for r in rows), "sum": sum(r[1] for r in rows)}
+print(json.dumps(out))
+"#,
+        &[path_str(&a_dir), path_str(&b_dir)],
+    );
+    assert_eq!(after["a"]["ids"], after["b"]["ids"]);
+    assert_eq!(after["a"]["ids"].as_array().unwrap().len() as i64, transfers);
+    let total = after["a"]["sum"].as_f64().unwrap() + after["b"]["sum"].as_f64().unwrap();
+    assert_eq!(total, 0.0, "{after}");
+    println!(
+        "warehouse: {transfers} transfers; DuckDB made {} reads of both tables, {skewed} saw them at different \
+         transactions (each table always at a committed version)",
+        reads.len()
+    );
+}
+
 // ------------------------------------------------------------------ merge-on-read
 
 /// A floe table with merge-on-read deletes: three commits, then a delete by predicate

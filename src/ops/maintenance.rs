@@ -710,6 +710,15 @@ impl Table {
     /// snapshot that changes no rows (commits also do this on their own at
     /// `commit.manifest.min-count-to-merge`). Rebases over concurrent commits.
     pub fn merge_manifests(&self, opts: &MergeManifestsOptions) -> Result<MaintenanceReport> {
+        self.merge_manifests_via(opts, &Transaction::commit)
+    }
+
+    /// [`Table::merge_manifests`] committing through `commit`.
+    pub(crate) fn merge_manifests_via(
+        &self,
+        opts: &MergeManifestsOptions,
+        commit: Committer<'_>,
+    ) -> Result<MaintenanceReport> {
         let started = Instant::now();
         let mut report = MaintenanceReport::new("merge-manifests", opts.dry_run);
         self.refresh()?;
@@ -746,7 +755,7 @@ impl Table {
         let mut tx = self.new_transaction();
         tx.set_operation(Operation::Replace);
         tx.force_manifest_merge(min_count);
-        let r = tx.commit()?;
+        let r = commit(tx)?;
         report.commits.push(r);
         if let Some(s) = self.current_snapshot() {
             report.manifests_after = self.manifests(&s)?.len();
@@ -1176,6 +1185,16 @@ impl Table {
     /// Names `snapshot_id` with a tag (an Iceberg `refs` entry of type `tag`). Tagged
     /// snapshots are never expired. Fails if the name is taken.
     pub fn create_tag(&self, name: &str, snapshot_id: i64) -> Result<MaintenanceReport> {
+        self.create_tag_via(name, snapshot_id, &Transaction::commit)
+    }
+
+    /// [`Table::create_tag`] committing through `commit`.
+    pub(crate) fn create_tag_via(
+        &self,
+        name: &str,
+        snapshot_id: i64,
+        commit: Committer<'_>,
+    ) -> Result<MaintenanceReport> {
         let started = Instant::now();
         if name.is_empty() || name == "main" {
             return Err(Error::InvalidArgument(format!("{name:?} cannot be a tag name")));
@@ -1195,13 +1214,18 @@ impl Table {
             md.refs.insert(tag.clone(), SnapshotRef { snapshot_id, ref_type: "tag".into(), extra: BTreeMap::new() });
             Ok(())
         });
-        report.commits.push(tx.commit()?);
+        report.commits.push(commit(tx)?);
         report.elapsed = started.elapsed();
         Ok(report)
     }
 
     /// Removes a tag (its snapshot becomes expirable).
     pub fn remove_tag(&self, name: &str) -> Result<MaintenanceReport> {
+        self.remove_tag_via(name, &Transaction::commit)
+    }
+
+    /// [`Table::remove_tag`] committing through `commit`.
+    pub(crate) fn remove_tag_via(&self, name: &str, commit: Committer<'_>) -> Result<MaintenanceReport> {
         let started = Instant::now();
         let mut report = MaintenanceReport::new("remove-tag", false);
         self.refresh()?;
@@ -1216,7 +1240,7 @@ impl Table {
             Some(_) => Err(Error::InvalidArgument(format!("ref {tag:?} is a branch, not a tag"))),
             None => Err(Error::NotFound { what: format!("tag {tag:?}") }),
         });
-        report.commits.push(tx.commit()?);
+        report.commits.push(commit(tx)?);
         report.elapsed = started.elapsed();
         Ok(report)
     }

@@ -39,6 +39,7 @@ use crate::spec::metadata::{PartitionSpec, TableMetadata};
 use crate::spec::types::Schema;
 use crate::table::RetryPolicy;
 use crate::table::{Table, load_manifest_list};
+use crate::txn::Transaction;
 
 /// What [`Table::relocate`] rewrote (or, as a dry run, would rewrite): the details of
 /// its [`MaintenanceReport::relocation`]. The report's `commits` holds the version it
@@ -103,6 +104,19 @@ impl Table {
 
     fn relocate_inner(&self, dry_run: bool) -> Result<MaintenanceReport> {
         let started = Instant::now();
+        let (mut report, tx) = self.relocation(dry_run)?;
+        if let Some(tx) = tx {
+            report.commits.push(tx.commit()?);
+        }
+        report.elapsed = started.elapsed();
+        Ok(report)
+    }
+
+    /// The relocation's report and, when one is needed and this is no dry run, its
+    /// transaction (its new manifests written, owned by it: deleted unless it commits),
+    /// for the caller to commit (a warehouse commits every table's in one transaction).
+    pub(crate) fn relocation(&self, dry_run: bool) -> Result<(MaintenanceReport, Option<Transaction>)> {
+        let started = Instant::now();
         if self.inner.read_only {
             return Err(Error::Unsupported {
                 what: "relocating a table opened from a catalog-style metadata file".into(),
@@ -113,7 +127,7 @@ impl Table {
         let mut tx = self.new_transaction().with_retry(RetryPolicy::none());
         tx.allow_relocated();
         let md = Arc::clone(tx.base_metadata());
-        let mut report = MaintenanceReport::new("relocate", dry_run);
+        let report = MaintenanceReport::new("relocate", dry_run);
         let mut details =
             Relocation { recorded: md.location.clone(), opened: self.path().to_path_buf(), ..Relocation::default() };
         let finish = |mut report: MaintenanceReport, details: Relocation| {
@@ -122,7 +136,7 @@ impl Table {
             report
         };
         if self.location().observe(&md.location) {
-            return Ok(finish(report, details));
+            return Ok((finish(report, details), None));
         }
         details.needed = true;
         let plan = self.plan_relocation(&md, &tx.commit_id())?;
@@ -138,7 +152,7 @@ impl Table {
         details.metadata_log = log.len();
         details.written = plan.writes.iter().map(|(k, _)| self.location().path(k)).collect();
         if dry_run {
-            return Ok(finish(report, details));
+            return Ok((finish(report, details), None));
         }
 
         let durable = self.inner.options.durability.is_durable();
@@ -175,8 +189,7 @@ impl Table {
             md.location = root_uri.clone();
             Ok(())
         });
-        report.commits.push(tx.commit()?);
-        Ok(finish(report, details))
+        Ok((finish(report, details), Some(tx)))
     }
 
     /// New manifests (every data file path mapped under the root) and manifest lists

@@ -12,7 +12,8 @@
 //! 2. Each table's next version is built by the table's own transaction machinery
 //!    (same conflict rules, rebase and [`crate::RetryPolicy`]) and its metadata written
 //!    to `metadata/floe-staged-<txn>-<attempt>.metadata.json`: a name that does not
-//!    start with `v`, so no Iceberg reader sees it.
+//!    start with `v`, so no Iceberg reader sees it. Tables are staged in parallel
+//!    (bounded threads): they are independent until the commit point.
 //! 3. The commit point: the exclusive create of `catalog/v<K+1>.json` naming each
 //!    table's new version and staged file, and the transaction id. Losing it to a
 //!    transaction that touched none of our tables retries at `K+2` with the same staged
@@ -20,7 +21,7 @@
 //!    `AlreadyExists` (or an ambiguous error) the version is read back: our id means
 //!    our create landed.
 //! 4. Each table's `v<N+1>.metadata.json` is created exclusively with the staged bytes
-//!    (in name order), then its hint. `commit` returns only after every table is
+//!    (tables in parallel, never before step 3), then its hint. `commit` returns only after every table is
 //!    published. A process that dies after step 3 leaves the transaction committed:
 //!    any later writer touching the table, [`Warehouse::open`] (for recent versions)
 //!    and [`Warehouse::repair`] (for all) roll it forward; never back.
@@ -42,7 +43,7 @@ use arrow_array::RecordBatch;
 use crate::error::{Error, Result, WarehouseError};
 use crate::io::storage::{Key, Staged, Storage};
 use crate::io::{StoreUrl, open_store};
-use crate::ops::maintenance::{CompactOptions, ExpireOptions, MaintenanceReport, OrphanOptions};
+use crate::ops::maintenance::{CompactOptions, ExpireOptions, MaintenanceReport, MergeManifestsOptions, OrphanOptions};
 use crate::scan::Scan;
 use crate::spec::metadata::{PartitionSpec, TableMetadata};
 use crate::spec::types::Schema;
@@ -50,6 +51,10 @@ use crate::sync::lock;
 use crate::table::{Table, TableOptions, TableState, load_version, now_ms, properties};
 use crate::txn::{CommitReport, Prepared, Transaction};
 use catalog::{CatalogState, Entry, FORMAT, Log, Record};
+
+/// The age below which [`Warehouse::expire_catalog`] keeps catalog versions unless
+/// told otherwise (as a table keeps snapshots: 5 days).
+const DEFAULT_CATALOG_AGE: Duration = Duration::from_secs(5 * 86_400);
 
 /// How many recent catalog versions [`Warehouse::open`] rolls forward.
 const OPEN_ROLL_FORWARD: u64 = 64;
@@ -106,6 +111,22 @@ pub struct WarehouseCommit {
     pub elapsed: Duration,
 }
 
+/// What [`Warehouse::expire_catalog`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CatalogExpireReport {
+    /// The newest catalog version when it ran.
+    pub catalog_version: u64,
+    /// The oldest catalog version kept (the floor): time travel reaches back to it.
+    pub oldest_version: u64,
+    /// Catalog versions deleted (with `dry_run`: that would be).
+    pub deleted_versions: usize,
+    /// Old checkpoints deleted (with `dry_run`: that would be).
+    pub deleted_checkpoints: usize,
+    /// Nothing was changed.
+    pub dry_run: bool,
+}
+
 /// What [`Warehouse::repair`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -134,6 +155,7 @@ impl Warehouse {
             txn: uuid::Uuid::new_v4().to_string(),
             timestamp_ms: now_ms(),
             operation: "init".into(),
+            parent: None,
             dropped: Vec::new(),
             changes: BTreeMap::new(),
         };
@@ -239,12 +261,16 @@ impl Warehouse {
         if head == cached.version {
             return Ok(cached);
         }
-        let state = if cached.version == 0 {
+        // Far behind (or the versions after ours were expired, or one of them is a
+        // stray version a stalled writer is about to withdraw): from a checkpoint.
+        let state = if cached.version == 0 || head - cached.version > catalog::CHECKPOINT_EVERY {
             self.inner.log.state_at(head)?
         } else {
             let mut s = (*cached).clone();
-            self.inner.log.advance(&mut s, head)?;
-            s
+            match self.inner.log.advance(&mut s, head) {
+                Ok(()) => s,
+                Err(_) => self.inner.log.state_at(head)?,
+            }
         };
         let state = Arc::new(state);
         let mut slot = lock(&self.inner.state);
@@ -425,6 +451,7 @@ impl Warehouse {
                 txn: txn.clone(),
                 timestamp_ms: now_ms().max(state.timestamp_ms + 1),
                 operation: operation.into(),
+                parent: state.txn.clone(),
                 dropped,
                 changes,
             };
@@ -447,22 +474,49 @@ impl Warehouse {
 
     /// Creates catalog version `record.version`: `Ok(true)` if it holds our record
     /// (created now, or found with our transaction id), `Ok(false)` if another's.
+    ///
+    /// A create that succeeds below the catalog's floor re-created a version that
+    /// [`Warehouse::expire_catalog`] deleted (this writer stalled from before the
+    /// expiry until after it): it is withdrawn and reported as a lost race, so the
+    /// caller re-reads the catalog and commits at the real head.
     fn create_record(&self, record: &Record) -> Result<bool> {
-        match self.inner.log.create(record, self.durable()) {
-            Ok(()) => Ok(true),
+        let ours = match self.inner.log.create(record, self.durable()) {
+            Ok(()) => true,
             Err(err) => match self.inner.log.read(record.version) {
-                Ok(Some(r)) => Ok(r.txn == record.txn),
+                Ok(Some(r)) => r.txn == record.txn,
                 Ok(None) if err.kind() != std::io::ErrorKind::AlreadyExists => {
-                    Err(Error::io(self.inner.root.join(format!("_floe/catalog/v{}.json", record.version)), err))
+                    return Err(Error::io(
+                        self.inner.root.join(format!("_floe/catalog/v{}.json", record.version)),
+                        err,
+                    ));
                 }
-                Ok(None) | Err(_) => Err(WarehouseError::CommitStateUnknown {
-                    version: record.version,
-                    txn: record.txn.clone(),
-                    source: err,
+                Ok(None) | Err(_) => {
+                    return Err(WarehouseError::CommitStateUnknown {
+                        version: record.version,
+                        txn: record.txn.clone(),
+                        source: err,
+                    }
+                    .into());
                 }
-                .into()),
             },
+        };
+        if !ours {
+            return Ok(false);
         }
+        let floor = self.inner.log.floor().map_err(|e| WarehouseError::CommitStateUnknown {
+            version: record.version,
+            txn: record.txn.clone(),
+            source: std::io::Error::other(format!("reading the catalog's floor: {e}")),
+        })?;
+        if record.version < floor {
+            tracing::warn!(
+                "catalog v{} was re-created below the floor v{floor} (this writer stalled across an expiry): withdrawn, retrying",
+                record.version
+            );
+            self.inner.log.withdraw(record.version);
+            return Ok(false);
+        }
+        Ok(true)
     }
 
     /// The warehouse's advisory commit lock (`_floe/.locks/catalog.lock`), waited for
@@ -633,15 +687,30 @@ impl Warehouse {
         if version == 0 || version > head.version {
             return Err(WarehouseError::NoSuchVersion { version, newest: head.version }.into());
         }
-        let state = if version == head.version { head } else { Arc::new(self.inner.log.state_at(version)?) };
-        Ok(WarehouseSnapshot { warehouse: self.clone(), state })
+        if version == head.version {
+            return Ok(WarehouseSnapshot { warehouse: self.clone(), state: head });
+        }
+        let expired = |floor: u64| -> Error { WarehouseError::VersionExpired { version, oldest: floor }.into() };
+        let floor = self.inner.log.floor()?;
+        if version < floor {
+            return Err(expired(floor));
+        }
+        match self.inner.log.state_at(version) {
+            Ok(state) => Ok(WarehouseSnapshot { warehouse: self.clone(), state: Arc::new(state) }),
+            Err(e) => match self.inner.log.floor() {
+                // Expired while we read it.
+                Ok(floor) if version < floor => Err(expired(floor)),
+                _ => Err(e),
+            },
+        }
     }
 
     /// The read point of the newest catalog version committed at or before `time`.
     pub fn snapshot_as_of(&self, time: SystemTime) -> Result<WarehouseSnapshot> {
         let head = self.refresh()?;
         let ms = time.duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0);
-        match self.inner.log.version_as_of(ms, head.version)? {
+        let floor = self.inner.log.floor()?;
+        match self.inner.log.version_as_of(ms, head.version, floor)? {
             Some(k) => self.snapshot_at(k),
             None => Err(WarehouseError::NoSuchVersion { version: 0, newest: head.version }.into()),
         }
@@ -659,11 +728,37 @@ impl Warehouse {
 
     /// The warehouse a table belongs to (its [`properties::WAREHOUSE`]) and its name
     /// there; `None` for a table outside any warehouse (or dropped from it).
+    ///
+    /// A table whose recorded warehouse does not hold it (the warehouse was copied or
+    /// moved, and the original may be gone) belongs to the warehouse whose root is the
+    /// nearest ancestor of its directory holding it, so commits reach that warehouse
+    /// and get its answer ([`WarehouseError::Relocated`] until it is relocated).
     pub fn of_table(table: &Table) -> Result<Option<(Warehouse, String)>> {
         let Some(root) = table.properties().get(properties::WAREHOUSE).cloned() else { return Ok(None) };
-        let wh = Warehouse::open(Path::new(&root))?;
-        let found = wh.tables()?.into_iter().find(|t| t.path == table.path()).map(|t| t.name);
-        Ok(found.map(|name| (wh, name)))
+        let holding = |wh: Warehouse| -> Result<Option<(Warehouse, String)>> {
+            let found = wh.tables()?.into_iter().find(|t| t.path == table.path()).map(|t| t.name);
+            Ok(found.map(|name| (wh, name)))
+        };
+        match Warehouse::open(Path::new(&root)) {
+            Ok(wh) => {
+                if let Some(found) = holding(wh)? {
+                    return Ok(Some(found));
+                }
+            }
+            Err(Error::Warehouse(WarehouseError::NotFound { .. })) => {}
+            Err(e) => return Err(e),
+        }
+        for dir in table.path().ancestors().skip(1) {
+            if dir.as_os_str().is_empty() {
+                break;
+            }
+            match Warehouse::open(dir) {
+                Ok(wh) => return holding(wh),
+                Err(Error::Warehouse(WarehouseError::NotFound { .. })) => {}
+                Err(_) => break,
+            }
+        }
+        Ok(None)
     }
 
     /// Commits a transaction started on a warehouse table's own handle through the
@@ -703,6 +798,24 @@ impl Warehouse {
         self.table(name)?.set_current_via(snapshot_id, false, &|tx| self.commit_one(name, tx))
     }
 
+    /// Folds table `name`'s small manifests into one ([`Table::merge_manifests`]) in a
+    /// one-table warehouse transaction.
+    pub fn merge_manifests(&self, name: &str, opts: &MergeManifestsOptions) -> Result<MaintenanceReport> {
+        self.table(name)?.merge_manifests_via(opts, &|tx| self.commit_one(name, tx))
+    }
+
+    /// Tags a snapshot of table `name` ([`Table::create_tag`]) in a one-table
+    /// warehouse transaction.
+    pub fn create_tag(&self, name: &str, tag: &str, snapshot_id: i64) -> Result<MaintenanceReport> {
+        self.table(name)?.create_tag_via(tag, snapshot_id, &|tx| self.commit_one(name, tx))
+    }
+
+    /// Removes a tag of table `name` ([`Table::remove_tag`]) in a one-table warehouse
+    /// transaction.
+    pub fn remove_tag(&self, name: &str, tag: &str) -> Result<MaintenanceReport> {
+        self.table(name)?.remove_tag_via(tag, &|tx| self.commit_one(name, tx))
+    }
+
     /// Removes orphan files of table `name` ([`Table::remove_orphans`]), reading the
     /// catalog: the table's committed transactions are rolled forward first (so their
     /// files are reachable from its published metadata, however old), and the staged
@@ -717,9 +830,13 @@ impl Warehouse {
         }
         let table = self.open_table(entry)?;
         // Every catalog version still stored (older ones were folded into a
-        // checkpoint and cleaned up; their tables' versions are published).
+        // checkpoint by `expire_catalog`, which published their tables' versions
+        // first), and the entry the current map holds.
         let mut keep = HashSet::new();
-        for k in 1..=state.version {
+        if let Some(key) = entry.staged.as_deref().and_then(|s| Key::new(s).ok()) {
+            keep.insert(key);
+        }
+        for k in self.inner.log.floor()?..=state.version {
             let Some(record) = self.inner.log.read(k)? else { continue };
             for e in record.changes.values().filter(|e| e.location == entry.location) {
                 if let Some(key) = e.staged.as_deref().and_then(|s| Key::new(s).ok()) {
@@ -728,6 +845,117 @@ impl Warehouse {
             }
         }
         table.remove_orphans_keeping(opts, &keep)
+    }
+
+    /// Deletes old catalog versions: the log's files (one per transaction) would
+    /// otherwise accumulate forever. Versions are kept when they are among the newest
+    /// `opts.retain_last` (default 1) or committed after the age cut-off
+    /// (`opts.older_than` / `opts.before`, default 5 days); of the rest, everything
+    /// below the newest checkpoint version `R` (a multiple of 64) that the retention
+    /// allows is deleted, after `c<R>.json` is made durable and `R` recorded as the
+    /// catalog's floor. Every table's committed version is published first
+    /// ([`Warehouse::repair`]), so nothing needs a deleted version to be rolled forward.
+    ///
+    /// Afterwards [`Warehouse::snapshot_at`] below `R` is
+    /// [`WarehouseError::VersionExpired`]. Safe while writers run: a writer that
+    /// stalled from before the expiry until after it and re-creates a deleted version
+    /// number withdraws it and commits at the real head (docs/transactions.md).
+    pub fn expire_catalog(&self, opts: &ExpireOptions) -> Result<CatalogExpireReport> {
+        let head = self.refresh()?.version;
+        let floor = self.inner.log.floor()?;
+        let now = SystemTime::now();
+        let mut cutoff = opts.before.unwrap_or(now);
+        if let Some(age) = opts.older_than {
+            cutoff = cutoff.min(now.checked_sub(age).unwrap_or(SystemTime::UNIX_EPOCH));
+        } else if opts.before.is_none() {
+            cutoff = now.checked_sub(DEFAULT_CATALOG_AGE).unwrap_or(SystemTime::UNIX_EPOCH);
+        }
+        let cutoff_ms = cutoff.duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0);
+        let keep = opts.retain_last.unwrap_or(1).max(1) as u64;
+        // Deleted versions are below `R`: all older than the cut-off (`R - 1 <= V`)
+        // and not among the newest `keep` (`R - 1 <= head - keep`).
+        let by_count = (head + 1).saturating_sub(keep);
+        let by_age = self.inner.log.version_as_of(cutoff_ms, head, floor)?.map_or(0, |v| v + 1);
+        let target = by_count.min(by_age).min(head) / catalog::CHECKPOINT_EVERY * catalog::CHECKPOINT_EVERY;
+        let mut report = CatalogExpireReport {
+            catalog_version: head,
+            oldest_version: floor,
+            deleted_versions: 0,
+            deleted_checkpoints: 0,
+            dry_run: opts.dry_run,
+        };
+        if target <= floor {
+            return Ok(report);
+        }
+        if !opts.dry_run {
+            self.repair()?;
+        }
+        let (versions, checkpoints) = self.inner.log.expire(target, self.durable(), opts.dry_run)?;
+        report.oldest_version = target;
+        report.deleted_versions = versions;
+        report.deleted_checkpoints = checkpoints;
+        Ok(report)
+    }
+
+    /// The warehouse root its tables record, when it is not this one: the warehouse
+    /// was copied or moved here (`cp -a`, a restored backup, `mv`). Reads work; commits
+    /// fail with [`WarehouseError::Relocated`] until [`Warehouse::relocate`].
+    pub fn relocated_from(&self) -> Result<Option<String>> {
+        let state = self.refresh()?;
+        for (name, e) in &state.tables {
+            let table = self.open_table(e)?;
+            let recorded = table.properties().get(properties::WAREHOUSE).cloned();
+            if table.relocated_from().is_some() || recorded.as_deref() != Some(self.inner.root_url.as_str()) {
+                tracing::debug!("table {name:?} records the warehouse at {recorded:?}");
+                return Ok(Some(recorded.unwrap_or_else(|| table.relocated_from().unwrap_or_default())));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Makes a warehouse that was copied or moved here ([`Warehouse::relocated_from`])
+    /// a warehouse of its own, in one multi-table transaction: every table is
+    /// relocated ([`Table::relocate`]: new manifests and manifest lists naming the
+    /// files under this root, its location and metadata log set to it) and records
+    /// this root. All tables move at one catalog version or none does. `Ok(None)` when
+    /// nothing needed it. The catalog itself names tables by their directory relative
+    /// to the root, so it needs no change. Relocating one table of a warehouse alone is
+    /// refused ([`WarehouseError::ManagedTable`]): the tables move together.
+    pub fn relocate(&self) -> Result<Option<WarehouseCommit>> {
+        // Every committed version published first: relocation builds on `v<N>`.
+        self.repair()?;
+        let state = self.refresh()?;
+        let mut wtx = self.transaction();
+        for (name, e) in &state.tables {
+            let table = self.open_table(e)?;
+            table.refresh()?;
+            let (_, tx) = table.relocation(false)?;
+            let records_us = table.properties().get(properties::WAREHOUSE) == Some(&self.inner.root_url);
+            let mut tx = match tx {
+                Some(tx) => tx,
+                None if records_us => continue,
+                None => table.new_transaction(),
+            };
+            if !records_us {
+                tx.set_property(properties::WAREHOUSE, self.inner.root_url.clone());
+            }
+            wtx.add(name, tx)?;
+        }
+        if wtx.tables.is_empty() {
+            return Ok(None);
+        }
+        wtx.commit().map(Some)
+    }
+
+    /// [`WarehouseError::Relocated`] for `e` when it says `table` was copied here.
+    fn relocated_error(&self, table: &Table, e: Error) -> Error {
+        match e {
+            Error::TableRelocated { recorded, .. } => {
+                let from = table.properties().get(properties::WAREHOUSE).cloned().unwrap_or(recorded);
+                WarehouseError::Relocated { root: self.inner.root_url.clone(), recorded: from }.into()
+            }
+            e => e,
+        }
     }
 
     /// Commits `tx` (on this warehouse's table `name`) as a one-table transaction.
@@ -746,6 +974,74 @@ impl Warehouse {
             t.append(b)?;
         }
         tx.commit()
+    }
+}
+
+/// What staging one table of a transaction gave.
+enum Staging {
+    /// A newer catalog version moved the table meanwhile: re-read and retry.
+    Raced,
+    /// Its next version, the staged metadata file's key, and the same bytes staged
+    /// for `v<N+1>`.
+    New(Box<Prepared>, Key, Staged),
+}
+
+/// The catalog entry naming `p` staged at `key`.
+fn staged_entry(location: &str, p: &Prepared, key: &Key) -> Entry {
+    Entry { location: location.to_string(), version: p.version, staged: Some(key.as_str().to_string()) }
+}
+
+impl Warehouse {
+    /// Builds and stages table `name`'s next version on its catalog `entry`: rolls a
+    /// pending publish forward, checks for a foreign `v<N+1>`, rebases the table's
+    /// transaction by its conflict rules, writes the staged metadata and stages the
+    /// same bytes for `v<N+1>`. Runs on a worker thread per table.
+    fn stage_table(
+        &self,
+        name: &str,
+        entry: &Entry,
+        tx: &mut Transaction,
+        txn: &str,
+        attempt: u32,
+        durable: bool,
+    ) -> Result<Staging> {
+        self.roll_forward(name, entry)?;
+        let table = tx.table().clone();
+        let loc = table.location();
+        let next = loc.version_file(entry.version + 1);
+        if table.storage().exists(&next).map_err(|e| Error::io(loc.path(&next), e))? {
+            // A version the catalog we read does not name: a newer catalog version (a
+            // race), or a foreign writer.
+            let s = self.refresh()?;
+            if s.tables.get(name).is_some_and(|e| e.version > entry.version) {
+                return Ok(Staging::Raced);
+            }
+            return Err(WarehouseError::ForeignVersion {
+                table: name.into(),
+                version: entry.version + 1,
+                detail: format!("the catalog holds v{}", entry.version),
+            }
+            .into());
+        }
+        let latest = self.entry_state(&table, entry)?;
+        let p = match tx.prepare_on(&latest) {
+            Ok(p) => p,
+            Err(e @ Error::ConcurrentModification { .. }) => {
+                return Err(WarehouseError::ConcurrentModification { table: name.into(), source: Box::new(e) }.into());
+            }
+            Err(e) => return Err(self.relocated_error(&table, e)),
+        };
+        let key = Key::known(format!("metadata/floe-staged-{txn}-{attempt}.metadata.json"));
+        table.storage().put_new(&key, &p.bytes, durable).map_err(|e| Error::io(loc.path(&key), e))?;
+        let version_key = loc.version_file(p.version);
+        let staged = match table.storage().stage_exclusive(&version_key, &p.bytes, durable) {
+            Ok(s) => s,
+            Err(e) => {
+                let _ = table.storage().delete(&key);
+                return Err(Error::io(loc.path(&version_key), e));
+            }
+        };
+        Ok(Staging::New(Box::new(p), key, staged))
     }
 }
 
@@ -868,6 +1164,11 @@ impl WarehouseTransaction {
             wh.roll_forward(name, entry)?;
             let table = wh.open_table(entry)?;
             let base = wh.entry_state(&table, entry)?;
+            if let Some(recorded) = table.relocated_from() {
+                // The warehouse was copied or moved: answer for the warehouse, not the table.
+                let e = Error::TableRelocated { recorded, opened: table.path().to_path_buf(), file: None };
+                return Err(wh.relocated_error(&table, e));
+            }
             let tx = Transaction::new(table, base);
             self.tables.insert(name.to_string(), (entry.location.clone(), tx));
         }
@@ -931,85 +1232,53 @@ impl WarehouseTransaction {
             let state = wh.refresh()?;
             let mut changes = BTreeMap::new();
             let mut raced = false;
+            // Which tables need (re)staging: those not untouched since we staged them.
+            let mut work = Vec::new();
             for (name, (location, tx)) in self.tables.iter_mut() {
                 let entry = match state.tables.get(name) {
                     Some(e) if &e.location == location => e,
                     _ => break 'attempts Err(WarehouseError::TableNotFound { name: name.clone() }.into()),
                 };
-                let staged_for = |p: &Prepared, k: &Key| Entry {
-                    location: location.clone(),
-                    version: p.version,
-                    staged: Some(k.as_str().to_string()),
-                };
                 if let Some((p, k)) = prepared.get(name)
                     && p.version == entry.version + 1
                 {
                     // Untouched since we prepared it: the staged file still holds.
-                    changes.insert(name.clone(), staged_for(p, k));
+                    changes.insert(name.clone(), staged_entry(location, p, k));
                     continue;
                 }
-                if let Err(e) = wh.roll_forward(name, entry) {
-                    break 'attempts Err(e);
-                }
-                let table = tx.table().clone();
-                let loc = table.location();
-                let next = loc.version_file(entry.version + 1);
-                match table.storage().exists(&next) {
-                    Ok(false) => {}
-                    Ok(true) => {
-                        // A version the catalog we read does not name: a newer catalog
-                        // version (a race), or a foreign writer.
-                        match wh.refresh() {
-                            Ok(s) if s.tables.get(name).is_some_and(|e| e.version > entry.version) => {
-                                raced = true;
-                                break;
-                            }
-                            Ok(_) => {
-                                break 'attempts Err(WarehouseError::ForeignVersion {
-                                    table: name.clone(),
-                                    version: entry.version + 1,
-                                    detail: format!("the catalog holds v{}", entry.version),
-                                }
-                                .into());
-                            }
-                            Err(e) => break 'attempts Err(e),
+                work.push((name.clone(), location.clone(), entry.clone(), Mutex::new(tx)));
+            }
+            // Each table's next version is built and staged on its own thread (bounded):
+            // the tables are independent until the commit point.
+            let threads = wh.inner.options.write.io_threads;
+            let staged = crate::sync::map(&work, threads, |(name, _, entry, tx)| {
+                let mut tx = lock(tx);
+                wh.stage_table(name, entry, &mut tx, &self.txn, attempts, durable)
+            });
+            // Every table's outcome is recorded (so the failure path below cleans up
+            // what the others staged); the first error, in name order, ends the commit.
+            let mut failed = None;
+            for ((name, location, _, tx), r) in work.iter().zip(staged) {
+                let r = r.map_err(|why| Error::InvalidArgument(format!("staging table {name:?} panicked: {why}")));
+                match r.and_then(|r| r) {
+                    Ok(Staging::Raced) => raced = true,
+                    Ok(Staging::New(p, key, s)) => {
+                        let table = lock(tx).table().clone();
+                        if let Some(old) = to_publish.insert(name.clone(), s) {
+                            let _ = table.storage().discard_staged(old);
+                        }
+                        changes.insert(name.clone(), staged_entry(location, &p, &key));
+                        if let Some((_, old)) = prepared.insert(name.clone(), (*p, key)) {
+                            let _ = table.storage().delete(&old);
                         }
                     }
-                    Err(e) => break 'attempts Err(Error::io(loc.path(&next), e)),
-                }
-                let latest = match wh.entry_state(&table, entry) {
-                    Ok(s) => s,
-                    Err(e) => break 'attempts Err(e),
-                };
-                let p = match tx.prepare_on(&latest) {
-                    Ok(p) => p,
-                    Err(e @ Error::ConcurrentModification { .. }) => {
-                        break 'attempts Err(WarehouseError::ConcurrentModification {
-                            table: name.clone(),
-                            source: Box::new(e),
-                        }
-                        .into());
+                    Err(e) => {
+                        failed.get_or_insert(e);
                     }
-                    Err(e) => break 'attempts Err(e),
-                };
-                let key = Key::known(format!("metadata/floe-staged-{}-{}.metadata.json", self.txn, attempts));
-                if let Err(e) = table.storage().put_new(&key, &p.bytes, durable) {
-                    break 'attempts Err(Error::io(loc.path(&key), e));
                 }
-                if let Some(old) = to_publish.remove(name) {
-                    let _ = table.storage().discard_staged(old);
-                }
-                let version_key = loc.version_file(p.version);
-                match table.storage().stage_exclusive(&version_key, &p.bytes, durable) {
-                    Ok(s) => {
-                        to_publish.insert(name.clone(), s);
-                    }
-                    Err(e) => break 'attempts Err(Error::io(loc.path(&version_key), e)),
-                }
-                changes.insert(name.clone(), staged_for(&p, &key));
-                if let Some((_, old)) = prepared.insert(name.clone(), (p, key)) {
-                    let _ = table.storage().delete(&old);
-                }
+            }
+            if let Some(e) = failed {
+                break 'attempts Err(e);
             }
             if !raced && durable {
                 // The staged files' (and manifests') directory entries must survive a
@@ -1030,6 +1299,7 @@ impl WarehouseTransaction {
                     txn: self.txn.clone(),
                     timestamp_ms: now_ms().max(state.timestamp_ms + 1),
                     operation: "commit".into(),
+                    parent: state.txn.clone(),
                     dropped: Vec::new(),
                     changes,
                 };
@@ -1091,12 +1361,24 @@ impl WarehouseTransaction {
                 tx.mark_committed(p);
             }
         }
-        // Publish in name order (each table's own commit point for Iceberg readers).
-        for (name, (p, _)) in &prepared {
-            if let Some((_, tx)) = self.tables.get(name) {
-                wh.publish(name, tx.table(), p.version, &p.bytes, to_publish.remove(name))?;
-                crate::crashpoint::hit("mt-published");
-            }
+        // Publish every table (each its own commit point for Iceberg readers), on
+        // bounded threads: after the catalog commit the order between tables carries
+        // nothing (floe readers read the catalog), and each publish is one link or PUT.
+        let jobs: Vec<(&String, &Prepared, Table, Mutex<Option<Staged>>)> = prepared
+            .iter()
+            .filter_map(|(name, (p, _))| {
+                let (_, tx) = self.tables.get(name)?;
+                Some((name, p, tx.table().clone(), Mutex::new(to_publish.remove(name))))
+            })
+            .collect();
+        let published = crate::sync::map(&jobs, wh.inner.options.write.io_threads, |(name, p, table, staged)| {
+            let staged = lock(staged).take();
+            let r = wh.publish(name, table, p.version, &p.bytes, staged);
+            crate::crashpoint::hit("mt-published");
+            r
+        });
+        for ((name, ..), r) in jobs.iter().zip(published) {
+            r.map_err(|why| Error::InvalidArgument(format!("publishing table {name:?} panicked: {why}")))??;
         }
         let publish_window = committed_at.elapsed();
         drop(guard);
@@ -1131,6 +1413,7 @@ mod tests {
             txn: txn.into(),
             timestamp_ms: now_ms(),
             operation: "commit".into(),
+            parent: None,
             dropped: Vec::new(),
             changes: BTreeMap::new(),
         }

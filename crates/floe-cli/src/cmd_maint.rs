@@ -50,7 +50,7 @@ pub struct MergeManifestsArgs {
 
 #[derive(Debug, Args)]
 pub struct ExpireArgs {
-    /// The table directory.
+    /// The table directory, or a warehouse root (then its old catalog versions).
     pub(crate) table: PathBuf,
     /// Expire snapshots older than this: a duration back from now (7d, 12h, 30m, 90s,
     /// 500ms) or a time (milliseconds since the epoch, or a UTC date-time). Default:
@@ -273,7 +273,10 @@ pub fn compact(o: &Out, a: &CompactArgs, verbose: bool) -> CmdResult {
 pub fn merge_manifests(o: &Out, a: &MergeManifestsArgs, verbose: bool) -> CmdResult {
     let table = Table::open_with(&a.table, crate::input::base_options())?;
     let opts = MergeManifestsOptions::default().min_count(a.min_count.max(2)).dry_run(a.dry_run);
-    let r = table.merge_manifests(&opts)?;
+    let r = match floe::Warehouse::of_table(&table)? {
+        Some((wh, name)) => wh.merge_manifests(&name, &opts)?,
+        None => table.merge_manifests(&opts)?,
+    };
     print_report(o, &table, &r, verbose)
 }
 
@@ -284,6 +287,9 @@ pub fn expire(o: &Out, a: &ExpireArgs, verbose: bool) -> CmdResult {
     }
     if let Some(n) = a.retain_last {
         opts = opts.retain_last(n);
+    }
+    if crate::wh::is_warehouse(&a.table) {
+        return crate::wh::expire_catalog(o, &a.table, &opts);
     }
     let table = Table::open_with(&a.table, crate::input::base_options())?;
     let r = match floe::Warehouse::of_table(&table)? {
@@ -359,8 +365,12 @@ pub fn tag(o: &Out, a: &TagArgs) -> CmdResult {
         }
         return Ok(());
     };
+    let warehouse = floe::Warehouse::of_table(&table)?;
     let r = if a.remove {
-        table.remove_tag(name)?
+        match &warehouse {
+            Some((wh, t)) => wh.remove_tag(t, name)?,
+            None => table.remove_tag(name)?,
+        }
     } else {
         let id = match a.snapshot_id {
             Some(id) => id,
@@ -369,8 +379,13 @@ pub fn tag(o: &Out, a: &TagArgs) -> CmdResult {
                 .current_snapshot_id()
                 .ok_or_else(|| Failure::usage("the table has no snapshot to tag yet; give SNAPSHOT_ID"))?,
         };
-        table.create_tag(name, id)?
+        match &warehouse {
+            Some((wh, t)) => wh.create_tag(t, name, id)?,
+            None => table.create_tag(name, id)?,
+        }
     };
+    // Committed through the warehouse's own handle: read the new version here.
+    table.refresh()?;
     if o.json {
         o.json(&report_json(&table, &r))?;
     } else {
@@ -385,7 +400,17 @@ pub fn tag(o: &Out, a: &TagArgs) -> CmdResult {
 }
 
 pub fn relocate(o: &Out, a: &RelocateArgs) -> CmdResult {
+    if crate::wh::is_warehouse(&a.table) {
+        return crate::wh::relocate(o, &a.table, a.dry_run);
+    }
     let table = Table::open_with(&a.table, crate::input::base_options())?;
+    if let Some((wh, name)) = floe::Warehouse::of_table(&table)? {
+        return Err(Failure::usage(format!(
+            "{name} is a table of the warehouse at {}: its tables move together; run `floe relocate {}`",
+            wh.path().display(),
+            wh.path().display()
+        )));
+    }
     let report = if a.dry_run { table.relocate_dry_run()? } else { table.relocate()? };
     let r = report.relocation.clone().unwrap_or_default();
     let version = report.versions().first().copied();

@@ -266,7 +266,10 @@ floe expire ./events --older-than 7d --retain-last 10\n  \
 floe expire ./events --older-than '2026-01-01 00:00:00' --json\n\n\
 The current snapshot and tagged snapshots are always kept. Without options the table's \
 policy applies (history.expire.max-snapshot-age-ms, 5 days; \
-history.expire.min-snapshots-to-keep, 1).")]
+history.expire.min-snapshots-to-keep, 1).\n\n\
+Given a warehouse root (`floe expire ./wh --older-than 7d`), it deletes the warehouse's \
+old catalog versions instead (default: older than 5 days; the newest is always kept); \
+time travel across tables then reaches back to the oldest kept version.")]
     Expire(cmd_maint::ExpireArgs),
 
     /// Delete files under the table that nothing references, after a grace period.
@@ -330,6 +333,23 @@ Any floe writer does this for the tables it touches, and opening the warehouse d
 for recent transactions; `repair` does it for every table, e.g. before Iceberg readers \
 (pyiceberg, DuckDB, Spark) read a warehouse whose writer crashed.")]
     Repair(wh::RootArgs),
+
+    /// Remove a table from its warehouse (`--purge`: and delete its files).
+    #[command(after_help = "Examples:\n  \
+floe drop ./wh/orders\n  \
+floe drop --warehouse ./wh sales.returns --purge\n\n\
+Without --purge the table's files stay (warehouse snapshots taken before the drop still \
+read them; the name may be reused). With --purge the drop is committed first, then every \
+file under the table's directory is deleted. Only warehouse tables can be dropped: a \
+plain table is its directory.")]
+    Drop(wh::DropArgs),
+
+    /// Rename a table in its warehouse (its directory stays where it is).
+    #[command(after_help = "Examples:\n  \
+floe rename ./wh/orders orders_2025\n  \
+floe rename --warehouse ./wh sales.returns sales.refunds\n  \
+floe rename ./wh/orders ./wh/archive/orders   # the new name as a path under the root")]
+    Rename(wh::RenameArgs),
 }
 
 impl Command {
@@ -354,7 +374,13 @@ impl Command {
             Command::Tag(a) => &mut a.table,
             Command::Relocate(a) => &mut a.table,
             // `floe sql` names its tables with --table NAME=LOCATION and --root.
-            Command::CreateWarehouse(_) | Command::Tables(_) | Command::Repair(_) | Command::Sql(_) => return None,
+            // `drop` and `rename` name a table in its warehouse, not a directory.
+            Command::CreateWarehouse(_)
+            | Command::Tables(_)
+            | Command::Repair(_)
+            | Command::Sql(_)
+            | Command::Drop(_)
+            | Command::Rename(_) => return None,
         })
     }
 }
@@ -364,6 +390,9 @@ impl Command {
 fn resolve_table(cli: &mut Cli) -> Result<(), Failure> {
     let warehouse = cli.warehouse.clone();
     let is_create = matches!(cli.command, Command::Create(_));
+    if matches!(cli.command, Command::Drop(_) | Command::Rename(_)) {
+        return Ok(());
+    }
     let Some(arg) = cli.command.table_arg() else {
         return match warehouse {
             Some(_) => Err(Failure::usage("--warehouse is for commands that take a TABLE")),
@@ -521,6 +550,8 @@ fn run(cli: &Cli) -> CmdResult {
         Command::CreateWarehouse(a) => wh::create_warehouse(&o, a),
         Command::Tables(a) => wh::tables(&o, a),
         Command::Repair(a) => wh::repair(&o, a),
+        Command::Drop(a) => wh::drop(&o, a, cli.warehouse.as_deref()),
+        Command::Rename(a) => wh::rename(&o, a, cli.warehouse.as_deref()),
     }
 }
 

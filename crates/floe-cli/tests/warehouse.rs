@@ -157,3 +157,88 @@ fn maintenance_on_a_warehouse_table() {
     assert_eq!(staged(), named);
     assert_eq!(ok(d, &["scan", "wh/orders", "--format", "csv"]).lines().skip(1).collect::<Vec<_>>(), ["0,s0"]);
 }
+
+#[test]
+fn drop_and_rename_tables() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("o.csv"), "id,sku\n1,a\n2,b\n").unwrap();
+    ok(d, &["create-warehouse", "wh"]);
+    for t in ["wh/orders", "wh/sales/returns", "wh/gone"] {
+        ok(d, &["create", t, "--schema", "id:long!,sku:string"]);
+        ok(d, &["append", t, "o.csv"]);
+    }
+    let names = |d: &Path| -> Vec<String> {
+        let t = json(d, &["tables", "wh"]);
+        t["tables"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap().to_string()).collect()
+    };
+
+    // rename: by name, by path under the root, with --warehouse.
+    let r = json(d, &["rename", "wh/orders", "orders_2025"]);
+    assert_eq!((r["from"].as_str(), r["to"].as_str()), (Some("orders"), Some("orders_2025")));
+    ok(d, &["rename", "wh/orders_2025", "wh/archive/orders"]);
+    ok(d, &["rename", "--warehouse", "wh", "sales.returns", "sales.refunds"]);
+    assert_eq!(names(d), ["archive.orders", "gone", "sales.refunds"]);
+    // The directory stays; reads and writes follow the new name.
+    assert!(d.join("wh/orders/metadata").is_dir());
+    ok(d, &["append", "wh/archive/orders", "o.csv"]);
+    assert_eq!(ok(d, &["scan", "wh/archive.orders", "--format", "csv"]).lines().count(), 5);
+    fails(d, &["scan", "wh/orders"], 2, "no table \"orders\"");
+    fails(d, &["rename", "wh/gone", "sales.refunds"], 2, "already exists");
+    fails(d, &["rename", "wh/nope", "x"], 2, "no table \"nope\"");
+    fails(d, &["rename", "wh/gone", "bad name"], 2, "invalid table name");
+    fails(d, &["rename", "wh/gone", "elsewhere/x"], 2, "not under the warehouse root");
+    assert_eq!(names(d), ["archive.orders", "gone", "sales.refunds"], "failed renames change nothing");
+
+    // drop keeps the files; --purge deletes them; the name can be reused.
+    let before = json(d, &["tables", "wh"])["catalog_version"].as_u64().unwrap();
+    let r = json(d, &["drop", "wh/sales/refunds"]);
+    assert_eq!(r["catalog_version"].as_u64(), Some(before + 1));
+    assert!(r["purged_files"].is_null());
+    assert!(d.join("wh/sales/returns/metadata/v2.metadata.json").exists(), "files stay without --purge");
+    assert!(ok(d, &["drop", "--warehouse", "wh", "gone", "--purge"]).contains("deleted"));
+    assert!(!d.join("wh/gone/metadata/v2.metadata.json").exists(), "--purge deletes the table's files");
+    assert_eq!(names(d), ["archive.orders"]);
+    fails(d, &["drop", "wh/gone"], 2, "no table \"gone\"");
+    fails(d, &["scan", "wh/gone"], 2, "no table \"gone\"");
+    ok(d, &["create", "wh/gone", "--schema", "id:long!"]);
+    assert_eq!(names(d), ["archive.orders", "gone"]);
+    // A plain table is not dropped (it is its directory).
+    ok(d, &["create", "plain", "--schema", "id:long!"]);
+    fails(d, &["drop", "plain"], 2, "not a table in a warehouse");
+    assert!(d.join("plain/metadata").is_dir());
+}
+
+#[test]
+fn expire_on_a_warehouse_root_expires_its_catalog() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("o.csv"), "id,sku\n1,a\n").unwrap();
+    ok(d, &["create-warehouse", "wh"]);
+    ok(d, &["create", "wh/orders", "--schema", "id:long!,sku:string"]);
+    for _ in 0..66 {
+        ok(d, &["append", "wh/orders", "o.csv"]);
+    }
+    // v1 init, v2 create, v3..=v68 appends.
+    let count = || {
+        std::fs::read_dir(d.join("wh/_floe/catalog"))
+            .unwrap()
+            .filter(|e| {
+                e.as_ref().unwrap().file_name().to_str().is_some_and(|n| n.starts_with('v') && n.ends_with(".json"))
+            })
+            .count()
+    };
+    assert_eq!(count(), 68);
+    let r = json(d, &["expire", "wh"]);
+    assert_eq!((r["deleted_versions"].as_u64(), r["oldest_version"].as_u64()), (Some(0), Some(1)), "5 days by default");
+    let r = json(d, &["expire", "wh", "--older-than", "0s", "--dry-run"]);
+    assert_eq!((r["deleted_versions"].as_u64(), r["dry_run"].as_bool()), (Some(63), Some(true)));
+    assert_eq!(count(), 68);
+    let text = ok(d, &["expire", "wh", "--older-than", "0s"]);
+    assert!(text.contains("deleted 63 old catalog version(s)") && text.contains("back to v64"), "{text}");
+    assert_eq!(count(), 5);
+    assert_eq!(json(d, &["tables", "wh"])["catalog_version"], 68);
+    assert_eq!(ok(d, &["scan", "wh/orders", "--format", "csv"]).lines().count(), 67);
+    ok(d, &["append", "wh/orders", "o.csv"]);
+    assert_eq!(json(d, &["tables", "wh"])["catalog_version"], 69);
+}
