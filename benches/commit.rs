@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! cargo bench --bench commit -- [--quick] [--only NAME] [--keep] [--bulk-reps N]
+//!     [--history-appends N] [--cleanup-interval K]
 //! ```
 //!
 //! Figures (`NAME` for `--only`):
@@ -16,7 +17,9 @@
 //!    bare loop (probing `v<N+1>` on `EEXIST`). At 8 processes floe also runs without
 //!    its advisory commit lock, as a diagnostic.
 //! 4. `history`: many single-row durable appends; p50 of the first 20 against the last
-//!    20, the bare loop interleaved as a drift control; metadata bytes on disk.
+//!    20, the bare loop interleaved as a drift control; metadata bytes on disk, and
+//!    their growth per commit over the second half (`--history-appends N`, default
+//!    2,000; `--cleanup-interval 0` turns commit-time cleanup off for a before/after).
 //! 5. `bulk`: one large append of (id long, 16-char string, double) against a raw
 //!    parquet `ArrowWriter` write with the same settings + fsync; then full scans
 //!    against a raw single-threaded `ParquetRecordBatchReader` pass.
@@ -364,7 +367,12 @@ fn table_options(durability: Durability) -> TableOptions {
 fn dir_bytes(dir: &Path) -> io::Result<(u64, usize)> {
     let mut total = (0, 0);
     for entry in fs::read_dir(dir)? {
-        let meta = entry?.metadata()?;
+        // Commit-time cleanup may delete a file between the listing and the stat.
+        let meta = match entry.and_then(|e| e.metadata()) {
+            Ok(m) => m,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(e),
+        };
         if meta.is_file() {
             total = (total.0 + meta.len(), total.1 + 1);
         }
@@ -817,6 +825,9 @@ fn history(cfg: &Config, scratch: &Scratch, report: &mut Report) -> BoxResult<()
     let corrected = format!("{:.2}×", r / raw_r);
     report.values(FIG, "late / early, ÷ the baseline's late / early", corrected, "1.00×".into(), None);
     report.latency(FIG, &format!("append p99 over all {n}"), percentile(&lf, 0.99), percentile(&lr, 0.99), None);
+    let newest = fs::metadata(floe.table.metadata_path())?.len();
+    // Dropping the handle waits for its cleanup pass.
+    drop(floe);
     let (bytes, files) = dir_bytes(&floe_dir.join("metadata"))?;
     let (raw_bytes, raw_files) = dir_bytes(&raw_dir.join("metadata"))?;
     let fmt_b = |b: u64, f: usize| format!("{:.2} MiB in {f} files", b as f64 / (1024.0 * 1024.0));
@@ -829,7 +840,6 @@ fn history(cfg: &Config, scratch: &Scratch, report: &mut Report) -> BoxResult<()
         per_commit(raw_bytes, raw_mid),
         None,
     );
-    let newest = fs::metadata(floe.table.metadata_path())?.len();
     report.values(
         FIG,
         "newest metadata JSON",

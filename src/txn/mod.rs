@@ -166,6 +166,13 @@ pub struct Transaction {
     our_manifest: Option<(i64, ManifestFile)>,
     /// Background fsync of data files and write of our manifest (durable mode).
     prestage: Option<std::thread::JoinHandle<Result<()>>>,
+    /// Background build of the manifest merge the base calls for (off the lock).
+    premerge: Option<std::thread::JoinHandle<Result<Option<Premerged>>>>,
+    /// Its result, used by an attempt whose parent is the base's current snapshot.
+    premerged: Option<Premerged>,
+    /// A premerge was started: attempts do not merge under the lock (unless the
+    /// parent's list grew to twice the merge threshold).
+    premerge_started: bool,
     manifests_written: u32,
     committed: bool,
     /// Live data files (of the base) this transaction removes, by path.
@@ -238,6 +245,9 @@ impl Transaction {
             attempt_garbage: Vec::new(),
             our_manifest: None,
             prestage: None,
+            premerge: None,
+            premerged: None,
+            premerge_started: false,
             manifests_written: 0,
             committed: false,
             removed: Vec::new(),
@@ -590,6 +600,7 @@ impl Transaction {
         // we will most likely get) in the background while we queue for the lock and
         // build the metadata; joined before the commit point.
         self.prestage = self.start_prestage(durable, created_data_dir)?;
+        self.start_premerge(durable);
 
         let mut attempts: u32 = 0;
         let mut lost: u32 = 0;
@@ -608,6 +619,8 @@ impl Transaction {
         let mut attempted = self.base.version + 1;
         loop {
             attempts += 1;
+            // The merged manifest is built before queueing for the lock.
+            self.join_premerge();
             let guard = self.acquire_lock(started);
             let latest = if probe {
                 self.latest_state(&lineage_base, force_list, base_read_back)?
@@ -726,6 +739,13 @@ impl Transaction {
                 crate::crashpoint::hit("synced");
                 let live: Vec<&Key> = built.writes.iter().map(|(p, _)| p).collect();
                 self.attempt_garbage.retain(|p| !live.contains(&p));
+                // A merged manifest built for a base this commit did not land on.
+                if let Some(p) = self.premerged.take()
+                    && !premerge_used(&built, &p)
+                {
+                    self.created.retain(|c| c != &p.key);
+                    self.attempt_garbage.push(p.key);
+                }
                 let state = TableState {
                     version: next_version,
                     metadata: Arc::new(built.metadata),
@@ -906,6 +926,60 @@ impl Transaction {
         }
     }
 
+    /// Starts building, on a background thread, the manifest merge the base's current
+    /// snapshot calls for (reading its small manifests concurrently and writing the
+    /// merged one), so a merging commit does not read ~100 manifests while holding the
+    /// commit lock. Nothing starts when the base calls for no merge, for explicit
+    /// merges (maintenance) and for transactions that remove files.
+    fn start_premerge(&mut self, durable: bool) {
+        if self.merge_min_count.is_some() || !self.removed.is_empty() || !self.removed_deletes.is_empty() {
+            return;
+        }
+        let md = self.base.metadata.clone();
+        let Some(parent) = md.current_snapshot() else { return };
+        let Ok(parent_manifests) = cached_manifest_list(&self.table, parent) else { return };
+        if !merge_due(&md, &parent_manifests) {
+            return;
+        }
+        let key = self.next_manifest_path();
+        // Ours until committed: deleted by Drop unless a landing attempt names it.
+        self.created.push(key.clone());
+        self.premerge_started = true;
+        let table = self.table.clone();
+        let snapshot_id = self.snapshot_id;
+        let parent_id = parent.snapshot_id;
+        let job = move || -> Result<Option<Premerged>> {
+            let Some((list, bytes)) = maybe_merge(&table, &md, &parent_manifests, snapshot_id, &key, None)? else {
+                return Ok(None);
+            };
+            table.storage().put_new(&key, &bytes, durable).map_err(|e| Error::io(table.location().path(&key), e))?;
+            Ok(Some(Premerged {
+                parent: parent_id,
+                last_sequence_number: md.last_sequence_number,
+                schema_id: md.current_schema_id,
+                spec_id: md.default_spec().map_or(0, |s| s.spec_id),
+                list,
+                key,
+            }))
+        };
+        match std::thread::Builder::new().name("floe-premerge".into()).spawn(job) {
+            Ok(h) => self.premerge = Some(h),
+            // Merge under the lock as before.
+            Err(_) => self.premerge_started = false,
+        }
+    }
+
+    /// Waits for the background merge; a failed one only means no merge this commit.
+    fn join_premerge(&mut self) {
+        if let Some(h) = self.premerge.take() {
+            match h.join() {
+                Ok(Ok(p)) => self.premerged = p,
+                Ok(Err(e)) => tracing::debug!("manifest merge off the lock failed ({e}); not merging this commit"),
+                Err(_) => tracing::debug!("manifest merge off the lock panicked; not merging this commit"),
+            }
+        }
+    }
+
     /// Waits for the background stage; its error fails the commit (nothing is linked).
     fn join_prestage(&mut self) -> Result<()> {
         match self.prestage.take() {
@@ -1079,6 +1153,11 @@ impl Transaction {
         let mut added: Vec<Key> =
             self.data_files.iter().filter_map(|f| location.confined_key(&f.file_path).ok()).collect();
         added.extend(built.writes.iter().map(|(p, _)| p.clone()));
+        if let Some(p) = &self.premerged
+            && premerge_used(built, p)
+        {
+            added.push(p.key.clone());
+        }
         if let Some((_, m)) = &self.our_manifest
             && let Ok(p) = location.confined_key(&m.manifest_path)
             && !added.contains(&p)
@@ -1263,13 +1342,34 @@ impl Transaction {
                 Err(conflicts) => return Ok(Err(conflicts)),
             }
         } else {
-            let merge_path = self.next_manifest_path();
-            match maybe_merge(&table, md, &parent_manifests, self.snapshot_id, &merge_path, self.merge_min_count)? {
-                Some((merged_list, bytes)) => {
-                    manifests.extend(merged_list);
-                    writes.push((merge_path, bytes));
+            let premerged = self.premerged.as_ref().filter(|p| {
+                self.merge_min_count.is_none()
+                    && Some(p.parent) == parent.map(|s| s.snapshot_id)
+                    && p.last_sequence_number == md.last_sequence_number
+                    && p.schema_id == new_md.current_schema_id
+                    && Some(p.spec_id) == md.default_spec().map(|s| s.spec_id)
+            });
+            let min_count = md.property_i64(properties::MANIFEST_MIN_COUNT_TO_MERGE, 100).max(2) as usize;
+            if let Some(p) = premerged {
+                // Built off the lock from this very parent: only the sequence number
+                // of the snapshot that adds it is known now.
+                let mut list = p.list.clone();
+                list[0].sequence_number = sequence_number;
+                manifests.extend(list);
+            } else if self.premerge_started && self.merge_min_count.is_none() && parent_manifests.len() < 2 * min_count
+            {
+                // The base moved: no merge under the lock (the next commit builds one
+                // off the lock), unless the list grew far past the threshold.
+                manifests.extend(parent_manifests.iter().cloned());
+            } else {
+                let merge_path = self.next_manifest_path();
+                match maybe_merge(&table, md, &parent_manifests, self.snapshot_id, &merge_path, self.merge_min_count)? {
+                    Some((merged_list, bytes)) => {
+                        manifests.extend(merged_list);
+                        writes.push((merge_path, bytes));
+                    }
+                    None => manifests.extend(parent_manifests.iter().cloned()),
                 }
-                None => manifests.extend(parent_manifests.iter().cloned()),
             }
         }
 
@@ -1839,6 +1939,7 @@ impl Drop for Transaction {
     fn drop(&mut self) {
         // Files the background stage is still writing must exist before we delete them.
         let _ = self.join_prestage();
+        self.join_premerge();
         for p in self.attempt_garbage.drain(..) {
             let _ = self.table.storage().delete(&p);
         }
@@ -1865,6 +1966,23 @@ struct Built {
     writes: Vec<(Key, Vec<u8>)>,
     /// The new snapshot's manifests (`None` for a metadata-only commit).
     manifests: Option<Arc<Vec<ManifestFile>>>,
+}
+
+/// A manifest merge built off the lock for the base's current snapshot `parent`.
+struct Premerged {
+    parent: i64,
+    last_sequence_number: i64,
+    schema_id: i32,
+    spec_id: i32,
+    /// The merged manifest first, then the parent's manifests it did not fold.
+    list: Vec<ManifestFile>,
+    key: Key,
+}
+
+/// Whether the snapshot `built` names the premerged manifest.
+fn premerge_used(built: &Built, p: &Premerged) -> bool {
+    let uri = &p.list[0].manifest_path;
+    built.manifests.as_ref().is_some_and(|ms| ms.iter().any(|m| &m.manifest_path == uri))
 }
 
 /// One attempt's result, or the conflicts that stop it.
@@ -2065,6 +2183,20 @@ fn cached_manifest_list(table: &Table, snapshot: &Snapshot) -> Result<Arc<Vec<Ma
     let list = Arc::new(load_manifest_list(table.location(), snapshot)?);
     *crate::sync::lock(&table.inner.manifest_cache) = Some((snapshot.snapshot_id, list.clone()));
     Ok(list)
+}
+
+/// Whether a commit on `parent` would merge (commit-time merging, no forced count).
+fn merge_due(md: &TableMetadata, parent: &[ManifestFile]) -> bool {
+    if !md.property_bool(properties::MANIFEST_MERGE_ENABLED, true) {
+        return false;
+    }
+    let min_count = md.property_i64(properties::MANIFEST_MIN_COUNT_TO_MERGE, 100).max(2) as usize;
+    let target = md.property_i64(properties::MANIFEST_TARGET_SIZE, 8 * 1024 * 1024);
+    let Some(spec) = md.default_spec() else { return false };
+    let small = parent.iter().filter(|m| {
+        m.content == ManifestContent::Data && m.partition_spec_id == spec.spec_id && m.manifest_length < target
+    });
+    small.count() >= min_count
 }
 
 /// Commit-time manifest merging: once the parent has `commit.manifest.min-count-to-merge`
