@@ -58,5 +58,12 @@ stop() { bash "$repo/scripts/s3-server.sh" stop; }
 trap stop EXIT
 log "starting SeaweedFS for the bench on 127.0.0.1:$port"
 while IFS= read -r line; do export "${line?}"; done < <(bash "$repo/scripts/s3-server.sh" start)
+# The bucket answers unsigned requests before it exists: wait for a signed HEAD of it.
+for _ in $(seq 1 100); do
+    code=$(curl -s -o /dev/null -w '%{http_code}' -I --aws-sigv4 "aws:amz:$AWS_REGION:s3" \
+        --user "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY" "$FLOE_S3_ENDPOINT/$FLOE_S3_BUCKET" || true)
+    [[ "$code" == 200 ]] && break
+    sleep 0.1
+done
 export FLOE_BENCH_S3_SERVER="SeaweedFS $("${S3_VENV:-$repo/target/s3-venv}/bin/weed" version 2>/dev/null | awk '{print $3; exit}') on 127.0.0.1:$port"
 "$py" "$here/driver.py" --floe-bin "$bin" --python "$py" --object-store "s3://floe-bench/bench" ${args[@]+"${args[@]}"}
