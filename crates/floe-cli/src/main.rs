@@ -491,6 +491,7 @@ impl From<floe::Error> for Failure {
         let code = match &e {
             E::Warehouse(
                 floe::WarehouseError::ConcurrentModification { .. }
+                | floe::WarehouseError::Relocated { .. }
                 | floe::WarehouseError::ForeignVersion { .. }
                 | floe::WarehouseError::CorruptCatalog { .. }
                 | floe::WarehouseError::CommitStateUnknown { .. },
