@@ -263,7 +263,8 @@ fn a_copied_warehouse_is_relocated_whole() {
     assert!(json(d, &["tables", "wh"])["relocated_from"].is_null(), "the original is at home");
     // Commits to the copy are refused (exit 1) with the command that fixes it; one
     // table alone is not relocated.
-    fails(d, &["append", "copy/orders", "o.csv"], 1, "floe relocate");
+    fails(d, &["append", "copy/orders", "o.csv"], 1, "/copy was copied or moved");
+    fails(d, &["append", "copy/orders", "o.csv"], 1, "/copy` relocates all its tables");
     fails(d, &["relocate", "copy/orders"], 2, "its tables move together");
     let r = json(d, &["relocate", "copy", "--dry-run"]);
     assert_eq!((r["needed"].as_bool(), r["catalog_version"].is_null()), (Some(true), true));
