@@ -494,9 +494,23 @@ impl Failure {
 impl From<floe::Error> for Failure {
     fn from(e: floe::Error) -> Failure {
         use floe::Error as E;
+        // A table of a copied warehouse: the fix is relocating the warehouse, not it.
+        if let E::TableRelocated { recorded, opened, .. } = &e
+            && let Some(root) = opened.ancestors().skip(1).find(|d| wh::is_warehouse(d))
+        {
+            let msg = format!(
+                "the warehouse at {} was copied or moved ({} records {recorded}): commits are refused until \
+                 `floe relocate {}` relocates all its tables",
+                root.display(),
+                opened.display(),
+                root.display()
+            );
+            return Failure { code: 1, error: msg.into() };
+        }
         let code = match &e {
             E::Warehouse(
                 floe::WarehouseError::ConcurrentModification { .. }
+                | floe::WarehouseError::Relocated { .. }
                 | floe::WarehouseError::ForeignVersion { .. }
                 | floe::WarehouseError::CorruptCatalog { .. }
                 | floe::WarehouseError::CommitStateUnknown { .. },

@@ -242,3 +242,37 @@ fn expire_on_a_warehouse_root_expires_its_catalog() {
     ok(d, &["append", "wh/orders", "o.csv"]);
     assert_eq!(json(d, &["tables", "wh"])["catalog_version"], 69);
 }
+
+#[test]
+fn a_copied_warehouse_is_relocated_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("o.csv"), "id,sku\n1,a\n2,b\n").unwrap();
+    ok(d, &["create-warehouse", "wh"]);
+    ok(d, &["create", "wh/orders", "--schema", "id:long!,sku:string"]);
+    ok(d, &["create", "wh/sales/items", "--schema", "id:long!,sku:string"]);
+    ok(d, &["append", "wh/orders", "o.csv"]);
+    let cp = Command::new("cp").args(["-a", "wh", "copy"]).current_dir(d).status().unwrap();
+    assert!(cp.success());
+    // The copy reads; `tables` says what happened and how to fix it.
+    assert_eq!(ok(d, &["scan", "copy/orders", "--format", "csv"]).lines().count(), 3);
+    let t = json(d, &["tables", "copy"]);
+    assert!(t["relocated_from"].as_str().is_some_and(|r| r.ends_with("/wh")), "{t}");
+    let out = floe(d, &["tables", "copy"], &[]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("floe relocate"));
+    assert!(json(d, &["tables", "wh"])["relocated_from"].is_null(), "the original is at home");
+    // Commits to the copy are refused (exit 1) with the command that fixes it; one
+    // table alone is not relocated.
+    fails(d, &["append", "copy/orders", "o.csv"], 1, "/copy was copied or moved");
+    fails(d, &["append", "copy/orders", "o.csv"], 1, "/copy` relocates all its tables");
+    fails(d, &["relocate", "copy/orders"], 2, "its tables move together");
+    let r = json(d, &["relocate", "copy", "--dry-run"]);
+    assert_eq!((r["needed"].as_bool(), r["catalog_version"].is_null()), (Some(true), true));
+    let r = json(d, &["relocate", "copy"]);
+    assert_eq!(r["tables"].as_array().unwrap().len(), 2, "{r}");
+    assert!(ok(d, &["relocate", "copy"]).contains("nothing to do"));
+    std::fs::remove_dir_all(d.join("wh")).unwrap();
+    ok(d, &["append", "copy/orders", "o.csv"]);
+    assert_eq!(ok(d, &["scan", "copy/orders", "--format", "csv"]).lines().count(), 5);
+    assert!(json(d, &["tables", "copy"])["relocated_from"].is_null());
+}
