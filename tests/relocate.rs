@@ -384,3 +384,33 @@ fn int64s(b: &arrow_array::RecordBatch) -> Vec<i64> {
     let col = b.column(0).as_any().downcast_ref::<arrow_array::Int64Array>().unwrap();
     (0..col.len()).map(|i| col.value(i)).collect()
 }
+
+/// A handle that relocated a copy and then appends must build its manifest list from the
+/// relocated snapshot's rewritten list, not from the pre-relocation list it read while
+/// relocating (same snapshot id): with commit-time merging due, the relocation reads the
+/// current snapshot's list, and a cache keyed by snapshot id once made the next append name
+/// the original directory's manifests — unreadable once the original is deleted.
+#[test]
+fn appends_on_the_relocating_handle_name_only_the_copy_files() {
+    let d = tempfile::tempdir().unwrap();
+    let orig = d.path().join("orig");
+    let t = Table::create_with(&orig, schema(), relaxed()).unwrap();
+    let mut tx = t.new_transaction();
+    tx.set_property(floe::properties::MANIFEST_MIN_COUNT_TO_MERGE, "4");
+    tx.commit().unwrap();
+    for i in 0..3 {
+        t.append(&[batch(i * 10, 10)]).unwrap();
+    }
+    drop(t);
+    let copy_dir = d.path().join("copy");
+    cp_a(&orig, &copy_dir);
+    let copy = Table::open_with(&copy_dir, relaxed()).unwrap();
+    copy.relocate().unwrap();
+    std::fs::remove_dir_all(&orig).unwrap();
+    copy.append(&[batch(30, 10)]).unwrap();
+    let fresh = Table::open(&copy_dir).unwrap();
+    let mut got = ids(&fresh);
+    got.sort();
+    assert_eq!(got, (0..40).collect::<Vec<i64>>());
+    assert_eq!(fresh.verify().unwrap().problems, [], "the copy verifies clean");
+}

@@ -309,9 +309,11 @@ pub(crate) struct TableInner {
     pub options: TableOptions,
     pub state: Mutex<TableState>,
     pub stats: StatsRecorder,
-    /// The manifest list of the snapshot this handle committed last (immutable file,
-    /// so caching it by snapshot id is always valid).
-    pub manifest_cache: Mutex<Option<(i64, Arc<Vec<ManifestFile>>)>>,
+    /// The manifest list of the snapshot this handle committed last (an immutable file).
+    /// Keyed by the manifest list's URI, not the snapshot id: relocation rewrites a
+    /// snapshot's list under the same id, and a list cached by id would then name the
+    /// old directory's manifests in the next commit.
+    pub manifest_cache: Mutex<Option<(String, Arc<Vec<ManifestFile>>)>>,
     /// Opened from an explicit catalog-style metadata file: no versions to commit to.
     pub read_only: bool,
     /// The commit-time cleanup of trimmed snapshots' metadata files (src/txn/cleanup.rs).

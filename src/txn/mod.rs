@@ -1755,7 +1755,7 @@ impl Transaction {
         }
         if let (Some(snap), Some(manifests)) = (state.metadata.current_snapshot(), manifests) {
             cleanup::remember(&table, &snap.manifest_list, &manifests);
-            *crate::sync::lock(&table.inner.manifest_cache) = Some((snap.snapshot_id, manifests));
+            *crate::sync::lock(&table.inner.manifest_cache) = Some((snap.manifest_list.clone(), manifests));
         }
         table.install(state.clone());
         // Off the caller's path: a bounded pass on a background thread.
@@ -2173,15 +2173,16 @@ fn retain_snapshots(md: &mut TableMetadata) {
 }
 
 /// The parent snapshot's manifests, from the handle's cache when it is the one we
-/// committed last (the common single-writer case reads nothing).
+/// committed last (the common single-writer case reads nothing). Matched by list URI,
+/// so a relocated snapshot (same id, rewritten list) is read again.
 fn cached_manifest_list(table: &Table, snapshot: &Snapshot) -> Result<Arc<Vec<ManifestFile>>> {
-    if let Some((id, list)) = crate::sync::lock(&table.inner.manifest_cache).as_ref()
-        && *id == snapshot.snapshot_id
+    if let Some((uri, list)) = crate::sync::lock(&table.inner.manifest_cache).as_ref()
+        && *uri == snapshot.manifest_list
     {
         return Ok(list.clone());
     }
     let list = Arc::new(load_manifest_list(table.location(), snapshot)?);
-    *crate::sync::lock(&table.inner.manifest_cache) = Some((snapshot.snapshot_id, list.clone()));
+    *crate::sync::lock(&table.inner.manifest_cache) = Some((snapshot.manifest_list.clone(), list.clone()));
     Ok(list)
 }
 
