@@ -44,6 +44,7 @@ import pathlib
 import shutil
 import sys
 import tempfile
+import time
 
 RUNTIME_JAR = "iceberg-spark-runtime-3.5_2.12-1.10.2.jar"
 SHADED_JACKSON_JAR = "iceberg-shaded-jackson-2.15.2.jar"
@@ -88,6 +89,10 @@ def _jars() -> list[str]:
 
 def _session(warehouse: pathlib.Path):
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    # pyspark turns timestamps into naive datetimes in the *Python process's* local zone
+    # (not Spark's session zone): pin both to UTC so the JSON forms are UTC.
+    os.environ["TZ"] = "UTC"
+    time.tzset()
     from pyspark.sql import SparkSession
 
     # Spark's own scratch (the unused session catalog's warehouse), outside the Iceberg one.
