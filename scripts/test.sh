@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh machine: builds the Python interop venv
-# (pinned pyiceberg, datashard, DuckDB from PyPI) and the benchmark venv (pinned peers),
+# (pinned pyiceberg, datashard, DuckDB from PyPI), the Spark venv (pyspark + Iceberg's
+# Spark runtime from PyPI, interop/spark-setup.sh) and the benchmark venv (pinned peers),
 # starts the test S3 server (scripts/s3-server.sh), then runs every Rust test, then builds
 # the Python package (crates/floe-python) into its own pinned venv and runs its pytest suite.
 set -euo pipefail
@@ -12,6 +13,14 @@ FLOE_VENV_PYTHON="$(bash interop/setup.sh | tail -n 1)"
 # not skip here.
 export FLOE_VENV_PYTHON FLOE_VENV_REQUIRED=1
 echo "python: $FLOE_VENV_PYTHON"
+
+echo "== Spark venv (pinned pyspark 3.5.9 + Iceberg 1.10.2 runtime from PyPI; Java 17, jarjar from apt)"
+# crates/floe-cli/tests/spark.rs (Spark writes and reads merge-on-read tables) must not
+# skip here: with FLOE_SPARK_PYTHON set, a broken Spark fails the run (FLOE_SKIP_SPARK is
+# ignored), and a failed setup (no apt for jarjar, no PyPI) stops it right here.
+FLOE_SPARK_PYTHON="$(bash interop/spark-setup.sh | tail -n 1)"
+export FLOE_SPARK_PYTHON
+echo "spark python: $FLOE_SPARK_PYTHON"
 
 echo "== benchmark venv (pinned deltalake, pylance, pyiceberg, datashard from PyPI)"
 # The bench smoke test (benches/peers.rs, run by cargo test) drives bench/driver.py at
