@@ -314,9 +314,13 @@ fn floe_cmd(args: &[&str]) -> String {
     stdout.into_owned()
 }
 
+fn path(p: &Path) -> &str {
+    p.to_str().expect("utf-8 path")
+}
+
 /// `floe info --json` row and delete-file totals, and the `floe scan --json` row count.
 fn cli_counts(dir: &Path) -> (i64, i64, usize) {
-    let d = dir.to_str().expect("utf-8 path");
+    let d = path(dir);
     let info: Value = serde_json::from_str(&floe_cmd(&["info", d, "--json"])).expect("info --json");
     let scanned = floe_cmd(&["scan", d, "--json"]).lines().filter(|l| !l.trim().is_empty()).count();
     (info["total_records"].as_i64().expect("total_records"), info["total_delete_files"].as_i64().unwrap_or(-1), scanned)
@@ -338,6 +342,9 @@ fn compare(spark: &mut Spark, name: &str, filters: &[&str], snapshots: &[(&str, 
     assert_eq!(table.scan().count().unwrap(), n, "{name}: Scan::count");
     let (info_rows, _, scanned) = cli_counts(&dir);
     assert_eq!((info_rows, scanned as i64), (n, n), "{name}: floe info rows and floe scan lines");
+    let verify: Value =
+        serde_json::from_str(&floe_cmd(&["verify", "--deep", "--json", path(&dir)])).expect("verify --json");
+    assert_eq!(verify["ok"], json!(true), "{name}: floe verify --deep: {verify}");
     for f in filters {
         let want = spark.sql(&format!("SELECT * FROM x.{name} WHERE {f}"));
         assert!(!want.rows.is_empty() && want.rows.len() < all.rows.len(), "{name}: filter {f} selects some rows");
@@ -496,6 +503,8 @@ fn floe_writes_to_a_spark_merge_on_read_table_and_spark_reads_it() {
     assert_eq!(report.removed_files, 0, "merge-on-read: no data file rewritten");
     table.upsert(&["id"], &[rows(&[200, 201, 202, 2000], "up")]).unwrap();
     assert!(delete_files(&table) >= before + 2, "floe added position delete files");
+    let listed = s.sql(&format!("SELECT count(*) FROM x.{t}.delete_files WHERE content = 1"));
+    assert_eq!(listed.rows[0][0].as_i64(), Some(delete_files(&table)), "Spark lists floe's delete files");
 
     let floe_now = table.scan().to_batches().unwrap();
     let n = floe_now.iter().map(|b| b.num_rows()).sum::<usize>();
@@ -600,6 +609,12 @@ fn floe_merge_on_read_tables_read_by_spark() {
     assert!(delete_files(&parts) >= 2, "partition-scoped position deletes: {}", delete_files(&parts));
 
     let mut s = lock(spark);
+    // Spark lists floe's delete files, both kinds (1 = position, 2 = equality).
+    let kinds = s.sql("SELECT content, count(*) FROM x.f2.plain.delete_files GROUP BY content ORDER BY content");
+    assert_eq!(kinds.rows.len(), 2, "position and equality deletes: {:?}", kinds.rows);
+    assert_eq!((kinds.rows[0][0].clone(), kinds.rows[1][0].clone()), (json!(1), json!(2)));
+    let listed: i64 = kinds.rows.iter().map(|r| r[1].as_i64().unwrap()).sum();
+    assert_eq!(listed, delete_files(&plain), "Spark lists every delete file floe wrote");
     compare(
         &mut s,
         "f2.plain",
