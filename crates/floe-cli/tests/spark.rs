@@ -623,3 +623,105 @@ fn floe_merge_on_read_tables_read_by_spark() {
     );
     compare(&mut s, "f2.parts", &["name = 'y'", "id between 10 and 40"], &[("before deletes", parts_before)]);
 }
+
+// ------------------------------------------------------------------ concurrent floe writers, Spark reads
+
+/// Runs `floe ARGS…` until it succeeds (at most 20 times): a lost race that floe could
+/// not rebase is a clean failure (nothing changed), and these commands are idempotent.
+/// Returns how many runs failed first.
+fn floe_until_ok(args: &[String]) -> usize {
+    let mut last = String::new();
+    for failed in 0..20 {
+        let out = Command::new(FLOE).args(args).env("NO_COLOR", "1").output().expect("run floe");
+        if out.status.success() {
+            return failed;
+        }
+        last = String::from_utf8_lossy(&out.stderr).into_owned();
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    panic!("floe {args:?} kept failing: {last}");
+}
+
+/// Several `floe` processes at once on one merge-on-read table — appends, merge-on-read
+/// deletes and upserts, compactions — then Spark reads it: nothing lost, no deleted row
+/// back, and exactly floe's rows.
+#[test]
+fn concurrent_floe_writers_then_spark_reads_the_same_rows() {
+    let Some(spark) = spark() else { return };
+    let warehouse = lock(spark).warehouse.clone();
+    let schema = Schema::builder()
+        .required("id", PrimitiveType::Long)
+        .optional("name", PrimitiveType::String)
+        .optional("v", PrimitiveType::Double)
+        .build()
+        .unwrap();
+    let dir = warehouse.join("f4/t");
+    let options = TableOptions::default()
+        .property("write.delete.mode", "merge-on-read")
+        .property("write.merge.mode", "merge-on-read");
+    let table = Table::create_with(&dir, schema, options).unwrap();
+    for k in 0..3 {
+        table.append(&[rows(&(k * 100..(k + 1) * 100).collect::<Vec<_>>(), "a")]).unwrap();
+    }
+    let inputs = tempfile::tempdir().unwrap();
+    let csv = |name: &str, ids: &[i64], tag: &str| -> String {
+        let path = inputs.path().join(name);
+        let body: String = ids.iter().map(|i| format!("{i},{tag}-{i},{}\n", *i as f64 * 0.25)).collect();
+        std::fs::write(&path, format!("id,name,v\n{body}")).unwrap();
+        path.display().to_string()
+    };
+    let t = path(&dir).to_owned();
+    let s = |x: &str| x.to_owned();
+
+    // Appender: 6 commits of new ids 1000..1060. Deleter: 6 merge-on-read deletes of 5 ids
+    // each from the first 300. Upserter: 3 upserts of existing, never-deleted ids.
+    // Compactor: 3 compactions. All at once, each a sequence of separate processes.
+    let mut work: Vec<Vec<Vec<String>>> = vec![Vec::new(); 4];
+    let mut deleted = Vec::new();
+    let mut upserted = Vec::new();
+    for k in 0..6i64 {
+        let ids: Vec<i64> = (1000 + k * 10..1010 + k * 10).collect();
+        work[0].push(vec![s("append"), t.clone(), csv(&format!("a{k}.csv"), &ids, "new")]);
+        let gone: Vec<i64> = (0..5).map(|j| k * 45 + j * 7 + 2).collect();
+        let list = gone.iter().map(i64::to_string).collect::<Vec<_>>().join(", ");
+        work[1].push(vec![s("delete"), t.clone(), s("--where"), format!("id in ({list})")]);
+        deleted.extend(gone);
+    }
+    for k in 0..3i64 {
+        let ids: Vec<i64> = (0..4).map(|j| k * 97 + j * 3 + 1).filter(|i| !deleted.contains(i)).collect();
+        work[2].push(vec![s("upsert"), s("--key"), s("id"), t.clone(), csv(&format!("u{k}.csv"), &ids, "up")]);
+        upserted.extend(ids);
+        work[3].push(vec![s("compact"), t.clone()]);
+    }
+    let retried: usize = std::thread::scope(|scope| {
+        let workers: Vec<_> = work
+            .iter()
+            .map(|commands| scope.spawn(move || commands.iter().map(|c| floe_until_ok(c)).sum::<usize>()))
+            .collect();
+        workers.into_iter().map(|w| w.join().expect("worker")).sum()
+    });
+    eprintln!("concurrent floe writers: {} commands, {retried} re-run after a clean failure", work.concat().len());
+    // One more merge-on-read delete, so the final snapshot surely has a delete file.
+    floe_cmd(&["delete", &t, "--where", "id = 299"]);
+    deleted.push(299);
+
+    table.refresh().unwrap();
+    let now = table.scan().to_batches().unwrap();
+    let (_, got) = floe_rows(&now);
+    let mut expected: Vec<Value> = (0..300)
+        .filter(|i| !deleted.contains(i))
+        .map(|i| {
+            let tag = if upserted.contains(&i) { "up" } else { "a" };
+            json!([i, format!("{tag}-{i}"), i as f64 * 0.25])
+        })
+        .chain((1000..1060).map(|i| json!([i, format!("new-{i}"), i as f64 * 0.25])))
+        .collect();
+    expected.sort_by_key(Value::to_string);
+    assert_eq!(multiset(&got), multiset(&expected), "floe: nothing lost, no deleted row back, upserts applied");
+    assert!(delete_files(&table) >= 1);
+
+    let mut sp = lock(spark);
+    assert_same("Spark after concurrent floe writers", &sp.sql("SELECT * FROM x.f4.t"), &now);
+    let listed = sp.sql("SELECT count(*) FROM x.f4.t.delete_files");
+    assert_eq!(listed.rows[0][0].as_i64(), Some(delete_files(&table)), "Spark lists floe's delete files");
+}
