@@ -4,7 +4,8 @@
 //! (identity + bucket) tables, across schema evolution, read by floe's public API (full
 //! scans, filters, time travel) and by the `floe` command (`info`, `scan`) with exactly
 //! Spark's rows; floe's own appends, position deletes, upserts, equality deletes and
-//! compaction on tables Spark reads back with exactly floe's rows.
+//! compaction (also from several `floe` processes at once) on tables Spark reads back with
+//! exactly floe's rows.
 //!
 //! Spark runs once per test binary: `interop/floe_spark.py serve` (a local Spark session
 //! with a Hadoop catalog `x` whose warehouse is a temporary directory, so `x.ns.t` is the
