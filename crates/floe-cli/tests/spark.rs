@@ -525,6 +525,36 @@ fn floe_writes_to_a_spark_merge_on_read_table_and_spark_reads_it() {
     ]);
     table.refresh().unwrap();
     compare(&mut s, t, &["id >= 1000", "name = 'up-200' or id < 5"], &[("floe append", appended)]);
+
+    // floe compacts: the data files Spark's and floe's delete files apply to are rewritten
+    // without the deleted rows, and those delete files leave the table.
+    let before_compaction = table.current_snapshot().unwrap().snapshot_id;
+    let report = table.compact(&CompactOptions::default()).unwrap();
+    assert!(report.delete_files_removed >= 2, "{report:?}");
+    let compacted = table.current_snapshot().unwrap().snapshot_id;
+    let listed = s.sql(&format!("SELECT count(*) FROM x.{t}.delete_files"));
+    assert_eq!(listed.rows[0][0].as_i64(), Some(delete_files(&table)), "Spark sees the delete files go");
+    compare(&mut s, t, &["id >= 1000", "v = 0.0"], &[("before floe's compaction", before_compaction)]);
+
+    // Spark deletes again and compacts with its own procedure; floe reads the result.
+    s.run(&[
+        &format!("DELETE FROM x.{t} WHERE id BETWEEN 30 AND 40"),
+        "CALL x.system.rewrite_data_files(table => 's3.t', \
+         options => map('min-input-files', '1', 'delete-file-threshold', '1'))",
+    ]);
+    table.refresh().unwrap();
+    // Spark's rewrite leaves its last delete file listed (it names only files the rewrite
+    // removed); both list the same files and read the same rows.
+    let listed = s.sql(&format!("SELECT count(*) FROM x.{t}.delete_files"));
+    assert_eq!(listed.rows[0][0].as_i64(), Some(delete_files(&table)), "the same delete files");
+    let replaced = s.sql(&format!("SELECT operation FROM x.{t}.snapshots ORDER BY committed_at DESC LIMIT 1"));
+    assert_eq!(replaced.rows, vec![json!(["replace"])], "Spark's rewrite committed");
+    compare(&mut s, t, &["id between 25 and 45", "name = 'up-202'"], &[("floe's compaction", compacted)]);
+
+    // floe commits on top of Spark's rewrite; Spark reads it.
+    table.delete(Predicate::parse("id in (1, 2, 1001)").unwrap()).unwrap();
+    let last = table.scan().to_batches().unwrap();
+    assert_same("Spark reads floe's delete after Spark's rewrite", &s.sql(&format!("SELECT * FROM x.{t}")), &last);
 }
 
 // ------------------------------------------------------------------ floe writes, Spark reads
