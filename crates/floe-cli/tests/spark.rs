@@ -1,7 +1,7 @@
 //! Spark 3.5.9 + Iceberg 1.10.2 as a real third-party writer and reader of merge-on-read
 //! tables: Spark's position delete files (from `DELETE`, `UPDATE` and `MERGE INTO` under
 //! `write.{delete,update,merge}.mode = merge-on-read`), on unpartitioned and partitioned
-//! (identity + bucket) tables, across schema evolution, read by floe's public API (full
+//! (identity + bucket, days of a timestamptz) tables, across schema evolution, read by floe's public API (full
 //! scans, filters, time travel) and by the `floe` command (`info`, `scan`) with exactly
 //! Spark's rows; floe's own appends, position deletes, upserts, equality deletes and
 //! compaction (also from several `floe` processes at once) on tables Spark reads back with
@@ -472,6 +472,29 @@ fn spark_merge_on_read_tables_read_by_floe() {
         ],
         &psnaps,
     );
+
+    // Partitioned by days(ts) on a timestamptz column: deletes scoped to day partitions.
+    let e = "s1.events";
+    s.run(&[
+        &format!(
+            "CREATE TABLE x.{e} (id bigint, ts timestamp, msg string) USING iceberg PARTITIONED BY (days(ts)) \
+             TBLPROPERTIES ({MOR})"
+        ),
+        &format!(
+            "INSERT INTO x.{e} SELECT id, timestamp_micros(1704067200000000 + id * 3600000000), concat('e', id) \
+             FROM range(0, 120)"
+        ),
+    ]);
+    let esnaps = vec![("insert", s.current_snapshot(e))];
+    s.run(&[
+        &format!(
+            "DELETE FROM x.{e} WHERE ts >= TIMESTAMP'2024-01-02 00:00:00' AND ts < TIMESTAMP'2024-01-02 06:00:00'"
+        ),
+        &format!("UPDATE x.{e} SET msg = 'changed' WHERE id % 5 = 0"),
+    ]);
+    let events = Table::open(s.dir(e)).unwrap();
+    assert!(delete_files(&events) >= 2, "day-scoped position deletes: {}", delete_files(&events));
+    compare(&mut s, e, &["ts < '2024-01-03T00:00:00Z'", "msg = 'changed' and ts >= '2024-01-04T00:00:00Z'"], &esnaps);
 }
 
 // ------------------------------------------------------------------ floe extends a Spark table
