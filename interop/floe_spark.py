@@ -5,7 +5,7 @@ The Rust tests (crates/floe-cli/tests/spark.rs) start ONE of these per test bina
 python of the venv ``interop/spark-setup.sh`` builds, and send it SQL: one JVM start serves
 every Spark write and read of the run (starting Spark costs ~20 s, a statement ~1-5 s).
 
-  floe_spark.py serve --warehouse DIR
+  floe_spark.py serve --warehouse DIR [--remove-at-exit PATH]
 
 Starts a local Spark session (one executor thread, no UI, UTC session time zone, bound to
 127.0.0.1) with Iceberg's SQL extensions and one Iceberg catalog named ``x`` of type
@@ -27,7 +27,8 @@ int / str / bool / null as-is; finite floats as numbers, NaN and infinities as t
 "YYYY-MM-DD"; timestamp -> "YYYY-MM-DDTHH:MM:SS.ffffff" (UTC); binary -> lowercase hex;
 array -> JSON array; struct -> object; map -> [key, value] pairs sorted by key.
 
-End of stdin stops Spark and exits 0. Spark's and the JVM's own output goes to stderr
+End of stdin stops Spark and exits 0, after deleting PATH (``--remove-at-exit``: the
+test's scratch directory, which the test process, ending first, cannot remove itself). Spark's and the JVM's own output goes to stderr
 (stdout is the protocol only).
 """
 
@@ -122,7 +123,7 @@ def _session(warehouse: pathlib.Path):
     return spark
 
 
-def serve(warehouse: pathlib.Path) -> int:
+def serve(warehouse: pathlib.Path, remove_at_exit: pathlib.Path | None) -> int:
     # The protocol owns the real stdout; everything else printing to fd 1 (the JVM the
     # session starts inherits it) lands on stderr.
     out = os.fdopen(os.dup(1), "w", buffering=1)
@@ -145,6 +146,8 @@ def serve(warehouse: pathlib.Path) -> int:
             answer = {"ok": False, "error": f"{type(e).__name__}: {e}"}
         out.write(json.dumps(answer) + "\n")
     spark.stop()
+    if remove_at_exit is not None:
+        shutil.rmtree(remove_at_exit, ignore_errors=True)
     return 0
 
 
@@ -153,8 +156,9 @@ def main() -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("serve", help="start Spark and answer SQL requests (one JSON line each)")
     p.add_argument("--warehouse", required=True, type=pathlib.Path)
+    p.add_argument("--remove-at-exit", type=pathlib.Path, help="a directory to delete once Spark stopped")
     args = parser.parse_args()
-    return serve(args.warehouse.resolve())
+    return serve(args.warehouse.resolve(), args.remove_at_exit)
 
 
 if __name__ == "__main__":

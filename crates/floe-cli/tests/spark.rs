@@ -26,6 +26,8 @@
 //! cargo test -p floe-cli --test spark
 //! ```
 //!
+//! `FLOE_SPARK_KEEP=1` keeps the warehouse (its path is printed) to look at the tables.
+//!
 //! Rows are compared as JSON values in `interop/floe_spark.py`'s forms (see
 //! [`cell`]), as multisets, together with the column names.
 
@@ -113,7 +115,12 @@ fn spark_python() -> Result<PathBuf, String> {
 
 fn start_spark() -> Result<Spark, String> {
     let python = spark_python()?;
-    let dir = tempfile::Builder::new().prefix("floe-spark-").tempdir().map_err(|e| e.to_string())?;
+    let mut dir = tempfile::Builder::new().prefix("floe-spark-").tempdir().map_err(|e| e.to_string())?;
+    let keep = std::env::var("FLOE_SPARK_KEEP").as_deref() == Ok("1");
+    if keep {
+        dir.disable_cleanup(true);
+        eprintln!("spark: keeping {}", dir.path().display());
+    }
     let warehouse = dir.path().join("wh");
     // Spark's log goes to a file next to the warehouse (printed on failure), not the
     // test's output.
@@ -122,6 +129,7 @@ fn start_spark() -> Result<Spark, String> {
         .arg(repo().join("interop/floe_spark.py"))
         .args(["serve", "--warehouse"])
         .arg(&warehouse)
+        .args(if keep { vec![] } else { vec![std::ffi::OsStr::new("--remove-at-exit"), dir.path().as_os_str()] })
         .current_dir(dir.path())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -140,6 +148,9 @@ fn start_spark() -> Result<Spark, String> {
         return Err(format!("unexpected first line from floe_spark.py: {line}"));
     }
     eprintln!("spark: {ready}");
+    // The Spark struct lives in a static, which is never dropped: the Spark process deletes
+    // the directory when the test binary's exit closes its stdin (`--remove-at-exit`).
+    dir.disable_cleanup(true);
     Ok(Spark { _child: child, stdin, stdout, warehouse, _dir: dir })
 }
 
