@@ -5,7 +5,9 @@
 //!   operation would touch them; the table keeps working.
 //! * A table directory that is itself reached through a symlink works normally.
 //! * Metadata with format-version 1 or 3, v3 deletion vectors, non-Parquet or encrypted
-//!   data files gets a typed `Unsupported` error, never a wrong answer.
+//!   data files gets a typed `Unsupported` error, never a wrong answer; so does
+//!   gzip-compressed metadata (`v<N>.gz.metadata.json`), which is never taken for "no
+//!   table" (a create would lay a second table beside it).
 
 mod common;
 
@@ -166,6 +168,37 @@ fn format_versions_other_than_2_are_unsupported() {
     let err = t.append(&[batch(1, 1)]).unwrap_err();
     assert!(matches!(err, Error::Unsupported { .. }), "{err:?}");
     assert!(!t.path().join("metadata/v4.metadata.json").exists());
+}
+
+#[test]
+fn gzip_compressed_metadata_is_unsupported_never_no_table() {
+    // What Spark's Hadoop tables write under write.metadata.compression-codec=gzip (the
+    // real thing: crates/floe-cli/tests/spark.rs). Only the names matter here.
+    for name in ["v1.gz.metadata.json", "v1.metadata.json.gz"] {
+        let dir = tempfile::tempdir().unwrap();
+        let table = dir.path().join("t");
+        std::fs::create_dir_all(table.join("metadata")).unwrap();
+        std::fs::write(table.join("metadata").join(name), b"\x1f\x8b not floe's to read").unwrap();
+        std::fs::write(table.join("metadata/version-hint.text"), b"1").unwrap();
+        let before = tree(&table);
+        for (what, err) in [
+            ("open", Table::open(&table).unwrap_err()),
+            ("create", Table::create_with(&table, schema(), relaxed()).unwrap_err()),
+            ("create_or_open", Table::create_or_open_with(&table, schema(), relaxed()).unwrap_err()),
+        ] {
+            assert!(
+                matches!(&err, Error::Unsupported { what } if what.contains("gzip") && what.contains(name)),
+                "{name}, {what}: {err:?}"
+            );
+        }
+        assert_eq!(tree(&table), before, "{name}: nothing written");
+    }
+    // A plain table beside unrelated .gz files is untouched by the check.
+    let dir = tempfile::tempdir().unwrap();
+    let t = Table::create_with(dir.path().join("t"), schema(), relaxed()).unwrap();
+    std::fs::write(t.path().join("metadata/notes.gz"), b"x").unwrap();
+    t.append(&[batch(0, 3)]).unwrap();
+    assert_eq!(ids(&Table::open(t.path()).unwrap()), vec![0, 1, 2]);
 }
 
 /// Rewrites the current snapshot's (single) manifest with `f` applied to its entries,

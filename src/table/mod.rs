@@ -409,6 +409,7 @@ impl Table {
         if find_latest_version(&location, 0, false)?.is_some() {
             return Err(Error::TableExists { path: location.root().to_path_buf() });
         }
+        refuse_compressed_metadata(&location)?;
         check_conditional_create(&location)?;
         for dir in [location.metadata_dir(), location.data_dir()] {
             store.create_dir_all(Some(&dir)).map_err(|e| Error::io(location.path(&dir), e))?;
@@ -482,6 +483,7 @@ impl Table {
         let url = StoreUrl::parse(path.as_ref())?;
         let location = TableLocation::new(storage_for(&url, &options)?, options.storage_options.clone());
         let Some(version) = find_latest_version(&location, 0, false)? else {
+            refuse_compressed_metadata(&location)?;
             return Err(Error::TableNotFound { path: location.root().to_path_buf() });
         };
         let state = load_version(&location, version)?;
@@ -890,6 +892,32 @@ pub(crate) fn list_versions(location: &TableLocation) -> Result<Vec<u64>> {
         .filter(|o| o.key.parent().as_ref() == Some(&dir))
         .filter_map(|o| parse_version_file(o.key.name()))
         .collect())
+}
+
+/// Refuses a table whose metadata is gzip-compressed (`v<N>.gz.metadata.json`, or the
+/// older `v<N>.metadata.json.gz`: what Iceberg's Hadoop tables write under the property
+/// `write.metadata.compression-codec=gzip`). floe reads and writes only plain
+/// `v<N>.metadata.json`; taking such a directory for "no table" would let a create lay
+/// a second, empty table beside the real one. Called only where no plain version exists.
+fn refuse_compressed_metadata(location: &TableLocation) -> Result<()> {
+    let dir = location.metadata_dir();
+    let listing = location.store().list(Some(&dir)).map_err(|e| Error::io(location.path(&dir), e))?;
+    let compressed = listing.objects.iter().filter(|o| o.key.parent().as_ref() == Some(&dir)).find(|o| {
+        let name = o.key.name();
+        name.strip_suffix(".gz.metadata.json").or_else(|| name.strip_suffix(".metadata.json.gz")).is_some_and(|v| {
+            v.strip_prefix('v').is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+        })
+    });
+    match compressed {
+        Some(o) => Err(Error::Unsupported {
+            what: format!(
+                "gzip-compressed table metadata ({}; written under write.metadata.compression-codec=gzip): \
+                 floe reads only plain v<N>.metadata.json — have the writer set the property to none",
+                location.path(&o.key).display()
+            ),
+        }),
+        None => Ok(()),
+    }
 }
 
 /// Reads and decodes `v<version>.metadata.json`.

@@ -506,6 +506,32 @@ fn spark_merge_on_read_tables_read_by_floe() {
     let events = Table::open(s.dir(e)).unwrap();
     assert!(delete_files(&events) >= 2, "day-scoped position deletes: {}", delete_files(&events));
     compare(&mut s, e, &["ts < '2024-01-03T00:00:00Z'", "msg = 'changed' and ts >= '2024-01-04T00:00:00Z'"], &esnaps);
+
+    // Gzip-compressed metadata (v<N>.gz.metadata.json): a typed refusal, never "no table"
+    // (which would let a create lay an empty table beside Spark's), and nothing written.
+    let g = "s1.gzipped";
+    s.run(&[
+        &format!(
+            "CREATE TABLE x.{g} (id bigint) USING iceberg \
+             TBLPROPERTIES ('format-version'='2', 'write.metadata.compression-codec'='gzip')"
+        ),
+        &format!("INSERT INTO x.{g} VALUES (1), (2)"),
+    ]);
+    let gdir = s.dir(g);
+    assert!(gdir.join("metadata/v2.gz.metadata.json").is_file(), "Spark wrote gzip-compressed metadata");
+    let files = std::fs::read_dir(gdir.join("metadata")).unwrap().count();
+    for err in [
+        Table::open(&gdir).unwrap_err(),
+        Table::create_or_open(&gdir, Schema::builder().optional("id", PrimitiveType::Long).build().unwrap())
+            .unwrap_err(),
+    ] {
+        assert!(matches!(&err, floe::Error::Unsupported { what } if what.contains("gzip")), "{err:?}");
+    }
+    let out = Command::new(FLOE).args(["info", path(&gdir)]).output().expect("run floe");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && stderr.contains("gzip-compressed table metadata"), "{stderr}");
+    assert_eq!(std::fs::read_dir(gdir.join("metadata")).unwrap().count(), files, "nothing written");
+    assert_eq!(s.sql(&format!("SELECT count(*) FROM x.{g}")).rows, vec![json!([2])]);
 }
 
 // ------------------------------------------------------------------ floe extends a Spark table
