@@ -516,7 +516,7 @@ impl Predicate {
                 }
                 datums.sort_by(|a, b| a.compare(b).unwrap_or(std::cmp::Ordering::Equal));
                 datums.dedup_by(|a, b| a.compare(b) == Some(std::cmp::Ordering::Equal));
-                let op = if *negated != negate { LeafOp::NotIn(datums) } else { LeafOp::In(datums) };
+                let op = if *negated != negate { LeafOp::NotIn(datums) } else { LeafOp::In(InList::new(datums)) };
                 BoundPredicate::Leaf(BoundLeaf { field_id: id, name, ty, op })
             }
         })
@@ -1312,9 +1312,42 @@ pub(crate) enum LeafOp {
     /// A comparison with a value of the column's type.
     Cmp(CmpOp, Datum),
     /// `in` a sorted, de-duplicated set (empty: no row).
-    In(Vec<Datum>),
+    In(InList),
     /// `not in` a sorted, de-duplicated set (empty: every non-null row).
     NotIn(Vec<Datum>),
+}
+
+/// The values of an `in` test, sorted and de-duplicated, with the hash set that tests
+/// integer-like columns built once, on first use, and shared by every clone (a
+/// row-level delete by a 50,000-value list evaluates it on every batch of every file,
+/// from several threads).
+#[derive(Debug, Clone)]
+pub(crate) struct InList {
+    values: Vec<Datum>,
+    ints: Arc<std::sync::OnceLock<HashSet<i64>>>,
+}
+
+impl InList {
+    pub(crate) fn new(values: Vec<Datum>) -> InList {
+        InList { values, ints: Arc::default() }
+    }
+
+    fn ints(&self) -> &HashSet<i64> {
+        self.ints.get_or_init(|| int_set(&self.values))
+    }
+}
+
+impl std::ops::Deref for InList {
+    type Target = Vec<Datum>;
+    fn deref(&self) -> &Vec<Datum> {
+        &self.values
+    }
+}
+
+impl PartialEq for InList {
+    fn eq(&self, other: &InList) -> bool {
+        self.values == other.values
+    }
 }
 
 /// One test on one column, resolved to its field id and type.
@@ -1560,7 +1593,7 @@ pub(crate) fn project_leaf(
             CmpOp::Eq => Bound::Eq(v.clone()),
             CmpOp::Ne => Bound::NotEq(v.clone()),
         },
-        LeafOp::In(vs) => Bound::In(vs.clone()),
+        LeafOp::In(vs) => Bound::In(vs.to_vec()),
         LeafOp::NotIn(vs) => Bound::NotIn(vs.clone()),
     };
     let projected = t.project(&leaf.ty, &bound).ok()??;
@@ -1578,7 +1611,7 @@ pub(crate) fn project_leaf(
         Bound::GtEq(v) => LeafOp::Cmp(CmpOp::Ge, v),
         Bound::Eq(v) => LeafOp::Cmp(CmpOp::Eq, v),
         Bound::NotEq(v) => LeafOp::Cmp(CmpOp::Ne, v),
-        Bound::In(vs) => LeafOp::In(sorted(vs)),
+        Bound::In(vs) => LeafOp::In(InList::new(sorted(vs))),
         Bound::NotIn(vs) => LeafOp::NotIn(sorted(vs)),
         // Tests this predicate language cannot express prune nothing.
         _ => return None,
@@ -1722,7 +1755,7 @@ fn leaf_might_match(l: &BoundLeaf, s: &ColumnStats) -> bool {
                 LeafOp::Cmp(CmpOp::Ge, v) => cmp(&hi, v) != Some(Less),
                 LeafOp::Cmp(CmpOp::Eq, v) => cmp(&lo, v) != Some(Greater) && cmp(&hi, v) != Some(Less),
                 LeafOp::Cmp(CmpOp::Ne, v) => !(cmp(&lo, v) == Some(Equal) && cmp(&hi, v) == Some(Equal)),
-                LeafOp::In(vs) => vs.iter().any(|v| cmp(&lo, v) != Some(Greater) && cmp(&hi, v) != Some(Less)),
+                LeafOp::In(vs) => in_list_might_match(vs, &lo, &hi, !is_float(&l.ty)),
                 // Only a single-valued set whose value is excluded cannot match.
                 LeafOp::NotIn(vs) => match (&lo, &hi) {
                     (Some(l), Some(h)) if l.compare(h) == Some(Equal) => {
@@ -1734,6 +1767,29 @@ fn leaf_might_match(l: &BoundLeaf, s: &ColumnStats) -> bool {
             }
         }
     }
+}
+
+/// Whether a value of the sorted `in` list `vs` may lie within `[lo, hi]` (a `None`
+/// bound is unknown). With `search` (not floats, whose NaN breaks the order) a binary
+/// search finds the one candidate, the first value not below `lo`, instead of testing
+/// the list value by value at every file, row group and page; when a comparison near it
+/// is undefined every value is tested.
+fn in_list_might_match(vs: &[Datum], lo: &Option<Datum>, hi: &Option<Datum>, search: bool) -> bool {
+    use std::cmp::Ordering::{Greater, Less};
+    let cmp = |b: &Option<Datum>, v: &Datum| b.as_ref().and_then(|b| b.compare(v));
+    let inside = |v: &Datum| cmp(lo, v) != Some(Greater) && cmp(hi, v) != Some(Less);
+    if search {
+        let defined = |v: &Datum| (lo.is_none() || cmp(lo, v).is_some()) && (hi.is_none() || cmp(hi, v).is_some());
+        let i = vs.partition_point(|v| cmp(lo, v) == Some(Greater));
+        let probe = vs.get(i);
+        if probe.is_some_and(inside) {
+            return true;
+        }
+        if probe.is_none_or(defined) && (i == 0 || defined(&vs[i - 1])) {
+            return false;
+        }
+    }
+    vs.iter().any(inside)
 }
 
 fn column_by_id<'a>(batch: &'a RecordBatch, id: i32, name: &str) -> Option<&'a ArrayRef> {
@@ -1793,21 +1849,30 @@ fn cmp_kernel(op: CmpOp, column: &dyn arrow_array::Datum, value: &dyn arrow_arra
 /// Past this many values an `in` list is tested with a hash set, not one kernel per value.
 const IN_HASH_THRESHOLD: usize = 8;
 
-fn eval_in(values: &[Datum], column: &ArrayRef) -> Result<BooleanArray> {
+/// The integer-like values of an `in` list, as i64.
+fn int_set(values: &[Datum]) -> HashSet<i64> {
+    values
+        .iter()
+        .filter_map(|d| match d {
+            Datum::Int(v) | Datum::Date(v) => Some(i64::from(*v)),
+            Datum::Long(v) | Datum::Time(v) | Datum::Timestamp(v) | Datum::Timestamptz(v) => Some(*v),
+            _ => None,
+        })
+        .collect()
+}
+
+/// `cached`: the list the values come from, whose integer set is built once.
+fn eval_in(values: &[Datum], cached: Option<&InList>, column: &ArrayRef) -> Result<BooleanArray> {
     let n = column.len();
     if values.is_empty() {
         return Ok(BooleanArray::from(vec![false; n]));
     }
     if values.len() > IN_HASH_THRESHOLD {
-        let ints = || -> HashSet<i64> {
-            values
-                .iter()
-                .filter_map(|d| match d {
-                    Datum::Int(v) | Datum::Date(v) => Some(i64::from(*v)),
-                    Datum::Long(v) | Datum::Time(v) | Datum::Timestamp(v) | Datum::Timestamptz(v) => Some(*v),
-                    _ => None,
-                })
-                .collect()
+        let ints = || -> std::borrow::Cow<'_, HashSet<i64>> {
+            match cached {
+                Some(list) => std::borrow::Cow::Borrowed(list.ints()),
+                None => std::borrow::Cow::Owned(int_set(values)),
+            }
         };
         match column.data_type() {
             DataType::Int32 => {
@@ -1879,10 +1944,10 @@ fn eval_leaf(l: &BoundLeaf, column: &ArrayRef) -> Result<BooleanArray> {
             let scalar = Scalar::new(scalar_array(v, column.data_type())?);
             cmp_kernel(*op, column, &scalar)?
         }
-        LeafOp::In(vs) => eval_in(vs, column)?,
+        LeafOp::In(vs) => eval_in(vs, Some(vs), column)?,
         LeafOp::NotIn(vs) => {
             // Null rows stay null (unknown) through `not`.
-            not(&eval_in(vs, column)?)?
+            not(&eval_in(vs, None, column)?)?
         }
     })
 }
@@ -2022,7 +2087,7 @@ mod tests {
         let b = Predicate::parse("u = 'f79c3e09-677c-4bbd-a479-3f349cb785e7'").unwrap().bind(&s).unwrap();
         assert!(matches!(leaf(&b).op, LeafOp::Cmp(CmpOp::Eq, Datum::Uuid(_))));
         let b = col("id").is_in([3, 1, 3, 2]).bind(&s).unwrap();
-        assert_eq!(leaf(&b).op, LeafOp::In(vec![Datum::Long(1), Datum::Long(2), Datum::Long(3)]));
+        assert_eq!(leaf(&b).op, LeafOp::In(InList::new(vec![Datum::Long(1), Datum::Long(2), Datum::Long(3)])));
         let b = col("id").eq(Datum::Int(4)).bind(&s).unwrap();
         assert_eq!(leaf(&b).op, LeafOp::Cmp(CmpOp::Eq, Datum::Long(4)));
     }

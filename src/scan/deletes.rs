@@ -294,25 +294,50 @@ impl FileDeletes {
         self.positions.is_empty() && self.equality.is_empty()
     }
 
-    /// Whether positions are deleted (then the file must be read whole, in order, for
-    /// row positions to be known).
+    /// Whether positions are deleted (then each row's position in the file must be
+    /// tracked while it is read).
     pub(crate) fn has_positions(&self) -> bool {
         !self.positions.is_empty()
     }
 
-    /// The rows of `batch` (file rows `start..start + n`; meaningful only when the
-    /// whole file is read in order) that survive, `None` when all do. `schema` is the
-    /// schema `batch` was read with (equality columns are found in it by field id).
-    pub(crate) fn keep_mask(&self, batch: &RecordBatch, start: u64, schema: &Schema) -> Result<Option<BooleanArray>> {
+    /// Whether any equality delete file applies (then which rows are live is only
+    /// known by reading the equality columns of every row).
+    pub(crate) fn has_equality(&self) -> bool {
+        !self.equality.is_empty()
+    }
+
+    /// Rows of a file of `rows` rows that position deletes delete (positions past the
+    /// end, which no valid delete file holds, are not counted).
+    pub(crate) fn positions_deleted_below(&self, rows: u64) -> u64 {
+        if rows == 0 { 0 } else { self.positions.rank(rows - 1) }
+    }
+
+    /// The rows of `batch` that survive, `None` when all do. `positions` are the rows'
+    /// positions in the data file (ascending, one per row: see [`RowPositions`]; may
+    /// be empty when no position deletes apply);
+    /// `schema` is the schema `batch` was read with (equality columns are found in it
+    /// by field id).
+    pub(crate) fn keep_mask(
+        &self,
+        batch: &RecordBatch,
+        positions: &[u64],
+        schema: &Schema,
+    ) -> Result<Option<BooleanArray>> {
         let n = batch.num_rows();
+        if !self.positions.is_empty() && positions.len() != n {
+            return Err(Error::InvalidArgument(format!(
+                "{} row positions for a batch of {n} rows (a floe bug)",
+                positions.len()
+            )));
+        }
         let mut keep: Option<Vec<bool>> = None;
-        if !self.positions.is_empty() {
-            let end = start + n as u64;
+        if let (false, Some(first), Some(last)) = (self.positions.is_empty(), positions.first(), positions.last()) {
+            // Most batches hold no deleted row: two rank lookups say so.
             let below = |v: u64| if v == 0 { 0 } else { self.positions.rank(v - 1) };
-            if n > 0 && below(end) > below(start) {
+            if below(*last + 1) > below(*first) {
                 let k = keep.get_or_insert_with(|| vec![true; n]);
-                for (i, slot) in k.iter_mut().enumerate() {
-                    if self.positions.contains(start + i as u64) {
+                for (slot, p) in k.iter_mut().zip(positions) {
+                    if self.positions.contains(*p) {
                         *slot = false;
                     }
                 }
@@ -334,5 +359,98 @@ impl FileDeletes {
             }
         }
         Ok(keep.map(BooleanArray::from))
+    }
+}
+
+/// The positions in a data file of the rows a (possibly pruned) read of it returns, in
+/// order: the chosen row groups (in file order), and within them the rows a
+/// page-index selection keeps. A row's position is its row group's first row (the rows
+/// of every row group before it, skipped or not) plus its offset in the row group, so
+/// positions stay exact however many row groups and pages pruning skips.
+#[derive(Debug, Default)]
+pub(crate) struct RowPositions {
+    /// Runs of consecutive positions `(start, len)`, in read order.
+    runs: std::collections::VecDeque<(u64, u64)>,
+}
+
+impl RowPositions {
+    /// Every row of a file of `rows` rows, in order.
+    pub(crate) fn all(rows: u64) -> RowPositions {
+        let mut runs = std::collections::VecDeque::new();
+        if rows > 0 {
+            runs.push_back((0, rows));
+        }
+        RowPositions { runs }
+    }
+
+    /// The rows of `row_groups` (row counts `row_group_rows`, one per row group of the
+    /// file) that `selection` selects (`None`: all of them).
+    pub(crate) fn of(
+        row_group_rows: &[u64],
+        row_groups: &[usize],
+        selection: Option<&parquet::arrow::arrow_reader::RowSelection>,
+    ) -> RowPositions {
+        let mut first = Vec::with_capacity(row_group_rows.len());
+        let mut acc = 0u64;
+        for n in row_group_rows {
+            first.push(acc);
+            acc += n;
+        }
+        // The chosen row groups' spans, in read order.
+        let spans: Vec<(u64, u64)> = row_groups
+            .iter()
+            .filter_map(|&rg| Some((*first.get(rg)?, *row_group_rows.get(rg)?)))
+            .filter(|(_, n)| *n > 0)
+            .collect();
+        let mut out = RowPositions::default();
+        let Some(selection) = selection else {
+            out.runs.extend(spans);
+            return out;
+        };
+        // Walk the selectors over the spans' concatenation.
+        let mut span = 0usize;
+        let mut offset = 0u64; // rows of spans[span] consumed
+        for s in selection.iter() {
+            let mut left = s.row_count as u64;
+            while left > 0 {
+                let Some(&(start, len)) = spans.get(span) else { return out };
+                let take = left.min(len - offset);
+                if !s.skip {
+                    out.push(start + offset, take);
+                }
+                offset += take;
+                left -= take;
+                if offset == len {
+                    span += 1;
+                    offset = 0;
+                }
+            }
+        }
+        out
+    }
+
+    fn push(&mut self, start: u64, len: u64) {
+        match self.runs.back_mut() {
+            Some((s, l)) if *s + *l == start => *l += len,
+            _ => self.runs.push_back((start, len)),
+        }
+    }
+
+    /// The positions of the next `n` rows read.
+    pub(crate) fn take(&mut self, n: usize) -> Vec<u64> {
+        let mut out = Vec::with_capacity(n);
+        let mut left = n as u64;
+        while left > 0 {
+            let Some((start, len)) = self.runs.front_mut() else { break };
+            let k = left.min(*len);
+            out.extend(*start..*start + k);
+            *start += k;
+            *len -= k;
+            left -= k;
+            if *len == 0 {
+                self.runs.pop_front();
+            }
+        }
+        out
     }
 }

@@ -13,7 +13,9 @@
 //! position and equality delete files that apply to it ([`ScanPlan::deletes`]); reading
 //! the file drops the rows they delete before the filter runs, on every read path
 //! (scans, counts, `Table::get`, row-level operations). A file with position deletes is
-//! read whole and in order (no row-group or page pruning) so row positions are known.
+//! pruned like any other: each row's position in the file is its row group's first row
+//! plus its offset there (`RowPositions`), however many row groups and pages pruning
+//! skipped, so the deleted positions are matched exactly.
 //!
 //! Promises: a scan reads one consistent snapshot, pinned when it is planned, even
 //! while other processes commit; output batches all have exactly the projected Arrow
@@ -30,7 +32,7 @@ mod prune;
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use arrow_array::RecordBatch;
+use arrow_array::{BooleanArray, RecordBatch};
 use arrow_schema::Schema as ArrowSchema;
 
 use crate::data::read::{
@@ -49,7 +51,7 @@ pub use crate::spec::manifest::DataFile;
 pub use deletes::{DEFAULT_EQUALITY_DELETE_MAX_ROWS, DeleteFile, EQUALITY_DELETE_MAX_ROWS};
 pub(crate) use deletes::{DELETE_FILE_PATH_ID, path_in_bounds, position_delete_schema};
 
-use deletes::{DeleteIndex, DeleteReader, FileDeletes};
+use deletes::{DeleteIndex, DeleteReader, FileDeletes, RowPositions};
 
 #[derive(Debug, Clone)]
 enum Selection {
@@ -201,7 +203,7 @@ impl ScanPlan {
             let mut positions: Vec<u64> = (next..next + n).collect();
             let mut b = b;
             if let Some(d) = &deletes
-                && let Some(mask) = d.keep_mask(&b, next, &read_schema)?
+                && let Some(mask) = d.keep_mask(&b, &positions, &read_schema)?
             {
                 b = arrow_select::filter::filter_record_batch(&b, &mask)?;
                 positions =
@@ -219,6 +221,80 @@ impl ScanPlan {
             out.push((b, positions));
         }
         Ok(out)
+    }
+
+    /// For merge-on-read row-level operations: the positions of the live rows of the
+    /// planned file at `index` that `matches` selects, and how many live rows the file
+    /// has. Reads only `columns` (a projection of the table schema holding what
+    /// `matches` needs), skips the row groups and pages the plan's filter rules out
+    /// (positions stay exact across them), and materialises nothing else. `None` when
+    /// equality deletes apply to the file: which rows are live is then only known by
+    /// reading every row ([`ScanPlan::read_live_rows`]).
+    pub(crate) fn matching_positions(
+        &self,
+        index: usize,
+        columns: &Schema,
+        matches: &(dyn Fn(&RecordBatch) -> Result<BooleanArray> + Sync),
+    ) -> Result<Option<FileMatches>> {
+        let file = self.files.get(index).ok_or_else(|| Error::InvalidArgument(format!("no planned file {index}")))?;
+        let deletes = self.load_deletes(index, file)?;
+        if deletes.as_ref().is_some_and(FileDeletes::has_equality) {
+            return Ok(None);
+        }
+        let data = self.location.resolve(&file.file_path)?;
+        let size = u64::try_from(file.file_size_in_bytes).ok().filter(|s| *s > 0);
+        let mapping = self.name_mapping.as_deref();
+        let path = data.path();
+        let source = open_source(&data, size)?;
+        let md = read_footer_with_page_index(&source, &path)?;
+        // The footer's row counts, not the manifest's: a file is only removed whole
+        // when every row it really holds matched.
+        let mut rows: Vec<u64> = Vec::with_capacity(md.num_row_groups());
+        for (i, rg) in md.row_groups().iter().enumerate() {
+            rows.push(u64::try_from(rg.num_rows()).map_err(|_| Error::Parquet {
+                path: path.clone(),
+                source: parquet::errors::ParquetError::General(format!("row group {i} claims {} rows", rg.num_rows())),
+            })?);
+        }
+        let total: u64 = rows.iter().sum();
+        let live_rows = total - deletes.as_ref().map_or(0, |d| d.positions_deleted_below(total));
+        let mut out = FileMatches { positions: Vec::new(), live_rows };
+        let (row_groups, selection) = match (&self.filter, self.prune) {
+            (Some(pred), true) => {
+                let pruned = prune_file(&md, pred, file, mapping);
+                (pruned.row_groups, pruned.selection)
+            }
+            _ => ((0..rows.len()).collect(), None),
+        };
+        if row_groups.is_empty() {
+            return Ok(Some(out));
+        }
+        let mut positions = RowPositions::of(&rows, &row_groups, selection.as_ref());
+        let opts = ReadOptions { row_groups: Some(row_groups), row_selection: selection, ..ReadOptions::default() };
+        let reader = open_data_with_metadata(source, &path, md, columns, mapping, &opts)?;
+        for b in reader {
+            let b = b?;
+            let pos = positions.take(b.num_rows());
+            if pos.len() != b.num_rows() {
+                return Err(Error::InvalidArgument(format!(
+                    "{}: more rows read than the footer holds",
+                    path.display()
+                )));
+            }
+            let (b, pos) = match deletes.as_ref().map(|d| d.keep_mask(&b, &pos, columns)).transpose()?.flatten() {
+                Some(keep) => {
+                    let pos: Vec<u64> =
+                        pos.iter().zip(keep.values().iter()).filter(|(_, k)| *k).map(|(p, _)| *p).collect();
+                    (arrow_select::filter::filter_record_batch(&b, &keep)?, pos)
+                }
+                None => (b, pos),
+            };
+            let mask = matches(&b)?;
+            if mask.true_count() > 0 {
+                out.positions.extend(pos.iter().zip(mask.iter()).filter(|(_, m)| *m == Some(true)).map(|(p, _)| *p));
+            }
+        }
+        Ok(Some(out))
     }
 
     fn load_deletes(&self, index: usize, file: &DataFile) -> Result<Option<FileDeletes>> {
@@ -252,6 +328,16 @@ impl ScanPlan {
     }
 }
 
+/// The rows of one data file a row-level operation selects (see
+/// [`ScanPlan::matching_positions`]).
+#[derive(Debug, Default)]
+pub(crate) struct FileMatches {
+    /// Positions in the file of the live rows selected, ascending.
+    pub(crate) positions: Vec<u64>,
+    /// Live rows in the file (its rows less those position deletes delete).
+    pub(crate) live_rows: u64,
+}
+
 /// One planned file being read: pruned row groups, the exact filter, then the
 /// projection onto the selected columns.
 struct FileRead {
@@ -261,9 +347,9 @@ struct FileRead {
     metrics: ScanMetrics,
     /// The deletes that apply to the file, and the schema batches are read with.
     deletes: Option<(FileDeletes, Schema)>,
-    /// Position in the file of the next batch's first row (files with position deletes
-    /// are read whole, so this is exact for them).
-    next_pos: u64,
+    /// With position deletes: the positions in the file of the rows still to be read
+    /// (exact across the row groups and pages pruning skipped).
+    positions: Option<RowPositions>,
 }
 
 impl FileRead {
@@ -276,8 +362,11 @@ impl FileRead {
         acc: &mut ScanMetrics,
     ) -> Result<Option<FileRead>> {
         let deletes = plan.load_deletes(index, file)?;
-        // Row positions are only known when the whole file is read in order.
-        let prune = plan.prune && !deletes.as_ref().is_some_and(FileDeletes::has_positions);
+        let prune = plan.prune;
+        // Files with position deletes track each row's position in the file, through
+        // whatever row groups and pages pruning skips.
+        let track = deletes.as_ref().is_some_and(FileDeletes::has_positions);
+        let mut positions = None;
         // Relative paths (some writers) are relative to the table root; the files of a
         // copied or moved table are read under the directory it was opened at.
         let data = plan.location.resolve(&file.file_path)?;
@@ -298,6 +387,11 @@ impl FileRead {
                     acc.add_read(&metrics);
                     return Ok(None);
                 }
+                if track {
+                    let rows: Vec<u64> =
+                        md.row_groups().iter().map(|rg| u64::try_from(rg.num_rows()).unwrap_or(0)).collect();
+                    positions = Some(RowPositions::of(&rows, &pruned.row_groups, pruned.selection.as_ref()));
+                }
                 let opts = ReadOptions {
                     row_groups: Some(pruned.row_groups),
                     row_selection: pruned.selection,
@@ -305,21 +399,30 @@ impl FileRead {
                 };
                 open_data_with_metadata(source, &path, md, &plan.read_schema, mapping, &opts)?
             }
-            _ => open_data(&data, size, &plan.read_schema, mapping, opts)?,
+            _ => {
+                if track {
+                    // The whole file, in order.
+                    positions = Some(RowPositions::all(u64::MAX));
+                }
+                open_data(&data, size, &plan.read_schema, mapping, opts)?
+            }
         };
         metrics.files_read += 1;
         let output =
             (plan.read_schema.fields().len() != plan.schema.fields().len()).then(|| Arc::new(plan.schema.to_arrow()));
         let deletes = deletes.map(|d| (d, plan.read_schema.clone()));
-        Ok(Some(FileRead { reader, filter: plan.filter.clone(), output, metrics, deletes, next_pos: 0 }))
+        Ok(Some(FileRead { reader, filter: plan.filter.clone(), output, metrics, deletes, positions }))
     }
 
     fn process(&mut self, batch: RecordBatch) -> Result<RecordBatch> {
         self.metrics.rows_read += batch.num_rows() as u64;
-        let start = self.next_pos;
-        self.next_pos += batch.num_rows() as u64;
+        let positions = match self.positions.as_mut() {
+            Some(p) => p.take(batch.num_rows()),
+            // No position deletes: equality deletes need no positions.
+            None => Vec::new(),
+        };
         let batch = match &self.deletes {
-            Some((d, schema)) => match d.keep_mask(&batch, start, schema)? {
+            Some((d, schema)) => match d.keep_mask(&batch, &positions, schema)? {
                 Some(mask) => {
                     self.metrics.rows_deleted += (batch.num_rows() - mask.true_count()) as u64;
                     arrow_select::filter::filter_record_batch(&batch, &mask)?

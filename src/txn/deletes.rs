@@ -131,28 +131,41 @@ impl Transaction {
 
     /// Writes a position delete file for `data` (of spec `spec_id`) and stages it.
     pub(crate) fn stage_position_deletes(&mut self, spec_id: i32, data: &DataFile, positions: &[u64]) -> Result<()> {
-        self.check_can_write()?;
         if positions.is_empty() {
             return Ok(());
         }
-        let mut sorted: Vec<i64> = Vec::with_capacity(positions.len());
-        for p in positions {
-            sorted.push(i64::try_from(*p).map_err(|_| Error::InvalidArgument(format!("position {p} out of range")))?);
-        }
-        sorted.sort_unstable();
-        sorted.dedup();
-        let schema = position_delete_schema()?;
-        let paths = StringArray::from(vec![data.file_path.as_str(); sorted.len()]);
-        let batch = RecordBatch::try_new(
-            Arc::new(schema.to_arrow()),
-            vec![Arc::new(paths) as ArrayRef, Arc::new(Int64Array::from(sorted)) as ArrayRef],
-        )?;
-        let mut df = self.write_delete_file(&schema, &batch, "pos")?;
-        df.content = DataContent::PositionDeletes;
-        df.partition = data.partition.clone();
-        // Exact bounds: the one file this delete file references.
-        df.lower_bounds.insert(DELETE_FILE_PATH_ID, data.file_path.as_bytes().to_vec());
-        df.upper_bounds.insert(DELETE_FILE_PATH_ID, data.file_path.as_bytes().to_vec());
+        let writer = self.position_delete_writer(1)?;
+        let written = writer.write(0, data, positions);
+        self.stage_written_delete(spec_id, data, written)
+    }
+
+    /// A writer of up to `count` position delete files for this transaction, usable
+    /// from several threads at once (row-level operations write one per data file in
+    /// parallel); stage what it wrote with [`Transaction::stage_written_delete`].
+    pub(crate) fn position_delete_writer(&mut self, count: usize) -> Result<PositionDeleteWriter> {
+        self.check_can_write()?;
+        let mut opts = self.table().inner.options.write.clone();
+        // Made durable with the commit's other files.
+        opts.durable = false;
+        let first = self.delete_file_names;
+        self.delete_file_names += count;
+        Ok(PositionDeleteWriter {
+            storage: self.table().inner.storage.clone(),
+            dir: self.table().location().data_dir(),
+            opts,
+            commit: self.commit_id.simple().to_string(),
+            first,
+            count,
+        })
+    }
+
+    /// Stages a delete file written by a [`PositionDeleteWriter`] for `data`: the
+    /// files it created become this transaction's (deleted if it does not commit),
+    /// whether or not the write succeeded.
+    pub(crate) fn stage_written_delete(&mut self, spec_id: i32, data: &DataFile, written: WrittenDelete) -> Result<()> {
+        self.created.extend(written.created);
+        self.delete_dir_created |= written.created_dir;
+        let df = written.file?;
         self.delete_files.push(StagedDelete { spec_id, file: df });
         if !self.delete_targets.iter().any(|t| t == &data.file_path) {
             self.delete_targets.push(data.file_path.clone());
@@ -163,20 +176,14 @@ impl Transaction {
     fn write_delete_file(&mut self, schema: &Schema, batch: &RecordBatch, kind: &str) -> Result<DataFile> {
         let mut opts = self.table().inner.options.write.clone();
         opts.durable = false;
-        let n = self.delete_files.len();
+        let n = self.delete_file_names;
+        self.delete_file_names += 1;
         let prefix = format!("{}-{kind}-deletes-{n}", self.commit_id.simple());
         let storage = self.table().inner.storage.clone();
-        let mut w =
-            DataFileWriter::with_storage(storage, Some(self.table().location().data_dir()), &prefix, schema, opts);
-        let res = w.write(batch);
-        self.created.extend(w.created_keys().iter().cloned());
-        res?;
-        self.delete_dir_created |= w.created_dir();
-        let mut files = w.finish()?;
-        match (files.pop(), files.is_empty()) {
-            (Some(f), true) => Ok(f),
-            _ => Err(Error::InvalidArgument("a delete file write produced no single file (a floe bug)".into())),
-        }
+        let written = write_one_file(storage, Some(self.table().location().data_dir()), &prefix, schema, batch, opts);
+        self.created.extend(written.created);
+        self.delete_dir_created |= written.created_dir;
+        written.file
     }
 
     /// The manifests listing our delete files, one per partition spec, for sequence
@@ -304,6 +311,93 @@ impl Transaction {
         }
         Ok(out)
     }
+}
+
+/// Writes position delete files of one transaction, from any thread: file `slot`
+/// (below the count reserved) is named `<commit id>-pos-deletes-<first + slot>`.
+#[derive(Debug)]
+pub(crate) struct PositionDeleteWriter {
+    storage: Arc<dyn crate::io::storage::Storage>,
+    dir: Key,
+    opts: crate::data::write::WriteOptions,
+    commit: String,
+    first: usize,
+    count: usize,
+}
+
+/// What writing one delete file created (to clean up if the transaction does not
+/// commit), and the file or why it failed.
+#[derive(Debug)]
+pub(crate) struct WrittenDelete {
+    created: Vec<Key>,
+    created_dir: bool,
+    file: Result<DataFile>,
+}
+
+impl PositionDeleteWriter {
+    /// Writes the position delete file deleting rows `positions` (0-based, any order)
+    /// of the data file `data`.
+    pub(crate) fn write(&self, slot: usize, data: &DataFile, positions: &[u64]) -> WrittenDelete {
+        let failed = |e: Error| WrittenDelete { created: Vec::new(), created_dir: false, file: Err(e) };
+        if slot >= self.count {
+            return failed(Error::InvalidArgument(format!("delete file slot {slot} not reserved (a floe bug)")));
+        }
+        let mut sorted: Vec<i64> = Vec::with_capacity(positions.len());
+        for p in positions {
+            match i64::try_from(*p) {
+                Ok(v) => sorted.push(v),
+                Err(_) => return failed(Error::InvalidArgument(format!("position {p} out of range"))),
+            }
+        }
+        sorted.sort_unstable();
+        sorted.dedup();
+        let batch = position_delete_schema().and_then(|schema| {
+            let paths = StringArray::from(vec![data.file_path.as_str(); sorted.len()]);
+            let batch = RecordBatch::try_new(
+                Arc::new(schema.to_arrow()),
+                vec![Arc::new(paths) as ArrayRef, Arc::new(Int64Array::from(sorted)) as ArrayRef],
+            )?;
+            Ok((schema, batch))
+        });
+        let (schema, batch) = match batch {
+            Ok(x) => x,
+            Err(e) => return failed(e),
+        };
+        let prefix = format!("{}-pos-deletes-{}", self.commit, self.first + slot);
+        let mut written =
+            write_one_file(self.storage.clone(), Some(self.dir.clone()), &prefix, &schema, &batch, self.opts.clone());
+        if let Ok(df) = written.file.as_mut() {
+            df.content = DataContent::PositionDeletes;
+            df.partition = data.partition.clone();
+            // Exact bounds: the one file this delete file references.
+            df.lower_bounds.insert(DELETE_FILE_PATH_ID, data.file_path.as_bytes().to_vec());
+            df.upper_bounds.insert(DELETE_FILE_PATH_ID, data.file_path.as_bytes().to_vec());
+        }
+        written
+    }
+}
+
+/// Writes `batch` as one Parquet file `<prefix>-0.parquet` under `dir`.
+fn write_one_file(
+    storage: Arc<dyn crate::io::storage::Storage>,
+    dir: Option<Key>,
+    prefix: &str,
+    schema: &Schema,
+    batch: &RecordBatch,
+    opts: crate::data::write::WriteOptions,
+) -> WrittenDelete {
+    let mut w = DataFileWriter::with_storage(storage, dir, prefix, schema, opts);
+    let res = w.write(batch);
+    let created = w.created_keys().to_vec();
+    let created_dir = w.created_dir();
+    let file = res.and_then(|()| {
+        let mut files = w.finish()?;
+        match (files.pop(), files.is_empty()) {
+            (Some(f), true) => Ok(f),
+            _ => Err(Error::InvalidArgument("a delete file write produced no single file (a floe bug)".into())),
+        }
+    });
+    WrittenDelete { created, created_dir, file }
 }
 
 /// Whether `table`'s row-level operations write delete files instead of rewriting

@@ -212,6 +212,9 @@ pub struct Transaction {
     delete_targets: Vec<String>,
     /// Writing a delete file created the data directory.
     delete_dir_created: bool,
+    /// Delete file names used so far (`<commit id>-<kind>-deletes-<n>`), reserved
+    /// before parallel writes so no two writes share a name.
+    delete_file_names: usize,
     /// Live delete files this transaction drops (compaction applied them).
     removed_deletes: Vec<DataFile>,
 }
@@ -268,6 +271,7 @@ impl Transaction {
             delete_files: Vec::new(),
             delete_targets: Vec::new(),
             delete_dir_created: false,
+            delete_file_names: 0,
             removed_deletes: Vec::new(),
         }
     }

@@ -1,7 +1,15 @@
-//! Row-level changes by copy-on-write: delete and overwrite by predicate, upsert and
-//! insert-if-absent by key, and lookups by key.
+//! Row-level changes: delete and overwrite by predicate, upsert and insert-if-absent by
+//! key, and lookups by key; by copy-on-write, or by merge-on-read when the table's
+//! `write.*.mode` property says so.
 //!
-//! A data file holding rows to change is never edited: it is removed (a `DELETED`
+//! Merge-on-read writes a position delete file per data file with changed rows. To find
+//! those rows it decodes only the columns the predicate or keys need, only in the row
+//! groups and pages whose statistics may match (positions stay exact across the ones
+//! skipped), files in parallel on up to [`crate::sync::cpu_workers`] threads, each
+//! writing its delete file as soon as its positions are known; no other column is
+//! decoded and no row copied. A file whose every live row matches is removed instead.
+//!
+//! Copy-on-write: a data file holding rows to change is never edited: it is removed (a `DELETED`
 //! manifest entry) and, if some of its rows stay, those rows are written to a new file
 //! in the same transaction. Which files to read comes from a pruned scan of the
 //! transaction's base snapshot ([`crate::Scan::filter`]); which rows change is decided
@@ -37,6 +45,7 @@ use arrow_select::filter::filter_record_batch;
 use crate::data::write::conform_batch;
 use crate::error::{Conflict, ConflictKind, Error, Result};
 use crate::expr::{BoundPredicate, Literal, Predicate, col, partition_value_stats};
+use crate::scan::ScanPlan;
 use crate::spec::manifest::DataFile;
 use crate::spec::metadata::TableMetadata;
 use crate::spec::transform::datum_at;
@@ -44,6 +53,7 @@ use crate::spec::types::{PrimitiveType, Schema, primitive_to_arrow};
 use crate::spec::values::Datum;
 use crate::table::{Table, properties};
 use crate::txn::conflict::ConflictContext;
+use crate::txn::deletes::{PositionDeleteWriter, WrittenDelete};
 use crate::txn::{CommitReport, Transaction};
 
 /// How strictly a row-level operation checks commits that landed after it read the table.
@@ -169,7 +179,9 @@ impl RowOps<'_> {
         let md = Arc::clone(tx.base_metadata());
         let bound = predicate.bind(md.current_schema())?;
         let matcher = bound.clone();
-        let changes = rewrite_matching(tx, &predicate, &|b: &RecordBatch| matcher.evaluate(b), Mode::DELETE)?;
+        let columns = columns_of(md.current_schema(), &bound);
+        let changes =
+            rewrite_matching(tx, &predicate, &|b: &RecordBatch| matcher.evaluate(b), columns.as_ref(), Mode::DELETE)?;
         add_read_validator(tx, self.isolation, bound, false);
         tx.record_rows(&changes);
         Ok(changes)
@@ -193,7 +205,9 @@ impl RowOps<'_> {
         let conformed = conform_all(md.current_schema(), batches)?;
         let bound = predicate.bind(md.current_schema())?;
         let matcher = bound.clone();
-        let mut changes = rewrite_matching(tx, &predicate, &|b: &RecordBatch| matcher.evaluate(b), mode)?;
+        let columns = columns_of(md.current_schema(), &bound);
+        let mut changes =
+            rewrite_matching(tx, &predicate, &|b: &RecordBatch| matcher.evaluate(b), columns.as_ref(), mode)?;
         for b in &conformed {
             tx.append(b)?;
             changes.rows_added += b.num_rows() as u64;
@@ -234,7 +248,11 @@ impl RowOps<'_> {
             return Ok(RowChanges::default());
         }
         let filter = keys.predicate()?;
-        let mut changes = rewrite_matching(tx, &filter, &|b: &RecordBatch| keys.mask(b), Mode::MERGE)?;
+        // Keys are probed against the key columns alone.
+        let names: Vec<String> = keys.columns.iter().map(|(n, _)| n.clone()).collect();
+        let key_columns = projection(schema, &names);
+        let mut changes =
+            rewrite_matching(tx, &filter, &|b: &RecordBatch| keys.mask(b), key_columns.as_ref(), Mode::MERGE)?;
         for b in &conformed {
             tx.append(b)?;
             changes.rows_added += b.num_rows() as u64;
@@ -399,14 +417,38 @@ impl Mode {
     }
 }
 
+/// The top-level columns `bound` reads, as a projection of `schema` (`None` when it
+/// reads a nested field: then every column is read).
+fn columns_of(schema: &Schema, bound: &BoundPredicate) -> Option<Schema> {
+    let mut names = Vec::new();
+    for id in bound.field_ids() {
+        names.push(schema.fields().iter().find(|f| f.id == id)?.name.clone());
+    }
+    projection(schema, &names)
+}
+
+/// `schema` restricted to the top-level columns `names` (`None` if one is not there).
+fn projection(schema: &Schema, names: &[String]) -> Option<Schema> {
+    let fields =
+        names.iter().map(|n| schema.fields().iter().find(|f| &f.name == n).cloned()).collect::<Option<Vec<_>>>()?;
+    let mut s = Schema::new(fields).ok()?;
+    s.schema_id = schema.schema_id;
+    Some(s)
+}
+
+/// The row-level matcher: true for the rows of a batch that the operation changes.
+type Matcher<'a> = &'a (dyn Fn(&RecordBatch) -> Result<BooleanArray> + Sync);
+
 /// Reads every file of the base snapshot that `filter` may match (its deletes applied);
 /// for each in which `matches` selects rows: copy-on-write removes it and re-appends its
 /// other rows; merge-on-read writes a position delete file for the selected rows (or
-/// removes the file when every live row is selected).
+/// removes the file when every live row is selected). `columns` are the columns
+/// `matches` needs (`None`: all).
 fn rewrite_matching(
     tx: &mut Transaction,
     filter: &Predicate,
-    matches: &dyn Fn(&RecordBatch) -> Result<BooleanArray>,
+    matches: Matcher<'_>,
+    columns: Option<&Schema>,
     mode: Mode,
 ) -> Result<RowChanges> {
     let md = Arc::clone(tx.base_metadata());
@@ -416,20 +458,18 @@ fn rewrite_matching(
     }
     let plan = tx.table().scan().as_of_version(tx.base_version()).filter(filter.clone()).plan()?;
     let schema = md.current_schema().clone();
-    let mor = mode.merge_on_read(&md);
+    if mode.merge_on_read(&md) {
+        return mark_matching(tx, &plan, matches, columns.unwrap_or(&schema));
+    }
     let mut removed: Vec<DataFile> = Vec::new();
     for (index, file) in plan.files.iter().enumerate() {
         changes.files_scanned += 1;
         let mut kept = Vec::new();
         let mut matched = 0u64;
-        let mut positions: Vec<u64> = Vec::new();
-        for (b, pos) in plan.read_live_rows(index, &schema)? {
+        for (b, _) in plan.read_live_rows(index, &schema)? {
             let mask = matches(&b)?;
             let n = mask.true_count();
             matched += n as u64;
-            if mor && n > 0 {
-                positions.extend(pos.iter().zip(mask.iter()).filter(|(_, m)| *m == Some(true)).map(|(p, _)| *p));
-            }
             if n < b.num_rows() {
                 kept.push(if n == 0 { b } else { filter_record_batch(&b, &arrow_arith::boolean::not(&mask)?)? });
             }
@@ -440,10 +480,6 @@ fn rewrite_matching(
         changes.rows_removed += matched;
         if kept.is_empty() {
             changes.files_removed += 1;
-        } else if mor {
-            tx.stage_position_deletes(plan.spec_ids[index], file, &positions)?;
-            changes.delete_files_added += 1;
-            continue;
         } else {
             changes.files_rewritten += 1;
             for b in &kept {
@@ -455,6 +491,106 @@ fn rewrite_matching(
     }
     tx.remove_files(removed)?;
     Ok(changes)
+}
+
+/// What merge-on-read does to one planned file.
+enum Marked {
+    /// No row matched.
+    Untouched,
+    /// Every live row matched (this many): the file is removed.
+    Remove(u64),
+    /// Some rows matched (this many): a position delete file deletes them.
+    Deletes(u64, Box<WrittenDelete>),
+    /// Equality deletes apply: decided row by row after the parallel pass.
+    Slow,
+}
+
+/// Merge-on-read: finds the positions of the rows `matches` selects in every planned
+/// file, reading only `columns` and only the row groups and pages the filter may
+/// match, files in parallel (bounded by the cores); writes one position delete file
+/// per file with matches (in the same pass), or removes a file all of whose live rows
+/// match. No other column is decoded and no row is copied.
+fn mark_matching(tx: &mut Transaction, plan: &ScanPlan, matches: Matcher<'_>, columns: &Schema) -> Result<RowChanges> {
+    let mut changes = RowChanges::default();
+    let writer = tx.position_delete_writer(plan.files.len())?;
+    let indices: Vec<usize> = (0..plan.files.len()).collect();
+    let marked = crate::sync::map(&indices, crate::sync::cpu_workers(), |&i| -> Result<Marked> {
+        let Some(m) = plan.matching_positions(i, columns, matches)? else { return Ok(Marked::Slow) };
+        let n = m.positions.len() as u64;
+        Ok(if n == 0 {
+            Marked::Untouched
+        } else if n >= m.live_rows {
+            Marked::Remove(n)
+        } else {
+            Marked::Deletes(n, Box::new(writer.write(i, &plan.files[i], &m.positions)))
+        })
+    });
+    let mut removed: Vec<DataFile> = Vec::new();
+    let mut failed: Option<Error> = None;
+    for (i, r) in marked.into_iter().enumerate() {
+        changes.files_scanned += 1;
+        let file = &plan.files[i];
+        // Every written file is staged (or its keys kept for cleanup) before the
+        // first error is returned.
+        let r = r.unwrap_or_else(|why| Err(Error::InvalidArgument(format!("row-level worker panicked: {why}"))));
+        let r = match r {
+            Ok(Marked::Slow) => mark_slow(plan, i, columns, matches, &writer),
+            other => other,
+        };
+        match r {
+            Ok(Marked::Untouched) | Ok(Marked::Slow) => {}
+            Ok(Marked::Remove(n)) => {
+                changes.rows_removed += n;
+                changes.files_removed += 1;
+                removed.push(file.clone());
+            }
+            Ok(Marked::Deletes(n, written)) => match tx.stage_written_delete(plan.spec_ids[i], file, *written) {
+                Ok(()) => {
+                    changes.rows_removed += n;
+                    changes.delete_files_added += 1;
+                }
+                Err(e) => {
+                    failed.get_or_insert(e);
+                }
+            },
+            Err(e) => {
+                failed.get_or_insert(e);
+            }
+        }
+    }
+    if let Some(e) = failed {
+        return Err(e);
+    }
+    tx.remove_files(removed)?;
+    Ok(changes)
+}
+
+/// [`mark_matching`] for a file with equality deletes: every live row is read (the
+/// projected columns only, no pruning) to know which are live.
+fn mark_slow(
+    plan: &ScanPlan,
+    index: usize,
+    columns: &Schema,
+    matches: Matcher<'_>,
+    writer: &PositionDeleteWriter,
+) -> Result<Marked> {
+    let mut live = 0u64;
+    let mut positions: Vec<u64> = Vec::new();
+    for (b, pos) in plan.read_live_rows(index, columns)? {
+        live += b.num_rows() as u64;
+        let mask = matches(&b)?;
+        if mask.true_count() > 0 {
+            positions.extend(pos.iter().zip(mask.iter()).filter(|(_, m)| *m == Some(true)).map(|(p, _)| *p));
+        }
+    }
+    let n = positions.len() as u64;
+    Ok(if n == 0 {
+        Marked::Untouched
+    } else if n >= live {
+        Marked::Remove(n)
+    } else {
+        Marked::Deletes(n, Box::new(writer.write(index, &plan.files[index], &positions)))
+    })
 }
 
 /// Under serializable isolation: a conflict when a landed commit added (or, with

@@ -209,6 +209,20 @@ fn opt(v: Option<i64>) -> String {
     v.map_or_else(|| "-".to_string(), |v| v.to_string())
 }
 
+/// Rows of snapshot `s` with row-level deletes (merge-on-read) applied. Without delete
+/// files (the summary's `total-delete-files` is 0) it is the manifests' total
+/// (`total-records`); with them it is counted, exactly: the delete files are read, and
+/// the footers of the data files they apply to (plus, for equality deletes, those
+/// files' equality columns). `None` when the snapshot is expired or cannot be read.
+fn live_rows(table: &Table, s: Option<&Snapshot>) -> Option<i64> {
+    let s = s?;
+    let total = s.summary_i64("total-records");
+    if s.summary_i64("total-delete-files") == Some(0) && total.is_some() {
+        return total;
+    }
+    table.scan().snapshot_id(s.snapshot_id).count().ok()
+}
+
 /// The per-snapshot change counters shared by `history` and `snapshots`.
 fn change_json(s: Option<&Snapshot>) -> Value {
     json!({
@@ -238,6 +252,7 @@ pub fn history(o: &Out, path: &Path) -> CmdResult {
                     "retained": snap.is_some(),
                     "current": md.current_snapshot_id() == Some(e.snapshot_id),
                     "commit_id": snap.and_then(|s| s.commit_id()),
+                    "live_records": live_rows(&table, snap),
                 });
                 merge(&mut v, change_json(snap));
                 v
@@ -261,6 +276,7 @@ pub fn history(o: &Out, path: &Path) -> CmdResult {
                 opt(summary(snap, "added-data-files")),
                 opt(summary(snap, "deleted-data-files")),
                 opt(summary(snap, "total-records")),
+                opt(live_rows(&table, snap)),
                 snap.and_then(|s| s.commit_id()).unwrap_or("-").to_string(),
             ]
         })
@@ -278,10 +294,11 @@ pub fn history(o: &Out, path: &Path) -> CmdResult {
             "+files",
             "-files",
             "total rows",
+            "live rows",
             "commit id",
         ],
         rows,
-        &[1, 2, 4, 5, 6, 7, 8],
+        &[1, 2, 4, 5, 6, 7, 8, 9],
     ));
     o.print(&text)?;
     Ok(())
@@ -314,6 +331,7 @@ pub fn snapshots(o: &Out, path: &Path) -> CmdResult {
                     "manifest_list": s.manifest_list,
                     "schema_id": s.schema_id,
                     "summary": s.summary,
+                    "live_records": live_rows(&table, Some(s)),
                 });
                 merge(&mut v, change_json(Some(s)));
                 v
@@ -337,6 +355,7 @@ pub fn snapshots(o: &Out, path: &Path) -> CmdResult {
                 opt(s.summary_i64("added-data-files")),
                 opt(s.summary_i64("deleted-data-files")),
                 opt(s.summary_i64("total-records")),
+                opt(live_rows(&table, Some(s))),
                 opt(s.summary_i64(ATTEMPT_KEY)),
                 rel_uri(&table, &s.manifest_list),
             ]
@@ -356,11 +375,12 @@ pub fn snapshots(o: &Out, path: &Path) -> CmdResult {
             "+files",
             "-files",
             "total rows",
+            "live rows",
             "attempt",
             "manifest list",
         ],
         rows,
-        &[0, 1, 2, 5, 6, 7, 8, 9, 10],
+        &[0, 1, 2, 5, 6, 7, 8, 9, 10, 11],
     ));
     o.print(&text)?;
     Ok(())
@@ -543,6 +563,8 @@ pub fn stats(o: &Out, path: &Path) -> CmdResult {
                 "sequence_number": s.sequence_number,
                 "timestamp_ms": epoch_ms(s.timestamp()),
                 "total_records": s.summary_i64("total-records"),
+                "live_records": live_rows(&table, Some(s)),
+                "total_delete_files": s.summary_i64("total-delete-files"),
                 "total_data_files": s.summary_i64("total-data-files"),
                 "total_files_size": s.summary_i64("total-files-size"),
             })
@@ -611,12 +633,18 @@ pub fn stats(o: &Out, path: &Path) -> CmdResult {
                 s.sequence_number.to_string(),
                 fmt_ms(epoch_ms(s.timestamp())),
                 opt(s.summary_i64("total-records")),
+                opt(live_rows(&table, Some(*s))),
+                opt(s.summary_i64("total-delete-files")),
                 opt(s.summary_i64("total-data-files")),
                 opt(s.summary_i64("total-files-size")),
             ]
         })
         .collect();
-    text.push_str(&o.table(&["seq", "time (UTC)", "rows", "data files", "bytes"], rows, &[0, 2, 3, 4]));
+    text.push_str(&o.table(
+        &["seq", "time (UTC)", "rows", "live rows", "delete files", "data files", "bytes"],
+        rows,
+        &[0, 2, 3, 4, 5, 6],
+    ));
     o.print(&text)?;
     Ok(())
 }

@@ -1956,3 +1956,47 @@ fn merge_on_read_tables_through_the_cli() {
     let (stdout, _) = run(p, &["verify", "t"], 1);
     assert!(stdout.contains("deletes-"), "the missing delete file is named: {stdout}");
 }
+
+/// Row counts after row-level deletes: `history`, `snapshots` and `stats` show each
+/// snapshot's live rows (deletes applied, exact: counted when the snapshot has delete
+/// files) beside the manifests' total, for position and equality deletes; `info`
+/// counts live rows too.
+#[test]
+fn live_row_counts_after_deletes_in_history_snapshots_and_stats() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path();
+    let options = common::relaxed().property("write.delete.mode", "merge-on-read");
+    let t = floe::Table::create_with(p.join("t"), common::schema(), options).unwrap();
+    t.append(&[common::batch(0, 100)]).unwrap();
+    t.append(&[common::batch(100, 100)]).unwrap();
+    ok(p, &["delete", "t", "--where", "id < 10 or (id >= 150 and id < 155)"]);
+    t.refresh().unwrap();
+    let keys = common::batch(60, 3); // ids 60, 61, 62
+    let mut tx = t.new_transaction();
+    tx.delete_equal(&["id"], &keys).unwrap();
+    tx.commit().unwrap();
+
+    let h = json(p, &["history", "t", "--json"]);
+    let h = h.as_array().unwrap();
+    assert_eq!(h.len(), 4);
+    let live: Vec<i64> = h.iter().map(|e| e["live_records"].as_i64().unwrap()).collect();
+    assert_eq!(live, [100, 200, 185, 182]);
+    let total: Vec<i64> = h.iter().map(|e| e["total_records"].as_i64().unwrap()).collect();
+    assert_eq!(total, [100, 200, 200, 200], "the manifests' totals count deleted rows");
+    let ht = ok(p, &["history", "t"]);
+    assert!(ht.contains("live rows"), "{ht}");
+    assert!(ht.lines().any(|l| l.contains(" 200 |") && l.contains(" 182 |")), "{ht}");
+
+    let s = json(p, &["snapshots", "t", "--json"]);
+    assert_eq!(s[2]["live_records"], 185);
+    assert!(ok(p, &["snapshots", "t"]).contains("live rows"));
+
+    let sj = json(p, &["stats", "t", "--json"]);
+    let g = sj["growth"].as_array().unwrap();
+    assert_eq!(g.last().unwrap()["live_records"], 182);
+    assert_eq!(g.last().unwrap()["total_records"], 200);
+    assert_eq!(g.last().unwrap()["total_delete_files"], 3, "2 position delete files and 1 equality delete file");
+    let stt = ok(p, &["stats", "t"]);
+    assert!(stt.contains("live rows") && stt.contains("delete files"), "{stt}");
+    assert_eq!(json(p, &["info", "t", "--json"])["total_records"], 182);
+}
