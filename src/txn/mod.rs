@@ -45,6 +45,7 @@ use std::time::{Duration, Instant};
 use arrow_array::RecordBatch;
 
 use crate::data::partition::{StagedWriter, dirs_to_sync, partition_summaries};
+use crate::data::write::PendingUpload;
 use crate::data::write::conform_batch;
 use crate::error::{Conflict, ConflictKind, Error, Result};
 use crate::io::location::TableLocation;
@@ -166,6 +167,9 @@ pub struct Transaction {
     our_manifest: Option<(i64, ManifestFile)>,
     /// Background fsync of data files and write of our manifest (durable mode).
     prestage: Option<std::thread::JoinHandle<Result<()>>>,
+    /// Data files still uploading (an object store's one PUT of a small file, sent
+    /// while the manifests are built and written): waited for with the prestage.
+    uploading: Vec<PendingUpload>,
     /// Background build of the manifest merge the base calls for (off the lock).
     premerge: Option<std::thread::JoinHandle<Result<Option<Premerged>>>>,
     /// Its result, used by an attempt whose parent is the base's current snapshot.
@@ -245,6 +249,7 @@ impl Transaction {
             attempt_garbage: Vec::new(),
             our_manifest: None,
             prestage: None,
+            uploading: Vec::new(),
             premerge: None,
             premerged: None,
             premerge_started: false,
@@ -587,11 +592,12 @@ impl Transaction {
         }
         if let Some(w) = self.writer.take() {
             created_data_dir |= w.created_dir();
-            let res = w.finish();
-            match res {
-                Ok(files) => self.data_files.extend(files),
-                Err(e) => return Err(e),
-            }
+            // The last file's upload may still be in flight: the manifest needs only
+            // its path and statistics, so the data file's PUT overlaps the manifests'
+            // (joined with the prestage, before the commit point).
+            let (files, uploading) = w.finish_later()?;
+            self.data_files.extend(files);
+            self.uploading = uploading;
         }
         let added_records: i64 = self.data_files.iter().map(|f| f.record_count).sum();
         let added_size: i64 = self.data_files.iter().map(|f| f.file_size_in_bytes).sum();
@@ -683,11 +689,15 @@ impl Transaction {
             crate::crashpoint::hit("prestaged");
             let outcome = table.storage().publish_staged(staged);
             let mut hole = false;
+            // The hint was written while the lineage was checked (object stores).
+            let mut hint_written = false;
             // The winner's bytes of `next_version` when it was read back (a lost race).
             let mut winner = None;
             let landed = match outcome {
                 Ok(()) => {
-                    hole = !self.in_lineage(latest.version, next_version, &key, &built.metadata);
+                    let (in_lineage, hint) = self.check_lineage_with_hint(latest.version, next_version, &key, &built);
+                    hint_written = hint;
+                    hole = !in_lineage;
                     !hole
                 }
                 // Taken by another writer: a lost race (unless the store may have
@@ -752,7 +762,7 @@ impl Transaction {
                     metadata_key: key,
                     metadata_path: path,
                 };
-                self.after_commit(&latest, &state, built.manifests.clone());
+                self.after_commit(&latest, &state, built.manifests.clone(), hint_written);
                 let elapsed = started.elapsed();
                 let rebased_over = next_version - self.base.version - 1;
                 table.inner.stats.record(attempts as u64, lost as u64, rebased_over, Outcome::Committed, elapsed);
@@ -982,10 +992,19 @@ impl Transaction {
 
     /// Waits for the background stage; its error fails the commit (nothing is linked).
     fn join_prestage(&mut self) -> Result<()> {
-        match self.prestage.take() {
+        let mut first = Ok(());
+        for up in self.uploading.drain(..) {
+            if let Err(e) = up.wait()
+                && first.is_ok()
+            {
+                first = Err(e);
+            }
+        }
+        let staged = match self.prestage.take() {
             None => Ok(()),
             Some(h) => h.join().unwrap_or_else(|_| Err(Error::InvalidArgument("background fsync panicked".into()))),
-        }
+        };
+        first.and(staged)
     }
 
     fn next_manifest_path(&mut self) -> Key {
@@ -1701,7 +1720,51 @@ impl Transaction {
         )
     }
 
-    fn after_commit(&mut self, previous: &TableState, state: &TableState, manifests: Option<Arc<Vec<ManifestFile>>>) {
+    /// [`in_lineage`](Self::in_lineage) after the create of `v<version>`; on an object
+    /// store the version hint's PUT runs at the same time (the two requests are
+    /// independent, and the hint is advisory), so the commit waits one round trip, not
+    /// two. The acknowledgement still waits for the lineage check. A version withdrawn
+    /// by the check takes the hint we wrote with it (deleted: a missing hint costs
+    /// floe a listing; a hint naming a missing version would stop pyiceberg and DuckDB
+    /// until the next commit). Returns (in the lineage, hint written).
+    fn check_lineage_with_hint(&self, base: u64, version: u64, key: &Key, built: &Built) -> (bool, bool) {
+        let table = &self.table;
+        if !is_object_store(table.storage()) {
+            return (self.in_lineage(base, version, key, &built.metadata), false);
+        }
+        let hint = table.location().hint_file();
+        let (in_lineage, hint_written) = std::thread::scope(|s| {
+            let put = std::thread::Builder::new()
+                .name("floe-hint".into())
+                .spawn_scoped(s, || table.storage().put_advisory(&hint, version.to_string().as_bytes()));
+            let in_lineage = self.in_lineage(base, version, key, &built.metadata);
+            let written = match put {
+                Ok(h) => match h.join() {
+                    Ok(Ok(())) => true,
+                    Ok(Err(e)) => {
+                        tracing::debug!("could not update the version hint: {e}");
+                        false
+                    }
+                    Err(_) => false,
+                },
+                // No thread: written after the check, in after_commit.
+                Err(_) => false,
+            };
+            (in_lineage, written)
+        });
+        if !in_lineage && hint_written {
+            let _ = table.storage().delete_many(std::slice::from_ref(&hint), 1);
+        }
+        (in_lineage, hint_written)
+    }
+
+    fn after_commit(
+        &mut self,
+        previous: &TableState,
+        state: &TableState,
+        manifests: Option<Arc<Vec<ManifestFile>>>,
+        hint_written: bool,
+    ) {
         let table = self.table.clone();
         // Data files and our manifest are live now; lost attempts' files are not.
         self.created.clear();
@@ -1730,7 +1793,7 @@ impl Transaction {
                 .and_then(|b| std::str::from_utf8(&b).ok().and_then(|s| s.trim().parse::<u64>().ok()))
         };
         let rewrite = match current_hint {
-            None => true,
+            None => !hint_written,
             Some(h) if h <= state.version => h < state.version,
             Some(h) => matches!(table.storage().exists(&table.location().version_file(h)), Ok(false)),
         };
@@ -1894,7 +1957,7 @@ impl Transaction {
             metadata_key: key,
             metadata: prepared.metadata.clone(),
         };
-        self.after_commit(&prepared.latest, &state, prepared.manifests.clone());
+        self.after_commit(&prepared.latest, &state, prepared.manifests.clone(), false);
         let (added_records, _) = self.prepared_totals.unwrap_or((0, 0));
         let rebased_over = prepared.version - self.base.version - 1;
         self.table.inner.stats.record(
