@@ -336,7 +336,12 @@ fn append(system: &str, dir: &Path, n: usize, budget: Option<Duration>) -> BoxRe
 /// A contention child: open, print `ready`, wait for the start file, commit rows
 /// `id*n .. id*n+n` once each (no application retry), report every outcome.
 fn contend(system: &str, dir: &Path, n: usize, id: usize, start_file: &Path) -> BoxResult<Value> {
-    let mut c = Committer::open(system, dir, None)?;
+    // On an object store, floe's requests are counted (lost races included).
+    let counter = (is_url(dir) && system != "raw").then(Counting::new);
+    let mut c = Committer::open(system, dir, counter.as_ref())?;
+    if let Some(c) = &counter {
+        c.reset();
+    }
     {
         let mut out = io::stdout().lock();
         writeln!(out, "ready")?;
@@ -360,9 +365,10 @@ fn contend(system: &str, dir: &Path, n: usize, id: usize, start_file: &Path) -> 
         }
     }
     let end_ns = epoch_ns();
+    let requests = counter.map(|c| c.snapshot()).unwrap_or_default();
     Ok(json!({
         "start_ns": start_ns.to_string(), "end_ns": end_ns.to_string(),
-        "lat_ns": lat, "attempts": attempts, "ok_ids": ok_ids, "errors": errors,
+        "lat_ns": lat, "attempts": attempts, "ok_ids": ok_ids, "errors": errors, "requests": requests,
     }))
 }
 

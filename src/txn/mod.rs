@@ -625,6 +625,7 @@ impl Transaction {
         let mut attempted = self.base.version + 1;
         loop {
             attempts += 1;
+            let attempt_started = Instant::now();
             // The merged manifest is built before queueing for the lock.
             self.join_premerge();
             let guard = self.acquire_lock(started);
@@ -817,7 +818,12 @@ impl Transaction {
                 let conflicts = if exhausted { Vec::new() } else { describe_landed(&table, &self.base, &latest) };
                 return Err(self.fail_conflict(attempted, attempts, lost, conflicts, exhausted));
             }
-            std::thread::sleep(self.retry.backoff(lost));
+            let wait = if is_object_store(table.storage()) {
+                self.retry.slotted_backoff(lost, attempt_started.elapsed())
+            } else {
+                self.retry.backoff(lost)
+            };
+            std::thread::sleep(wait);
         }
     }
 
@@ -1768,8 +1774,10 @@ impl Transaction {
         let table = self.table.clone();
         // Data files and our manifest are live now; lost attempts' files are not.
         self.created.clear();
-        for g in self.attempt_garbage.drain(..) {
-            let _ = table.storage().delete(&g);
+        // One bulk delete (on an object store one request, with no HEAD per file).
+        let garbage: Vec<Key> = self.attempt_garbage.drain(..).collect();
+        if !garbage.is_empty() {
+            let _ = table.storage().delete_many(&garbage, table.inner.options.write.io_threads);
         }
         // The hint only ever moves forward (datashard does the same): readers that
         // trust it (pyiceberg, DuckDB) should not be sent back to an older version by
