@@ -1289,8 +1289,38 @@ impl Transaction {
 
     /// The newest version at or after `known`, loaded. `known_exists`: `known` was just
     /// read from the store, so only the versions after it are probed.
+    /// The newest version past `known` (which exists), on an object store: each next
+    /// version is read with a GET rather than probed with a HEAD, so the newest one's
+    /// bytes are in hand when the first missing version answers `NotFound` (a loser
+    /// that is one version behind pays one GET, not a HEAD and a GET).
+    fn read_past(&self, known: &TableState) -> Result<TableState> {
+        let table = &self.table;
+        let location = table.location();
+        let mut newest: Option<(u64, bytes::Bytes)> = None;
+        let mut n = known.version;
+        loop {
+            let key = location.version_file(n + 1);
+            match table.storage().read(&key) {
+                Ok(bytes) => {
+                    n += 1;
+                    newest = Some((n, bytes));
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => break,
+                Err(e) => return Err(Error::io(location.path(&key), e)),
+            }
+        }
+        let Some((version, bytes)) = newest else { return Ok(known.clone()) };
+        let state = state_from_bytes(location, version, &bytes)?;
+        table.check_uuid(&self.base, &state)?;
+        table.install(state.clone());
+        Ok(state)
+    }
+
     fn latest_state(&self, known: &TableState, force_list: bool, known_exists: bool) -> Result<TableState> {
         let table = &self.table;
+        if known_exists && !force_list && is_object_store(table.storage()) {
+            return self.read_past(known);
+        }
         let latest = if known_exists && !force_list {
             probe_past(table.location(), known.version)?
         } else {
