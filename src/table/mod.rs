@@ -143,7 +143,9 @@ pub struct RetryPolicy {
     /// Attempts to create a version file, the first included (1 = never retry, and
     /// never rebase: compare-and-commit).
     pub max_attempts: u32,
-    /// First backoff delay (doubles each retry, with full jitter).
+    /// First backoff delay (doubles each retry, with full jitter). On an object store
+    /// the backoff is slotted instead (a random number of attempt-long slots, 4, 8,
+    /// 16, … to choose from) and this is the shortest slot; zero turns backoff off.
     pub base_delay: Duration,
     /// Cap on one backoff delay.
     pub max_delay: Duration,
