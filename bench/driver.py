@@ -349,7 +349,11 @@ class Bench:
             phantom = procs * n - len(missing) - len(ok_ids)
         wall = max(1e-9, (end - t0) / 1e9)
         self.r.discard(d)
-        return {"ok": len(lat), "failures": len(errors), "commits_per_s": len(lat) / wall, "wall_s": wall,
+        # floe on an object store: every request of every child (lost races included),
+        # per acknowledged commit.
+        total_requests = sum(sum(o.get("requests", {}).values()) for o in outs)
+        requests = total_requests / max(1, len(lat)) if total_requests else None
+        return {"ok": len(lat), "requests": requests, "failures": len(errors), "commits_per_s": len(lat) / wall, "wall_s": wall,
                 "rows": verify["rows"], "lost_acked": lost_acked, "phantom": phantom, "dup": verify["dup"],
                 "p50": pct(lat, 0.5), "p99": pct(lat, 0.99), "errors_sample": sorted(set(errors))[:3],
                 # Races lost inside the system, where it reports them (floe, raw).
@@ -372,7 +376,7 @@ class Bench:
                               f"{r['failures']} failures  rows {r['rows']}", flush=True)
                     samples[system].append(r)
                     for k in ("commits_per_s", "failures", "rows", "lost_acked", "phantom", "dup", "p50", "p99",
-                              "retries"):
+                              "retries", "requests"):
                         if r[k] is not None:
                             res[system].setdefault(k, Fig()).add(r[k])
             out["procs"][str(procs)] = {
@@ -579,14 +583,17 @@ def object_store_markdown(doc: Dict[str, Any]) -> str:
         for procs, per in con["procs"].items():
             lines += [f"P = {procs} processes × {con['n']} single-row appends to one table "
                       f"(median of {con['reps']} run(s)):", "",
-                      "| system | commits/s | failures | lost acked | duplicated | p50 ms | p99 ms |",
-                      "|---|---|---|---|---|---|---|"]
+                      "| system | commits/s | failures | lost acked | duplicated | p50 ms | p99 ms | races lost | "
+                      "requests per commit |",
+                      "|---|---|---|---|---|---|---|---|---|"]
             for system, figs in per.items():
+                lost = f"{m(figs, 'retries'):.0f}" if "retries" in figs else ""
+                req = f"{m(figs, 'requests'):.2f}" if "requests" in figs else ""
                 lines.append(f"| {system} | {m(figs, 'commits_per_s'):.1f} | {m(figs, 'failures'):.0f} | "
                              f"{m(figs, 'lost_acked'):.0f} | {m(figs, 'dup'):.0f} | {m(figs, 'p50'):.1f} | "
-                             f"{m(figs, 'p99'):.1f} |")
+                             f"{m(figs, 'p99'):.1f} | {lost} | {req} |")
                 if figs.get("errors_sample"):
-                    lines.append(f"|  | errors: {'; '.join(figs['errors_sample'])[:200]} | | | | | |")
+                    lines.append(f"|  | errors: {'; '.join(figs['errors_sample'])[:200]} | | | | | | | |")
             lines.append("")
     return "\n".join(lines)
 

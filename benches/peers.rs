@@ -318,6 +318,11 @@ fn append(system: &str, dir: &Path, n: usize, budget: Option<Duration>) -> BoxRe
         let started = Instant::now();
         c.commit(i as i64)?;
         lat.push(started.elapsed().as_nanos() as u64);
+        if let Some(c) = &counter
+            && (10..13).contains(&i)
+        {
+            c.print_trace(&format!("append {i}"), started, Instant::now());
+        }
         if budget.is_some_and(|b| started_all.elapsed() > b) {
             break;
         }
@@ -331,7 +336,12 @@ fn append(system: &str, dir: &Path, n: usize, budget: Option<Duration>) -> BoxRe
 /// A contention child: open, print `ready`, wait for the start file, commit rows
 /// `id*n .. id*n+n` once each (no application retry), report every outcome.
 fn contend(system: &str, dir: &Path, n: usize, id: usize, start_file: &Path) -> BoxResult<Value> {
-    let mut c = Committer::open(system, dir, None)?;
+    // On an object store, floe's requests are counted (lost races included).
+    let counter = (is_url(dir) && system != "raw").then(Counting::new);
+    let mut c = Committer::open(system, dir, counter.as_ref())?;
+    if let Some(c) = &counter {
+        c.reset();
+    }
     {
         let mut out = io::stdout().lock();
         writeln!(out, "ready")?;
@@ -355,9 +365,10 @@ fn contend(system: &str, dir: &Path, n: usize, id: usize, start_file: &Path) -> 
         }
     }
     let end_ns = epoch_ns();
+    let requests = counter.map(|c| c.snapshot()).unwrap_or_default();
     Ok(json!({
         "start_ns": start_ns.to_string(), "end_ns": end_ns.to_string(),
-        "lat_ns": lat, "attempts": attempts, "ok_ids": ok_ids, "errors": errors,
+        "lat_ns": lat, "attempts": attempts, "ok_ids": ok_ids, "errors": errors, "requests": requests,
     }))
 }
 
@@ -703,11 +714,17 @@ fn counted_storage(dir: &Path, counter: &Arc<Counting>) -> BoxResult<Arc<dyn Sto
     Ok(Arc::new(ObjectStorage::new(counter.clone(), &root, &prefix)?))
 }
 
+/// A traced request: kind, object name, start, end.
+type Traced = (String, String, Instant, Instant);
+
 /// An object store that passes every request on and counts it by kind.
 #[derive(Debug, Default)]
 struct Counting {
     inner: Mutex<Option<Arc<dyn floe::object_store::ObjectStore>>>,
     counts: Mutex<BTreeMap<String, u64>>,
+    /// With `FLOE_BENCH_TRACE` set: every request's kind, object, start and end, for
+    /// the per-request timeline of an append printed to stderr.
+    trace: Option<Mutex<Vec<Traced>>>,
 }
 
 impl std::fmt::Display for Counting {
@@ -718,7 +735,31 @@ impl std::fmt::Display for Counting {
 
 impl Counting {
     fn new() -> Arc<Counting> {
-        Arc::new(Counting::default())
+        let trace = std::env::var_os("FLOE_BENCH_TRACE").map(|_| Mutex::new(Vec::new()));
+        Arc::new(Counting { trace, ..Counting::default() })
+    }
+
+    fn traced(&self, kind: &str, location: &str, started: Instant) {
+        if let Some(t) = &self.trace
+            && let Ok(mut t) = t.lock()
+        {
+            t.push((kind.to_string(), location.to_string(), started, Instant::now()));
+        }
+    }
+
+    /// Prints the requests made since `since` as a timeline (ms from `since`).
+    fn print_trace(&self, label: &str, since: Instant, until: Instant) {
+        let Some(t) = &self.trace else { return };
+        let Ok(t) = t.lock() else { return };
+        eprintln!("{label}: {:.2} ms", (until - since).as_secs_f64() * 1e3);
+        for (kind, loc, a, b) in t.iter().filter(|(_, _, a, _)| *a >= since && *a <= until) {
+            let name = loc.rsplit('/').next().unwrap_or(loc);
+            eprintln!(
+                "  {:>7.2} .. {:>7.2} ms  {kind:<13} {name}",
+                (*a - since).as_secs_f64() * 1e3,
+                (*b - since).as_secs_f64() * 1e3
+            );
+        }
     }
 
     fn inner(&self, kind: &str) -> floe::object_store::Result<Arc<dyn floe::object_store::ObjectStore>> {
@@ -755,7 +796,10 @@ mod counting {
     impl ObjectStore for Counting {
         async fn put_opts(&self, location: &Path, payload: PutPayload, opts: PutOptions) -> Result<PutResult> {
             let kind = if matches!(opts.mode, PutMode::Create) { "PUT (create)" } else { "PUT" };
-            self.inner(kind)?.put_opts(location, payload, opts).await
+            let started = std::time::Instant::now();
+            let r = self.inner(kind)?.put_opts(location, payload, opts).await;
+            self.traced(kind, location.as_ref(), started);
+            r
         }
 
         async fn put_multipart_opts(
@@ -768,7 +812,10 @@ mod counting {
 
         async fn get_opts(&self, location: &Path, options: GetOptions) -> Result<GetResult> {
             let kind = if options.head { "HEAD" } else { "GET" };
-            self.inner(kind)?.get_opts(location, options).await
+            let started = std::time::Instant::now();
+            let r = self.inner(kind)?.get_opts(location, options).await;
+            self.traced(kind, location.as_ref(), started);
+            r
         }
 
         fn delete_stream(&self, locations: BoxStream<'static, Result<Path>>) -> BoxStream<'static, Result<Path>> {

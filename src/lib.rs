@@ -59,8 +59,8 @@ pub mod storage {
     #[cfg(feature = "object-store")]
     pub use crate::io::object::ObjectStorage;
     pub use crate::io::storage::{
-        Capabilities, Listing, LockGuard, NewFile, ObjectMeta, RandomAccess, SkipReason, Skipped, Staged, Storage,
-        unsupported,
+        Capabilities, Listing, LockGuard, NewFile, ObjectMeta, PendingWrite, RandomAccess, SkipReason, Skipped, Staged,
+        Storage, unsupported,
     };
     pub use crate::io::{StorageOptions, StoreUrl, open_store};
     #[cfg(feature = "testing")]

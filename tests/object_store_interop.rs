@@ -1,7 +1,8 @@
 //! Third-party readers on floe's table in the bucket: pyiceberg 0.12 (its S3 FileIO,
 //! pyarrow's S3 filesystem, pointed at the test server) and DuckDB 1.5.5 (`iceberg_scan`
 //! through the `httpfs` extension with an S3 secret for the endpoint) read the rows floe
-//! wrote to S3, identically, and floe reads the same table back.
+//! wrote to S3, identically, and floe reads the same table back; floe reads and appends to
+//! tables pyiceberg and datashard (its boto3 backend) wrote to the bucket.
 //!
 //! Needs the S3 server (`FLOE_S3_ENDPOINT`, see tests/object_store.rs) and the interop
 //! venv (`$FLOE_VENV_PYTHON`, or the one `interop/setup.sh` builds).
@@ -146,4 +147,47 @@ fn floe_reads_a_table_pyiceberg_wrote_to_the_bucket() {
     assert_eq!(ids(&table), vec![0, 1, 2, 3, 10, 11, 12]);
     assert_eq!(table.snapshots().len(), 2);
     assert!(table.verify_deep().unwrap().is_ok());
+}
+
+/// datashard 0.11.2 on S3 (its boto3 backend, `datashard[s3]`): argv = [mode, table
+/// prefix in the bucket, endpoint, bucket]; `write` creates the interop table and makes
+/// three single-row commits (ids 0, 1, 2), `read` prints every id datashard reads.
+const DATASHARD: &str = r#"
+import json, logging, os, sys
+mode, prefix, endpoint, bucket = sys.argv[1:5]
+os.environ.update({"DATASHARD_STORAGE_TYPE": "s3", "DATASHARD_S3_ENDPOINT": endpoint,
+                   "DATASHARD_S3_ACCESS_KEY": "floe", "DATASHARD_S3_SECRET_KEY": "floe-secret",
+                   "DATASHARD_S3_BUCKET": bucket, "DATASHARD_S3_REGION": "us-east-1"})
+import datashard
+logging.getLogger("datashard").setLevel(logging.ERROR)
+if mode == "write":
+    fields = [{"id": 1, "name": "id", "type": "long", "required": True},
+              {"id": 2, "name": "name", "type": "string", "required": False},
+              {"id": 3, "name": "value", "type": "double", "required": False}]
+    t = datashard.create_table(prefix, schema=datashard.Schema(schema_id=0, fields=fields))
+    for i in range(3):
+        with t.new_transaction() as tx:
+            tx.append_data([{"id": i, "name": f"ds-{i}", "value": i * 1.5}])
+            tx.commit()
+    print(json.dumps({"written": [0, 1, 2]}))
+else:
+    rows = datashard.load_table(prefix).to_arrow().to_pylist()
+    print(json.dumps(sorted(r["id"] for r in rows)))
+"#;
+
+#[test]
+fn floe_reads_and_appends_to_a_table_datashard_wrote_to_the_bucket() {
+    let Some((endpoint, bucket)) = s3() else { return };
+    let prefix = format!("datashard-{}", uuid::Uuid::new_v4());
+    run_python(DATASHARD, &["write", &prefix, &endpoint, &bucket]);
+    let url = format!("s3://{bucket}/{prefix}");
+    let table = Table::open_with(&url, s3_options(&endpoint)).unwrap();
+    assert_eq!(ids(&table), vec![0, 1, 2]);
+    assert_eq!(table.snapshots().len(), 3, "datashard's three commits");
+    table.append(&[batch(10, 2)]).unwrap();
+    assert_eq!(ids(&table), vec![0, 1, 2, 10, 11]);
+    assert!(table.verify_deep().unwrap().is_ok());
+    // datashard reads floe's commit on top of its own.
+    let read = run_python(DATASHARD, &["read", &prefix, &endpoint, &bucket]);
+    assert_eq!(read, serde_json::json!([0, 1, 2, 10, 11]));
 }

@@ -35,7 +35,7 @@ use std::sync::Arc;
 use arrow_array::{ArrayRef, RecordBatch, UInt32Array};
 use arrow_row::{RowConverter, SortField};
 
-use crate::data::write::{DataFileWriter, WriteOptions};
+use crate::data::write::{DataFileWriter, PendingUpload, WriteOptions};
 use crate::error::{Error, Result};
 use crate::io::storage::{Key, Storage};
 use crate::spec::manifest::{DataFile, FieldSummary};
@@ -508,6 +508,29 @@ impl StagedWriter {
                     }
                 }
                 Ok(out)
+            }
+        }
+    }
+
+    /// Like [`finish`](Self::finish), with the last upload of each file still in flight
+    /// (see `DataFileWriter::finish_later`): wait for them before the commit point.
+    pub(crate) fn finish_later(self) -> Result<(Vec<DataFile>, Vec<PendingUpload>)> {
+        match self {
+            StagedWriter::Plain(w) => {
+                let (files, pending) = w.finish_later()?;
+                Ok((files, pending.into_iter().collect()))
+            }
+            StagedWriter::Partitioned(f) => {
+                let (mut out, mut pending) = (Vec::new(), Vec::new());
+                for p in f.writers {
+                    let (files, up) = p.writer.finish_later()?;
+                    pending.extend(up);
+                    for mut file in files {
+                        file.partition = p.values.clone();
+                        out.push(file);
+                    }
+                }
+                Ok((out, pending))
             }
         }
     }

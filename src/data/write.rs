@@ -64,7 +64,7 @@ use parquet::schema::types::{ColumnDescriptor, SchemaDescriptor, Type as Parquet
 
 use crate::error::{Error, Result};
 use crate::io::local::LocalStorage;
-use crate::io::storage::{Key, NewFile, Storage};
+use crate::io::storage::{Key, NewFile, PendingWrite, Storage};
 use crate::spec::manifest::{DataContent, DataFile};
 use crate::spec::types::{ListType, MapType, NestedField, PrimitiveType, Schema, StructType, Type};
 use crate::spec::values::Datum;
@@ -1061,8 +1061,19 @@ impl DataFileWriter {
     }
 
     /// Closes the last file, fsyncs (when durable) and describes every file written.
-    pub fn finish(mut self) -> Result<Vec<DataFile>> {
-        self.close_current()?;
+    pub fn finish(self) -> Result<Vec<DataFile>> {
+        let (files, pending) = self.finish_later()?;
+        if let Some(p) = pending {
+            p.wait()?;
+        }
+        Ok(files)
+    }
+
+    /// Like [`finish`](Self::finish), but the last file's upload may still be in flight
+    /// (an object store's one PUT of a small file): the caller overlaps it with other
+    /// work and waits for it before naming the file in a commit.
+    pub(crate) fn finish_later(mut self) -> Result<(Vec<DataFile>, Option<PendingUpload>)> {
+        let pending = self.close_current_with(true)?;
         if self.opts.durable && !self.created.is_empty() {
             // The new directory entries must survive a power cut too.
             self.sync_dir(self.dir.as_ref())?;
@@ -1075,7 +1086,7 @@ impl DataFileWriter {
                 }
             }
         }
-        Ok(std::mem::take(&mut self.finished))
+        Ok((std::mem::take(&mut self.finished), pending))
     }
 
     /// True while a file is open (created and not yet finished).
@@ -1154,13 +1165,28 @@ impl DataFileWriter {
     }
 
     fn close_current(&mut self) -> Result<()> {
+        match self.close_current_with(false)? {
+            Some(p) => p.wait(),
+            None => Ok(()),
+        }
+    }
+
+    /// Closes the open file; with `later`, its upload may still be in flight (returned).
+    fn close_current_with(&mut self, later: bool) -> Result<Option<PendingUpload>> {
         let Some(mut open) = self.current.take() else {
-            return Ok(());
+            return Ok(None);
         };
         let parquet_err = |e| Error::Parquet { path: open.path.clone(), source: e };
         let meta = open.writer.finish().map_err(parquet_err)?;
         // Flushes (a failed flush is an error here, not lost in a drop) and fsyncs.
-        open.writer.inner_mut().complete(self.opts.durable).map_err(|e| Error::io(&open.path, e))?;
+        let pending = if later {
+            let wait =
+                open.writer.inner_mut().complete_later(self.opts.durable).map_err(|e| Error::io(&open.path, e))?;
+            Some(PendingUpload { path: open.path.clone(), wait })
+        } else {
+            open.writer.inner_mut().complete(self.opts.durable).map_err(|e| Error::io(&open.path, e))?;
+            None
+        };
         let size = open.writer.bytes_written() as u64;
         let uri = self.storage.url(&open.key);
         let mut data_file = data_file_from_parquet_metadata(&uri, size, &meta, &self.schema);
@@ -1168,7 +1194,21 @@ impl DataFileWriter {
             data_file.nan_value_counts.insert(leaf.field_id, *n);
         }
         self.finished.push(data_file);
-        Ok(())
+        Ok(pending)
+    }
+}
+
+/// A data file whose upload is still in flight ([`DataFileWriter::finish_later`]).
+#[derive(Debug)]
+pub(crate) struct PendingUpload {
+    pub(crate) path: PathBuf,
+    pub(crate) wait: PendingWrite,
+}
+
+impl PendingUpload {
+    /// Waits for the upload; its error names the file.
+    pub(crate) fn wait(self) -> Result<()> {
+        self.wait.wait().map_err(|e| Error::io(&self.path, e))
     }
 }
 

@@ -19,7 +19,9 @@
 //!   exclusive create (the server's conditional PUT; `tests/object_store.rs` races it).
 //! * **Bounded memory on streamed writes**: a data file is buffered up to one part; a
 //!   file that outgrows it becomes a multipart upload, one part in flight while the next
-//!   fills. A streamed create that never completes aborts its upload.
+//!   fills. A streamed create that never completes aborts its upload. A file that fits
+//!   in one part is one conditional PUT, which `complete_later` sends in the background
+//!   (a commit overlaps it with its manifest PUTs).
 //! * **Reads**: a handle from `open_read` pins the object's ETag when it asked for the
 //!   size (a changed object fails instead of mixing versions); a size given by the
 //!   caller (a manifest records it) saves the HEAD. Every ranged read returns exactly the
@@ -46,8 +48,8 @@ use object_store::{
 use crate::error::{Error, Result};
 use crate::io::StorageOptions;
 use crate::io::storage::{
-    Capabilities, Key, Listing, LockGuard, NewFile, ObjectMeta, RandomAccess, SkipReason, Skipped, Staged, Storage,
-    unsupported,
+    Capabilities, Key, Listing, LockGuard, NewFile, ObjectMeta, PendingWrite, RandomAccess, SkipReason, Skipped,
+    Staged, Storage, unsupported,
 };
 
 /// Threads of the runtime every object-store call runs on (shared by all stores of a
@@ -543,6 +545,28 @@ impl NewFile for ObjectNewFile {
         run(async move { upload.complete().await })?.map_err(to_io)?;
         self.done = true;
         Ok(())
+    }
+
+    fn complete_later(&mut self, durable: bool) -> io::Result<PendingWrite> {
+        if self.done || self.upload.is_some() {
+            // A multipart upload completes in place (its parts are already out).
+            return self.complete(durable).map(|()| PendingWrite::done());
+        }
+        // A small object is one PUT: sent on the runtime now, waited for by the caller.
+        let store = self.store.clone();
+        let path = self.path.clone();
+        let body = PutPayload::from(std::mem::take(&mut self.buf));
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        runtime()?.spawn(async move {
+            let _ = tx.send(store.put_opts(&path, body, PutOptions::from(PutMode::Create)).await);
+        });
+        self.done = true;
+        Ok(PendingWrite::new(move || {
+            rx.recv()
+                .map_err(|_| io::Error::other("the upload was dropped (its task panicked)"))?
+                .map(|_| ())
+                .map_err(to_io)
+        }))
     }
 }
 

@@ -277,6 +277,56 @@ pub trait NewFile: io::Write + Send {
     /// [`Capabilities::fsync`]), syncs the contents. The object is complete once this
     /// returns `Ok`; nothing is written after it.
     fn complete(&mut self, durable: bool) -> io::Result<()>;
+
+    /// Starts [`complete`](Self::complete) and returns the wait for it, so the caller
+    /// can overlap the upload with other work (an object store sends a small object's
+    /// one PUT in the background). The object is complete once
+    /// [`PendingWrite::wait`] returns `Ok`; dropping the `PendingWrite` waits too, so
+    /// the object is never deleted under its own upload. The default completes now.
+    fn complete_later(&mut self, durable: bool) -> io::Result<PendingWrite> {
+        self.complete(durable).map(|()| PendingWrite::done())
+    }
+}
+
+/// A write in flight ([`NewFile::complete_later`]): [`wait`](Self::wait) for its
+/// outcome. Dropped without a wait, it still waits (and ignores the outcome).
+#[must_use = "the write is complete only once `wait` returns Ok"]
+pub struct PendingWrite {
+    wait: Option<Box<dyn FnOnce() -> io::Result<()> + Send>>,
+}
+
+impl Debug for PendingWrite {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.wait.is_some() { "PendingWrite(in flight)" } else { "PendingWrite(done)" })
+    }
+}
+
+impl PendingWrite {
+    /// A write that has completed already.
+    pub fn done() -> Self {
+        PendingWrite { wait: None }
+    }
+
+    /// A write whose outcome `wait` blocks for.
+    pub fn new(wait: impl FnOnce() -> io::Result<()> + Send + 'static) -> Self {
+        PendingWrite { wait: Some(Box::new(wait)) }
+    }
+
+    /// Blocks until the write is complete; its error if it failed.
+    pub fn wait(mut self) -> io::Result<()> {
+        match self.wait.take() {
+            Some(w) => w(),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for PendingWrite {
+    fn drop(&mut self) {
+        if let Some(w) = self.wait.take() {
+            let _ = w();
+        }
+    }
 }
 
 /// An open object for ranged reads ([`Storage::open_read`]).

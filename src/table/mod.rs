@@ -143,7 +143,9 @@ pub struct RetryPolicy {
     /// Attempts to create a version file, the first included (1 = never retry, and
     /// never rebase: compare-and-commit).
     pub max_attempts: u32,
-    /// First backoff delay (doubles each retry, with full jitter).
+    /// First backoff delay (doubles each retry, with full jitter). On an object store
+    /// the backoff is slotted instead (a random number of attempt-long slots, 4, 8,
+    /// 16, … to choose from) and this is the shortest slot; zero turns backoff off.
     pub base_delay: Duration,
     /// Cap on one backoff delay.
     pub max_delay: Duration,
@@ -195,6 +197,23 @@ impl RetryPolicy {
         self.base_delay = base;
         self.max_delay = max.max(base);
         self
+    }
+
+    /// The wait before retry number `retry` (1-based) on an object store, where every
+    /// writer's attempt takes about the same few round trips (`attempt`, the last one's
+    /// duration): a random whole number of attempts among 4, 8, 16, … slots (Lance's
+    /// slotted backoff), so that after a lost race the losers spread over the next few
+    /// attempt-long windows instead of all retrying at once and mostly losing again.
+    /// Between [`base_delay`](Self::base_delay) per slot and
+    /// [`max_delay`](Self::max_delay) in all; zero when `base_delay` is zero.
+    pub(crate) fn slotted_backoff(&self, retry: u32, attempt: Duration) -> Duration {
+        if self.base_delay.is_zero() {
+            return Duration::ZERO;
+        }
+        let slots = 1u32 << (retry + 1).min(10);
+        let slot = rand::rng().random_range(0..slots);
+        let unit = attempt.clamp(self.base_delay, self.max_delay.max(self.base_delay));
+        unit.saturating_mul(slot).min(self.max_delay)
     }
 
     /// Full-jitter exponential backoff before retry number `retry` (1-based).

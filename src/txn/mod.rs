@@ -45,6 +45,7 @@ use std::time::{Duration, Instant};
 use arrow_array::RecordBatch;
 
 use crate::data::partition::{StagedWriter, dirs_to_sync, partition_summaries};
+use crate::data::write::PendingUpload;
 use crate::data::write::conform_batch;
 use crate::error::{Conflict, ConflictKind, Error, Result};
 use crate::io::location::TableLocation;
@@ -166,6 +167,9 @@ pub struct Transaction {
     our_manifest: Option<(i64, ManifestFile)>,
     /// Background fsync of data files and write of our manifest (durable mode).
     prestage: Option<std::thread::JoinHandle<Result<()>>>,
+    /// Data files still uploading (an object store's one PUT of a small file, sent
+    /// while the manifests are built and written): waited for with the prestage.
+    uploading: Vec<PendingUpload>,
     /// Background build of the manifest merge the base calls for (off the lock).
     premerge: Option<std::thread::JoinHandle<Result<Option<Premerged>>>>,
     /// Its result, used by an attempt whose parent is the base's current snapshot.
@@ -248,6 +252,7 @@ impl Transaction {
             attempt_garbage: Vec::new(),
             our_manifest: None,
             prestage: None,
+            uploading: Vec::new(),
             premerge: None,
             premerged: None,
             premerge_started: false,
@@ -591,11 +596,12 @@ impl Transaction {
         }
         if let Some(w) = self.writer.take() {
             created_data_dir |= w.created_dir();
-            let res = w.finish();
-            match res {
-                Ok(files) => self.data_files.extend(files),
-                Err(e) => return Err(e),
-            }
+            // The last file's upload may still be in flight: the manifest needs only
+            // its path and statistics, so the data file's PUT overlaps the manifests'
+            // (joined with the prestage, before the commit point).
+            let (files, uploading) = w.finish_later()?;
+            self.data_files.extend(files);
+            self.uploading = uploading;
         }
         let added_records: i64 = self.data_files.iter().map(|f| f.record_count).sum();
         let added_size: i64 = self.data_files.iter().map(|f| f.file_size_in_bytes).sum();
@@ -623,6 +629,7 @@ impl Transaction {
         let mut attempted = self.base.version + 1;
         loop {
             attempts += 1;
+            let attempt_started = Instant::now();
             // The merged manifest is built before queueing for the lock.
             self.join_premerge();
             let guard = self.acquire_lock(started);
@@ -687,11 +694,15 @@ impl Transaction {
             crate::crashpoint::hit("prestaged");
             let outcome = table.storage().publish_staged(staged);
             let mut hole = false;
+            // The hint was written while the lineage was checked (object stores).
+            let mut hint_written = false;
             // The winner's bytes of `next_version` when it was read back (a lost race).
             let mut winner = None;
             let landed = match outcome {
                 Ok(()) => {
-                    hole = !self.in_lineage(latest.version, next_version, &key, &built.metadata);
+                    let (in_lineage, hint) = self.check_lineage_with_hint(latest.version, next_version, &key, &built);
+                    hint_written = hint;
+                    hole = !in_lineage;
                     !hole
                 }
                 // Taken by another writer: a lost race (unless the store may have
@@ -756,7 +767,7 @@ impl Transaction {
                     metadata_key: key,
                     metadata_path: path,
                 };
-                self.after_commit(&latest, &state, built.manifests.clone());
+                self.after_commit(&latest, &state, built.manifests.clone(), hint_written);
                 let elapsed = started.elapsed();
                 let rebased_over = next_version - self.base.version - 1;
                 table.inner.stats.record(attempts as u64, lost as u64, rebased_over, Outcome::Committed, elapsed);
@@ -811,7 +822,12 @@ impl Transaction {
                 let conflicts = if exhausted { Vec::new() } else { describe_landed(&table, &self.base, &latest) };
                 return Err(self.fail_conflict(attempted, attempts, lost, conflicts, exhausted));
             }
-            std::thread::sleep(self.retry.backoff(lost));
+            let wait = if is_object_store(table.storage()) {
+                self.retry.slotted_backoff(lost, attempt_started.elapsed())
+            } else {
+                self.retry.backoff(lost)
+            };
+            std::thread::sleep(wait);
         }
     }
 
@@ -986,10 +1002,19 @@ impl Transaction {
 
     /// Waits for the background stage; its error fails the commit (nothing is linked).
     fn join_prestage(&mut self) -> Result<()> {
-        match self.prestage.take() {
+        let mut first = Ok(());
+        for up in self.uploading.drain(..) {
+            if let Err(e) = up.wait()
+                && first.is_ok()
+            {
+                first = Err(e);
+            }
+        }
+        let staged = match self.prestage.take() {
             None => Ok(()),
             Some(h) => h.join().unwrap_or_else(|_| Err(Error::InvalidArgument("background fsync panicked".into()))),
-        }
+        };
+        first.and(staged)
     }
 
     fn next_manifest_path(&mut self) -> Key {
@@ -1268,8 +1293,38 @@ impl Transaction {
 
     /// The newest version at or after `known`, loaded. `known_exists`: `known` was just
     /// read from the store, so only the versions after it are probed.
+    /// The newest version past `known` (which exists), on an object store: each next
+    /// version is read with a GET rather than probed with a HEAD, so the newest one's
+    /// bytes are in hand when the first missing version answers `NotFound` (a loser
+    /// that is one version behind pays one GET, not a HEAD and a GET).
+    fn read_past(&self, known: &TableState) -> Result<TableState> {
+        let table = &self.table;
+        let location = table.location();
+        let mut newest: Option<(u64, bytes::Bytes)> = None;
+        let mut n = known.version;
+        loop {
+            let key = location.version_file(n + 1);
+            match table.storage().read(&key) {
+                Ok(bytes) => {
+                    n += 1;
+                    newest = Some((n, bytes));
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => break,
+                Err(e) => return Err(Error::io(location.path(&key), e)),
+            }
+        }
+        let Some((version, bytes)) = newest else { return Ok(known.clone()) };
+        let state = state_from_bytes(location, version, &bytes)?;
+        table.check_uuid(&self.base, &state)?;
+        table.install(state.clone());
+        Ok(state)
+    }
+
     fn latest_state(&self, known: &TableState, force_list: bool, known_exists: bool) -> Result<TableState> {
         let table = &self.table;
+        if known_exists && !force_list && is_object_store(table.storage()) {
+            return self.read_past(known);
+        }
         let latest = if known_exists && !force_list {
             probe_past(table.location(), known.version)?
         } else {
@@ -1705,12 +1760,58 @@ impl Transaction {
         )
     }
 
-    fn after_commit(&mut self, previous: &TableState, state: &TableState, manifests: Option<Arc<Vec<ManifestFile>>>) {
+    /// [`in_lineage`](Self::in_lineage) after the create of `v<version>`; on an object
+    /// store the version hint's PUT runs at the same time (the two requests are
+    /// independent, and the hint is advisory), so the commit waits one round trip, not
+    /// two. The acknowledgement still waits for the lineage check. A version withdrawn
+    /// by the check takes the hint we wrote with it (deleted: a missing hint costs
+    /// floe a listing; a hint naming a missing version would stop pyiceberg and DuckDB
+    /// until the next commit). Returns (in the lineage, hint written).
+    fn check_lineage_with_hint(&self, base: u64, version: u64, key: &Key, built: &Built) -> (bool, bool) {
+        let table = &self.table;
+        if !is_object_store(table.storage()) {
+            return (self.in_lineage(base, version, key, &built.metadata), false);
+        }
+        let hint = table.location().hint_file();
+        let (in_lineage, hint_written) = std::thread::scope(|s| {
+            let put = std::thread::Builder::new()
+                .name("floe-hint".into())
+                .spawn_scoped(s, || table.storage().put_advisory(&hint, version.to_string().as_bytes()));
+            let in_lineage = self.in_lineage(base, version, key, &built.metadata);
+            let written = match put {
+                Ok(h) => match h.join() {
+                    Ok(Ok(())) => true,
+                    Ok(Err(e)) => {
+                        tracing::debug!("could not update the version hint: {e}");
+                        false
+                    }
+                    Err(_) => false,
+                },
+                // No thread: written after the check, in after_commit.
+                Err(_) => false,
+            };
+            (in_lineage, written)
+        });
+        if !in_lineage && hint_written {
+            let _ = table.storage().delete_many(std::slice::from_ref(&hint), 1);
+        }
+        (in_lineage, hint_written)
+    }
+
+    fn after_commit(
+        &mut self,
+        previous: &TableState,
+        state: &TableState,
+        manifests: Option<Arc<Vec<ManifestFile>>>,
+        hint_written: bool,
+    ) {
         let table = self.table.clone();
         // Data files and our manifest are live now; lost attempts' files are not.
         self.created.clear();
-        for g in self.attempt_garbage.drain(..) {
-            let _ = table.storage().delete(&g);
+        // One bulk delete (on an object store one request, with no HEAD per file).
+        let garbage: Vec<Key> = self.attempt_garbage.drain(..).collect();
+        if !garbage.is_empty() {
+            let _ = table.storage().delete_many(&garbage, table.inner.options.write.io_threads);
         }
         // The hint only ever moves forward (datashard does the same): readers that
         // trust it (pyiceberg, DuckDB) should not be sent back to an older version by
@@ -1734,7 +1835,7 @@ impl Transaction {
                 .and_then(|b| std::str::from_utf8(&b).ok().and_then(|s| s.trim().parse::<u64>().ok()))
         };
         let rewrite = match current_hint {
-            None => true,
+            None => !hint_written,
             Some(h) if h <= state.version => h < state.version,
             Some(h) => matches!(table.storage().exists(&table.location().version_file(h)), Ok(false)),
         };
@@ -1898,7 +1999,7 @@ impl Transaction {
             metadata_key: key,
             metadata: prepared.metadata.clone(),
         };
-        self.after_commit(&prepared.latest, &state, prepared.manifests.clone());
+        self.after_commit(&prepared.latest, &state, prepared.manifests.clone(), false);
         let (added_records, _) = self.prepared_totals.unwrap_or((0, 0));
         let rebased_over = prepared.version - self.base.version - 1;
         self.table.inner.stats.record(
