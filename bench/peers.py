@@ -20,6 +20,7 @@ Systems (each used through its documented public API, default settings):
   datashard  datashard append_arrow / to_arrow
   floe-py    floe's Python package: create_table / append / scan(...).to_arrow (optional:
              needs the floe wheel in the venv; not in the driver's default peers)
+  floe-py-relaxed  floe-py with durability="relaxed" (no fsync, like deltalake and lance)
 
 Rows: id (int64), name (16 hex digits of splitmix64(id)), value (float64 from the
 same hash) - the same bytes the floe binary generates.
@@ -306,16 +307,17 @@ class FloePy(System):
     it; install a release wheel into the bench venv first (docs/python.md)."""
 
     MODULE = "floe"
+    DURABILITY = "durable"
 
     def create(self) -> None:
         import floe
 
-        self.t = floe.create_table(str(self.path), SCHEMA)
+        self.t = floe.create_table(str(self.path), SCHEMA, durability=self.DURABILITY)
 
     def open(self) -> None:
         import floe
 
-        self.t = floe.open_table(str(self.path))
+        self.t = floe.open_table(str(self.path), durability=self.DURABILITY)
 
     def append(self, table: pa.Table) -> None:
         self.t.append(table)
@@ -333,7 +335,14 @@ class FloePy(System):
         return {"data_files_removed": r.data_files_removed, "data_files_added": r.data_files_added}
 
 
-SYSTEMS = {"deltalake": Delta, "lance": Lance, "pyiceberg": Iceberg, "datashard": Datashard, "floe-py": FloePy}
+class FloePyRelaxed(FloePy):
+    """floe-py with ``durability="relaxed"``: commits without fsync, like deltalake and lance."""
+
+    DURABILITY = "relaxed"
+
+
+SYSTEMS = {"deltalake": Delta, "lance": Lance, "pyiceberg": Iceberg, "datashard": Datashard, "floe-py": FloePy,
+           "floe-py-relaxed": FloePyRelaxed}
 
 
 # --------------------------------------------------------------------------- commands
