@@ -309,6 +309,8 @@ class Bench:
                 for key, val in (("p50", pct(lat, 0.5)), ("p90", pct(lat, 0.9)), ("p99", pct(lat, 0.99)),
                                  ("first10", med(lat[:10])), ("last10", med(lat[-10:])), ("appends", len(lat))):
                     figs.setdefault(key, Fig()).add(val)
+                if "cpu_s" in p.out and lat:
+                    figs.setdefault("cpu_ms", Fig()).add(p.out["cpu_s"] * 1e3 / len(lat))
                 # floe on an object store: its requests per commit, by kind.
                 for kind, count in p.out.get("requests", {}).items():
                     figs.setdefault(f"requests {kind}", Fig()).add(count / max(1, len(lat)))
@@ -439,7 +441,8 @@ class Bench:
                 p = self.r.run(system, "bulk", d, "--rows", rows)
                 total, data, meta = tree_bytes(d)
                 f = bulk[system]
-                for k, v in (("write_s", p.out["write_s"]), ("process_s", p.wall_s),
+                cpu = [("write_cpu_s", p.out["write_cpu_s"])] if "write_cpu_s" in p.out else []
+                for k, v in (("write_s", p.out["write_s"]), *cpu, ("process_s", p.wall_s),
                              ("peak_rss_mib", p.maxrss_kib / 1024),
                              ("rss_over_data_mib", (p.out["hwm_end_kib"] - p.out["hwm_after_gen_kib"]) / 1024),
                              ("data_mib", p.out["hwm_after_gen_kib"] / 1024), ("bytes", total)):
