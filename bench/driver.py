@@ -51,6 +51,11 @@ PEERS = ["deltalake", "lance", "pyiceberg", "datashard"]
 # Systems peers.py runs that are not in the default set: floe-py needs floe's wheel in the
 # bench venv (`--systems deltalake,lance,pyiceberg,datashard,floe-py`; docs/python.md).
 OPTIONAL_PEERS = ["floe-py"]
+# Run with floe-py, never asked for by name: floe-py with durability="relaxed" (no fsync,
+# like deltalake and lance), in the commit workloads on a local disk, beside the Rust
+# API's floe-relaxed, so each is compared with the peers that do what it does.
+PY_RELAXED = "floe-py-relaxed"
+PY_SYSTEMS = [*OPTIONAL_PEERS, PY_RELAXED]
 WORKLOADS = ["latency", "contention", "history", "bulk", "scan", "smallfiles"]
 
 # Who fsyncs what, by default (checked with `strace -f -e trace=fsync,fdatasync` on a
@@ -65,6 +70,7 @@ FSYNC = {
     "pyiceberg": "only the SQLite catalog (SQLite's own fdatasync); data and metadata files are not synced",
     "datashard": "yes: data files, metadata, directories",
     "floe-py": "as floe (the same library under the Python package)",
+    "floe-py-relaxed": "no (open_table(..., durability=\"relaxed\"): the Python spelling of Durability::Relaxed)",
     "floe-1enc": "as floe",
 }
 
@@ -79,6 +85,8 @@ RETRY = {
                  "(commit.retry.num-retries default 4, waits from 100 ms)",
     "datashard": "datashard's commit() retries internally (up to 50 times with backoff)",
     "floe-py": "as floe: the default RetryPolicy, rebasing appends",
+    "floe-py-relaxed": "as floe-py",
+    "floe-relaxed": "as floe",
 }
 
 TARGETS = {
@@ -164,7 +172,7 @@ class Runner:
 
     def argv(self, system: str, cmd: str, d: Path, *flags: Any) -> List[str]:
         rest = [cmd, "--system", system, "--dir", str(d), *[str(f) for f in flags]]
-        if system in OPTIONAL_PEERS:
+        if system in PY_SYSTEMS:
             return [self.floe_py_python, str(HERE / "peers.py"), *rest]
         if system in PEERS:
             return [self.python, str(HERE / "peers.py"), *rest]
@@ -277,10 +285,18 @@ class Bench:
     def log(self, msg: str) -> None:
         print(msg, flush=True)
 
+    def relaxed(self) -> List[str]:
+        """The no-fsync systems of the commit workloads: floe-relaxed (Rust) always on a
+        local disk, floe-py-relaxed too when floe-py runs (on an object store there is no
+        fsync to skip)."""
+        if self.r.object_store:
+            return []
+        return ["floe-relaxed", PY_RELAXED] if "floe-py" in self.peers else ["floe-relaxed"]
+
     # 1 ------------------------------------------------------------------
     def latency(self) -> None:
         # On an object store Durability::Relaxed changes nothing (no fsync to skip).
-        systems = ["floe", "raw", *self.peers] if self.r.object_store else ["floe", "raw", "floe-relaxed", *self.peers]
+        systems = ["floe", "raw", *self.peers, *self.relaxed()]
         n = self.s.latency_n
         res: Dict[str, Dict[str, Fig]] = {s: {} for s in systems}
         for rep in range(self.s.latency_reps):
@@ -293,6 +309,8 @@ class Bench:
                 for key, val in (("p50", pct(lat, 0.5)), ("p90", pct(lat, 0.9)), ("p99", pct(lat, 0.99)),
                                  ("first10", med(lat[:10])), ("last10", med(lat[-10:])), ("appends", len(lat))):
                     figs.setdefault(key, Fig()).add(val)
+                if "cpu_s" in p.out and lat:
+                    figs.setdefault("cpu_ms", Fig()).add(p.out["cpu_s"] * 1e3 / len(lat))
                 # floe on an object store: its requests per commit, by kind.
                 for kind, count in p.out.get("requests", {}).items():
                     figs.setdefault(f"requests {kind}", Fig()).add(count / max(1, len(lat)))
@@ -361,7 +379,10 @@ class Bench:
                             if all("attempts" in o for o in outs) else None)}
 
     def contention(self) -> None:
-        systems = ["floe", "raw", *self.peers] if self.r.object_store else ["floe", "floe-noretry", "raw", *self.peers]
+        noretry = [] if self.r.object_store else ["floe-noretry"]
+        # floe-relaxed in contention only beside floe-py-relaxed (its Python overhead).
+        relaxed = self.relaxed() if PY_RELAXED in self.relaxed() else []
+        systems = ["floe", *noretry, "raw", *self.peers, *relaxed]
         n = self.s.contention_n
         out: Dict[str, Any] = {"n": n, "reps": self.s.contention_reps, "procs": {}}
         for procs in self.s.procs:
@@ -424,7 +445,8 @@ class Bench:
                 p = self.r.run(system, "bulk", d, "--rows", rows)
                 total, data, meta = tree_bytes(d)
                 f = bulk[system]
-                for k, v in (("write_s", p.out["write_s"]), ("process_s", p.wall_s),
+                cpu = [("write_cpu_s", p.out["write_cpu_s"])] if "write_cpu_s" in p.out else []
+                for k, v in (("write_s", p.out["write_s"]), *cpu, ("process_s", p.wall_s),
                              ("peak_rss_mib", p.maxrss_kib / 1024),
                              ("rss_over_data_mib", (p.out["hwm_end_kib"] - p.out["hwm_after_gen_kib"]) / 1024),
                              ("data_mib", p.out["hwm_after_gen_kib"] / 1024), ("bytes", total)):

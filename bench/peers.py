@@ -20,6 +20,7 @@ Systems (each used through its documented public API, default settings):
   datashard  datashard append_arrow / to_arrow
   floe-py    floe's Python package: create_table / append / scan(...).to_arrow (optional:
              needs the floe wheel in the venv; not in the driver's default peers)
+  floe-py-relaxed  floe-py with durability="relaxed" (no fsync, like deltalake and lance)
 
 Rows: id (int64), name (16 hex digits of splitmix64(id)), value (float64 from the
 same hash) - the same bytes the floe binary generates.
@@ -86,6 +87,14 @@ def make_batch(start: int, n: int) -> pa.RecordBatch:
 def make_table(start: int, n: int) -> pa.Table:
     batches = [make_batch(start + o, min(BATCH_ROWS, n - o)) for o in range(0, n, BATCH_ROWS)]
     return pa.Table.from_batches(batches, schema=SCHEMA)
+
+
+def cpu_s() -> float:
+    """CPU seconds (user + system, every thread) this process has used so far."""
+    import resource
+
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
 
 
 def peak_rss_kib() -> int:
@@ -306,16 +315,17 @@ class FloePy(System):
     it; install a release wheel into the bench venv first (docs/python.md)."""
 
     MODULE = "floe"
+    DURABILITY = "durable"
 
     def create(self) -> None:
         import floe
 
-        self.t = floe.create_table(str(self.path), SCHEMA)
+        self.t = floe.create_table(str(self.path), SCHEMA, durability=self.DURABILITY)
 
     def open(self) -> None:
         import floe
 
-        self.t = floe.open_table(str(self.path))
+        self.t = floe.open_table(str(self.path), durability=self.DURABILITY)
 
     def append(self, table: pa.Table) -> None:
         self.t.append(table)
@@ -333,7 +343,14 @@ class FloePy(System):
         return {"data_files_removed": r.data_files_removed, "data_files_added": r.data_files_added}
 
 
-SYSTEMS = {"deltalake": Delta, "lance": Lance, "pyiceberg": Iceberg, "datashard": Datashard, "floe-py": FloePy}
+class FloePyRelaxed(FloePy):
+    """floe-py with ``durability="relaxed"``: commits without fsync, like deltalake and lance."""
+
+    DURABILITY = "relaxed"
+
+
+SYSTEMS = {"deltalake": Delta, "lance": Lance, "pyiceberg": Iceberg, "datashard": Datashard, "floe-py": FloePy,
+           "floe-py-relaxed": FloePyRelaxed}
 
 
 # --------------------------------------------------------------------------- commands
@@ -348,6 +365,7 @@ def cmd_append(s: System, a) -> Dict[str, Any]:
     s.create()
     rows = [make_table(i, 1) for i in range(a.n)]
     lat = []
+    cpu_before = cpu_s()
     started_all = time.perf_counter()
     for t in rows:
         started = time.perf_counter_ns()
@@ -355,7 +373,8 @@ def cmd_append(s: System, a) -> Dict[str, Any]:
         lat.append(time.perf_counter_ns() - started)
         if a.budget_s and time.perf_counter() - started_all > a.budget_s:
             break  # out of time: the driver reports how far it got
-    return {"lat_ns": lat}
+    # CPU time of the loop (all threads): what the appends cost, unstretched by load.
+    return {"lat_ns": lat, "cpu_s": cpu_s() - cpu_before}
 
 
 def cmd_contend(s: System, a) -> Dict[str, Any]:
@@ -396,11 +415,13 @@ def cmd_bulk(s: System, a) -> Dict[str, Any]:
     data = make_table(0, a.rows)
     gen_s = time.perf_counter() - started
     hwm_after_gen = peak_rss_kib()
+    cpu_before = cpu_s()
     started = time.perf_counter()
     s.create()
     s.append(data)
     write_s = time.perf_counter() - started
-    return {"gen_s": gen_s, "write_s": write_s, "hwm_after_gen_kib": hwm_after_gen, "hwm_end_kib": peak_rss_kib()}
+    return {"gen_s": gen_s, "write_s": write_s, "write_cpu_s": cpu_s() - cpu_before,
+            "hwm_after_gen_kib": hwm_after_gen, "hwm_end_kib": peak_rss_kib()}
 
 
 def cmd_scan(s: System, a) -> Dict[str, Any]:

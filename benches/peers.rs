@@ -190,6 +190,18 @@ fn peak_rss_kib() -> u64 {
         .unwrap_or(0)
 }
 
+/// CPU seconds (user + system, every thread) this process has used so far, from
+/// /proc/self/stat (clock ticks of 1/100 s, Linux's USER_HZ): the bulk write reports
+/// its CPU time beside its wall time, which a loaded machine stretches.
+fn cpu_s() -> f64 {
+    let stat = fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the parenthesised command name: state is field 3, utime 14, stime 15.
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    (ticks(11) + ticks(12)) as f64 / 100.0
+}
+
 // ---------------------------------------------------------------------------------------
 // Single-row commits
 // ---------------------------------------------------------------------------------------
@@ -313,6 +325,7 @@ fn append(system: &str, dir: &Path, n: usize, budget: Option<Duration>) -> BoxRe
         c.reset();
     }
     let mut lat = Vec::with_capacity(n);
+    let cpu_before = cpu_s();
     let started_all = Instant::now();
     for i in 0..n {
         let started = Instant::now();
@@ -327,9 +340,12 @@ fn append(system: &str, dir: &Path, n: usize, budget: Option<Duration>) -> BoxRe
             break;
         }
     }
+    // CPU time of the loop, all threads: the commits' own cost, which a loaded machine
+    // (or a slow disk) does not stretch as it stretches their wall time.
+    let cpu = cpu_s() - cpu_before;
     match counter {
-        Some(c) => Ok(json!({"lat_ns": lat, "requests": c.snapshot()})),
-        None => Ok(json!({"lat_ns": lat})),
+        Some(c) => Ok(json!({"lat_ns": lat, "cpu_s": cpu, "requests": c.snapshot()})),
+        None => Ok(json!({"lat_ns": lat, "cpu_s": cpu})),
     }
 }
 
@@ -428,6 +444,7 @@ fn bulk(system: &str, dir: &Path, rows: usize) -> BoxResult<Value> {
         .collect::<Result<Vec<_>, _>>()?;
     let gen_s = started.elapsed().as_secs_f64();
     let hwm_after_gen = peak_rss_kib();
+    let cpu_before = cpu_s();
     let started = Instant::now();
     match system {
         "raw" => {
@@ -448,7 +465,7 @@ fn bulk(system: &str, dir: &Path, rows: usize) -> BoxResult<Value> {
         other => return Err(format!("bulk: unknown system {other:?}").into()),
     }
     Ok(json!({
-        "gen_s": gen_s, "write_s": started.elapsed().as_secs_f64(),
+        "gen_s": gen_s, "write_s": started.elapsed().as_secs_f64(), "write_cpu_s": cpu_s() - cpu_before,
         "hwm_after_gen_kib": hwm_after_gen, "hwm_end_kib": peak_rss_kib(),
     }))
 }

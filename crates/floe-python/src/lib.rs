@@ -23,7 +23,10 @@ use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 
-use floe::{CompactOptions, ConflictKind, ExpireOptions, OrphanOptions, PartitionSpec, Predicate, Schema, Transform};
+use floe::{
+    CompactOptions, ConflictKind, Durability, ExpireOptions, OrphanOptions, PartitionSpec, Predicate, Schema,
+    TableOptions, Transform,
+};
 
 // ---------------------------------------------------------------------------------------
 // Errors
@@ -376,6 +379,28 @@ fn duration_from_secs(name: &str, secs: f64) -> PyResult<Duration> {
 #[pyclass(frozen, name = "Table", module = "floe._floe")]
 struct PyTable {
     inner: floe::Table,
+    /// How this handle's commits fsync (the Python spelling: `"durable"`/`"relaxed"`).
+    durability: Durability,
+}
+
+/// `"durable"` (fsync every file and directory a commit writes: survives a power cut)
+/// or `"relaxed"` (no fsync: survives a process crash, not a power cut).
+fn durability_from_py(py: Python<'_>, durability: &str) -> PyResult<Durability> {
+    match durability {
+        "durable" => Ok(Durability::Durable),
+        "relaxed" => Ok(Durability::Relaxed),
+        other => Err(floe_err(
+            py,
+            floe::Error::InvalidArgument(format!("durability must be \"durable\" or \"relaxed\", got {other:?}")),
+        )),
+    }
+}
+
+fn durability_name(d: Durability) -> &'static str {
+    match d {
+        Durability::Relaxed => "relaxed",
+        _ => "durable",
+    }
 }
 
 /// A table schema from Python: Iceberg schema JSON text (from `floe.Schema`) or anything
@@ -445,7 +470,7 @@ impl PyTable {
 impl PyTable {
     /// Creates a table at `location` (an empty or missing directory).
     #[staticmethod]
-    #[pyo3(signature = (location, schema, partition_by=None, properties=None, exist_ok=false))]
+    #[pyo3(signature = (location, schema, partition_by=None, properties=None, exist_ok=false, durability="durable"))]
     fn create(
         py: Python<'_>,
         location: String,
@@ -453,9 +478,11 @@ impl PyTable {
         partition_by: Option<Vec<(String, String)>>,
         properties: Option<BTreeMap<String, String>>,
         exist_ok: bool,
+        durability: &str,
     ) -> PyResult<PyTable> {
+        let durability = durability_from_py(py, durability)?;
         let schema = schema_from_py(py, schema)?;
-        let mut options = floe::TableOptions::default();
+        let mut options = TableOptions::default().durability(durability);
         if let Some(partition_by) = partition_by {
             options = options.partition_spec(spec_from_py(py, &schema, partition_by)?);
         }
@@ -471,14 +498,23 @@ impl PyTable {
                 }
             })
             .py(py)?;
-        Ok(PyTable { inner: table })
+        Ok(PyTable { inner: table, durability })
     }
 
-    /// Opens the table at `location`.
+    /// Opens the table at `location`; `durability` applies to this handle's commits.
     #[staticmethod]
-    fn open(py: Python<'_>, location: String) -> PyResult<PyTable> {
-        let table = py.detach(|| floe::Table::open(&location)).py(py)?;
-        Ok(PyTable { inner: table })
+    #[pyo3(signature = (location, durability="durable"))]
+    fn open(py: Python<'_>, location: String, durability: &str) -> PyResult<PyTable> {
+        let durability = durability_from_py(py, durability)?;
+        let options = TableOptions::default().durability(durability);
+        let table = py.detach(|| floe::Table::open_with(&location, options)).py(py)?;
+        Ok(PyTable { inner: table, durability })
+    }
+
+    /// `"durable"` or `"relaxed"`: whether this handle's commits fsync.
+    #[getter]
+    fn durability(&self) -> &'static str {
+        durability_name(self.durability)
     }
 
     /// The table's directory.

@@ -338,14 +338,15 @@ class Table:
     """A floe table. Create with :func:`create_table`, open with :func:`open_table`.
 
     A handle may be shared by threads; pickling it (e.g. to a ``multiprocessing``
-    worker) re-opens the table by location in the receiving process.
+    worker) re-opens the table by location, with the same durability, in the
+    receiving process.
     """
 
     def __init__(self, inner: Any):
         self._inner = inner
 
     def __reduce__(self):
-        return (open_table, (self.location,))
+        return (_reopen, (self.location, self.durability))
 
     def __repr__(self) -> str:
         return repr(self._inner)
@@ -360,6 +361,12 @@ class Table:
     def version(self) -> int:
         """The table version this handle last saw."""
         return self._inner.version
+
+    @property
+    def durability(self) -> str:
+        """``"durable"`` or ``"relaxed"``: whether this handle's commits fsync (see
+        :func:`open_table`)."""
+        return self._inner.durability
 
     @property
     def schema(self) -> _pa.Schema:
@@ -485,6 +492,15 @@ class Table:
         return dict(self._inner.tags())
 
 
+_DURABILITY = ("durable", "relaxed")
+
+
+def _durability(durability: str) -> str:
+    if durability not in _DURABILITY:
+        raise InvalidArgument(f'durability must be "durable" or "relaxed", got {durability!r}')
+    return durability
+
+
 def create_table(
     location: str,
     schema: Any,
@@ -492,26 +508,50 @@ def create_table(
     partition_by: Sequence[tuple[str, str]] | None = None,
     properties: Mapping[str, str] | None = None,
     exist_ok: bool = False,
+    durability: str = "durable",
 ) -> Table:
     """Creates a table at ``location`` with ``schema`` (a ``pyarrow.Schema`` or a
     :class:`Schema` with field ids). ``partition_by`` is ``[(column, transform)]`` with
     Iceberg transforms (``"identity"``, ``"day"``, ``"bucket[16]"``, …). With
-    ``exist_ok`` an existing table with the same schema is opened instead."""
+    ``exist_ok`` an existing table with the same schema is opened instead.
+    ``durability`` is that of the returned handle's commits (see :func:`open_table`)."""
     import os
 
     if not isinstance(location, (str, os.PathLike)):
         raise TypeError(f"location must be a path, got {type(location).__name__}")
+    durability = _durability(durability)
     parts = None
     if partition_by is not None:
         parts = [(str(c), str(t)) for c, t in partition_by]
     props = None if properties is None else {str(k): str(v) for k, v in properties.items()}
-    return Table(_floe.Table.create(os.fspath(location), _schema_arg(schema), parts, props, exist_ok))
+    return Table(_floe.Table.create(os.fspath(location), _schema_arg(schema), parts, props, exist_ok, durability))
 
 
-def open_table(location: str) -> Table:
-    """Opens the table at ``location``."""
+def open_table(location: str, *, durability: str = "durable") -> Table:
+    """Opens the table at ``location``.
+
+    ``durability`` says what an acknowledged commit of this handle survives:
+
+    * ``"durable"`` (the default): every data file, manifest, manifest list and
+      metadata file is fsynced, and the metadata directory after the commit point, before
+      the call returns. A commit that returned survives a power cut or kernel crash.
+    * ``"relaxed"``: nothing is fsynced. Commits are just as atomic and as safe
+      against concurrent writers, and a commit that returned survives this process
+      crashing or being killed (the kernel holds the bytes); a power cut or kernel crash
+      may lose the last seconds of commits (never half of one: the table stays readable at
+      an earlier version). For scratch tables, tests, caches and data that can be
+      rebuilt; it is what deltalake and Lance do by default.
+
+    The choice belongs to the handle, not the table: other handles and processes on the
+    same table choose their own.
+    """
     import os
 
     if not isinstance(location, (str, os.PathLike)):
         raise TypeError(f"location must be a path, got {type(location).__name__}")
-    return Table(_floe.Table.open(os.fspath(location)))
+    return Table(_floe.Table.open(os.fspath(location), _durability(durability)))
+
+
+def _reopen(location: str, durability: str) -> Table:
+    """Unpickles a :class:`Table`: the same location, the same durability."""
+    return open_table(location, durability=durability)

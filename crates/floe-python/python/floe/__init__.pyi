@@ -1,7 +1,7 @@
 """Type stubs of the floe Python package (see ``docs/python.md``)."""
 
 import datetime as _dt
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any, Iterator, Literal, Mapping, Sequence
 
 import pyarrow as pa
 
@@ -27,6 +27,9 @@ from ._errors import (
 __version__: str
 
 ArrowData = Any
+Durability = Literal["durable", "relaxed"]
+"""What a handle's acknowledged commits survive: ``"durable"`` (fsynced: a power cut)
+or ``"relaxed"`` (no fsync: a process crash, not a power cut)."""
 """A pyarrow Table / RecordBatch / RecordBatchReader, a pandas or polars DataFrame, or
 any object with ``__arrow_c_stream__``."""
 
@@ -149,6 +152,8 @@ class Table:
     @property
     def version(self) -> int: ...
     @property
+    def durability(self) -> Durability: ...
+    @property
     def schema(self) -> pa.Schema: ...
     def iceberg_schema(self) -> Schema: ...
     def properties(self) -> dict[str, str]: ...
@@ -205,5 +210,6 @@ def create_table(
     partition_by: Sequence[tuple[str, str]] | None = None,
     properties: Mapping[str, str] | None = None,
     exist_ok: bool = False,
+    durability: Durability = "durable",
 ) -> Table: ...
-def open_table(location: str) -> Table: ...
+def open_table(location: str, *, durability: Durability = "durable") -> Table: ...
