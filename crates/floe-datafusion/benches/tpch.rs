@@ -14,7 +14,9 @@
 //! per-query medians, the floe / raw ratio, and floe's planning counts (data files
 //! planned of the snapshot's files, manifests read of the manifests, summed over the
 //! query's table scans), then the totals and the totals of the queries where floe's
-//! manifests pruned files.
+//! manifests pruned files. `FLOE_TPCH_QUERIES=1,6,14` runs only those queries;
+//! `FLOE_TPCH_RAW_UTF8=1` has the listing table read strings as `Utf8` like floe's
+//! provider (DataFusion's default is `Utf8View`), to measure what the string type costs.
 
 #[path = "../tpch/duckdb.rs"]
 mod duckdb;
@@ -26,7 +28,7 @@ mod queries;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use datafusion::prelude::{ParquetReadOptions, SessionContext};
+use datafusion::prelude::{ParquetReadOptions, SessionConfig, SessionContext};
 
 fn median(mut v: Vec<Duration>) -> Duration {
     v.sort();
@@ -81,21 +83,30 @@ fn main() {
             }
             m
         };
-        let raw_ctx = SessionContext::new();
+        let raw_utf8 = std::env::var_os("FLOE_TPCH_RAW_UTF8").is_some_and(|v| v != "0");
+        let raw_ctx = SessionContext::new_with_config(
+            SessionConfig::new().set_bool("datafusion.execution.parquet.schema_force_view_types", !raw_utf8),
+        );
         for t in generate::TABLES {
             let data = format!("{}/", dir.join(t).join("data").display());
             raw_ctx.register_parquet(t, &data, ParquetReadOptions::default()).await.expect("register");
         }
         let partitions = floe_ctx.state().config().target_partitions();
+        let only: Option<Vec<u32>> = std::env::var("FLOE_TPCH_QUERIES")
+            .ok()
+            .map(|s| s.split(',').filter_map(|n| n.trim().parse().ok()).collect());
+        let chosen: Vec<(u32, &str)> =
+            queries::QUERIES.iter().copied().filter(|(n, _)| only.as_ref().is_none_or(|o| o.contains(n))).collect();
         // DuckDB first (its own process), warm run dropped: runs + 1 per query.
         let duck = duckdb::python("TPC-H bench")
-            .map(|py| duckdb::run(&py, &dir, &generate::TABLES, &queries::QUERIES, runs + 1, partitions));
+            .map(|py| duckdb::run(&py, &dir, &generate::TABLES, &chosen, runs + 1, partitions));
         let duck_ms = |n: u32| -> Option<f64> {
             let t = duck.as_ref()?.times_ms.get(&n)?;
             Some(median_ms(t.get(1..).unwrap_or(t)))
         };
         println!(
-            "TPC-H SF {sf}, median of {runs} run(s), target_partitions {partitions}{}",
+            "TPC-H SF {sf}, median of {runs} run(s), target_partitions {partitions}{}{}",
+            if raw_utf8 { ", raw strings as Utf8" } else { "" },
             duck.as_ref().map_or(String::from(", DuckDB skipped"), |d| format!(", DuckDB {} iceberg_scan", d.version))
         );
         println!(
@@ -105,7 +116,7 @@ fn main() {
         let (mut tf, mut tr, mut td) = (Duration::ZERO, Duration::ZERO, 0.0f64);
         // Queries where floe's manifests pruned data files: floe and raw totals.
         let (mut pf, mut pr, mut pruned_queries) = (Duration::ZERO, Duration::ZERO, Vec::new());
-        for (n, q) in queries::QUERIES {
+        for &(n, q) in &chosen {
             // Warm both (footer caches, page cache) once before timing.
             planned();
             time(&floe_ctx, q, 1).await;
