@@ -566,14 +566,7 @@ impl Scan {
 
     /// Resolves the snapshot and lists the live data files.
     pub fn plan(&self) -> Result<ScanPlan> {
-        let (metadata, snapshot) = self.resolve()?;
-        let schema_id = match (&self.selection, &snapshot) {
-            // Time travel reads with the schema of that snapshot.
-            (Selection::Current, _) | (_, None) => metadata.current_schema_id,
-            (_, Some(s)) => s.schema_id.unwrap_or(metadata.current_schema_id),
-        };
-        let table_schema = metadata.schema(schema_id).unwrap_or_else(|| metadata.current_schema()).clone();
-        let schema = project(&table_schema, self.columns.as_deref())?;
+        let (metadata, snapshot, table_schema, schema) = self.resolve_schema()?;
         let name_mapping = match metadata.properties.get(properties::NAME_MAPPING) {
             Some(json) => match NameMapping::parse(json) {
                 Ok(m) => Some(Arc::new(m)),
@@ -677,9 +670,35 @@ impl Scan {
         Ok((out, metrics))
     }
 
-    /// The projected Arrow schema of the output.
+    /// The projected Arrow schema of the output (from the metadata alone, like
+    /// [`Scan::snapshot_and_schema`]).
     pub fn arrow_schema(&self) -> Result<ArrowSchema> {
-        Ok(self.plan()?.schema.to_arrow())
+        Ok(self.snapshot_and_schema()?.1.to_arrow())
+    }
+
+    /// The snapshot this scan reads (`None`: the table has none yet) and the schema of
+    /// its output (the selected columns in order, field ids included), from the table
+    /// metadata alone: unlike [`Scan::plan`] it reads no manifest, so a caller that only
+    /// needs to know what a scan would return (a SQL planner, a schema check) pays
+    /// nothing per data file. Errors as [`Scan::plan`] for a snapshot that does not
+    /// exist or a column that is not in the schema.
+    pub fn snapshot_and_schema(&self) -> Result<(Option<Snapshot>, Schema)> {
+        let (_, snapshot, _, schema) = self.resolve_schema()?;
+        Ok((snapshot, schema))
+    }
+
+    /// The metadata and snapshot read, the snapshot's table schema, and that schema
+    /// projected onto the selected columns.
+    fn resolve_schema(&self) -> Result<(Arc<TableMetadata>, Option<Snapshot>, Schema, Schema)> {
+        let (metadata, snapshot) = self.resolve()?;
+        let schema_id = match (&self.selection, &snapshot) {
+            // Time travel reads with the schema of that snapshot.
+            (Selection::Current, _) | (_, None) => metadata.current_schema_id,
+            (_, Some(s)) => s.schema_id.unwrap_or(metadata.current_schema_id),
+        };
+        let table_schema = metadata.schema(schema_id).unwrap_or_else(|| metadata.current_schema()).clone();
+        let schema = project(&table_schema, self.columns.as_deref())?;
+        Ok((metadata, snapshot, table_schema, schema))
     }
 
     /// Reads everything into memory, files in parallel, in plan order.

@@ -20,7 +20,7 @@
 //! session's `RuntimeEnv` under the bucket's URL (`s3://bucket`).
 
 use std::collections::HashSet;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::SystemTime;
 
 use async_trait::async_trait;
@@ -87,7 +87,9 @@ impl FloeTableProviderBuilder {
         self
     }
 
-    /// Pins the snapshot and reads its manifests once (schema and statistics).
+    /// Pins the snapshot and its schema, from the table metadata alone: no manifest is
+    /// read here (a catalog builds a provider per statement; each scan reads the
+    /// manifests it needs, and whole-table statistics are read on first request).
     ///
     /// Errors: the snapshot does not exist (expired, never existed, no snapshot then),
     /// or the table's metadata cannot be read.
@@ -95,11 +97,8 @@ impl FloeTableProviderBuilder {
         // A read-only handle on exactly the version seen now: the current schema and
         // snapshot stay fixed however many commits land while queries run.
         let pinned = self.table.pin();
-        let probe = selected(pinned.scan(), &self.selection);
-        let plan = probe.plan()?;
-        let schema = plan.schema.clone();
+        let (snapshot, schema) = selected(pinned.scan(), &self.selection).snapshot_and_schema()?;
         let arrow: SchemaRef = Arc::new(schema.to_arrow());
-        let statistics = statistics(&schema, &arrow, &plan.files, plan.has_deletes());
         let metadata = pinned.metadata();
         // A table in a bucket: its data files are read through floe's own store.
         let store = match pinned.object_location(&pinned.metadata_path().to_string_lossy())? {
@@ -125,10 +124,10 @@ impl FloeTableProviderBuilder {
             table: self.table,
             pinned,
             selection: self.selection,
-            snapshot: plan.snapshot.clone(),
+            snapshot,
             schema,
             arrow,
-            statistics,
+            statistics: OnceLock::new(),
             exact_columns,
             counters: Arc::new(Mutex::new(ScanMetrics::default())),
             store,
@@ -163,8 +162,10 @@ pub struct FloeTableProvider {
     snapshot: Option<Snapshot>,
     schema: Schema,
     arrow: SchemaRef,
-    /// Of the whole pinned snapshot, from the manifests.
-    statistics: Statistics,
+    /// Of the whole pinned snapshot, from the manifests, read on the first call to
+    /// [`TableProvider::statistics`] (DataFusion's own planner does not ask; each scan
+    /// reports the statistics of the files it planned).
+    statistics: OnceLock<Option<Statistics>>,
     /// Columns whose filters floe's pruning decides exactly.
     exact_columns: HashSet<String>,
     counters: Arc<Mutex<ScanMetrics>>,
@@ -355,8 +356,15 @@ impl TableProvider for FloeTableProvider {
             .collect())
     }
 
+    /// Row count and null counts of the whole pinned snapshot. The first call plans the
+    /// snapshot (reads its manifests, blocking); `None` if they cannot be read.
     fn statistics(&self) -> Option<Statistics> {
-        Some(self.statistics.clone())
+        self.statistics
+            .get_or_init(|| {
+                let plan = selected(self.pinned.scan(), &self.selection).plan().ok()?;
+                Some(statistics(&self.schema, &self.arrow, &plan.files, plan.has_deletes()))
+            })
+            .clone()
     }
 
     async fn scan(

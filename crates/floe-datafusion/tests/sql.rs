@@ -227,6 +227,34 @@ async fn identity_partition_filters_prune_files_and_are_exact() {
     assert!(plan.contains("FilterExec"), "{plan}");
 }
 
+/// Building a provider reads the metadata only (a catalog builds one per statement;
+/// each scan reads the manifests it needs): with the snapshot's manifest list moved
+/// away, the provider still builds with the table's schema, and only a query fails,
+/// with an error naming the list; put back, the same provider answers.
+#[tokio::test]
+async fn building_a_provider_reads_no_manifest() {
+    let dir = tempfile::tempdir().unwrap();
+    let table = events(dir.path());
+    let list = table.resolve_path(&table.current_snapshot().unwrap().manifest_list).unwrap();
+    let aside = list.with_extension("aside");
+    std::fs::rename(&list, &aside).unwrap();
+    let provider = Arc::new(FloeTableProvider::try_new(table.clone()).unwrap());
+    assert_eq!(provider.table_schema(), &events_schema());
+    let ctx = SessionContext::new();
+    ctx.register_table("events", provider.clone()).unwrap();
+    let err = match ctx.sql("SELECT count(*) FROM events").await.unwrap().collect().await {
+        Ok(b) => panic!("read without its manifest list: {b:?}"),
+        Err(e) => e.to_string(),
+    };
+    let name = list.file_name().unwrap().to_string_lossy().into_owned();
+    assert!(err.contains(&name), "{err}");
+    std::fs::rename(&aside, &list).unwrap();
+    assert_eq!(first_i64(&sql(&ctx, "SELECT count(*) FROM events").await), 1200);
+    // Whole-snapshot statistics, read on request.
+    let stats = datafusion::datasource::TableProvider::statistics(provider.as_ref()).unwrap();
+    assert_eq!(stats.num_rows, datafusion::common::stats::Precision::Exact(1200));
+}
+
 async fn explain(ctx: &SessionContext, q: &str) -> String {
     rows(&sql(ctx, &format!("EXPLAIN {q}")).await).join("\n")
 }
