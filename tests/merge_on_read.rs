@@ -10,11 +10,11 @@ use std::sync::Arc;
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::Int64Type;
-use arrow_array::{Float64Array, Int64Array, RecordBatch, StringArray};
+use arrow_array::{Int64Array, RecordBatch};
 use floe::expr::col;
 use floe::{Error, RetryPolicy, Table, TableOptions};
 
-use common::{batch, ids, relaxed, schema};
+use common::{batch, ids, mor, relaxed, rows, schema};
 
 /// 4 files of 100 rows: ids 0..400, file k = k*100..(k+1)*100.
 fn four_files(dir: &std::path::Path, options: TableOptions) -> Table {
@@ -23,10 +23,6 @@ fn four_files(dir: &std::path::Path, options: TableOptions) -> Table {
         table.append(&[batch(k * 100, 100)]).unwrap();
     }
     table
-}
-
-fn mor(options: TableOptions) -> TableOptions {
-    options.property("write.delete.mode", "merge-on-read").property("write.merge.mode", "merge-on-read")
 }
 
 /// The live data file whose `id` bounds hold `id`, and the row position of `id` in it
@@ -42,18 +38,6 @@ fn key_batch(keys: &[i64]) -> RecordBatch {
     RecordBatch::try_new(
         Arc::new(arrow_schema::Schema::new(vec![arrow_schema::Field::new("id", arrow_schema::DataType::Int64, false)])),
         vec![Arc::new(Int64Array::from(keys.to_vec()))],
-    )
-    .unwrap()
-}
-
-fn rows(ids: &[i64], tag: &str) -> RecordBatch {
-    RecordBatch::try_new(
-        Arc::new(schema().to_arrow()),
-        vec![
-            Arc::new(Int64Array::from(ids.to_vec())),
-            Arc::new(StringArray::from(ids.iter().map(|i| format!("{tag}-{i}")).collect::<Vec<_>>())),
-            Arc::new(Float64Array::from(ids.iter().map(|i| *i as f64).collect::<Vec<_>>())),
-        ],
     )
     .unwrap()
 }

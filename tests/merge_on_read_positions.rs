@@ -10,38 +10,20 @@
 
 mod common;
 
-use std::sync::Arc;
-
-use arrow_array::{Float64Array, Int64Array, RecordBatch, StringArray};
+use arrow_array::{Int64Array, StringArray};
 use floe::expr::col;
 use floe::{Table, TableOptions, WriteOptions};
 
-use common::{batch, ids, relaxed, schema};
+use common::{batch, ids, mor, relaxed, rows, schema};
 
 const ROWS: usize = 10_000;
 const RG_ROWS: usize = 700; // 15 row groups, the last one short
-
-fn mor(options: TableOptions) -> TableOptions {
-    options.property("write.delete.mode", "merge-on-read").property("write.merge.mode", "merge-on-read")
-}
 
 fn one_file_table(dir: &std::path::Path, name: &str, options: TableOptions) -> Table {
     let options = options.write(WriteOptions::default().row_group_size(RG_ROWS));
     let table = Table::create_with(dir.join(name), schema(), options).unwrap();
     table.append(&[batch(0, ROWS)]).unwrap();
     table
-}
-
-fn rows(ids: &[i64], tag: &str) -> RecordBatch {
-    RecordBatch::try_new(
-        Arc::new(schema().to_arrow()),
-        vec![
-            Arc::new(Int64Array::from(ids.to_vec())),
-            Arc::new(StringArray::from(ids.iter().map(|i| format!("{tag}-{i}")).collect::<Vec<_>>())),
-            Arc::new(Float64Array::from(ids.iter().map(|i| *i as f64).collect::<Vec<_>>())),
-        ],
-    )
-    .unwrap()
 }
 
 /// (id, name) of every row, sorted: names tell an upserted row from the original.

@@ -16,7 +16,7 @@ use floe::spec::PrimitiveType;
 use floe::testing::read_manifest;
 use floe::{Error, Isolation, Table};
 
-use common::{batch, ids, relaxed, schema};
+use common::{batch, ids, relaxed, rows, schema};
 
 /// 4 files of 100 rows: ids 0..400, file k = k*100..(k+1)*100.
 fn four_files(dir: &std::path::Path) -> Table {
@@ -32,18 +32,6 @@ fn live_files(table: &Table) -> usize {
 }
 
 /// Rows (id, name, value) for the test schema.
-fn rows(ids: &[i64], tag: &str) -> RecordBatch {
-    RecordBatch::try_new(
-        Arc::new(schema().to_arrow()),
-        vec![
-            Arc::new(Int64Array::from(ids.to_vec())),
-            Arc::new(StringArray::from(ids.iter().map(|i| format!("{tag}-{i}")).collect::<Vec<_>>())),
-            Arc::new(Float64Array::from(ids.iter().map(|i| *i as f64).collect::<Vec<_>>())),
-        ],
-    )
-    .unwrap()
-}
-
 /// id → name, sorted by id.
 fn names(table: &Table) -> Vec<(i64, String)> {
     let mut out = Vec::new();

@@ -39,6 +39,26 @@ pub fn relaxed() -> TableOptions {
     TableOptions::default().durability(Durability::Relaxed)
 }
 
+/// Deletes and row-level merges write delete files (merge-on-read) instead of rewriting
+/// data files.
+pub fn mor(options: TableOptions) -> TableOptions {
+    options.property("write.delete.mode", "merge-on-read").property("write.merge.mode", "merge-on-read")
+}
+
+/// Rows of the test schema with the given ids, named `<tag>-<id>` (so an upserted row
+/// can be told from the original), value = id.
+pub fn rows(ids: &[i64], tag: &str) -> RecordBatch {
+    RecordBatch::try_new(
+        Arc::new(schema().to_arrow()),
+        vec![
+            Arc::new(Int64Array::from(ids.to_vec())),
+            Arc::new(StringArray::from(ids.iter().map(|i| format!("{tag}-{i}")).collect::<Vec<_>>())),
+            Arc::new(Float64Array::from(ids.iter().map(|i| *i as f64).collect::<Vec<_>>())),
+        ],
+    )
+    .unwrap()
+}
+
 /// All `id` values of the current snapshot, sorted.
 pub fn ids(table: &Table) -> Vec<i64> {
     let batches = table.scan().select(["id"]).to_batches().unwrap();
