@@ -471,7 +471,9 @@ fn split_jobs(md: &ParquetMetaData, row_groups: &[usize], selection: Option<&Row
 struct Parallel {
     shared: Arc<Shared>,
     pending: std::vec::IntoIter<Job>,
-    in_flight: VecDeque<Receiver<Msg>>,
+    /// Row groups in flight, oldest first: their batches, and the decode if no thread
+    /// has taken it yet.
+    in_flight: VecDeque<(Receiver<Msg>, Arc<Task>)>,
 }
 
 impl Parallel {
@@ -483,29 +485,22 @@ impl Parallel {
         p
     }
 
-    /// Starts decoding the next pending row group, if any.
+    /// Starts decoding the next pending row group, if any, on the worker pool.
     fn launch(&mut self) {
         let Some(job) = self.pending.next() else { return };
         let (tx, rx) = mpsc::channel();
-        self.in_flight.push_back(rx);
         let task = Arc::new(Mutex::new(Some((Arc::clone(&self.shared), job, tx))));
         let theirs = Arc::clone(&task);
-        let run = |task: &Task| {
-            let taken = task.lock().map(|mut t| t.take()).unwrap_or(None);
-            if let Some((shared, job, tx)) = taken {
-                decode_row_group(&shared, job, &tx);
-            }
-        };
-        let spawned = std::thread::Builder::new().name("floe-decode".into()).spawn(move || run(&theirs));
-        if spawned.is_err() {
-            // The OS refused a thread: decode here (same result, just not in parallel).
-            run(&task);
-        }
+        crate::sync::spawn_detached(move || run_task(&theirs));
+        self.in_flight.push_back((rx, task));
     }
 
     fn next(&mut self) -> Option<Result<RecordBatch>> {
         loop {
-            let front = self.in_flight.front()?;
+            let (front, task) = self.in_flight.front()?;
+            // The row group needed next that no thread has taken yet (every pool thread
+            // busy, or the OS refused one): decode it here rather than wait.
+            run_task(task);
             match front.recv() {
                 Ok(Msg::Batch(item)) => return Some(item),
                 Ok(Msg::Done) => {
@@ -519,6 +514,14 @@ impl Parallel {
                 }
             }
         }
+    }
+}
+
+/// Runs the decode of `task` unless a thread already took it.
+fn run_task(task: &Task) {
+    let taken = task.lock().map(|mut t| t.take()).unwrap_or(None);
+    if let Some((shared, job, tx)) = taken {
+        decode_row_group(&shared, job, &tx);
     }
 }
 

@@ -346,7 +346,7 @@ pub(crate) struct TableInner {
 /// manifest list names (lists are immutable, so the cache is valid by key).
 #[derive(Debug, Default)]
 pub(crate) struct CleanupSlot {
-    pub running: Mutex<Option<std::thread::JoinHandle<()>>>,
+    pub running: Mutex<Option<crate::sync::Job<()>>>,
     pub lists: Arc<Mutex<std::collections::HashMap<Key, Arc<Vec<Key>>>>>,
 }
 

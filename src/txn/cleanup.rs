@@ -78,10 +78,8 @@ pub(crate) fn after_commit(table: &Table, state: &TableState) {
         }
         Err(e) => tracing::debug!("cleanup after v{} stopped: {e}", state.version),
     };
-    // A thread the OS refuses only postpones the cleanup to a later commit.
-    if let Ok(h) = std::thread::Builder::new().name("floe-cleanup".into()).spawn(job) {
-        *running = Some(h);
-    }
+    // On the pool; the handle's last drop joins it (running it there if no thread has).
+    *running = Some(crate::sync::spawn(job));
 }
 
 /// Whether commit-time cleanup may run on this table at all.

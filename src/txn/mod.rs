@@ -166,12 +166,12 @@ pub struct Transaction {
     /// Our manifest and the sequence number it was written for.
     our_manifest: Option<(i64, ManifestFile)>,
     /// Background fsync of data files and write of our manifest (durable mode).
-    prestage: Option<std::thread::JoinHandle<Result<()>>>,
+    prestage: Option<crate::sync::Job<Result<()>>>,
     /// Data files still uploading (an object store's one PUT of a small file, sent
     /// while the manifests are built and written): waited for with the prestage.
     uploading: Vec<PendingUpload>,
     /// Background build of the manifest merge the base calls for (off the lock).
-    premerge: Option<std::thread::JoinHandle<Result<Option<Premerged>>>>,
+    premerge: Option<crate::sync::Job<Result<Option<Premerged>>>>,
     /// Its result, used by an attempt whose parent is the base's current snapshot.
     premerged: Option<Premerged>,
     /// A premerge was started: attempts do not merge under the lock (unless the
@@ -886,7 +886,7 @@ impl Transaction {
         &mut self,
         durable: bool,
         created_data_dir: bool,
-    ) -> Result<Option<std::thread::JoinHandle<Result<()>>>> {
+    ) -> Result<Option<crate::sync::Job<Result<()>>>> {
         let predicted = self.base.metadata.last_sequence_number + 1;
         let mut writes = Vec::new();
         self.our_manifest(predicted, &mut writes)?;
@@ -914,36 +914,36 @@ impl Transaction {
         let job = move || -> Result<()> {
             // Every fsync (files, then directories) and our manifest, on a bounded pool:
             // the thread count does not grow with the number of files.
-            enum Step<'a> {
-                File(&'a Key),
-                Manifests,
-                Dir(Option<&'a Key>),
+            enum Step {
+                File(Key),
+                Manifests(Vec<(Key, Vec<u8>)>),
+                Dir(Option<Key>),
             }
-            let mut steps: Vec<Step<'_>> = data_files.iter().map(Step::File).collect();
-            steps.push(Step::Manifests);
-            steps.extend(dirs.iter().map(|d| Step::Dir(Some(d))));
+            let mut steps: Vec<Step> = data_files.into_iter().map(Step::File).collect();
+            steps.push(Step::Manifests(writes));
+            steps.extend(dirs.into_iter().map(|d| Step::Dir(Some(d))));
             if sync_root {
                 steps.push(Step::Dir(None));
             }
-            let results = crate::sync::map(&steps, io_threads, |step| match step {
+            let results = crate::sync::map_owned(steps, io_threads, move |step| match step {
                 Step::File(k) => storage.sync_file(k).map_err(|e| Error::io(location.path(k), e)),
-                Step::Manifests => {
-                    for (k, b) in &writes {
+                Step::Manifests(writes) => {
+                    for (k, b) in writes {
                         storage.put_new(k, b, true).map_err(|e| Error::io(location.path(k), e))?;
                     }
                     Ok(())
                 }
-                Step::Dir(d) => storage.sync_dir(*d).map_err(|e| Error::io(storage.display_path(*d), e)),
+                Step::Dir(d) => {
+                    storage.sync_dir(d.as_ref()).map_err(|e| Error::io(storage.display_path(d.as_ref()), e))
+                }
             });
             for r in results {
                 r.unwrap_or_else(|why| Err(Error::InvalidArgument(format!("fsync worker panicked: {why}"))))?;
             }
             Ok(())
         };
-        match std::thread::Builder::new().name("floe-prestage".into()).spawn(job) {
-            Ok(h) => Ok(Some(h)),
-            Err(e) => Err(Error::io(self.table.location().path(&self.table.location().data_dir()), e)),
-        }
+        // On the pool; a join before any thread took it runs it on the committing thread.
+        Ok(Some(crate::sync::spawn(job)))
     }
 
     /// Starts building, on a background thread, the manifest merge the base's current
@@ -982,11 +982,7 @@ impl Transaction {
                 key,
             }))
         };
-        match std::thread::Builder::new().name("floe-premerge".into()).spawn(job) {
-            Ok(h) => self.premerge = Some(h),
-            // Merge under the lock as before.
-            Err(_) => self.premerge_started = false,
-        }
+        self.premerge = Some(crate::sync::spawn(job));
     }
 
     /// Waits for the background merge; a failed one only means no merge this commit.
@@ -1012,7 +1008,9 @@ impl Transaction {
         }
         let staged = match self.prestage.take() {
             None => Ok(()),
-            Some(h) => h.join().unwrap_or_else(|_| Err(Error::InvalidArgument("background fsync panicked".into()))),
+            Some(h) => {
+                h.join().unwrap_or_else(|why| Err(Error::InvalidArgument(format!("background fsync panicked: {why}"))))
+            }
         };
         first.and(staged)
     }
@@ -1079,39 +1077,40 @@ impl Transaction {
         }
         let storage = self.table.storage();
         let location = self.table.location();
-        let write_one =
-            |(k, b): &(Key, Vec<u8>)| storage.put_new(k, b, durable).map_err(|e| Error::io(location.path(k), e));
-        let stage = || {
-            storage
-                .stage_exclusive(version_key, metadata_bytes, durable)
-                .map_err(|e| Error::io(location.path(version_key), e))
-        };
         if !durable || built.writes.is_empty() {
-            for w in &built.writes {
-                write_one(w)?;
+            for (k, b) in &built.writes {
+                storage.put_new(k, b, durable).map_err(|e| Error::io(location.path(k), e))?;
             }
-            return stage();
+            return storage
+                .stage_exclusive(version_key, metadata_bytes, durable)
+                .map_err(|e| Error::io(location.path(version_key), e));
         }
-        // The attempt's files and the staged metadata (`None`), on a bounded pool: on a
-        // journaling file system their fsyncs share a journal commit; on an object store
-        // the PUTs overlap.
-        let jobs: Vec<Option<&(Key, Vec<u8>)>> = built.writes.iter().map(Some).chain([None]).collect();
-        let results = crate::sync::map(&jobs, self.table.inner.options.write.io_threads, |job| match job {
-            Some(w) => write_one(w).map(|()| None),
-            None => stage().map(Some),
+        // The attempt's files and the staged metadata (`None`), on the pool (the jobs own
+        // copies of their bytes, a few KiB): on a journaling file system their fsyncs
+        // share a journal commit; on an object store the PUTs overlap.
+        let jobs: Vec<Option<(Key, Vec<u8>)>> = built.writes.iter().cloned().map(Some).chain([None]).collect();
+        let (store, location) = (self.table.inner.storage.clone(), location.clone());
+        let (version_key, metadata_bytes) = (version_key.clone(), metadata_bytes.to_vec());
+        let results = crate::sync::map_owned(jobs, self.table.inner.options.write.io_threads, move |job| match job {
+            Some((k, b)) => store.put_new(k, b, durable).map(|()| None).map_err(|e| Error::io(location.path(k), e)),
+            None => store
+                .stage_exclusive(&version_key, &metadata_bytes, durable)
+                .map(Some)
+                .map_err(|e| Error::io(location.path(&version_key), e)),
         });
+        let jobs_kinds: Vec<bool> = built.writes.iter().map(|_| true).chain([false]).collect();
         let mut staged = Err(Error::InvalidArgument("metadata not staged".into()));
         let mut first_err = None;
-        for (job, r) in jobs.iter().zip(results) {
+        for (is_write, r) in jobs_kinds.into_iter().zip(results) {
             let r = r.unwrap_or_else(|why| Err(Error::InvalidArgument(format!("file writer panicked: {why}"))));
-            match (job, r) {
-                (None, Ok(Some(t))) => staged = Ok(t),
-                (None, Ok(None)) => {}
-                (None, Err(e)) => staged = Err(e),
-                (Some(_), Err(e)) => {
+            match (is_write, r) {
+                (false, Ok(Some(t))) => staged = Ok(t),
+                (false, Ok(None)) => {}
+                (false, Err(e)) => staged = Err(e),
+                (true, Err(e)) => {
                     first_err.get_or_insert(e);
                 }
-                (Some(_), Ok(_)) => {}
+                (true, Ok(_)) => {}
             }
         }
         match (staged, first_err) {
@@ -1255,17 +1254,16 @@ impl Transaction {
         }
         // Contended: wait in a blocking flock so the kernel hands the lock over the
         // moment it is released (polling would leave it idle between polls), on a
-        // helper thread so the wait can time out. A helper that gets the lock after
-        // we gave up finds the channel closed and releases it at once.
+        // pool thread so the wait can time out. A helper that gets the lock after
+        // we gave up finds the channel closed and releases it at once. (With every pool
+        // thread busy the helper may not start in time: the commit then goes ahead
+        // without the lock, which costs at most a lost race.)
         let wait = self.retry.lock_timeout.min(self.retry.total_budget).saturating_sub(started.elapsed());
         let (tx, rx) = std::sync::mpsc::sync_channel(1);
         let storage = self.table.inner.storage.clone();
-        let spawned = std::thread::Builder::new().name("floe-commit-lock".into()).spawn(move || {
+        crate::sync::spawn_detached(move || {
             let _ = tx.send(storage.lock_exclusive(&path));
         });
-        if spawned.is_err() {
-            return None;
-        }
         match rx.recv_timeout(wait) {
             Ok(Ok(g)) => Some(g),
             Ok(Err(e)) => {

@@ -26,3 +26,24 @@ def append_with_handle(table, worker, count):
     for i in range(count):
         table.append(pa.table({"id": pa.array([worker * 1000 + i], pa.int64()), "name": [f"h{worker}"]}))
     return count
+
+
+def append_then_fork(location, worker, count):
+    """For the fork test: `count` appends, then a forked grandchild makes 5 more (ids
+    worker*1000 + 500..505); exits non-zero if the grandchild failed or hung."""
+    import multiprocessing as mp
+    import sys
+
+    append_many((location, worker, count))
+    child = mp.get_context("fork").Process(target=append_many_exit, args=(location, worker, 5, 500))
+    child.start()
+    child.join(120)
+    if child.exitcode is None:
+        child.kill()
+    sys.exit(0 if child.exitcode == 0 else 1)
+
+
+def append_many_exit(location, worker, count, offset):
+    table = floe.open_table(location)
+    for i in range(count):
+        table.append(pa.table({"id": pa.array([worker * 1000 + offset + i], pa.int64()), "name": [f"g{worker}"]}))

@@ -61,3 +61,30 @@ def test_pickled_handles_in_processes(table):
         p.join(300)
     assert [p.exitcode for p in procs] == [0, 0, 0, 0]
     assert floe.open_table(table.location).scan().count() == 40
+
+
+def test_forked_processes_commit_after_the_parent_did(table):
+    """Commits and scans run on a process-wide pool of threads; a child forked by a
+    process that already used it has none of its threads, and must still commit and
+    scan, and so must its own forked child (tests/fork.rs pins the case where the
+    child's commit waits for the lock on a pool thread)."""
+    for i in range(3):
+        table.append(pa.table({"id": pa.array([900_000 + i], pa.int64()), "name": ["parent"]}))
+    assert table.scan().count() == 3  # decode work on the pool too
+    ctx = mp.get_context("fork")
+    procs = [ctx.Process(target=mp_workers.append_then_fork, args=(table.location, w, 10)) for w in range(4)]
+    try:
+        for p in procs:
+            p.start()
+        for p in procs:
+            p.join(180)
+        assert [p.exitcode for p in procs] == [0, 0, 0, 0], "a forked writer failed or hung"
+    finally:
+        for p in procs:
+            if p.exitcode is None:
+                p.kill()
+    expected = [900_000 + i for i in range(3)]
+    expected += [w * 1000 + i for w in range(4) for i in range(10)]
+    expected += [w * 1000 + 500 + i for w in range(4) for i in range(5)]
+    got = sorted(floe.open_table(table.location).scan().to_arrow().column("id").to_pylist())
+    assert got == sorted(expected)
