@@ -318,7 +318,9 @@ fn commit_cost_stays_bounded_metadata_is_pruned() {
     assert_eq!(md.metadata_log().len(), 5);
     assert_eq!(md.snapshots().len(), 10);
     let manifests = table.manifests(&table.current_snapshot().unwrap()).unwrap();
-    assert!(manifests.len() <= 9, "manifests merged: {}", manifests.len());
+    // A merge is built in the background and added by a later commit; the list never
+    // grows past twice min-count-to-merge (8): there a commit merges under the lock.
+    assert!(manifests.len() <= 16, "manifests merged: {}", manifests.len());
     assert_eq!(ids(&Table::open(&path).unwrap()), (0..40).collect::<Vec<_>>());
     // The hint-less open still finds the newest version among the survivors.
     std::fs::remove_file(path.join("metadata/version-hint.text")).unwrap();

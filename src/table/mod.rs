@@ -340,6 +340,9 @@ pub(crate) struct TableInner {
     pub read_only: bool,
     /// The commit-time cleanup of trimmed snapshots' metadata files (src/txn/cleanup.rs).
     pub cleanup: CleanupSlot,
+    /// The manifest merge this handle's commits call for, built in the background for the
+    /// next commit to use (src/txn/mod.rs, `merge_ahead`).
+    pub merge_ahead: crate::txn::MergeAhead,
 }
 
 /// The background cleanup pass a handle may have running, and the manifests each
@@ -583,6 +586,7 @@ impl Table {
                 manifest_cache: Mutex::new(None),
                 read_only,
                 cleanup: CleanupSlot::default(),
+                merge_ahead: crate::txn::MergeAhead::default(),
             }),
         }
     }

@@ -170,13 +170,9 @@ pub struct Transaction {
     /// Data files still uploading (an object store's one PUT of a small file, sent
     /// while the manifests are built and written): waited for with the prestage.
     uploading: Vec<PendingUpload>,
-    /// Background build of the manifest merge the base calls for (off the lock).
-    premerge: Option<crate::sync::Job<Result<Option<Premerged>>>>,
-    /// Its result, used by an attempt whose parent is the base's current snapshot.
+    /// A manifest merge built in the background (`merge_ahead`), taken from the
+    /// handle by an attempt: used if the attempt's parent still lists what it folds.
     premerged: Option<Premerged>,
-    /// A premerge was started: attempts do not merge under the lock (unless the
-    /// parent's list grew to twice the merge threshold).
-    premerge_started: bool,
     manifests_written: u32,
     committed: bool,
     /// Live data files (of the base) this transaction removes, by path.
@@ -253,9 +249,7 @@ impl Transaction {
             our_manifest: None,
             prestage: None,
             uploading: Vec::new(),
-            premerge: None,
             premerged: None,
-            premerge_started: false,
             manifests_written: 0,
             committed: false,
             removed: Vec::new(),
@@ -610,7 +604,7 @@ impl Transaction {
         // we will most likely get) in the background while we queue for the lock and
         // build the metadata; joined before the commit point.
         self.prestage = self.start_prestage(durable, created_data_dir)?;
-        self.start_premerge(durable);
+        self.start_premerge();
 
         let mut attempts: u32 = 0;
         let mut lost: u32 = 0;
@@ -630,8 +624,6 @@ impl Transaction {
         loop {
             attempts += 1;
             let attempt_started = Instant::now();
-            // The merged manifest is built before queueing for the lock.
-            self.join_premerge();
             let guard = self.acquire_lock(started);
             let latest = if probe {
                 self.latest_state(&lineage_base, force_list, base_read_back)?
@@ -754,12 +746,15 @@ impl Transaction {
                 crate::crashpoint::hit("synced");
                 let live: Vec<&Key> = built.writes.iter().map(|(p, _)| p).collect();
                 self.attempt_garbage.retain(|p| !live.contains(&p));
-                // A merged manifest built for a base this commit did not land on.
+                // A merged manifest built for a base this commit did not land on (deleted
+                // if an attempt that lost its race wrote it).
                 if let Some(p) = self.premerged.take()
                     && !premerge_used(&built, &p)
                 {
                     self.created.retain(|c| c != &p.key);
-                    self.attempt_garbage.push(p.key);
+                    if p.bytes.is_none() {
+                        self.attempt_garbage.push(p.key);
+                    }
                 }
                 let state = TableState {
                     version: next_version,
@@ -946,54 +941,17 @@ impl Transaction {
         Ok(Some(crate::sync::spawn(job)))
     }
 
-    /// Starts building, on a background thread, the manifest merge the base's current
-    /// snapshot calls for (reading its small manifests concurrently and writing the
-    /// merged one), so a merging commit does not read ~100 manifests while holding the
-    /// commit lock. Nothing starts when the base calls for no merge, for explicit
-    /// merges (maintenance) and for transactions that remove files.
-    fn start_premerge(&mut self, durable: bool) {
+    /// Makes sure the manifest merge the base's current snapshot calls for is being built
+    /// in the background (`merge_ahead`), unless this transaction merges explicitly
+    /// (maintenance) or removes files (its rewritten manifests are merged next time).
+    fn start_premerge(&mut self) {
         if self.merge_min_count.is_some() || !self.removed.is_empty() || !self.removed_deletes.is_empty() {
             return;
         }
         let md = self.base.metadata.clone();
         let Some(parent) = md.current_snapshot() else { return };
         let Ok(parent_manifests) = cached_manifest_list(&self.table, parent) else { return };
-        if !merge_due(&md, &parent_manifests) {
-            return;
-        }
-        let key = self.next_manifest_path();
-        // Ours until committed: deleted by Drop unless a landing attempt names it.
-        self.created.push(key.clone());
-        self.premerge_started = true;
-        let table = self.table.clone();
-        let snapshot_id = self.snapshot_id;
-        let parent_id = parent.snapshot_id;
-        let job = move || -> Result<Option<Premerged>> {
-            let Some((list, bytes)) = maybe_merge(&table, &md, &parent_manifests, snapshot_id, &key, None)? else {
-                return Ok(None);
-            };
-            table.storage().put_new(&key, &bytes, durable).map_err(|e| Error::io(table.location().path(&key), e))?;
-            Ok(Some(Premerged {
-                parent: parent_id,
-                last_sequence_number: md.last_sequence_number,
-                schema_id: md.current_schema_id,
-                spec_id: md.default_spec().map_or(0, |s| s.spec_id),
-                list,
-                key,
-            }))
-        };
-        self.premerge = Some(crate::sync::spawn(job));
-    }
-
-    /// Waits for the background merge; a failed one only means no merge this commit.
-    fn join_premerge(&mut self) {
-        if let Some(h) = self.premerge.take() {
-            match h.join() {
-                Ok(Ok(p)) => self.premerged = p,
-                Ok(Err(e)) => tracing::debug!("manifest merge off the lock failed ({e}); not merging this commit"),
-                Err(_) => tracing::debug!("manifest merge off the lock panicked; not merging this commit"),
-            }
-        }
+        merge_ahead(&self.table, md, parent_manifests);
     }
 
     /// Waits for the background stage; its error fails the commit (nothing is linked).
@@ -1399,24 +1357,45 @@ impl Transaction {
                 Err(conflicts) => return Ok(Err(conflicts)),
             }
         } else {
-            let premerged = self.premerged.as_ref().filter(|p| {
-                self.merge_min_count.is_none()
-                    && Some(p.parent) == parent.map(|s| s.snapshot_id)
-                    && p.last_sequence_number == md.last_sequence_number
+            let forced = self.merge_min_count.is_some();
+            if !forced
+                && self.premerged.is_none()
+                && let Some(p) = table.inner.merge_ahead.take_ready()
+            {
+                // Ours from now on: deleted with the transaction unless a landing attempt
+                // names it (only an attempt that uses it writes it).
+                self.created.push(p.key.clone());
+                self.premerged = Some(p);
+            }
+            let parent_paths: std::collections::HashSet<&str> =
+                parent_manifests.iter().map(|m| m.manifest_path.as_str()).collect();
+            let premerged = self.premerged.as_mut().filter(|p| {
+                !forced
                     && p.schema_id == new_md.current_schema_id
                     && Some(p.spec_id) == md.default_spec().map(|s| s.spec_id)
+                    && p.replaces.iter().all(|r| parent_paths.contains(r.as_str()))
             });
             let min_count = md.property_i64(properties::MANIFEST_MIN_COUNT_TO_MERGE, 100).max(2) as usize;
             if let Some(p) = premerged {
-                // Built off the lock from this very parent: only the sequence number
-                // of the snapshot that adds it is known now.
-                let mut list = p.list.clone();
-                list[0].sequence_number = sequence_number;
-                manifests.extend(list);
-            } else if self.premerge_started && self.merge_min_count.is_none() && parent_manifests.len() < 2 * min_count
+                // Built in the background from this parent or an ancestor that listed
+                // every manifest it folds: it replaces those, and only the sequence
+                // number and snapshot of the commit that adds it are known now.
+                let mut merged = p.merged.clone();
+                merged.sequence_number = sequence_number;
+                merged.added_snapshot_id = self.snapshot_id;
+                manifests.push(merged);
+                manifests.extend(parent_manifests.iter().filter(|m| !p.replaces.contains(&m.manifest_path)).cloned());
+                // Written with this attempt's other files (their fsyncs overlap).
+                if let Some(bytes) = p.bytes.take() {
+                    writes.push((p.key.clone(), bytes));
+                }
+            } else if !forced
+                && parent_manifests.len() < 2 * min_count
+                && merge_ahead(&table, md.clone(), parent_manifests.clone())
             {
-                // The base moved: no merge under the lock (the next commit builds one
-                // off the lock), unless the list grew far past the threshold.
+                // A merge is due but not built yet: it is being built in the background
+                // for the next commit, and this one does not merge under the lock,
+                // unless the list grew far past the threshold.
                 manifests.extend(parent_manifests.iter().cloned());
             } else {
                 let merge_path = self.next_manifest_path();
@@ -1858,7 +1837,9 @@ impl Transaction {
         }
         if let (Some(snap), Some(manifests)) = (state.metadata.current_snapshot(), manifests) {
             cleanup::remember(&table, &snap.manifest_list, &manifests);
-            *crate::sync::lock(&table.inner.manifest_cache) = Some((snap.manifest_list.clone(), manifests));
+            *crate::sync::lock(&table.inner.manifest_cache) = Some((snap.manifest_list.clone(), manifests.clone()));
+            // The next commit's merge, while the caller does something else.
+            merge_ahead(&table, state.metadata.clone(), manifests);
         }
         table.install(state.clone());
         // Off the caller's path: a bounded pass on a background thread.
@@ -2042,7 +2023,12 @@ impl Drop for Transaction {
     fn drop(&mut self) {
         // Files the background stage is still writing must exist before we delete them.
         let _ = self.join_prestage();
-        self.join_premerge();
+        // A merged manifest no attempt wrote: nothing to delete.
+        if let Some(p) = &self.premerged
+            && p.bytes.is_some()
+        {
+            self.created.retain(|c| c != &p.key);
+        }
         for p in self.attempt_garbage.drain(..) {
             let _ = self.table.storage().delete(&p);
         }
@@ -2071,21 +2057,93 @@ struct Built {
     manifests: Option<Arc<Vec<ManifestFile>>>,
 }
 
-/// A manifest merge built off the lock for the base's current snapshot `parent`.
-struct Premerged {
-    parent: i64,
-    last_sequence_number: i64,
+/// A manifest merge built in the background (`merge_ahead`) for some snapshot: the
+/// merged manifest of the small manifests it folds.
+pub(crate) struct Premerged {
     schema_id: i32,
     spec_id: i32,
-    /// The merged manifest first, then the parent's manifests it did not fold.
-    list: Vec<ManifestFile>,
+    /// The manifests it folds (paths): it may replace them in any snapshot whose list
+    /// still names every one (manifest files never change; a commit that removes files
+    /// rewrites theirs under new names).
+    replaces: std::collections::HashSet<String>,
+    /// Its manifest-list entry; the sequence number and the adding snapshot are set by
+    /// the commit that adds it.
+    merged: ManifestFile,
     key: Key,
+    /// The merged manifest's bytes until the first attempt that names it writes them.
+    bytes: Option<Vec<u8>>,
 }
 
 /// Whether the snapshot `built` names the premerged manifest.
 fn premerge_used(built: &Built, p: &Premerged) -> bool {
-    let uri = &p.list[0].manifest_path;
+    let uri = &p.merged.manifest_path;
     built.manifests.as_ref().is_some_and(|ms| ms.iter().any(|m| &m.manifest_path == uri))
+}
+
+/// The manifest merge a handle's next commit will likely need, built on the worker pool
+/// while the handle is between commits (or staging), so no commit waits for reading the
+/// ~90 manifests a merge folds: one started after a commit is usually done when the next
+/// commit builds its snapshot, and one not done yet is left for the commit after that
+/// (a merge stays valid while the snapshots list every manifest it folds). Only a
+/// manifest list grown to twice `commit.manifest.min-count-to-merge` is merged under the
+/// commit lock.
+#[derive(Debug, Default)]
+pub(crate) struct MergeAhead {
+    slot: std::sync::Mutex<Option<crate::sync::Job<Result<Option<Premerged>>>>>,
+}
+
+impl MergeAhead {
+    /// The merge built in the background, if it is done (a failed one is dropped: the
+    /// merge is built again for a later commit).
+    fn take_ready(&self) -> Option<Premerged> {
+        let mut slot = crate::sync::lock(&self.slot);
+        if !slot.as_ref().is_some_and(|j| j.is_finished()) {
+            return None;
+        }
+        match slot.take()?.join() {
+            Ok(Ok(p)) => p,
+            Ok(Err(e)) => {
+                tracing::debug!("manifest merge built in the background failed ({e}); merging later");
+                None
+            }
+            Err(why) => {
+                tracing::debug!("manifest merge built in the background panicked ({why}); merging later");
+                None
+            }
+        }
+    }
+}
+
+/// Starts building in the background the merge a commit on the snapshot whose manifests
+/// are `manifests` calls for, unless one is already being built or waits to be used.
+/// Returns whether a merge is pending (being built or waiting).
+fn merge_ahead(table: &Table, md: Arc<TableMetadata>, manifests: Arc<Vec<ManifestFile>>) -> bool {
+    let mut slot = crate::sync::lock(&table.inner.merge_ahead.slot);
+    if slot.is_some() {
+        return true;
+    }
+    if !merge_due(&md, &manifests) {
+        return false;
+    }
+    let key = Key::known(format!("metadata/{}-m0.avro", uuid::Uuid::new_v4()));
+    let t = table.clone();
+    *slot = Some(crate::sync::spawn(move || -> Result<Option<Premerged>> {
+        // The adding snapshot is not known yet: 0 here, set by the commit that adds it.
+        let Some((list, bytes)) = maybe_merge(&t, &md, &manifests, 0, &key, None)? else { return Ok(None) };
+        let Some(merged) = list.first().cloned() else { return Ok(None) };
+        let kept: std::collections::HashSet<&str> = list.iter().skip(1).map(|m| m.manifest_path.as_str()).collect();
+        let replaces =
+            manifests.iter().filter(|m| !kept.contains(m.manifest_path.as_str())).map(|m| m.manifest_path.clone());
+        Ok(Some(Premerged {
+            schema_id: md.current_schema_id,
+            spec_id: md.default_spec().map_or(0, |s| s.spec_id),
+            replaces: replaces.collect(),
+            merged,
+            key,
+            bytes: Some(bytes),
+        }))
+    }));
+    true
 }
 
 /// One attempt's result, or the conflicts that stop it.
