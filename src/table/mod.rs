@@ -342,7 +342,7 @@ pub(crate) struct TableInner {
     pub cleanup: CleanupSlot,
     /// The manifest merge this handle's commits call for, built in the background for the
     /// next commit to use (src/txn/mod.rs, `merge_ahead`).
-    pub merge_ahead: crate::txn::MergeAhead,
+    pub merge_ahead: MergeAhead,
 }
 
 /// The background cleanup pass a handle may have running, and the manifests each
@@ -351,6 +351,57 @@ pub(crate) struct TableInner {
 pub(crate) struct CleanupSlot {
     pub running: Mutex<Option<crate::sync::Job<()>>>,
     pub lists: Arc<Mutex<std::collections::HashMap<Key, Arc<Vec<Key>>>>>,
+}
+
+/// A manifest merge built in the background (`merge_ahead` in src/txn/mod.rs) for some snapshot: the
+/// merged manifest of the small manifests it folds.
+pub(crate) struct Premerged {
+    pub schema_id: i32,
+    pub spec_id: i32,
+    /// The manifests it folds (paths): it may replace them in any snapshot whose list
+    /// still names every one (manifest files never change; a commit that removes files
+    /// rewrites theirs under new names).
+    pub replaces: std::collections::HashSet<String>,
+    /// Its manifest-list entry; the sequence number and the adding snapshot are set by
+    /// the commit that adds it.
+    pub merged: ManifestFile,
+    pub key: Key,
+    /// The merged manifest's bytes until the first attempt that names it writes them.
+    pub bytes: Option<Vec<u8>>,
+}
+
+/// The manifest merge a handle's next commit will likely need, built on the worker pool
+/// (by `merge_ahead` in src/txn/mod.rs) while the handle is between commits or staging,
+/// so no commit waits for reading the ~90 manifests a merge folds: one started after a
+/// commit is usually done when the next commit builds its snapshot, and one not done yet
+/// is left for the commit after that (a merge stays valid while the snapshots list every
+/// manifest it folds). Only a manifest list grown to twice
+/// `commit.manifest.min-count-to-merge` is merged under the commit lock.
+#[derive(Debug, Default)]
+pub(crate) struct MergeAhead {
+    pub slot: Mutex<Option<crate::sync::Job<Result<Option<Premerged>>>>>,
+}
+
+impl MergeAhead {
+    /// The merge built in the background, if it is done (a failed one is dropped: the
+    /// merge is built again for a later commit).
+    pub fn take_ready(&self) -> Option<Premerged> {
+        let mut slot = crate::sync::lock(&self.slot);
+        if !slot.as_ref().is_some_and(|j| j.is_finished()) {
+            return None;
+        }
+        match slot.take()?.join() {
+            Ok(Ok(p)) => p,
+            Ok(Err(e)) => {
+                tracing::debug!("manifest merge built in the background failed ({e}); merging later");
+                None
+            }
+            Err(why) => {
+                tracing::debug!("manifest merge built in the background panicked ({why}); merging later");
+                None
+            }
+        }
+    }
 }
 
 impl Drop for TableInner {
@@ -586,7 +637,7 @@ impl Table {
                 manifest_cache: Mutex::new(None),
                 read_only,
                 cleanup: CleanupSlot::default(),
-                merge_ahead: crate::txn::MergeAhead::default(),
+                merge_ahead: MergeAhead::default(),
             }),
         }
     }
@@ -975,10 +1026,18 @@ pub(crate) fn load_manifest_list(location: &TableLocation, snapshot: &Snapshot) 
 /// with one [`Storage::read_many`] on the I/O pool (concurrent requests on a remote
 /// store), any outside the table one by one.
 pub(crate) fn read_files(table: &Table, uris: &[&str]) -> Result<Vec<(FileRef, bytes::Bytes)>> {
-    let location = table.location();
+    read_files_at(table.location(), table.inner.options.write.io_threads, uris)
+}
+
+/// [`read_files`] for work that holds the table's location rather than a handle.
+pub(crate) fn read_files_at(
+    location: &TableLocation,
+    io_threads: usize,
+    uris: &[&str],
+) -> Result<Vec<(FileRef, bytes::Bytes)>> {
     let files: Vec<FileRef> = uris.iter().map(|u| location.resolve(u)).collect::<Result<_>>()?;
     let keys: Vec<Key> = files.iter().filter(|f| !f.external).map(|f| f.key.clone()).collect();
-    let mut own = table.storage().read_many(&keys, table.inner.options.write.io_threads).into_iter();
+    let mut own = location.store().read_many(&keys, io_threads).into_iter();
     files
         .into_iter()
         .map(|f| {

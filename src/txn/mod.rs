@@ -59,10 +59,11 @@ use crate::spec::metadata::{
     TableMetadata,
 };
 use crate::spec::types::Schema;
+use crate::table::Premerged;
 use crate::table::stats::Outcome;
 use crate::table::{
     RetryPolicy, Table, TableState, check_writable, find_latest_version, is_object_store, list_versions,
-    load_manifest_list, load_version, now_ms, probe_past, properties, read_files, state_from_bytes,
+    load_manifest_list, load_version, now_ms, probe_past, properties, read_files_at, state_from_bytes,
 };
 use crate::txn::conflict::{ConflictContext, Validator, append_conflicts, rewrite_conflicts};
 use crate::txn::evolution::{SchemaMode, merged_schema, register_merge};
@@ -1399,7 +1400,16 @@ impl Transaction {
                 manifests.extend(parent_manifests.iter().cloned());
             } else {
                 let merge_path = self.next_manifest_path();
-                match maybe_merge(&table, md, &parent_manifests, self.snapshot_id, &merge_path, self.merge_min_count)? {
+                let io_threads = table.inner.options.write.io_threads;
+                match maybe_merge(
+                    table.location(),
+                    io_threads,
+                    md,
+                    &parent_manifests,
+                    self.snapshot_id,
+                    &merge_path,
+                    self.merge_min_count,
+                )? {
                     Some((merged_list, bytes)) => {
                         manifests.extend(merged_list);
                         writes.push((merge_path, bytes));
@@ -2057,61 +2067,10 @@ struct Built {
     manifests: Option<Arc<Vec<ManifestFile>>>,
 }
 
-/// A manifest merge built in the background (`merge_ahead`) for some snapshot: the
-/// merged manifest of the small manifests it folds.
-pub(crate) struct Premerged {
-    schema_id: i32,
-    spec_id: i32,
-    /// The manifests it folds (paths): it may replace them in any snapshot whose list
-    /// still names every one (manifest files never change; a commit that removes files
-    /// rewrites theirs under new names).
-    replaces: std::collections::HashSet<String>,
-    /// Its manifest-list entry; the sequence number and the adding snapshot are set by
-    /// the commit that adds it.
-    merged: ManifestFile,
-    key: Key,
-    /// The merged manifest's bytes until the first attempt that names it writes them.
-    bytes: Option<Vec<u8>>,
-}
-
 /// Whether the snapshot `built` names the premerged manifest.
 fn premerge_used(built: &Built, p: &Premerged) -> bool {
     let uri = &p.merged.manifest_path;
     built.manifests.as_ref().is_some_and(|ms| ms.iter().any(|m| &m.manifest_path == uri))
-}
-
-/// The manifest merge a handle's next commit will likely need, built on the worker pool
-/// while the handle is between commits (or staging), so no commit waits for reading the
-/// ~90 manifests a merge folds: one started after a commit is usually done when the next
-/// commit builds its snapshot, and one not done yet is left for the commit after that
-/// (a merge stays valid while the snapshots list every manifest it folds). Only a
-/// manifest list grown to twice `commit.manifest.min-count-to-merge` is merged under the
-/// commit lock.
-#[derive(Debug, Default)]
-pub(crate) struct MergeAhead {
-    slot: std::sync::Mutex<Option<crate::sync::Job<Result<Option<Premerged>>>>>,
-}
-
-impl MergeAhead {
-    /// The merge built in the background, if it is done (a failed one is dropped: the
-    /// merge is built again for a later commit).
-    fn take_ready(&self) -> Option<Premerged> {
-        let mut slot = crate::sync::lock(&self.slot);
-        if !slot.as_ref().is_some_and(|j| j.is_finished()) {
-            return None;
-        }
-        match slot.take()?.join() {
-            Ok(Ok(p)) => p,
-            Ok(Err(e)) => {
-                tracing::debug!("manifest merge built in the background failed ({e}); merging later");
-                None
-            }
-            Err(why) => {
-                tracing::debug!("manifest merge built in the background panicked ({why}); merging later");
-                None
-            }
-        }
-    }
 }
 
 /// Starts building in the background the merge a commit on the snapshot whose manifests
@@ -2126,10 +2085,15 @@ fn merge_ahead(table: &Table, md: Arc<TableMetadata>, manifests: Arc<Vec<Manifes
         return false;
     }
     let key = Key::known(format!("metadata/{}-m0.avro", uuid::Uuid::new_v4()));
-    let t = table.clone();
+    // The location, not the handle: a job holding the handle would keep it alive past
+    // the caller's last drop (which waits for the handle's cleanup pass).
+    let location = table.location().clone();
+    let io_threads = table.inner.options.write.io_threads;
     *slot = Some(crate::sync::spawn(move || -> Result<Option<Premerged>> {
         // The adding snapshot is not known yet: 0 here, set by the commit that adds it.
-        let Some((list, bytes)) = maybe_merge(&t, &md, &manifests, 0, &key, None)? else { return Ok(None) };
+        let Some((list, bytes)) = maybe_merge(&location, io_threads, &md, &manifests, 0, &key, None)? else {
+            return Ok(None);
+        };
         let Some(merged) = list.first().cloned() else { return Ok(None) };
         let kept: std::collections::HashSet<&str> = list.iter().skip(1).map(|m| m.manifest_path.as_str()).collect();
         let replaces =
@@ -2365,7 +2329,8 @@ fn merge_due(md: &TableMetadata, parent: &[ManifestFile]) -> bool {
 /// manifests, fold the small data manifests of the default spec into one, so the
 /// manifest list (rewritten on every commit) stays bounded.
 fn maybe_merge(
-    table: &Table,
+    location: &TableLocation,
+    io_threads: usize,
     md: &TableMetadata,
     parent: &[ManifestFile],
     snapshot_id: i64,
@@ -2400,7 +2365,7 @@ fn maybe_merge(
     }
     let mut entries = Vec::new();
     let uris: Vec<&str> = small.iter().map(|m| m.manifest_path.as_str()).collect();
-    for (m, (file, bytes)) in small.iter().zip(read_files(table, &uris)?) {
+    for (m, (file, bytes)) in small.iter().zip(read_files_at(location, io_threads, &uris)?) {
         let manifest = read_manifest(&file.path(), &bytes, Some(m))?;
         for mut e in manifest.entries {
             if e.status == EntryStatus::Deleted {
@@ -2415,7 +2380,7 @@ fn maybe_merge(
     let bytes = write_manifest(&ctx, &entries)?;
     let min_seq = entries.iter().filter_map(|e| e.sequence_number).min().unwrap_or(0);
     let merged = ManifestFile {
-        manifest_path: table.location().uri(path),
+        manifest_path: location.uri(path),
         manifest_length: bytes.len() as i64,
         partition_spec_id: spec.spec_id,
         content: ManifestContent::Data,
