@@ -56,7 +56,7 @@ impl TableMetadata {
     }
 
     /// The snapshots, to edit.
-    pub fn snapshots_mut(&mut self) -> &mut Vec<Snapshot> {
+    pub fn snapshots_mut(&mut self) -> &mut Vec<std::sync::Arc<Snapshot>> {
         &mut self.snapshots
     }
 

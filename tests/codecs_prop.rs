@@ -293,6 +293,7 @@ proptest! {
         md.properties_mut().extend(props);
         md.set_last_updated_ms(updated);
         if let Some(s) = md.snapshots_mut().last_mut() {
+            let s = std::sync::Arc::make_mut(s);
             s.summary.extend(summary);
             s.summary.insert("operation".into(), "append".into());
         }

@@ -798,14 +798,14 @@ impl Table {
             })
             .max(1);
 
-        let (expired, retained_md): (Vec<Snapshot>, Arc<TableMetadata>) = if opts.dry_run {
+        let (expired, retained_md): (Vec<Arc<Snapshot>>, Arc<TableMetadata>) = if opts.dry_run {
             let expired = select_expired(&md, older_than, retain_last);
             let ids: HashSet<i64> = expired.iter().map(|s| s.snapshot_id).collect();
             let mut after = (*md).clone();
             after.snapshots.retain(|s| !ids.contains(&s.snapshot_id));
             (expired, Arc::new(after))
         } else {
-            let removed: Arc<Mutex<Vec<Snapshot>>> = Arc::default();
+            let removed: Arc<Mutex<Vec<Arc<Snapshot>>>> = Arc::default();
             let sink = removed.clone();
             let mut tx = self.new_transaction();
             tx.update_metadata(move |md| {
@@ -836,7 +836,7 @@ impl Table {
         // (`floe.commit.retain-snapshots`) are still named by the metadata files in
         // the metadata log: their files are collected here too, under the same age
         // rule. Older ones are left to orphan cleanup.
-        let mut candidates: Vec<Snapshot> = expired;
+        let mut candidates: Vec<Arc<Snapshot>> = expired;
         let live_ids: HashSet<i64> = retained_md.snapshots.iter().map(|s| s.snapshot_id).collect();
         let mut seen: HashSet<i64> = candidates.iter().map(|s| s.snapshot_id).collect();
         for entry in &retained_md.metadata_log {
@@ -934,7 +934,7 @@ impl Table {
         let version = self.version();
 
         // Everything the newest metadata and the metadata files in its log reference.
-        let mut all_snapshots: Vec<Snapshot> = md.snapshots.clone();
+        let mut all_snapshots: Vec<Arc<Snapshot>> = md.snapshots.clone();
         let mut keep: HashSet<String> = HashSet::new();
         keep.insert(self.state().metadata_key.to_string());
         let mut snapshot_ids: HashSet<i64> = all_snapshots.iter().map(|s| s.snapshot_id).collect();
@@ -1281,10 +1281,10 @@ fn is_ancestor(md: &TableMetadata, id: i64) -> bool {
 
 /// The snapshots to expire: older than `older_than`, not current, not named by a
 /// ref, not among the newest `retain_last`.
-fn select_expired(md: &TableMetadata, older_than: i64, retain_last: usize) -> Vec<Snapshot> {
+fn select_expired(md: &TableMetadata, older_than: i64, retain_last: usize) -> Vec<Arc<Snapshot>> {
     let mut keep: HashSet<i64> = md.refs.values().map(|r| r.snapshot_id).collect();
     keep.extend(md.current_snapshot_id);
-    let mut by_age: Vec<&Snapshot> = md.snapshots.iter().collect();
+    let mut by_age: Vec<&Arc<Snapshot>> = md.snapshots.iter().collect();
     by_age.sort_by_key(|s| std::cmp::Reverse((s.sequence_number, s.timestamp_ms)));
     keep.extend(by_age.iter().take(retain_last).map(|s| s.snapshot_id));
     md.snapshots.iter().filter(|s| !keep.contains(&s.snapshot_id) && s.timestamp_ms < older_than).cloned().collect()
@@ -1313,7 +1313,7 @@ impl Reachable {
     /// concurrent expiry). A missing file of a retained snapshot is an error.
     fn of_snapshots(
         table: &Table,
-        snapshots: &[Snapshot],
+        snapshots: &[Arc<Snapshot>],
         any_status: bool,
         may_be_gone: &HashSet<i64>,
     ) -> Result<Reachable> {

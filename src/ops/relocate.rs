@@ -177,7 +177,7 @@ impl Table {
                 let new = lists.get(&s.snapshot_id).ok_or_else(|| Error::NotFound {
                     what: format!("snapshot {} was not relocated (committed concurrently?)", s.snapshot_id),
                 })?;
-                s.manifest_list = new.clone();
+                Arc::make_mut(s).manifest_list = new.clone();
             }
             if md.metadata_log.len() != log.len() {
                 return Err(Error::InvalidArgument("the metadata log changed while relocating".into()));

@@ -725,7 +725,7 @@ impl Table {
 
     /// Retained snapshots, oldest first.
     pub fn snapshots(&self) -> Vec<Snapshot> {
-        let mut s = self.metadata().snapshots.clone();
+        let mut s: Vec<Snapshot> = self.metadata().snapshots.iter().map(|s| Snapshot::clone(s)).collect();
         s.sort_by_key(|s| (s.sequence_number, s.timestamp_ms));
         s
     }

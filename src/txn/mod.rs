@@ -1441,7 +1441,7 @@ impl Transaction {
         new_md.last_sequence_number = sequence_number;
         new_md.last_updated_ms = now;
         new_md.current_snapshot_id = Some(self.snapshot_id);
-        new_md.snapshots.push(snapshot);
+        new_md.snapshots.push(Arc::new(snapshot));
         new_md.snapshot_log.push(SnapshotLogEntry { timestamp_ms: now, snapshot_id: self.snapshot_id });
         new_md.refs.insert(
             "main".into(),
