@@ -354,6 +354,18 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 mod tests {
     use super::*;
 
+    /// 1000 results of `i * 2` in order, item `i % 100 == 7` having panicked.
+    fn assert_doubled_in_order(out: &[std::result::Result<u32, String>]) {
+        assert_eq!(out.len(), 1000);
+        for (i, r) in out.iter().enumerate() {
+            if i % 100 == 7 {
+                assert_eq!(r.as_ref().unwrap_err(), &format!("item {i}"));
+            } else {
+                assert_eq!(r.as_ref().unwrap(), &(i as u32 * 2));
+            }
+        }
+    }
+
     #[test]
     fn results_in_order_panics_per_item_threads_bounded() {
         let items: Vec<u32> = (0..1000).collect();
@@ -365,14 +377,7 @@ mod tests {
             }
             i * 2
         });
-        assert_eq!(out.len(), 1000);
-        for (i, r) in out.iter().enumerate() {
-            if i % 100 == 7 {
-                assert_eq!(r.as_ref().unwrap_err(), &format!("item {i}"));
-            } else {
-                assert_eq!(r.as_ref().unwrap(), &(i as u32 * 2));
-            }
-        }
+        assert_doubled_in_order(&out);
         assert!(crate::sync::lock(&threads).len() <= 4);
         assert!(map(&Vec::<u32>::new(), 8, |&i| i).is_empty());
     }
@@ -388,14 +393,7 @@ mod tests {
             }
             i * 2
         });
-        assert_eq!(out.len(), 1000);
-        for (i, r) in out.iter().enumerate() {
-            if i % 100 == 7 {
-                assert_eq!(r.as_ref().unwrap_err(), &format!("item {i}"));
-            } else {
-                assert_eq!(r.as_ref().unwrap(), &(i as u32 * 2));
-            }
-        }
+        assert_doubled_in_order(&out);
         assert!(crate::sync::lock(&threads).len() <= 4);
         assert!(map_owned(Vec::<u32>::new(), 8, |&i| i).is_empty());
     }

@@ -1368,13 +1368,17 @@ impl Transaction {
                 self.created.push(p.key.clone());
                 self.premerged = Some(p);
             }
-            let parent_paths: std::collections::HashSet<&str> =
-                parent_manifests.iter().map(|m| m.manifest_path.as_str()).collect();
             let premerged = self.premerged.as_mut().filter(|p| {
                 !forced
                     && p.schema_id == new_md.current_schema_id
                     && Some(p.spec_id) == md.default_spec().map(|s| s.spec_id)
-                    && p.replaces.iter().all(|r| parent_paths.contains(r.as_str()))
+                    && {
+                        // The parent's paths are hashed only when a merge is at hand,
+                        // not on every commit.
+                        let parent_paths: std::collections::HashSet<&str> =
+                            parent_manifests.iter().map(|m| m.manifest_path.as_str()).collect();
+                        p.replaces.iter().all(|r| parent_paths.contains(r.as_str()))
+                    }
             });
             let min_count = md.property_i64(properties::MANIFEST_MIN_COUNT_TO_MERGE, 100).max(2) as usize;
             if let Some(p) = premerged {
