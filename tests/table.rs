@@ -13,7 +13,7 @@ use arrow_array::{
 use arrow_schema::{DataType, Field, Schema as ArrowSchema, TimeUnit};
 use common::{batch, ids, relaxed, schema};
 use floe::spec::{NestedField, PrimitiveType, Schema};
-use floe::{Durability, Error, RetryPolicy, Table, TableOptions};
+use floe::{Durability, Error, RetryPolicy, Table, TableOptions, WriteOptions};
 
 #[test]
 fn create_append_scan_reopen() {
@@ -66,6 +66,37 @@ fn create_append_scan_reopen() {
     let streamed: usize = again.scan().to_iter().unwrap().map(|b| b.unwrap().num_rows()).sum();
     assert_eq!(streamed, 20);
     assert_eq!(again.scan().count().unwrap(), 20);
+}
+
+/// A large append encodes a file's row groups after the first on several threads at
+/// once (`WriteOptions::encode_threads`): the file is byte for byte the one a write on
+/// one thread gives, and reads back every row in order.
+#[test]
+fn row_groups_encoded_on_several_threads_give_the_sequential_file() {
+    let write = |threads: usize| {
+        let dir = tempfile::tempdir().unwrap();
+        let opts = relaxed().write(WriteOptions::default().row_group_size(5_000).encode_threads(threads));
+        let table = Table::create_with(dir.path().join("t"), schema(), opts).unwrap();
+        let batches: Vec<RecordBatch> = (0..12).map(|i| batch(i * 4_000, 4_000)).collect();
+        table.append(&batches).unwrap();
+        let files = table.scan().plan().unwrap().files;
+        assert_eq!(files.len(), 1, "one file");
+        let path = table.resolve_path(&files[0].file_path).unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        let reader =
+            parquet::file::serialized_reader::SerializedFileReader::new(std::fs::File::open(&path).unwrap()).unwrap();
+        let groups: Vec<i64> = parquet::file::reader::FileReader::metadata(&reader)
+            .row_groups()
+            .iter()
+            .map(|rg| rg.num_rows())
+            .collect();
+        assert_eq!(groups, [vec![5_000; 9], vec![3_000]].concat(), "threads {threads}");
+        assert_eq!(ids(&table), (0..48_000).collect::<Vec<_>>(), "threads {threads}");
+        (dir, bytes)
+    };
+    let (_one, sequential) = write(1);
+    let (_four, parallel) = write(4);
+    assert!(sequential == parallel, "the files differ");
 }
 
 #[test]

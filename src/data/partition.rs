@@ -609,7 +609,8 @@ impl Fanout {
                         &prefix,
                         &self.schema,
                         self.opts.clone(),
-                    );
+                    )
+                    .without_row_group_pipelining();
                     if !self.uuid_annotation {
                         writer = writer.without_uuid_annotation();
                     }

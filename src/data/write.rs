@@ -7,7 +7,8 @@
 //!   metadata), casting only where no value can change.
 //! - [`DataFileWriter`]: streams conformed batches into immutable Parquet files
 //!   (`<prefix>-<n>.parquet`, created exclusively, fsync'ed when durable), rolling to a new
-//!   file at the target size, and describes each file as a manifest [`DataFile`]. All of
+//!   file at the target size, encoding columns and row groups on several threads, and
+//!   describes each file as a manifest [`DataFile`]. All of
 //!   its file I/O goes through a [`Storage`] (the table's, so fault injection and root
 //!   confinement apply to data files too; an object store uploads a file in parts as it
 //!   is written).
@@ -51,7 +52,7 @@ use arrow_cast::cast::{CastOptions, can_cast_types, cast_with_options};
 use arrow_schema::{DataType, Field, Schema as ArrowSchema, SchemaRef, TimeUnit};
 use parquet::arrow::ArrowSchemaConverter;
 use parquet::arrow::arrow_writer::{
-    ArrowColumnWriter, ArrowRowGroupWriterFactory, ArrowWriter, ArrowWriterOptions, compute_leaves,
+    ArrowColumnChunk, ArrowColumnWriter, ArrowRowGroupWriterFactory, ArrowWriter, ArrowWriterOptions, compute_leaves,
 };
 use parquet::basic::{
     Compression, ConvertedType, LogicalType, TimeUnit as ParquetTimeUnit, Type as PhysicalType, ZstdLevel,
@@ -68,6 +69,7 @@ use crate::io::storage::{Key, NewFile, PendingWrite, Storage};
 use crate::spec::manifest::{DataContent, DataFile};
 use crate::spec::types::{ListType, MapType, NestedField, PrimitiveType, Schema, StructType, Type};
 use crate::spec::values::Datum;
+use crate::sync::Job;
 
 /// Iceberg's default `write.metadata.metrics.default` is `truncate(16)`.
 const BOUND_TRUNCATE_LENGTH: usize = 16;
@@ -121,12 +123,16 @@ pub struct WriteOptions {
     /// manifests, manifest list and metadata, whatever the number of files. Default
     /// `crate::sync::DEFAULT_IO_THREADS` (16).
     pub io_threads: usize,
-    /// Threads that encode a file's columns: each slice written is split by column and
-    /// the columns are encoded and compressed on up to this many threads (the calling
-    /// thread included), so a large append uses every core while still writing one
-    /// file. The bytes written are the same whatever the count (each column chunk is
-    /// encoded by one thread, in the same order). Default: the machine's cores, at most
-    /// `crate::sync::MAX_CPU_WORKERS` (8); 1 encodes on the calling thread only.
+    /// Threads that encode a file: each slice written is split by column and the
+    /// columns are encoded and compressed on up to this many threads (the calling
+    /// thread included); after a file's first row group, whole row groups are encoded
+    /// on up to this many pool threads at once (not in partitioned appends), so a large
+    /// append uses every core while still writing one file. Within a file the bytes are
+    /// the same whatever the count (each column chunk is encoded by one thread, with the
+    /// same calls in the same order); a multi-file append may roll to the next file at
+    /// another row. Up to this many row groups are held encoded at once. Default: the
+    /// machine's cores, at most `crate::sync::MAX_CPU_WORKERS` (8); 1 encodes on the
+    /// calling thread only, with a sequential writer's memory.
     pub encode_threads: usize,
 }
 
@@ -676,27 +682,52 @@ fn count_nans(batch: &RecordBatch, leaf: &NanLeaf) -> i64 {
 }
 
 // ---------------------------------------------------------------------------------------
-// Column-parallel Parquet encoding
+// Parallel Parquet encoding: columns, then pipelined row groups
 // ---------------------------------------------------------------------------------------
 
 /// One Parquet file being written: the row-group logic of the Parquet crate's
 /// `ArrowWriter` (a row group is closed at `max_row_group_row_count` rows or at
 /// `max_row_group_bytes` of estimated encoded data, a slice being split to respect
-/// both), with the columns of each slice encoded on up to `threads` threads.
+/// both), with the encoding spread over up to `threads` threads in two ways:
+///
+/// - **Columns**: the file's first row group (and every row group when row groups are
+///   not pipelined) is encoded by the calling thread, each slice's top-level columns
+///   (with all their leaves) split across threads, balanced by their bytes.
+/// - **Row groups** ([`Pipeline`]): once the file has a row group written out, the
+///   rows of each following row group are gathered (slices of the caller's batches,
+///   no copy) and the whole row group is encoded by one pool thread, up to `threads`
+///   row groups at once, written out in order. Columns rarely balance (one string
+///   column can cost more than all the others together); whole row groups always do.
+///   The first row group is not pipelined so that the encoded width the file-size
+///   estimate uses is measured, not guessed.
 ///
 /// Why not `ArrowWriter`: it encodes one column after another on the calling thread,
-/// so a large append used one core. Here each top-level column (with all its leaves)
-/// is encoded by one thread, columns balanced across threads by their bytes; every
-/// column writer sees the same calls in the same order as in a sequential write, so
-/// the file is byte-for-byte the same (tests compare). Memory is the same as
-/// `ArrowWriter`'s: the row group in progress, encoded (no input is buffered).
+/// so a large append used one core. Every column writer sees the same calls in the
+/// same order as in a sequential write, so a file is byte-for-byte the same whatever
+/// the thread count (tests compare) as long as the caller's slices are the same; the
+/// caller sizes its slices by [`in_progress_size`](Self::in_progress_size), which is
+/// an estimate while row groups are pipelined, so where a file rolls over may differ.
+/// Memory: without pipelining, the row group in progress, encoded (no input is
+/// buffered); with it, up to `threads` row groups being encoded plus the input slices
+/// of those and of the one being gathered (references to the caller's batches).
 struct ParquetFileWriter {
     file: SerializedFileWriter<Box<dyn NewFile>>,
-    factory: ArrowRowGroupWriterFactory,
+    encoder: RowGroupEncoder,
+    pipeline: Option<Pipeline>,
+    /// Arrow bytes of the rows in the row groups written out (for the width estimate).
+    input_written: usize,
+}
+
+/// The row-group logic, shared by the calling thread and the pipeline's jobs.
+struct RowGroupEncoder {
+    factory: Arc<ArrowRowGroupWriterFactory>,
     arrow: SchemaRef,
     /// Leaf columns (column writers) of each top-level field, in order.
-    leaves: Vec<usize>,
+    leaves: Arc<[usize]>,
     in_progress: Option<RowGroupInProgress>,
+    /// The index the next row group's column writers are created with (the Parquet
+    /// crate keys only encryption on it, which floe does not use).
+    next_index: usize,
     max_rows: usize,
     max_bytes: usize,
     threads: usize,
@@ -705,63 +736,57 @@ struct ParquetFileWriter {
 struct RowGroupInProgress {
     writers: Vec<ArrowColumnWriter>,
     rows: usize,
+    /// Arrow bytes of the rows written into it.
+    input_bytes: usize,
 }
 
 impl RowGroupInProgress {
     fn estimated_bytes(&self) -> usize {
         self.writers.iter().map(ArrowColumnWriter::get_estimated_total_bytes).sum()
     }
+
+    /// Closes the column writers: the row group's column chunks, ready to be written out.
+    fn close(self) -> ParquetResult<EncodedRowGroup> {
+        let chunks = self.writers.into_iter().map(ArrowColumnWriter::close).collect::<ParquetResult<_>>()?;
+        Ok(EncodedRowGroup { chunks, input_bytes: self.input_bytes })
+    }
+}
+
+/// A row group's encoded column chunks.
+struct EncodedRowGroup {
+    chunks: Vec<ArrowColumnChunk>,
+    input_bytes: usize,
 }
 
 type ParquetResult<T> = std::result::Result<T, parquet::errors::ParquetError>;
 
-impl ParquetFileWriter {
-    fn try_new(
-        file: Box<dyn NewFile>,
-        arrow: SchemaRef,
-        options: ArrowWriterOptions,
-        threads: usize,
-    ) -> ParquetResult<Self> {
-        // ArrowWriter builds the file writer exactly as before (Parquet schema, the
-        // embedded Arrow schema, properties); only the encoding loop is ours.
-        let (file, factory) =
-            ArrowWriter::try_new_with_options(file, arrow.clone(), options)?.into_serialized_writer()?;
-        let descr = file.schema_descr();
-        let mut leaves = vec![0; arrow.fields().len()];
-        for i in 0..descr.num_columns() {
-            if let Some(n) = leaves.get_mut(descr.get_column_root_idx(i)) {
-                *n += 1;
-            }
-        }
-        let props = file.properties();
-        let max_rows = props.max_row_group_row_count().unwrap_or(usize::MAX).max(1);
-        let max_bytes = props.max_row_group_bytes().unwrap_or(usize::MAX).max(1);
-        Ok(ParquetFileWriter { file, factory, arrow, leaves, in_progress: None, max_rows, max_bytes, threads })
+/// Arrow bytes of a batch's rows (what its slices reference, not what they keep alive).
+fn input_bytes(batch: &RecordBatch) -> usize {
+    batch.columns().iter().map(|c| c.to_data().get_slice_memory_size().unwrap_or(0)).sum()
+}
+
+impl RowGroupEncoder {
+    /// Rows in the row group in progress.
+    fn rows(&self) -> usize {
+        self.in_progress.as_ref().map_or(0, |rg| rg.rows)
     }
 
-    fn bytes_written(&self) -> usize {
-        self.file.bytes_written()
-    }
-
-    /// Estimated encoded size of the row group in progress.
-    fn in_progress_size(&self) -> usize {
-        self.in_progress.as_ref().map_or(0, RowGroupInProgress::estimated_bytes)
-    }
-
-    /// Memory the row group in progress holds.
-    fn memory_size(&self) -> usize {
-        self.in_progress.as_ref().map_or(0, |rg| rg.writers.iter().map(ArrowColumnWriter::memory_size).sum())
-    }
-
-    fn write(&mut self, batch: &RecordBatch) -> ParquetResult<()> {
+    /// Encodes `batch` into the row group in progress, handing every row group that
+    /// fills up to `full`.
+    fn write(
+        &mut self,
+        batch: &RecordBatch,
+        mut full: impl FnMut(RowGroupInProgress) -> ParquetResult<()>,
+    ) -> ParquetResult<()> {
         let total = batch.num_rows();
         let mut offset = 0;
         while offset < total {
             let rg = match &mut self.in_progress {
                 Some(rg) => rg,
                 slot => {
-                    let writers = self.factory.create_column_writers(self.file.flushed_row_groups().len())?;
-                    slot.insert(RowGroupInProgress { writers, rows: 0 })
+                    let writers = self.factory.create_column_writers(self.next_index)?;
+                    self.next_index += 1;
+                    slot.insert(RowGroupInProgress { writers, rows: 0, input_bytes: 0 })
                 }
             };
             let mut take = (total - offset).min(self.max_rows.saturating_sub(rg.rows));
@@ -777,30 +802,288 @@ impl ParquetFileWriter {
                 take = take.min(fit);
             }
             if take == 0 {
-                self.flush()?;
+                if let Some(rg) = self.in_progress.take() {
+                    full(rg)?;
+                }
                 continue;
             }
-            let slice = batch.slice(offset, take);
+            let slice = if offset == 0 && take == total { batch.clone() } else { batch.slice(offset, take) };
             encode_columns(&mut rg.writers, &self.leaves, &self.arrow, &slice, self.threads)?;
             rg.rows += take;
+            rg.input_bytes += input_bytes(&slice);
             offset += take;
-            if rg.rows >= self.max_rows || rg.estimated_bytes() >= self.max_bytes {
-                self.flush()?;
+            if (rg.rows >= self.max_rows || rg.estimated_bytes() >= self.max_bytes)
+                && let Some(rg) = self.in_progress.take()
+            {
+                full(rg)?;
             }
         }
         Ok(())
     }
 
-    /// Writes the row group in progress out.
-    fn flush(&mut self) -> ParquetResult<()> {
-        let Some(rg) = self.in_progress.take() else {
+    /// An encoder for one pipelined row group: the same limits, its own writers, one
+    /// thread.
+    fn for_job(&mut self) -> RowGroupEncoder {
+        let job = RowGroupEncoder {
+            factory: self.factory.clone(),
+            arrow: self.arrow.clone(),
+            leaves: self.leaves.clone(),
+            in_progress: None,
+            next_index: self.next_index,
+            max_rows: self.max_rows,
+            max_bytes: self.max_bytes,
+            threads: 1,
+        };
+        self.next_index += 1;
+        job
+    }
+
+    /// Encodes gathered slices into row groups (one, unless its encoded bytes reach
+    /// the byte limit first).
+    fn encode_all(mut self, slices: &[RecordBatch]) -> ParquetResult<Vec<EncodedRowGroup>> {
+        let mut out = Vec::with_capacity(1);
+        for s in slices {
+            self.write(s, |rg| {
+                out.push(rg.close()?);
+                Ok(())
+            })?;
+        }
+        if let Some(rg) = self.in_progress.take() {
+            out.push(rg.close()?);
+        }
+        Ok(out)
+    }
+}
+
+/// Row groups encoded on pool threads (see [`ParquetFileWriter`]).
+struct Pipeline {
+    /// Slices of the row group being gathered.
+    gathered: Vec<RecordBatch>,
+    gathered_rows: usize,
+    gathered_bytes: usize,
+    /// Row groups being encoded, oldest first, with their input bytes.
+    in_flight: std::collections::VecDeque<(usize, Job<ParquetResult<Vec<EncodedRowGroup>>>)>,
+    /// Row groups encoded at once at most.
+    depth: usize,
+}
+
+impl Pipeline {
+    fn input_bytes(&self) -> usize {
+        self.gathered_bytes + self.in_flight.iter().map(|(b, _)| *b).sum::<usize>()
+    }
+}
+
+/// Writes an encoded row group out to the file.
+fn append_row_group(file: &mut SerializedFileWriter<Box<dyn NewFile>>, rg: EncodedRowGroup) -> ParquetResult<()> {
+    let mut out = file.next_row_group()?;
+    for chunk in rg.chunks {
+        chunk.append_to_row_group(&mut out)?;
+    }
+    out.close()?;
+    Ok(())
+}
+
+impl ParquetFileWriter {
+    fn try_new(
+        file: Box<dyn NewFile>,
+        arrow: SchemaRef,
+        options: ArrowWriterOptions,
+        threads: usize,
+        pipeline: bool,
+    ) -> ParquetResult<Self> {
+        // ArrowWriter builds the file writer exactly as before (Parquet schema, the
+        // embedded Arrow schema, properties); only the encoding loop is ours.
+        let (file, factory) =
+            ArrowWriter::try_new_with_options(file, arrow.clone(), options)?.into_serialized_writer()?;
+        let descr = file.schema_descr();
+        let mut leaves = vec![0; arrow.fields().len()];
+        for i in 0..descr.num_columns() {
+            if let Some(n) = leaves.get_mut(descr.get_column_root_idx(i)) {
+                *n += 1;
+            }
+        }
+        let props = file.properties();
+        let max_rows = props.max_row_group_row_count().unwrap_or(usize::MAX).max(1);
+        let max_bytes = props.max_row_group_bytes().unwrap_or(usize::MAX).max(1);
+        let encoder = RowGroupEncoder {
+            factory: Arc::new(factory),
+            arrow,
+            leaves: leaves.into(),
+            in_progress: None,
+            next_index: 0,
+            max_rows,
+            max_bytes,
+            threads,
+        };
+        let pipeline = (pipeline && threads > 1).then(|| Pipeline {
+            gathered: Vec::new(),
+            gathered_rows: 0,
+            gathered_bytes: 0,
+            in_flight: Default::default(),
+            depth: threads,
+        });
+        Ok(ParquetFileWriter { file, encoder, pipeline, input_written: 0 })
+    }
+
+    fn bytes_written(&self) -> usize {
+        self.file.bytes_written()
+    }
+
+    /// Estimated encoded size of the rows not written out yet: the row group in
+    /// progress, or the pipelined rows at the encoded width of the row groups written.
+    fn in_progress_size(&self) -> usize {
+        let mut size = self.encoder.in_progress.as_ref().map_or(0, RowGroupInProgress::estimated_bytes);
+        if let Some(p) = &self.pipeline {
+            let input = p.input_bytes();
+            if input > 0 {
+                let ratio = match self.input_written {
+                    0 => 1.0,
+                    n => self.file.bytes_written() as f64 / n as f64,
+                };
+                size += (input as f64 * ratio) as usize;
+            }
+        }
+        size
+    }
+
+    /// Memory the rows not written out yet hold (the pipeline's as their input bytes).
+    fn memory_size(&self) -> usize {
+        let encoding = self
+            .encoder
+            .in_progress
+            .as_ref()
+            .map_or(0, |rg| rg.writers.iter().map(ArrowColumnWriter::memory_size).sum());
+        encoding + self.pipeline.as_ref().map_or(0, Pipeline::input_bytes)
+    }
+
+    fn write(&mut self, batch: &RecordBatch) -> ParquetResult<()> {
+        let ParquetFileWriter { file, encoder, pipeline, input_written } = self;
+        let total = batch.num_rows();
+        let mut offset = 0;
+        while offset < total {
+            match pipeline {
+                Some(p) if encoder.in_progress.is_none() && !file.flushed_row_groups().is_empty() => {
+                    let rest = if offset == 0 { batch.clone() } else { batch.slice(offset, total - offset) };
+                    return Self::gather(file, encoder, p, input_written, &rest);
+                }
+                _ => {
+                    // With a pipeline, fill the row group in progress only, so the
+                    // pipeline takes over at the next row group.
+                    let take = match pipeline {
+                        Some(_) => (total - offset).min(encoder.max_rows.saturating_sub(encoder.rows()).max(1)),
+                        None => total - offset,
+                    };
+                    let slice = if offset == 0 && take == total { batch.clone() } else { batch.slice(offset, take) };
+                    encoder.write(&slice, |rg| {
+                        *input_written += rg.input_bytes;
+                        append_row_group(file, rg.close()?)
+                    })?;
+                    offset += take;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Adds `batch` to the pipeline's row group being gathered, handing each full one
+    /// to a pool thread.
+    fn gather(
+        file: &mut SerializedFileWriter<Box<dyn NewFile>>,
+        encoder: &mut RowGroupEncoder,
+        p: &mut Pipeline,
+        input_written: &mut usize,
+        batch: &RecordBatch,
+    ) -> ParquetResult<()> {
+        let total = batch.num_rows();
+        let width = input_bytes(batch) / total.max(1);
+        let mut offset = 0;
+        while offset < total {
+            let mut take = (total - offset).min(encoder.max_rows.saturating_sub(p.gathered_rows));
+            // Gathered input is bounded by the byte limit too (wide rows).
+            if let Some(fit) = encoder.max_bytes.saturating_sub(p.gathered_bytes).checked_div(width) {
+                take = take.min(fit);
+            }
+            let take = take.max(1);
+            let slice = if offset == 0 && take == total { batch.clone() } else { batch.slice(offset, take) };
+            p.gathered_bytes += input_bytes(&slice);
+            p.gathered_rows += take;
+            p.gathered.push(slice);
+            offset += take;
+            if p.gathered_rows >= encoder.max_rows || p.gathered_bytes >= encoder.max_bytes {
+                Self::dispatch(file, encoder, p, input_written)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Hands the gathered row group to a pool thread, first writing out the oldest
+    /// row groups in flight while `depth` are.
+    fn dispatch(
+        file: &mut SerializedFileWriter<Box<dyn NewFile>>,
+        encoder: &mut RowGroupEncoder,
+        p: &mut Pipeline,
+        input_written: &mut usize,
+    ) -> ParquetResult<()> {
+        while p.in_flight.len() >= p.depth {
+            Self::write_oldest(file, p, input_written)?;
+        }
+        let slices = std::mem::take(&mut p.gathered);
+        let bytes = std::mem::take(&mut p.gathered_bytes);
+        p.gathered_rows = 0;
+        if slices.is_empty() {
+            return Ok(());
+        }
+        let job = encoder.for_job();
+        #[cfg(test)]
+        PIPELINED_ROW_GROUPS.with(|n| n.set(n.get() + 1));
+        p.in_flight.push_back((bytes, crate::sync::spawn(move || job.encode_all(&slices))));
+        Ok(())
+    }
+
+    /// Waits for the oldest row group in flight and writes it out.
+    fn write_oldest(
+        file: &mut SerializedFileWriter<Box<dyn NewFile>>,
+        p: &mut Pipeline,
+        input_written: &mut usize,
+    ) -> ParquetResult<()> {
+        let Some((_, job)) = p.in_flight.pop_front() else {
             return Ok(());
         };
-        let mut out = self.file.next_row_group()?;
-        for writer in rg.writers {
-            writer.close()?.append_to_row_group(&mut out)?;
+        let groups = job.join().map_err(|panic| {
+            parquet::errors::ParquetError::General(format!("encoding a row group panicked: {panic}"))
+        })??;
+        for rg in groups {
+            *input_written += rg.input_bytes;
+            append_row_group(file, rg)?;
         }
-        out.close()?;
+        Ok(())
+    }
+
+    /// Writes every row not written out yet (the row group in progress, the pipeline's).
+    fn flush(&mut self) -> ParquetResult<()> {
+        let ParquetFileWriter { file, encoder, pipeline, input_written } = self;
+        if let Some(rg) = encoder.in_progress.take() {
+            *input_written += rg.input_bytes;
+            append_row_group(file, rg.close()?)?;
+        }
+        if let Some(p) = pipeline {
+            if p.in_flight.is_empty() && !p.gathered.is_empty() {
+                // Nothing else to overlap with: the calling thread encodes the last row
+                // group, its columns spread over the threads.
+                let slices = std::mem::take(&mut p.gathered);
+                (p.gathered_rows, p.gathered_bytes) = (0, 0);
+                let mut job = encoder.for_job();
+                job.threads = encoder.threads;
+                for rg in job.encode_all(&slices)? {
+                    *input_written += rg.input_bytes;
+                    append_row_group(file, rg)?;
+                }
+            }
+            Self::dispatch(file, encoder, p, input_written)?;
+            while !p.in_flight.is_empty() {
+                Self::write_oldest(file, p, input_written)?;
+            }
+        }
         Ok(())
     }
 
@@ -812,6 +1095,12 @@ impl ParquetFileWriter {
     fn inner_mut(&mut self) -> &mut Box<dyn NewFile> {
         self.file.inner_mut()
     }
+}
+
+#[cfg(test)]
+thread_local! {
+    /// Row groups this thread handed to the pipeline (tests check it ran).
+    static PIPELINED_ROW_GROUPS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
 }
 
 /// Top-level fields (by index) with their column writers.
@@ -926,6 +1215,9 @@ pub struct DataFileWriter {
     created: Vec<Key>,
     created_dir: bool,
     finished: Vec<DataFile>,
+    /// Whether row groups after a file's first are encoded on pool threads (see
+    /// `ParquetFileWriter`); off for partitioned writes.
+    pipeline_row_groups: bool,
 }
 
 impl std::fmt::Debug for DataFileWriter {
@@ -988,6 +1280,7 @@ impl DataFileWriter {
             created: Vec::new(),
             created_dir: false,
             finished: Vec::new(),
+            pipeline_row_groups: true,
         }
     }
 
@@ -998,6 +1291,15 @@ impl DataFileWriter {
     /// one scan. Call before the first write.
     pub(crate) fn without_uuid_annotation(mut self) -> Self {
         self.parquet_schema = None;
+        self
+    }
+
+    /// Encodes every row group on the calling thread (columns still spread over
+    /// `encode_threads`). For partitioned writes: many files are open at once, each
+    /// flushed when the writers' buffered bytes exceed their bound, and a pipeline
+    /// would hold input batches instead of encoded pages.
+    pub(crate) fn without_row_group_pipelining(mut self) -> Self {
+        self.pipeline_row_groups = false;
         self
     }
 
@@ -1157,7 +1459,8 @@ impl DataFileWriter {
         if let Some(descr) = &self.parquet_schema {
             options = options.with_parquet_schema(descr.clone());
         }
-        let writer = ParquetFileWriter::try_new(file, self.arrow.clone(), options, self.opts.encode_threads.max(1))
+        let threads = self.opts.encode_threads.max(1);
+        let writer = ParquetFileWriter::try_new(file, self.arrow.clone(), options, threads, self.pipeline_row_groups)
             .map_err(|e| Error::Parquet { path: path.clone(), source: e })?;
         let nan_counts = vec![0; self.nan_leaves.len()];
         self.current = Some(OpenFile { key, path, writer, rows: 0, nan_counts });
@@ -2301,24 +2604,54 @@ mod tests {
 
     #[test]
     fn parallel_encoding_writes_the_same_files() {
+        // One file: the first row group's columns are encoded on several threads, the
+        // following row groups each on a pool thread, and the bytes are those of a
+        // sequential write.
         let schema = nested_schema();
         let batches = [big_nested_batch(30_000), big_nested_batch(45_000)];
-        let o = WriteOptions { row_group_size: 7_000, target_file_size_bytes: 512 * 1024, ..opts() };
+        let o = WriteOptions { row_group_size: 7_000, ..opts() };
         let (seq_dir, par_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
         let seq = write_all(seq_dir.path(), &schema, &batches, o.clone().encode_threads(1));
-        let before = PARALLEL_SLICES.with(|n| n.get());
+        let (slices, pipelined) = (PARALLEL_SLICES.with(|n| n.get()), PIPELINED_ROW_GROUPS.with(|n| n.get()));
         let par = write_all(par_dir.path(), &schema, &batches, o.encode_threads(4));
-        assert!(PARALLEL_SLICES.with(|n| n.get()) > before, "the parallel path did not run");
-        assert!(seq.len() >= 2, "expected several files, got {}", seq.len());
-        assert_eq!(seq.len(), par.len());
-        for (a, b) in seq.iter().zip(&par) {
-            let bytes = |df: &DataFile| std::fs::read(df.file_path.strip_prefix("file://").unwrap()).unwrap();
-            assert!(bytes(a) == bytes(b), "{} and {} differ", a.file_path, b.file_path);
-            assert_eq!(DataFile { file_path: b.file_path.clone(), ..a.clone() }, *b);
-            assert_eq!(a.nan_value_counts.get(&4), b.nan_value_counts.get(&4));
-        }
-        assert!(par.iter().any(|f| f.split_offsets.as_ref().is_some_and(|o| o.len() >= 2)), "one row group per file");
+        assert!(PARALLEL_SLICES.with(|n| n.get()) > slices, "the column-parallel path did not run");
+        assert_eq!(PIPELINED_ROW_GROUPS.with(|n| n.get()) - pipelined, 10, "row groups 2 to 11 of 11 are pipelined");
+        assert_eq!((seq.len(), par.len()), (1, 1));
+        let bytes = |df: &DataFile| std::fs::read(df.file_path.strip_prefix("file://").unwrap()).unwrap();
+        assert!(bytes(&seq[0]) == bytes(&par[0]), "the files differ");
+        assert_eq!(DataFile { file_path: par[0].file_path.clone(), ..seq[0].clone() }, par[0]);
+        assert_eq!(par[0].split_offsets.as_ref().map(Vec::len), Some(11));
+        assert_eq!(seq[0].nan_value_counts.get(&4), par[0].nan_value_counts.get(&4));
+    }
+
+    #[test]
+    fn pipelined_row_groups_roll_files_and_keep_every_row_in_order() {
+        let schema = nested_schema();
+        let batches = [big_nested_batch(30_000), big_nested_batch(45_000)];
+        let target = 512 * 1024;
+        let o = WriteOptions { row_group_size: 7_000, target_file_size_bytes: target, ..opts() };
+        let (seq_dir, par_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let seq = write_all(seq_dir.path(), &schema, &batches, o.clone().encode_threads(1));
+        let pipelined = PIPELINED_ROW_GROUPS.with(|n| n.get());
+        let par = write_all(par_dir.path(), &schema, &batches, o.encode_threads(2));
+        assert!(PIPELINED_ROW_GROUPS.with(|n| n.get()) > pipelined, "the pipeline did not run");
+        assert!(seq.len() >= 2 && par.len() >= 2, "expected several files: {} and {}", seq.len(), par.len());
         assert_eq!(par.iter().map(|f| f.record_count).sum::<i64>(), 75_000);
+        // A file overshoots its target by at most the row groups in flight.
+        let largest = par.iter().map(|f| f.file_size_in_bytes).max().unwrap();
+        let group = seq
+            .iter()
+            .map(|f| f.file_size_in_bytes / f.split_offsets.as_ref().map_or(1, |o| o.len() as i64))
+            .max()
+            .unwrap();
+        assert!(largest <= target as i64 + 3 * group, "a {largest}-byte file, target {target}");
+        for f in &par {
+            let path = f.file_path.strip_prefix("file://").unwrap();
+            let meta = ParquetRecordBatchReaderBuilder::try_new(crate::io::local::test_fs::open(path)).unwrap();
+            assert!(meta.metadata().row_groups().iter().all(|rg| rg.num_rows() <= 7_000));
+            let sum: i64 = meta.metadata().row_groups().iter().map(|rg| rg.num_rows()).sum();
+            assert_eq!(sum, f.record_count);
+        }
         let back: Vec<RecordBatch> = par.iter().map(|f| read_back(&f.file_path)).collect();
         let back = arrow_select::concat::concat_batches(&back[0].schema(), &back).unwrap();
         let want = arrow_select::concat::concat_batches(&batches[0].schema(), &batches).unwrap();
