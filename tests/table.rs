@@ -85,11 +85,8 @@ fn row_groups_encoded_on_several_threads_give_the_sequential_file() {
         let bytes = std::fs::read(&path).unwrap();
         let reader =
             parquet::file::serialized_reader::SerializedFileReader::new(std::fs::File::open(&path).unwrap()).unwrap();
-        let groups: Vec<i64> = parquet::file::reader::FileReader::metadata(&reader)
-            .row_groups()
-            .iter()
-            .map(|rg| rg.num_rows())
-            .collect();
+        let groups: Vec<i64> =
+            parquet::file::reader::FileReader::metadata(&reader).row_groups().iter().map(|rg| rg.num_rows()).collect();
         assert_eq!(groups, [vec![5_000; 9], vec![3_000]].concat(), "threads {threads}");
         assert_eq!(ids(&table), (0..48_000).collect::<Vec<_>>(), "threads {threads}");
         (dir, bytes)

@@ -74,6 +74,10 @@ impl FileRef {
 pub struct TableLocation {
     store: Arc<dyn Storage>,
     root: UriPath,
+    /// The store's root URL followed by `/`, when its spelling has no `.` or `..`
+    /// segment and it names a directory below the store's authority: a URI that
+    /// starts with it maps to the key after it (see `confined_key`).
+    root_prefix: Option<String>,
     display_root: PathBuf,
     options: Arc<StorageOptions>,
     /// Stores for files outside the table root, by authority (`file`, `s3://bucket`).
@@ -172,10 +176,16 @@ impl TableLocation {
     /// the root.
     pub fn new(store: Arc<dyn Storage>, options: StorageOptions) -> TableLocation {
         let root = UriPath::parse(store.root_url());
+        // Only a root with a named last segment, so the `/` added follows a name (the
+        // root `/` is `file://`, whose trailing slashes belong to the authority).
+        let url = store.root_url().trim_end_matches('/');
+        let root_prefix =
+            (!root.segments.is_empty() && !url.split('/').any(|s| s == "." || s == "..")).then(|| format!("{url}/"));
         let display_root = store.display_path(None);
         TableLocation {
             store,
             root,
+            root_prefix,
             display_root,
             options: Arc::new(options),
             external: Arc::default(),
@@ -241,6 +251,20 @@ impl TableLocation {
     /// The key of a file named by a URI from metadata, for writing or deleting:
     /// refuses ([`Error::PathEscapesTable`]) anything not strictly below the root.
     pub fn confined_key(&self, uri: &str) -> Result<Key> {
+        // The common case, every file floe names itself: the root URL as the store
+        // spells it, then a valid key. Parsing would give the same key (the root's
+        // spelling has no `.`/`..` segment and a key has none, nor empty ones), at the
+        // cost of a string per segment; metadata names up to a few hundred files.
+        if let Some(rest) = self.root_prefix.as_deref().and_then(|p| uri.strip_prefix(p))
+            && let Ok(key) = Key::new(rest)
+        {
+            return Ok(key);
+        }
+        self.confined_key_parsed(uri)
+    }
+
+    /// [`confined_key`](Self::confined_key) by parsing `uri` (every spelling).
+    fn confined_key_parsed(&self, uri: &str) -> Result<Key> {
         let escapes = || Error::PathEscapesTable { path: uri.to_string(), root: self.display_root.clone() };
         let p = UriPath::parse(uri);
         if p.relative || p.climbs {
@@ -432,6 +456,51 @@ mod tests {
             "s3://t/x/a",
         ] {
             assert!(matches!(loc.confined_key(bad), Err(Error::PathEscapesTable { .. })), "{bad}");
+        }
+    }
+
+    proptest::proptest! {
+        /// The shortcut for URIs under the root's own spelling maps every URI as
+        /// parsing does (same key, or refused).
+        #[test]
+        fn confined_key_shortcut_agrees_with_parsing(
+            root in proptest::sample::select(vec![
+                "/t/x", "/t/x/", "/t/./x", "/t/../x", "/t//x", "/",
+                "memory://m/t/x", "memory://m/t/../x", "memory://m/t/./x", "memory://m", "memory://m/",
+            ]),
+            head in proptest::sample::select(vec![
+                "file:///t/x/", "file:///t/x", "file:/t/x/", "file://localhost/t/x/", "/t/x/", "file:///t/./x/",
+                "file:///t/../x/", "file:///t//x/", "file:///x/", "file:///", "s3://t/x/", "t/x/", "",
+                "memory://m/t/x/", "memory://m/t/../x/", "memory://m/t/./x/", "memory://m/x/", "memory://m/",
+                "MEMORY://m/t/x/",
+            ]),
+            own in proptest::bool::ANY,
+            segments in proptest::collection::vec(
+                proptest::sample::select(vec!["a", "data", "b.parquet", ".", "..", "", "n\0l", "x"]),
+                0..5,
+            ),
+        ) {
+            let loc = match root.strip_prefix("memory://m") {
+                // A store's root URL is taken as given (object stores do not normalize it).
+                Some(_) => TableLocation::new(
+                    Arc::new(
+                        crate::io::object::ObjectStorage::new(
+                            Arc::new(object_store::memory::InMemory::new()),
+                            root,
+                            "t/x",
+                        )
+                        .unwrap(),
+                    ),
+                    StorageOptions::new(),
+                ),
+                None => at(root),
+            };
+            // Half the time under the root URL exactly as the store spells it.
+            let head = if own { format!("{}/", loc.store().root_url()) } else { head.to_string() };
+            let uri = format!("{head}{}", segments.join("/"));
+            let fast = loc.confined_key(&uri).map_err(|e| e.to_string());
+            let parsed = loc.confined_key_parsed(&uri).map_err(|e| e.to_string());
+            proptest::prop_assert_eq!(fast, parsed, "{}", uri);
         }
     }
 
