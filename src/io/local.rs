@@ -176,13 +176,16 @@ impl LocalStorage {
             Err(e) => return Err(e),
         };
         for entry in entries {
-            let path = entry?.path();
-            // A file may vanish between readdir and lstat (a concurrent cleanup).
-            let meta = match fs::symlink_metadata(&path) {
+            let entry = entry?;
+            // lstat relative to the open directory (`DirEntry::metadata` does not follow
+            // links), not a walk of the whole path per entry. A file may vanish between
+            // readdir and lstat (a concurrent cleanup).
+            let meta = match entry.metadata() {
                 Ok(m) => m,
                 Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
                 Err(e) => return Err(e),
             };
+            let path = entry.path();
             let rel = path.strip_prefix(&self.root).unwrap_or(&path);
             let key = rel.to_str().map(Key::new);
             let ft = meta.file_type();
