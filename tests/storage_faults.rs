@@ -436,41 +436,47 @@ fn a_failed_directory_fsync_after_the_commit_point_is_committed_not_durable() {
 }
 
 /// A large append encodes a file's row groups after the first on pool threads
-/// (`WriteOptions::encode_threads`) while the calling thread writes finished ones out.
-/// A write of that file failing at any point (EIO, ENOSPC, a torn write), with row groups
-/// still being encoded, fails the append with a typed error, leaves the table and its
-/// data directory as they were, and the handle appends again.
+/// (`WriteOptions::encode_threads`) while the calling thread writes finished ones out
+/// and, when durable, has them synced on another thread as it goes. A write or a sync
+/// of that file failing at any point (EIO, ENOSPC, a torn write), with row groups still
+/// being encoded, fails the append with a typed error, leaves the table and its data
+/// directory as they were, and the handle appends again.
 #[test]
 fn a_failed_write_while_row_groups_encode_in_the_background_changes_nothing() {
     let write = WriteOptions::default().row_group_size(2_000).encode_threads(4);
-    let mut faults = 0;
-    for fault in [Fault::Eio, Fault::Enospc, Fault::ShortWrite] {
-        for k in 0.. {
-            let dir = tempfile::tempdir().unwrap();
-            let path = dir.path().join("t");
-            Table::create_with(&path, schema(), options(false)).unwrap().append(&[batch(0, 2)]).unwrap();
-            let real = std::fs::canonicalize(&path).unwrap();
-            let before: Vec<PathBuf> = data_and_avro_files(&real);
-            let storage = fault_storage(&real);
-            let table = Table::open_with(&path, options(false).write(write.clone()).storage(storage.clone())).unwrap();
-            storage.arm_only(Op::Write, fault, k);
-            // Five row groups: the first written by the calling thread, four pipelined.
-            let res = table.append(&[batch(100, 6_000), batch(6_100, 4_000)]);
-            let (_, fired) = storage.disarm();
-            let what = format!("{fault:?} at write {k} ({fired:?}): {res:?}");
-            if fired.is_none() {
-                assert!(res.is_ok(), "{what}");
-                assert!(k >= 5, "{what}: expected a write per row group at least");
-                break;
+    for (durable, op) in [(false, Op::Write), (true, Op::Write), (true, Op::SyncFile)] {
+        let mut faults = 0;
+        for fault in [Fault::Eio, Fault::Enospc, Fault::ShortWrite] {
+            for k in 0.. {
+                let dir = tempfile::tempdir().unwrap();
+                let path = dir.path().join("t");
+                Table::create_with(&path, schema(), options(durable)).unwrap().append(&[batch(0, 2)]).unwrap();
+                let real = std::fs::canonicalize(&path).unwrap();
+                let before: Vec<PathBuf> = data_and_avro_files(&real);
+                let storage = fault_storage(&real);
+                let opts = options(durable).write(write.clone()).storage(storage.clone());
+                let table = Table::open_with(&path, opts).unwrap();
+                storage.arm_only(op, fault, k);
+                // Five row groups: the first written by the calling thread, four pipelined.
+                let res = table.append(&[batch(100, 6_000), batch(6_100, 4_000)]);
+                let (ops, fired) = storage.disarm();
+                let what = format!("durable={durable} {fault:?} at {op:?} {k} ({fired:?}): {res:?}");
+                if fired.is_none() {
+                    assert!(res.is_ok(), "{what}");
+                    // Writes: at least one per row group. Syncs: the data file's early
+                    // ones, then the commit's.
+                    assert!(k >= if op == Op::Write { 5 } else { 2 }, "{what}: {ops} operations");
+                    break;
+                }
+                faults += 1;
+                assert!(matches!(res, Err(Error::Io { .. } | Error::Parquet { .. })), "{what}");
+                let fresh = Table::open(&path).unwrap();
+                assert_eq!(ids(&fresh), vec![0, 1], "{what}");
+                assert_eq!(data_and_avro_files(&real), before, "{what}: the failed append left files");
+                table.append(&[batch(200, 1)]).unwrap_or_else(|e| panic!("{what}: next append failed: {e}"));
+                assert_eq!(ids(&Table::open(&path).unwrap()), vec![0, 1, 200], "{what}");
             }
-            faults += 1;
-            assert!(matches!(res, Err(Error::Io { .. } | Error::Parquet { .. })), "{what}");
-            let fresh = Table::open(&path).unwrap();
-            assert_eq!(ids(&fresh), vec![0, 1], "{what}");
-            assert_eq!(data_and_avro_files(&real), before, "{what}: the failed append left files");
-            table.append(&[batch(200, 1)]).unwrap_or_else(|e| panic!("{what}: next append failed: {e}"));
-            assert_eq!(ids(&Table::open(&path).unwrap()), vec![0, 1, 200], "{what}");
         }
+        assert!(faults >= 6, "durable={durable} {op:?}: {faults} faults injected");
     }
-    assert!(faults >= 15, "{faults} faults injected");
 }

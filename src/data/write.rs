@@ -134,6 +134,10 @@ pub struct WriteOptions {
     /// machine's cores, at most `crate::sync::MAX_CPU_WORKERS` (8); 1 encodes on the
     /// calling thread only, with a sequential writer's memory.
     pub encode_threads: usize,
+    /// The files will be synced by the caller (a durable commit fsyncs them itself):
+    /// sync each row group the pipeline writes out on a pool thread as it goes, so the
+    /// final sync has little left. Implied by `durable`.
+    pub(crate) sync_early: bool,
 }
 
 /// Default of [`WriteOptions::max_open_files`].
@@ -202,6 +206,7 @@ impl Default for WriteOptions {
             max_buffered_bytes: DEFAULT_MAX_BUFFERED_BYTES,
             io_threads: crate::sync::DEFAULT_IO_THREADS,
             encode_threads: crate::sync::cpu_workers(),
+            sync_early: false,
         }
     }
 }
@@ -711,11 +716,20 @@ fn count_nans(batch: &RecordBatch, leaf: &NanLeaf) -> i64 {
 /// buffered); with it, up to `threads` row groups being encoded plus the input slices
 /// of those and of the one being gathered (references to the caller's batches).
 struct ParquetFileWriter {
-    file: SerializedFileWriter<Box<dyn NewFile>>,
+    out: Output,
     encoder: RowGroupEncoder,
     pipeline: Option<Pipeline>,
+}
+
+/// The file being written, and what went out to it.
+struct Output {
+    file: SerializedFileWriter<Box<dyn NewFile>>,
     /// Arrow bytes of the rows in the row groups written out (for the width estimate).
     input_written: usize,
+    /// Sync what the pipeline writes out as it goes ([`Output::sync_written`]).
+    sync_early: bool,
+    /// The sync in flight, if any.
+    syncing: Option<Job<std::io::Result<()>>>,
 }
 
 /// The row-group logic, shared by the calling thread and the pipeline's jobs.
@@ -873,14 +887,45 @@ impl Pipeline {
     }
 }
 
-/// Writes an encoded row group out to the file.
-fn append_row_group(file: &mut SerializedFileWriter<Box<dyn NewFile>>, rg: EncodedRowGroup) -> ParquetResult<()> {
-    let mut out = file.next_row_group()?;
-    for chunk in rg.chunks {
-        chunk.append_to_row_group(&mut out)?;
+impl Output {
+    /// Writes an encoded row group out to the file.
+    fn append(&mut self, rg: EncodedRowGroup) -> ParquetResult<()> {
+        self.input_written += rg.input_bytes;
+        let mut out = self.file.next_row_group()?;
+        for chunk in rg.chunks {
+            chunk.append_to_row_group(&mut out)?;
+        }
+        out.close()?;
+        Ok(())
     }
-    out.close()?;
-    Ok(())
+
+    /// With `sync_early`, starts syncing what was written out so far on a pool thread
+    /// (unless the previous sync still runs: the next one covers both), so the sync at
+    /// the end of the file has little left. The pipeline calls it after writing a row
+    /// group out, when the calling thread would otherwise wait for the encoders: a
+    /// large durable append's data reaches the disk while it is still being encoded.
+    fn sync_written(&mut self) -> ParquetResult<()> {
+        if !self.sync_early || self.syncing.as_ref().is_some_and(|job| !job.is_finished()) {
+            return Ok(());
+        }
+        self.wait_sync()?;
+        self.file.flush()?;
+        if let Some(job) = self.file.inner_mut().sync_so_far()? {
+            self.syncing = Some(crate::sync::spawn(job));
+        }
+        Ok(())
+    }
+
+    /// Waits for the sync in flight. Its error is the write's: a later sync on another
+    /// descriptor (the commit's) may not report it again.
+    fn wait_sync(&mut self) -> ParquetResult<()> {
+        if let Some(job) = self.syncing.take() {
+            job.join().map_err(|panic| {
+                parquet::errors::ParquetError::General(format!("syncing the file panicked: {panic}"))
+            })??;
+        }
+        Ok(())
+    }
 }
 
 impl ParquetFileWriter {
@@ -890,6 +935,7 @@ impl ParquetFileWriter {
         options: ArrowWriterOptions,
         threads: usize,
         pipeline: bool,
+        sync_early: bool,
     ) -> ParquetResult<Self> {
         // ArrowWriter builds the file writer exactly as before (Parquet schema, the
         // embedded Arrow schema, properties); only the encoding loop is ours.
@@ -922,11 +968,12 @@ impl ParquetFileWriter {
             in_flight: Default::default(),
             depth: threads,
         });
-        Ok(ParquetFileWriter { file, encoder, pipeline, input_written: 0 })
+        let out = Output { file, input_written: 0, sync_early, syncing: None };
+        Ok(ParquetFileWriter { out, encoder, pipeline })
     }
 
     fn bytes_written(&self) -> usize {
-        self.file.bytes_written()
+        self.out.file.bytes_written()
     }
 
     /// Estimated encoded size of the rows not written out yet: the row group in
@@ -936,9 +983,9 @@ impl ParquetFileWriter {
         if let Some(p) = &self.pipeline {
             let input = p.input_bytes();
             if input > 0 {
-                let ratio = match self.input_written {
+                let ratio = match self.out.input_written {
                     0 => 1.0,
-                    n => self.file.bytes_written() as f64 / n as f64,
+                    n => self.out.file.bytes_written() as f64 / n as f64,
                 };
                 size += (input as f64 * ratio) as usize;
             }
@@ -957,14 +1004,14 @@ impl ParquetFileWriter {
     }
 
     fn write(&mut self, batch: &RecordBatch) -> ParquetResult<()> {
-        let ParquetFileWriter { file, encoder, pipeline, input_written } = self;
+        let ParquetFileWriter { out, encoder, pipeline } = self;
         let total = batch.num_rows();
         let mut offset = 0;
         while offset < total {
             match pipeline {
-                Some(p) if encoder.in_progress.is_none() && !file.flushed_row_groups().is_empty() => {
+                Some(p) if encoder.in_progress.is_none() && !out.file.flushed_row_groups().is_empty() => {
                     let rest = if offset == 0 { batch.clone() } else { batch.slice(offset, total - offset) };
-                    return Self::gather(file, encoder, p, input_written, &rest);
+                    return Self::gather(out, encoder, p, &rest);
                 }
                 _ => {
                     // With a pipeline, fill the row group in progress only, so the
@@ -974,10 +1021,7 @@ impl ParquetFileWriter {
                         None => total - offset,
                     };
                     let slice = if offset == 0 && take == total { batch.clone() } else { batch.slice(offset, take) };
-                    encoder.write(&slice, |rg| {
-                        *input_written += rg.input_bytes;
-                        append_row_group(file, rg.close()?)
-                    })?;
+                    encoder.write(&slice, |rg| out.append(rg.close()?))?;
                     offset += take;
                 }
             }
@@ -988,10 +1032,9 @@ impl ParquetFileWriter {
     /// Adds `batch` to the pipeline's row group being gathered, handing each full one
     /// to a pool thread.
     fn gather(
-        file: &mut SerializedFileWriter<Box<dyn NewFile>>,
+        out: &mut Output,
         encoder: &mut RowGroupEncoder,
         p: &mut Pipeline,
-        input_written: &mut usize,
         batch: &RecordBatch,
     ) -> ParquetResult<()> {
         let total = batch.num_rows();
@@ -1010,7 +1053,7 @@ impl ParquetFileWriter {
             p.gathered.push(slice);
             offset += take;
             if p.gathered_rows >= encoder.max_rows || p.gathered_bytes >= encoder.max_bytes {
-                Self::dispatch(file, encoder, p, input_written)?;
+                Self::dispatch(out, encoder, p)?;
             }
         }
         Ok(())
@@ -1018,14 +1061,9 @@ impl ParquetFileWriter {
 
     /// Hands the gathered row group to a pool thread, first writing out the oldest
     /// row groups in flight while `depth` are.
-    fn dispatch(
-        file: &mut SerializedFileWriter<Box<dyn NewFile>>,
-        encoder: &mut RowGroupEncoder,
-        p: &mut Pipeline,
-        input_written: &mut usize,
-    ) -> ParquetResult<()> {
+    fn dispatch(out: &mut Output, encoder: &mut RowGroupEncoder, p: &mut Pipeline) -> ParquetResult<()> {
         while p.in_flight.len() >= p.depth {
-            Self::write_oldest(file, p, input_written)?;
+            Self::write_oldest(out, p)?;
         }
         let slices = std::mem::take(&mut p.gathered);
         let bytes = std::mem::take(&mut p.gathered_bytes);
@@ -1040,12 +1078,8 @@ impl ParquetFileWriter {
         Ok(())
     }
 
-    /// Waits for the oldest row group in flight and writes it out.
-    fn write_oldest(
-        file: &mut SerializedFileWriter<Box<dyn NewFile>>,
-        p: &mut Pipeline,
-        input_written: &mut usize,
-    ) -> ParquetResult<()> {
+    /// Waits for the oldest row group in flight, writes it out and starts syncing it.
+    fn write_oldest(out: &mut Output, p: &mut Pipeline) -> ParquetResult<()> {
         let Some((_, job)) = p.in_flight.pop_front() else {
             return Ok(());
         };
@@ -1053,18 +1087,16 @@ impl ParquetFileWriter {
             parquet::errors::ParquetError::General(format!("encoding a row group panicked: {panic}"))
         })??;
         for rg in groups {
-            *input_written += rg.input_bytes;
-            append_row_group(file, rg)?;
+            out.append(rg)?;
         }
-        Ok(())
+        out.sync_written()
     }
 
     /// Writes every row not written out yet (the row group in progress, the pipeline's).
     fn flush(&mut self) -> ParquetResult<()> {
-        let ParquetFileWriter { file, encoder, pipeline, input_written } = self;
+        let ParquetFileWriter { out, encoder, pipeline } = self;
         if let Some(rg) = encoder.in_progress.take() {
-            *input_written += rg.input_bytes;
-            append_row_group(file, rg.close()?)?;
+            out.append(rg.close()?)?;
         }
         if let Some(p) = pipeline {
             if p.in_flight.is_empty() && !p.gathered.is_empty() {
@@ -1075,13 +1107,12 @@ impl ParquetFileWriter {
                 let mut job = encoder.for_job();
                 job.threads = encoder.threads;
                 for rg in job.encode_all(&slices)? {
-                    *input_written += rg.input_bytes;
-                    append_row_group(file, rg)?;
+                    out.append(rg)?;
                 }
             }
-            Self::dispatch(file, encoder, p, input_written)?;
+            Self::dispatch(out, encoder, p)?;
             while !p.in_flight.is_empty() {
-                Self::write_oldest(file, p, input_written)?;
+                Self::write_oldest(out, p)?;
             }
         }
         Ok(())
@@ -1089,11 +1120,12 @@ impl ParquetFileWriter {
 
     fn finish(&mut self) -> ParquetResult<ParquetMetaData> {
         self.flush()?;
-        self.file.finish()
+        self.out.wait_sync()?;
+        self.out.file.finish()
     }
 
     fn inner_mut(&mut self) -> &mut Box<dyn NewFile> {
-        self.file.inner_mut()
+        self.out.file.inner_mut()
     }
 }
 
@@ -1460,8 +1492,16 @@ impl DataFileWriter {
             options = options.with_parquet_schema(descr.clone());
         }
         let threads = self.opts.encode_threads.max(1);
-        let writer = ParquetFileWriter::try_new(file, self.arrow.clone(), options, threads, self.pipeline_row_groups)
-            .map_err(|e| Error::Parquet { path: path.clone(), source: e })?;
+        let sync_early = self.opts.durable || self.opts.sync_early;
+        let writer = ParquetFileWriter::try_new(
+            file,
+            self.arrow.clone(),
+            options,
+            threads,
+            self.pipeline_row_groups,
+            sync_early,
+        )
+        .map_err(|e| Error::Parquet { path: path.clone(), source: e })?;
         let nan_counts = vec![0; self.nan_leaves.len()];
         self.current = Some(OpenFile { key, path, writer, rows: 0, nan_counts });
         Ok(())

@@ -22,7 +22,9 @@ use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 
-use crate::io::storage::{Capabilities, Key, Listing, LockGuard, NewFile, ObjectMeta, RandomAccess, Staged, Storage};
+use crate::io::storage::{
+    Capabilities, Key, Listing, LockGuard, NewFile, ObjectMeta, RandomAccess, Staged, Storage, SyncJob,
+};
 
 /// How an operation fails.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -384,6 +386,13 @@ impl Write for FaultFile {
 impl NewFile for FaultFile {
     fn complete(&mut self, durable: bool) -> io::Result<()> {
         after(self.faults.op(Op::Complete, self.key.as_str()), || self.inner.complete(durable))
+    }
+
+    /// The inner file's job, counted (and failed) as an [`Op::SyncFile`] when it runs.
+    fn sync_so_far(&mut self) -> io::Result<Option<SyncJob>> {
+        let Some(job) = self.inner.sync_so_far()? else { return Ok(None) };
+        let (faults, key) = (self.faults.clone(), self.key.clone());
+        Ok(Some(Box::new(move || after(faults.op(Op::SyncFile, key.as_str()), job))))
     }
 }
 

@@ -45,6 +45,7 @@ use bytes::Bytes;
 
 use crate::io::storage::{
     Capabilities, Key, Listing, LockGuard, NewFile, ObjectMeta, RandomAccess, SkipReason, Skipped, Staged, Storage,
+    SyncJob,
 };
 
 /// The local file system under one root directory (see the module docs).
@@ -293,6 +294,12 @@ impl NewFile for LocalNewFile {
     fn complete(&mut self, durable: bool) -> io::Result<()> {
         self.0.flush()?;
         if durable { self.0.sync_all() } else { Ok(()) }
+    }
+
+    fn sync_so_far(&mut self) -> io::Result<Option<SyncJob>> {
+        self.0.flush()?;
+        let file = self.0.try_clone()?;
+        Ok(Some(Box::new(move || file.sync_data())))
     }
 }
 

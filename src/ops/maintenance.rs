@@ -641,8 +641,10 @@ impl Table {
         let name_mapping = md.properties.get(properties::NAME_MAPPING).and_then(|j| NameMapping::parse(j).ok());
         let mut write_opts = self.inner.options.write.clone();
         write_opts.target_file_size_bytes = target;
-        // The transaction fsyncs staged files itself at commit.
+        // The transaction fsyncs staged files itself at commit (large ones are synced
+        // as they are written, so that fsync has little left).
         write_opts.durable = false;
+        write_opts.sync_early = self.inner.options.durability.is_durable();
         let prefix = uuid::Uuid::new_v4().simple().to_string();
         let dir = self.location().data_dir();
         let mut added_bytes = 0u64;

@@ -523,8 +523,10 @@ impl Transaction {
         }
         if self.writer.is_none() {
             let mut opts = self.table.inner.options.write.clone();
-            // The commit fsyncs data files itself, in parallel with its other work.
+            // The commit fsyncs data files itself, in parallel with its other work; a
+            // large file is synced as it is written, so that fsync has little left.
             opts.durable = false;
+            opts.sync_early = self.table.inner.options.durability.is_durable();
             if let Some(target) = metadata.properties.get(properties::TARGET_FILE_SIZE).and_then(|v| v.parse().ok()) {
                 opts.target_file_size_bytes = target;
             }
