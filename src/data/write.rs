@@ -728,8 +728,6 @@ struct Output {
     input_written: usize,
     /// Sync what the pipeline writes out as it goes ([`Output::sync_written`]).
     sync_early: bool,
-    /// The sync in flight, if any.
-    syncing: Option<Job<std::io::Result<()>>>,
 }
 
 /// The row-group logic, shared by the calling thread and the pipeline's jobs.
@@ -899,30 +897,19 @@ impl Output {
         Ok(())
     }
 
-    /// With `sync_early`, starts syncing what was written out so far on a pool thread
-    /// (unless the previous sync still runs: the next one covers both), so the sync at
-    /// the end of the file has little left. The pipeline calls it after writing a row
-    /// group out, when the calling thread would otherwise wait for the encoders: a
-    /// large durable append's data reaches the disk while it is still being encoded.
+    /// With `sync_early`, makes what was written out so far durable now (on the calling
+    /// thread: the pipeline calls it when that thread would otherwise wait for the
+    /// encoders), so the sync at the end of the file has little left: a large durable
+    /// append's data reaches the disk while it is still being encoded. An error here is
+    /// the write's: a later sync on another descriptor (the commit's) may not report it
+    /// again.
     fn sync_written(&mut self) -> ParquetResult<()> {
-        if !self.sync_early || self.syncing.as_ref().is_some_and(|job| !job.is_finished()) {
+        if !self.sync_early {
             return Ok(());
         }
-        self.wait_sync()?;
         self.file.flush()?;
         if let Some(job) = self.file.inner_mut().sync_so_far()? {
-            self.syncing = Some(crate::sync::spawn(job));
-        }
-        Ok(())
-    }
-
-    /// Waits for the sync in flight. Its error is the write's: a later sync on another
-    /// descriptor (the commit's) may not report it again.
-    fn wait_sync(&mut self) -> ParquetResult<()> {
-        if let Some(job) = self.syncing.take() {
-            job.join().map_err(|panic| {
-                parquet::errors::ParquetError::General(format!("syncing the file panicked: {panic}"))
-            })??;
+            job()?;
         }
         Ok(())
     }
@@ -968,7 +955,7 @@ impl ParquetFileWriter {
             in_flight: Default::default(),
             depth: threads,
         });
-        let out = Output { file, input_written: 0, sync_early, syncing: None };
+        let out = Output { file, input_written: 0, sync_early };
         Ok(ParquetFileWriter { out, encoder, pipeline })
     }
 
@@ -1062,34 +1049,47 @@ impl ParquetFileWriter {
     /// Hands the gathered row group to a pool thread, first writing out the oldest
     /// row groups in flight while `depth` are.
     fn dispatch(out: &mut Output, encoder: &mut RowGroupEncoder, p: &mut Pipeline) -> ParquetResult<()> {
-        while p.in_flight.len() >= p.depth {
+        while p.in_flight.len() > p.depth {
+            Self::write_oldest(out, p)?;
+        }
+        // At `depth` in flight, the oldest is waited for and written out before the next
+        // starts (at most `depth` row groups encoded, and one more held, at once), but
+        // synced after, while the encoders are busy.
+        let sync = p.in_flight.len() >= p.depth;
+        if sync {
             Self::write_oldest(out, p)?;
         }
         let slices = std::mem::take(&mut p.gathered);
         let bytes = std::mem::take(&mut p.gathered_bytes);
         p.gathered_rows = 0;
-        if slices.is_empty() {
-            return Ok(());
+        if !slices.is_empty() {
+            let job = encoder.for_job();
+            #[cfg(test)]
+            PIPELINED_ROW_GROUPS.with(|n| n.set(n.get() + 1));
+            p.in_flight.push_back((bytes, crate::sync::spawn(move || job.encode_all(&slices))));
         }
-        let job = encoder.for_job();
-        #[cfg(test)]
-        PIPELINED_ROW_GROUPS.with(|n| n.set(n.get() + 1));
-        p.in_flight.push_back((bytes, crate::sync::spawn(move || job.encode_all(&slices))));
+        if sync {
+            out.sync_written()?;
+        }
         Ok(())
     }
 
-    /// Waits for the oldest row group in flight, writes it out and starts syncing it.
+    /// The row groups a pipelined job encoded.
+    fn join(job: Job<ParquetResult<Vec<EncodedRowGroup>>>) -> ParquetResult<Vec<EncodedRowGroup>> {
+        job.join().map_err(|panic| {
+            parquet::errors::ParquetError::General(format!("encoding a row group panicked: {panic}"))
+        })?
+    }
+
+    /// Waits for the oldest row group in flight and writes it out.
     fn write_oldest(out: &mut Output, p: &mut Pipeline) -> ParquetResult<()> {
         let Some((_, job)) = p.in_flight.pop_front() else {
             return Ok(());
         };
-        let groups = job.join().map_err(|panic| {
-            parquet::errors::ParquetError::General(format!("encoding a row group panicked: {panic}"))
-        })??;
-        for rg in groups {
+        for rg in Self::join(job)? {
             out.append(rg)?;
         }
-        out.sync_written()
+        Ok(())
     }
 
     /// Writes every row not written out yet (the row group in progress, the pipeline's).
@@ -1120,7 +1120,6 @@ impl ParquetFileWriter {
 
     fn finish(&mut self) -> ParquetResult<ParquetMetaData> {
         self.flush()?;
-        self.out.wait_sync()?;
         self.out.file.finish()
     }
 
