@@ -112,14 +112,18 @@ pub fn write_once(store: &dyn Storage) {
     assert_eq!(store.head(&empty).expect("head").size, 0);
 }
 
-/// `create_new` streams bytes; the object is complete after `complete`; the key is
-/// then taken.
+/// `create_new` streams bytes; a sync of what was written so far (`sync_so_far`, where
+/// the backend has one) succeeds mid-write and changes nothing of the bytes; the object
+/// is complete after `complete`; the key is then taken.
 pub fn streamed_writes(store: &dyn Storage) {
     prepare_dir(store, "conf-stream");
     let k = key("conf-stream/b");
     let mut f = store.create_new(&k).expect("create_new");
     f.write_all(b"stream").expect("write");
     f.write_all(&vec![7u8; 100_000]).expect("write");
+    if let Some(job) = f.sync_so_far().expect("sync_so_far") {
+        job().expect("the sync job");
+    }
     f.write_all(b"ed").expect("write");
     f.complete(true).expect("complete");
     drop(f);
