@@ -135,8 +135,9 @@ pub struct WriteOptions {
     /// calling thread only, with a sequential writer's memory.
     pub encode_threads: usize,
     /// The files will be synced by the caller (a durable commit fsyncs them itself):
-    /// sync each row group the pipeline writes out on a pool thread as it goes, so the
-    /// final sync has little left. Implied by `durable`.
+    /// sync what the row-group pipeline has written out as it goes (on the calling
+    /// thread, while the encoders work), so the final sync has little left. Implied by
+    /// `durable`.
     pub(crate) sync_early: bool,
 }
 
