@@ -173,6 +173,11 @@ if mode == "write":
 else:
     rows = datashard.load_table(prefix).to_arrow().to_pylist()
     print(json.dumps(sorted(r["id"] for r in rows)))
+# The answer is out: leave without running finalizers. pyarrow's S3 client can abort
+# the interpreter's exit ("terminate called without an active exception", seen once in
+# the suite after a correct answer), which would fail the run for nothing floe did.
+sys.stdout.flush()
+os._exit(0)
 "#;
 
 #[test]
