@@ -60,7 +60,7 @@ pub mod storage {
     pub use crate::io::object::ObjectStorage;
     pub use crate::io::storage::{
         Capabilities, Listing, LockGuard, NewFile, ObjectMeta, PendingWrite, RandomAccess, SkipReason, Skipped, Staged,
-        Storage, SyncJob, unsupported,
+        Storage, unsupported,
     };
     pub use crate::io::{StorageOptions, StoreUrl, open_store};
     #[cfg(feature = "testing")]

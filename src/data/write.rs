@@ -775,7 +775,12 @@ type ParquetResult<T> = std::result::Result<T, parquet::errors::ParquetError>;
 
 /// Arrow bytes of a batch's rows (what its slices reference, not what they keep alive).
 fn input_bytes(batch: &RecordBatch) -> usize {
-    batch.columns().iter().map(|c| c.to_data().get_slice_memory_size().unwrap_or(0)).sum()
+    column_bytes(batch).iter().sum()
+}
+
+/// Arrow bytes of each column of a batch's rows.
+fn column_bytes(batch: &RecordBatch) -> Vec<usize> {
+    batch.columns().iter().map(|c| c.to_data().get_slice_memory_size().unwrap_or(0)).collect()
 }
 
 impl RowGroupEncoder {
@@ -821,9 +826,10 @@ impl RowGroupEncoder {
                 continue;
             }
             let slice = if offset == 0 && take == total { batch.clone() } else { batch.slice(offset, take) };
-            encode_columns(&mut rg.writers, &self.leaves, &self.arrow, &slice, self.threads)?;
+            let cost = column_bytes(&slice);
+            encode_columns(&mut rg.writers, &self.leaves, &self.arrow, &slice, &cost, self.threads)?;
             rg.rows += take;
-            rg.input_bytes += input_bytes(&slice);
+            rg.input_bytes += cost.iter().sum::<usize>();
             offset += take;
             if (rg.rows >= self.max_rows || rg.estimated_bytes() >= self.max_bytes)
                 && let Some(rg) = self.in_progress.take()
@@ -909,9 +915,7 @@ impl Output {
             return Ok(());
         }
         self.file.flush()?;
-        if let Some(job) = self.file.inner_mut().sync_so_far()? {
-            job()?;
-        }
+        self.file.inner_mut().sync_so_far()?;
         Ok(())
     }
 }
@@ -1139,13 +1143,15 @@ thread_local! {
 type FieldWriters<'a> = Vec<(usize, &'a mut [ArrowColumnWriter])>;
 
 /// Encodes one slice into the row group's column writers: each top-level field's
-/// leaves by one thread, fields spread over up to `threads` threads (the largest
-/// first, each to the least loaded thread). Small slices stay on the calling thread.
+/// leaves by one thread, fields spread over up to `threads` threads (the largest by
+/// `cost`, the columns' bytes, first, each to the least loaded thread). Small slices
+/// stay on the calling thread.
 fn encode_columns(
     writers: &mut [ArrowColumnWriter],
     leaves: &[usize],
     arrow: &SchemaRef,
     batch: &RecordBatch,
+    cost: &[usize],
     threads: usize,
 ) -> ParquetResult<()> {
     let mut per_field: FieldWriters<'_> = Vec::with_capacity(leaves.len());
@@ -1174,7 +1180,6 @@ fn encode_columns(
         }
         Ok(())
     };
-    let cost: Vec<usize> = batch.columns().iter().map(|c| c.to_data().get_slice_memory_size().unwrap_or(0)).collect();
     let threads = threads.min(per_field.len());
     if threads <= 1 || cost.iter().sum::<usize>() < PARALLEL_MIN_BYTES {
         for (field, w) in per_field {

@@ -22,9 +22,7 @@ use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 
-use crate::io::storage::{
-    Capabilities, Key, Listing, LockGuard, NewFile, ObjectMeta, RandomAccess, Staged, Storage, SyncJob,
-};
+use crate::io::storage::{Capabilities, Key, Listing, LockGuard, NewFile, ObjectMeta, RandomAccess, Staged, Storage};
 
 /// How an operation fails.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -388,11 +386,9 @@ impl NewFile for FaultFile {
         after(self.faults.op(Op::Complete, self.key.as_str()), || self.inner.complete(durable))
     }
 
-    /// The inner file's job, counted (and failed) as an [`Op::SyncFile`] when it runs.
-    fn sync_so_far(&mut self) -> io::Result<Option<SyncJob>> {
-        let Some(job) = self.inner.sync_so_far()? else { return Ok(None) };
-        let (faults, key) = (self.faults.clone(), self.key.clone());
-        Ok(Some(Box::new(move || after(faults.op(Op::SyncFile, key.as_str()), job))))
+    /// Counted (and failed) as an [`Op::SyncFile`].
+    fn sync_so_far(&mut self) -> io::Result<()> {
+        after(self.faults.op(Op::SyncFile, self.key.as_str()), || self.inner.sync_so_far())
     }
 }
 

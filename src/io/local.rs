@@ -45,7 +45,6 @@ use bytes::Bytes;
 
 use crate::io::storage::{
     Capabilities, Key, Listing, LockGuard, NewFile, ObjectMeta, RandomAccess, SkipReason, Skipped, Staged, Storage,
-    SyncJob,
 };
 
 /// The local file system under one root directory (see the module docs).
@@ -296,10 +295,9 @@ impl NewFile for LocalNewFile {
         if durable { self.0.sync_all() } else { Ok(()) }
     }
 
-    fn sync_so_far(&mut self) -> io::Result<Option<SyncJob>> {
+    fn sync_so_far(&mut self) -> io::Result<()> {
         self.0.flush()?;
-        let file = self.0.try_clone()?;
-        Ok(Some(Box::new(move || file.sync_data())))
+        self.0.sync_data()
     }
 }
 

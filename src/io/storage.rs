@@ -287,19 +287,16 @@ pub trait NewFile: io::Write + Send {
         self.complete(durable).map(|()| PendingWrite::done())
     }
 
-    /// Flushes what was written so far and returns a job that makes it durable (a
-    /// local file: `fdatasync` on a second descriptor), for a writer to run on another
-    /// thread while it goes on writing, so that [`complete`](Self::complete) has less
-    /// left to sync. The caller must run the job and heed its error: once a sync has
-    /// failed, a later one on another descriptor may not report it. `None` (the
-    /// default): nothing can be synced before the end (an object store's upload).
-    fn sync_so_far(&mut self) -> io::Result<Option<SyncJob>> {
-        Ok(None)
+    /// Makes what was written so far durable where the backend can before the end (a
+    /// local file: flush and `fdatasync`), so that [`complete`](Self::complete) has less
+    /// left to sync; a writer calls it while it would otherwise wait. The caller must
+    /// heed its error: once a sync has failed, a later one on another descriptor (the
+    /// commit's) may not report it. The default does nothing (an object store's upload
+    /// completes at the end).
+    fn sync_so_far(&mut self) -> io::Result<()> {
+        Ok(())
     }
 }
-
-/// A sync of the bytes a [`NewFile`] has written so far ([`NewFile::sync_so_far`]).
-pub type SyncJob = Box<dyn FnOnce() -> io::Result<()> + Send>;
 
 /// A write in flight ([`NewFile::complete_later`]): [`wait`](Self::wait) for its
 /// outcome. Dropped without a wait, it still waits (and ignores the outcome).
