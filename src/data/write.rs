@@ -55,13 +55,14 @@ use parquet::arrow::arrow_writer::{
     ArrowColumnChunk, ArrowColumnWriter, ArrowRowGroupWriterFactory, ArrowWriter, ArrowWriterOptions, compute_leaves,
 };
 use parquet::basic::{
-    Compression, ConvertedType, LogicalType, TimeUnit as ParquetTimeUnit, Type as PhysicalType, ZstdLevel,
+    Compression, ConvertedType, Encoding, LogicalType, PageType, TimeUnit as ParquetTimeUnit, Type as PhysicalType,
+    ZstdLevel,
 };
-use parquet::file::metadata::{KeyValue, ParquetMetaData};
+use parquet::file::metadata::{KeyValue, PageEncodingStats, ParquetMetaData};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::file::statistics::Statistics;
 use parquet::file::writer::SerializedFileWriter;
-use parquet::schema::types::{ColumnDescriptor, SchemaDescriptor, Type as ParquetType, TypePtr};
+use parquet::schema::types::{ColumnDescriptor, ColumnPath, SchemaDescriptor, Type as ParquetType, TypePtr};
 
 use crate::error::{Error, Result};
 use crate::io::local::LocalStorage;
@@ -734,6 +735,12 @@ struct Output {
 /// The row-group logic, shared by the calling thread and the pipeline's jobs.
 struct RowGroupEncoder {
     factory: Arc<ArrowRowGroupWriterFactory>,
+    /// The file's Parquet schema and properties (to make a factory without the
+    /// dictionaries that did not pay, see [`RowGroupEncoder::learn_dictionaries`]).
+    file_schema: TypePtr,
+    props: Arc<WriterProperties>,
+    /// True until the file's first row group is closed.
+    first: bool,
     arrow: SchemaRef,
     /// Leaf columns (column writers) of each top-level field, in order.
     leaves: Arc<[usize]>,
@@ -794,7 +801,7 @@ impl RowGroupEncoder {
     fn write(
         &mut self,
         batch: &RecordBatch,
-        mut full: impl FnMut(RowGroupInProgress) -> ParquetResult<()>,
+        mut full: impl FnMut(EncodedRowGroup) -> ParquetResult<()>,
     ) -> ParquetResult<()> {
         let total = batch.num_rows();
         let mut offset = 0;
@@ -821,7 +828,7 @@ impl RowGroupEncoder {
             }
             if take == 0 {
                 if let Some(rg) = self.in_progress.take() {
-                    full(rg)?;
+                    full(self.close(rg)?)?;
                 }
                 continue;
             }
@@ -834,9 +841,52 @@ impl RowGroupEncoder {
             if (rg.rows >= self.max_rows || rg.estimated_bytes() >= self.max_bytes)
                 && let Some(rg) = self.in_progress.take()
             {
-                full(rg)?;
+                full(self.close(rg)?)?;
             }
         }
+        Ok(())
+    }
+
+    /// Closes a row group's column writers; the file's first row group teaches which
+    /// columns to write without a dictionary from then on.
+    fn close(&mut self, rg: RowGroupInProgress) -> ParquetResult<EncodedRowGroup> {
+        let rg = rg.close()?;
+        if std::mem::take(&mut self.first) {
+            self.learn_dictionaries(&rg)?;
+        }
+        Ok(rg)
+    }
+
+    /// Turns dictionary encoding off, for the file's later row groups, on every column
+    /// whose dictionary in `rg` (the first row group) outgrew its page limit and fell
+    /// back to plain pages. The Parquet writer attempts a dictionary in every column
+    /// chunk and gives up only after interning values up to the limit: on a column of
+    /// mostly distinct values (ids, hashes, free text, measurements) that is work thrown
+    /// away in every row group (about 6 % of a bulk append's CPU in a profile of the
+    /// bench table). Each column chunk records its own encodings, so readers need
+    /// nothing special; a column that becomes repetitive later in the file loses its
+    /// dictionary for this file only.
+    fn learn_dictionaries(&mut self, rg: &EncodedRowGroup) -> ParquetResult<()> {
+        let fell_back: Vec<ColumnPath> = rg
+            .chunks
+            .iter()
+            .map(|c| &c.close().metadata)
+            .filter(|m| dictionary_fell_back(m.page_encoding_stats().map(Vec::as_slice).unwrap_or_default()))
+            .map(|m| m.column_path().clone())
+            .collect();
+        if fell_back.is_empty() {
+            return Ok(());
+        }
+        let mut builder = (*self.props).clone().into_builder();
+        for path in fell_back {
+            builder = builder.set_column_dictionary_enabled(path, false);
+        }
+        self.props = Arc::new(builder.build());
+        // The factory takes its schema and properties from a file writer: one over
+        // nothing, with the file's schema and the new properties (its magic bytes go
+        // to the sink; the row groups are still written out to the real file).
+        let stand_in = SerializedFileWriter::new(std::io::sink(), self.file_schema.clone(), self.props.clone())?;
+        self.factory = Arc::new(ArrowRowGroupWriterFactory::new(&stand_in, self.arrow.clone()));
         Ok(())
     }
 
@@ -845,6 +895,9 @@ impl RowGroupEncoder {
     fn for_job(&mut self) -> RowGroupEncoder {
         let job = RowGroupEncoder {
             factory: self.factory.clone(),
+            file_schema: self.file_schema.clone(),
+            props: self.props.clone(),
+            first: self.first,
             arrow: self.arrow.clone(),
             leaves: self.leaves.clone(),
             in_progress: None,
@@ -863,12 +916,12 @@ impl RowGroupEncoder {
         let mut out = Vec::with_capacity(1);
         for s in slices {
             self.write(s, |rg| {
-                out.push(rg.close()?);
+                out.push(rg);
                 Ok(())
             })?;
         }
         if let Some(rg) = self.in_progress.take() {
-            out.push(rg.close()?);
+            out.push(self.close(rg)?);
         }
         Ok(out)
     }
@@ -945,6 +998,9 @@ impl ParquetFileWriter {
         let max_bytes = props.max_row_group_bytes().unwrap_or(usize::MAX).max(1);
         let encoder = RowGroupEncoder {
             factory: Arc::new(factory),
+            file_schema: descr.root_schema_ptr(),
+            props: props.clone(),
+            first: true,
             arrow,
             leaves: leaves.into(),
             in_progress: None,
@@ -1013,7 +1069,7 @@ impl ParquetFileWriter {
                         None => total - offset,
                     };
                     let slice = if offset == 0 && take == total { batch.clone() } else { batch.slice(offset, take) };
-                    encoder.write(&slice, |rg| out.append(rg.close()?))?;
+                    encoder.write(&slice, |rg| out.append(rg))?;
                     offset += take;
                 }
             }
@@ -1101,7 +1157,7 @@ impl ParquetFileWriter {
     fn flush(&mut self) -> ParquetResult<()> {
         let ParquetFileWriter { out, encoder, pipeline } = self;
         if let Some(rg) = encoder.in_progress.take() {
-            out.append(rg.close()?)?;
+            out.append(encoder.close(rg)?)?;
         }
         if let Some(p) = pipeline {
             if p.in_flight.is_empty() && !p.gathered.is_empty() {
@@ -1137,6 +1193,16 @@ impl ParquetFileWriter {
 thread_local! {
     /// Row groups this thread handed to the pipeline (tests check it ran).
     static PIPELINED_ROW_GROUPS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// True when a column chunk with these page encodings attempted a dictionary and fell
+/// back: a dictionary page, and data pages not encoded with it.
+fn dictionary_fell_back(stats: &[PageEncodingStats]) -> bool {
+    let data = |t: &PageType| matches!(t, PageType::DATA_PAGE | PageType::DATA_PAGE_V2);
+    stats.iter().any(|s| s.page_type == PageType::DICTIONARY_PAGE)
+        && stats
+            .iter()
+            .any(|s| data(&s.page_type) && !matches!(s.encoding, Encoding::RLE_DICTIONARY | Encoding::PLAIN_DICTIONARY))
 }
 
 /// Top-level fields (by index) with their column writers.
@@ -2667,6 +2733,40 @@ mod tests {
         assert_eq!(DataFile { file_path: par[0].file_path.clone(), ..seq[0].clone() }, par[0]);
         assert_eq!(par[0].split_offsets.as_ref().map(Vec::len), Some(11));
         assert_eq!(seq[0].nan_value_counts.get(&4), par[0].nan_value_counts.get(&4));
+    }
+
+    #[test]
+    fn a_column_whose_dictionary_fell_back_is_written_plain_after_the_first_row_group() {
+        // `name` is distinct on every row (its dictionary outgrows the 1 MiB page limit
+        // in each 40,000-row group), `id` and `score` fit a dictionary.
+        let schema = simple_schema();
+        let n = 120_000;
+        let b = RecordBatch::try_new(
+            Arc::new(schema.to_arrow()),
+            vec![
+                Arc::new(Int64Array::from_iter_values(0..n)),
+                Arc::new(StringArray::from_iter_values((0..n).map(|i| format!("name-{i:030}")))),
+                Arc::new(Float64Array::from_iter_values((0..n).map(|i| (i % 10) as f64))),
+            ],
+        )
+        .unwrap();
+        let o = WriteOptions { row_group_size: 40_000, ..opts() };
+        for threads in [1, 2] {
+            let dir = tempfile::tempdir().unwrap();
+            let files = write_all(dir.path(), &schema, std::slice::from_ref(&b), o.clone().encode_threads(threads));
+            assert_eq!(files.len(), 1);
+            let path = files[0].file_path.strip_prefix("file://").unwrap();
+            let reader = SerializedFileReader::new(crate::io::local::test_fs::open(path)).unwrap();
+            let dictionaries: Vec<Vec<bool>> = reader
+                .metadata()
+                .row_groups()
+                .iter()
+                .map(|rg| rg.columns().iter().map(|c| c.dictionary_page_offset().is_some()).collect())
+                .collect();
+            let (yes, plain) = (vec![true, true, true], vec![true, false, true]);
+            assert_eq!(dictionaries, [yes, plain.clone(), plain], "{threads} threads");
+            assert_eq!(read_back(&files[0].file_path).columns(), b.columns());
+        }
     }
 
     #[test]
