@@ -146,3 +146,43 @@ fn cleanup_leaves_tables_without_delete_after_commit_alone() {
     let rows: usize = table.scan().as_of_version(3).to_batches().unwrap().iter().map(|b| b.num_rows()).sum();
     assert_eq!(rows, 2);
 }
+
+/// A version committed by a writer whose clock runs ten minutes fast (another machine)
+/// stamps every later version ahead of the clock too: `last-updated-ms` never goes
+/// back. Commit-time cleanup, running in the background while the handle commits on,
+/// still deletes only what no kept version needs (it once took the lists of snapshots
+/// committed after its pass started for dead: they looked older than the oldest kept
+/// version's stamp). Every retained snapshot and kept version scans, the table verifies.
+#[test]
+fn a_writer_with_a_fast_clock_does_not_make_cleanup_delete_live_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t");
+    let opts = relaxed()
+        .property("floe.commit.retain-snapshots", "5")
+        .property("write.metadata.previous-versions-max", "5")
+        .property("floe.commit.cleanup-interval", "1");
+    let table = Table::create_with(&path, schema(), opts).unwrap();
+    table.append(&[batch(0, 1)]).unwrap();
+    // v3: v2's metadata as a writer ten minutes ahead stamps it.
+    let v2 = path.join("metadata/v2.metadata.json");
+    let mut md = floe::testing::metadata_from_json(&v2, &std::fs::read(&v2).unwrap()).unwrap();
+    md.set_last_updated_ms(
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64 + 600_000,
+    );
+    std::fs::write(path.join("metadata/v3.metadata.json"), floe::testing::metadata_to_json(&md).unwrap()).unwrap();
+    for i in 1..300 {
+        table.append(&[batch(i, 1)]).unwrap();
+    }
+    drop(table);
+    let fresh = Table::open(&path).unwrap();
+    assert_eq!(fresh.version(), 302);
+    let report = fresh.verify().unwrap();
+    assert!(report.problems.is_empty(), "{report:?}");
+    assert_eq!(ids(&fresh), (0..300).collect::<Vec<_>>());
+    for s in fresh.snapshots() {
+        fresh.scan().snapshot_id(s.snapshot_id).to_batches().unwrap();
+    }
+    for v in 297..=302 {
+        fresh.scan().as_of_version(v).to_batches().unwrap();
+    }
+}

@@ -8,7 +8,11 @@
 //!
 //! * the manifest lists of **dead** snapshots: named by neither the newest metadata nor
 //!   the oldest version its metadata log keeps (`v<F>`), and written before `v<F>` was
-//!   built (minus a clock margin);
+//!   built (minus a clock margin). "Built" is the earlier of `v<F>`'s `last-updated-ms`
+//!   and its file's modification time: the first runs ahead of the clock under a fast
+//!   clock or under commits less than 1 ms apart (each version's is at least 1 ms after
+//!   the last), the second is late in a copied table; a list compared with a time that
+//!   is late can look old while a version still needs it;
 //! * the manifests those lists name that no other manifest list in `metadata/` names.
 //!
 //! Why this never deletes a file someone may need:
@@ -121,8 +125,7 @@ pub(crate) fn pass(location: &TableLocation, state: &TableState, cache: &ListCac
         return Ok(Swept::default());
     }
     let oldest = load_version(location, floor)?;
-    let built = UNIX_EPOCH + Duration::from_millis(oldest.metadata.last_updated_ms.max(0) as u64);
-    let cutoff = built.checked_sub(margin(location, md)).unwrap_or(UNIX_EPOCH);
+    let floor_key = location.version_file(floor);
 
     let newest: HashSet<Key> =
         md.snapshots.iter().map(|s| location.confined_key(&s.manifest_list)).collect::<Result<_>>()?;
@@ -131,6 +134,18 @@ pub(crate) fn pass(location: &TableLocation, state: &TableState, cache: &ListCac
         live.insert(location.confined_key(&s.manifest_list)?);
     }
     let listing = location.store().list(Some(&dir)).map_err(|e| Error::io(location.path(&dir), e))?;
+    // When `v<F>` was built: the earlier of the time its writer recorded and its file's
+    // modification time (the store's clock, which stamped the lists too). Either alone
+    // can be late: `last-updated-ms` runs ahead of the clock when its writer's clock is
+    // fast or when commits come less than a millisecond apart (each version's is at
+    // least 1 ms after the one before), and a copied or restored table's files carry
+    // the time of the copy. Gone since it was read (a later commit dropped it from the
+    // window): this pass is stale, leave everything.
+    let recorded = UNIX_EPOCH + Duration::from_millis(oldest.metadata.last_updated_ms.max(0) as u64);
+    let Some(written) = listing.objects.iter().find(|o| o.key == floor_key).and_then(|o| o.modified) else {
+        return Ok(Swept::default());
+    };
+    let cutoff = recorded.min(written).checked_sub(margin(location, md)).unwrap_or(UNIX_EPOCH);
     let mut dead = Vec::new();
     let mut kept = Vec::new();
     for o in &listing.objects {
@@ -230,5 +245,68 @@ pub(crate) fn remember(table: &Table, list_uri: &str, manifests: &[crate::spec::
     let keys: Result<Vec<Key>> = manifests.iter().map(|m| location.confined_key(&m.manifest_path)).collect();
     if let Ok(keys) = keys {
         lock(&table.inner.cleanup.lists).insert(key, Arc::new(keys));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::types::{NestedField, PrimitiveType, Schema};
+    use crate::{Durability, TableOptions};
+    use arrow_array::{Int64Array, RecordBatch};
+
+    fn append(table: &Table, id: i64) {
+        let schema = Arc::new(table.schema().to_arrow());
+        let batch = RecordBatch::try_new(schema, vec![Arc::new(Int64Array::from(vec![id]))]).unwrap();
+        table.append(&[batch]).unwrap();
+    }
+
+    /// A version stamped ahead of the clock (by a writer on a machine whose clock is
+    /// fast, or by commits less than a millisecond apart: `last-updated-ms` grows by at
+    /// least 1 ms per version) must not make the lists written after it look old. The
+    /// pass of `v8` runs after `v9` and `v10` were committed (a background pass while
+    /// its handle commits on): the list of `v10`'s snapshot is in neither `v8` nor its
+    /// oldest kept version `v5`, and must stay because it is younger than `v5`.
+    #[test]
+    fn a_version_stamped_ahead_of_the_clock_does_not_make_younger_lists_dead() {
+        let dir = tempfile::tempdir().unwrap();
+        let opts = TableOptions::default()
+            .durability(Durability::Relaxed)
+            .property(properties::RETAIN_SNAPSHOTS, "2")
+            .property(properties::PREVIOUS_VERSIONS_MAX, "3")
+            .property(properties::CLEANUP_INTERVAL, "0")
+            .property(properties::CLEANUP_MARGIN_MS, "0");
+        let schema = Schema::new(vec![NestedField::required(1, "id", PrimitiveType::Long)]).unwrap();
+        let table = Table::create_with(dir.path(), schema, opts).unwrap();
+        for id in 0..3 {
+            append(&table, id); // v2..v4
+        }
+        // The lists so far are clearly older than what follows.
+        std::thread::sleep(Duration::from_millis(50));
+        // v5: the metadata of v4, stamped ten minutes ahead by its writer.
+        let location = table.location().clone();
+        let v4 = table.state();
+        let mut md = (*v4.metadata).clone();
+        md.last_updated_ms += 600_000;
+        crate::txn::push_metadata_log(&mut md, &v4, &location);
+        location.store().put_new(&location.version_file(5), &md.to_json_bytes().unwrap(), false).unwrap();
+        for id in 3..6 {
+            append(&table, id); // v6..v8, each stamped 1 ms after the one before
+        }
+        // v9 keeps v5 on disk (as it was when the pass of v8 read it), v10 appends.
+        let mut tx = table.new_transaction();
+        tx.set_property(properties::DELETE_AFTER_COMMIT, "false");
+        tx.commit().unwrap();
+        append(&table, 6);
+        assert_eq!(table.version(), 10);
+        let v8 = load_version(&location, 8).unwrap();
+        let swept = pass(&location, &v8, &ListCache::default()).unwrap();
+        // Only the list of v2's snapshot is dead (in neither v8 nor v5, written before v5).
+        assert_eq!(swept, Swept { lists: 1, manifests: 0 });
+        let fresh = Table::open(dir.path()).unwrap();
+        let report = fresh.verify().unwrap();
+        assert!(report.problems.is_empty(), "{report:?}");
+        let rows: usize = fresh.scan().to_batches().unwrap().iter().map(RecordBatch::num_rows).sum();
+        assert_eq!(rows, 7);
     }
 }

@@ -2245,7 +2245,7 @@ fn previous_uri(location: &TableLocation, state: &TableState) -> String {
 
 /// Records the superseded metadata file in the metadata log, trimmed to
 /// `write.metadata.previous-versions-max`.
-fn push_metadata_log(md: &mut TableMetadata, previous: &TableState, location: &TableLocation) {
+pub(crate) fn push_metadata_log(md: &mut TableMetadata, previous: &TableState, location: &TableLocation) {
     if previous.version > 0 {
         md.metadata_log.push(MetadataLogEntry {
             timestamp_ms: previous.metadata.last_updated_ms,
