@@ -192,7 +192,7 @@ pub fn directories_and_durability(store: &dyn Storage) {
 }
 
 /// Recursive listing under a prefix, segment-wise, with sizes and times; an empty
-/// prefix lists nothing (not an error).
+/// prefix lists nothing (not an error); `list_where` keeps the objects asked for.
 pub fn listing(store: &dyn Storage) {
     for dir in ["conf-list/x/y", "conf-listing"] {
         prepare_dir(store, dir);
@@ -216,6 +216,10 @@ pub fn listing(store: &dyn Storage) {
     assert!(none.objects.is_empty() && none.skipped.is_empty());
     let all = store.list(None).expect("list everything");
     assert!(all.objects.iter().any(|o| o.key.as_str() == "conf-listing/c"));
+    let some = store.list_where(Some(&key("conf-list")), &|k| k.name() == "b").expect("list_where");
+    let got: Vec<(&str, u64)> = some.objects.iter().map(|o| (o.key.as_str(), o.size)).collect();
+    assert_eq!(got, [("conf-list/x/y/b", 3)], "list_where keeps the wanted objects, described");
+    assert!(some.objects.iter().all(|o| o.modified.is_none_or(|m| m > before)));
 }
 
 /// Deletes remove one object; a missing key is `NotFound`.

@@ -525,6 +525,10 @@ impl Storage for FaultStorage {
         after(self.op(Op::List, dir_name(prefix)), || self.inner.list(prefix))
     }
 
+    fn list_where(&self, prefix: Option<&Key>, wanted: &dyn Fn(&Key) -> bool) -> io::Result<Listing> {
+        after(self.op(Op::List, dir_name(prefix)), || self.inner.list_where(prefix, wanted))
+    }
+
     fn delete(&self, key: &Key) -> io::Result<()> {
         after(self.op(Op::Delete, key.as_str()), || self.inner.delete(key))
     }

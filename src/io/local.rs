@@ -169,39 +169,46 @@ impl LocalStorage {
         }
     }
 
-    fn walk(&self, dir: &Path, out: &mut Listing) -> io::Result<()> {
+    fn walk(&self, dir: &Path, wanted: &dyn Fn(&Key) -> bool, out: &mut Listing) -> io::Result<()> {
         let entries = match fs::read_dir(dir) {
             Ok(rd) => rd,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
             Err(e) => return Err(e),
         };
+        // A file may vanish between readdir and a look at it (a concurrent cleanup).
+        let gone = |e: &io::Error| e.kind() == io::ErrorKind::NotFound;
         for entry in entries {
             let entry = entry?;
-            // lstat relative to the open directory (`DirEntry::metadata` does not follow
-            // links), not a walk of the whole path per entry. A file may vanish between
-            // readdir and lstat (a concurrent cleanup).
-            let meta = match entry.metadata() {
-                Ok(m) => m,
-                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            // The type comes with the directory entry on most file systems (an lstat
+            // otherwise); it is never a link's target.
+            let ft = match entry.file_type() {
+                Ok(ft) => ft,
+                Err(e) if gone(&e) => continue,
                 Err(e) => return Err(e),
             };
             let path = entry.path();
             let rel = path.strip_prefix(&self.root).unwrap_or(&path);
-            let key = rel.to_str().map(Key::new);
-            let ft = meta.file_type();
             if ft.is_symlink() {
                 out.skipped.push(Skipped { name: rel.to_string_lossy().into_owned(), reason: SkipReason::Link });
             } else if ft.is_dir() {
-                self.walk(&path, out)?;
+                self.walk(&path, wanted, out)?;
             } else if ft.is_file() {
-                match key {
-                    Some(Ok(key)) => {
-                        out.objects.push(ObjectMeta { key, size: meta.len(), modified: meta.modified().ok() })
-                    }
-                    _ => out
-                        .skipped
-                        .push(Skipped { name: rel.to_string_lossy().into_owned(), reason: SkipReason::InvalidName }),
+                let Some(Ok(key)) = rel.to_str().map(Key::new) else {
+                    let name = rel.to_string_lossy().into_owned();
+                    out.skipped.push(Skipped { name, reason: SkipReason::InvalidName });
+                    continue;
+                };
+                if !wanted(&key) {
+                    continue;
                 }
+                // Size and time: an lstat relative to the open directory
+                // (`DirEntry::metadata`), only for the files the caller wants.
+                let meta = match entry.metadata() {
+                    Ok(m) => m,
+                    Err(e) if gone(&e) => continue,
+                    Err(e) => return Err(e),
+                };
+                out.objects.push(ObjectMeta { key, size: meta.len(), modified: meta.modified().ok() });
             }
         }
         Ok(())
@@ -440,6 +447,10 @@ impl Storage for LocalStorage {
     }
 
     fn list(&self, prefix: Option<&Key>) -> io::Result<Listing> {
+        self.list_where(prefix, &|_| true)
+    }
+
+    fn list_where(&self, prefix: Option<&Key>, wanted: &dyn Fn(&Key) -> bool) -> io::Result<Listing> {
         let mut out = Listing::default();
         let dir = self.dir_path(prefix);
         // The prefix itself may be a symlink: it is not followed either.
@@ -448,7 +459,7 @@ impl Storage for LocalStorage {
             out.skipped.push(Skipped { name, reason: SkipReason::Link });
             return Ok(out);
         }
-        self.walk(&dir, &mut out)?;
+        self.walk(&dir, wanted, &mut out)?;
         Ok(out)
     }
 

@@ -510,6 +510,17 @@ pub trait Storage: Send + Sync + Debug {
     /// Every object under `prefix` (all of them for `None`), recursively.
     fn list(&self, prefix: Option<&Key>) -> io::Result<Listing>;
 
+    /// [`Storage::list`], keeping only the objects whose key `wanted` accepts (skipped
+    /// entries are reported as by `list`). For a caller that needs a few kinds of
+    /// file from a large directory: a backend that pays to describe each object (a
+    /// local file system: one `lstat` for its size and time) asks `wanted` first. The
+    /// default lists everything and filters.
+    fn list_where(&self, prefix: Option<&Key>, wanted: &dyn Fn(&Key) -> bool) -> io::Result<Listing> {
+        let mut listing = self.list(prefix)?;
+        listing.objects.retain(|o| wanted(&o.key));
+        Ok(listing)
+    }
+
     /// Deletes `key` (`NotFound` if it does not exist).
     fn delete(&self, key: &Key) -> io::Result<()>;
 

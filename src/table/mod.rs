@@ -962,13 +962,10 @@ pub(crate) fn is_object_store(storage: &dyn Storage) -> bool {
 /// folder has none).
 pub(crate) fn list_versions(location: &TableLocation) -> Result<Vec<u64>> {
     let dir = location.metadata_dir();
-    let listing = location.store().list(Some(&dir)).map_err(|e| Error::io(location.path(&dir), e))?;
-    Ok(listing
-        .objects
-        .iter()
-        .filter(|o| o.key.parent().as_ref() == Some(&dir))
-        .filter_map(|o| parse_version_file(o.key.name()))
-        .collect())
+    let is_version = |k: &Key| k.parent().as_ref() == Some(&dir) && parse_version_file(k.name()).is_some();
+    let listing =
+        location.store().list_where(Some(&dir), &is_version).map_err(|e| Error::io(location.path(&dir), e))?;
+    Ok(listing.objects.iter().filter_map(|o| parse_version_file(o.key.name())).collect())
 }
 
 /// Refuses a table whose metadata is gzip-compressed (`v<N>.gz.metadata.json`, or the

@@ -144,7 +144,13 @@ pub(crate) fn pass(location: &TableLocation, state: &TableState, cache: &ListCac
     for s in &oldest.metadata.snapshots {
         live.insert(location.confined_key(&s.manifest_list)?);
     }
-    let listing = location.store().list(Some(&dir)).map_err(|e| Error::io(location.path(&dir), e))?;
+    // Only manifest lists are looked at (on a local disk, only they are lstat'ed: the
+    // versions and manifests beside them are most of `metadata/`).
+    let is_list = |k: &Key| {
+        let name = k.name();
+        k.parent().as_ref() == Some(&dir) && name.starts_with("snap-") && name.ends_with(".avro")
+    };
+    let listing = location.store().list_where(Some(&dir), &is_list).map_err(|e| Error::io(location.path(&dir), e))?;
     // When `v<F>` was built: the earlier of the time its writer recorded and its file's
     // modification time. Either alone can be late: `last-updated-ms` runs ahead of the
     // clock when its writer's clock is fast or when commits come less than a
@@ -155,10 +161,6 @@ pub(crate) fn pass(location: &TableLocation, state: &TableState, cache: &ListCac
     let mut dead = Vec::new();
     let mut kept = Vec::new();
     for o in &listing.objects {
-        let name = o.key.name();
-        if o.key.parent().as_ref() != Some(&dir) || !name.starts_with("snap-") || !name.ends_with(".avro") {
-            continue;
-        }
         let old = o.modified.is_some_and(|m| m < cutoff);
         if !live.contains(&o.key) && old { dead.push(o.key.clone()) } else { kept.push(o.key.clone()) }
     }
@@ -171,34 +173,49 @@ pub(crate) fn pass(location: &TableLocation, state: &TableState, cache: &ListCac
     if let Some(missing) = newest.iter().find(|k| !present.contains(k)) {
         return Err(Error::io(location.path(missing), std::io::Error::from(std::io::ErrorKind::NotFound)));
     }
-    let mut keep_manifests: HashSet<Key> = HashSet::new();
+    // The manifests dead lists name are the candidates; every one a kept list names is
+    // struck off (looked up, not copied: kept lists name thousands of manifests, most
+    // of them the same ones).
+    let mut lists: Vec<Key> = Vec::new();
+    let mut dead_named = Vec::new();
+    for k in &dead {
+        if let Ok(Some(ms)) = manifests_of(location, cache, k) {
+            dead_named.push(ms);
+            lists.push(k.clone());
+        }
+    }
+    let mut candidates: HashSet<&Key> = dead_named
+        .iter()
+        .flat_map(|ms| ms.iter())
+        .filter(|m| m.parent().as_ref() == Some(&dir) && m.name().ends_with(".avro"))
+        .collect();
     for k in &kept {
         match manifests_of(location, cache, k) {
-            Ok(Some(ms)) => keep_manifests.extend(ms.iter().cloned()),
+            Ok(Some(ms)) => {
+                for m in ms.iter() {
+                    candidates.remove(m);
+                }
+            }
             // Deleted meanwhile by another process's pass: it was dead there.
             Ok(None) => {}
             Err(e) => return Err(e),
         }
     }
-    let mut manifests: Vec<Key> = Vec::new();
-    let mut lists: Vec<Key> = Vec::new();
-    for k in &dead {
-        if let Ok(Some(ms)) = manifests_of(location, cache, k) {
-            for m in ms.iter() {
-                if m.parent().as_ref() == Some(&dir)
-                    && m.name().ends_with(".avro")
-                    && !keep_manifests.contains(m)
-                    && !manifests.contains(m)
-                {
-                    manifests.push(m.clone());
-                }
-            }
-            lists.push(k.clone());
-        }
-    }
+    let manifests: Vec<Key> = candidates.into_iter().cloned().collect();
     // Manifests first: an interrupted pass leaves dead lists that the next pass finds.
     let mut swept = Swept::default();
     for m in &manifests {
+        if std::env::var_os("FLOE_DEBUG_CLEANUP").is_some() {
+            let by: Vec<&Key> = dead.iter().filter(|d| lock(cache).get(*d).is_some_and(|ms| ms.contains(m))).collect();
+            eprintln!(
+                "DEBUG pass v{} floor {} deletes {} named by dead {:?}; kept {}",
+                state.version,
+                floor,
+                m,
+                by,
+                kept.len()
+            );
+        }
         if deleted(location.store().delete(m)) {
             swept.manifests += 1;
         }
