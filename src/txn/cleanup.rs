@@ -124,19 +124,24 @@ pub(crate) fn pass(location: &TableLocation, state: &TableState, cache: &ListCac
     if floor >= state.version {
         return Ok(Swept::default());
     }
-    // When `v<F>`'s file was written, by the store's clock (the one that stamps the
-    // lists), asked first: a later commit may drop it from the window at any moment.
-    // Gone already, or a store without times: this pass cannot judge ages.
+    // When `v<F>` was built: the earlier of the time its writer recorded and its file's
+    // modification time (the store's clock, the one that stamps the lists). Either
+    // alone can be late: `last-updated-ms` runs ahead of the clock when its writer's
+    // clock is fast or when commits come less than a millisecond apart (each version's
+    // is at least 1 ms after the one before), and a copied or restored table's files
+    // carry the time of the copy. The file time is asked first: a later commit may drop
+    // `v<F>` from the window at any moment.
     let floor_key = location.version_file(floor);
-    let written = match location.store().head(&floor_key) {
-        Ok(meta) => meta.modified,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+    let written = match location.store().head(&floor_key).map(|m| m.modified) {
+        Ok(Some(t)) => t,
+        // Gone already, or a store without times: this pass cannot judge ages.
+        Ok(None) => return Ok(Swept::default()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Swept::default()),
         Err(e) => return Err(Error::io(location.path(&floor_key), e)),
     };
-    let Some(written) = written else {
-        return Ok(Swept::default());
-    };
     let oldest = load_version(location, floor)?;
+    let recorded = UNIX_EPOCH + Duration::from_millis(oldest.metadata.last_updated_ms.max(0) as u64);
+    let cutoff = recorded.min(written).checked_sub(margin(location, md)).unwrap_or(UNIX_EPOCH);
 
     let newest: HashSet<Key> =
         md.snapshots.iter().map(|s| location.confined_key(&s.manifest_list)).collect::<Result<_>>()?;
@@ -151,13 +156,6 @@ pub(crate) fn pass(location: &TableLocation, state: &TableState, cache: &ListCac
         k.parent().as_ref() == Some(&dir) && name.starts_with("snap-") && name.ends_with(".avro")
     };
     let listing = location.store().list_where(Some(&dir), &is_list).map_err(|e| Error::io(location.path(&dir), e))?;
-    // When `v<F>` was built: the earlier of the time its writer recorded and its file's
-    // modification time. Either alone can be late: `last-updated-ms` runs ahead of the
-    // clock when its writer's clock is fast or when commits come less than a
-    // millisecond apart (each version's is at least 1 ms after the one before), and a
-    // copied or restored table's files carry the time of the copy.
-    let recorded = UNIX_EPOCH + Duration::from_millis(oldest.metadata.last_updated_ms.max(0) as u64);
-    let cutoff = recorded.min(written).checked_sub(margin(location, md)).unwrap_or(UNIX_EPOCH);
     let mut dead = Vec::new();
     let mut kept = Vec::new();
     for o in &listing.objects {
