@@ -435,6 +435,68 @@ fn duckdb_reads_floe_table() {
     assert_same_rows("duckdb-read vs floe scan", &floe, &py.read("duckdb-read", dir.path(), None));
 }
 
+/// 2b. A file whose later row groups differ from its first (docs/design.md "Work that
+/// does not pay is not retried"): `name` (distinct 60-character strings) loses its
+/// dictionary and `value` (random doubles) its compression after the first row group.
+/// pyiceberg and DuckDB read it row for row.
+#[test]
+fn readers_read_a_file_whose_later_row_groups_drop_dictionary_and_compression() {
+    use floe::parquet::basic::Compression;
+    use floe::parquet::file::reader::{FileReader, SerializedFileReader};
+    let Some(py) = interop() else { return };
+    let dir = scratch("readers_read_a_file_whose_later_row_groups_drop_dictionary_and_compression");
+    let options = relaxed().write(floe::WriteOptions::default().row_group_size(20_000));
+    let table = Table::create_with(dir.path(), interop_schema(), options).expect("create floe table");
+    let n = 60_000_i64;
+    let mut x = 0x2545_F491_4F6C_DD1D_u64;
+    let values: Vec<f64> = (0..n)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            f64::from_bits((x >> 12) | 0x4000_0000_0000_0000)
+        })
+        .collect();
+    let names: Vec<String> = (0..n).map(|i| format!("{i:060}")).collect();
+    let expected: Vec<Value> = (0..n).map(|i| row(i, Some(&names[i as usize]), Some(values[i as usize]))).collect();
+    let batch = RecordBatch::try_new(
+        Arc::new(interop_schema().to_arrow()),
+        vec![
+            Arc::new(Int64Array::from_iter_values(0..n)),
+            Arc::new(StringArray::from(names.clone())),
+            Arc::new(Float64Array::from(values)),
+        ],
+    )
+    .expect("batch");
+    table.append(&[batch]).expect("append");
+
+    let files: Vec<PathBuf> = std::fs::read_dir(dir.path().join("data"))
+        .expect("data dir")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "parquet"))
+        .collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    let reader = SerializedFileReader::new(File::open(&files[0]).expect("open data file")).expect("footer");
+    let groups: Vec<Vec<(bool, Compression)>> = reader
+        .metadata()
+        .row_groups()
+        .iter()
+        .map(|rg| rg.columns().iter().map(|c| (c.dictionary_page_offset().is_some(), c.compression())).collect())
+        .collect();
+    assert_eq!(groups.len(), 3, "{groups:?}");
+    let zstd = groups[0][0].1;
+    assert!(matches!(zstd, Compression::ZSTD(_)), "{groups:?}");
+    assert_eq!(groups[0], [(true, zstd), (true, zstd), (true, zstd)], "first row group: every column tried");
+    for later in &groups[1..] {
+        assert_eq!(later[1..], [(false, zstd), (true, Compression::UNCOMPRESSED)], "{groups:?}");
+    }
+
+    let floe = floe_rows(&table);
+    assert_same_rows("floe scan vs rows written", &expected, &floe);
+    assert_same_rows("pyiceberg-read vs floe scan", &floe, &py.read("pyiceberg-read", dir.path(), None));
+    assert_same_rows("duckdb-read vs floe scan", &floe, &py.read("duckdb-read", dir.path(), None));
+}
+
 /// A table with one column of every primitive type, and the rows written to it in
 /// the script's JSON forms.
 fn all_types_table(dir: &Path) -> (Table, Vec<Value>) {

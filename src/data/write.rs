@@ -58,11 +58,11 @@ use parquet::basic::{
     Compression, ConvertedType, Encoding, LogicalType, PageType, TimeUnit as ParquetTimeUnit, Type as PhysicalType,
     ZstdLevel,
 };
-use parquet::file::metadata::{KeyValue, PageEncodingStats, ParquetMetaData};
+use parquet::file::metadata::{ColumnChunkMetaData, KeyValue, PageEncodingStats, ParquetMetaData};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::file::statistics::Statistics;
 use parquet::file::writer::SerializedFileWriter;
-use parquet::schema::types::{ColumnDescriptor, ColumnPath, SchemaDescriptor, Type as ParquetType, TypePtr};
+use parquet::schema::types::{ColumnDescriptor, SchemaDescriptor, Type as ParquetType, TypePtr};
 
 use crate::error::{Error, Result};
 use crate::io::local::LocalStorage;
@@ -109,6 +109,13 @@ pub struct WriteOptions {
     /// files ~40% smaller (17.3 vs 28.3 MiB), so less to write, fsync and read back (see
     /// the `compression` figure of `benches/write_speed.rs`).
     pub compression: Compression,
+    /// A column whose first row group compressed by less than this fraction of its
+    /// bytes is written uncompressed in the rest of the file (each column chunk names its
+    /// own codec, so every reader handles it). Default 0.1: below a 10 % saving the
+    /// CPU to compress and to decompress again on every read (zstd decodes such data
+    /// at ~1 GB/s per core here) outweighs the bytes saved even for a reader fetching
+    /// them from an object store at 100 MB/s. 0 keeps `compression` on every column.
+    pub min_compression_saving: f64,
     /// fsync each file (and its directory) before it is reported as written. Default true.
     pub durable: bool,
     /// Partitioned writes: at most this many Parquet files open at once (one per
@@ -142,6 +149,8 @@ pub struct WriteOptions {
     pub(crate) sync_early: bool,
 }
 
+/// Default of [`WriteOptions::min_compression_saving`] (10 %).
+pub const DEFAULT_MIN_COMPRESSION_SAVING: f64 = 0.1;
 /// Default of [`WriteOptions::max_open_files`].
 pub const DEFAULT_MAX_OPEN_FILES: usize = 64;
 /// Default of [`WriteOptions::max_buffered_bytes`] (256 MiB).
@@ -163,6 +172,12 @@ impl WriteOptions {
     /// Sets [`WriteOptions::compression`].
     pub fn compression(mut self, compression: Compression) -> Self {
         self.compression = compression;
+        self
+    }
+
+    /// Sets [`WriteOptions::min_compression_saving`] (a fraction, clamped to 0..=1).
+    pub fn min_compression_saving(mut self, fraction: f64) -> Self {
+        self.min_compression_saving = if fraction.is_nan() { 0.0 } else { fraction.clamp(0.0, 1.0) };
         self
     }
 
@@ -203,6 +218,7 @@ impl Default for WriteOptions {
             target_file_size_bytes: 512 * 1024 * 1024,
             row_group_size: 1024 * 1024,
             compression: Compression::ZSTD(ZstdLevel::default()),
+            min_compression_saving: DEFAULT_MIN_COMPRESSION_SAVING,
             durable: true,
             max_open_files: DEFAULT_MAX_OPEN_FILES,
             max_buffered_bytes: DEFAULT_MAX_BUFFERED_BYTES,
@@ -736,11 +752,14 @@ struct Output {
 struct RowGroupEncoder {
     factory: Arc<ArrowRowGroupWriterFactory>,
     /// The file's Parquet schema and properties (to make a factory without the
-    /// dictionaries that did not pay, see [`RowGroupEncoder::learn_dictionaries`]).
+    /// dictionaries and compression that did not pay, see
+    /// [`RowGroupEncoder::learn_from_first_row_group`]).
     file_schema: TypePtr,
     props: Arc<WriterProperties>,
     /// True until the file's first row group is closed.
     first: bool,
+    /// [`WriteOptions::min_compression_saving`].
+    min_compression_saving: f64,
     arrow: SchemaRef,
     /// Leaf columns (column writers) of each top-level field, in order.
     leaves: Arc<[usize]>,
@@ -852,35 +871,44 @@ impl RowGroupEncoder {
     fn close(&mut self, rg: RowGroupInProgress) -> ParquetResult<EncodedRowGroup> {
         let rg = rg.close()?;
         if std::mem::take(&mut self.first) {
-            self.learn_dictionaries(&rg)?;
+            self.learn_from_first_row_group(&rg)?;
         }
         Ok(rg)
     }
 
-    /// Turns dictionary encoding off, for the file's later row groups, on every column
-    /// whose dictionary in `rg` (the first row group) outgrew its page limit and fell
-    /// back to plain pages. The Parquet writer attempts a dictionary in every column
-    /// chunk and gives up only after interning values up to the limit: on a column of
-    /// mostly distinct values (ids, hashes, free text, measurements) that is work thrown
-    /// away in every row group (about 6 % of a bulk append's CPU in a profile of the
-    /// bench table). Each column chunk records its own encodings, so readers need
-    /// nothing special; a column that becomes repetitive later in the file loses its
-    /// dictionary for this file only.
-    fn learn_dictionaries(&mut self, rg: &EncodedRowGroup) -> ParquetResult<()> {
-        let fell_back: Vec<ColumnPath> = rg
-            .chunks
-            .iter()
-            .map(|c| &c.close().metadata)
-            .filter(|m| dictionary_fell_back(m.page_encoding_stats().map(Vec::as_slice).unwrap_or_default()))
-            .map(|m| m.column_path().clone())
-            .collect();
-        if fell_back.is_empty() {
-            return Ok(());
+    /// Changes the properties of the file's later row groups after what `rg` (its first
+    /// row group) showed: work that did not pay there is not done again.
+    ///
+    /// - **Dictionaries**: off on every column whose dictionary outgrew its page limit
+    ///   and fell back to plain pages. The Parquet writer attempts a dictionary in every
+    ///   column chunk and gives up only after interning values up to the limit: on a
+    ///   column of mostly distinct values (ids, hashes, free text, measurements) that is
+    ///   work thrown away in every row group (about 6 % of a bulk append's CPU in a
+    ///   profile of the bench table).
+    /// - **Compression**: off on every column whose compressed chunk saved less than
+    ///   [`WriteOptions::min_compression_saving`] of its bytes (random floats, hashes,
+    ///   already-compressed blobs). zstd spends as much CPU on such a column as on any
+    ///   other, and every reader pays again to decompress it: in the bench table's
+    ///   `value` column (random doubles, 6 % saved) decompression was ~45 % of the CPU of
+    ///   a projection onto it (perf, docs/benchmarks.md).
+    ///
+    /// Each column chunk records its own encodings and codec, so readers need nothing
+    /// special; a column that behaves otherwise later in the file keeps this file's
+    /// choice (the next file learns again).
+    fn learn_from_first_row_group(&mut self, rg: &EncodedRowGroup) -> ParquetResult<()> {
+        let mut builder = None;
+        for chunk in &rg.chunks {
+            let m = &chunk.close().metadata;
+            if dictionary_fell_back(m.page_encoding_stats().map(Vec::as_slice).unwrap_or_default()) {
+                let b = builder.take().unwrap_or_else(|| (*self.props).clone().into_builder());
+                builder = Some(b.set_column_dictionary_enabled(m.column_path().clone(), false));
+            }
+            if compression_did_not_pay(m, self.min_compression_saving) {
+                let b = builder.take().unwrap_or_else(|| (*self.props).clone().into_builder());
+                builder = Some(b.set_column_compression(m.column_path().clone(), Compression::UNCOMPRESSED));
+            }
         }
-        let mut builder = (*self.props).clone().into_builder();
-        for path in fell_back {
-            builder = builder.set_column_dictionary_enabled(path, false);
-        }
+        let Some(builder) = builder else { return Ok(()) };
         self.props = Arc::new(builder.build());
         // The factory takes its schema and properties from a file writer: one over
         // nothing, with the file's schema and the new properties (its magic bytes go
@@ -898,6 +926,7 @@ impl RowGroupEncoder {
             file_schema: self.file_schema.clone(),
             props: self.props.clone(),
             first: self.first,
+            min_compression_saving: self.min_compression_saving,
             arrow: self.arrow.clone(),
             leaves: self.leaves.clone(),
             in_progress: None,
@@ -981,6 +1010,7 @@ impl ParquetFileWriter {
         threads: usize,
         pipeline: bool,
         sync_early: bool,
+        min_compression_saving: f64,
     ) -> ParquetResult<Self> {
         // ArrowWriter builds the file writer exactly as before (Parquet schema, the
         // embedded Arrow schema, properties); only the encoding loop is ours.
@@ -1001,6 +1031,7 @@ impl ParquetFileWriter {
             file_schema: descr.root_schema_ptr(),
             props: props.clone(),
             first: true,
+            min_compression_saving,
             arrow,
             leaves: leaves.into(),
             in_progress: None,
@@ -1193,6 +1224,19 @@ impl ParquetFileWriter {
 thread_local! {
     /// Row groups this thread handed to the pipeline (tests check it ran).
     static PIPELINED_ROW_GROUPS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// Compressed chunks smaller than this are not judged (a few pages: the page headers
+/// and a short sample would decide for the whole file).
+const COMPRESSION_JUDGED_MIN_BYTES: i64 = 64 * 1024;
+
+/// True when a compressed column chunk saved less than `min_saving` (a fraction) of its
+/// uncompressed bytes.
+fn compression_did_not_pay(m: &ColumnChunkMetaData, min_saving: f64) -> bool {
+    let (compressed, uncompressed) = (m.compressed_size(), m.uncompressed_size());
+    m.compression() != Compression::UNCOMPRESSED
+        && uncompressed >= COMPRESSION_JUDGED_MIN_BYTES
+        && (compressed as f64) > (uncompressed as f64) * (1.0 - min_saving)
 }
 
 /// True when a column chunk with these page encodings attempted a dictionary and fell
@@ -1571,6 +1615,7 @@ impl DataFileWriter {
             threads,
             self.pipeline_row_groups,
             sync_early,
+            self.opts.min_compression_saving,
         )
         .map_err(|e| Error::Parquet { path: path.clone(), source: e })?;
         let nan_counts = vec![0; self.nan_leaves.len()];
@@ -2766,6 +2811,51 @@ mod tests {
             let (yes, plain) = (vec![true, true, true], vec![true, false, true]);
             assert_eq!(dictionaries, [yes, plain.clone(), plain], "{threads} threads");
             assert_eq!(read_back(&files[0].file_path).columns(), b.columns());
+        }
+    }
+
+    #[test]
+    fn a_column_that_does_not_compress_is_written_uncompressed_after_the_first_row_group() {
+        // `score` holds random doubles (zstd saves ~6 % of them), `id` and `name`
+        // compress well.
+        let schema = simple_schema();
+        let n = 120_000;
+        let mut x = 0x9E37_79B9_7F4A_7C15_u64;
+        let random = std::iter::repeat_with(move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            f64::from_bits((x >> 12) | 0x3FF0_0000_0000_0000)
+        });
+        let b = RecordBatch::try_new(
+            Arc::new(schema.to_arrow()),
+            vec![
+                Arc::new(Int64Array::from_iter_values(0..n)),
+                Arc::new(StringArray::from_iter_values((0..n).map(|i| format!("name-{:08}", i % 5_000)))),
+                Arc::new(Float64Array::from_iter_values(random.take(n as usize))),
+            ],
+        )
+        .unwrap();
+        let o = WriteOptions { row_group_size: 40_000, ..opts() };
+        let zstd = Compression::ZSTD(ZstdLevel::default());
+        let (all, learned) = (vec![zstd; 3], vec![zstd, zstd, Compression::UNCOMPRESSED]);
+        for (saving, later) in [(DEFAULT_MIN_COMPRESSION_SAVING, learned), (0.0, all.clone())] {
+            for threads in [1, 2] {
+                let dir = tempfile::tempdir().unwrap();
+                let o = o.clone().encode_threads(threads).min_compression_saving(saving);
+                let files = write_all(dir.path(), &schema, std::slice::from_ref(&b), o);
+                assert_eq!(files.len(), 1);
+                let path = files[0].file_path.strip_prefix("file://").unwrap();
+                let reader = SerializedFileReader::new(crate::io::local::test_fs::open(path)).unwrap();
+                let codecs: Vec<Vec<Compression>> = reader
+                    .metadata()
+                    .row_groups()
+                    .iter()
+                    .map(|rg| rg.columns().iter().map(|c| c.compression()).collect())
+                    .collect();
+                assert_eq!(codecs, [all.clone(), later.clone(), later.clone()], "saving {saving}, {threads} threads");
+                assert_eq!(read_back(&files[0].file_path).columns(), b.columns());
+            }
         }
     }
 
