@@ -144,7 +144,11 @@ fn object_store_urls_and_options_are_checked_before_anything_is_touched() {
         other => panic!("{other:?}"),
     }
     // Every cloud's URL forms build a store (no request is made to build one).
-    let s3 = open("s3://bucket/a/b", &[("aws_region", "us-east-1"), ("aws_access_key_id", "x")]).unwrap();
+    let s3 = open(
+        "s3://bucket/a/b",
+        &[("aws_region", "us-east-1"), ("aws_access_key_id", "x"), ("aws_secret_access_key", "y")],
+    )
+    .unwrap();
     assert_eq!(s3.root_url(), "s3://bucket/a/b");
     assert_eq!(s3.url(&Key::new("data/x y.parquet").unwrap()), "s3://bucket/a/b/data/x y.parquet");
     let gs = open("gs://bucket/t", &[("google_service_account_key", "{}")]);

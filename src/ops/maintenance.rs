@@ -960,8 +960,20 @@ impl Table {
         let max_prev = md.property_i64(properties::PREVIOUS_VERSIONS_MAX, 100).max(1) as u64;
         let protected = self.inflight_protection(cutoff)?;
 
+        let metadata_dir = self.location().metadata_dir();
+        let hint = self.location().hint_file();
+        // What is never a candidate: the lock files, the hint, and every file something
+        // references or protects. Asked before a local listing `lstat`s a file, so a
+        // large table's referenced data files are not described at all.
+        let candidate = |key: &Key| {
+            if key.segments().next() == Some(".locks") || *key == hint {
+                return false;
+            }
+            let id = key.to_string();
+            !(reachable.contains(&id) || keep.contains(&id) || protected.contains(key) || also_keep.contains(key))
+        };
         // Every object under the root, never following a symlink (reported instead).
-        let listing = self.storage().list(None).map_err(|e| Error::io(self.location().root(), e))?;
+        let listing = self.storage().list_where(None, &candidate).map_err(|e| Error::io(self.location().root(), e))?;
         for skipped in &listing.skipped {
             let shown = self.location().root().join(&skipped.name);
             report.skipped.push(match skipped.reason {
@@ -969,18 +981,9 @@ impl Table {
                 _ => format!("{}: its name is not valid UTF-8; not examined", shown.display()),
             });
         }
-        let metadata_dir = self.location().metadata_dir();
-        let hint = self.location().hint_file();
         let mut to_delete: Vec<(FileRef, u64, Kind)> = Vec::new();
         for object in listing.objects {
             let key = object.key;
-            if key.segments().next() == Some(".locks") || key == hint {
-                continue;
-            }
-            let id = key.to_string();
-            if reachable.contains(&id) || keep.contains(&id) || protected.contains(&key) || also_keep.contains(&key) {
-                continue;
-            }
             let name = key.name().to_string();
             let in_metadata_dir = key.parent().as_ref() == Some(&metadata_dir);
             if in_metadata_dir && let Some(n) = crate::io::location::parse_version_file(&name) {
