@@ -113,7 +113,7 @@ pub struct WriteOptions {
     /// bytes is written uncompressed in the rest of the file (each column chunk names its
     /// own codec, so every reader handles it). Default 0.1: below a 10 % saving the
     /// CPU to compress and to decompress again on every read (zstd decodes such data
-    /// at ~1 GB/s per core here) outweighs the bytes saved even for a reader fetching
+    /// at ~0.9 GB/s per core here) outweighs the bytes saved even for a reader fetching
     /// them from an object store at 100 MB/s. 0 keeps `compression` on every column.
     pub min_compression_saving: f64,
     /// fsync each file (and its directory) before it is reported as written. Default true.
