@@ -889,8 +889,8 @@ impl RowGroupEncoder {
     ///   [`WriteOptions::min_compression_saving`] of its bytes (random floats, hashes,
     ///   already-compressed blobs). zstd spends as much CPU on such a column as on any
     ///   other, and every reader pays again to decompress it: in the bench table's
-    ///   `value` column (random doubles, 6 % saved) decompression was ~45 % of the CPU of
-    ///   a projection onto it (perf, docs/benchmarks.md).
+    ///   `value` column (random doubles, 6 % saved) decompression was ~46 % of the CPU
+    ///   samples of a projection onto it (perf, docs/design.md).
     ///
     /// Each column chunk records its own encodings and codec, so readers need nothing
     /// special; a column that behaves otherwise later in the file keeps this file's
@@ -1226,7 +1226,7 @@ thread_local! {
     static PIPELINED_ROW_GROUPS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
 }
 
-/// Compressed chunks smaller than this are not judged (a few pages: the page headers
+/// Chunks of fewer uncompressed bytes than this are not judged (a page or so: its header
 /// and a short sample would decide for the whole file).
 const COMPRESSION_JUDGED_MIN_BYTES: i64 = 64 * 1024;
 
