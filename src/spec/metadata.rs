@@ -319,13 +319,107 @@ fn snapshot_json(snap: &Arc<Snapshot>) -> serde_json::Result<Arc<serde_json::val
     Ok(json)
 }
 
+/// Snapshots the decoding cache holds at most (their JSON text, about 1 KB each, plus the
+/// snapshot).
+const SNAPSHOT_DECODE_CACHE: usize = 1024;
+
+/// Decoded snapshots by the exact JSON text they were decoded from.
+type SnapshotDecodeCache = HashMap<Box<str>, Arc<Snapshot>>;
+
+/// A metadata file decoded with its snapshots shared with the versions this process
+/// decoded before, or `None` for anything but a well-formed object (the caller then
+/// decodes the usual way, which reports the error).
+///
+/// Why: under contention every commit decodes the version that beat it, ~86 KB of JSON
+/// of which nearly all is the 100 retained snapshots, all but the newest few already
+/// decoded by this process from an earlier version (decoding was about a fifth of a
+/// commit-lock hold at 8 writers, docs/benchmarks.md "Where a contended commit's time
+/// goes"). So the top-level members are read unparsed, every member but `snapshots` is
+/// decoded as usual (the derived decoder, from a document without `snapshots`), and each
+/// snapshot whose exact text was decoded before is the same `Arc` again. A snapshot is
+/// cached only by the text it was decoded from (decoding is a function of the text), so
+/// the result is always what decoding the whole file would give; the cache is bounded
+/// (cleared when full).
+fn decode_sharing_snapshots(bytes: &[u8]) -> Option<TableMetadata> {
+    let members: RawMembers<'_> = serde_json::from_slice(bytes).ok()?;
+    let mut snapshots = None;
+    let mut rest = Vec::with_capacity(bytes.len() / 4);
+    rest.push(b'{');
+    for (key, value) in &members.0 {
+        if key == "snapshots" {
+            if snapshots.replace(*value).is_some() {
+                return None;
+            }
+            continue;
+        }
+        if rest.len() > 1 {
+            rest.push(b',');
+        }
+        serde_json::to_writer(&mut rest, key).ok()?;
+        rest.push(b':');
+        rest.extend_from_slice(value.get().as_bytes());
+    }
+    rest.push(b'}');
+    let mut md: TableMetadata = serde_json::from_slice(&rest).ok()?;
+    if let Some(raw) = snapshots {
+        let items: Vec<&serde_json::value::RawValue> = serde_json::from_str(raw.get()).ok()?;
+        static CACHE: std::sync::OnceLock<std::sync::Mutex<SnapshotDecodeCache>> = std::sync::OnceLock::new();
+        let cache = CACHE.get_or_init(Default::default);
+        let mut out = Vec::with_capacity(items.len());
+        for item in items {
+            let text = item.get();
+            if let Some(snap) = crate::sync::lock(cache).get(text) {
+                out.push(snap.clone());
+                continue;
+            }
+            let snap = Arc::new(serde_json::from_str::<Snapshot>(text).ok()?);
+            let mut cache = crate::sync::lock(cache);
+            if cache.len() >= SNAPSHOT_DECODE_CACHE {
+                cache.clear();
+            }
+            cache.insert(text.into(), snap.clone());
+            out.push(snap);
+        }
+        md.snapshots = out;
+    }
+    Some(md)
+}
+
+/// An object's members in order, their values not parsed (borrowed from the input).
+struct RawMembers<'a>(Vec<(String, &'a serde_json::value::RawValue)>);
+
+impl<'de> Deserialize<'de> for RawMembers<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct Members;
+        impl<'de> serde::de::Visitor<'de> for Members {
+            type Value = RawMembers<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> std::result::Result<Self::Value, A::Error> {
+                let mut out = Vec::new();
+                while let Some(entry) = map.next_entry::<String, &'de serde_json::value::RawValue>()? {
+                    out.push(entry);
+                }
+                Ok(RawMembers(out))
+            }
+        }
+        d.deserialize_map(Members)
+    }
+}
+
 impl TableMetadata {
     /// Decodes and validates a metadata file's bytes.
     pub(crate) fn from_json_bytes(path: &Path, bytes: &[u8]) -> Result<TableMetadata> {
-        // The common case decodes straight into the typed struct (this runs on every
-        // commit that follows another writer's). Only a failure pays for a second,
-        // untyped parse to tell "not v2" (unsupported) from "broken" (corrupt).
-        let md: TableMetadata = match serde_json::from_slice(bytes) {
+        // The common case decodes into the typed struct, reusing the snapshots this
+        // process decoded before (this runs on every commit that follows another
+        // writer's). Only a failure pays for the plain typed decode, which reports it,
+        // and an untyped parse to tell "not v2" (unsupported) from "broken" (corrupt).
+        let decoded = match decode_sharing_snapshots(bytes) {
+            Some(md) => Ok(md),
+            None => serde_json::from_slice(bytes),
+        };
+        let md: TableMetadata = match decoded {
             Ok(md) => md,
             Err(e) => {
                 let version = serde_json::from_slice::<Value>(bytes)
@@ -594,6 +688,63 @@ mod tests {
         md.snapshots[0] = Arc::new(snap(id, "file:///t/metadata/b.avro"));
         assert_eq!(encode(&md), second);
         assert_eq!(TableMetadata::from_json_bytes(Path::new("v"), second.as_bytes()).unwrap(), md);
+    }
+
+    #[test]
+    fn decoding_shares_the_snapshots_decoded_before_and_equals_a_plain_decode() {
+        let mut md = minimal();
+        md.extra.insert("weird \"key\"\n".into(), Value::from(vec![1, 2]));
+        md.properties.insert("k".into(), "v".into());
+        let snap = |id: i64, list: &str, op: &str| {
+            Arc::new(Snapshot {
+                snapshot_id: id,
+                parent_snapshot_id: (id > 1).then_some(id - 1),
+                sequence_number: id,
+                timestamp_ms: 5,
+                manifest_list: list.into(),
+                summary: BTreeMap::from([("operation".to_string(), op.to_string())]),
+                schema_id: Some(0),
+            })
+        };
+        // Ids no other test uses (the caches are process-wide).
+        let base = 0x0dec_0de0_0000;
+        for k in 0..3 {
+            md.snapshots.push(snap(base + k, &format!("file:///t/metadata/{k}.avro"), "append"));
+        }
+        md.current_snapshot_id = Some(base + 2);
+        let plain = |bytes: &[u8]| serde_json::from_slice::<TableMetadata>(bytes).unwrap();
+        let first_bytes = md.to_json_bytes().unwrap();
+        let first = TableMetadata::from_json_bytes(Path::new("v1"), &first_bytes).unwrap();
+        assert_eq!(first, plain(&first_bytes));
+        assert_eq!(first, md);
+
+        // The next version: one snapshot more, one changed (same id, other text).
+        md.snapshots.push(snap(base + 3, "file:///t/metadata/3.avro", "append"));
+        md.snapshots[1] = snap(base + 1, "file:///t/metadata/1.avro", "overwrite");
+        md.current_snapshot_id = Some(base + 3);
+        let second_bytes = md.to_json_bytes().unwrap();
+        let second = TableMetadata::from_json_bytes(Path::new("v2"), &second_bytes).unwrap();
+        assert_eq!(second, plain(&second_bytes));
+        assert_eq!(second, md);
+        assert!(Arc::ptr_eq(&first.snapshots[0], &second.snapshots[0]), "unchanged text: the same snapshot");
+        assert!(Arc::ptr_eq(&first.snapshots[2], &second.snapshots[2]));
+        assert!(!Arc::ptr_eq(&first.snapshots[1], &second.snapshots[1]), "changed text: decoded again");
+        assert_eq!(second.snapshots[1].operation(), "overwrite");
+
+        // What the plain decoder refuses is still refused, with its error.
+        let text = String::from_utf8(second_bytes).unwrap();
+        let twice = text.replacen("\"snapshots\":", "\"snapshots\":[],\"snapshots\":", 1);
+        assert!(matches!(
+            TableMetadata::from_json_bytes(Path::new("v"), twice.as_bytes()),
+            Err(Error::CorruptMetadata { .. })
+        ));
+        let broken = text.replacen("\"manifest-list\"", "\"manifest-lost\"", 1);
+        assert!(matches!(
+            TableMetadata::from_json_bytes(Path::new("v"), broken.as_bytes()),
+            Err(Error::CorruptMetadata { .. })
+        ));
+        let null = text.replacen("\"snapshots\":[", "\"snapshots\":null,\"x\":[", 1);
+        assert!(TableMetadata::from_json_bytes(Path::new("v"), null.as_bytes()).is_err());
     }
 
     #[test]
