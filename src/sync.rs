@@ -272,6 +272,14 @@ pub(crate) struct Job<R> {
     slot: Arc<Slot<R>>,
 }
 
+#[cfg(test)]
+impl<R: Send + 'static> Job<R> {
+    /// A job no pool thread will ever take (tests of the paths where no thread is free).
+    pub(crate) fn pending_for_tests(f: impl FnOnce() -> R + Send + 'static) -> Job<R> {
+        Job { slot: Arc::new(Slot { state: Mutex::new(JobState::Pending(Box::new(f))), done: Condvar::new() }) }
+    }
+}
+
 impl<R> std::fmt::Debug for Job<R> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Job").field("finished", &self.is_finished()).finish()
@@ -325,6 +333,13 @@ impl<R> Job<R> {
                 }
             }
         }
+    }
+
+    /// Runs the job here, on the calling thread, if no thread has started it yet; returns
+    /// at once if one has. A caller that waits for what the job sends it (not for its
+    /// result) calls this first, so it never waits for a job no thread will run.
+    pub(crate) fn start_here(&self) {
+        self.slot.run();
     }
 
     /// Whether the job has run to its end.

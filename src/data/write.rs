@@ -718,9 +718,11 @@ fn count_nans(batch: &RecordBatch, leaf: &NanLeaf) -> i64 {
 ///   (with all their leaves) split across threads, balanced by their bytes.
 /// - **Row groups** ([`Pipeline`]): once the file has a row group written out, the
 ///   rows of each following row group are gathered (slices of the caller's batches,
-///   no copy) and the whole row group is encoded by one pool thread, up to `threads`
-///   row groups at once, written out in order. Columns rarely balance (one string
-///   column can cost more than all the others together); whole row groups always do.
+///   no copy) and the whole row group is encoded by one pool thread, column after
+///   column, up to `threads` row groups at once. The calling thread writes the oldest
+///   one out a column chunk at a time, as its job closes them ([`ChunkFlow`]). Columns
+///   rarely balance (one string column can cost more than all the others together);
+///   whole row groups always do.
 ///   The first row group is not pipelined so that the encoded width the file-size
 ///   estimate uses is measured, not guessed.
 ///
@@ -731,8 +733,13 @@ fn count_nans(batch: &RecordBatch, leaf: &NanLeaf) -> i64 {
 /// caller sizes its slices by [`in_progress_size`](Self::in_progress_size), which is
 /// an estimate while row groups are pipelined, so where a file rolls over may differ.
 /// Memory: without pipelining, the row group in progress, encoded (no input is
-/// buffered); with it, up to `threads` row groups being encoded plus the input slices
-/// of those and of the one being gathered (references to the caller's batches).
+/// buffered); with it, the column chunk being encoded in each row group in flight,
+/// the closed chunks of row groups waiting behind the oldest (about half a row group
+/// of them, then a job waits: [`ChunkFlow`]), and the input slices of the row groups
+/// in flight and the one being gathered (references to the caller's batches). The
+/// oldest row group's closed chunks go straight to the file, so the encoded data held
+/// is about one row group, what a sequential writer holds (heaptrack of a 4M-row
+/// bench append: peak heap within 2 MB of the Parquet crate's `ArrowWriter`).
 struct ParquetFileWriter {
     out: Output,
     encoder: RowGroupEncoder,
@@ -954,6 +961,183 @@ impl RowGroupEncoder {
         }
         Ok(out)
     }
+
+    /// Encodes gathered slices into one row group column by column (each top-level
+    /// field with its leaves over all the slices), sending each column chunk to the
+    /// thread that writes the file as soon as it is closed, so the chunks of the row
+    /// group being written out do not wait in memory (see [`Pipeline`]). Each column
+    /// writer gets the same calls in the same order as in [`RowGroupEncoder::write`],
+    /// so the chunks are the same bytes.
+    fn encode_streaming(self, slices: &[RecordBatch], out: &ChunkSender) -> ParquetResult<()> {
+        out.wait_for_predecessor();
+        let mut writers = self.factory.create_column_writers(self.next_index)?.into_iter();
+        for (field, n) in self.leaves.iter().enumerate() {
+            let mut mine: Vec<ArrowColumnWriter> = writers.by_ref().take(*n).collect();
+            out.wait_for_room();
+            for s in slices {
+                write_field(&self.arrow, s, field, &mut mine)?;
+                out.encoded(s.columns().get(field).map_or(0, |c| c.to_data().get_slice_memory_size().unwrap_or(0)));
+            }
+            for w in mine {
+                out.send(w.close()?)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Writes one top-level field of `batch` (all its leaves) into its column writers.
+fn write_field(
+    arrow: &SchemaRef,
+    batch: &RecordBatch,
+    field: usize,
+    writers: &mut [ArrowColumnWriter],
+) -> ParquetResult<()> {
+    let (Some(f), Some(column)) = (arrow.fields().get(field), batch.columns().get(field)) else {
+        return Err(parquet::errors::ParquetError::General(format!("no column {field} in the batch")));
+    };
+    let leaves = compute_leaves(f, column)?;
+    if leaves.len() != writers.len() {
+        return Err(parquet::errors::ParquetError::General(format!(
+            "column {} has {} leaves, the file {}",
+            f.name(),
+            leaves.len(),
+            writers.len()
+        )));
+    }
+    for (leaf, w) in leaves.iter().zip(writers.iter_mut()) {
+        w.write(leaf)?;
+    }
+    Ok(())
+}
+
+/// How a pipelined row group's column chunks reach the thread that writes the file,
+/// and the two rules that bound how many wait there.
+///
+/// The thread writing the file takes the chunks of the oldest row group in flight as
+/// its job closes them. A newer row group's chunks must wait until every older one is
+/// written out, so:
+///
+/// - **Staggered starts.** A job starts once the job before it has encoded 1/depth of
+///   its input. Jobs dispatched together (the pipeline's first ones) would otherwise
+///   run in step, and each newer one would have its whole row group encoded, waiting,
+///   by the time the one before it is written out; staggered, it has about half. Later
+///   jobs are dispatched as older ones finish, which keeps the stagger.
+/// - **Budget.** A job that is not the oldest stops before starting its next column
+///   while more than `budget` bytes of its chunks wait (half an average row group of
+///   the file), until the writer starts taking them.
+///
+/// Both hold encoded bytes, not work: a waiting job resumes as soon as the row group
+/// before it is written out, and the jobs are never all waiting (the oldest never
+/// waits). Measured on the bench's 10M-row append (tmpfs, `peers bulk`): peak memory
+/// over the data 50 MiB when whole row groups were handed over, 35 MiB streaming
+/// without these rules, 31 MiB with them (docs/benchmarks.md).
+struct ChunkFlow {
+    state: std::sync::Mutex<FlowState>,
+    changed: std::sync::Condvar,
+}
+
+struct FlowState {
+    /// Encoded bytes sent so far.
+    sent: usize,
+    /// Arrow bytes of input encoded so far.
+    encoded: usize,
+    /// The job ended, or will never run.
+    ended: bool,
+    /// Bytes that may wait before the job stops.
+    budget: usize,
+    /// The writer takes this row group's chunks now, or has given up on them: the job
+    /// never stops again.
+    draining: bool,
+}
+
+/// The encoding job's end of a [`ChunkFlow`]. Dropping it (the job ended, or will
+/// never run) releases the job after it.
+struct ChunkSender {
+    tx: std::sync::mpsc::Sender<ArrowColumnChunk>,
+    flow: Arc<ChunkFlow>,
+    /// The row group before this one, and how much of its input it must have encoded
+    /// before this one starts.
+    after: Option<(Arc<ChunkFlow>, usize)>,
+}
+
+/// The writing thread's end of a [`ChunkFlow`]. Dropping it releases the job.
+struct ChunkReceiver {
+    rx: std::sync::mpsc::Receiver<ArrowColumnChunk>,
+    flow: Arc<ChunkFlow>,
+}
+
+fn chunk_flow(budget: usize, after: Option<(Arc<ChunkFlow>, usize)>) -> (ChunkSender, ChunkReceiver) {
+    let flow = Arc::new(ChunkFlow {
+        state: std::sync::Mutex::new(FlowState { sent: 0, encoded: 0, ended: false, budget, draining: false }),
+        changed: std::sync::Condvar::new(),
+    });
+    let (tx, rx) = std::sync::mpsc::channel();
+    (ChunkSender { tx, flow: flow.clone(), after }, ChunkReceiver { rx, flow })
+}
+
+impl ChunkSender {
+    /// Waits until the row group before this one has encoded its share of its input
+    /// (or ended), so row groups in flight run staggered (see [`ChunkFlow`]).
+    fn wait_for_predecessor(&self) {
+        let Some((before, need)) = &self.after else { return };
+        let mut s = crate::sync::lock(&before.state);
+        while !s.ended && s.encoded < *need {
+            s = before.changed.wait(s).unwrap_or_else(|e| e.into_inner());
+        }
+    }
+
+    /// Records `bytes` more of input encoded (for the job after this one).
+    fn encoded(&self, bytes: usize) {
+        crate::sync::lock(&self.flow.state).encoded += bytes;
+        self.flow.changed.notify_all();
+    }
+
+    /// Waits while more than the budget of this row group's chunks wait for the writer.
+    fn wait_for_room(&self) {
+        let mut s = crate::sync::lock(&self.flow.state);
+        while !s.draining && s.sent > s.budget {
+            s = self.flow.changed.wait(s).unwrap_or_else(|e| e.into_inner());
+        }
+    }
+
+    fn send(&self, chunk: ArrowColumnChunk) -> ParquetResult<()> {
+        let bytes = usize::try_from(chunk.close().metadata.compressed_size()).unwrap_or(0);
+        crate::sync::lock(&self.flow.state).sent += bytes;
+        self.tx
+            .send(chunk)
+            .map_err(|_| parquet::errors::ParquetError::General("the file writer stopped taking this row group".into()))
+    }
+}
+
+impl ChunkReceiver {
+    /// The writer takes the chunks from now on: the job need not stop for room.
+    fn drain(&self) {
+        crate::sync::lock(&self.flow.state).draining = true;
+        self.flow.changed.notify_all();
+    }
+}
+
+impl Drop for ChunkSender {
+    fn drop(&mut self) {
+        crate::sync::lock(&self.flow.state).ended = true;
+        self.flow.changed.notify_all();
+    }
+}
+
+impl Drop for ChunkReceiver {
+    fn drop(&mut self) {
+        // A job never waits for a writer that is gone (an error, or the write dropped).
+        self.drain();
+    }
+}
+
+/// A row group being encoded by a pool thread.
+struct InFlight {
+    /// Arrow bytes of its rows.
+    input_bytes: usize,
+    job: Job<ParquetResult<()>>,
+    chunks: ChunkReceiver,
 }
 
 /// Row groups encoded on pool threads (see [`ParquetFileWriter`]).
@@ -962,15 +1146,15 @@ struct Pipeline {
     gathered: Vec<RecordBatch>,
     gathered_rows: usize,
     gathered_bytes: usize,
-    /// Row groups being encoded, oldest first, with their input bytes.
-    in_flight: std::collections::VecDeque<(usize, Job<ParquetResult<Vec<EncodedRowGroup>>>)>,
+    /// Row groups being encoded, oldest first.
+    in_flight: std::collections::VecDeque<InFlight>,
     /// Row groups encoded at once at most.
     depth: usize,
 }
 
 impl Pipeline {
     fn input_bytes(&self) -> usize {
-        self.gathered_bytes + self.in_flight.iter().map(|(b, _)| *b).sum::<usize>()
+        self.gathered_bytes + self.in_flight.iter().map(|f| f.input_bytes).sum::<usize>()
     }
 }
 
@@ -1158,7 +1342,13 @@ impl ParquetFileWriter {
             let job = encoder.for_job();
             #[cfg(test)]
             PIPELINED_ROW_GROUPS.with(|n| n.set(n.get() + 1));
-            p.in_flight.push_back((bytes, crate::sync::spawn(move || job.encode_all(&slices))));
+            // Half an average row group of this file may wait, and a row group starts
+            // once the one before it has encoded 1/depth of its input (see `ChunkFlow`).
+            let written = out.file.flushed_row_groups().len().max(1);
+            let after = p.in_flight.back().map(|f| (f.chunks.flow.clone(), f.input_bytes / p.depth.max(1)));
+            let (sender, chunks) = chunk_flow(out.file.bytes_written() / written / 2, after);
+            let job = crate::sync::spawn(move || job.encode_streaming(&slices, &sender));
+            p.in_flight.push_back(InFlight { input_bytes: bytes, job, chunks });
         }
         if sync {
             out.sync_written()?;
@@ -1166,21 +1356,25 @@ impl ParquetFileWriter {
         Ok(())
     }
 
-    /// The row groups a pipelined job encoded.
-    fn join(job: Job<ParquetResult<Vec<EncodedRowGroup>>>) -> ParquetResult<Vec<EncodedRowGroup>> {
-        job.join().map_err(|panic| {
-            parquet::errors::ParquetError::General(format!("encoding a row group panicked: {panic}"))
-        })?
-    }
-
-    /// Waits for the oldest row group in flight and writes it out.
+    /// Writes out the oldest row group in flight, each column chunk as its job sends it.
     fn write_oldest(out: &mut Output, p: &mut Pipeline) -> ParquetResult<()> {
-        let Some((_, job)) = p.in_flight.pop_front() else {
+        let Some(InFlight { input_bytes, job, chunks }) = p.in_flight.pop_front() else {
             return Ok(());
         };
-        for rg in Self::join(job)? {
-            out.append(rg)?;
-        }
+        chunks.drain();
+        // A job no pool thread has started runs here (its chunks then wait in the
+        // channel), so this never waits for a free thread.
+        job.start_here();
+        let mut rg = out.file.next_row_group()?;
+        let appended = chunks.rx.iter().try_for_each(|chunk| chunk.append_to_row_group(&mut rg));
+        drop(chunks);
+        // The job's own error first: it explains a row group that ended early.
+        job.join().map_err(|panic| {
+            parquet::errors::ParquetError::General(format!("encoding a row group panicked: {panic}"))
+        })??;
+        appended?;
+        rg.close()?;
+        out.input_written += input_bytes;
         Ok(())
     }
 
@@ -1272,24 +1466,7 @@ fn encode_columns(
         per_field.push((i, mine));
         rest = tail;
     }
-    let encode = |field: usize, writers: &mut [ArrowColumnWriter]| -> ParquetResult<()> {
-        let (Some(f), Some(column)) = (arrow.fields().get(field), batch.columns().get(field)) else {
-            return Err(parquet::errors::ParquetError::General(format!("no column {field} in the batch")));
-        };
-        let leaves = compute_leaves(f, column)?;
-        if leaves.len() != writers.len() {
-            return Err(parquet::errors::ParquetError::General(format!(
-                "column {} has {} leaves, the file {}",
-                f.name(),
-                leaves.len(),
-                writers.len()
-            )));
-        }
-        for (leaf, w) in leaves.iter().zip(writers.iter_mut()) {
-            w.write(leaf)?;
-        }
-        Ok(())
-    };
+    let encode = |field: usize, writers: &mut [ArrowColumnWriter]| write_field(arrow, batch, field, writers);
     let threads = threads.min(per_field.len());
     if threads <= 1 || cost.iter().sum::<usize>() < PARALLEL_MIN_BYTES {
         for (field, w) in per_field {
@@ -2778,6 +2955,104 @@ mod tests {
         assert_eq!(DataFile { file_path: par[0].file_path.clone(), ..seq[0].clone() }, par[0]);
         assert_eq!(par[0].split_offsets.as_ref().map(Vec::len), Some(11));
         assert_eq!(seq[0].nan_value_counts.get(&4), par[0].nan_value_counts.get(&4));
+    }
+
+    /// A closed column chunk of `n` longs.
+    fn long_chunk(n: i64) -> ArrowColumnChunk {
+        let arrow = Arc::new(ArrowSchema::new(vec![Field::new("x", DataType::Int64, false)]));
+        let parquet = ArrowSchemaConverter::new().convert(&arrow).unwrap();
+        let props = Arc::new(WriterProperties::default());
+        let file = SerializedFileWriter::new(std::io::sink(), parquet.root_schema_ptr(), props).unwrap();
+        let mut w = ArrowRowGroupWriterFactory::new(&file, arrow.clone()).create_column_writers(0).unwrap();
+        let column: ArrayRef = Arc::new(Int64Array::from_iter_values(0..n));
+        for leaf in compute_leaves(arrow.field(0), &column).unwrap() {
+            w[0].write(&leaf).unwrap();
+        }
+        w.remove(0).close().unwrap()
+    }
+
+    /// Runs `f` on a thread; fails the test instead of hanging if it does not end.
+    fn ends_within_a_minute(what: &str, f: impl FnOnce() + Send + 'static) {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            f();
+            let _ = tx.send(());
+        });
+        assert!(rx.recv_timeout(std::time::Duration::from_secs(60)).is_ok(), "{what} did not end");
+    }
+
+    #[test]
+    fn a_row_group_job_starts_once_the_one_before_has_encoded_its_share() {
+        let quiet = |rx: &std::sync::mpsc::Receiver<ArrowColumnChunk>| {
+            rx.recv_timeout(std::time::Duration::from_millis(200)).is_err()
+        };
+        for release_by_ending in [false, true] {
+            let (before, before_chunks) = chunk_flow(usize::MAX, None);
+            let (sender, chunks) = chunk_flow(usize::MAX, Some((before_chunks.flow.clone(), 100)));
+            let job = crate::sync::spawn(move || {
+                sender.wait_for_predecessor();
+                sender.send(long_chunk(7))
+            });
+            assert!(quiet(&chunks.rx), "started before the row group before it encoded anything");
+            before.encoded(60);
+            assert!(quiet(&chunks.rx), "started before the row group before it encoded its share");
+            if release_by_ending {
+                drop(before); // the job before ended (or will never run)
+            } else {
+                before.encoded(40);
+            }
+            let c = chunks.rx.recv_timeout(std::time::Duration::from_secs(60)).expect("the job never started");
+            assert_eq!(c.close().rows_written, 7);
+            assert!(job.join().unwrap().is_ok());
+        }
+    }
+
+    #[test]
+    fn a_row_group_job_over_its_budget_stops_until_the_writer_takes_its_chunks() {
+        // Budget 0: after one chunk, the job stops before its next column.
+        let (sender, chunks) = chunk_flow(0, None);
+        let job = crate::sync::spawn(move || {
+            sender.send(long_chunk(1_000))?;
+            sender.wait_for_room();
+            sender.send(long_chunk(10))
+        });
+        let first = chunks.rx.recv_timeout(std::time::Duration::from_secs(60)).expect("the first chunk");
+        assert_eq!(first.close().rows_written, 1_000);
+        // Held back: nothing more comes while the writer has not started draining.
+        assert!(chunks.rx.recv_timeout(std::time::Duration::from_millis(200)).is_err());
+        assert!(!job.is_finished(), "the job went on over its budget");
+        chunks.drain();
+        let second = chunks.rx.recv_timeout(std::time::Duration::from_secs(60)).expect("the second chunk");
+        assert_eq!(second.close().rows_written, 10);
+        assert!(job.join().unwrap().is_ok());
+
+        // A writer that goes away (an error) releases a stopped job, whose next send
+        // then fails instead of waiting forever.
+        let (sender, chunks) = chunk_flow(0, None);
+        sender.send(long_chunk(5)).unwrap();
+        drop(chunks);
+        ends_within_a_minute("a job whose writer is gone", move || {
+            sender.wait_for_room();
+            assert!(sender.send(long_chunk(5)).is_err());
+        });
+
+        // A job no thread started runs on the writer's thread (after `drain`), and
+        // never stops there.
+        let (sender, chunks) = chunk_flow(0, None);
+        ends_within_a_minute("a job run by the writer", move || {
+            chunks.drain();
+            let job = Job::pending_for_tests(move || {
+                for n in 1..=3 {
+                    sender.wait_for_room();
+                    sender.send(long_chunk(n))?;
+                }
+                ParquetResult::Ok(())
+            });
+            job.start_here();
+            let rows: Vec<u64> = chunks.rx.iter().map(|c| c.close().rows_written).collect();
+            assert_eq!(rows, [1, 2, 3]);
+            assert!(job.join().unwrap().is_ok());
+        });
     }
 
     #[test]
