@@ -739,7 +739,8 @@ fn count_nans(batch: &RecordBatch, leaf: &NanLeaf) -> i64 {
 /// in flight and the one being gathered (references to the caller's batches). The
 /// oldest row group's closed chunks go straight to the file, so the encoded data held
 /// is about one row group, what a sequential writer holds (heaptrack of a 4M-row
-/// bench append: peak heap within 2 MB of the Parquet crate's `ArrowWriter`).
+/// bench append, streamed before the stagger: peak live heap within 2 MB of the
+/// Parquet crate's `ArrowWriter`).
 struct ParquetFileWriter {
     out: Output,
     encoder: RowGroupEncoder,
@@ -1027,11 +1028,13 @@ fn write_field(
 ///   while more than `budget` bytes of its chunks wait (half an average row group of
 ///   the file), until the writer starts taking them.
 ///
-/// Both hold encoded bytes, not work: a waiting job resumes as soon as the row group
-/// before it is written out, and the jobs are never all waiting (the oldest never
-/// waits). Measured on the bench's 10M-row append (tmpfs, `peers bulk`): peak memory
-/// over the data 50 MiB when whole row groups were handed over, 35 MiB streaming
-/// without these rules, 31 MiB with them (docs/benchmarks.md).
+/// The oldest job never waits (the one before it has ended, and the writer takes its
+/// chunks), so the jobs are never all waiting; a waiting job costs a thread's time
+/// only at the pipeline's start (the stagger) or when a row group's columns come out
+/// very unequal. Measured on the bench's 10M-row append (tmpfs, `peers bulk`, 5
+/// interleaved runs, medians): peak memory over the data 50 MiB when whole row groups
+/// were handed over, 33 and 35 MiB (two sets) streamed without these rules, 31 MiB
+/// with them.
 struct ChunkFlow {
     state: std::sync::Mutex<FlowState>,
     changed: std::sync::Condvar,
