@@ -1371,11 +1371,13 @@ impl ParquetFileWriter {
         let mut rg = out.file.next_row_group()?;
         let appended = chunks.rx.iter().try_for_each(|chunk| chunk.append_to_row_group(&mut rg));
         drop(chunks);
-        // The job's own error first: it explains a row group that ended early.
-        job.join().map_err(|panic| {
-            parquet::errors::ParquetError::General(format!("encoding a row group panicked: {panic}"))
-        })??;
+        let encoded = job
+            .join()
+            .map_err(|panic| parquet::errors::ParquetError::General(format!("encoding a row group panicked: {panic}")));
+        // The writer's own error first (a full disk): the job then only saw the writer
+        // stop. Otherwise the job's error explains a row group that ended early.
         appended?;
+        encoded??;
         rg.close()?;
         out.input_written += input_bytes;
         Ok(())
@@ -2982,6 +2984,30 @@ mod tests {
             let _ = tx.send(());
         });
         assert!(rx.recv_timeout(std::time::Duration::from_secs(60)).is_ok(), "{what} did not end");
+    }
+
+    #[test]
+    fn a_write_error_while_row_groups_are_pipelined_is_the_error_reported() {
+        use crate::io::fault::{Fault, FaultStorage, Op, Rule};
+        let dir = tempfile::tempdir().unwrap();
+        let schema = nested_schema();
+        let batches = [big_nested_batch(30_000), big_nested_batch(45_000)];
+        let o = WriteOptions { row_group_size: 7_000, ..opts() }.encode_threads(4);
+        // How many writes the whole file takes, then fail one in the pipelined part.
+        let count = FaultStorage::new(Arc::new(LocalStorage::new(dir.path().join("count"))));
+        let mut w = DataFileWriter::with_storage(count.clone(), None, "f", &schema, o.clone());
+        batches.iter().for_each(|b| w.write(b).unwrap());
+        w.finish().unwrap();
+        let writes = count.calls(Op::Write);
+        assert!(writes > 20, "{writes} writes");
+        let store = FaultStorage::new(Arc::new(LocalStorage::new(dir.path().join("fail"))));
+        store.inject(Rule::new(Fault::Enospc).op(Op::Write).at(writes * 3 / 4));
+        let pipelined = PIPELINED_ROW_GROUPS.with(|n| n.get());
+        let mut w = DataFileWriter::with_storage(store.clone(), None, "f", &schema, o);
+        let result = batches.iter().try_for_each(|b| w.write(b)).and_then(|()| w.finish().map(|_| ()));
+        assert!(PIPELINED_ROW_GROUPS.with(|n| n.get()) > pipelined, "the pipeline did not run");
+        let e = result.expect_err("the write must fail").to_string();
+        assert!(e.contains("No space left") || e.contains("os error 28"), "{e}");
     }
 
     #[test]
