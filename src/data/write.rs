@@ -814,7 +814,12 @@ fn input_bytes(batch: &RecordBatch) -> usize {
 
 /// Arrow bytes of each column of a batch's rows.
 fn column_bytes(batch: &RecordBatch) -> Vec<usize> {
-    batch.columns().iter().map(|c| c.to_data().get_slice_memory_size().unwrap_or(0)).collect()
+    batch.columns().iter().map(array_bytes).collect()
+}
+
+/// Arrow bytes of an array's rows.
+fn array_bytes(array: &ArrayRef) -> usize {
+    array.to_data().get_slice_memory_size().unwrap_or(0)
 }
 
 impl RowGroupEncoder {
@@ -977,7 +982,7 @@ impl RowGroupEncoder {
             out.wait_for_room();
             for s in slices {
                 write_field(&self.arrow, s, field, &mut mine)?;
-                out.encoded(s.columns().get(field).map_or(0, |c| c.to_data().get_slice_memory_size().unwrap_or(0)));
+                out.encoded(s.columns().get(field).map_or(0, array_bytes));
             }
             for w in mine {
                 out.send(w.close()?)?;
