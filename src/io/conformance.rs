@@ -162,15 +162,21 @@ pub fn exclusive_publish(store: &dyn Storage) {
     assert_eq!(names, ["conf-publish/v1", "conf-publish/v2"], "no temporary object is left");
 }
 
-/// `put_advisory` replaces whole (the only overwrite).
+/// `put_advisory` replaces whole (the only overwrite), longer or shorter, and keeps at
+/// most one temporary object beside the key (a reusable side object).
 pub fn advisory_writes(store: &dyn Storage) {
     prepare_dir(store, "conf-hint");
     let h = key("conf-hint/hint");
-    store.put_advisory(&h, b"1").expect("put_advisory");
-    store.put_advisory(&h, b"22").expect("put_advisory");
-    assert_eq!(&store.read(&h).expect("read")[..], b"22");
+    for bytes in [&b"1"[..], b"22", b"333", b"4"] {
+        store.put_advisory(&h, bytes).expect("put_advisory");
+        assert_eq!(&store.read(&h).expect("read")[..], bytes);
+    }
     let listed = store.list(Some(&key("conf-hint"))).expect("list");
-    assert_eq!(listed.objects.len(), 1, "no temporary object is left: {listed:?}");
+    let others: Vec<&str> = listed.objects.iter().map(|o| o.key.as_str()).filter(|k| *k != h.as_str()).collect();
+    assert!(
+        others.len() <= 1 && others.iter().all(|k| k.starts_with("conf-hint/.hint.") && k.ends_with(".tmp")),
+        "at most one temporary object is left: {listed:?}"
+    );
 }
 
 /// Directories and syncs keep the capabilities' promises.

@@ -21,6 +21,17 @@
 //!   delete anything a link points at.
 //! * **The advisory lock** is `flock(2)` on a lock file (`File::lock`), released by the
 //!   kernel when the process dies.
+//! * **Advisory files are swapped in, not renamed over** (Linux, macOS): each storage
+//!   handle keeps one side file per advisory key, named like a temp file
+//!   (`.<name>.<uuid>.tmp`), writes the new contents into it and exchanges the two names
+//!   atomically (`renameat2(RENAME_EXCHANGE)`). The version hint is rewritten on every
+//!   commit, and a temp file + `rename` created one inode and freed another each time;
+//!   on ext4 without a journal, every inode freed in the last minute is skipped, one by
+//!   one, by every later file creation, so that churn slowed all of a commit's files
+//!   (measured in docs/benchmarks.md). Readers see the old or the new contents, as with
+//!   `rename`. The side file is removed when the last clone of the handle drops; one
+//!   left by a crashed process is a temp file to orphan cleanup. Where the file system
+//!   refuses the exchange, temp file + `rename` as before.
 //!
 //! Why hand-written rather than `object_store::local::LocalFileSystem` (0.14): that
 //! store follows symlinks in listings and writes, including ones that resolve outside
@@ -34,12 +45,14 @@
 //! guarantee floe documents, so the local backend implements the contract directly on
 //! `std::fs` (some 400 lines).
 
+use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::ops::Range;
 use std::os::unix::fs::FileExt;
 use std::path::{Component, Path, PathBuf};
-use std::sync::{Arc, OnceLock};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use bytes::Bytes;
 
@@ -55,6 +68,107 @@ pub struct LocalStorage {
     /// The root with symlinks resolved, computed once it exists (confinement checks run
     /// on every write; a root may not exist yet at construction).
     real_root: Arc<OnceLock<PathBuf>>,
+    /// The side files advisory writes are swapped in through (see the module docs).
+    sides: Arc<AdvisorySides>,
+}
+
+/// The side file of each advisory file this handle (and its clones) wrote, with the
+/// process that made it: a process forked from this one uses side files of its own.
+#[derive(Debug)]
+struct AdvisorySides {
+    files: Mutex<HashMap<PathBuf, (u32, PathBuf)>>,
+    /// Cleared when the file system refuses an exchange: temp file + `rename` from then on.
+    exchange: AtomicBool,
+}
+
+impl AdvisorySides {
+    fn new() -> AdvisorySides {
+        AdvisorySides {
+            files: Mutex::new(HashMap::new()),
+            exchange: AtomicBool::new(cfg!(any(target_os = "linux", target_os = "android", target_vendor = "apple"))),
+        }
+    }
+
+    /// Replaces `path`'s contents with `bytes` by exchanging it with its side file;
+    /// false when that was not done (the caller falls back to temp file + `rename`).
+    fn swap_in(&self, path: &Path, bytes: &[u8]) -> bool {
+        if !self.exchange.load(Ordering::Relaxed) {
+            return false;
+        }
+        let pid = std::process::id();
+        let mut files = crate::sync::lock(&self.files);
+        let side = match files.get(path) {
+            Some((owner, side)) if *owner == pid => side.clone(),
+            _ => {
+                let side = temp_name(path);
+                files.insert(path.to_path_buf(), (pid, side.clone()));
+                side
+            }
+        };
+        match exchange_in(&side, path, bytes) {
+            Ok(()) => true,
+            Err(e) => {
+                if exchange_unsupported(&e) {
+                    self.exchange.store(false, Ordering::Relaxed);
+                }
+                let _ = fs::remove_file(&side);
+                files.remove(path);
+                false
+            }
+        }
+    }
+}
+
+impl Drop for AdvisorySides {
+    fn drop(&mut self) {
+        let pid = std::process::id();
+        let files = self.files.get_mut().unwrap_or_else(std::sync::PoisonError::into_inner);
+        for (owner, side) in files.values() {
+            if *owner == pid {
+                let _ = fs::remove_file(side);
+            }
+        }
+    }
+}
+
+/// Writes `bytes` into the side file `side` and exchanges it with `path` (made by a
+/// rename when `path` does not exist yet). The side file is overwritten in place and
+/// then cut to length, never emptied first: a reader that opened `path` before the
+/// previous exchange still holds this inode, and reads a committed version's number,
+/// not an empty file.
+#[cfg(any(target_os = "linux", target_os = "android", target_vendor = "apple"))]
+fn exchange_in(side: &Path, path: &Path, bytes: &[u8]) -> io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    // Reused, so opened without O_EXCL: a symlink put in its place is refused, not
+    // followed out of the root.
+    let nofollow = rustix::fs::OFlags::NOFOLLOW.bits() as i32;
+    let f = OpenOptions::new().write(true).create(true).custom_flags(nofollow).open(side)?;
+    f.write_all_at(bytes, 0)?;
+    f.set_len(bytes.len() as u64)?;
+    drop(f);
+    let cwd = rustix::fs::CWD;
+    match rustix::fs::renameat_with(cwd, side, cwd, path, rustix::fs::RenameFlags::EXCHANGE) {
+        Ok(()) => Ok(()),
+        Err(rustix::io::Errno::NOENT) if fs::symlink_metadata(side).is_ok() => fs::rename(side, path),
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "android", target_vendor = "apple")))]
+fn exchange_in(_side: &Path, _path: &Path, _bytes: &[u8]) -> io::Result<()> {
+    Err(io::ErrorKind::Unsupported.into())
+}
+
+/// True for the errors of a file system (or kernel) without name exchange.
+fn exchange_unsupported(e: &io::Error) -> bool {
+    #[cfg(any(target_os = "linux", target_os = "android", target_vendor = "apple"))]
+    {
+        let unsupported = [rustix::io::Errno::INVAL, rustix::io::Errno::NOSYS, rustix::io::Errno::OPNOTSUPP];
+        if e.raw_os_error().is_some_and(|code| unsupported.iter().any(|u| u.raw_os_error() == code)) {
+            return true;
+        }
+    }
+    e.kind() == io::ErrorKind::Unsupported
 }
 
 impl LocalStorage {
@@ -74,7 +188,7 @@ impl LocalStorage {
             let _ = real_root.set(real);
         }
         let url = path_url(&root);
-        LocalStorage { root, url, real_root: Arc::new(real_root) }
+        LocalStorage { root, url, real_root: Arc::new(real_root), sides: Arc::new(AdvisorySides::new()) }
     }
 
     /// The root directory.
@@ -414,6 +528,9 @@ impl Storage for LocalStorage {
 
     fn put_advisory(&self, key: &Key, bytes: &[u8]) -> io::Result<()> {
         let path = self.writable(key)?;
+        if self.sides.swap_in(&path, bytes) {
+            return Ok(());
+        }
         let tmp = temp_name(&path);
         if let Err(e) = write_file(&tmp, bytes, false) {
             let _ = fs::remove_file(&tmp);
@@ -511,6 +628,73 @@ mod tests {
         s.create_dir_all(Some(&key("a/b"))).unwrap();
         s.put_new(&key("a/b/x"), b"x", false).unwrap();
         assert_eq!(&s.read(&key("a/b/x")).unwrap()[..], b"x");
+    }
+
+    /// The hint's contents are swapped in through one side file per handle: every
+    /// write is read back whole (longer and shorter), no other file is made, the side
+    /// file goes when the handle does, and a symlink put in its place is neither
+    /// followed nor written through.
+    #[test]
+    fn advisory_writes_swap_through_one_side_file() {
+        let root = tempfile::tempdir().unwrap();
+        let hint = key("metadata/version-hint.text");
+        let files = || {
+            let mut names: Vec<String> = fs::read_dir(root.path().join("metadata"))
+                .unwrap()
+                .map(|e| e.unwrap().file_name().into_string().unwrap())
+                .collect();
+            names.sort();
+            names
+        };
+        let s = LocalStorage::new(root.path());
+        s.create_dir_all(hint.parent().as_ref()).unwrap();
+        for bytes in [&b"9"[..], b"10", b"1000", b"999", b"1001"] {
+            s.put_advisory(&hint, bytes).unwrap();
+            assert_eq!(&s.read(&hint).unwrap()[..], bytes);
+        }
+        let names = files();
+        let side = names.iter().find(|n| n.starts_with(".version-hint.text.") && n.ends_with(".tmp"));
+        if cfg!(any(target_os = "linux", target_os = "android", target_vendor = "apple")) {
+            // The exchange kept one side file, holding the previous contents.
+            assert_eq!(names.len(), 2, "{names:?}");
+            let side = side.unwrap();
+            assert_eq!(fs::read(root.path().join("metadata").join(side)).unwrap(), b"999");
+            // One inode each, swapped back and forth: nothing is created or freed.
+            let inode = |p: &Path| std::os::unix::fs::MetadataExt::ino(&fs::metadata(p).unwrap());
+            let before = [inode(&s.path_of(&hint)), inode(&root.path().join("metadata").join(side))];
+            s.put_advisory(&hint, b"1002").unwrap();
+            let after = [inode(&s.path_of(&hint)), inode(&root.path().join("metadata").join(side))];
+            assert_eq!(after, [before[1], before[0]]);
+            // A clone shares the side file; the last one dropped removes it.
+            let clone = s.clone();
+            drop(s);
+            assert_eq!(files().len(), 2);
+            clone.put_advisory(&hint, b"1003").unwrap();
+            drop(clone);
+            assert_eq!(files(), ["version-hint.text"]);
+            assert_eq!(fs::read(root.path().join("metadata/version-hint.text")).unwrap(), b"1003");
+        } else {
+            assert_eq!(names, ["version-hint.text"]);
+        }
+
+        // A symlink in the side file's place: refused, then the write falls back to a
+        // temp file + rename; the link's target outside is untouched.
+        let outside = tempfile::tempdir().unwrap();
+        let target = outside.path().join("target");
+        fs::write(&target, b"outside").unwrap();
+        let s = LocalStorage::new(root.path());
+        s.put_advisory(&hint, b"1004").unwrap();
+        for name in files() {
+            if name != "version-hint.text" {
+                let side = root.path().join("metadata").join(&name);
+                fs::remove_file(&side).unwrap();
+                std::os::unix::fs::symlink(&target, &side).unwrap();
+            }
+        }
+        s.put_advisory(&hint, b"1005").unwrap();
+        assert_eq!(&s.read(&hint).unwrap()[..], b"1005");
+        assert_eq!(fs::read(&target).unwrap(), b"outside");
+        assert!(!fs::symlink_metadata(s.path_of(&hint)).unwrap().file_type().is_symlink());
     }
 
     #[test]

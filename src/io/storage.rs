@@ -85,7 +85,8 @@
 //! `data` lists `data/x`, not `database/x`), recursively, with size and modification
 //! time, in no particular order. A prefix with nothing under it is an empty listing,
 //! not an error. The listing may include temporary objects of writers in progress or
-//! crashed (`.<name>.<uuid>.tmp`), which callers never mistake for committed objects.
+//! crashed (`.<name>.<uuid>.tmp`, also a handle's side object for an advisory key, see
+//! [`Storage::put_advisory`]), which callers never mistake for committed objects.
 //! A backend with links never follows one: it reports it in [`Listing::skipped`], as it
 //! does a name that is not a valid key (not UTF-8).
 //!
@@ -490,7 +491,8 @@ pub trait Storage: Send + Sync + Debug {
     }
 
     /// Replaces `key` whole (readers see the old or the new bytes). Only for advisory
-    /// objects such as the version hint.
+    /// objects such as the version hint. A backend may keep one temporary object
+    /// (`.<name>.<id>.tmp`) beside the key per handle, to reuse for the next write.
     fn put_advisory(&self, key: &Key, bytes: &[u8]) -> io::Result<()>;
 
     /// Creates the directory `dir` (the root for `None`) and its parents (nothing
