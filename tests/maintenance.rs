@@ -335,13 +335,10 @@ fn orphan_cleanup_removes_only_old_unreferenced_files() {
     for p in [&stray_old, &temp_old, &marked] {
         age_file(p, 2 * hour);
     }
-    // Everything the table references is old too. Not the handle's side file for the
-    // version hint: a temp file the handle rewrites at every commit, so never older
-    // than its last commit.
-    let hint_side = |p: &Path| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with(".version-hint.text."));
+    // Everything the table references is old too.
     for p in common::tree(&root) {
         let p = root.join(p);
-        if std::fs::symlink_metadata(&p).unwrap().is_file() && p != stray_young && p != marker && !hint_side(&p) {
+        if std::fs::symlink_metadata(&p).unwrap().is_file() && p != stray_young && p != marker {
             age_file(&p, 2 * hour);
         }
     }
@@ -369,6 +366,39 @@ fn orphan_cleanup_removes_only_old_unreferenced_files() {
     age_file(&marker, 2 * hour);
     let report = table.remove_orphans(&opts).unwrap();
     assert!(report.deleted_paths.contains(&marked) && report.deleted_paths.contains(&marker));
+}
+
+/// The handle's side file for the version hint (a temp file it reuses at every commit)
+/// is not an orphan to its own cleanup, even with no grace; another handle's cleanup may
+/// delete it, and the next commit still moves the hint forward (making another).
+#[test]
+fn orphan_cleanup_leaves_the_handles_own_hint_side_file() {
+    let (_dir, table) = table_with_appends(3);
+    let side_files = || -> Vec<String> {
+        std::fs::read_dir(table.path().join("metadata"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .filter(|n| n.starts_with(".version-hint.text.") && n.ends_with(".tmp"))
+            .collect()
+    };
+    let hint = || std::fs::read_to_string(table.path().join("metadata/version-hint.text")).unwrap();
+    let no_grace = OrphanOptions::default().older_than(Duration::ZERO).allow_short_grace(true);
+    let own = side_files();
+    if cfg!(target_os = "linux") {
+        assert_eq!(own.len(), 1, "one side file on Linux: {own:?}");
+    }
+    let report = table.remove_orphans(&no_grace).unwrap();
+    assert!(report.deleted_paths.is_empty(), "{report}");
+    assert_eq!(side_files(), own);
+
+    let other = Table::open(table.path()).unwrap();
+    let report = other.remove_orphans(&no_grace).unwrap();
+    assert_eq!(report.deleted_paths.len(), own.len(), "{report}");
+    assert!(side_files().is_empty());
+    table.append(&[batch(30, 10)]).unwrap();
+    assert_eq!(hint(), table.version().to_string());
+    assert_eq!(side_files().len(), own.len());
+    assert_eq!(ids(&Table::open(table.path()).unwrap()), (0..40).collect::<Vec<_>>());
 }
 
 #[test]

@@ -509,6 +509,10 @@ impl Storage for FaultStorage {
         after(self.op(Op::PutAdvisory, key.as_str()), || self.inner.put_advisory(key, bytes))
     }
 
+    fn kept_by_handle(&self) -> Vec<Key> {
+        self.inner.kept_by_handle()
+    }
+
     fn create_dir_all(&self, dir: Option<&Key>) -> io::Result<()> {
         after(self.op(Op::CreateDir, dir_name(dir)), || self.inner.create_dir_all(dir))
     }

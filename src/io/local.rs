@@ -544,6 +544,16 @@ impl Storage for LocalStorage {
         res
     }
 
+    fn kept_by_handle(&self) -> Vec<Key> {
+        let pid = std::process::id();
+        let files = crate::sync::lock(&self.sides.files);
+        files
+            .values()
+            .filter(|(owner, _)| *owner == pid)
+            .filter_map(|(_, side)| side.strip_prefix(&self.root).ok()?.to_str().and_then(|k| Key::new(k).ok()))
+            .collect()
+    }
+
     fn create_dir_all(&self, dir: Option<&Key>) -> io::Result<()> {
         let path = self.dir_path(dir);
         if dir.is_some() {

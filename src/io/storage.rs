@@ -492,8 +492,17 @@ pub trait Storage: Send + Sync + Debug {
 
     /// Replaces `key` whole (readers see the old or the new bytes). Only for advisory
     /// objects such as the version hint. A backend may keep one temporary object
-    /// (`.<name>.<id>.tmp`) beside the key per handle, to reuse for the next write.
+    /// (`.<name>.<id>.tmp`) beside the key per handle, to reuse for the next write; it
+    /// then lists it in [`Storage::kept_by_handle`].
     fn put_advisory(&self, key: &Key, bytes: &[u8]) -> io::Result<()>;
+
+    /// The temporary objects this handle keeps for its own later use (the side objects
+    /// of [`Storage::put_advisory`]). Orphan cleanup through this handle leaves them;
+    /// another handle's cleanup may delete them (the handle makes them again). None by
+    /// default.
+    fn kept_by_handle(&self) -> Vec<Key> {
+        Vec::new()
+    }
 
     /// Creates the directory `dir` (the root for `None`) and its parents (nothing
     /// without [`Capabilities::directories`]).

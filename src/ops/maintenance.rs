@@ -962,11 +962,13 @@ impl Table {
 
         let metadata_dir = self.location().metadata_dir();
         let hint = self.location().hint_file();
-        // What is never a candidate: the lock files, the hint, and every file something
-        // references or protects. Asked before a local listing `lstat`s a file, so a
-        // large table's referenced data files are not described at all.
+        // What is never a candidate: the lock files, the hint, this handle's own side
+        // file for the hint, and every file something references or protects. Asked
+        // before a local listing `lstat`s a file, so a large table's referenced data
+        // files are not described at all.
+        let own: HashSet<Key> = self.storage().kept_by_handle().into_iter().collect();
         let candidate = |key: &Key| {
-            if key.segments().next() == Some(".locks") || *key == hint {
+            if key.segments().next() == Some(".locks") || *key == hint || own.contains(key) {
                 return false;
             }
             let id = key.to_string();
