@@ -83,10 +83,7 @@ struct AdvisorySides {
 
 impl AdvisorySides {
     fn new() -> AdvisorySides {
-        AdvisorySides {
-            files: Mutex::new(HashMap::new()),
-            exchange: AtomicBool::new(cfg!(any(target_os = "linux", target_os = "android", target_vendor = "apple"))),
-        }
+        AdvisorySides { files: Mutex::new(HashMap::new()), exchange: AtomicBool::new(exchange::AVAILABLE) }
     }
 
     /// Replaces `path`'s contents with `bytes` by exchanging it with its side file;
@@ -105,10 +102,10 @@ impl AdvisorySides {
                 side
             }
         };
-        match exchange_in(&side, path, bytes) {
+        match exchange::exchange_in(&side, path, bytes) {
             Ok(()) => true,
             Err(e) => {
-                if exchange_unsupported(&e) {
+                if exchange::unsupported(&e) {
                     self.exchange.store(false, Ordering::Relaxed);
                 }
                 let _ = fs::remove_file(&side);
@@ -131,44 +128,62 @@ impl Drop for AdvisorySides {
     }
 }
 
-/// Writes `bytes` into the side file `side` and exchanges it with `path` (made by a
-/// rename when `path` does not exist yet). The side file is overwritten in place and
-/// then cut to length, never emptied first: a reader that opened `path` before the
-/// previous exchange still holds this inode, and reads a committed version's number,
-/// not an empty file.
+/// Name exchange where the system has it (`renameat2(RENAME_EXCHANGE)` on Linux,
+/// `renameatx_np(RENAME_SWAP)` on Apple systems, both through `rustix`).
 #[cfg(any(target_os = "linux", target_os = "android", target_vendor = "apple"))]
-fn exchange_in(side: &Path, path: &Path, bytes: &[u8]) -> io::Result<()> {
-    use std::os::unix::fs::OpenOptionsExt;
-    // Reused, so opened without O_EXCL: a symlink put in its place is refused, not
-    // followed out of the root.
-    let nofollow = rustix::fs::OFlags::NOFOLLOW.bits() as i32;
-    let f = OpenOptions::new().write(true).create(true).custom_flags(nofollow).open(side)?;
-    f.write_all_at(bytes, 0)?;
-    f.set_len(bytes.len() as u64)?;
-    drop(f);
-    let cwd = rustix::fs::CWD;
-    match rustix::fs::renameat_with(cwd, side, cwd, path, rustix::fs::RenameFlags::EXCHANGE) {
-        Ok(()) => Ok(()),
-        Err(rustix::io::Errno::NOENT) if fs::symlink_metadata(side).is_ok() => fs::rename(side, path),
-        Err(e) => Err(e.into()),
-    }
-}
+mod exchange {
+    use std::fs::{self, OpenOptions};
+    use std::io;
+    use std::os::unix::fs::{FileExt, OpenOptionsExt};
+    use std::path::Path;
 
-#[cfg(not(any(target_os = "linux", target_os = "android", target_vendor = "apple")))]
-fn exchange_in(_side: &Path, _path: &Path, _bytes: &[u8]) -> io::Result<()> {
-    Err(io::ErrorKind::Unsupported.into())
-}
+    /// Whether [`exchange_in`] can succeed here at all.
+    pub(super) const AVAILABLE: bool = true;
 
-/// True for the errors of a file system (or kernel) without name exchange.
-fn exchange_unsupported(e: &io::Error) -> bool {
-    #[cfg(any(target_os = "linux", target_os = "android", target_vendor = "apple"))]
-    {
-        let unsupported = [rustix::io::Errno::INVAL, rustix::io::Errno::NOSYS, rustix::io::Errno::OPNOTSUPP];
-        if e.raw_os_error().is_some_and(|code| unsupported.iter().any(|u| u.raw_os_error() == code)) {
-            return true;
+    /// Writes `bytes` into the side file `side` and exchanges it with `path` (made by a
+    /// rename when `path` does not exist yet). The side file is overwritten in place
+    /// and then cut to length, never emptied first: a reader that opened `path` before
+    /// the previous exchange still holds this inode, and reads a committed version's
+    /// number, not an empty file.
+    pub(super) fn exchange_in(side: &Path, path: &Path, bytes: &[u8]) -> io::Result<()> {
+        // Reused, so opened without O_EXCL: a symlink put in its place is refused, not
+        // followed out of the root.
+        let nofollow = rustix::fs::OFlags::NOFOLLOW.bits() as i32;
+        let f = OpenOptions::new().write(true).create(true).custom_flags(nofollow).open(side)?;
+        f.write_all_at(bytes, 0)?;
+        f.set_len(bytes.len() as u64)?;
+        drop(f);
+        let cwd = rustix::fs::CWD;
+        match rustix::fs::renameat_with(cwd, side, cwd, path, rustix::fs::RenameFlags::EXCHANGE) {
+            Ok(()) => Ok(()),
+            Err(rustix::io::Errno::NOENT) if fs::symlink_metadata(side).is_ok() => fs::rename(side, path),
+            Err(e) => Err(e.into()),
         }
     }
-    e.kind() == io::ErrorKind::Unsupported
+
+    /// True for the errors of a file system (or kernel) without name exchange.
+    pub(super) fn unsupported(e: &io::Error) -> bool {
+        let unsupported = [rustix::io::Errno::INVAL, rustix::io::Errno::NOSYS, rustix::io::Errno::OPNOTSUPP];
+        e.kind() == io::ErrorKind::Unsupported
+            || e.raw_os_error().is_some_and(|code| unsupported.iter().any(|u| u.raw_os_error() == code))
+    }
+}
+
+/// Elsewhere: no exchange, advisory files are replaced by temp file + `rename`.
+#[cfg(not(any(target_os = "linux", target_os = "android", target_vendor = "apple")))]
+mod exchange {
+    use std::io;
+    use std::path::Path;
+
+    pub(super) const AVAILABLE: bool = false;
+
+    pub(super) fn exchange_in(_side: &Path, _path: &Path, _bytes: &[u8]) -> io::Result<()> {
+        Err(io::ErrorKind::Unsupported.into())
+    }
+
+    pub(super) fn unsupported(_e: &io::Error) -> bool {
+        true
+    }
 }
 
 impl LocalStorage {
@@ -664,7 +679,7 @@ mod tests {
         }
         let names = files();
         let side = names.iter().find(|n| n.starts_with(".version-hint.text.") && n.ends_with(".tmp"));
-        if cfg!(any(target_os = "linux", target_os = "android", target_vendor = "apple")) {
+        if exchange::AVAILABLE {
             // The exchange kept one side file, holding the previous contents.
             assert_eq!(names.len(), 2, "{names:?}");
             let side = side.unwrap();
