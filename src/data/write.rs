@@ -1593,7 +1593,7 @@ impl DataFileWriter {
             .set_statistics_enabled(EnabledStatistics::Page)
             .set_key_value_metadata(Some(vec![KeyValue::new(
                 ICEBERG_SCHEMA_KEY.to_string(),
-                schema.to_json().to_string(),
+                schema.json_text().to_string(),
             )]))
             .build();
         let mut nan_leaves = Vec::new();

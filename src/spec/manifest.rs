@@ -788,7 +788,7 @@ pub fn write_manifest(ctx: &ManifestWriteContext<'_>, entries: &[ManifestEntry])
     let spec_json = serde_json::to_string(&ctx.spec.fields)
         .map_err(|e| Error::InvalidArgument(format!("partition spec does not serialize: {e}")))?;
     let metadata = [
-        ("schema", ctx.schema.to_json().to_string()),
+        ("schema", ctx.schema.json_text().to_string()),
         ("schema-id", ctx.schema.schema_id.to_string()),
         ("partition-spec", spec_json),
         ("partition-spec-id", ctx.spec.spec_id.to_string()),

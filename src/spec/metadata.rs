@@ -236,6 +236,46 @@ pub struct TableMetadata {
     /// written back unchanged.
     #[serde(flatten)]
     pub(crate) extra: BTreeMap<String, Value>,
+    /// Whether a retained snapshot is datashard's (`crate::txn::datashard_writes_here`),
+    /// worked out once: a commit asks two or three times, and the answer looks into the
+    /// summary of each of the 100 retained snapshots, ~4 % of a single-row append's CPU
+    /// (perf, `peers append --system floe-relaxed`).
+    #[serde(skip)]
+    pub(crate) datashard_snapshots: Derived<bool>,
+}
+
+/// A value derived from the [`TableMetadata`] that holds it, computed at most once.
+///
+/// The crate changes metadata only by cloning a version's and editing the clone before
+/// it is shared (`Arc`), and asks for derived values only of metadata that no longer
+/// changes; so a clone starts empty, and the value takes no part in equality, printing
+/// or encoding.
+#[derive(Default)]
+pub(crate) struct Derived<T>(std::sync::OnceLock<T>);
+
+impl<T> Derived<T> {
+    /// The value, computed by `f` the first time.
+    pub(crate) fn get_or_init(&self, f: impl FnOnce() -> T) -> &T {
+        self.0.get_or_init(f)
+    }
+}
+
+impl<T> Clone for Derived<T> {
+    fn clone(&self) -> Self {
+        Derived(std::sync::OnceLock::new())
+    }
+}
+
+impl<T> PartialEq for Derived<T> {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl<T> std::fmt::Debug for Derived<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Derived")
+    }
 }
 
 /// Every top-level key [`TableMetadata`] writes from its own fields (not from `extra`).

@@ -519,6 +519,7 @@ impl Table {
             default_sort_order_id: 0,
             refs: BTreeMap::new(),
             extra: BTreeMap::new(),
+            datashard_snapshots: Default::default(),
         };
         let key1 = location.version_file(1);
         let path1 = location.path(&key1);

@@ -2160,14 +2160,16 @@ fn revert_snapshot(md: &mut TableMetadata, id: i64) -> Result<()> {
 /// Whether a snapshot of `md` was written by datashard (its summary has `datashard.`
 /// keys).
 fn has_datashard_snapshots(md: &TableMetadata) -> bool {
-    // The summary is ordered: the first key from `datashard.` on tells (a commit asks
-    // several times, over up to 100 snapshots of ~20 keys each).
+    // The summary is ordered: the first key from `datashard.` on tells. Worked out once
+    // per metadata (a commit asks several times, over up to 100 snapshots).
     const PREFIX: &str = "datashard.";
-    md.snapshots.iter().any(|s| {
-        s.summary
-            .range::<str, _>((std::ops::Bound::Included(PREFIX), std::ops::Bound::Unbounded))
-            .next()
-            .is_some_and(|(k, _)| k.starts_with(PREFIX))
+    *md.datashard_snapshots.get_or_init(|| {
+        md.snapshots.iter().any(|s| {
+            s.summary
+                .range::<str, _>((std::ops::Bound::Included(PREFIX), std::ops::Bound::Unbounded))
+                .next()
+                .is_some_and(|(k, _)| k.starts_with(PREFIX))
+        })
     })
 }
 
@@ -2489,5 +2491,20 @@ mod tests {
             assert_eq!(has_datashard_snapshots(&md), want, "{summaries:?}");
             assert_eq!(datashard_writes_here(&md), want, "{summaries:?}");
         }
+    }
+
+    /// The answer is worked out once per metadata, and a clone (what a commit edits)
+    /// works it out again: a datashard snapshot added to the clone of metadata already
+    /// asked is seen.
+    #[test]
+    fn the_datashard_answer_is_not_carried_into_an_edited_clone() {
+        let md = with_summaries(&[&["added-records"]]);
+        assert!(!has_datashard_snapshots(&md));
+        let mut edited = md.clone();
+        let theirs = with_summaries(&[&["datashard.transaction-id"]]);
+        edited.snapshots.push(theirs.snapshots[0].clone());
+        assert!(has_datashard_snapshots(&edited));
+        assert!(!has_datashard_snapshots(&md), "the original keeps its own answer");
+        assert_eq!(edited.clone(), edited, "the cached answer takes no part in equality");
     }
 }
