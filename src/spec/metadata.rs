@@ -107,6 +107,11 @@ pub struct Snapshot {
     /// Schema id current when the snapshot was written.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub schema_id: Option<i32>,
+    /// Whether datashard wrote it (a summary key under `datashard.`), worked out once:
+    /// snapshots are shared between versions, and every commit asks of all retained
+    /// ones (`crate::txn::datashard_writes_here`).
+    #[serde(skip)]
+    pub(crate) from_datashard: Derived<bool>,
 }
 
 impl Snapshot {
@@ -118,6 +123,18 @@ impl Snapshot {
     /// The summary's `operation` (`append`, `overwrite`, `replace`, `delete`).
     pub fn operation(&self) -> &str {
         self.summary.get("operation").map(String::as_str).unwrap_or("unknown")
+    }
+
+    /// Whether datashard wrote this snapshot: its summary has a key under `datashard.`.
+    pub(crate) fn is_datashard(&self) -> bool {
+        // The summary is ordered: the first key from `datashard.` on tells.
+        const PREFIX: &str = "datashard.";
+        *self.from_datashard.get_or_init(|| {
+            self.summary
+                .range::<str, _>((std::ops::Bound::Included(PREFIX), std::ops::Bound::Unbounded))
+                .next()
+                .is_some_and(|(k, _)| k.starts_with(PREFIX))
+        })
     }
 
     /// The floe commit id, if a floe writer made this snapshot.
@@ -244,12 +261,13 @@ pub struct TableMetadata {
     pub(crate) datashard_snapshots: Derived<bool>,
 }
 
-/// A value derived from the [`TableMetadata`] that holds it, computed at most once.
+/// A value derived from the [`TableMetadata`] or [`Snapshot`] that holds it, computed
+/// at most once.
 ///
-/// The crate changes metadata only by cloning a version's and editing the clone before
-/// it is shared (`Arc`), and asks for derived values only of metadata that no longer
-/// changes; so a clone starts empty, and the value takes no part in equality, printing
-/// or encoding.
+/// The crate changes metadata and snapshots only by cloning a version's and editing
+/// the clone before it is shared (`Arc`; `Arc::make_mut` clones too), and asks for
+/// derived values only of ones that no longer change; so a clone starts empty, and
+/// the value takes no part in equality, printing or encoding.
 #[derive(Default)]
 pub(crate) struct Derived<T>(std::sync::OnceLock<T>);
 
@@ -703,6 +721,7 @@ mod tests {
             manifest_list: list.into(),
             summary: BTreeMap::from([("operation".to_string(), "append\"\\x".to_string())]),
             schema_id: Some(0),
+            from_datashard: Default::default(),
         };
         let id = 0x5eed_cafe_1234;
         md.snapshots.push(Arc::new(snap(id, "file:///t/metadata/a.avro")));
@@ -744,6 +763,7 @@ mod tests {
                 manifest_list: list.into(),
                 summary: BTreeMap::from([("operation".to_string(), op.to_string())]),
                 schema_id: Some(0),
+                from_datashard: Default::default(),
             })
         };
         // Ids no other test uses (the caches are process-wide).

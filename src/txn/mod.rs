@@ -1443,6 +1443,7 @@ impl Transaction {
             manifest_list: table.location().uri(&list_path),
             summary,
             schema_id: Some(new_md.current_schema_id),
+            from_datashard: Default::default(),
         };
         new_md.last_sequence_number = sequence_number;
         new_md.last_updated_ms = now;
@@ -2160,17 +2161,9 @@ fn revert_snapshot(md: &mut TableMetadata, id: i64) -> Result<()> {
 /// Whether a snapshot of `md` was written by datashard (its summary has `datashard.`
 /// keys).
 fn has_datashard_snapshots(md: &TableMetadata) -> bool {
-    // The summary is ordered: the first key from `datashard.` on tells. Worked out once
-    // per metadata (a commit asks several times, over up to 100 snapshots).
-    const PREFIX: &str = "datashard.";
-    *md.datashard_snapshots.get_or_init(|| {
-        md.snapshots.iter().any(|s| {
-            s.summary
-                .range::<str, _>((std::ops::Bound::Included(PREFIX), std::ops::Bound::Unbounded))
-                .next()
-                .is_some_and(|(k, _)| k.starts_with(PREFIX))
-        })
-    })
+    // Worked out once per metadata (a commit asks several times) and per snapshot (a
+    // snapshot is shared by the versions that retain it).
+    *md.datashard_snapshots.get_or_init(|| md.snapshots.iter().any(|s| s.is_datashard()))
 }
 
 /// Whether datashard writes to this table: the base has a datashard snapshot, or
