@@ -248,6 +248,26 @@ impl TableLocation {
         FileRef { store: self.store.clone(), key, external: false }
     }
 
+    /// The version `<N>` of a metadata-log entry that names one of this table's version
+    /// files (`metadata/v<N>.metadata.json` below the root), as [`Self::confined_key`] and
+    /// [`parse_version_file`] would find it; `None` for anything else. Every commit asks
+    /// of the ~100 entries of its metadata log, so the common spelling is read without
+    /// building a key.
+    pub(crate) fn version_named(&self, uri: &str) -> Option<u64> {
+        // The common case without building a key: what `confined_key` gives for the
+        // root's own spelling followed by `metadata/<name>` (a valid key).
+        if let Some(rest) = self.root_prefix.as_deref().and_then(|p| uri.strip_prefix(p))
+            && let Some(v) = rest.strip_prefix("metadata/").and_then(parse_version_file)
+        {
+            return Some(v);
+        }
+        let key = self.confined_key(uri).ok()?;
+        if key.parent().as_ref() != Some(&self.metadata_dir()) {
+            return None;
+        }
+        parse_version_file(key.name())
+    }
+
     /// The key of a file named by a URI from metadata, for writing or deleting:
     /// refuses ([`Error::PathEscapesTable`]) anything not strictly below the root.
     pub fn confined_key(&self, uri: &str) -> Result<Key> {
@@ -461,7 +481,7 @@ mod tests {
 
     proptest::proptest! {
         /// The shortcut for URIs under the root's own spelling maps every URI as
-        /// parsing does (same key, or refused).
+        /// parsing does (same key, or refused), and so does `version_named`'s.
         #[test]
         fn confined_key_shortcut_agrees_with_parsing(
             root in proptest::sample::select(vec![
@@ -476,7 +496,10 @@ mod tests {
             ]),
             own in proptest::bool::ANY,
             segments in proptest::collection::vec(
-                proptest::sample::select(vec!["a", "data", "b.parquet", ".", "..", "", "n\0l", "x"]),
+                proptest::sample::select(vec![
+                    "a", "data", "b.parquet", ".", "..", "", "n\0l", "x", "metadata", "v3.metadata.json",
+                    "v3x.metadata.json",
+                ]),
                 0..5,
             ),
         ) {
@@ -501,6 +524,12 @@ mod tests {
             let fast = loc.confined_key(&uri).map_err(|e| e.to_string());
             let parsed = loc.confined_key_parsed(&uri).map_err(|e| e.to_string());
             proptest::prop_assert_eq!(fast, parsed, "{}", uri);
+            let version = loc
+                .confined_key_parsed(&uri)
+                .ok()
+                .filter(|k| k.parent().as_ref() == Some(&loc.metadata_dir()))
+                .and_then(|k| parse_version_file(k.name()));
+            proptest::prop_assert_eq!(loc.version_named(&uri), version, "{}", uri);
         }
     }
 

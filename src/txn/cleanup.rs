@@ -42,7 +42,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, UNIX_EPOCH};
 
 use crate::error::{Error, Result};
-use crate::io::location::{TableLocation, parse_version_file};
+use crate::io::location::TableLocation;
 use crate::io::storage::Key;
 use crate::spec::manifest::read_manifest_list;
 use crate::sync::lock;
@@ -111,12 +111,7 @@ pub(crate) fn pass(location: &TableLocation, state: &TableState, cache: &ListCac
     // files (another engine's naming) leaves the window unknown: do nothing.
     let mut floor = state.version;
     for e in &md.metadata_log {
-        let Some(v) = location
-            .confined_key(&e.metadata_file)
-            .ok()
-            .filter(|k| k.parent().as_ref() == Some(&dir))
-            .and_then(|k| parse_version_file(k.name()))
-        else {
+        let Some(v) = location.version_named(&e.metadata_file) else {
             return Ok(Swept::default());
         };
         floor = floor.min(v);

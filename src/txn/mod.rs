@@ -1861,14 +1861,9 @@ impl Transaction {
             tracing::debug!("could not update the version hint: {e}");
         }
         if state.metadata.property_bool(properties::DELETE_AFTER_COMMIT, false) {
-            let keep: std::collections::HashSet<&str> =
-                state.metadata.metadata_log.iter().map(|e| e.metadata_file.as_str()).collect();
             // One `delete_many`: on an object store a bulk delete without a HEAD first.
-            let dropped: Vec<Key> = previous
-                .metadata
-                .metadata_log
-                .iter()
-                .filter(|e| !keep.contains(e.metadata_file.as_str()))
+            let dropped: Vec<Key> = left_the_log(&previous.metadata.metadata_log, &state.metadata.metadata_log)
+                .into_iter()
                 .filter_map(|e| table.location().confined_key(&e.metadata_file).ok())
                 .collect();
             if !dropped.is_empty() {
@@ -2212,6 +2207,25 @@ fn remember_datashard(new_md: &mut TableMetadata, base: &TableMetadata) {
     }
 }
 
+/// The entries of the `previous` metadata log that the `next` one no longer names.
+///
+/// A commit's log is its parent's with the oldest entries dropped and the parent
+/// appended, so the entries that left are those before the first entry of `next`, when
+/// the rest of `previous` opens `next`; found that way with a few string comparisons
+/// (every commit asks, of ~100 entries). Any other pair of logs (another engine's
+/// edits) is compared by name.
+fn left_the_log<'a>(previous: &'a [MetadataLogEntry], next: &[MetadataLogEntry]) -> Vec<&'a MetadataLogEntry> {
+    let start = next.first().and_then(|first| previous.iter().position(|e| e == first));
+    if let Some(start) = start
+        && next.len() >= previous.len() - start
+        && previous[start..] == next[..previous.len() - start]
+    {
+        return previous[..start].iter().collect();
+    }
+    let keep: std::collections::HashSet<&str> = next.iter().map(|e| e.metadata_file.as_str()).collect();
+    previous.iter().filter(|e| !keep.contains(e.metadata_file.as_str())).collect()
+}
+
 /// Deletes stray version files below the kept window after a commit (only called
 /// with `write.metadata.delete-after-commit.enabled`). Each commit deletes the
 /// versions its own metadata log pushed out; a writer killed between its link and
@@ -2231,15 +2245,8 @@ fn remember_datashard(new_md: &mut TableMetadata, base: &TableMetadata) {
 /// two checks are requests, only this). Best effort: errors are ignored (orphan cleanup
 /// also removes old version files).
 fn sweep_stray_versions(table: &Table, state: &TableState) {
-    let metadata_dir = table.location().metadata_dir();
-    let floor = state
-        .metadata
-        .metadata_log
-        .iter()
-        .filter_map(|e| table.location().confined_key(&e.metadata_file).ok())
-        .filter(|p| p.parent().as_ref() == Some(&metadata_dir))
-        .filter_map(|p| crate::io::location::parse_version_file(p.name()))
-        .min();
+    let floor =
+        state.metadata.metadata_log.iter().filter_map(|e| table.location().version_named(&e.metadata_file)).min();
     let Some(floor) = floor else { return };
     let max_prev = state.metadata.property_i64(properties::PREVIOUS_VERSIONS_MAX, 100).max(1) as u64;
     let floor = floor.min(state.version.saturating_sub(max_prev));
@@ -2508,6 +2515,32 @@ mod tests {
             assert_eq!(has_datashard_snapshots(&md), want, "{summaries:?}");
             assert_eq!(datashard_writes_here(&md), want, "{summaries:?}");
         }
+    }
+
+    /// The entries a commit's log dropped: the oldest ones in the usual sliding window,
+    /// and, for logs another engine edited, every entry the new log does not name.
+    #[test]
+    fn left_the_log_finds_the_dropped_entries() {
+        let e = |v: u64| MetadataLogEntry {
+            timestamp_ms: v as i64,
+            metadata_file: format!("file:///t/metadata/v{v}.metadata.json"),
+        };
+        let log = |vs: &[u64]| vs.iter().map(|v| e(*v)).collect::<Vec<_>>();
+        let left = |p: &[u64], n: &[u64]| {
+            left_the_log(&log(p), &log(n)).into_iter().map(|x| x.timestamp_ms as u64).collect::<Vec<_>>()
+        };
+        assert_eq!(left(&[1, 2, 3], &[2, 3, 4]), [1]);
+        assert_eq!(left(&[1, 2, 3], &[3, 4]), [1, 2]);
+        assert_eq!(left(&[1, 2, 3], &[1, 2, 3, 4]), Vec::<u64>::new());
+        assert_eq!(left(&[1, 2, 3], &[4]), [1, 2, 3], "a window of one");
+        assert_eq!(left(&[], &[4]), Vec::<u64>::new());
+        assert_eq!(left(&[1, 2], &[]), [1, 2]);
+        // Not a window: compared by name.
+        assert_eq!(left(&[1, 2, 3], &[2, 9, 3]), [1]);
+        assert_eq!(left(&[1, 2, 3, 2], &[2, 3, 4]), [1]);
+        let mut edited = log(&[2, 3]);
+        edited[1].timestamp_ms = 99;
+        assert_eq!(left_the_log(&log(&[1, 2, 3]), &edited).len(), 1, "same files, another time: only v1 left");
     }
 
     /// The answer is worked out once per metadata, and a clone (what a commit edits)
