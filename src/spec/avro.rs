@@ -122,22 +122,7 @@ impl<'s> ContainerWriter<'s> {
         metadata: &[(&str, String)],
         record_count: usize,
     ) -> Result<Self, String> {
-        let count = record_count.to_string();
-        let mut keys: Vec<(&str, &[u8])> = Vec::with_capacity(metadata.len() + 3);
-        keys.push(("avro.schema", schema.text.as_bytes()));
-        keys.push(("avro.codec", b"null"));
-        keys.push((RECORD_COUNT_KEY, count.as_bytes()));
-        keys.extend(metadata.iter().map(|(k, v)| (*k, v.as_bytes())));
-        let map_schema = AvroSchema::map(AvroSchema::Bytes).build();
-        let map = apache_avro::writer::datum::GenericDatumWriter::builder(&map_schema)
-            .build()
-            .and_then(|w| w.write_ser_to_vec(&HeaderMap(&keys)))
-            .map_err(|e| format!("Avro header: {e}"))?;
-        let sync: [u8; 16] = rand::random();
-        let mut out = Vec::with_capacity(MAGIC.len() + map.len() + sync.len());
-        out.extend_from_slice(MAGIC);
-        out.extend_from_slice(&map);
-        out.extend_from_slice(&sync);
+        let (out, sync) = header(schema, metadata, record_count)?;
         let writer = apache_avro::Writer::builder()
             .schema(&schema.schema)
             .writer(out)
@@ -159,6 +144,105 @@ impl<'s> ContainerWriter<'s> {
     pub(crate) fn finish(self) -> Result<Vec<u8>, String> {
         self.writer.into_inner().map_err(|e| format!("Avro writer: {e}"))
     }
+}
+
+/// The header of a container of `record_count` objects of `schema` (see
+/// [`ContainerWriter`]) and its sync marker.
+fn header(
+    schema: &WriterSchema,
+    metadata: &[(&str, String)],
+    record_count: usize,
+) -> Result<(Vec<u8>, [u8; 16]), String> {
+    let count = record_count.to_string();
+    let mut keys: Vec<(&str, &[u8])> = Vec::with_capacity(metadata.len() + 3);
+    keys.push(("avro.schema", schema.text.as_bytes()));
+    keys.push(("avro.codec", b"null"));
+    keys.push((RECORD_COUNT_KEY, count.as_bytes()));
+    keys.extend(metadata.iter().map(|(k, v)| (*k, v.as_bytes())));
+    let map_schema = AvroSchema::map(AvroSchema::Bytes).build();
+    let map = apache_avro::writer::datum::GenericDatumWriter::builder(&map_schema)
+        .build()
+        .and_then(|w| w.write_ser_to_vec(&HeaderMap(&keys)))
+        .map_err(|e| format!("Avro header: {e}"))?;
+    let sync: [u8; 16] = rand::random();
+    let mut out = Vec::with_capacity(MAGIC.len() + map.len() + sync.len());
+    out.extend_from_slice(MAGIC);
+    out.extend_from_slice(&map);
+    out.extend_from_slice(&sync);
+    Ok((out, sync))
+}
+
+/// Encodes single objects of one schema, for [`EncodedContainerWriter`]: the bytes
+/// `apache-avro`'s serde writer gives (each checked against the schema as it goes).
+pub(crate) struct ObjectEncoder<'s>(apache_avro::writer::datum::GenericDatumWriter<'s>);
+
+impl<'s> ObjectEncoder<'s> {
+    pub(crate) fn new(schema: &'s WriterSchema) -> Result<Self, String> {
+        let w = apache_avro::writer::datum::GenericDatumWriter::builder(&schema.schema)
+            .build()
+            .map_err(|e| format!("Avro writer: {e}"))?;
+        Ok(ObjectEncoder(w))
+    }
+
+    pub(crate) fn encode(&self, object: &impl serde::Serialize) -> Result<Vec<u8>, String> {
+        self.0.write_ser_to_vec(object).map_err(|e| e.to_string())
+    }
+}
+
+/// A container like [`ContainerWriter`]'s (same header, `null` codec, blocks closed at
+/// [`BLOCK_TARGET_BYTES`]) of objects the caller encoded with [`ObjectEncoder`], so an
+/// object written into many files (a manifest-list row carried from each snapshot to
+/// the next) is encoded once. The framing is Avro's: per block the object count and the
+/// byte size (zig-zag varints), the objects, the sync marker; written here because
+/// `apache-avro`'s writer takes only objects to encode.
+pub(crate) struct EncodedContainerWriter {
+    out: Vec<u8>,
+    sync: [u8; 16],
+    block: Vec<u8>,
+    objects: u64,
+}
+
+impl EncodedContainerWriter {
+    pub(crate) fn new(schema: &WriterSchema, metadata: &[(&str, String)], record_count: usize) -> Result<Self, String> {
+        let (out, sync) = header(schema, metadata, record_count)?;
+        Ok(EncodedContainerWriter { out, sync, block: Vec::new(), objects: 0 })
+    }
+
+    /// Appends one object's encoding (from [`ObjectEncoder::encode`] with this schema).
+    pub(crate) fn append_encoded(&mut self, object: &[u8]) {
+        self.block.extend_from_slice(object);
+        self.objects += 1;
+        if self.block.len() >= BLOCK_TARGET_BYTES {
+            self.close_block();
+        }
+    }
+
+    fn close_block(&mut self) {
+        if self.objects == 0 {
+            return;
+        }
+        zigzag(self.objects as i64, &mut self.out);
+        zigzag(self.block.len() as i64, &mut self.out);
+        self.out.append(&mut self.block);
+        self.out.extend_from_slice(&self.sync);
+        self.objects = 0;
+    }
+
+    /// Closes the last block and returns the file's bytes.
+    pub(crate) fn finish(mut self) -> Vec<u8> {
+        self.close_block();
+        self.out
+    }
+}
+
+/// Avro's `long`: zig-zag, then 7 bits per byte, low first.
+fn zigzag(n: i64, out: &mut Vec<u8>) {
+    let mut z = ((n << 1) ^ (n >> 63)) as u64;
+    while z >= 0x80 {
+        out.push((z as u8) | 0x80);
+        z >>= 7;
+    }
+    out.push(z as u8);
 }
 
 // ---------------------------------------------------------------------------------
