@@ -6,11 +6,13 @@
 //! `element-id` and the `"logicalType": "map"` Iceberg readers need on the int-keyed
 //! metric maps all survive: pyiceberg and polars fail without that annotation, DuckDB
 //! aborts — docs/format.md §3), and [`ContainerWriter`] serializes each object against
-//! it with `apache-avro`'s serde writer, into blocks `apache-avro` frames. One part is
+//! it with `apache-avro`'s serde writer, into blocks `apache-avro` frames. Two parts are
 //! assembled here: the header, whose metadata map `apache-avro` encodes but whose
 //! schema text floe supplies, because the model has no attribute on `timestamp-micros`
 //! and Iceberg marks timestamp vs timestamptz with `adjust-to-utc` there
-//! ([`WriterSchema`]). Files are written with the `null` codec.
+//! ([`WriterSchema`]); and, for manifest lists, the block framing around objects
+//! encoded once and written into many files ([`EncodedContainerWriter`]), which
+//! `apache-avro`'s writer cannot take. Files are written with the `null` codec.
 //!
 //! Why the read side checks before `apache-avro` decodes: its `Reader` handles the
 //! null, deflate and snappy codecs and the writer schema of any producer, but on a
