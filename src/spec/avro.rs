@@ -28,6 +28,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use apache_avro::Schema as AvroSchema;
 use apache_avro::types::Value;
@@ -254,8 +255,9 @@ fn zigzag(n: i64, out: &mut Vec<u8>) {
 pub(crate) struct Container {
     /// User metadata (every header key except `avro.*`), values as raw bytes.
     pub metadata: HashMap<String, Vec<u8>>,
-    /// The writer schema exactly as stored in the header.
-    pub schema: Json,
+    /// The writer schema exactly as stored in the header (shared by every container
+    /// read with the same schema text).
+    pub schema: Arc<Json>,
     /// The objects, in file order, as `apache-avro` decoded them with the writer schema.
     pub values: Vec<Value>,
 }
@@ -325,9 +327,11 @@ impl<'a> Cursor<'a> {
 /// The header fields the framing check needs.
 struct Header {
     metadata: HashMap<String, Vec<u8>>,
-    schema: Json,
-    /// The schema text as stored (the key of the parsed-schema cache).
+    schema: Arc<Json>,
+    /// The schema text as stored (the key of the known-schema cache).
     schema_text: String,
+    /// The schema's model when the text was read and checked before (the cache).
+    known: Option<Arc<AvroSchema>>,
     codec: String,
     sync: [u8; 16],
 }
@@ -359,15 +363,21 @@ fn read_header(c: &mut Cursor<'_>) -> Result<Header, String> {
     let sync: [u8; 16] =
         c.take(16).map_err(|_| "file ends inside the header sync marker")?.try_into().map_err(|_| "bad sync marker")?;
     let schema_bytes = all.remove("avro.schema").ok_or("header has no avro.schema")?;
-    let schema: Json =
-        serde_json::from_slice(&schema_bytes).map_err(|e| format!("avro.schema is not valid JSON: {e}"))?;
+    let (schema, known) = match std::str::from_utf8(&schema_bytes).ok().and_then(known_schema) {
+        Some(k) => (k.json.clone(), Some(k.avro.clone())),
+        None => {
+            let json: Json =
+                serde_json::from_slice(&schema_bytes).map_err(|e| format!("avro.schema is not valid JSON: {e}"))?;
+            (Arc::new(json), None)
+        }
+    };
     let schema_text = String::from_utf8(schema_bytes).map_err(|_| "avro.schema is not UTF-8")?;
     let codec = match all.remove("avro.codec") {
         None => "null".to_string(),
         Some(b) => String::from_utf8(b).map_err(|_| "avro.codec is not UTF-8")?,
     };
     let metadata = all.into_iter().filter(|(k, _)| !k.starts_with("avro.")).collect();
-    Ok(Header { metadata, schema, schema_text, codec, sync })
+    Ok(Header { metadata, schema, schema_text, known, codec, sync })
 }
 
 /// Walks every data block: sizes inside the file, sync markers equal to the header's.
@@ -483,24 +493,34 @@ fn min_size(s: &Json, names: &mut HashMap<String, usize>, open: &mut HashSet<Str
     }
 }
 
-/// Parsing a writer schema costs about a millisecond (most of a small manifest's
-/// decode time), and every manifest of a table carries the same text, so parsed
-/// schemas are kept per process, keyed by their exact text.
-fn parsed_schema(text: &str) -> std::result::Result<std::sync::Arc<apache_avro::Schema>, apache_avro::Error> {
-    use std::sync::{Arc, Mutex, OnceLock};
-    static CACHE: OnceLock<Mutex<HashMap<String, Arc<apache_avro::Schema>>>> = OnceLock::new();
-    let cache = CACHE.get_or_init(|| Mutex::new(HashMap::new()));
-    if let Some(s) = cache.lock().unwrap_or_else(|p| p.into_inner()).get(text) {
-        return Ok(s.clone());
-    }
-    let parsed = Arc::new(apache_avro::Schema::parse_str(text)?);
-    let mut guard = cache.lock().unwrap_or_else(|p| p.into_inner());
+/// A writer schema that passed every check: its JSON and `apache-avro`'s model.
+struct KnownSchema {
+    json: Arc<Json>,
+    avro: Arc<AvroSchema>,
+}
+
+/// Writer schemas already read, keyed by their exact text. Every manifest of a table
+/// carries the same text, and reading one is most of a small manifest's decode time:
+/// `apache-avro`'s model costs about a millisecond, the JSON parse and
+/// [`check_schema`] about as much as decoding a one-entry manifest (a merge of ~100
+/// manifests another process wrote spent half its time parsing their headers). Only
+/// schemas that passed every check are kept, so a hit skips them all.
+fn known_schemas() -> &'static Mutex<HashMap<String, Arc<KnownSchema>>> {
+    static CACHE: OnceLock<Mutex<HashMap<String, Arc<KnownSchema>>>> = OnceLock::new();
+    CACHE.get_or_init(|| Mutex::new(HashMap::new()))
+}
+
+fn known_schema(text: &str) -> Option<Arc<KnownSchema>> {
+    known_schemas().lock().unwrap_or_else(|p| p.into_inner()).get(text).cloned()
+}
+
+fn remember_schema(text: &str, json: Arc<Json>, avro: Arc<AvroSchema>) {
+    let mut guard = known_schemas().lock().unwrap_or_else(|p| p.into_inner());
     // Bounded: a process reading many tables with many schemas just re-parses.
     if guard.len() >= 64 {
         guard.clear();
     }
-    guard.insert(text.to_string(), parsed.clone());
-    Ok(parsed)
+    guard.insert(text.to_string(), Arc::new(KnownSchema { json, avro }));
 }
 
 /// Decodes a whole container file. `path` names the file in errors.
@@ -515,7 +535,9 @@ pub(crate) fn read_container(path: &Path, bytes: &[u8]) -> Result<Container> {
         }
         other => return Err(corrupt(format!("unknown Avro codec {other:?}"))),
     }
-    check_schema(&header.schema).map_err(corrupt)?;
+    if header.known.is_none() {
+        check_schema(&header.schema).map_err(corrupt)?;
+    }
     let data_start = c.pos;
     let total = check_blocks(&mut c, &header).map_err(corrupt)?;
     let expected = match header.metadata.get(RECORD_COUNT_KEY) {
@@ -531,7 +553,16 @@ pub(crate) fn read_container(path: &Path, bytes: &[u8]) -> Result<Container> {
         return Err(corrupt(format!("header says {n} objects, blocks hold {total} (truncated file?)")));
     }
 
-    let schema = parsed_schema(&header.schema_text).map_err(|e| corrupt(format!("Avro schema: {e}")))?;
+    let schema = match header.known {
+        Some(s) => s,
+        None => {
+            let parsed =
+                AvroSchema::parse_str(&header.schema_text).map_err(|e| corrupt(format!("Avro schema: {e}")))?;
+            let parsed = Arc::new(parsed);
+            remember_schema(&header.schema_text, header.schema.clone(), parsed.clone());
+            parsed
+        }
+    };
     let datum_reader = apache_avro::reader::datum::GenericDatumReader::builder(&schema)
         .build()
         .map_err(|e| corrupt(format!("Avro schema: {e}")))?;
@@ -636,6 +667,35 @@ mod tests {
         }
         // 11 continuation bytes: rejected, not wrapped.
         assert!(Cursor { buf: &[0xff; 11], pos: 0 }.long().is_err());
+    }
+
+    /// An empty container file (no blocks) whose header carries `schema` as its text.
+    fn empty_container(schema: &str) -> Vec<u8> {
+        let mut out = MAGIC.to_vec();
+        zigzag(1, &mut out);
+        for field in [&b"avro.schema"[..], schema.as_bytes()] {
+            zigzag(field.len() as i64, &mut out);
+            out.extend_from_slice(field);
+        }
+        zigzag(0, &mut out);
+        out.extend_from_slice(&[7; 16]);
+        out
+    }
+
+    #[test]
+    fn a_schema_read_before_is_shared_and_a_refused_one_is_refused_every_time() {
+        // A text no other test uses, so the first read is a miss.
+        let good = r#"{"type":"record","name":"cache_probe","fields":[{"name":"x","type":"long"}]}"#;
+        let first = read_container(Path::new("a.avro"), &empty_container(good)).unwrap();
+        let second = read_container(Path::new("b.avro"), &empty_container(good)).unwrap();
+        assert!(Arc::ptr_eq(&first.schema, &second.schema), "the second read reuses the first's schema");
+        assert_eq!(first.schema["name"], "cache_probe");
+        // Only schemas that passed every check are remembered: a refused one stays refused.
+        let bad = r#"{"type":"record","name":"cache_probe_bad","fields":[]}"#;
+        for _ in 0..2 {
+            let err = read_container(Path::new("c.avro"), &empty_container(bad)).err().unwrap();
+            assert!(err.to_string().contains("zero bytes"), "{err}");
+        }
     }
 
     #[test]
