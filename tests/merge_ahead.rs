@@ -122,3 +122,34 @@ fn merges_built_by_several_handles_never_count_a_file_twice() {
     assert!(most <= 8, "the list grew to {most} manifests (twice min-count is 8)");
     assert!(Table::open(dir.path()).unwrap().verify().unwrap().problems.is_empty());
 }
+
+#[test]
+fn only_the_writer_that_made_a_merge_due_builds_it_at_once() {
+    // With many writers, every one that saw a list calling for a merge built it (each
+    // reading every manifest it folds) at the same moment. Now the writer whose commit
+    // made it due builds it; another builds one only once the list has grown half of
+    // min-count (2 here) past the threshold.
+    let dir = tempfile::tempdir().unwrap();
+    let a = Table::create_with(dir.path(), common::schema(), options()).unwrap();
+    for i in 0..4 {
+        a.append(&[batch(i, 1)]).unwrap();
+    }
+    // A's fourth commit made the merge due: A builds it.
+    settle();
+    let b = Table::open_with(dir.path(), options()).unwrap();
+    let mut counts = Vec::new();
+    for i in 4..7 {
+        b.append(&[batch(i, 1)]).unwrap();
+        counts.push(manifest_count(&b));
+        settle();
+    }
+    // B did not build a merge at 4 or 5 manifests (its second commit would have added
+    // it); its commit that left 6 (4 + 2) did, and its next commit added it.
+    assert_eq!(&counts[..2], &[5, 6], "{counts:?}");
+    assert!(counts[2] < 7, "B's third commit adds the merge it built at 6: {counts:?}");
+    // A's merge folds manifests B's merge replaced: not used, and no row is counted twice.
+    a.refresh().unwrap();
+    a.append(&[batch(7, 1)]).unwrap();
+    assert_eq!(ids(&Table::open(dir.path()).unwrap()), (0..8).collect::<Vec<_>>());
+    assert!(a.verify().unwrap().problems.is_empty());
+}

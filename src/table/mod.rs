@@ -375,7 +375,8 @@ pub(crate) struct Premerged {
 /// so no commit waits for reading the ~90 manifests a merge folds: one started after a
 /// commit is usually done when the next commit builds its snapshot, and one not done yet
 /// is left for the commit after that (a merge stays valid while the snapshots list every
-/// manifest it folds). Only a manifest list grown to twice
+/// manifest it folds). Built at once only by the handle whose commit made the merge due
+/// (`MergeTrigger` in src/txn/mod.rs). Only a manifest list grown to twice
 /// `commit.manifest.min-count-to-merge` is merged under the commit lock.
 #[derive(Debug, Default)]
 pub(crate) struct MergeAhead {

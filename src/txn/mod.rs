@@ -978,7 +978,7 @@ impl Transaction {
         let md = self.base.metadata.clone();
         let Some(parent) = md.current_snapshot() else { return };
         let Ok(parent_manifests) = cached_manifest_list(&self.table, parent) else { return };
-        merge_ahead(&self.table, md, parent_manifests);
+        merge_ahead(&self.table, md, parent_manifests, MergeTrigger::Late);
     }
 
     /// Waits for the background stage; its error fails the commit (nothing is linked).
@@ -1420,13 +1420,12 @@ impl Transaction {
                 if let Some(bytes) = p.bytes.take() {
                     writes.push((p.key.clone(), bytes));
                 }
-            } else if !forced
-                && parent_manifests.len() < 2 * min_count
-                && merge_ahead(&table, md.clone(), parent_manifests.clone())
-            {
-                // A merge is due but not built yet: it is being built in the background
-                // for the next commit, and this one does not merge under the lock,
-                // unless the list grew far past the threshold.
+            } else if !forced && parent_manifests.len() < 2 * min_count {
+                // No merge under the lock unless the list grew far past the threshold: a
+                // merge that is due is built in the background (by the writer whose
+                // commit made it due, or by this one once the list is well past it) and
+                // added by a later commit.
+                merge_ahead(&table, md.clone(), parent_manifests.clone(), MergeTrigger::Late);
                 manifests.extend(parent_manifests.iter().cloned());
             } else {
                 let merge_path = self.next_manifest_path();
@@ -1872,10 +1871,18 @@ impl Transaction {
             sweep_stray_versions(&table, state);
         }
         if let (Some(snap), Some(manifests)) = (state.metadata.current_snapshot(), manifests) {
+            // The next commit's merge, while the caller does something else: built at once
+            // by the commit that made it due (its parent's list, still the handle's
+            // decoded one, did not call for one), by the others only once the list is
+            // well past the threshold.
+            let parent_list = previous.metadata.current_snapshot().and_then(|p| peek_manifest_list(&table, p));
+            let trigger = match parent_list {
+                Some(parent) if !merge_due(&previous.metadata, &parent, MergeTrigger::Due) => MergeTrigger::Due,
+                _ => MergeTrigger::Late,
+            };
             cleanup::remember(&table, &snap.manifest_list, &manifests);
             *crate::sync::lock(&table.inner.manifest_cache) = Some((snap.manifest_list.clone(), manifests.clone()));
-            // The next commit's merge, while the caller does something else.
-            merge_ahead(&table, state.metadata.clone(), manifests);
+            merge_ahead(&table, state.metadata.clone(), manifests, trigger);
         }
         table.install(state.clone());
         // Off the caller's path: a bounded pass on a background thread.
@@ -2099,15 +2106,44 @@ fn premerge_used(built: &Built, p: &Premerged) -> bool {
     built.manifests.as_ref().is_some_and(|ms| ms.iter().any(|m| &m.manifest_path == uri))
 }
 
+/// When a handle builds a merge ahead (`merge_ahead`).
+///
+/// Every writer that sees a list calling for a merge could build it, and with many
+/// processes committing they all did at once: each read the ~90 manifests the merge folds
+/// (P = 16 on 2 cores: the commits around each merge point took twice as long). The merge
+/// is one commit's work, so it is built at once only by the writer whose commit made it
+/// due ([`MergeTrigger::Due`]); the others build one only once the list has grown
+/// [`late_merge_slack`] past the threshold ([`MergeTrigger::Late`]: that writer may have
+/// exited or be slow), and only a list twice the threshold is merged under the lock.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum MergeTrigger {
+    /// At `commit.manifest.min-count-to-merge` small manifests.
+    Due,
+    /// At `min-count-to-merge` + [`late_merge_slack`].
+    Late,
+}
+
+/// How far past `min_count` a list grows before any writer builds the merge (half of
+/// `min_count`: a merge built by the writer that made it due lands within that many
+/// commits unless that writer is gone).
+fn late_merge_slack(min_count: usize) -> usize {
+    min_count / 2
+}
+
 /// Starts building in the background the merge a commit on the snapshot whose manifests
-/// are `manifests` calls for, unless one is already being built or waits to be used.
+/// are `manifests` calls for (at `trigger`), unless one is already being built or waits to be used.
 /// Returns whether a merge is pending (being built or waiting).
-fn merge_ahead(table: &Table, md: Arc<TableMetadata>, manifests: Arc<Vec<ManifestFile>>) -> bool {
+fn merge_ahead(
+    table: &Table,
+    md: Arc<TableMetadata>,
+    manifests: Arc<Vec<ManifestFile>>,
+    trigger: MergeTrigger,
+) -> bool {
     let mut slot = crate::sync::lock(&table.inner.merge_ahead.slot);
     if slot.is_some() {
         return true;
     }
-    if !merge_due(&md, &manifests) {
+    if !merge_due(&md, &manifests, trigger) {
         return false;
     }
     let key = Key::known(format!("metadata/{}-m0.avro", uuid::Uuid::new_v4()));
@@ -2351,8 +2387,15 @@ fn cached_manifest_list(table: &Table, snapshot: &Snapshot) -> Result<Arc<Vec<Ma
     Ok(list)
 }
 
-/// Whether a commit on `parent` would merge (commit-time merging, no forced count).
-fn merge_due(md: &TableMetadata, parent: &[ManifestFile]) -> bool {
+/// The manifests of `snapshot` if the handle has them decoded (no I/O).
+fn peek_manifest_list(table: &Table, snapshot: &Snapshot) -> Option<Arc<Vec<ManifestFile>>> {
+    let cache = crate::sync::lock(&table.inner.manifest_cache);
+    cache.as_ref().filter(|(uri, _)| *uri == snapshot.manifest_list).map(|(_, list)| list.clone())
+}
+
+/// Whether a commit on `parent` would merge (commit-time merging, no forced count), at
+/// `trigger`.
+fn merge_due(md: &TableMetadata, parent: &[ManifestFile], trigger: MergeTrigger) -> bool {
     if !md.property_bool(properties::MANIFEST_MERGE_ENABLED, true) {
         return false;
     }
@@ -2362,7 +2405,8 @@ fn merge_due(md: &TableMetadata, parent: &[ManifestFile]) -> bool {
     let small = parent.iter().filter(|m| {
         m.content == ManifestContent::Data && m.partition_spec_id == spec.spec_id && m.manifest_length < target
     });
-    small.count() >= min_count
+    let slack = if trigger == MergeTrigger::Late { late_merge_slack(min_count) } else { 0 };
+    small.count() >= min_count + slack
 }
 
 /// Commit-time manifest merging: once the parent has `commit.manifest.min-count-to-merge`
