@@ -3,8 +3,9 @@
 //! recorded URIs ↔ keys), and, in this file, the one place a location given by a
 //! caller becomes a store: [`StoreUrl::parse`] and [`open_store`].
 //!
-//! With the cargo feature `testing`: [`conformance`], the contract's test suite that any
-//! backend's tests call, and [`fault`], a fault-injecting wrapper around any store.
+//! With the cargo feature `testing`: `conformance`, the contract's test suite that any
+//! backend's tests call, and `fault`, a fault-injecting wrapper around any store (plain
+//! names, not links: the modules are not built without the feature).
 //!
 //! Promises:
 //! * A location is a plain path or a URL. A path (relative ones against the current
@@ -13,7 +14,7 @@
 //!   literally (no `%XX` decoding: floe writes paths unescaped, as pyiceberg and
 //!   datashard read them).
 //! * [`open_store`] builds the backend for a location's scheme: `file` always; with the
-//!   cargo feature `object-store` the object-store backend ([`object`]) for `memory://`,
+//!   cargo feature `object-store` the object-store backend (`object`) for `memory://`,
 //!   and with `s3`, `gcs`, `azure` for `s3://`/`s3a://`, `gs://`, and
 //!   `az://`/`azure://`/`abfs://`/`abfss://`/`adl://`, configured from the environment
 //!   and the caller's options (object_store's config keys). Every other scheme (or one

@@ -6,7 +6,7 @@
 //! table, transaction, scan, data and maintenance layers name no path and open no file
 //! themselves: metadata, manifests, manifest lists, version hints, locks and Parquet
 //! data files (footers and column chunks included) all go through this trait, so a
-//! fault-injecting wrapper ([`crate::io::fault`], feature `testing`) reaches every
+//! fault-injecting wrapper (`crate::io::fault`, feature `testing`) reaches every
 //! operation of a commit, and a new backend is a new implementation of this trait.
 //!
 //! # The contract
