@@ -10,7 +10,9 @@ prints it). Like workload 3 of bench/driver.py, it starts P `peers contend` chil
 N single-row appends, then reports:
 
 1. `reps` runs without tracing: commits/s (start file to the last commit), p50 and p99
-   commit latency, failures, and the median of the runs;
+   commit latency, failures, and the median of the runs; per run, the median latency
+   of every child's k-th commit for each k (the children run in step, so a stall all
+   of them felt, such as every writer building the same manifest merge, stands out);
 2. with `--strace`, one run under `strace -f --seccomp-bpf` tracing only `flock`,
    `openat`, `linkat` and `fsync` (the other calls run untraced), which splits each
    hold of the commit lock by the holder's own calls into the steps of `STEPS` below
@@ -72,11 +74,16 @@ def run_once(bin_: str, root: Path, procs: int, n: int, prefix=lambda k: ()) -> 
     table.rename(trash / table.name)
     lat = sorted(x / 1e6 for o in outs for x in o["lat_ns"])
     end = max(int(o["end_ns"]) for o in outs)
+    # The k-th commit of every child runs at about the same moment: a k whose median is
+    # far above the others' is a stall every writer felt (a merge point, a cleanup pass).
+    rounds = min(len(o["lat_ns"]) for o in outs)
+    by_index = [statistics.median(o["lat_ns"][k] / 1e6 for o in outs) for k in range(rounds)]
     return {
         "commits_per_s": len(lat) / max(1e-9, (end - t0) / 1e9),
         "p50": lat[len(lat) // 2],
         "p99": lat[min(len(lat) - 1, int(len(lat) * 0.99))],
         "failures": sum(len(o["errors"]) for o in outs),
+        "by_index": by_index,
     }
 
 
@@ -151,9 +158,12 @@ def main() -> None:
         runs = [run_once(a.bin, root, a.procs, a.n) for _ in range(a.reps)]
         print(f"P = {a.procs}, {a.n} durable single-row appends each, {a.reps} runs (median):\n")
         print("| commits/s | p50 ms | p99 ms | failures |\n|---:|---:|---:|---:|")
-        med = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
+        med = {k: statistics.median(r[k] for r in runs) for k in ("commits_per_s", "p50", "p99", "failures")}
         print(f"| {med['commits_per_s']:.0f} | {med['p50']:.1f} | {med['p99']:.1f} | {med['failures']:.0f} |")
         print("\nruns: " + ", ".join(f"{r['commits_per_s']:.0f}/s" for r in runs))
+        print("\nmedian ms of each child's k-th commit, per run (a stall every writer felt stands out):")
+        for r in runs:
+            print("  " + " ".join(f"{x:.0f}" for x in r["by_index"]))
         if a.strace:
             if not shutil.which("strace"):
                 raise SystemExit("--strace needs strace on PATH")
