@@ -43,6 +43,17 @@ fn settle() {
     std::thread::sleep(Duration::from_secs(2));
 }
 
+/// A new table with ids 0..4 appended one per commit through one handle, returned: its
+/// fourth commit made a merge due, and the handle has had time to build it.
+fn merge_built_by_first_handle(dir: &std::path::Path) -> Table {
+    let a = Table::create_with(dir, common::schema(), options()).unwrap();
+    for i in 0..4 {
+        a.append(&[batch(i, 1)]).unwrap();
+    }
+    settle();
+    a
+}
+
 #[test]
 fn a_merge_built_in_the_background_lands_with_a_later_commit() {
     let dir = tempfile::tempdir().unwrap();
@@ -68,13 +79,9 @@ fn a_merge_built_in_the_background_lands_with_a_later_commit() {
 #[test]
 fn a_merge_is_not_used_once_a_manifest_it_folds_was_rewritten() {
     let dir = tempfile::tempdir().unwrap();
-    let a = Table::create_with(dir.path(), common::schema(), options()).unwrap();
-    for i in 0..4 {
-        a.append(&[batch(i, 1)]).unwrap();
-    }
-    // A's merge of ids 0..4's manifests is being built; another handle deletes id 0,
-    // which rewrites the manifest that lists its file.
-    settle();
+    // A's merge of ids 0..4's manifests is built; another handle deletes id 0, which
+    // rewrites the manifest that lists its file.
+    let a = merge_built_by_first_handle(dir.path());
     let b = Table::open_with(dir.path(), options()).unwrap();
     b.delete(col("id").eq(0)).unwrap();
     a.refresh().unwrap();
@@ -130,12 +137,8 @@ fn only_the_writer_that_made_a_merge_due_builds_it_at_once() {
     // made it due builds it; another builds one only once the list has grown half of
     // min-count (2 here) past the threshold.
     let dir = tempfile::tempdir().unwrap();
-    let a = Table::create_with(dir.path(), common::schema(), options()).unwrap();
-    for i in 0..4 {
-        a.append(&[batch(i, 1)]).unwrap();
-    }
-    // A's fourth commit made the merge due: A builds it.
-    settle();
+    // A's fourth commit made the merge due: A built it.
+    let a = merge_built_by_first_handle(dir.path());
     let b = Table::open_with(dir.path(), options()).unwrap();
     let mut counts = Vec::new();
     for i in 4..7 {
