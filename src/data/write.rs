@@ -772,6 +772,12 @@ struct RowGroupEncoder {
     /// Leaf columns (column writers) of each top-level field, in order.
     leaves: Arc<[usize]>,
     in_progress: Option<RowGroupInProgress>,
+    /// The file's first rows while they take under [`TINY_ROW_GROUP_BYTES`] (see
+    /// [`RowGroupEncoder::write`]), and their Arrow bytes. Only the file's own encoder
+    /// holds rows (`holds_tiny`), never a pipelined row group's.
+    held: Vec<RecordBatch>,
+    held_bytes: usize,
+    holds_tiny: bool,
     /// The index the next row group's column writers are created with (the Parquet
     /// crate keys only encryption on it, which floe does not use).
     next_index: usize,
@@ -807,6 +813,14 @@ struct EncodedRowGroup {
 
 type ParquetResult<T> = std::result::Result<T, parquet::errors::ParquetError>;
 
+/// Arrow bytes under which a file's first rows are held back and, if nothing more comes
+/// before the row group closes, encoded without compression whatever the properties say:
+/// at that size zstd saves at most a few hundred bytes, less than the file's own footer,
+/// while setting up its contexts (a compressor and a decompressor per column chunk) was
+/// ~5 % of a single-row append's CPU (perf, `peers append`). Each column chunk records
+/// its codec; readers need nothing special.
+const TINY_ROW_GROUP_BYTES: usize = 1024;
+
 /// Arrow bytes of a batch's rows (what its slices reference, not what they keep alive).
 fn input_bytes(batch: &RecordBatch) -> usize {
     column_bytes(batch).iter().sum()
@@ -823,14 +837,68 @@ fn array_bytes(array: &ArrayRef) -> usize {
 }
 
 impl RowGroupEncoder {
-    /// Rows in the row group in progress.
+    /// Rows in the row group in progress (held rows included).
     fn rows(&self) -> usize {
-        self.in_progress.as_ref().map_or(0, |rg| rg.rows)
+        self.in_progress.as_ref().map_or(0, |rg| rg.rows) + self.held.iter().map(RecordBatch::num_rows).sum::<usize>()
     }
 
     /// Encodes `batch` into the row group in progress, handing every row group that
     /// fills up to `full`.
+    ///
+    /// A file's first rows are held, not encoded, while they take under
+    /// [`TINY_ROW_GROUP_BYTES`]: column writers fix their codec when they are created,
+    /// and only once the row group closes is it known whether it stayed that small
+    /// ([`RowGroupEncoder::close_held`] then encodes it uncompressed). More rows encode
+    /// the held ones first, with the file's properties.
     fn write(
+        &mut self,
+        batch: &RecordBatch,
+        mut full: impl FnMut(EncodedRowGroup) -> ParquetResult<()>,
+    ) -> ParquetResult<()> {
+        if self.holds_tiny && self.in_progress.is_none() {
+            let bytes = input_bytes(batch);
+            if self.held_bytes.saturating_add(bytes) < TINY_ROW_GROUP_BYTES {
+                self.held.push(batch.clone());
+                self.held_bytes += bytes;
+                return Ok(());
+            }
+            // From here on the file is not tiny: nothing is held again.
+            self.holds_tiny = false;
+            for held in std::mem::take(&mut self.held) {
+                self.encode(&held, &mut full)?;
+            }
+            self.held_bytes = 0;
+        }
+        self.encode(batch, &mut full)
+    }
+
+    /// Encodes the held rows (if any) as one row group without compression: the row
+    /// group closes while they are still all there is.
+    fn close_held(&mut self) -> ParquetResult<Option<EncodedRowGroup>> {
+        self.holds_tiny = false;
+        if self.held.is_empty() {
+            return Ok(None);
+        }
+        let held = std::mem::take(&mut self.held);
+        self.held_bytes = 0;
+        let props = (*self.props).clone().into_builder().set_compression(Compression::UNCOMPRESSED).build();
+        // A factory over a stand-in file writer, as in `learn_from_first_row_group`.
+        let stand_in = SerializedFileWriter::new(std::io::sink(), self.file_schema.clone(), Arc::new(props))?;
+        let factory = ArrowRowGroupWriterFactory::new(&stand_in, self.arrow.clone());
+        let writers = factory.create_column_writers(self.next_index)?;
+        self.next_index += 1;
+        let mut rg = RowGroupInProgress { writers, rows: 0, input_bytes: 0 };
+        for b in &held {
+            let cost = column_bytes(b);
+            encode_columns(&mut rg.writers, &self.leaves, &self.arrow, b, &cost, 1)?;
+            rg.rows += b.num_rows();
+            rg.input_bytes += cost.iter().sum::<usize>();
+        }
+        self.close(rg).map(Some)
+    }
+
+    /// [`RowGroupEncoder::write`] without holding rows back.
+    fn encode(
         &mut self,
         batch: &RecordBatch,
         mut full: impl FnMut(EncodedRowGroup) -> ParquetResult<()>,
@@ -943,6 +1011,9 @@ impl RowGroupEncoder {
             arrow: self.arrow.clone(),
             leaves: self.leaves.clone(),
             in_progress: None,
+            held: Vec::new(),
+            held_bytes: 0,
+            holds_tiny: false,
             next_index: self.next_index,
             max_rows: self.max_rows,
             max_bytes: self.max_bytes,
@@ -1227,6 +1298,9 @@ impl ParquetFileWriter {
             arrow,
             leaves: leaves.into(),
             in_progress: None,
+            held: Vec::new(),
+            held_bytes: 0,
+            holds_tiny: true,
             next_index: 0,
             max_rows,
             max_bytes,
@@ -1250,7 +1324,8 @@ impl ParquetFileWriter {
     /// Estimated encoded size of the rows not written out yet: the row group in
     /// progress, or the pipelined rows at the encoded width of the row groups written.
     fn in_progress_size(&self) -> usize {
-        let mut size = self.encoder.in_progress.as_ref().map_or(0, RowGroupInProgress::estimated_bytes);
+        let mut size =
+            self.encoder.in_progress.as_ref().map_or(0, RowGroupInProgress::estimated_bytes) + self.encoder.held_bytes;
         if let Some(p) = &self.pipeline {
             let input = p.input_bytes();
             if input > 0 {
@@ -1270,7 +1345,8 @@ impl ParquetFileWriter {
             .encoder
             .in_progress
             .as_ref()
-            .map_or(0, |rg| rg.writers.iter().map(ArrowColumnWriter::memory_size).sum());
+            .map_or(0, |rg| rg.writers.iter().map(ArrowColumnWriter::memory_size).sum::<usize>())
+            + self.encoder.held_bytes;
         encoding + self.pipeline.as_ref().map_or(0, Pipeline::input_bytes)
     }
 
@@ -1391,6 +1467,9 @@ impl ParquetFileWriter {
     /// Writes every row not written out yet (the row group in progress, the pipeline's).
     fn flush(&mut self) -> ParquetResult<()> {
         let ParquetFileWriter { out, encoder, pipeline } = self;
+        if let Some(rg) = encoder.close_held()? {
+            out.append(rg)?;
+        }
         if let Some(rg) = encoder.in_progress.take() {
             out.append(encoder.close(rg)?)?;
         }
@@ -3165,6 +3244,51 @@ mod tests {
                 assert_eq!(codecs, [all.clone(), later.clone(), later.clone()], "saving {saving}, {threads} threads");
                 assert_eq!(read_back(&files[0].file_path).columns(), b.columns());
             }
+        }
+    }
+
+    /// The codec of every column chunk of the file, per row group.
+    fn codecs_of(file: &DataFile) -> Vec<Vec<Compression>> {
+        let path = file.file_path.strip_prefix("file://").unwrap();
+        let reader = SerializedFileReader::new(crate::io::local::test_fs::open(path)).unwrap();
+        reader.metadata().row_groups().iter().map(|rg| rg.columns().iter().map(|c| c.compression()).collect()).collect()
+    }
+
+    #[test]
+    fn a_file_whose_rows_take_under_a_kib_is_written_uncompressed() {
+        let schema = simple_schema();
+        let rows = |from: i64, n: i64| {
+            RecordBatch::try_new(
+                Arc::new(schema.to_arrow()),
+                vec![
+                    Arc::new(Int64Array::from_iter_values(from..from + n)),
+                    Arc::new(StringArray::from_iter_values((from..from + n).map(|i| format!("name-{i}")))),
+                    Arc::new(Float64Array::from_iter_values((from..from + n).map(|i| i as f64 / 3.0))),
+                ],
+            )
+            .unwrap()
+        };
+        let zstd = Compression::ZSTD(ZstdLevel::default());
+        let plain = Compression::UNCOMPRESSED;
+        for threads in [1, 2] {
+            let o = opts().encode_threads(threads);
+            // One row, then three small batches (still under 1 KiB in all): one row group,
+            // no compression, whatever the options say.
+            for batches in [vec![rows(0, 1)], vec![rows(0, 2), rows(2, 3), rows(5, 4)]] {
+                let dir = tempfile::tempdir().unwrap();
+                let files = write_all(dir.path(), &schema, &batches, o.clone());
+                assert_eq!(codecs_of(&files[0]), [vec![plain; 3]], "{threads} threads");
+                let want = arrow_select::concat::concat_batches(&batches[0].schema(), &batches).unwrap();
+                assert_eq!(read_back(&files[0].file_path).columns(), want.columns());
+            }
+            // Small rows followed by many: the held rows are encoded with the rest, with
+            // the options' codec.
+            let dir = tempfile::tempdir().unwrap();
+            let batches = [rows(0, 2), rows(2, 5_000)];
+            let files = write_all(dir.path(), &schema, &batches, o.clone().min_compression_saving(0.0));
+            assert_eq!(codecs_of(&files[0])[0], vec![zstd; 3], "{threads} threads");
+            let want = arrow_select::concat::concat_batches(&batches[0].schema(), &batches).unwrap();
+            assert_eq!(read_back(&files[0].file_path).columns(), want.columns());
         }
     }
 

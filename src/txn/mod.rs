@@ -78,29 +78,12 @@ impl Table {
     /// Appends batches in one transaction (rebased onto the newest version at commit).
     pub fn append(&self, batches: &[RecordBatch]) -> Result<CommitReport> {
         let mut tx = self.new_transaction();
-        // The whole input is known here (a transaction's appends may grow without end).
-        // The bytes the rows use, not the buffers' capacity (builders reserve ahead).
-        let used = |b: &RecordBatch| -> usize {
-            b.columns()
-                .iter()
-                .map(|c| c.to_data().get_slice_memory_size().unwrap_or(usize::MAX))
-                .fold(0, usize::saturating_add)
-        };
-        tx.tiny_input = batches.iter().map(used).fold(0, usize::saturating_add) < TINY_INPUT_BYTES;
         for b in batches {
             tx.append(b)?;
         }
         tx.commit()
     }
 }
-
-/// Arrow memory under which [`Table::append`]'s rows are written without compression
-/// (whatever `WriteOptions::compression` says): at that size zstd saves at most a few
-/// hundred bytes, less than the file's own footer, while setting up its contexts (a
-/// compressor and a decompressor per column chunk) was ~5 % of a single-row append's
-/// CPU (perf, `peers append`). Each column chunk records its codec; readers need
-/// nothing special.
-const TINY_INPUT_BYTES: usize = 1024;
 
 /// What a successful commit did.
 #[derive(Debug, Clone, PartialEq)]
@@ -172,9 +155,6 @@ pub type MetadataUpdate = dyn FnMut(&mut TableMetadata) -> Result<()> + Send;
 pub struct Transaction {
     table: Table,
     base: TableState,
-    /// All the rows this transaction will append are known to take under
-    /// [`TINY_INPUT_BYTES`]: its data files are written uncompressed.
-    tiny_input: bool,
     commit_id: uuid::Uuid,
     snapshot_id: i64,
     retry: RetryPolicy,
@@ -273,7 +253,6 @@ impl Transaction {
             premerged: None,
             manifests_written: 0,
             committed: false,
-            tiny_input: false,
             removed: Vec::new(),
             operation: None,
             validators: Vec::new(),
@@ -548,9 +527,6 @@ impl Transaction {
             // large file is synced as it is written, so that fsync has little left.
             opts.durable = false;
             opts.sync_early = self.table.inner.options.durability.is_durable();
-            if self.tiny_input {
-                opts.compression = parquet::basic::Compression::UNCOMPRESSED;
-            }
             if let Some(target) = metadata.properties.get(properties::TARGET_FILE_SIZE).and_then(|v| v.parse().ok()) {
                 opts.target_file_size_bytes = target;
             }
