@@ -882,19 +882,30 @@ impl RowGroupEncoder {
         let held = std::mem::take(&mut self.held);
         self.held_bytes = 0;
         let props = (*self.props).clone().into_builder().set_compression(Compression::UNCOMPRESSED).build();
-        // A factory over a stand-in file writer, as in `learn_from_first_row_group`.
-        let stand_in = SerializedFileWriter::new(std::io::sink(), self.file_schema.clone(), Arc::new(props))?;
-        let factory = ArrowRowGroupWriterFactory::new(&stand_in, self.arrow.clone());
-        let writers = factory.create_column_writers(self.next_index)?;
+        let writers = self.factory_for(Arc::new(props))?.create_column_writers(self.next_index)?;
         self.next_index += 1;
-        let mut rg = RowGroupInProgress { writers, rows: 0, input_bytes: 0 };
+        // The held rows go into a row group in progress with those writers, as any rows.
+        self.in_progress = Some(RowGroupInProgress { writers, rows: 0, input_bytes: 0 });
+        let mut closed = None;
         for b in &held {
-            let cost = column_bytes(b);
-            encode_columns(&mut rg.writers, &self.leaves, &self.arrow, b, &cost, 1)?;
-            rg.rows += b.num_rows();
-            rg.input_bytes += cost.iter().sum::<usize>();
+            self.encode(b, |rg| {
+                closed = Some(rg);
+                Ok(())
+            })?;
         }
-        self.close(rg).map(Some)
+        match self.in_progress.take() {
+            Some(rg) => self.close(rg).map(Some),
+            None => Ok(closed),
+        }
+    }
+
+    /// A row-group writer factory for `props`. The factory takes its schema and
+    /// properties from a file writer: one over nothing, with the file's schema (its
+    /// magic bytes go to the sink; the row groups are still written out to the real
+    /// file).
+    fn factory_for(&self, props: Arc<WriterProperties>) -> ParquetResult<ArrowRowGroupWriterFactory> {
+        let stand_in = SerializedFileWriter::new(std::io::sink(), self.file_schema.clone(), props)?;
+        Ok(ArrowRowGroupWriterFactory::new(&stand_in, self.arrow.clone()))
     }
 
     /// [`RowGroupEncoder::write`] without holding rows back.
@@ -991,11 +1002,7 @@ impl RowGroupEncoder {
         }
         let Some(builder) = builder else { return Ok(()) };
         self.props = Arc::new(builder.build());
-        // The factory takes its schema and properties from a file writer: one over
-        // nothing, with the file's schema and the new properties (its magic bytes go
-        // to the sink; the row groups are still written out to the real file).
-        let stand_in = SerializedFileWriter::new(std::io::sink(), self.file_schema.clone(), self.props.clone())?;
-        self.factory = Arc::new(ArrowRowGroupWriterFactory::new(&stand_in, self.arrow.clone()));
+        self.factory = Arc::new(self.factory_for(self.props.clone())?);
         Ok(())
     }
 
