@@ -857,7 +857,10 @@ impl RowGroupEncoder {
     ) -> ParquetResult<()> {
         if self.holds_tiny && self.in_progress.is_none() {
             let bytes = input_bytes(batch);
-            if self.held_bytes.saturating_add(bytes) < TINY_ROW_GROUP_BYTES {
+            // Held rows are one row group: never more than a row group may hold.
+            if self.held_bytes.saturating_add(bytes) < TINY_ROW_GROUP_BYTES
+                && self.rows().saturating_add(batch.num_rows()) <= self.max_rows
+            {
                 self.held.push(batch.clone());
                 self.held_bytes += bytes;
                 return Ok(());
@@ -873,11 +876,12 @@ impl RowGroupEncoder {
     }
 
     /// Encodes the held rows (if any) as one row group without compression: the row
-    /// group closes while they are still all there is.
-    fn close_held(&mut self) -> ParquetResult<Option<EncodedRowGroup>> {
+    /// group closes while they are still all there is. (Held rows fit one row group;
+    /// every row group `encode` closes is returned all the same.)
+    fn close_held(&mut self) -> ParquetResult<Vec<EncodedRowGroup>> {
         self.holds_tiny = false;
         if self.held.is_empty() {
-            return Ok(None);
+            return Ok(Vec::new());
         }
         let held = std::mem::take(&mut self.held);
         self.held_bytes = 0;
@@ -886,17 +890,17 @@ impl RowGroupEncoder {
         self.next_index += 1;
         // The held rows go into a row group in progress with those writers, as any rows.
         self.in_progress = Some(RowGroupInProgress { writers, rows: 0, input_bytes: 0 });
-        let mut closed = None;
+        let mut closed = Vec::with_capacity(1);
         for b in &held {
             self.encode(b, |rg| {
-                closed = Some(rg);
+                closed.push(rg);
                 Ok(())
             })?;
         }
-        match self.in_progress.take() {
-            Some(rg) => self.close(rg).map(Some),
-            None => Ok(closed),
+        if let Some(rg) = self.in_progress.take() {
+            closed.push(self.close(rg)?);
         }
+        Ok(closed)
     }
 
     /// A row-group writer factory for `props`. The factory takes its schema and
@@ -1474,7 +1478,7 @@ impl ParquetFileWriter {
     /// Writes every row not written out yet (the row group in progress, the pipeline's).
     fn flush(&mut self) -> ParquetResult<()> {
         let ParquetFileWriter { out, encoder, pipeline } = self;
-        if let Some(rg) = encoder.close_held()? {
+        for rg in encoder.close_held()? {
             out.append(rg)?;
         }
         if let Some(rg) = encoder.in_progress.take() {
@@ -3288,6 +3292,13 @@ mod tests {
                 let want = arrow_select::concat::concat_batches(&batches[0].schema(), &batches).unwrap();
                 assert_eq!(read_back(&files[0].file_path).columns(), want.columns());
             }
+            // Held rows never make a row group larger than the options allow.
+            let dir = tempfile::tempdir().unwrap();
+            let batches = [rows(0, 3)];
+            let files = write_all(dir.path(), &schema, &batches, WriteOptions { row_group_size: 2, ..o.clone() });
+            // (Not held at all: more rows than a row group holds are not a tiny file.)
+            assert_eq!(codecs_of(&files[0]), [vec![zstd; 3], vec![zstd; 3]], "3 rows in row groups of at most 2");
+            assert_eq!(read_back(&files[0].file_path).columns(), batches[0].columns());
             // Small rows followed by many: the held rows are encoded with the rest, with
             // the options' codec.
             let dir = tempfile::tempdir().unwrap();
