@@ -688,6 +688,12 @@ fn smoke_run(repo: &Path, python: &Path) -> BoxResult<()> {
             return Err(format!("results JSON has no {w:?} section").into());
         }
     }
+    // floe and the bare loop went on past the peers' history (the 10,000-append figures
+    // of a full run).
+    let long = &doc["results"]["history"]["long"]["systems"];
+    if ["floe", "raw"].iter().any(|s| long[s]["appends"].as_u64() != doc["results"]["history"]["long"]["n"].as_u64()) {
+        return Err(format!("results JSON: the long history run is incomplete: {long}").into());
+    }
     if floe_py.is_some() {
         // floe-py ran every workload, and its contended appends all landed.
         let figures = [
