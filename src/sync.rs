@@ -278,6 +278,11 @@ impl<R: Send + 'static> Job<R> {
     pub(crate) fn pending_for_tests(f: impl FnOnce() -> R + Send + 'static) -> Job<R> {
         Job { slot: Arc::new(Slot { state: Mutex::new(JobState::Pending(Box::new(f))), done: Condvar::new() }) }
     }
+
+    /// A job a thread of process `pid` is running (as a forked child sees its parent's).
+    pub(crate) fn running_in_for_tests(pid: u32) -> Job<R> {
+        Job { slot: Arc::new(Slot { state: Mutex::new(JobState::Running(pid)), done: Condvar::new() }) }
+    }
 }
 
 impl<R> std::fmt::Debug for Job<R> {
@@ -293,7 +298,8 @@ struct Slot<R> {
 
 enum JobState<R> {
     Pending(Box<dyn FnOnce() -> R + Send>),
-    Running,
+    /// Being run by a thread of the process with this id.
+    Running(u32),
     Done(Result<R, String>),
     Taken,
 }
@@ -303,7 +309,7 @@ impl<R> Slot<R> {
     fn run(&self) {
         let f = {
             let mut s = lock(&self.state);
-            match std::mem::replace(&mut *s, JobState::Running) {
+            match std::mem::replace(&mut *s, JobState::Running(std::process::id())) {
                 JobState::Pending(f) => f,
                 other => {
                     *s = other;
@@ -320,6 +326,9 @@ impl<R> Slot<R> {
 impl<R> Job<R> {
     /// The job's result (a panic as `Err(message)`). A job no thread has started yet is
     /// run here, on the joining thread, so a join never waits for a free pool thread.
+    /// A job a thread of another process was running (this process was forked from it
+    /// meanwhile, with a copy of the job but not of that thread) never ends here: its
+    /// join is `Err` at once instead of a wait forever.
     pub(crate) fn join(self) -> Result<R, String> {
         self.slot.run();
         let mut s = lock(&self.slot.state);
@@ -327,6 +336,9 @@ impl<R> Job<R> {
             match std::mem::replace(&mut *s, JobState::Taken) {
                 JobState::Done(r) => return r,
                 JobState::Taken => return Err("job result already taken".into()),
+                JobState::Running(pid) if pid != std::process::id() => {
+                    return Err(format!("the job was running in process {pid} when this one was forked from it"));
+                }
                 other => {
                     *s = other;
                     s = self.slot.done.wait(s).unwrap_or_else(|e| e.into_inner());
@@ -342,9 +354,15 @@ impl<R> Job<R> {
         self.slot.run();
     }
 
-    /// Whether the job has run to its end.
+    /// Whether the job has run to its end, or never will in this process (a thread of
+    /// the process this one was forked from was running it): either way a join returns
+    /// at once.
     pub(crate) fn is_finished(&self) -> bool {
-        matches!(*lock(&self.slot.state), JobState::Done(_) | JobState::Taken)
+        match *lock(&self.slot.state) {
+            JobState::Done(_) | JobState::Taken => true,
+            JobState::Running(pid) => pid != std::process::id(),
+            JobState::Pending(_) => false,
+        }
     }
 }
 
@@ -368,6 +386,19 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A forked child holds copies of its parent's jobs but none of its threads: a job a
+    /// parent's thread was running would never end in the child.
+    #[test]
+    fn a_job_another_process_was_running_is_joined_at_once_with_an_error() {
+        let job: Job<u32> = Job::running_in_for_tests(std::process::id().wrapping_add(1));
+        assert!(job.is_finished());
+        let err = job.join().unwrap_err();
+        assert!(err.contains("forked"), "{err}");
+        // This process's own running job is not finished.
+        let own: Job<u32> = Job::running_in_for_tests(std::process::id());
+        assert!(!own.is_finished());
+    }
 
     /// 1000 results of `i * 2` in order, item `i % 100 == 7` having panicked.
     fn assert_doubled_in_order(out: &[std::result::Result<u32, String>]) {
