@@ -28,6 +28,13 @@ use std::path::Path;
 use crate::spec::{Schema, Snapshot, SnapshotLogEntry, TableMetadata};
 use crate::{Result, Transaction};
 
+/// Waits for the work `table`'s handle does in the background after its commits (the
+/// deletion of the version files that left the metadata log, its commit-time cleanup
+/// pass), as its last drop does: for tests that count what a commit did to the store.
+pub fn settle(table: &crate::Table) {
+    table.inner.join_background();
+}
+
 /// Adds a raw change to `tx`'s metadata, applied to the newest metadata on every
 /// attempt (what schema, spec, property and maintenance commits are built on): for
 /// tests that forge metadata states no public operation makes.

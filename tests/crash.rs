@@ -473,6 +473,13 @@ fn version_files(table: &Path) -> Vec<u64> {
     out
 }
 
+/// One append of `batch(first, n)`, then waits for the deletes the handle runs after it
+/// (the version files that left the log and strays: `retire_versions`).
+fn append_settled(table: &Table, first: i64, n: usize) {
+    table.append(&[batch(first, n)]).unwrap();
+    floe::testing::settle(table);
+}
+
 /// Asserts every version the current metadata log names is on disk (the kept window is
 /// never swept).
 fn assert_window_kept(table: &Table) {
@@ -494,7 +501,7 @@ fn commits_delete_stray_version_files_below_the_window() {
         TableOptions::default().durability(Durability::Relaxed).property("write.metadata.previous-versions-max", "3");
     let table = Table::create_with(&path, schema(), opts.clone()).unwrap();
     for k in 0..5 {
-        table.append(&[batch(k * 10, 1)]).unwrap();
+        append_settled(&table, k * 10, 1);
     }
     assert_eq!(version_files(&path), [3, 4, 5, 6]);
     let version_file = |v: u64| path.join(format!("metadata/v{v}.metadata.json"));
@@ -508,19 +515,19 @@ fn commits_delete_stray_version_files_below_the_window() {
     // And an old stray, e.g. another engine's.
     std::fs::copy(version_file(7), version_file(1)).unwrap();
 
-    table.append(&[batch(100, 1)]).unwrap(); // v8, window v5..v7
+    append_settled(&table, 100, 1); // v8, window v5..v7
     assert_eq!(version_files(&path), [5, 6, 7, 8], "the killed writer's stray and the old one are gone");
     assert_window_kept(&table);
 
     // A stray no probe finds stays until the next multiple of previous-versions-max.
     std::fs::copy(version_file(8), version_file(1)).unwrap();
-    table.append(&[batch(101, 1)]).unwrap(); // v9: a multiple of 3
+    append_settled(&table, 101, 1); // v9: a multiple of 3
     assert_eq!(version_files(&path), [6, 7, 8, 9]);
     std::fs::copy(version_file(9), version_file(2)).unwrap();
-    table.append(&[batch(102, 1)]).unwrap(); // v10
-    table.append(&[batch(103, 1)]).unwrap(); // v11
+    append_settled(&table, 102, 1); // v10
+    append_settled(&table, 103, 1); // v11
     assert_eq!(version_files(&path), [2, 8, 9, 10, 11], "no listing on an ordinary commit");
-    table.append(&[batch(104, 1)]).unwrap(); // v12
+    append_settled(&table, 104, 1); // v12
     assert_eq!(version_files(&path), [9, 10, 11, 12]);
     assert_window_kept(&table);
 
@@ -528,9 +535,10 @@ fn commits_delete_stray_version_files_below_the_window() {
     let mut tx = table.new_transaction();
     tx.set_property("write.metadata.delete-after-commit.enabled", "false");
     tx.commit().unwrap(); // v13
+    floe::testing::settle(&table);
     std::fs::copy(version_file(13), version_file(1)).unwrap();
     for k in 0..3 {
-        table.append(&[batch(200 + k, 1)]).unwrap(); // v14..v16 (v15 a multiple of 3)
+        append_settled(&table, 200 + k, 1); // v14..v16 (v15 a multiple of 3)
     }
     assert_eq!(version_files(&path), [1, 9, 10, 11, 12, 13, 14, 15, 16]);
     let fresh = Table::open(&path).unwrap();

@@ -186,3 +186,53 @@ fn a_writer_with_a_fast_clock_does_not_make_cleanup_delete_live_files() {
         fresh.scan().as_of_version(v).to_batches().unwrap();
     }
 }
+
+/// The version files that leave the metadata log are deleted off the caller's path
+/// (`retire_versions` in src/txn/mod.rs): an append returns while that delete is held
+/// up, the handle's last drop waits for it, and then the file is gone.
+#[test]
+fn versions_that_leave_the_log_are_deleted_after_the_append_returns_and_before_the_last_drop() {
+    use std::sync::{Arc, mpsc};
+    use std::time::{Duration, Instant};
+
+    use floe::storage::LocalStorage;
+    use floe::storage::fault::{FaultStorage, Op};
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t");
+    // The log keeps 3 versions; no cleanup pass (its deletes would take the hook).
+    drop(Table::create_with(&path, schema(), options(10, 3, 0)).unwrap());
+    let store = FaultStorage::new(Arc::new(LocalStorage::new(std::fs::canonicalize(&path).unwrap())));
+    let table = Table::open_with(&path, options(10, 3, 0).storage(store.clone())).unwrap();
+    for i in 0..3 {
+        table.append(&[batch(i, 1)]).unwrap();
+    }
+    // v4's log is [v1, v2, v3]; v5's drops v1.
+    let v1 = path.join("metadata/v1.metadata.json");
+    assert!(v1.exists());
+    let deletes = store.calls(Op::Delete);
+    let (release, held) = mpsc::channel::<()>();
+    store.before(Op::Delete, move || {
+        let _ = held.recv_timeout(Duration::from_secs(20));
+    });
+    let started = Instant::now();
+    table.append(&[batch(3, 1)]).unwrap();
+    assert!(started.elapsed() < Duration::from_secs(10), "the append waited for the held delete");
+    assert_eq!(table.version(), 5);
+    assert!(v1.exists(), "deleted before the append returned");
+
+    // The last drop waits for the held delete.
+    let dropping = std::thread::spawn(move || drop(table));
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(!dropping.is_finished(), "the last drop did not wait for the version file's delete");
+    release.send(()).unwrap();
+    dropping.join().unwrap();
+    assert!(!v1.exists(), "v1 left the log and is still there");
+    assert_eq!(store.calls(Op::Delete), deletes + 1);
+    let versions = std::fs::read_dir(path.join("metadata"))
+        .unwrap()
+        .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().ends_with(".metadata.json"))
+        .count();
+    assert_eq!(versions, 4, "v2..v5 kept");
+    assert_eq!(ids(&Table::open(&path).unwrap()), vec![0, 1, 2, 3]);
+}

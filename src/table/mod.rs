@@ -343,6 +343,9 @@ pub(crate) struct TableInner {
     /// The manifest merge this handle's commits call for, built in the background for the
     /// next commit to use (src/txn/mod.rs, `merge_ahead`).
     pub merge_ahead: MergeAhead,
+    /// The deletion of the version files that left the metadata log with this handle's
+    /// last commit (`retire_versions` in src/txn/mod.rs), on the worker pool.
+    pub retiring: Mutex<Option<crate::sync::Job<()>>>,
 }
 
 /// The background cleanup pass a handle may have running, and the manifests each
@@ -406,9 +409,21 @@ impl MergeAhead {
 }
 
 impl Drop for TableInner {
-    /// The last handle waits for its cleanup pass (bounded work), so a process that
-    /// drops its tables before exiting never leaves one half done.
+    /// The last handle waits for its deletion of retired version files and its cleanup
+    /// pass (bounded work), so a process that drops its tables before exiting never
+    /// leaves one half done.
     fn drop(&mut self) {
+        self.join_background();
+    }
+}
+
+impl TableInner {
+    /// Waits for the deletion of retired version files and the cleanup pass this handle
+    /// started after its commits, if any.
+    pub(crate) fn join_background(&self) {
+        if let Some(h) = lock(&self.retiring).take() {
+            let _ = h.join();
+        }
         if let Some(h) = lock(&self.cleanup.running).take() {
             let _ = h.join();
         }
@@ -640,6 +655,7 @@ impl Table {
                 read_only,
                 cleanup: CleanupSlot::default(),
                 merge_ahead: MergeAhead::default(),
+                retiring: Mutex::new(None),
             }),
         }
     }
