@@ -128,14 +128,7 @@ fn a_forked_process_commits_past_the_parents_running_background_delete() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("t");
     Table::create_with(&path, schema(), options().property("write.metadata.previous-versions-max", "2")).unwrap();
-    let out = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "child_entry_with_a_delete_running", "--nocapture", "--test-threads=1"])
-        .env("FLOE_FORK_RUNNING_TABLE", &path)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "child failed: {stdout}\n{}", String::from_utf8_lossy(&out.stderr));
-    assert!(stdout.contains("FORKED COMMIT OK"), "{stdout}");
+    run_child("child_entry_with_a_delete_running", "FLOE_FORK_RUNNING_TABLE", &path);
     let table = Table::open(&path).unwrap();
     assert_eq!(ids(&table), vec![1, 2, 3, 4]);
     assert_eq!(table.version(), 5);
@@ -146,13 +139,19 @@ fn a_forked_process_commits_on_a_pool_of_its_own() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("t");
     Table::create(&path, schema()).unwrap();
+    run_child("child_entry", "FLOE_FORK_TABLE", &path);
+    assert_eq!(ids(&Table::open(&path).unwrap()), vec![1, 2]);
+}
+
+/// Runs this test binary's `entry` as a child process with `env_key` naming the table,
+/// and checks that the child's forked grandchild committed.
+fn run_child(entry: &str, env_key: &str, path: &std::path::Path) {
     let out = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "child_entry", "--nocapture", "--test-threads=1"])
-        .env("FLOE_FORK_TABLE", &path)
+        .args(["--exact", entry, "--nocapture", "--test-threads=1"])
+        .env(env_key, path)
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "child failed: {stdout}\n{}", String::from_utf8_lossy(&out.stderr));
     assert!(stdout.contains("FORKED COMMIT OK"), "{stdout}");
-    assert_eq!(ids(&Table::open(&path).unwrap()), vec![1, 2]);
 }

@@ -409,6 +409,7 @@ fn a_stale_handle_never_acknowledges_a_version_created_in_a_hole_left_by_expiry(
         for i in 1..=3 {
             other.append(&[batch(i * 10, 1)]).unwrap();
         }
+        floe::testing::settle(&other);
         let before = version_files(&healthy, &url);
         assert_eq!(before.last(), Some(&5), "{root}: {before:?}");
         assert!(!before.contains(&2) && !before.contains(&3), "{root}: expiry removed v2 and v3: {before:?}");
