@@ -147,6 +147,55 @@ fn cleanup_leaves_tables_without_delete_after_commit_alone() {
     assert_eq!(rows, 2);
 }
 
+/// A handle deletes the lists its own commits published once their versions are below
+/// the kept window, without waiting for the clock margin (a writer doing ~800 commits/s
+/// kept a second of lists and their manifests: a quarter of `metadata/` after 10,000
+/// appends). With a margin of an hour the age rule deletes nothing here, so what goes
+/// goes by that rule alone; another handle's lists, which this one never linked, stay
+/// for the age rule. Every retained snapshot and kept version still scans.
+#[test]
+fn a_handle_deletes_its_own_trimmed_lists_without_waiting_for_the_clock_margin() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t");
+    let opts = options(10, 10, 5).property("floe.commit.cleanup-margin-ms", "3600000");
+    let table = Table::create_with(&path, schema(), opts).unwrap();
+    // Another writer's 20 commits first: its lists are trimmed long before the end.
+    let other = Table::open(&path).unwrap();
+    let mut others = Vec::new();
+    for i in 0..20 {
+        other.append(&[batch(i, 1)]).unwrap();
+        others.push(format!("snap-{}-", other.current_snapshot().unwrap().snapshot_id));
+    }
+    drop(other);
+    for i in 20..300 {
+        table.append(&[batch(i, 1)]).unwrap();
+    }
+    floe::testing::settle(&table);
+    let (lists, _) = avro_files(&path);
+    let named = named_lists(&table);
+    let extra: Vec<&String> = lists.iter().filter(|l| !named.contains(l)).collect();
+    let (foreign, own): (Vec<&String>, Vec<&String>) =
+        extra.into_iter().partition(|l| others.iter().any(|o| l.starts_with(o.as_str())));
+    // The other writer's: all kept (the age rule waits an hour).
+    assert_eq!(foreign.len(), 20, "{foreign:?}");
+    // This handle's: at most the commits since its last pass (every 5 versions; a pass
+    // is skipped while the previous one runs), not the 260 trimmed ones.
+    assert!(own.len() <= 15, "{} of this handle's trimmed lists left, e.g. {:?}", own.len(), &own[..5.min(own.len())]);
+    assert_eq!(ids(&table), (0..300).collect::<Vec<_>>());
+    for s in table.snapshots() {
+        let rows: usize =
+            table.scan().snapshot_id(s.snapshot_id).to_batches().unwrap().iter().map(|b| b.num_rows()).sum();
+        assert_eq!(rows as i64, s.summary_i64("total-records").unwrap());
+    }
+    let newest = table.version();
+    for v in newest - 10..=newest {
+        let rows: usize = table.scan().as_of_version(v).to_batches().unwrap().iter().map(|b| b.num_rows()).sum();
+        assert_eq!(rows as u64, v - 1, "version {v}");
+    }
+    let report = table.verify().unwrap();
+    assert!(report.problems.is_empty(), "{report:?}");
+}
+
 /// A version committed by a writer whose clock runs ten minutes fast (another machine)
 /// stamps every later version ahead of the clock too: `last-updated-ms` never goes
 /// back. Commit-time cleanup, running in the background while the handle commits on,

@@ -353,7 +353,21 @@ pub(crate) struct TableInner {
 #[derive(Debug, Default)]
 pub(crate) struct CleanupSlot {
     pub running: Mutex<Option<crate::sync::Job<()>>>,
-    pub lists: Arc<Mutex<std::collections::HashMap<Key, Arc<Vec<Key>>>>>,
+    pub lists: ListCache,
+}
+
+/// What a handle knows of the manifest lists it has seen, by key (src/txn/cleanup.rs):
+/// the manifests each names and, for a list its own commit published, the version that
+/// commit created.
+pub(crate) type ListCache = Arc<Mutex<std::collections::HashMap<Key, Listed>>>;
+
+/// One manifest list as a handle's [`ListCache`] holds it.
+#[derive(Debug)]
+pub(crate) struct Listed {
+    pub manifests: Arc<Vec<Key>>,
+    /// A version this handle's commit linked that names the list (recorded after the
+    /// commit; never for a list only read).
+    pub named_by: Option<u64>,
 }
 
 /// A manifest merge built in the background (`merge_ahead` in src/txn/mod.rs) for some snapshot: the

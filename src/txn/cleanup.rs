@@ -7,12 +7,16 @@
 //! on a background thread after its commit has returned, that deletes:
 //!
 //! * the manifest lists of **dead** snapshots: named by neither the newest metadata nor
-//!   the oldest version its metadata log keeps (`v<F>`), and written before `v<F>` was
-//!   built (minus a clock margin). "Built" is the earlier of `v<F>`'s `last-updated-ms`
+//!   the oldest version its metadata log keeps (`v<F>`), and either written before
+//!   `v<F>` was built (minus a clock margin) or named by a version below `F` that this
+//!   handle's own commit created. "Built" is the earlier of `v<F>`'s `last-updated-ms`
 //!   and its file's modification time: the first runs ahead of the clock under a fast
 //!   clock or under commits less than 1 ms apart (each version's is at least 1 ms after
 //!   the last), the second is late in a copied table; a list compared with a time that
-//!   is late can look old while a version still needs it;
+//!   is late can look old while a version still needs it. The second way needs no
+//!   clock: it is what keeps a fast writer's `metadata/` from holding a margin's worth
+//!   of commits (at ~800 commits/s, 1 s of lists and their manifests was a quarter of
+//!   it);
 //! * the manifests those lists name that no other manifest list in `metadata/` names.
 //!
 //! Why this never deletes a file someone may need:
@@ -22,6 +26,10 @@
 //!   the newest, was added after `v<F>` (its list is then younger than `v<F>`, kept by
 //!   the age rule) or left before `v<F>`: no kept version, hence no reader by version,
 //!   snapshot id or timestamp, reaches it. Older version files are already deleted.
+//!   The same holds for a list (a relocation gives a snapshot a new list, never an old
+//!   one back): one that a version below `F` names and `v<F>` does not is named by no
+//!   version from `F` on, whatever its age. Only this handle's own commits are known to
+//!   have linked a version naming a list, so other writers' lists wait for the age rule.
 //! * An in-flight transaction's manifest list is named by no version. If it is younger
 //!   than `v<F>` it is kept; if older, it was built on a version below `F` and cannot be
 //!   linked: its exclusive create fails (a new attempt writes a new list), or, in a
@@ -37,8 +45,8 @@
 //! planned keeps reading. Tables datashard writes to, warehouse tables and tables
 //! without `delete-after-commit` are left alone.
 
-use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex};
+use std::collections::HashSet;
+use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
 
 use crate::error::{Error, Result};
@@ -46,7 +54,7 @@ use crate::io::location::TableLocation;
 use crate::io::storage::Key;
 use crate::spec::manifest::read_manifest_list;
 use crate::sync::lock;
-use crate::table::{Table, TableState, is_object_store, load_version, properties};
+use crate::table::{ListCache, Listed, Table, TableState, is_object_store, load_version, properties};
 
 /// What one pass deleted.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -54,8 +62,6 @@ pub(crate) struct Swept {
     pub lists: usize,
     pub manifests: usize,
 }
-
-type ListCache = Arc<Mutex<HashMap<Key, Arc<Vec<Key>>>>>;
 
 /// Called after a commit returned (or is about to): starts a pass on a background
 /// thread when `state.version` is a multiple of the interval, unless this handle's
@@ -154,7 +160,7 @@ pub(crate) fn pass(location: &TableLocation, state: &TableState, cache: &ListCac
     let mut dead = Vec::new();
     let mut kept = Vec::new();
     for o in &listing.objects {
-        let old = o.modified.is_some_and(|m| m < cutoff);
+        let old = o.modified.is_some_and(|m| m < cutoff) || named_below(cache, &o.key, floor);
         if !live.contains(&o.key) && old { dead.push(o.key.clone()) } else { kept.push(o.key.clone()) }
     }
     if dead.is_empty() {
@@ -199,7 +205,8 @@ pub(crate) fn pass(location: &TableLocation, state: &TableState, cache: &ListCac
     let mut swept = Swept::default();
     for m in &manifests {
         if std::env::var_os("FLOE_DEBUG_CLEANUP").is_some() {
-            let by: Vec<&Key> = dead.iter().filter(|d| lock(cache).get(*d).is_some_and(|ms| ms.contains(m))).collect();
+            let by: Vec<&Key> =
+                dead.iter().filter(|d| lock(cache).get(*d).is_some_and(|l| l.manifests.contains(m))).collect();
             eprintln!(
                 "DEBUG pass v{} floor {} deletes {} named by dead {:?}; kept {}",
                 state.version,
@@ -218,8 +225,10 @@ pub(crate) fn pass(location: &TableLocation, state: &TableState, cache: &ListCac
             swept.lists += 1;
         }
     }
+    // Forget what was not listed, except lists this handle's commits published after
+    // `state` (written after the listing: the next pass lists them).
     let keep: HashSet<&Key> = kept.iter().collect();
-    lock(cache).retain(|k, _| keep.contains(k));
+    lock(cache).retain(|k, l| keep.contains(k) || l.named_by.is_some_and(|v| v > state.version));
     Ok(swept)
 }
 
@@ -238,8 +247,8 @@ fn deleted(r: std::io::Result<()>) -> bool {
 /// The manifests a manifest list names (as keys in the table), from the cache or read;
 /// `None` if the list is gone.
 fn manifests_of(location: &TableLocation, cache: &ListCache, key: &Key) -> Result<Option<Arc<Vec<Key>>>> {
-    if let Some(v) = lock(cache).get(key) {
-        return Ok(Some(v.clone()));
+    if let Some(l) = lock(cache).get(key) {
+        return Ok(Some(l.manifests.clone()));
     }
     let path = location.path(key);
     let bytes = match location.store().read(key) {
@@ -250,17 +259,24 @@ fn manifests_of(location: &TableLocation, cache: &ListCache, key: &Key) -> Resul
     let list = read_manifest_list(&path, &bytes)?;
     let keys: Vec<Key> = list.iter().map(|m| location.confined_key(&m.manifest_path)).collect::<Result<_>>()?;
     let keys = Arc::new(keys);
-    lock(cache).insert(key.clone(), keys.clone());
+    lock(cache).entry(key.clone()).or_insert_with(|| Listed { manifests: keys.clone(), named_by: None });
     Ok(Some(keys))
 }
 
-/// Seeds the cache with a list this handle just wrote (no read needed later).
-pub(crate) fn remember(table: &Table, list_uri: &str, manifests: &[crate::spec::manifest::ManifestFile]) {
+/// Whether this handle linked a version below `floor` that names the list `key`.
+fn named_below(cache: &ListCache, key: &Key, floor: u64) -> bool {
+    lock(cache).get(key).and_then(|l| l.named_by).is_some_and(|v| v < floor)
+}
+
+/// Seeds the cache with the list of the current snapshot of `version`, which this
+/// handle's commit just linked (no read needed later; and a pass may delete the list
+/// once `version` is below the kept window, without waiting for the clock margin).
+pub(crate) fn remember(table: &Table, list_uri: &str, manifests: &[crate::spec::manifest::ManifestFile], version: u64) {
     let location = table.location();
     let Ok(key) = location.confined_key(list_uri) else { return };
     let keys: Result<Vec<Key>> = manifests.iter().map(|m| location.confined_key(&m.manifest_path)).collect();
     if let Ok(keys) = keys {
-        lock(&table.inner.cleanup.lists).insert(key, Arc::new(keys));
+        lock(&table.inner.cleanup.lists).insert(key, Listed { manifests: Arc::new(keys), named_by: Some(version) });
     }
 }
 

@@ -1852,7 +1852,7 @@ impl Transaction {
                 Some(parent) if !merge_due(&previous.metadata, &parent, MergeTrigger::Due) => MergeTrigger::Due,
                 _ => MergeTrigger::Late,
             };
-            cleanup::remember(&table, &snap.manifest_list, &manifests);
+            cleanup::remember(&table, &snap.manifest_list, &manifests, state.version);
             *crate::sync::lock(&table.inner.manifest_cache) = Some((snap.manifest_list.clone(), manifests.clone()));
             merge_ahead(&table, state.metadata.clone(), manifests, trigger);
         }
