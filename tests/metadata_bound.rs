@@ -62,6 +62,23 @@ fn named_lists(table: &Table) -> Vec<String> {
     names
 }
 
+/// Every retained snapshot and the newest 11 versions (one row per append since v1)
+/// scan with the rows they recorded, and the table verifies clean.
+fn assert_kept_history_reads(table: &Table) {
+    for s in table.snapshots() {
+        let rows: usize =
+            table.scan().snapshot_id(s.snapshot_id).to_batches().unwrap().iter().map(|b| b.num_rows()).sum();
+        assert_eq!(rows as i64, s.summary_i64("total-records").unwrap());
+    }
+    let newest = table.version();
+    for v in newest - 10..=newest {
+        let rows: usize = table.scan().as_of_version(v).to_batches().unwrap().iter().map(|b| b.num_rows()).sum();
+        assert_eq!(rows as u64, v - 1, "version {v}");
+    }
+    let report = table.verify().unwrap();
+    assert!(report.problems.is_empty(), "{report:?}");
+}
+
 #[test]
 fn commits_bound_metadata_and_keep_every_kept_version_readable() {
     let dir = tempfile::tempdir().unwrap();
@@ -89,18 +106,7 @@ fn commits_bound_metadata_and_keep_every_kept_version_readable() {
     // Nothing a kept version needs is gone: every retained snapshot and every version
     // in the metadata log scans, and the table verifies clean.
     assert_eq!(ids(&table), (0..399).collect::<Vec<_>>());
-    for s in table.snapshots() {
-        let rows: usize =
-            table.scan().snapshot_id(s.snapshot_id).to_batches().unwrap().iter().map(|b| b.num_rows()).sum();
-        assert_eq!(rows as i64, s.summary_i64("total-records").unwrap());
-    }
-    let newest = table.version();
-    for v in newest - 10..=newest {
-        let rows: usize = table.scan().as_of_version(v).to_batches().unwrap().iter().map(|b| b.num_rows()).sum();
-        assert_eq!(rows as u64, v - 1, "version {v}");
-    }
-    let report = table.verify().unwrap();
-    assert!(report.problems.is_empty(), "{report:?}");
+    assert_kept_history_reads(&table);
     // Orphan cleanup with no grace finds nothing more of the trimmed snapshots than
     // the lists of the last passes' window.
     table.append(&[batch(399, 1)]).unwrap();
@@ -182,18 +188,7 @@ fn a_handle_deletes_its_own_trimmed_lists_without_waiting_for_the_clock_margin()
     // is skipped while the previous one runs), not the 260 trimmed ones.
     assert!(own.len() <= 15, "{} of this handle's trimmed lists left, e.g. {:?}", own.len(), &own[..5.min(own.len())]);
     assert_eq!(ids(&table), (0..300).collect::<Vec<_>>());
-    for s in table.snapshots() {
-        let rows: usize =
-            table.scan().snapshot_id(s.snapshot_id).to_batches().unwrap().iter().map(|b| b.num_rows()).sum();
-        assert_eq!(rows as i64, s.summary_i64("total-records").unwrap());
-    }
-    let newest = table.version();
-    for v in newest - 10..=newest {
-        let rows: usize = table.scan().as_of_version(v).to_batches().unwrap().iter().map(|b| b.num_rows()).sum();
-        assert_eq!(rows as u64, v - 1, "version {v}");
-    }
-    let report = table.verify().unwrap();
-    assert!(report.problems.is_empty(), "{report:?}");
+    assert_kept_history_reads(&table);
 }
 
 /// A version committed by a writer whose clock runs ten minutes fast (another machine)
