@@ -155,7 +155,7 @@ fn cleanup_leaves_tables_without_delete_after_commit_alone() {
 
 /// A handle deletes the lists its own commits published once their versions are below
 /// the kept window, without waiting for the clock margin (a writer doing ~800 commits/s
-/// kept a second of lists and their manifests: a quarter of `metadata/` after 10,000
+/// kept a second of lists and their manifests: over a third of `metadata/` after 10,000
 /// appends). With a margin of an hour the age rule deletes nothing here, so what goes
 /// goes by that rule alone; another handle's lists, which this one never linked, stay
 /// for the age rule. Every retained snapshot and kept version still scans.

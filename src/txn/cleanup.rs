@@ -15,8 +15,8 @@
 //!   the last), the second is late in a copied table; a list compared with a time that
 //!   is late can look old while a version still needs it. The second way needs no
 //!   clock: it is what keeps a fast writer's `metadata/` from holding a margin's worth
-//!   of commits (at ~800 commits/s, 1 s of lists and their manifests was a quarter of
-//!   it);
+//!   of commits (at ~800 commits/s, 1 s of lists and their manifests was over a third
+//!   of it after 10,000 appends: 9 of 23.5 MB, docs/benchmarks.md);
 //! * the manifests those lists name that no other manifest list in `metadata/` names.
 //!
 //! Why this never deletes a file someone may need:
@@ -159,9 +159,14 @@ pub(crate) fn pass(location: &TableLocation, state: &TableState, cache: &ListCac
     let listing = location.store().list_where(Some(&dir), &is_list).map_err(|e| Error::io(location.path(&dir), e))?;
     let mut dead = Vec::new();
     let mut kept = Vec::new();
-    for o in &listing.objects {
-        let old = o.modified.is_some_and(|m| m < cutoff) || named_below(cache, &o.key, floor);
-        if !live.contains(&o.key) && old { dead.push(o.key.clone()) } else { kept.push(o.key.clone()) }
+    {
+        // A list this handle's commit linked in a version below `F` is dead at any age.
+        let known = lock(cache);
+        let named_below_floor = |k: &Key| known.get(k).and_then(|l| l.named_by).is_some_and(|v| v < floor);
+        for o in &listing.objects {
+            let old = o.modified.is_some_and(|m| m < cutoff) || named_below_floor(&o.key);
+            if !live.contains(&o.key) && old { dead.push(o.key.clone()) } else { kept.push(o.key.clone()) }
+        }
     }
     if dead.is_empty() {
         return Ok(Swept::default());
@@ -261,11 +266,6 @@ fn manifests_of(location: &TableLocation, cache: &ListCache, key: &Key) -> Resul
     let keys = Arc::new(keys);
     lock(cache).entry(key.clone()).or_insert_with(|| Listed { manifests: keys.clone(), named_by: None });
     Ok(Some(keys))
-}
-
-/// Whether this handle linked a version below `floor` that names the list `key`.
-fn named_below(cache: &ListCache, key: &Key, floor: u64) -> bool {
-    lock(cache).get(key).and_then(|l| l.named_by).is_some_and(|v| v < floor)
 }
 
 /// Seeds the cache with the list of the current snapshot of `version`, which this
