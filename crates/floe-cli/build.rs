@@ -13,14 +13,17 @@
 //! The trade: the executable's own code and data load at a fixed address (shared
 //! libraries, the stack and the heap are still randomised). Set `FLOE_CLI_PIE=1` when
 //! building to keep the default position-independent executable (a distribution's
-//! hardening policy, say). Other targets are left as rustc links them.
+//! hardening policy, say). Other targets, and static builds, are left as rustc links
+//! them.
 
 fn main() {
     println!("cargo:rerun-if-env-changed=FLOE_CLI_PIE");
     let os = std::env::var("CARGO_CFG_TARGET_OS").unwrap_or_default();
     let env = std::env::var("CARGO_CFG_TARGET_ENV").unwrap_or_default();
     let keep_pie = std::env::var("FLOE_CLI_PIE").is_ok_and(|v| !v.is_empty() && v != "0");
-    if os == "linux" && env == "gnu" && !keep_pie {
+    // A static build (`-C target-feature=+crt-static`) links as rustc decides.
+    let static_crt = std::env::var("CARGO_CFG_TARGET_FEATURE").is_ok_and(|f| f.split(',').any(|f| f == "crt-static"));
+    if os == "linux" && env == "gnu" && !keep_pie && !static_crt {
         println!("cargo:rustc-link-arg-bin=floe=-no-pie");
     }
 }

@@ -361,10 +361,13 @@ impl FileReader {
     ) -> Result<FileReader> {
         if format != FileFormat::Parquet {
             // A text row takes at least a byte (its line end; the last may have none), so
-            // a file holds at most `bytes_total + 1` rows: a smaller batch holds them all
-            // the same. The CSV decoder zeroes buffers for a whole batch up front (2 MiB
-            // at 64 Ki rows of two columns), which was a fifth of a one-row `floe append`.
-            let batch_rows = batch_rows.min(usize::try_from(bytes_total.saturating_add(1)).unwrap_or(usize::MAX));
+            // a regular file holds at most `bytes_total + 1` rows: a smaller batch holds
+            // them all the same. The CSV decoder zeroes buffers for a whole batch up front
+            // (2 MiB at 64 Ki rows of two columns), which was a fifth of a one-row `floe
+            // append`. A pipe or a device reports no length: its batch stays as asked.
+            let regular = file.metadata().is_ok_and(|m| m.is_file());
+            let most = usize::try_from(bytes_total.saturating_add(1)).unwrap_or(usize::MAX);
+            let batch_rows = if regular { batch_rows.min(most) } else { batch_rows };
             return FileReader::from_stream(path, Box::new(file), bytes_total, schema, format, batch_rows);
         }
         let batch_rows = batch_rows.max(1);

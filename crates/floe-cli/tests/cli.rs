@@ -159,7 +159,7 @@ fn create_bad_inputs() {
 /// unless it was built with `FLOE_CLI_PIE=1` (`ET_DYN`, 3). A one-row `floe append`
 /// process spent ~4 of its ~11 ms applying relocations as a PIE.
 #[test]
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[cfg(all(target_os = "linux", target_env = "gnu", not(target_feature = "crt-static")))]
 fn the_command_is_linked_without_load_time_relocations() {
     use std::io::Read;
     let mut header = [0u8; 18];

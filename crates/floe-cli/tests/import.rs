@@ -84,3 +84,33 @@ fn import_refuses_inexact_values_in_every_format() {
         }
     }
 }
+
+/// A text file's batches hold at most the rows asked for; a regular file's size bounds
+/// its rows, so a small file is read in one batch whatever was asked, while a pipe,
+/// which has no size, is read in batches of the size asked (not of one row).
+#[test]
+#[cfg(unix)]
+fn text_inputs_are_batched_by_the_rows_asked_for_files_and_pipes_alike() {
+    use floe_cli::import::{FileFormat, FileReader};
+    let dir = tempfile::tempdir().unwrap();
+    let schema = floe_cli::import::parse_schema("id:long!").unwrap();
+    let csv: String = std::iter::once("id\n".to_string()).chain((0..2500).map(|i| format!("{i}\n"))).collect();
+    let sizes = |reader: FileReader| -> Vec<usize> { reader.map(|b| b.unwrap().num_rows()).collect() };
+
+    let file = dir.path().join("ids.csv");
+    std::fs::write(&file, &csv).unwrap();
+    let reader = FileReader::open_with(&file, &schema, None, floe_cli::import::DEFAULT_BATCH_ROWS).unwrap();
+    assert_eq!(sizes(reader), vec![2500]);
+    assert_eq!(sizes(FileReader::open_with(&file, &schema, None, 1000).unwrap()), vec![1000, 1000, 500]);
+
+    let fifo = dir.path().join("ids.pipe");
+    let made = std::process::Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(made.success());
+    let writer = {
+        let (fifo, csv) = (fifo.clone(), csv.clone());
+        std::thread::spawn(move || std::fs::write(fifo, csv).unwrap())
+    };
+    let reader = FileReader::open_with(&fifo, &schema, Some(FileFormat::Csv), 1000).unwrap();
+    assert_eq!(sizes(reader), vec![1000, 1000, 500]);
+    writer.join().unwrap();
+}
