@@ -15,8 +15,8 @@ pub use crate::data::write::{
 };
 pub use crate::io::location::{parse_version_file, uri_to_path};
 pub use crate::spec::manifest::{
-    Manifest, ManifestEntry, ManifestWriteContext, read_manifest, read_manifest_list, write_manifest,
-    write_manifest_list,
+    Manifest, ManifestEntry, ManifestWriteContext, read_manifest, read_manifest_list, read_manifest_list_paths,
+    write_manifest, write_manifest_list,
 };
 pub use crate::spec::transform::datum_at;
 pub use crate::spec::types::primitive_to_arrow;
@@ -81,6 +81,12 @@ impl TableMetadata {
     pub fn set_last_updated_ms(&mut self, ms: i64) {
         self.last_updated_ms = ms;
     }
+}
+
+/// [`read_manifest_list_paths`]' fast path alone (the skipping reader, without the
+/// fallback to the full decode), so tests can tell that it, not the fallback, answered.
+pub fn read_manifest_list_paths_skipping(path: &Path, bytes: &[u8]) -> Result<Vec<String>> {
+    crate::spec::manifest::manifest_list_paths_skipping(path, bytes)
 }
 
 /// Decodes a metadata file's bytes (`path` names it in errors), as opening a table does.

@@ -21,7 +21,8 @@ use common::{batch, relaxed, schema};
 use floe::spec::PartitionSpec;
 use floe::spec::{DataContent, DataFile, EntryStatus, FieldSummary, ManifestContent, ManifestFile};
 use floe::testing::{
-    ManifestEntry, ManifestWriteContext, read_manifest, read_manifest_list, write_manifest, write_manifest_list,
+    ManifestEntry, ManifestWriteContext, read_manifest, read_manifest_list, read_manifest_list_paths, write_manifest,
+    write_manifest_list,
 };
 use floe::{Error, Table};
 use proptest::prelude::*;
@@ -269,6 +270,10 @@ proptest! {
     ) {
         let bytes = write_manifest_list(snap, parent, seq, &files).unwrap();
         let back = read_manifest_list(Path::new("list.avro"), &bytes).unwrap();
+        let paths = read_manifest_list_paths(Path::new("list.avro"), &bytes).unwrap();
+        let skipping = floe::testing::read_manifest_list_paths_skipping(Path::new("list.avro"), &bytes).unwrap();
+        prop_assert_eq!(&paths, &skipping);
+        prop_assert_eq!(paths, files.iter().map(|f| f.manifest_path.clone()).collect::<Vec<_>>());
         prop_assert_eq!(back, files);
     }
 
@@ -321,7 +326,12 @@ proptest! {
     #[test]
     fn mutated_manifest_list_is_ok_or_a_typed_error(muts in proptest::collection::vec(mutation(), 1..4)) {
         let bytes = apply(&real().list, &muts);
-        let res = no_hang("manifest list", move || read_manifest_list(Path::new("l.avro"), &bytes).err());
+        let b = bytes.clone();
+        let res = no_hang("manifest list", move || read_manifest_list(Path::new("l.avro"), &b).err());
+        if let Some(e) = res {
+            prop_assert!(avro_error(&e, "l.avro"), "unexpected error {:?}", e);
+        }
+        let res = no_hang("manifest list paths", move || read_manifest_list_paths(Path::new("l.avro"), &bytes).err());
         if let Some(e) = res {
             prop_assert!(avro_error(&e, "l.avro"), "unexpected error {:?}", e);
         }
@@ -344,6 +354,10 @@ proptest! {
         }
         let b = bytes.clone();
         if let Some(e) = no_hang("list", move || read_manifest_list(Path::new("l"), &b).err()) {
+            prop_assert!(avro_error(&e, "l"), "{:?}", e);
+        }
+        let b = bytes.clone();
+        if let Some(e) = no_hang("list paths", move || read_manifest_list_paths(Path::new("l"), &b).err()) {
             prop_assert!(avro_error(&e, "l"), "{:?}", e);
         }
         if let Some(e) = no_hang("manifest", move || read_manifest(Path::new("m"), &bytes, None).err()) {

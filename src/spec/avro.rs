@@ -22,7 +22,12 @@
 //! writer schema JSON, which carries annotations such as `adjust-to-utc` that
 //! `apache-avro`'s model drops), walks the block framing (sizes inside the file, sync
 //! markers) and rejects schemas that could decode an item from zero bytes. After
-//! that, decoding takes time linear in the input. Every failure is a
+//! that, decoding takes time linear in the input. A reader that wants one string
+//! field of each object ([`read_container_string_field`]: the manifest paths of a
+//! list) walks the same checked blocks and reads past every other field by the
+//! encoding rules of its schema type, because `apache-avro` has no reader that skips
+//! (its `Value` reader decodes everything; its serde reader cannot pass over a nested
+//! record). Every failure is a
 //! [`Error::CorruptMetadata`] for the file (or [`Error::Unsupported`] for a codec this
 //! build cannot decompress); nothing here panics on input bytes.
 
@@ -526,6 +531,189 @@ fn remember_schema(text: &str, json: Arc<Json>, avro: Arc<AvroSchema>) {
 /// Decodes a whole container file. `path` names the file in errors.
 pub(crate) fn read_container(path: &Path, bytes: &[u8]) -> Result<Container> {
     let corrupt = |reason: String| Error::corrupt(path, reason);
+    let file = open_container(path, bytes)?;
+    let datum_reader = apache_avro::reader::datum::GenericDatumReader::builder(&file.model)
+        .build()
+        .map_err(|e| corrupt(format!("Avro schema: {e}")))?;
+    // `total` is bounded by the file size for uncompressed files; for compressed ones
+    // the decoder's own allocation cap bounds it, so only reserve what the bytes justify.
+    let mut values = Vec::with_capacity(file.total.min(bytes.len()));
+    file.for_each_block(path, bytes, |count, mut input| {
+        for _ in 0..count {
+            values.push(datum_reader.read_value(&mut input).map_err(|e| format!("Avro data: {e}"))?);
+        }
+        Ok(input.len())
+    })?;
+    if values.len() != file.total {
+        return Err(corrupt(format!("decoded {} objects, blocks declare {}", values.len(), file.total)));
+    }
+    Ok(Container { metadata: file.header.metadata, schema: file.header.schema, values })
+}
+
+/// The string field `field` of every object of a container file whose objects are
+/// records, in file order, with every other field read past without being decoded:
+/// for a reader that needs one field of each object (the commit-time cleanup pass
+/// wants only the manifest paths of the few hundred lists a process that lives for
+/// one commit has not seen). The file gets [`read_container`]'s checks.
+///
+/// Why by hand: `apache-avro` has no reader that skips. Its `Value` reader builds every
+/// field of every object, and its schema-aware serde reader cannot pass over a nested
+/// record (it refuses `deserialize_ignored_any` on the record's field names). The
+/// skipping follows the Avro specification's encoding of each schema type; a type
+/// this does not know (a newer `apache-avro` schema variant) is an error, never a guess.
+pub(crate) fn read_container_string_field(path: &Path, bytes: &[u8], field: &str) -> Result<Vec<String>> {
+    let corrupt = |reason: String| Error::corrupt(path, reason);
+    let file = open_container(path, bytes)?;
+    let AvroSchema::Record(record) = &*file.model else {
+        return Err(corrupt("the objects are not records".into()));
+    };
+    let resolved = apache_avro::schema::ResolvedSchema::try_from(&*file.model)
+        .map_err(|e| corrupt(format!("Avro schema: {e}")))?;
+    let names = resolved.get_names();
+    let mut out = Vec::with_capacity(file.total.min(bytes.len()));
+    file.for_each_block(path, bytes, |count, input| {
+        let mut c = Cursor { buf: input, pos: 0 };
+        for _ in 0..count {
+            let mut found = None;
+            for f in &record.fields {
+                if f.name == field && found.is_none() {
+                    let AvroSchema::String = f.schema else {
+                        return Err(format!("field {field} is not a string"));
+                    };
+                    let text = c.bytes(field)?;
+                    found = Some(String::from_utf8(text.to_vec()).map_err(|_| format!("field {field} is not UTF-8"))?);
+                } else {
+                    skip(&f.schema, names, &mut c, 0)?;
+                }
+            }
+            out.push(found.ok_or_else(|| format!("the objects have no field {field}"))?);
+        }
+        Ok(c.remaining())
+    })?;
+    if out.len() != file.total {
+        return Err(corrupt(format!("decoded {} objects, blocks declare {}", out.len(), file.total)));
+    }
+    Ok(out)
+}
+
+/// Reads past one value of `schema`. Terminates in time linear in the input: the
+/// writer schema passed [`check_schema`] (no recursive type, no array item that
+/// encodes in zero bytes), and nesting deeper than 64 is refused anyway.
+fn skip(
+    schema: &AvroSchema,
+    names: &HashMap<apache_avro::schema::Name, &AvroSchema>,
+    c: &mut Cursor<'_>,
+    depth: usize,
+) -> std::result::Result<(), String> {
+    use apache_avro::schema::{InnerDecimalSchema, UuidSchema};
+    if depth > 64 {
+        return Err("schema nested too deeply".into());
+    }
+    match schema {
+        AvroSchema::Null => {}
+        AvroSchema::Boolean => {
+            c.take(1)?;
+        }
+        AvroSchema::Int
+        | AvroSchema::Long
+        | AvroSchema::Enum(_)
+        | AvroSchema::Date
+        | AvroSchema::TimeMillis
+        | AvroSchema::TimeMicros
+        | AvroSchema::TimestampMillis
+        | AvroSchema::TimestampMicros
+        | AvroSchema::TimestampNanos
+        | AvroSchema::LocalTimestampMillis
+        | AvroSchema::LocalTimestampMicros
+        | AvroSchema::LocalTimestampNanos => {
+            c.long()?;
+        }
+        AvroSchema::Float => {
+            c.take(4)?;
+        }
+        AvroSchema::Double => {
+            c.take(8)?;
+        }
+        AvroSchema::Bytes
+        | AvroSchema::String
+        | AvroSchema::BigDecimal
+        | AvroSchema::Uuid(UuidSchema::Bytes)
+        | AvroSchema::Uuid(UuidSchema::String) => {
+            c.bytes("a bytes or string value")?;
+        }
+        AvroSchema::Decimal(d) => match &d.inner {
+            InnerDecimalSchema::Bytes => {
+                c.bytes("a decimal value")?;
+            }
+            InnerDecimalSchema::Fixed(f) => {
+                c.take(f.size)?;
+            }
+        },
+        AvroSchema::Fixed(f) | AvroSchema::Duration(f) | AvroSchema::Uuid(UuidSchema::Fixed(f)) => {
+            c.take(f.size)?;
+        }
+        AvroSchema::Array(a) => skip_blocks(c, |c| skip(&a.items, names, c, depth + 1))?,
+        AvroSchema::Map(m) => skip_blocks(c, |c| {
+            c.bytes("a map key")?;
+            skip(&m.types, names, c, depth + 1)
+        })?,
+        AvroSchema::Union(u) => {
+            let i = c.long()?;
+            let branch = usize::try_from(i).ok().and_then(|i| u.variants().get(i));
+            skip(branch.ok_or_else(|| format!("union branch {i} out of range"))?, names, c, depth + 1)?;
+        }
+        AvroSchema::Record(r) => {
+            for f in &r.fields {
+                skip(&f.schema, names, c, depth + 1)?;
+            }
+        }
+        AvroSchema::Ref { name } => {
+            let named = names.get(name).ok_or_else(|| format!("unknown schema type {name:?}"))?;
+            skip(named, names, c, depth + 1)?;
+        }
+        #[allow(unreachable_patterns)]
+        other => return Err(format!("cannot skip a value of schema {other:?}")),
+    }
+    Ok(())
+}
+
+/// Reads past an array's or a map's blocks: a count, then that many items (a negative
+/// count is followed by the block's size in bytes, which is skipped at once), until a
+/// count of zero.
+fn skip_blocks(
+    c: &mut Cursor<'_>,
+    mut item: impl FnMut(&mut Cursor<'_>) -> std::result::Result<(), String>,
+) -> std::result::Result<(), String> {
+    loop {
+        let n = c.long()?;
+        if n == 0 {
+            return Ok(());
+        }
+        if n < 0 {
+            let size = c.len("an array block size")?;
+            c.take(size)?;
+        } else {
+            for _ in 0..n {
+                item(c)?;
+            }
+        }
+    }
+}
+
+/// A container file whose header, schema and block framing passed the checks.
+struct OpenContainer {
+    header: Header,
+    /// The writer schema's model.
+    model: Arc<AvroSchema>,
+    /// Where the first block starts.
+    data_start: usize,
+    /// Objects the blocks declare.
+    total: usize,
+}
+
+/// Reads and checks a container's header, writer schema and block framing.
+fn open_container(path: &Path, bytes: &[u8]) -> Result<OpenContainer> {
+    let corrupt = |reason: String| Error::corrupt(path, reason);
     let mut c = Cursor { buf: bytes, pos: 0 };
     let header = read_header(&mut c).map_err(corrupt)?;
     match header.codec.as_str() {
@@ -552,9 +740,8 @@ pub(crate) fn read_container(path: &Path, bytes: &[u8]) -> Result<Container> {
     if let Some(n) = expected.filter(|n| *n != total) {
         return Err(corrupt(format!("header says {n} objects, blocks hold {total} (truncated file?)")));
     }
-
-    let schema = match header.known {
-        Some(s) => s,
+    let model = match &header.known {
+        Some(s) => s.clone(),
         None => {
             let parsed =
                 AvroSchema::parse_str(&header.schema_text).map_err(|e| corrupt(format!("Avro schema: {e}")))?;
@@ -563,44 +750,45 @@ pub(crate) fn read_container(path: &Path, bytes: &[u8]) -> Result<Container> {
             parsed
         }
     };
-    let datum_reader = apache_avro::reader::datum::GenericDatumReader::builder(&schema)
-        .build()
-        .map_err(|e| corrupt(format!("Avro schema: {e}")))?;
-    // `total` is bounded by the file size for uncompressed files; for compressed ones
-    // the decoder's own allocation cap bounds it, so only reserve what the bytes justify.
-    let mut values = Vec::with_capacity(total.min(bytes.len()));
-    let mut c = Cursor { buf: bytes, pos: data_start };
-    while !c.at_end() {
-        let count = c.count("block object count").map_err(corrupt)?;
-        let size = c.len("block size").map_err(corrupt)?;
-        let raw = c.take(size).map_err(corrupt)?;
-        c.take(16).map_err(corrupt)?;
-        let block: std::borrow::Cow<'_, [u8]> = match header.codec.as_str() {
-            "null" => std::borrow::Cow::Borrowed(raw),
-            codec => {
-                let mut buf = raw.to_vec();
-                let codec = if codec == "deflate" {
-                    apache_avro::Codec::Deflate(apache_avro::DeflateSettings::default())
-                } else {
-                    apache_avro::Codec::Snappy
-                };
-                codec.decompress(&mut buf).map_err(|e| corrupt(format!("Avro block: {e}")))?;
-                std::borrow::Cow::Owned(buf)
+    Ok(OpenContainer { header, model, data_start, total })
+}
+
+impl OpenContainer {
+    /// Hands each block's object count and (decompressed) bytes to `f`, which returns
+    /// how many bytes it left unread: any is corruption.
+    fn for_each_block(
+        &self,
+        path: &Path,
+        bytes: &[u8],
+        mut f: impl FnMut(usize, &[u8]) -> std::result::Result<usize, String>,
+    ) -> Result<()> {
+        let corrupt = |reason: String| Error::corrupt(path, reason);
+        let mut c = Cursor { buf: bytes, pos: self.data_start };
+        while !c.at_end() {
+            let count = c.count("block object count").map_err(corrupt)?;
+            let size = c.len("block size").map_err(corrupt)?;
+            let raw = c.take(size).map_err(corrupt)?;
+            c.take(16).map_err(corrupt)?;
+            let block: std::borrow::Cow<'_, [u8]> = match self.header.codec.as_str() {
+                "null" => std::borrow::Cow::Borrowed(raw),
+                codec => {
+                    let mut buf = raw.to_vec();
+                    let codec = if codec == "deflate" {
+                        apache_avro::Codec::Deflate(apache_avro::DeflateSettings::default())
+                    } else {
+                        apache_avro::Codec::Snappy
+                    };
+                    codec.decompress(&mut buf).map_err(|e| corrupt(format!("Avro block: {e}")))?;
+                    std::borrow::Cow::Owned(buf)
+                }
+            };
+            let left = f(count, &block).map_err(corrupt)?;
+            if left != 0 {
+                return Err(corrupt(format!("{left} bytes left over after a block's {count} objects")));
             }
-        };
-        let mut input: &[u8] = &block;
-        for _ in 0..count {
-            let v = datum_reader.read_value(&mut input).map_err(|e| corrupt(format!("Avro data: {e}")))?;
-            values.push(v);
         }
-        if !input.is_empty() {
-            return Err(corrupt(format!("{} bytes left over after a block's {count} objects", input.len())));
-        }
+        Ok(())
     }
-    if values.len() != total {
-        return Err(corrupt(format!("decoded {} objects, blocks declare {total}", values.len())));
-    }
-    Ok(Container { metadata: header.metadata, schema: header.schema, values })
 }
 
 // ---------------------------------------------------------------------------------

@@ -1355,6 +1355,25 @@ pub fn read_manifest_list(path: &Path, bytes: &[u8]) -> Result<Vec<ManifestFile>
     c.values.iter().map(|v| decode_manifest_file(&rd, v)).collect()
 }
 
+/// The `manifest_path` of every row of a manifest list, in file order: what
+/// [`read_manifest_list`] returns, path only, for a reader that needs nothing else
+/// (the commit-time cleanup pass reads every list in `metadata/` it has not seen, a few
+/// hundred for a process that lives for one commit). The other fields are read past
+/// without being decoded (`avro::read_container_string_field`); a file that way
+/// refuses (a list whose `manifest_path` is not a plain string, say) is read by
+/// [`read_manifest_list`], whose answer, rows or error, is final.
+pub fn read_manifest_list_paths(path: &Path, bytes: &[u8]) -> Result<Vec<String>> {
+    match manifest_list_paths_skipping(path, bytes) {
+        Ok(paths) => Ok(paths),
+        Err(_) => Ok(read_manifest_list(path, bytes)?.into_iter().map(|r| r.manifest_path).collect()),
+    }
+}
+
+/// [`read_manifest_list_paths`]' fast path alone.
+pub(crate) fn manifest_list_paths_skipping(path: &Path, bytes: &[u8]) -> Result<Vec<String>> {
+    avro::read_container_string_field(path, bytes, "manifest_path")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1879,6 +1898,32 @@ mod tests {
         );
     }
 
+    /// The paths-only reader's fast path returns the full reader's paths for a list
+    /// that reads.
+    fn assert_paths_agree(list: &[u8]) {
+        let rows = read_manifest_list(Path::new(PATH), list).unwrap();
+        let fast = manifest_list_paths_skipping(Path::new(PATH), list).unwrap();
+        assert_eq!(rows.iter().map(|r| r.manifest_path.clone()).collect::<Vec<_>>(), fast);
+        assert_eq!(read_manifest_list_paths(Path::new(PATH), list).unwrap(), fast);
+    }
+
+    /// A list whose `manifest_path` is not a plain string fails the fast path and is
+    /// read whole instead (here: an optional string, which the full reader accepts).
+    #[test]
+    fn a_list_the_fast_path_refuses_is_read_whole() {
+        let rows = [owner(10, 1, 1), owner(11, 2, 2)];
+        let list = write_manifest_list(2, Some(1), 2, &rows).unwrap();
+        let mut schema = header_json(&list);
+        schema["fields"][0]["type"] = serde_json::json!(["null", "string"]);
+        let list = rewritten(&list, &schema, |row| {
+            let v = std::mem::replace(&mut row[0].1, Value::Null);
+            row[0].1 = Value::Union(1, Box::new(v));
+        });
+        assert!(manifest_list_paths_skipping(Path::new(PATH), &list).is_err());
+        let paths = read_manifest_list_paths(Path::new(PATH), &list).unwrap();
+        assert_eq!(paths, rows.iter().map(|r| r.manifest_path.clone()).collect::<Vec<_>>());
+    }
+
     #[test]
     fn manifest_list_round_trips_and_assigns_pending_sequence_numbers() {
         let a = owner(1234, 4, 10);
@@ -1891,6 +1936,7 @@ mod tests {
         c.partitions = Some(Vec::new());
         let bytes = write_manifest_list(20, Some(10), 5, &[a.clone(), b.clone(), c.clone()]).unwrap();
         let rows = read_manifest_list(Path::new(PATH), &bytes).unwrap();
+        assert_paths_agree(&bytes);
         b.sequence_number = 5;
         b.min_sequence_number = 5;
         assert_eq!(rows, vec![a.clone(), b, c]);
@@ -1905,6 +1951,7 @@ mod tests {
         let meta = avro::read_container(Path::new(PATH), &first).unwrap().metadata;
         assert_eq!(meta["parent-snapshot-id"], b"null");
         assert_eq!(read_manifest_list(Path::new(PATH), &first).unwrap(), Vec::new());
+        assert_paths_agree(&first);
         // A pending sequence number on a manifest another snapshot added is a bug.
         let mut foreign = a;
         foreign.sequence_number = UNASSIGNED_SEQUENCE_NUMBER;
@@ -1928,6 +1975,7 @@ mod tests {
         let first = write_manifest_list(21, Some(20), 4, &rows).unwrap();
         assert!(first.len() > BLOCK_TARGET_BYTES_FOR_TESTS, "more than one block: {}", first.len());
         assert_eq!(read_manifest_list(Path::new(PATH), &first).unwrap(), rows);
+        assert_paths_agree(&first);
         // A list of ~100 written twice (the second from the cache).
         let some = &rows[..100];
         let once = write_manifest_list(22, Some(21), 5, some).unwrap();
@@ -1974,6 +2022,7 @@ mod tests {
         with_extra_field(&mut schema, &[]);
         let list = rewritten(&list, &schema, |r| r.push(extra()));
         assert_eq!(read_manifest_list(Path::new(PATH), &list).unwrap(), vec![row]);
+        assert_paths_agree(&list);
     }
 
     /// Re-encodes a floe file with apache-avro's own writer and a codec, as other
@@ -2006,6 +2055,7 @@ mod tests {
             assert_eq!(m.partition_spec_id, Some(3));
             let rows = read_manifest_list(Path::new(PATH), &reencode(&list, codec)).unwrap();
             assert_eq!(rows, vec![owner(10, 3, 3), owner(11, 1, 1)], "{codec:?}");
+            assert_paths_agree(&reencode(&list, codec));
         }
     }
 
@@ -2091,6 +2141,7 @@ mod tests {
         }
         for len in 0..list.len() {
             assert!(is_corrupt(&read_manifest_list(Path::new(PATH), &list[..len])), "list cut at {len}");
+            assert!(is_corrupt(&read_manifest_list_paths(Path::new(PATH), &list[..len])), "list cut at {len}");
         }
     }
 
@@ -2111,6 +2162,7 @@ mod tests {
                 }
                 assert!(is_corrupt(&read_manifest(Path::new(PATH), &b, None)), "{len} {with_magic}");
                 assert!(is_corrupt(&read_manifest_list(Path::new(PATH), &b)), "{len} {with_magic}");
+                assert!(is_corrupt(&read_manifest_list_paths(Path::new(PATH), &b)), "{len} {with_magic}");
             }
         }
     }
@@ -2140,7 +2192,13 @@ mod tests {
                     m[pos] ^= flip;
                     let ok = if is_list {
                         let r = read_manifest_list(Path::new(PATH), &m);
-                        r.is_ok() || is_corrupt(&r)
+                        let p = read_manifest_list_paths(Path::new(PATH), &m);
+                        // The paths reader is never less strict about the file itself,
+                        // and gives the full reader's paths whenever that reads.
+                        if let (Ok(rows), Ok(paths)) = (&r, &p) {
+                            assert_eq!(&rows.iter().map(|r| r.manifest_path.clone()).collect::<Vec<_>>(), paths);
+                        }
+                        (r.is_ok() || is_corrupt(&r)) && (p.is_ok() || is_corrupt(&p))
                     } else {
                         let r = read_manifest(Path::new(PATH), &m, None);
                         r.is_ok() || is_corrupt(&r)
@@ -2154,6 +2212,7 @@ mod tests {
                 m[pos] ^= 0x20;
                 if is_list {
                     assert!(is_corrupt(&read_manifest_list(Path::new(PATH), &m)), "{pos}");
+                    assert!(is_corrupt(&read_manifest_list_paths(Path::new(PATH), &m)), "{pos}");
                 } else {
                     assert!(is_corrupt(&read_manifest(Path::new(PATH), &m, None)), "{pos}");
                 }

@@ -52,7 +52,7 @@ use std::time::{Duration, UNIX_EPOCH};
 use crate::error::{Error, Result};
 use crate::io::location::TableLocation;
 use crate::io::storage::Key;
-use crate::spec::manifest::read_manifest_list;
+use crate::spec::manifest::read_manifest_list_paths;
 use crate::sync::lock;
 use crate::table::{ListCache, Listed, Table, TableState, is_object_store, load_version, properties};
 
@@ -261,8 +261,8 @@ fn manifests_of(location: &TableLocation, cache: &ListCache, key: &Key) -> Resul
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(Error::io(&path, e)),
     };
-    let list = read_manifest_list(&path, &bytes)?;
-    let keys: Vec<Key> = list.iter().map(|m| location.confined_key(&m.manifest_path)).collect::<Result<_>>()?;
+    let list = read_manifest_list_paths(&path, &bytes)?;
+    let keys: Vec<Key> = list.iter().map(|m| location.confined_key(m)).collect::<Result<_>>()?;
     let keys = Arc::new(keys);
     lock(cache).entry(key.clone()).or_insert_with(|| Listed { manifests: keys.clone(), named_by: None });
     Ok(Some(keys))
