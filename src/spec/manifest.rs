@@ -1924,6 +1924,18 @@ mod tests {
         assert_eq!(paths, rows.iter().map(|r| r.manifest_path.clone()).collect::<Vec<_>>());
     }
 
+    /// A list pyiceberg wrote (`tests/golden/list-pyiceberg.avro`: pyiceberg 0.12.0, a
+    /// table partitioned by `identity(name)` after three appends, one with a null
+    /// name): its own schema and field order, partition summaries with bounds.
+    #[test]
+    fn a_list_pyiceberg_wrote_gives_its_paths_the_fast_way() {
+        let list = include_bytes!("../../tests/golden/list-pyiceberg.avro");
+        assert_paths_agree(list);
+        let paths = manifest_list_paths_skipping(Path::new(PATH), list).unwrap();
+        assert_eq!(paths.len(), 3, "{paths:?}");
+        assert!(paths.iter().all(|p| p.starts_with("file:///tmp/pyi/wh/ns/t/metadata/")), "{paths:?}");
+    }
+
     #[test]
     fn manifest_list_round_trips_and_assigns_pending_sequence_numbers() {
         let a = owner(1234, 4, 10);
