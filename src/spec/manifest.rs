@@ -1365,7 +1365,10 @@ pub fn read_manifest_list(path: &Path, bytes: &[u8]) -> Result<Vec<ManifestFile>
 pub fn read_manifest_list_paths(path: &Path, bytes: &[u8]) -> Result<Vec<String>> {
     match manifest_list_paths_skipping(path, bytes) {
         Ok(paths) => Ok(paths),
-        Err(_) => Ok(read_manifest_list(path, bytes)?.into_iter().map(|r| r.manifest_path).collect()),
+        Err(e) => {
+            tracing::debug!("reading all of {} for its manifest paths: {e}", path.display());
+            Ok(read_manifest_list(path, bytes)?.into_iter().map(|r| r.manifest_path).collect())
+        }
     }
 }
 
