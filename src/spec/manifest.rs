@@ -1939,6 +1939,18 @@ mod tests {
         assert!(paths.iter().all(|p| p.starts_with("file:///tmp/pyi/wh/ns/t/metadata/")), "{paths:?}");
     }
 
+    /// A list Spark 3.5.9 with Iceberg 1.10.2 (the Java writer) wrote
+    /// (`tests/golden/list-spark.avro`: a table partitioned by `name` after three
+    /// inserts, one with a null name).
+    #[test]
+    fn a_list_the_java_writer_wrote_gives_its_paths_the_fast_way() {
+        let list = include_bytes!("../../tests/golden/list-spark.avro");
+        assert_paths_agree(list);
+        let paths = manifest_list_paths_skipping(Path::new(PATH), list).unwrap();
+        assert_eq!(paths.len(), 3, "{paths:?}");
+        assert!(paths.iter().all(|p| p.starts_with("/tmp/spk/ns/t/metadata/")), "{paths:?}");
+    }
+
     #[test]
     fn manifest_list_round_trips_and_assigns_pending_sequence_numbers() {
         let a = owner(1234, 4, 10);
