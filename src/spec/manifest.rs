@@ -1927,28 +1927,22 @@ mod tests {
         assert_eq!(paths, rows.iter().map(|r| r.manifest_path.clone()).collect::<Vec<_>>());
     }
 
-    /// A list pyiceberg wrote (`tests/golden/list-pyiceberg.avro`: pyiceberg 0.12.0, a
-    /// table partitioned by `identity(name)` after three appends, one with a null
-    /// name): its own schema and field order, partition summaries with bounds.
+    /// Lists other writers wrote, each with its own schema and field order and with
+    /// partition summaries (a table partitioned by `name` after three appends, one
+    /// with a null name): `tests/golden/list-pyiceberg.avro` (pyiceberg 0.12.0) and
+    /// `tests/golden/list-spark.avro` (Spark 3.5.9 with Iceberg 1.10.2, the Java writer).
     #[test]
-    fn a_list_pyiceberg_wrote_gives_its_paths_the_fast_way() {
-        let list = include_bytes!("../../tests/golden/list-pyiceberg.avro");
-        assert_paths_agree(list);
-        let paths = manifest_list_paths_skipping(Path::new(PATH), list).unwrap();
-        assert_eq!(paths.len(), 3, "{paths:?}");
-        assert!(paths.iter().all(|p| p.starts_with("file:///tmp/pyi/wh/ns/t/metadata/")), "{paths:?}");
-    }
-
-    /// A list Spark 3.5.9 with Iceberg 1.10.2 (the Java writer) wrote
-    /// (`tests/golden/list-spark.avro`: a table partitioned by `name` after three
-    /// inserts, one with a null name).
-    #[test]
-    fn a_list_the_java_writer_wrote_gives_its_paths_the_fast_way() {
-        let list = include_bytes!("../../tests/golden/list-spark.avro");
-        assert_paths_agree(list);
-        let paths = manifest_list_paths_skipping(Path::new(PATH), list).unwrap();
-        assert_eq!(paths.len(), 3, "{paths:?}");
-        assert!(paths.iter().all(|p| p.starts_with("/tmp/spk/ns/t/metadata/")), "{paths:?}");
+    fn lists_other_writers_wrote_give_their_paths_the_fast_way() {
+        let lists: [(&[u8], &str); 2] = [
+            (include_bytes!("../../tests/golden/list-pyiceberg.avro"), "file:///tmp/pyi/wh/ns/t/metadata/"),
+            (include_bytes!("../../tests/golden/list-spark.avro"), "/tmp/spk/ns/t/metadata/"),
+        ];
+        for (list, prefix) in lists {
+            assert_paths_agree(list);
+            let paths = manifest_list_paths_skipping(Path::new(PATH), list).unwrap();
+            assert_eq!(paths.len(), 3, "{paths:?}");
+            assert!(paths.iter().all(|p| p.starts_with(prefix)), "{paths:?}");
+        }
     }
 
     #[test]
